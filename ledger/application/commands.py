@@ -1,0 +1,330 @@
+"""The commands the ledger accepts: one schema each, shared by the API, the import file and the CLI.
+
+A command is a request in the imperative (`place_order`); the events it causes are facts in the
+past tense (`OrderPlaced`). These schemas check shape and types only (an integer of øre, an ISO
+date, no unknown fields); the business rules live in the domain and the handlers.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ShortId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Municipality = StrictInt | Annotated[str, StringConstraints(min_length=1, max_length=40)]
+Ore = StrictInt
+Minutes = StrictInt
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Prices(Command):
+    weekday_day: Ore
+    evening: Ore
+    weekend: Ore
+
+
+class CostBasis(Command):
+    wage: Ore
+    overhead: Ore
+    transport: Ore
+    capital: Ore
+
+
+class CancellationTerms(Command):
+    notice_hours: StrictInt = 24
+    fee_ore: Ore = 0
+
+
+class Amount(Command):
+    """Minutes per week, or visits per period (days) with minutes per visit."""
+
+    minutes_per_week: Minutes | None = None
+    visits: StrictInt | None = None
+    period_days: StrictInt | None = None
+    minutes_per_visit: Minutes | None = None
+
+
+class Identity(Command):
+    """Personal data: goes to the erasable identity store, never into an event."""
+
+    cpr: Annotated[str, StringConstraints(pattern=r"^\d{6}-?\d{4}$")]
+    name: Text
+
+
+# -- schemes -----------------------------------------------------------------------------------
+class EstablishScheme(Command):
+    municipality: Municipality
+    name: Text
+    window_start: date
+    window_end: date
+    sections: list[Literal["83", "83a", "85", "107", "108"]] = Field(min_length=1)
+    minimum_minutes: Minutes
+    increment_minutes: Minutes
+    requires_municipal_provider: StrictBool = True
+
+
+class OpenSchemeWindow(Command):
+    municipality: Municipality
+    window_start: date
+    window_end: date
+
+
+class ChangeSchemeWindow(Command):
+    municipality: Municipality
+    window_start: date
+    window_end: date
+
+
+class ChangeSchemeRules(Command):
+    municipality: Municipality
+    effective: date
+    sections: list[Literal["83", "83a", "85", "107", "108"]] = Field(min_length=1)
+    minimum_minutes: Minutes
+    increment_minutes: Minutes
+    requires_municipal_provider: StrictBool = True
+
+
+# -- citizens and grants -----------------------------------------------------------------------
+class RegisterCitizen(Command):
+    citizen_id: UUID | None = None
+    municipality: Municipality
+    effective: date
+    residence: Literal["own_home", "nursing_home", "residential_care"]
+    provider: Annotated[str, StringConstraints(max_length=90)] = "municipal"
+    identity: Identity | None = None
+
+
+class ChooseProvider(Command):
+    citizen_id: UUID
+    effective: date
+    provider: Annotated[str, StringConstraints(max_length=90)]
+
+
+class ChangeResidence(Command):
+    citizen_id: UUID
+    effective: date
+    residence: Literal["own_home", "nursing_home", "residential_care"]
+
+
+class EraseIdentity(Command):
+    citizen_id: UUID
+
+
+class AwardGrant(Command):
+    citizen_id: UUID
+    grant_id: ShortId | None = None
+    fsiii: Annotated[str, StringConstraints(max_length=20)]
+    section: Literal["83", "83a", "85", "107", "108"]
+    amount: Amount
+    valid_from: date
+    valid_to: date | None = None
+
+
+class ReassessGrant(Command):
+    citizen_id: UUID
+    grant_id: ShortId
+    effective: date
+    amount: Amount
+
+
+class CorrectGrant(Command):
+    citizen_id: UUID
+    grant_id: ShortId
+    effective: date
+    amount: Amount
+    corrects: Annotated[str, StringConstraints(min_length=1, max_length=80)]
+
+
+class EndGrant(Command):
+    citizen_id: UUID
+    grant_id: ShortId
+    last_day: date
+
+
+# -- catalogue ---------------------------------------------------------------------------------
+class AddItem(Command):
+    municipality: Municipality
+    item_id: ShortId
+    name: Text
+    unit: Literal["hour", "visit", "day"]
+    fsiii: Annotated[str, StringConstraints(max_length=20)]
+    vat_class: Literal["exempt", "standard"]
+    prices: Prices
+    cost_basis: CostBasis
+    effective: date
+    cancellation: CancellationTerms | None = None
+
+
+class AddPackage(Command):
+    municipality: Municipality
+    package_id: ShortId
+    name: Text
+    items: list[ShortId] = Field(min_length=1, max_length=50)
+    fsiii: Annotated[str, StringConstraints(max_length=20)]
+    vat_class: Literal["exempt", "standard"]
+    prices: Prices
+    cost_basis: CostBasis
+    effective: date
+    cancellation: CancellationTerms | None = None
+
+
+class ChangePrice(Command):
+    municipality: Municipality
+    offer_id: ShortId
+    effective: date
+    vat_class: Literal["exempt", "standard"]
+    prices: Prices
+    cost_basis: CostBasis
+
+
+class RetireOffer(Command):
+    municipality: Municipality
+    offer_id: ShortId
+    effective: date
+
+
+# -- orders and deliveries ---------------------------------------------------------------------
+class PlaceOrder(Command):
+    order_id: UUID | None = None
+    citizen_id: UUID
+    offer_id: ShortId
+    kind: Literal["one_off", "recurring"]
+    start: date
+    end: date | None = None
+    every_weeks: StrictInt | None = None
+    minutes: Minutes | None = None
+    band: Literal["weekday_day", "evening", "weekend"] = "weekday_day"
+
+
+class ChangeOrder(Command):
+    order_id: UUID
+    effective: date
+    every_weeks: StrictInt | None = None
+    end: date | None = None
+    minutes: Minutes | None = None
+
+
+class CancelOrder(Command):
+    order_id: UUID
+    effective: date
+    notified_at: datetime | None = None
+    reason: Text = "citizen_request"
+
+
+class RecordDelivery(Command):
+    delivery_id: UUID | None = None
+    order_id: UUID
+    date: date
+    band: Literal["weekday_day", "evening", "weekend"]
+    minutes: Minutes
+    units: StrictInt = 1
+    staff_id: ShortId
+    after_granted_visit: StrictBool = False
+    klippekort: StrictBool = False
+    note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class RecordMissedVisit(Command):
+    delivery_id: UUID | None = None
+    order_id: UUID
+    date: date
+    reason: Literal["citizen_absent", "citizen_cancelled", "staff_unavailable", "hospitalised", "other"]
+    note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class WithdrawDelivery(Command):
+    delivery_id: UUID
+    effective: date
+    reason: Text
+
+
+# -- money -------------------------------------------------------------------------------------
+class ReceivePayment(Command):
+    payment_id: ShortId | None = None
+    citizen_id: UUID
+    amount: Ore
+    date: date
+    method: Literal["digital_post", "direct_debit", "bank_transfer", "card", "cash"]
+    reference: ShortId | None = None
+
+
+class ReversePayment(Command):
+    citizen_id: UUID
+    payment_id: ShortId
+    date: date
+    reason: Text
+
+
+class RunInvoices(Command):
+    municipality: Municipality
+    month: Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+    run_date: date | None = None
+
+
+class IssueReminders(Command):
+    municipality: Municipality
+    date: date
+
+
+COMMANDS: dict[str, type[Command]] = {
+    "establish_scheme": EstablishScheme,
+    "open_scheme_window": OpenSchemeWindow,
+    "change_scheme_window": ChangeSchemeWindow,
+    "change_scheme_rules": ChangeSchemeRules,
+    "register_citizen": RegisterCitizen,
+    "choose_provider": ChooseProvider,
+    "change_residence": ChangeResidence,
+    "erase_identity": EraseIdentity,
+    "award_grant": AwardGrant,
+    "reassess_grant": ReassessGrant,
+    "correct_grant": CorrectGrant,
+    "end_grant": EndGrant,
+    "add_item": AddItem,
+    "add_package": AddPackage,
+    "change_price": ChangePrice,
+    "retire_offer": RetireOffer,
+    "place_order": PlaceOrder,
+    "change_order": ChangeOrder,
+    "cancel_order": CancelOrder,
+    "record_delivery": RecordDelivery,
+    "record_missed_visit": RecordMissedVisit,
+    "cancel_delivery": WithdrawDelivery,
+    "dispute_delivery": WithdrawDelivery,
+    "receive_payment": ReceivePayment,
+    "reverse_payment": ReversePayment,
+    "run_invoices": RunInvoices,
+    "issue_reminders": IssueReminders,
+}
+
+# Which roles may give which commands (the API enforces it; the import runs as administrator).
+ROLE_COMMANDS: dict[str, frozenset[str]] = {
+    "assessor": frozenset({"register_citizen", "choose_provider", "change_residence", "award_grant", "reassess_grant",
+                           "correct_grant", "end_grant", "place_order", "change_order", "cancel_order"}),
+    "catalogue_manager": frozenset({"establish_scheme", "open_scheme_window", "change_scheme_window",
+                                    "change_scheme_rules", "add_item", "add_package", "change_price", "retire_offer"}),
+    "provider_staff": frozenset({"record_delivery", "record_missed_visit", "place_order", "change_order",
+                                 "cancel_order"}),
+    "billing_clerk": frozenset({"receive_payment", "reverse_payment", "run_invoices", "issue_reminders",
+                                "cancel_delivery", "dispute_delivery"}),
+    "auditor": frozenset(),
+    "evaluator": frozenset(),
+    "administrator": frozenset(COMMANDS) | {"erase_identity"},
+}
+
+
+def parse(command_type: str, payload: Any) -> Command:
+    """Validate a payload against its command's schema (raises pydantic.ValidationError)."""
+    from ledger.domain.errors import InvalidInput
+
+    model = COMMANDS.get(command_type)
+    if model is None:
+        raise InvalidInput(f"unknown command type {command_type!r}; known: {', '.join(sorted(COMMANDS))}",
+                           field="type")
+    return model.model_validate(payload)

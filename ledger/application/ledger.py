@@ -1,0 +1,245 @@
+"""The ledger application: executes commands (one, or a batch from an import) atomically and
+idempotently over the eventsourcing library's event store.
+
+Flow: command id already known? → return the first result (same payload) or refuse (different
+payload). Otherwise parse → handler (validates everything, then changes aggregates) → one `save()`
+of every changed aggregate, the chain rows and the command record, in one transaction. Any refusal
+stores nothing. A lost race on an aggregate is a ConcurrencyConflict, never a silent overwrite.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError
+from pydantic import ValidationError
+
+from ledger.application import commands as cmds
+from ledger.application.handlers import HANDLERS, load_all
+from ledger.application.uow import UnitOfWork
+from ledger.db import Database
+from ledger.domain.base import Context
+from ledger.domain.errors import ConcurrencyConflict, IdempotencyMismatch, InvalidInput, LedgerError
+from ledger.identity.store import IdentityStore
+from ledger.settings import Settings
+from ledger.store.recorders import COMMANDS_TABLE
+
+load_all()
+
+# Commands that read the log to decide (invoice and reminder runs) must see everything before them
+# stored, so a batch is cut before each of them.
+READS_LOG = frozenset({"run_invoices", "issue_reminders"})
+
+
+@dataclass
+class Outcome:
+    """What a command did: its result, the log position it wrote, and whether it was a replay."""
+
+    command_id: str
+    command_type: str
+    result: dict[str, Any]
+    position: int | None
+    replayed: bool = False
+    versions: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Submission:
+    command_type: str
+    payload: dict[str, Any]
+    context: Context
+
+
+def payload_hash(command_type: str, payload: Any) -> str:
+    return hashlib.sha256(orjson.dumps({"type": command_type, "payload": payload}, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def validation_message(e: ValidationError) -> str:
+    parts = []
+    for err in e.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "payload"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+class Ledger(Application):
+    name = "Ledger"
+
+    def __init__(self, settings: Settings | None = None, env: dict[str, str] | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self.db = Database(self.settings.database_url)
+        self.db.ensure_schema()
+        full_env = {
+            **self.db.eventsourcing_env(),
+            "TRANSCODER_TOPIC": "ledger.store.transcoder:OrjsonTranscoder",
+            "AGGREGATE_CACHE_MAXSIZE": "2000",
+            "CREATE_TABLE": "y",
+            **(env or {}),
+        }
+        super().__init__(env=full_env)
+        self.identity = IdentityStore(self.db)
+        self.identity.ensure_tables()
+
+    def construct_transcoder(self) -> Any:
+        from ledger.store.transcoder import OrjsonTranscoder
+
+        return OrjsonTranscoder()
+
+    def close(self) -> None:
+        self.db.close()
+        super().close()
+
+    # -- idempotency ---------------------------------------------------------------------
+    def prior_commands(self, command_ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+        """command id → (payload hash, stored result) for those already executed."""
+        found: dict[str, tuple[str, dict[str, Any]]] = {}
+        ids = list(dict.fromkeys(command_ids))
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            for cid, h, result in self.db.query(
+                    f"SELECT command_id, payload_hash, result FROM {COMMANDS_TABLE} WHERE command_id IN ({marks})", chunk):
+                found[cid] = (h, orjson.loads(result))
+        return found
+
+    @staticmethod
+    def _replay(sub: Submission, prior: tuple[str, dict[str, Any]], h: str) -> Outcome:
+        if prior[0] != h:
+            raise IdempotencyMismatch(
+                f"command id {sub.context.command_id} was already used for a different {sub.command_type} payload")
+        result = dict(prior[1])
+        position = result.pop("position", None)
+        return Outcome(sub.context.command_id, sub.command_type, result, position, replayed=True)
+
+    # -- execution -------------------------------------------------------------------------
+    def execute(self, command_type: str, payload: dict[str, Any], context: Context,
+                expected_versions: dict[UUID, int] | None = None) -> Outcome:
+        """Execute one command atomically; see the module docstring."""
+        return self.execute_batch([Submission(command_type, payload, context)], expected_versions=expected_versions)[0]
+
+    def execute_batch(self, batch: Sequence[Submission], expected_versions: dict[UUID, int] | None = None,
+                      cache: dict[UUID, Any] | None = None) -> list[Outcome]:
+        """Execute commands in order; all are stored in one transaction, or none (the error says which)."""
+        hashes = [payload_hash(s.command_type, s.payload) for s in batch]
+        prior = self.prior_commands([s.context.command_id for s in batch])
+        uow = UnitOfWork(self, expected_versions, cache)
+        outcomes: list[Outcome | None] = []
+        records: list[dict[str, Any]] = []
+        in_batch: dict[str, tuple[str, dict[str, Any]]] = {}
+        try:
+            for index, (sub, h) in enumerate(zip(batch, hashes)):
+                cid = sub.context.command_id
+                if cid in prior or cid in in_batch:
+                    outcomes.append(self._replay(sub, prior.get(cid) or in_batch[cid], h))
+                    continue
+                try:
+                    command = cmds.parse(sub.command_type, sub.payload)
+                except ValidationError as e:
+                    raise InvalidInput(f"{sub.command_type}: {validation_message(e)}", index=index) from None
+                ctx = sub.context if sub.context.command_type else Context(
+                    sub.context.actor, sub.context.role, cid, sub.context.recorded, sub.command_type)
+                try:
+                    result = HANDLERS[sub.command_type](uow, command, ctx, self)
+                except LedgerError as e:
+                    e.details.setdefault("index", index)
+                    raise
+                records.append({"command_id": cid, "command_type": sub.command_type, "payload_hash": h,
+                                "result": result})
+                in_batch[cid] = (h, {**result, "position": None})
+                outcomes.append(Outcome(cid, sub.command_type, result, None))
+            changed = uow.pending()
+            versions = {str(a.id): a.version for a in changed}
+            if records:
+                recordings = self.save(*changed, commands=records)
+                position = max((r.notification.id for r in recordings), default=None)
+            else:
+                position = None
+        except IntegrityError:
+            uow.discard()
+            again = self.prior_commands([s.context.command_id for s in batch])
+            if len(batch) == 1 and batch[0].context.command_id in again:
+                # The same command won a race against itself (a retry): answer as a replay.
+                return [self._replay(batch[0], again[batch[0].context.command_id], hashes[0])]
+            raise ConcurrencyConflict(
+                "another writer changed the same records first; nothing of this command was stored — reload and retry",
+                current_versions=self._current_versions(uow)) from None
+        except BaseException:
+            uow.discard()
+            raise
+        uow.saved()
+        done = []
+        for o in outcomes:
+            assert o is not None
+            if not o.replayed:
+                o.position = position
+                o.versions = versions
+            done.append(o)
+        return done
+
+    def _current_versions(self, uow: UnitOfWork) -> dict[str, int]:
+        out = {}
+        for agg_id in list(uow.used)[:10]:
+            events = self.recorder.select_events(agg_id, desc=True, limit=1)
+            if events:
+                out[str(agg_id)] = events[0].originator_version
+        return out
+
+    # -- reading the log (for runs that span aggregates) -------------------------------------
+    def head_position(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    def chain_head(self) -> dict[str, Any]:
+        rows = self.db.query("SELECT position, hash FROM ledger_chain ORDER BY position DESC LIMIT 1")
+        if not rows:
+            return {"position": 0, "hash": "0" * 64}
+        return {"position": rows[0][0], "hash": bytes(rows[0][1]).hex()}
+
+    def scan(self, names: Sequence[str], after: int, until: int) -> Iterator[tuple[int, str, str, int, dict[str, Any]]]:
+        """(position, event name, originator id, version, state) of the named events in (after, until]."""
+        topics = [t for n in names for t in EVENT_TOPICS.get(n, ())]
+        start = after
+        while start < until:
+            page = self.recorder.select_notifications(start, 2000, stop=until, topics=topics, inclusive_of_start=False)
+            if not page:
+                break
+            for n in page:
+                yield n.id, n.topic.rsplit(".", 1)[1], str(n.originator_id), n.originator_version, orjson.loads(n.state)
+            start = page[-1].id
+
+    # -- aggregates for readers -------------------------------------------------------------
+    def history(self, aggregate_id: UUID) -> list[dict[str, Any]]:
+        """Every stored event of one aggregate, as stored (for /…/events and audits)."""
+        out = []
+        for e in self.recorder.select_events(aggregate_id):
+            state = orjson.loads(e.state)
+            out.append({"version": e.originator_version, "event": e.topic.rsplit(".", 1)[1], **state})
+        return out
+
+
+def _event_topics() -> dict[str, tuple[str, ...]]:
+    from eventsourcing.utils import get_topic
+
+    from ledger.domain import account, assessment, catalogue, citizen, delivery, invoice_series, order, scheme
+
+    topics: dict[str, list[str]] = {}
+    for module in (account, assessment, catalogue, citizen, delivery, invoice_series, order, scheme):
+        for obj in vars(module).values():
+            if isinstance(obj, type) and obj.__module__ == module.__name__:
+                for name, member in vars(obj).items():
+                    if isinstance(member, type) and hasattr(member, "apply") and name[0].isupper():
+                        topics.setdefault(name, []).append(get_topic(member))
+    return {k: tuple(v) for k, v in topics.items()}
+
+
+EVENT_TOPICS = _event_topics()
+
+
+def now_context(actor: str, role: str, command_id: str, recorded: datetime | None = None) -> Context:
+    return Context(actor=actor, role=role, command_id=command_id, recorded=recorded)

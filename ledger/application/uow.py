@@ -1,0 +1,69 @@
+"""A unit of work: the aggregates one business action (or one import batch) reads and changes.
+
+Handlers get aggregates through it, so a batch of commands sees its own pending changes, and
+everything the batch touched is saved in one `save(...)`: all of it, or none of it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+
+from ledger.domain.base import LedgerAggregate
+from ledger.domain.errors import NotFound, StaleVersion
+
+A = TypeVar("A", bound=LedgerAggregate)
+
+
+class UnitOfWork:
+    def __init__(self, app: Any, expected_versions: dict[UUID, int] | None = None,
+                 cache: dict[UUID, LedgerAggregate] | None = None) -> None:
+        self.app = app
+        self.expected = expected_versions or {}
+        # A cache shared across batches (the import) is only safe while nobody else writes; a
+        # stale entry is caught by the store's version check at save time, never silently.
+        self.seen: dict[UUID, LedgerAggregate] = cache if cache is not None else {}
+        self.used: dict[UUID, LedgerAggregate] = {}  # what this unit handed out
+
+    def find(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        agg = self.seen.get(aggregate_id)
+        if agg is None:
+            try:
+                agg = self.app.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                return None
+            self.seen[aggregate_id] = agg
+        if not isinstance(agg, cls):
+            return None
+        self.used[aggregate_id] = agg
+        want = self.expected.get(aggregate_id)
+        if want is not None and agg.version != want:
+            raise StaleVersion(f"{cls.__name__} {aggregate_id} is at version {agg.version}, not {want}",
+                               current_version=agg.version)
+        return agg
+
+    def get(self, cls: type[A], aggregate_id: UUID, what: str | None = None) -> A:
+        agg = self.find(cls, aggregate_id)
+        if agg is None:
+            raise NotFound(f"no {what or cls.__name__.lower()} {aggregate_id}")
+        return agg
+
+    def add(self, agg: A) -> A:
+        self.seen[agg.id] = agg
+        self.used[agg.id] = agg
+        return agg
+
+    def pending(self) -> list[LedgerAggregate]:
+        """Every aggregate this unit handed out that now has events to save."""
+        return [a for a in self.used.values() if a.pending_events]
+
+    def discard(self) -> None:
+        """After a refusal, forget every changed aggregate so nothing half-changed is reused."""
+        for agg in self.pending():
+            self.seen.pop(agg.id, None)
+        self.used.clear()
+
+    def saved(self) -> None:
+        self.used.clear()

@@ -1,0 +1,170 @@
+"""A citizen's account with the municipality: invoices, credit notes, reminders and payments.
+
+One Account per citizen (id from the citizen id). It is the debtor ledger: it knows which
+deliveries it has billed (so none is billed twice), which invoice lines were credited, and what
+is owed (see allocation.py). Invoices are never edited; a cancelled or disputed delivery that was
+invoiced gets a credit note referencing the original line.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from ledger.domain.allocation import AccountState, allocate
+from ledger.domain.base import Context, LedgerAggregate, key_id
+from ledger.domain.errors import InvalidInput, NotFound, rule
+from ledger.domain.values import PAYMENT_METHODS, iso, one_of, ore
+
+
+def account_id(citizen_id: UUID | str) -> UUID:
+    return key_id("account", citizen_id)
+
+
+def _totals(lines: list[dict[str, Any]]) -> dict[str, int]:
+    return {k: sum(line[k] for line in lines) for k in ("net", "vat", "gross")}
+
+
+class Account(LedgerAggregate):
+    class AccountOpened(LedgerAggregate.Created):
+        citizen_id: str
+
+        def apply(self, a: Account) -> None:
+            a.municipality = self.municipality
+            a.citizen_id = self.citizen_id
+            a.invoices = {}
+            a.billed = {}  # delivery id or fee ref → (invoice number, line no)
+            a.credited = set()  # (invoice number, line no)
+            a.payments = {}
+            a.money = []  # the money events, in order, as allocation.allocate() reads them
+
+    class InvoiceIssued(LedgerAggregate.Event):
+        number: str
+        month: str
+        due_on: str
+        lines: list
+        net: int
+        vat: int
+        gross: int
+        chain_head: dict
+
+        def apply(self, a: Account) -> None:
+            a.invoices[self.number] = {"month": self.month, "issued_on": self.effective, "due_on": self.due_on,
+                                       "gross": self.gross, "lines": self.lines, "reminders": []}
+            for line in self.lines:
+                a.billed[line["billing_key"]] = (self.number, line["line_no"])
+            a.money.append({"kind": "invoice", "number": self.number, "gross": self.gross})
+
+    class CreditNoteIssued(LedgerAggregate.Event):
+        number: str
+        invoice_number: str
+        lines: list
+        net: int
+        vat: int
+        gross: int
+        reason: str
+
+        def apply(self, a: Account) -> None:
+            for line in self.lines:
+                a.credited.add((self.invoice_number, line["invoice_line_no"]))
+            a.money.append({"kind": "credit_note", "invoice_number": self.invoice_number, "gross": self.gross})
+
+    class ReminderIssued(LedgerAggregate.Event):
+        invoice_number: str
+        sequence: int
+        fee_ore: int
+
+        def apply(self, a: Account) -> None:
+            a.invoices[self.invoice_number]["reminders"].append(self.effective)
+            a.money.append({"kind": "reminder", "invoice_number": self.invoice_number, "fee": self.fee_ore})
+
+    class PaymentReceived(LedgerAggregate.Event):
+        payment_id: str
+        amount: int
+        method: str
+        reference: str | None
+
+        def apply(self, a: Account) -> None:
+            a.payments[self.payment_id] = {"amount": self.amount, "reversed": False}
+            a.money.append({"kind": "payment", "payment_id": self.payment_id, "amount": self.amount,
+                            "reference": self.reference, "reversed": False})
+
+    class PaymentReversed(LedgerAggregate.Event):
+        payment_id: str
+        reason: str
+
+        def apply(self, a: Account) -> None:
+            a.payments[self.payment_id]["reversed"] = True
+            for m in a.money:
+                if m["kind"] == "payment" and m["payment_id"] == self.payment_id:
+                    m["reversed"] = True
+
+    # -- commands --------------------------------------------------------------------------
+    @classmethod
+    def open(cls, ctx: Context, citizen_id: UUID | str, municipality: int, effective: date) -> Account:
+        return cls._start(cls.AccountOpened, account_id(citizen_id), ctx, iso(effective), municipality,
+                          citizen_id=str(citizen_id))
+
+    def issue_invoice(self, ctx: Context, number: str, month: str, issued_on: date, due_on: date,
+                      lines: list[dict[str, Any]], chain_head: dict[str, Any]) -> None:
+        assert lines, "an invoice has at least one line"
+        for line in lines:
+            rule(line["billing_key"] not in self.billed, "billed-twice",
+                 f"{line['billing_key']} is already on invoice {self.billed.get(line['billing_key'], ('?',))[0]}")
+            assert all(isinstance(line[k], int) for k in ("net", "vat", "gross")), "money is integer øre"
+        self._record(self.InvoiceIssued, ctx, iso(issued_on), number=number, month=month, due_on=iso(due_on),
+                     lines=lines, **_totals(lines), chain_head=chain_head)
+
+    def line_for(self, billing_key: str) -> tuple[str, dict[str, Any]] | None:
+        """The invoice number and line that billed a delivery (or fee), if any."""
+        if billing_key not in self.billed:
+            return None
+        number, line_no = self.billed[billing_key]
+        return number, self.invoices[number]["lines"][line_no - 1]
+
+    def issue_credit_note(self, ctx: Context, number: str, invoice_number: str, line: dict[str, Any], effective: date,
+                          reason: str) -> None:
+        rule((invoice_number, line["line_no"]) not in self.credited, "credited-twice",
+             f"line {line['line_no']} of invoice {invoice_number} is already credited")
+        credit = {"invoice_line_no": line["line_no"], "billing_key": line["billing_key"], "net": line["net"],
+                  "vat": line["vat"], "gross": line["gross"]}
+        self._record(self.CreditNoteIssued, ctx, iso(effective), number=number, invoice_number=invoice_number,
+                     lines=[credit], **_totals([credit]), reason=reason)
+
+    def receive_payment(self, ctx: Context, payment_id: str, amount: int, on: date, method: str,
+                        reference: str | None) -> None:
+        ore(amount, "amount", allow_zero=False)
+        one_of(method, PAYMENT_METHODS, "method")
+        if payment_id in self.payments:
+            raise InvalidInput(f"payment {payment_id} is already recorded", field="payment_id")
+        if reference is not None and (not isinstance(reference, str) or len(reference) > 64):
+            raise InvalidInput("reference must be a short text (an invoice number)", field="reference")
+        self._record(self.PaymentReceived, ctx, iso(on), payment_id=payment_id, amount=amount, method=method,
+                     reference=reference)
+
+    def reverse_payment(self, ctx: Context, payment_id: str, on: date, reason: str) -> None:
+        p = self.payments.get(payment_id)
+        if p is None:
+            raise NotFound(f"the account has no payment {payment_id}")
+        rule(not p["reversed"], "already-reversed", f"payment {payment_id} is already reversed")
+        self._record(self.PaymentReversed, ctx, iso(on), payment_id=payment_id, reason=reason)
+
+    def remind(self, ctx: Context, invoice_number: str, on: date, fee_ore: int, max_count: int, days_apart: int) -> bool:
+        """Issue the next reminder for an overdue invoice if the rules allow; False when they do not."""
+        inv = self.invoices[invoice_number]
+        state = self.state()
+        if state.owed.get(invoice_number, 0) <= 0 or iso(on) <= inv["due_on"]:
+            return False
+        reminders = inv["reminders"]
+        if len(reminders) >= max_count:
+            return False
+        if reminders and (on - date.fromisoformat(reminders[-1])).days < days_apart:
+            return False
+        self._record(self.ReminderIssued, ctx, iso(on), invoice_number=invoice_number,
+                     sequence=len(reminders) + 1, fee_ore=fee_ore)
+        return True
+
+    # -- queries ---------------------------------------------------------------------------
+    def state(self) -> AccountState:
+        return allocate(self.money)

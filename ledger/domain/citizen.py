@@ -1,0 +1,93 @@
+"""A citizen as the ledger knows them: a pseudonym, a municipality, a residence, a provider.
+
+No CPR number or name is ever here; those live in the erasable identity store (ledger.identity).
+The chosen provider of granted help and the kind of residence both change from dates.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from uuid import UUID
+
+from ledger.domain.base import Context, LedgerAggregate
+from ledger.domain.errors import InvalidInput, rule
+from ledger.domain.values import RESIDENCES, iso, one_of
+
+_PRIVATE = re.compile(r"^private:[A-Za-z0-9æøåÆØÅ .&\-]{1,80}$")
+
+
+def provider(value: object) -> str:
+    """'municipal' or 'private:<provider name>' (a business name, never a person)."""
+    if value == "municipal" or (isinstance(value, str) and _PRIVATE.match(value)):
+        return value  # type: ignore[return-value]
+    raise InvalidInput(f"provider must be 'municipal' or 'private:<name>', got {value!r}", field="provider")
+
+
+def _as_of(history: list[tuple[str, str]], d: date) -> str | None:
+    s, current = iso(d), None
+    for eff, value in history:
+        if eff <= s:
+            current = value
+    return current
+
+
+class Citizen(LedgerAggregate):
+    class CitizenRegistered(LedgerAggregate.Created):
+        residence: str
+        provider: str
+
+        def apply(self, c: Citizen) -> None:
+            c.municipality = self.municipality
+            c.registered_on = self.effective
+            c.providers = [(self.effective, self.provider)]
+            c.residences = [(self.effective, self.residence)]
+            c.erased = False
+
+    class ProviderChosen(LedgerAggregate.Event):
+        provider: str
+
+        def apply(self, c: Citizen) -> None:
+            c.providers = sorted([*c.providers, (self.effective, self.provider)], key=lambda p: p[0])
+
+    class ResidenceChanged(LedgerAggregate.Event):
+        residence: str
+
+        def apply(self, c: Citizen) -> None:
+            c.residences = sorted([*c.residences, (self.effective, self.residence)], key=lambda p: p[0])
+
+    class CitizenIdentityErased(LedgerAggregate.Event):
+        """The identity (CPR, name) was destroyed; amounts, dates and codes stay intact."""
+
+        def apply(self, c: Citizen) -> None:
+            c.erased = True
+
+    @classmethod
+    def register(cls, ctx: Context, citizen_id: UUID, municipality: int, effective: date,
+                 residence: str, provider_: str) -> Citizen:
+        one_of(residence, RESIDENCES, "residence")
+        provider(provider_)
+        return cls._start(cls.CitizenRegistered, citizen_id, ctx, iso(effective), municipality,
+                          residence=residence, provider=provider_)
+
+    def choose_provider(self, ctx: Context, effective: date, provider_: str) -> None:
+        provider(provider_)
+        rule(iso(effective) >= self.registered_on, "before-registration",
+             f"provider change {effective} is before the citizen was registered ({self.registered_on})")
+        self._record(self.ProviderChosen, ctx, iso(effective), provider=provider_)
+
+    def change_residence(self, ctx: Context, effective: date, residence: str) -> None:
+        one_of(residence, RESIDENCES, "residence")
+        rule(iso(effective) >= self.registered_on, "before-registration",
+             f"residence change {effective} is before the citizen was registered ({self.registered_on})")
+        self._record(self.ResidenceChanged, ctx, iso(effective), residence=residence)
+
+    def mark_erased(self, ctx: Context, effective: date) -> None:
+        if not self.erased:
+            self._record(self.CitizenIdentityErased, ctx, iso(effective))
+
+    def provider_on(self, d: date) -> str | None:
+        return _as_of(self.providers, d)
+
+    def residence_on(self, d: date) -> str | None:
+        return _as_of(self.residences, d)

@@ -1,0 +1,73 @@
+"""A municipality's numbering of invoices and credit notes: gapless and increasing.
+
+Saving the series together with the accounts it numbered, in one transaction, is what makes the
+numbers gapless: two runs racing for the same numbers conflict on the series, and one is refused
+whole. Invoice numbers look like 657-000001, credit notes 657-K00001.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from ledger.domain.base import Context, LedgerAggregate, key_id
+from ledger.domain.values import iso
+
+
+def series_id(municipality: int):
+    return key_id("invoice-series", municipality)
+
+
+class InvoiceSeries(LedgerAggregate):
+    class SeriesOpened(LedgerAggregate.Created):
+        def apply(self, s: InvoiceSeries) -> None:
+            s.municipality = self.municipality
+            s.last_invoice = 0
+            s.last_credit_note = 0
+            s.runs = {}
+            # The invoice run reads the log for billable facts after `scanned_to`; facts seen but
+            # not yet due (dated after the month billed) are carried to the next run.
+            s.scanned_to = 0
+            s.carried = []
+
+    class InvoiceRunCompleted(LedgerAggregate.Event):
+        month: str
+        first_number: str | None
+        last_number: str | None
+        count: int
+        chain_head: dict
+        scanned_to: int
+        carried: list
+
+        def apply(self, s: InvoiceSeries) -> None:
+            s.last_invoice += self.count
+            s.scanned_to = self.scanned_to
+            s.carried = self.carried
+            s.runs.setdefault(self.month, []).append({"count": self.count, "chain_head": self.chain_head,
+                                                      "first": self.first_number, "last": self.last_number})
+
+    class CreditNoteNumbered(LedgerAggregate.Event):
+        number: str
+        invoice_number: str
+
+        def apply(self, s: InvoiceSeries) -> None:
+            s.last_credit_note += 1
+
+    @classmethod
+    def open(cls, ctx: Context, municipality: int, effective: date) -> InvoiceSeries:
+        return cls._start(cls.SeriesOpened, series_id(municipality), ctx, iso(effective), municipality)
+
+    def invoice_number(self, offset: int) -> str:
+        return f"{self.municipality}-{self.last_invoice + offset:06d}"
+
+    def complete_run(self, ctx: Context, month: str, run_date: date, count: int, chain_head: dict[str, Any],
+                     scanned_to: int, carried: list[dict[str, Any]]) -> None:
+        first = self.invoice_number(1) if count else None
+        last = self.invoice_number(count) if count else None
+        self._record(self.InvoiceRunCompleted, ctx, iso(run_date), month=month, first_number=first, last_number=last,
+                     count=count, chain_head=chain_head, scanned_to=scanned_to, carried=carried)
+
+    def take_credit_note_number(self, ctx: Context, invoice_number: str, on: date) -> str:
+        number = f"{self.municipality}-K{self.last_credit_note + 1:05d}"
+        self._record(self.CreditNoteNumbered, ctx, iso(on), number=number, invoice_number=invoice_number)
+        return number

@@ -1,0 +1,99 @@
+"""The library's application recorders, extended to write two more things in the same transaction
+as the events: the tamper-evidence chain (ledger.store.chain) and the record of the command that
+caused them (idempotency: a retried command id returns the stored result and records nothing).
+
+Both engines serialise writers before the chain row is computed (SQLite: the write lock taken by
+the insert; PostgreSQL: the library's EXCLUSIVE table lock), so the chain can neither lag nor fork.
+The application passes `commands=[{command_id, command_type, payload_hash, result}]` to `save()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+from psycopg.sql import SQL, Identifier
+
+from ledger.store.chain import GENESIS, link
+
+CHAIN_TABLE = "ledger_chain"
+COMMANDS_TABLE = "ledger_commands"
+
+
+def _chain_rows(last: tuple[int, bytes] | None, ids: Sequence[int], events: Sequence[StoredEvent]) -> list[tuple]:
+    position, previous = last if last else (0, GENESIS)
+    rows = []
+    for nid, e in sorted(zip(ids, events), key=lambda p: p[0]):
+        position += 1
+        previous = link(previous, position, e.originator_id, e.originator_version, e.topic, e.state)
+        rows.append((position, nid, previous))
+    return rows
+
+
+def _command_rows(commands: list[dict[str, Any]], position: int | None) -> list[tuple]:
+    return [
+        (c["command_id"], c["command_type"], c["payload_hash"], orjson.dumps({**c["result"], "position": position}).decode())
+        for c in commands
+    ]
+
+
+class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} (position INTEGER PRIMARY KEY, "
+            "notification_id INTEGER NOT NULL UNIQUE, hash BLOB NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {COMMANDS_TABLE} (command_id TEXT PRIMARY KEY, command_type TEXT NOT NULL, "
+            "payload_hash TEXT NOT NULL, result TEXT NOT NULL)",
+        ]
+
+    def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        ids = super()._insert_events(c, stored_events, **kwargs) or []
+        if stored_events:
+            c.execute(f"SELECT position, hash FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1")
+            row = c.fetchone()
+            last = (row[0], bytes(row[1])) if row else None
+            c.executemany(f"INSERT INTO {CHAIN_TABLE} VALUES (?,?,?)", _chain_rows(last, ids, stored_events))
+        commands = kwargs.get("commands") or []
+        if commands:
+            c.executemany(f"INSERT INTO {COMMANDS_TABLE} VALUES (?,?,?,?)", _command_rows(commands, max(ids, default=None)))
+        return ids
+
+
+class ChainedPostgresRecorder(PostgresApplicationRecorder):
+    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        schema = Identifier(self.datastore.schema)
+        self.chain_table = SQL("{}.{}").format(schema, Identifier(CHAIN_TABLE))
+        self.commands_table = SQL("{}.{}").format(schema, Identifier(COMMANDS_TABLE))
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS {} (position bigint PRIMARY KEY, notification_id bigint NOT NULL UNIQUE, "
+            "hash bytea NOT NULL)").format(self.chain_table))
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS {} (command_id text PRIMARY KEY, command_type text NOT NULL, "
+            "payload_hash text NOT NULL, result text NOT NULL)").format(self.commands_table))
+
+    def _insert_commands(self, curs: Any, commands: list[dict[str, Any]], position: int | None) -> None:
+        if commands:
+            curs.executemany(SQL("INSERT INTO {} VALUES (%s,%s,%s,%s)").format(self.commands_table),
+                             _command_rows(commands, position))
+
+    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        # Runs first in the transaction; only a command that recorded no events is written here.
+        if not stored_events:
+            self._insert_commands(curs, kwargs.get("commands") or [], None)
+
+    def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        ids = list(super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs) or [])
+        # The EXCLUSIVE lock taken before the insert is still held: no other writer can chain now.
+        curs.execute(SQL("SELECT position, hash FROM {} ORDER BY position DESC LIMIT 1").format(self.chain_table))
+        row = curs.fetchone()
+        last = (row["position"], bytes(row["hash"])) if row else None
+        curs.executemany(SQL("INSERT INTO {} VALUES (%s,%s,%s)").format(self.chain_table),
+                         _chain_rows(last, ids, stored_events))
+        self._insert_commands(curs, kwargs.get("commands") or [], max(ids, default=None))
+        return ids
