@@ -14,7 +14,7 @@ from ledger.domain.base import Context, LedgerAggregate
 from ledger.domain.errors import InvalidInput, rule
 from ledger.domain.values import RESIDENCES, iso, one_of
 
-_PRIVATE = re.compile(r"^private:[A-Za-z0-9æøåÆØÅ .&\-]{1,80}$")
+_PRIVATE = re.compile(r"^private:[\w .&/\-]{1,80}$")
 
 
 def provider(value: object) -> str:

@@ -1,0 +1,548 @@
+"""The projection engine: read-model tables derived from the event log, applied exactly once.
+
+Contract for projection authors
+===============================
+
+Write a subclass of `Projection`::
+
+    class Balances(Projection):
+        name = "balances"            # the tracking key; never rename a live projection
+        version = 1                  # bump whenever the output would differ -> needs rebuild
+        tables = (Table("balances", {"account_id": "TEXT", "balance_ore": "BIGINT"}, ("account_id",)),)
+
+        def on_Deposited(self, event: RawEvent, view: View) -> None:
+            row = view.get("balances", event.originator_id) or {"account_id": event.originator_id, "balance_ore": 0}
+            row["balance_ore"] += event.state["amount_ore"]
+            view.put("balances", row)
+
+* A method `on_<EventName>` handles the events whose topic ends in `.<EventName>`. Events with no
+  handler are skipped without being decoded. Overriding `handle(event, view)` instead receives
+  every event (and makes every event be decoded, so prefer `on_` methods).
+* `event` is a `RawEvent`: `position`, `originator_id` (UUID text with dashes),
+  `originator_version`, `name`, `state` (the stored JSON as a dict: money is in integer øre as
+  stored, `state["timestamp"]` is the recorded time) and the `recorded` / `effective` shortcuts.
+  Treat it as read-only.
+* Handlers must be deterministic functions of the events: no clock, no randomness, no reads
+  outside the `View`, no other I/O. The same log must give the same tables whether built in one
+  rebuild, in many catch-ups of any batch size, or after a crash. `Engine.digest` proves it.
+  Keep no state on `self` between events; keep it in tables.
+* `view.get(table, *pk)` returns a copy of the current row or None; `view.put(table, row)`
+  upserts the row by its primary key (the view keeps that dict: do not reuse it); `view.delete`
+  removes one. Values are str, int or None; store structure as JSON text (orjson) yourself.
+  `table` is the table's name or the `Table` object.
+* `start_batch(view)` / `end_batch(view)` run around each batch; the result must not depend on
+  where batches start and end.
+* A schema or logic change means a version bump and `Engine.rebuild()`: `catch_up` refuses to
+  apply a projection whose tracked version differs (`NeedsRebuild`), so old code never writes
+  into tables built by new code or the reverse.
+
+Guarantees
+==========
+
+* `catch_up` writes the view rows and the projection's tracking position in one transaction per
+  batch: a crash loses or repeats nothing. One process at a time applies a given projection
+  (PostgreSQL: a transaction-scoped advisory lock on `hashtext(name)`, then the position is read
+  again under the lock; SQLite: `BEGIN IMMEDIATE` serialises writers).
+* `rebuild` reads the log once for all projections given, builds `<table><suffix>` tables from
+  empty, and then swaps them in with one transaction, so readers see the old tables until the
+  new ones are complete. `swap=False` leaves the suffixed tables for comparison.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Callable, Collection, Iterable
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+
+import orjson
+
+from ledger.db import Database
+from ledger.projections.reader import RawEvent, head_position, read_batches, read_events, read_raw
+from ledger.projections.view import COLUMN_TYPES, Dialect, Table, View, dialect_for
+
+__all__ = [
+    "Engine",
+    "NeedsRebuild",
+    "Projection",
+    "RawEvent",
+    "Table",
+    "View",
+    "head_position",
+    "read_events",
+    "read_raw",
+]
+
+TRACKING_TABLE = "projection_tracking"
+_SUFFIX = re.compile(r"^[a-z0-9_]{1,20}$")
+
+Handler = Callable[[RawEvent, View], None]
+
+
+class NeedsRebuild(RuntimeError):
+    """The tracked version of a projection differs from the code's: run `Engine.rebuild()`."""
+
+
+class Projection:
+    """Base class of read models; see the module docstring for the contract."""
+
+    name: ClassVar[str] = ""
+    version: ClassVar[int] = 1
+    tables: ClassVar[tuple[Table, ...]] = ()
+
+    def handlers(self) -> dict[str, Handler]:
+        """Event name -> bound `on_<EventName>` method."""
+        found: dict[str, Handler] = {}
+        for attr in dir(type(self)):
+            if attr.startswith("on_") and callable(getattr(type(self), attr)):
+                found[attr[3:]] = getattr(self, attr)
+        return found
+
+    def handle(self, event: RawEvent, view: View) -> None:
+        """Dispatch one event to its `on_` method, if any (the engine does this itself, faster)."""
+        table = self.__dict__.get("_handler_table")
+        if table is None:
+            table = self.__dict__["_handler_table"] = self.handlers()
+        handler = table.get(event.name)
+        if handler is not None:
+            handler(event, view)
+
+    def start_batch(self, view: View) -> None:
+        """Called before each batch of events."""
+
+    def end_batch(self, view: View) -> None:
+        """Called after each batch, before its rows are written."""
+
+
+class _Run:
+    """One projection inside one catch_up/rebuild call: its view and its dispatch table."""
+
+    def __init__(self, projection: Projection, view: View) -> None:
+        self.projection = projection
+        self.name = projection.name
+        self.view = view
+        kind = type(projection)
+        # A subclass that overrides handle() sees everything; otherwise dispatch by name.
+        self.handlers: dict[str, Handler] | None = (
+            projection.handlers() if kind.handle is Projection.handle else None
+        )
+        self.start = kind.start_batch is not Projection.start_batch
+        self.end = kind.end_batch is not Projection.end_batch
+
+    @property
+    def wanted(self) -> frozenset[str] | None:
+        return None if self.handlers is None else frozenset(self.handlers)
+
+    def apply(self, events: list[RawEvent]) -> None:
+        view = self.view
+        projection = self.projection
+        if self.start:
+            projection.start_batch(view)
+        event = None
+        try:
+            if self.handlers is None:
+                handle = projection.handle
+                for event in events:
+                    handle(event, view)
+            else:
+                get = self.handlers.get
+                for event in events:
+                    handler = get(event.name)
+                    if handler is not None:
+                        handler(event, view)
+        except Exception as exc:
+            if event is not None:
+                exc.add_note(f"projection {self.name!r} at position {event.position} ({event.name})")
+            raise
+        if self.end:
+            projection.end_batch(view)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def _bitmap_bits(events: int) -> int:
+    """Bits of a rebuild's written-key bitmap: ≥ 8 per event (every key is first written by an
+    event), so false "maybe written" answers stay rare, and capped at 128 MiB per table."""
+    bits = 1 << 16
+    while bits < events * 8 and bits < (1 << 30):
+        bits <<= 1
+    return bits
+
+
+class Engine:
+    """Runs projections against one database. Cheap to construct; holds no connection."""
+
+    def __init__(
+        self,
+        db: Database,
+        projections: Iterable[Projection],
+        *,
+        batch_size: int = 2_000,
+        rebuild_batch_size: int = 10_000,
+        cache_rows: int = 100_000,
+        flush_rows: int = 50_000,
+    ) -> None:
+        self.db = db
+        self.batch_size = batch_size  # events per catch_up transaction
+        self.rebuild_batch_size = rebuild_batch_size
+        self.cache_rows = cache_rows  # cached rows per table and view, across batches
+        self.flush_rows = flush_rows  # staged rows that make a rebuild write out
+        self.projections: dict[str, Projection] = {}
+        owners: dict[str, str] = {}
+        for projection in projections:
+            name = projection.name
+            if not name:
+                raise ValueError(f"{type(projection).__name__} has no name")
+            if name in self.projections:
+                raise ValueError(f"two projections are named {name!r}")
+            for table in projection.tables:
+                if table.name in owners or table.name == TRACKING_TABLE:
+                    raise ValueError(f"table {table.name!r} of {name!r} is also used by {owners.get(table.name, 'the engine')!r}")
+                owners[table.name] = name
+            self.projections[name] = projection
+
+    # -- setup ----------------------------------------------------------------------------
+    def ensure_tables(self) -> None:
+        """Create the tracking table and any missing projection table with its indexes.
+
+        An existing table is left alone even if its definition changed: that change comes with
+        a version bump, and the rebuild creates the new shape.
+        """
+        with self.db.transaction() as cur:
+            if self.db.is_postgres:
+                # Two processes starting together would otherwise race on CREATE TABLE.
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (TRACKING_TABLE,))
+            cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {TRACKING_TABLE} (name TEXT PRIMARY KEY, "
+                "position BIGINT NOT NULL, version INTEGER NOT NULL, updated_at TEXT NOT NULL)"
+            )
+            for projection in self.projections.values():
+                for table in projection.tables:
+                    if not self._exists(cur, table.name):
+                        sql = self._dialect(table, table.name)
+                        cur.execute(sql.create_table())
+                        for statement in sql.create_indexes():
+                            cur.execute(statement)
+
+    # -- live: follow the log -------------------------------------------------------------
+    def catch_up(self, names: Collection[str] | None = None, until: int | None = None) -> dict[str, int]:
+        """Apply every event after each projection's tracked position, up to `until` (default:
+        the head when called). Returns the tracked positions reached."""
+        projections = self._select(names)
+        self.ensure_tables()
+        end = head_position(self.db) if until is None else until
+        runs = [_Run(p, self._view(p, rebuild=False)) for p in projections]
+        with self.db.connection() as conn:
+            with self.db.transaction(conn) as cur:
+                expected = self._positions(cur, runs)
+            while True:
+                start = min(expected.values(), default=end)
+                if start >= end:
+                    break
+                if not self._follow(conn, runs, expected, start, end):
+                    break
+        return {run.name: expected[run.name] for run in runs}
+
+    def _follow(self, conn: Any, runs: list[_Run], expected: dict[str, int], start: int, end: int) -> bool:
+        """One pass over (start, end]. True when it must start over: another process moved a
+        tracked position below what this pass has already read past."""
+        wanted = self._wanted(runs)
+        after = start
+        for last, events in read_batches(self.db, start, end, self.batch_size, names=wanted):
+            restart = False
+            try:
+                with self.db.transaction(conn) as cur:
+                    tracked = self._positions(cur, runs, lock=True)
+                    for run in runs:
+                        position = tracked[run.name]
+                        if position != expected[run.name]:
+                            # Someone else applied or rebuilt it: our cached rows are stale.
+                            run.view.reset()
+                            expected[run.name] = position
+                            restart = restart or position < after
+                    if not restart:
+                        for run in runs:
+                            position = expected[run.name]
+                            if position >= last:
+                                continue
+                            todo = events if position <= after else [e for e in events if e.position > position]
+                            run.view.bind(cur)
+                            run.apply(todo)
+                            run.view.flush(cur)
+                            self._track(cur, run.projection, last)
+            except BaseException:
+                for run in runs:  # the transaction rolled back: staged and cached rows are void
+                    run.view.reset()
+                raise
+            if restart:
+                return True
+            for run in runs:
+                expected[run.name] = max(expected[run.name], last)
+                run.view.after_flush()
+            after = last
+        return False
+
+    # -- rebuild --------------------------------------------------------------------------
+    def rebuild(
+        self,
+        names: Collection[str] | None = None,
+        *,
+        suffix: str = "__rebuild",
+        swap: bool = True,
+        until_recorded: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> dict[str, Any]:
+        """Build the projections from the start of the log into `<table><suffix>` tables, in one
+        pass over the log, then (swap=True) replace the live tables in one transaction.
+
+        `until_recorded` keeps only events recorded at or before that instant (auditors'
+        "as known at"); it needs swap=False, since the live tables must reflect the whole log.
+        `progress(done, total)` is called after each batch, in log positions.
+        """
+        if not _SUFFIX.match(suffix):
+            raise ValueError(f"suffix {suffix!r}: 1-20 characters of a-z, 0-9, _")
+        if swap and until_recorded is not None:
+            raise ValueError("a rebuild cut at until_recorded is for comparison only: pass swap=False")
+        projections = self._select(names)
+        self.ensure_tables()
+        started = time.perf_counter()
+        head = head_position(self.db)
+        bits = _bitmap_bits(head)
+        runs = [_Run(p, self._view(p, rebuild=True, suffix=suffix, bits=bits)) for p in projections]
+        wanted = self._wanted(runs)
+        position = applied = 0
+        with self.db.connection() as conn:
+            with self.db.transaction(conn) as cur:
+                for table, physical in self._tables(projections, suffix):
+                    cur.execute(f"DROP TABLE IF EXISTS {self._dialect(table, physical).q}")
+                    # Primary key only: secondary indexes are cheaper to build once at the end.
+                    cur.execute(self._dialect(table, physical).create_table())
+            reader = conn.cursor()
+            for run in runs:
+                run.view.bind(reader)
+            # Events keep arriving during a long rebuild; before swapping, read again up to the
+            # new head (a few rounds, each shorter) so the live tables resume close to it.
+            for round_ in range(3 if swap else 1):
+                end = head if round_ == 0 else head_position(self.db)
+                if end <= position:
+                    break
+                for last, events in read_batches(
+                    self.db, position, end, self.rebuild_batch_size, until_recorded, wanted
+                ):
+                    for run in runs:
+                        run.apply(events)
+                    applied += len(events)
+                    position = last
+                    if sum(run.view.dirty_rows for run in runs) >= self.flush_rows:
+                        self._flush(conn, runs)
+                    if progress is not None:
+                        progress(position, end)
+            self._flush(conn, runs)
+            reader.close()
+            if self.db.is_postgres or not swap:
+                # PostgreSQL: build indexes before the swap (the swap only renames them), so
+                # readers are never blocked behind an index build. SQLite cannot rename an
+                # index, so there a swapped rebuild creates them in the swap itself.
+                with self.db.transaction(conn) as cur:
+                    for table, physical in self._tables(projections, suffix):
+                        for statement in self._dialect(table, physical).create_indexes():
+                            cur.execute(statement)
+            if swap:
+                self._swap(conn, runs, suffix, position)
+        seconds = time.perf_counter() - started
+        return {
+            "events": applied,
+            "position": position,
+            "seconds": seconds,
+            "events_per_second": applied / seconds if seconds else 0.0,
+            "swapped": swap,
+            "suffix": suffix,
+            "projections": {run.name: vars(run.view.stats).copy() for run in runs},
+        }
+
+    def _swap(self, conn: Any, runs: list[_Run], suffix: str, position: int) -> None:
+        with self.db.transaction(conn) as cur:
+            self._lock(cur, [run.name for run in runs])  # wait for any catch_up batch in flight
+            for run in runs:
+                for table in run.projection.tables:
+                    live = self._dialect(table, table.name)
+                    new = self._dialect(table, table.name + suffix)
+                    cur.execute(f"DROP TABLE IF EXISTS {live.q}")
+                    cur.execute(f"ALTER TABLE {new.q} RENAME TO {live.q}")
+                    if self.db.is_postgres:
+                        # Index and constraint names are per schema: give them the live names so
+                        # the next rebuild can create its own again.
+                        cur.execute(f"ALTER TABLE {live.q} RENAME CONSTRAINT {new.pk_name()} TO {live.pk_name()}")
+                        for cols in table.indexes:
+                            cur.execute(f"ALTER INDEX {new.index_name(cols)} RENAME TO {live.index_name(cols)}")
+                    else:
+                        for statement in live.create_indexes():
+                            cur.execute(statement)
+                self._track(cur, run.projection, position)
+
+    def _flush(self, conn: Any, runs: list[_Run]) -> None:
+        with self.db.transaction(conn) as cur:
+            for run in runs:
+                run.view.flush(cur)
+        for run in runs:
+            run.view.after_flush()
+
+    def drop_suffix(self, suffix: str = "__rebuild", names: Collection[str] | None = None) -> None:
+        """Drop the `<table><suffix>` tables a `rebuild(swap=False)` left behind."""
+        if not _SUFFIX.match(suffix):
+            raise ValueError(f"suffix {suffix!r}: 1-20 characters of a-z, 0-9, _")
+        with self.db.transaction() as cur:
+            for table, physical in self._tables(self._select(names), suffix):
+                cur.execute(f"DROP TABLE IF EXISTS {self._dialect(table, physical).q}")
+
+    # -- inspection -----------------------------------------------------------------------
+    def status(self) -> list[dict[str, Any]]:
+        """Per projection: tracked position and version, the log head, and the lag in positions
+        (positions have gaps, so lag is an upper bound on unapplied events)."""
+        head = head_position(self.db)
+        tracked: dict[str, tuple[int, int]] = {}
+        with self.db.connection() as conn:
+            cur = conn.cursor()
+            if self._exists(cur, TRACKING_TABLE):
+                cur.execute(f"SELECT name, position, version FROM {TRACKING_TABLE}")
+                tracked = {name: (int(pos), int(ver)) for name, pos, ver in cur.fetchall()}
+            cur.close()
+        out = []
+        for name, projection in self.projections.items():
+            position, version = tracked.get(name, (0, None))
+            out.append(
+                {
+                    "name": name,
+                    "position": position,
+                    "head": head,
+                    "lag": max(head - position, 0),
+                    "version": version,
+                    "code_version": projection.version,
+                    "needs_rebuild": version is not None and version != projection.version,
+                }
+            )
+        return out
+
+    def digest(self, table_name: str) -> str:
+        """sha256 of a table's rows in primary-key order, rendered canonically (JSON of typed
+        values), so equal content gives equal digests on SQLite and PostgreSQL. `table_name`
+        is a projection table or one of its `<table><suffix>` copies."""
+        table = self._table_for(table_name)
+        sql = self._dialect(table, table_name)
+        kinds = [COLUMN_TYPES[table.columns[c]][1] for c in sql.cols]
+        digest = hashlib.sha256(orjson.dumps([table.columns]))
+        dumps = orjson.dumps
+        with self.db.connection() as conn:
+            if self.db.is_postgres:
+                with conn.transaction(), conn.cursor(name="projection_digest") as cur:
+                    cur.itersize = 10_000
+                    cur.execute(sql.select_ordered())
+                    for row in cur:
+                        digest.update(dumps([None if v is None else k(v) for v, k in zip(row, kinds)]) + b"\n")
+            else:
+                for row in conn.execute(sql.select_ordered()):
+                    digest.update(dumps([None if v is None else k(v) for v, k in zip(row, kinds)]) + b"\n")
+        return digest.hexdigest()
+
+    # -- helpers --------------------------------------------------------------------------
+    def _select(self, names: Collection[str] | None) -> list[Projection]:
+        if names is None:
+            return list(self.projections.values())
+        if isinstance(names, str):
+            names = [names]
+        unknown = [n for n in names if n not in self.projections]
+        if unknown:
+            raise KeyError(f"unknown projections {unknown}; known: {sorted(self.projections)}")
+        return [self.projections[n] for n in dict.fromkeys(names)]
+
+    def _view(self, projection: Projection, *, rebuild: bool, suffix: str = "", bits: int = 0) -> View:
+        return View(
+            projection.tables,
+            self.db.is_postgres,
+            suffix=suffix,
+            rebuild=rebuild,
+            cache_rows=self.cache_rows,
+            written_bits=bits,
+        )
+
+    def _dialect(self, table: Table, physical: str) -> Dialect:
+        return dialect_for(self.db.is_postgres, table, physical)
+
+    @staticmethod
+    def _tables(projections: list[Projection], suffix: str) -> list[tuple[Table, str]]:
+        return [(t, t.name + suffix) for p in projections for t in p.tables]
+
+    def _table_for(self, physical: str) -> Table:
+        best: Table | None = None
+        for projection in self.projections.values():
+            for table in projection.tables:
+                if physical == table.name or (
+                    physical.startswith(table.name) and _SUFFIX.match(physical[len(table.name) :])
+                ):
+                    if best is None or len(table.name) > len(best.name):
+                        best = table
+        if best is None:
+            raise KeyError(f"{physical!r} is not a table of these projections")
+        return best
+
+    @staticmethod
+    def _wanted(runs: list[_Run]) -> frozenset[str] | None:
+        names: set[str] = set()
+        for run in runs:
+            if run.wanted is None:
+                return None
+            names |= run.wanted
+        return frozenset(names)
+
+    def _exists(self, cur: Any, table: str) -> bool:
+        if self.db.is_postgres:
+            cur.execute(
+                "SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = %s", (table,)
+            )
+        else:
+            cur.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
+        return cur.fetchone() is not None
+
+    def _lock(self, cur: Any, names: list[str]) -> None:
+        """Take each projection's lock for the rest of the caller's transaction, in name order so
+        two processes cannot deadlock. (On SQLite, BEGIN IMMEDIATE already holds the write lock.)"""
+        if self.db.is_postgres:
+            for name in sorted(names):
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (name,))
+
+    def _positions(self, cur: Any, runs: list[_Run], *, lock: bool = False) -> dict[str, int]:
+        """Tracked positions (0 when never run), refusing versions other than the code's. With
+        lock=True the projections' locks are taken first, so the positions stay true until the
+        caller's transaction ends."""
+        names = sorted(run.name for run in runs)
+        if lock:
+            self._lock(cur, names)
+        marks = ", ".join("?" for _ in names)
+        cur.execute(
+            self.db.sql(f"SELECT name, position, version FROM {TRACKING_TABLE} WHERE name IN ({marks})"), names
+        )
+        found = {name: (int(pos), int(ver)) for name, pos, ver in cur.fetchall()}
+        positions = {}
+        for run in runs:
+            position, version = found.get(run.name, (0, run.projection.version))
+            if version != run.projection.version:
+                raise NeedsRebuild(
+                    f"projection {run.name!r} was built by version {version}, this code is version "
+                    f"{run.projection.version}: run Engine.rebuild({[run.name]!r})"
+                )
+            positions[run.name] = position
+        return positions
+
+    def _track(self, cur: Any, projection: Projection, position: int) -> None:
+        cur.execute(
+            self.db.sql(
+                f"INSERT INTO {TRACKING_TABLE} (name, position, version, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET position = excluded.position, "
+                "version = excluded.version, updated_at = excluded.updated_at"
+            ),
+            (projection.name, position, projection.version, _now()),
+        )

@@ -1,0 +1,134 @@
+"""Plain factory functions that build billing histories through the application's front door.
+
+Every fact is made by a real command (`Ledger.execute`), so the events a test projects are the
+events production would store. Prices and rules are the published Herning and Aabenraa figures
+(domain.md §2); ids are fresh uuids, so tests never collide.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from ledger.application import Ledger
+from ledger.domain.base import Context
+from ledger.settings import Settings
+
+HERNING = 657
+AABENRAA = 580
+WINDOW = ("2018-06-01", "2021-12-31")
+COST = {"wage": 25_000, "overhead": 5_000, "transport": 2_000, "capital": 1_000}
+
+
+def open_ledger(url: str) -> Ledger:
+    return Ledger(Settings(database_url=url))
+
+
+def run(ledger: Ledger, command_type: str, payload: dict[str, Any], *, role: str = "administrator",
+        command_id: str | None = None) -> dict[str, Any]:
+    """Execute one command with a fresh command id; returns its result."""
+    ctx = Context("test", role, command_id or str(uuid.uuid4()))
+    return ledger.execute(command_type, payload, ctx).result
+
+
+def prices(weekday: int, evening: int | None = None, weekend: int | None = None) -> dict[str, int]:
+    return {"weekday_day": weekday, "evening": evening or weekday, "weekend": weekend or weekday}
+
+
+def scheme(ledger: Ledger, municipality: int, minimum: int, increment: int, sections: tuple[str, ...] = ("83", "85")) -> None:
+    run(ledger, "establish_scheme", {
+        "municipality": municipality, "name": f"Tilkøb {municipality}", "window_start": WINDOW[0],
+        "window_end": WINDOW[1], "sections": list(sections), "minimum_minutes": minimum,
+        "increment_minutes": increment, "requires_municipal_provider": True})
+
+
+def item(ledger: Ledger, municipality: int, item_id: str, price: int, *, vat_class: str = "exempt",
+         unit: str = "hour", fsiii: str = "H1.8", effective: str = WINDOW[0], fee_ore: int = 0,
+         notice_hours: int = 24) -> None:
+    run(ledger, "add_item", {
+        "municipality": municipality, "item_id": item_id, "name": item_id.replace("-", " ").capitalize(),
+        "unit": unit, "fsiii": fsiii, "vat_class": vat_class, "prices": prices(price), "cost_basis": COST,
+        "effective": effective, "cancellation": {"notice_hours": notice_hours, "fee_ore": fee_ore}})
+
+
+def change_price(ledger: Ledger, municipality: int, item_id: str, price: int, effective: str,
+                 vat_class: str = "exempt") -> None:
+    run(ledger, "change_price", {"municipality": municipality, "offer_id": item_id, "effective": effective,
+                                 "vat_class": vat_class, "prices": prices(price), "cost_basis": COST})
+
+
+def herning(ledger: Ledger) -> None:
+    """Herning: minimum 30, increment 30; extra cleaning 354 DKK/h (no VAT), windows 292.04/h + 25 % VAT."""
+    scheme(ledger, HERNING, 30, 30)
+    item(ledger, HERNING, "extra-cleaning", 35_400)
+    item(ledger, HERNING, "window-cleaning", 29_204, vat_class="standard", fsiii="H3.2")
+    item(ledger, HERNING, "escort-day", 270_000, unit="day", vat_class="standard", fsiii="H3.2", fee_ore=25_000)
+
+
+def aabenraa(ledger: Ledger) -> None:
+    """Aabenraa: minimum 60, increment 30; more of a granted service 290 DKK/h without VAT."""
+    scheme(ledger, AABENRAA, 60, 30)
+    item(ledger, AABENRAA, "extra-cleaning", 29_000)
+
+
+def citizen(ledger: Ledger, municipality: int, since: str = WINDOW[0]) -> str:
+    """A citizen at home with a § 83 cleaning grant (the grant that makes them eligible)."""
+    cid = run(ledger, "register_citizen", {"municipality": municipality, "effective": since,
+                                           "residence": "own_home"})["citizen_id"]
+    run(ledger, "award_grant", {"citizen_id": cid, "fsiii": "H1.8", "section": "83",
+                                "amount": {"minutes_per_week": 30}, "valid_from": since})
+    return cid
+
+
+def order(ledger: Ledger, citizen_id: str, offer_id: str, start: str, *, kind: str = "one_off",
+          every_weeks: int | None = None, minutes: int | None = 60, end: str | None = None) -> str:
+    payload: dict[str, Any] = {"citizen_id": citizen_id, "offer_id": offer_id, "kind": kind, "start": start,
+                               "minutes": minutes}
+    if every_weeks is not None:
+        payload["every_weeks"] = every_weeks
+    if end is not None:
+        payload["end"] = end
+    return run(ledger, "place_order", payload)["order_id"]
+
+
+def deliver(ledger: Ledger, order_id: str, on: str, minutes: int, *, band: str = "weekday_day",
+            klippekort: bool = False, units: int = 1) -> str:
+    return run(ledger, "record_delivery", {"order_id": order_id, "date": on, "band": band, "minutes": minutes,
+                                           "units": units, "staff_id": "staff-1", "klippekort": klippekort})["delivery_id"]
+
+
+def missed(ledger: Ledger, order_id: str, on: str, reason: str = "citizen_absent") -> str:
+    return run(ledger, "record_missed_visit", {"order_id": order_id, "date": on, "reason": reason})["delivery_id"]
+
+
+def invoice_run(ledger: Ledger, municipality: int, month: str, run_date: str | None = None) -> dict[str, Any]:
+    if run_date is None:
+        y, m = int(month[:4]), int(month[5:7])
+        run_date = date(y + (m == 12), m % 12 + 1, 1).isoformat()
+    return run(ledger, "run_invoices", {"municipality": municipality, "month": month, "run_date": run_date},
+               role="billing_clerk")
+
+
+def pay(ledger: Ledger, citizen_id: str, amount: int, on: str, reference: str | None = None,
+        payment_id: str | None = None) -> str:
+    payload: dict[str, Any] = {"citizen_id": citizen_id, "amount": amount, "date": on, "method": "bank_transfer"}
+    if reference is not None:
+        payload["reference"] = reference
+    if payment_id is not None:
+        payload["payment_id"] = payment_id
+    return run(ledger, "receive_payment", payload, role="billing_clerk")["payment_id"]
+
+
+def reverse(ledger: Ledger, citizen_id: str, payment_id: str, on: str) -> None:
+    run(ledger, "reverse_payment", {"citizen_id": citizen_id, "payment_id": payment_id, "date": on,
+                                    "reason": "bounced"}, role="billing_clerk")
+
+
+def withdraw(ledger: Ledger, delivery_id: str, on: str, *, dispute: bool = False) -> dict[str, Any]:
+    return run(ledger, "dispute_delivery" if dispute else "cancel_delivery",
+               {"delivery_id": delivery_id, "effective": on, "reason": "not as agreed"}, role="billing_clerk")
+
+
+def remind(ledger: Ledger, municipality: int, on: str) -> dict[str, Any]:
+    return run(ledger, "issue_reminders", {"municipality": municipality, "date": on}, role="billing_clerk")
