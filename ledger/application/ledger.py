@@ -35,7 +35,7 @@ load_all()
 
 # Commands that read the log to decide (invoice and reminder runs) must see everything before them
 # stored, so a batch is cut before each of them.
-READS_LOG = frozenset({"run_invoices", "issue_reminders"})
+READS_LOG = frozenset({"run_invoices"})
 
 
 @dataclass
@@ -239,7 +239,3 @@ def _event_topics() -> dict[str, tuple[str, ...]]:
 
 
 EVENT_TOPICS = _event_topics()
-
-
-def now_context(actor: str, role: str, command_id: str, recorded: datetime | None = None) -> Context:
-    return Context(actor=actor, role=role, command_id=command_id, recorded=recorded)

@@ -29,6 +29,7 @@ class InvoiceSeries(LedgerAggregate):
             # not yet due (dated after the month billed) are carried to the next run.
             s.scanned_to = 0
             s.carried = []
+            s.invoiced_citizens = set()  # whose accounts a reminder run must look at
 
     class InvoiceRunCompleted(LedgerAggregate.Event):
         month: str
@@ -38,9 +39,11 @@ class InvoiceSeries(LedgerAggregate):
         chain_head: dict
         scanned_to: int
         carried: list
+        citizens: list
 
         def apply(self, s: InvoiceSeries) -> None:
             s.last_invoice += self.count
+            s.invoiced_citizens.update(self.citizens)
             s.scanned_to = self.scanned_to
             s.carried = self.carried
             s.runs.setdefault(self.month, []).append({"count": self.count, "chain_head": self.chain_head,
@@ -61,11 +64,12 @@ class InvoiceSeries(LedgerAggregate):
         return f"{self.municipality}-{self.last_invoice + offset:06d}"
 
     def complete_run(self, ctx: Context, month: str, run_date: date, count: int, chain_head: dict[str, Any],
-                     scanned_to: int, carried: list[dict[str, Any]]) -> None:
+                     scanned_to: int, carried: list[dict[str, Any]], citizens: list[str]) -> None:
         first = self.invoice_number(1) if count else None
         last = self.invoice_number(count) if count else None
         self._record(self.InvoiceRunCompleted, ctx, iso(run_date), month=month, first_number=first, last_number=last,
-                     count=count, chain_head=chain_head, scanned_to=scanned_to, carried=carried)
+                     count=count, chain_head=chain_head, scanned_to=scanned_to, carried=carried,
+                     citizens=sorted(set(citizens)))
 
     def take_credit_note_number(self, ctx: Context, invoice_number: str, on: date) -> str:
         number = f"{self.municipality}-K{self.last_credit_note + 1:05d}"

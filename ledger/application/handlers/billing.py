@@ -19,6 +19,7 @@ from ledger.domain.account import Account, account_id
 from ledger.domain.assessment import Assessment, assessment_id
 from ledger.domain.delivery import Delivery
 from ledger.domain.errors import rule
+from ledger.domain.invoice_series import InvoiceSeries, series_id
 from ledger.domain.municipalities import municipality_code
 from ledger.domain.order import Order
 from ledger.domain.pricing import delivery_line, fee_line
@@ -111,18 +112,18 @@ def run_invoices(uow: Any, cmd: c.RunInvoices, ctx: Any, svc: Any) -> dict[str, 
                               lines, chain_head)
         issued.append({"number": number, "citizen_id": citizen_id, "gross": sum(x["gross"] for x in lines)})
     if issued or carried != s.carried:
-        s.complete_run(ctx, cmd.month, run_date, len(issued), chain_head, head, carried)
+        s.complete_run(ctx, cmd.month, run_date, len(issued), chain_head, head, carried,
+                       [x["citizen_id"] for x in issued])
     return {"municipality": m, "month": cmd.month, "invoices": issued, "chain_head": chain_head}
 
 
 @handles("issue_reminders")
 def issue_reminders(uow: Any, cmd: c.IssueReminders, ctx: Any, svc: Any) -> dict[str, Any]:
     m = municipality_code(cmd.municipality)
-    citizens = sorted({st["citizen_id"] if "citizen_id" in st else None
-                       for _p, _n, _o, _v, st in svc.scan(("AccountOpened",), 0, svc.head_position())
-                       if st["municipality"] == m} - {None})
-    issued = []
-    for citizen_id in citizens:
+    s = uow.find(InvoiceSeries, series_id(m))
+    issued: list[dict[str, Any]] = []
+    # Only citizens who were ever invoiced can have an overdue invoice; the series remembers them.
+    for citizen_id in sorted(s.invoiced_citizens) if s is not None else []:
         account = uow.find(Account, account_id(citizen_id))
         if account is None:
             continue

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -51,7 +50,7 @@ def change_residence(uow: Any, cmd: c.ChangeResidence, ctx: Any, svc: Any) -> di
 def erase(uow: Any, cmd: c.EraseIdentity, ctx: Any, svc: Any) -> dict[str, Any]:
     person = citizen(uow, cmd.citizen_id)
     svc.identity.erase(str(cmd.citizen_id))
-    person.mark_erased(ctx, (ctx.recorded or ctx.timestamp()).date() if ctx.recorded else date.today())
+    person.mark_erased(ctx, ctx.timestamp().date())
     return {"citizen_id": str(cmd.citizen_id), "erased": True}
 
 
