@@ -132,3 +132,75 @@ def withdraw(ledger: Ledger, delivery_id: str, on: str, *, dispute: bool = False
 
 def remind(ledger: Ledger, municipality: int, on: str) -> dict[str, Any]:
     return run(ledger, "issue_reminders", {"municipality": municipality, "date": on}, role="billing_clerk")
+
+
+# -- reading back ----------------------------------------------------------------------------
+
+def billing_engine(ledger: Ledger, **kwargs: Any) -> Any:
+    from ledger.projections.billing import BillingProjection
+    from ledger.projections.engine import Engine
+
+    return Engine(ledger.db, [BillingProjection()], **kwargs)
+
+
+def caught_up(ledger: Ledger) -> Any:
+    """The ledger's database with the billing projection applied up to the head of the log."""
+    billing_engine(ledger).catch_up()
+    return ledger.db
+
+
+def account_state(ledger: Ledger, citizen_id: str) -> Any:
+    """What the Account aggregate itself says (allocation.AccountState), for comparison."""
+    from ledger.domain.account import account_id
+
+    return ledger.repository.get(account_id(citizen_id)).state()
+
+
+def billing_digests(engine: Any, suffix: str = "") -> dict[str, str]:
+    from ledger.projections.billing import TABLES
+
+    return {t.name: engine.digest(t.name + suffix) for t in TABLES}
+
+
+def cancel_order(ledger: Ledger, order_id: str, effective: str, notified_at: str) -> dict[str, Any]:
+    return run(ledger, "cancel_order", {"order_id": order_id, "effective": effective, "notified_at": notified_at})
+
+
+def billing_history(ledger: Ledger) -> dict[str, Any]:
+    """A few months of two municipalities with every kind of billing fact: hourly and daily items,
+    VAT and no VAT, a klippekort hour, a missed visit, a late-recorded delivery, a late
+    cancellation fee, a credit note and a dispute, payments (by reference, over-paid, reversed)
+    and reminders. Returns the ids a test may want."""
+    herning(ledger)
+    aabenraa(ledger)
+    h1, h2 = citizen(ledger, HERNING), citizen(ledger, HERNING)
+    a1 = citizen(ledger, AABENRAA)
+    weekly = order(ledger, h1, "extra-cleaning", "2019-03-01", kind="recurring", every_weeks=1, minutes=50)
+    windows = order(ledger, h2, "window-cleaning", "2019-03-01", kind="recurring", every_weeks=2, minutes=30)
+    fortnightly = order(ledger, a1, "extra-cleaning", "2019-03-01", kind="recurring", every_weeks=2, minutes=20)
+    escort = order(ledger, h2, "escort-day", "2019-03-22", minutes=None)
+    cancel_order(ledger, escort, "2019-03-22", "2019-03-22T06:00:00+00:00")  # late: the fee is billed
+    ids: dict[str, Any] = {"citizens": [h1, h2, a1], "deliveries": []}
+    for day in ("04", "11", "18", "25"):
+        ids["deliveries"].append(deliver(ledger, weekly, f"2019-03-{day}", 50, klippekort=day == "11"))
+    ids["deliveries"] += [deliver(ledger, windows, "2019-03-05", 30), deliver(ledger, windows, "2019-03-19", 45),
+                          deliver(ledger, fortnightly, "2019-03-06", 20), deliver(ledger, fortnightly, "2019-03-20", 70)]
+    missed(ledger, weekly, "2019-03-26")
+    march = {i["citizen_id"]: i["number"] for i in invoice_run(ledger, HERNING, "2019-03")["invoices"]}
+    invoice_run(ledger, AABENRAA, "2019-03")
+    ids["late"] = deliver(ledger, weekly, "2019-03-28", 40)  # after March was invoiced
+    ids["credited"] = withdraw(ledger, ids["deliveries"][0], "2019-04-03")["credit_note"]
+    withdraw(ledger, ids["deliveries"][6], "2019-04-04", dispute=True)
+    pay(ledger, h1, 80_000, "2019-04-10", reference=march[h1])  # more than owed after the credit: credit
+    bounced = pay(ledger, h2, 20_000, "2019-04-12")
+    reverse(ledger, h2, bounced, "2019-04-20")
+    for day in ("01", "08", "15"):
+        deliver(ledger, weekly, f"2019-04-{day}", 60, band="evening" if day == "08" else "weekday_day")
+    deliver(ledger, windows, "2019-04-02", 30)
+    invoice_run(ledger, HERNING, "2019-04")
+    invoice_run(ledger, AABENRAA, "2019-04")
+    remind(ledger, HERNING, "2019-04-20")
+    remind(ledger, HERNING, "2019-05-20")
+    pay(ledger, h2, 10_000, "2019-05-21", reference=march[h2])
+    remind(ledger, HERNING, "2019-06-01")
+    return ids

@@ -1,0 +1,330 @@
+"""`ledger billing ...`: the invoice run, reminders, the finance export and what billing reads.
+
+The run and the reminders are commands through the application (a fresh command id each time);
+every read comes from the billing projection, caught up first so it shows what was just stored.
+Money is printed in kroner with two decimals in tables and as integer øre in JSON and CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+import uuid
+from collections.abc import Callable, Sequence
+from enum import Enum
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from ledger.cli import app, fail, open_ledger, user_errors
+
+billing = typer.Typer(no_args_is_help=True, help="Invoice runs, reminders, exports, invoices, balances and ageing.")
+app.add_typer(billing, name="billing")
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+MunicipalityOpt = Annotated[str, typer.Option("--municipality", "-m", help="municipality code (657) or name (Herning)")]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table, json or csv")]
+CatchUpOpt = Annotated[bool, typer.Option("--catch-up/--no-catch-up",
+                                          help="apply new events to the billing projection before reading")]
+
+MONEY_KEYS = frozenset({"net", "vat", "gross", "fees", "credited", "charged", "open_amount", "amount", "allocated",
+                        "unallocated", "invoiced", "paid", "owed", "credit", "balance", "fee", "open", "unit_price",
+                        "not_due", "days_0_30", "days_31_60", "days_61_90", "days_over_90", "invoiced_net",
+                        "invoiced_vat", "invoiced_gross", "credited_net", "credited_vat", "credited_gross"})
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+def kr(ore: int | None) -> str:
+    """Øre as kroner with two decimals, in integers only (money never touches a float)."""
+    if ore is None:
+        return ""
+    sign = "-" if ore < 0 else ""
+    whole, part = divmod(abs(ore), 100)
+    return f"{sign}{whole:,}.{part:02d}"
+
+
+def municipality(value: str) -> int:
+    from ledger.domain.municipalities import municipality_code
+
+    return municipality_code(value)
+
+
+def month_arg(value: str) -> str:
+    from ledger.domain.values import parse_month
+
+    parse_month(value)
+    return value
+
+
+def date_arg(value: str, field: str) -> str:
+    from ledger.domain.values import parse_date
+
+    return parse_date(value, field).isoformat()
+
+
+def billing_db(catch_up: bool = True) -> Any:
+    """The database, with the billing projection caught up to the head of the log."""
+    from ledger.db import Database
+    from ledger.settings import Settings
+
+    db = Database(Settings.from_env().database_url)
+    db.ensure_schema()
+    if catch_up:
+        catch_up_billing(db)
+    return db
+
+
+def catch_up_billing(db: Any) -> None:
+    from ledger.projections.billing import BillingProjection
+    from ledger.projections.engine import Engine, NeedsRebuild
+
+    try:
+        Engine(db, [BillingProjection()]).catch_up(["billing"])
+    except NeedsRebuild as e:
+        fail(f"{e} (ledger projections rebuild billing)")
+
+
+def emit(rows: Sequence[dict[str, Any]], fmt: Format, columns: Sequence[str], title: str | None = None,
+         empty: str = "nothing to show") -> None:
+    """Print rows as a rich table (money in kroner), JSON (øre) or CSV (øre)."""
+    if fmt is Format.json:
+        typer.echo(orjson.dumps(list(rows), option=orjson.OPT_INDENT_2).decode())
+        return
+    if fmt is Format.csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        for r in rows:
+            writer.writerow(["" if r.get(c) is None else r.get(c) for c in columns])
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not rows:
+        console.print(empty)
+        return
+    table = Table(title=title)
+    for c in columns:
+        table.add_column(c.replace("_", " "), justify="right" if c in MONEY_KEYS else "left")
+    for r in rows:
+        table.add_row(*[kr(r.get(c)) if c in MONEY_KEYS else ("" if r.get(c) is None else str(r.get(c)))
+                        for c in columns])
+    console.print(table)
+
+
+def _query(fn: Callable[..., list[dict[str, Any]]], *args: Any, catch_up: bool = True, **kwargs: Any) -> list[dict[str, Any]]:
+    db = billing_db(catch_up)
+    try:
+        return fn(db, *args, **kwargs)
+    finally:
+        db.close()
+
+
+# -- commands that record ---------------------------------------------------------------------
+
+@billing.command("run")
+@user_errors
+def run(
+    municipality_: MunicipalityOpt,
+    month: Annotated[str, typer.Option("--month", help="the month to bill, YYYY-MM (must be over)")],
+    run_date: Annotated[str | None, typer.Option("--run-date", help="the invoice date, YYYY-MM-DD (default today)")] = None,
+    command_id: Annotated[str | None, typer.Option(help="idempotency key; a retry with the same id issues nothing")] = None,
+    actor: Annotated[str, typer.Option(help="who is acting")] = "cli",
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Issue the month's invoices (in arrears), then show them."""
+    from ledger.domain.base import Context
+    from ledger.projections.billing_queries import invoice
+
+    m = municipality(municipality_)
+    payload: dict[str, Any] = {"municipality": m, "month": month_arg(month)}
+    if run_date is not None:
+        payload["run_date"] = date_arg(run_date, "run_date")
+    ledger = open_ledger()
+    try:
+        outcome = ledger.execute("run_invoices", payload, Context(actor, "billing_clerk", command_id or str(uuid.uuid4())))
+        catch_up_billing(ledger.db)
+        issued = [invoice(ledger.db, m, i["number"]) for i in outcome.result["invoices"]]
+    finally:
+        ledger.close()
+    rows = [{k: v for k, v in inv.items() if k != "lines"} for inv in issued if inv is not None]
+    emit(rows, fmt, ("number", "citizen_id", "line_count", "net", "vat", "gross", "due_on"),
+         title=f"Invoices issued for {month} (municipality {m})",
+         empty=f"no invoices issued: nothing new to bill for {month} in municipality {m}")
+    if fmt is Format.table and rows:
+        typer.echo(f"{len(rows)} invoices, {kr(sum(r['gross'] for r in rows))} kr in all; "
+                   f"made at chain position {outcome.result['chain_head']['position']}")
+
+
+@billing.command("reminders")
+@user_errors
+def reminders(
+    municipality_: MunicipalityOpt,
+    on: Annotated[str, typer.Option("--date", help="the reminder date, YYYY-MM-DD")],
+    command_id: Annotated[str | None, typer.Option(help="idempotency key")] = None,
+    actor: Annotated[str, typer.Option(help="who is acting")] = "cli",
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Issue reminders for overdue invoices (at most 3 each, at least 10 days apart)."""
+    from ledger.domain.base import Context
+    from ledger.projections.billing_queries import reminders as query
+
+    m = municipality(municipality_)
+    day = date_arg(on, "date")
+    ledger = open_ledger()
+    try:
+        outcome = ledger.execute("issue_reminders", {"municipality": m, "date": day},
+                                 Context(actor, "billing_clerk", command_id or str(uuid.uuid4())))
+        catch_up_billing(ledger.db)
+        issued = {(r["invoice_number"], r["sequence"]) for r in outcome.result["reminders"]}
+        rows = [r for r in query(ledger.db, m, issued_on=day) if (r["invoice_number"], r["sequence"]) in issued]
+    finally:
+        ledger.close()
+    emit(rows, fmt, ("invoice_number", "sequence", "citizen_id", "issued_on", "fee"),
+         title=f"Reminders issued on {day}", empty=f"no reminders due on {day}")
+
+
+# -- the export -------------------------------------------------------------------------------
+
+@billing.command("export")
+@user_errors
+def export(
+    municipality_: MunicipalityOpt,
+    month: Annotated[str, typer.Option("--month", help="the month billed, YYYY-MM")],
+    out: Annotated[str, typer.Option("--out", help="the CSV file to write")],
+    catch_up: CatchUpOpt = True,
+) -> None:
+    """Write a month's invoice lines as CSV for the finance system (see docs/billing-export.md)."""
+    from ledger.projections.billing_export import ExportMismatch, export_month
+
+    m = municipality(municipality_)
+    db = billing_db(catch_up)
+    try:
+        summary = export_month(db, m, month_arg(month), out)
+    except ExportMismatch as e:
+        fail(str(e), code=1)
+    except OSError as e:
+        fail(f"cannot write {out}: {e.strerror}")
+    finally:
+        db.close()
+    typer.echo(f"wrote {summary['lines']} lines of {summary['invoices']} invoices to {summary['path']}: "
+               f"net {kr(summary['net'])}, VAT {kr(summary['vat'])}, gross {kr(summary['gross'])} kr "
+               "(equal to the invoice totals)")
+
+
+# -- reads ------------------------------------------------------------------------------------
+
+@billing.command("invoices")
+@user_errors
+def invoices(
+    municipality_: MunicipalityOpt,
+    month: Annotated[str | None, typer.Option("--month", help="only this month billed, YYYY-MM")] = None,
+    citizen: Annotated[str | None, typer.Option("--citizen", help="only this citizen (pseudonym)")] = None,
+    fmt: FormatOpt = Format.table,
+    catch_up: CatchUpOpt = True,
+) -> None:
+    """List invoices (number, citizen, month, amounts, what is still open)."""
+    from ledger.projections.billing_queries import invoices as query
+
+    m = municipality(municipality_)
+    rows = _query(query, m, month_arg(month) if month else None, citizen, catch_up=catch_up)
+    emit(rows, fmt, ("number", "citizen_id", "month", "issued_on", "due_on", "line_count", "net", "vat", "gross",
+                     "credited", "fees", "open_amount"), title="Invoices", empty="no invoices")
+
+
+@billing.command("invoice")
+@user_errors
+def invoice(
+    number: Annotated[str, typer.Argument(help="the invoice number, e.g. 657-000001")],
+    municipality_: MunicipalityOpt,
+    fmt: FormatOpt = Format.table,
+    catch_up: CatchUpOpt = True,
+) -> None:
+    """One invoice with its lines and the provenance of each (order, delivery, price, grant)."""
+    from ledger.projections.billing_queries import invoice as query
+
+    m = municipality(municipality_)
+    db = billing_db(catch_up)
+    try:
+        found = query(db, m, number)
+    finally:
+        db.close()
+    if found is None:
+        fail(f"municipality {m} has no invoice {number}")
+    if fmt is Format.json:
+        typer.echo(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode())
+        return
+    lines = [{**line, **{f"prov_{k}": v for k, v in line["provenance"].items()}} for line in found["lines"]]
+    amounts = ("line_no", "service_date", "offer_id", "band", "minutes", "billed_minutes", "quantity", "unit_price",
+               "vat_class", "net", "vat", "gross", "credit_note")
+    provenance = ("line_no", "prov_order", "prov_delivery", "prov_price", "prov_grant", "prov_cancellation")
+    if fmt is Format.csv:
+        emit(lines, fmt, amounts + provenance[1:])
+        return
+    typer.echo(f"Invoice {found['number']} · citizen {found['citizen_id']} · month {found['month']} · "
+               f"issued {found['issued_on']} · due {found['due_on']}")
+    typer.echo(f"net {kr(found['net'])} + VAT {kr(found['vat'])} = gross {kr(found['gross'])} kr; "
+               f"fees {kr(found['fees'])}, credited {kr(found['credited'])}, open {kr(found['open_amount'])}; "
+               f"made at chain position {found['chain_position']} ({found['chain_hash'][:16]}…)")
+    emit(lines, fmt, amounts, title="Lines")
+    # Provenance: the stored events (aggregate id:version) each line was computed from.
+    emit(lines, fmt, provenance, title="Provenance (event refs)")
+
+
+def _simple(name: str, query_name: str, columns: tuple[str, ...], doc: str, title: str) -> None:
+    """Register a read command that lists one query's rows for a municipality."""
+
+    @billing.command(name, help=doc)
+    @user_errors
+    def command(municipality_: MunicipalityOpt, fmt: FormatOpt = Format.table, catch_up: CatchUpOpt = True) -> None:
+        from ledger.projections import billing_queries
+
+        rows = _query(getattr(billing_queries, query_name), municipality(municipality_), catch_up=catch_up)
+        emit(rows, fmt, columns, title=title)
+
+
+_simple("balances", "balances", ("citizen_id", "invoiced", "fees", "credited", "paid", "owed", "credit", "balance",
+                                 "open_invoices"),
+        "Each citizen's balance: invoiced, fees, credited, paid, owed and credit.", "Balances")
+_simple("open-items", "open_items", ("number", "citizen_id", "due_on", "charged", "open_amount", "reminder_count"),
+        "Invoices with something still owed, oldest due first.", "Open items")
+_simple("payments", "payments", ("paid_on", "citizen_id", "payment_id", "method", "reference", "amount", "allocated",
+                                 "unallocated", "reversed"),
+        "Payments and how much of each was allocated to invoices.", "Payments")
+_simple("credit-notes", "credit_notes", ("number", "invoice_number", "citizen_id", "issued_on", "net", "vat", "gross",
+                                         "reason"),
+        "Credit notes, each referencing the invoice it credits.", "Credit notes")
+_simple("revenue", "revenue", ("month", "offer_id", "vat_class", "lines", "invoiced_gross", "credited_gross", "net",
+                               "vat", "gross"),
+        "Revenue per month billed, item and VAT class.", "Revenue")
+_simple("unbilled", "unbilled_deliveries", ("service_date", "delivery_id", "citizen_id", "offer_id", "minutes"),
+        "Billable deliveries not on any invoice yet.", "Unbilled deliveries")
+
+
+@billing.command("ageing")
+@user_errors
+def ageing(
+    municipality_: MunicipalityOpt,
+    as_of: Annotated[str, typer.Option("--as-of", help="the date to age open items at, YYYY-MM-DD")],
+    fmt: FormatOpt = Format.table,
+    catch_up: CatchUpOpt = True,
+) -> None:
+    """Open amounts per citizen by days past due: not due, 0–30, 31–60, 61–90, over 90."""
+    from ledger.domain.values import parse_date
+    from ledger.projections.billing_queries import AGEING_BUCKETS
+    from ledger.projections.billing_queries import ageing as query
+
+    m = municipality(municipality_)
+    rows = _query(query, m, parse_date(as_of, "as_of"), catch_up=catch_up)
+    if fmt is Format.table and rows:
+        rows = [*rows, {"citizen_id": "total", **{k: sum(r[k] for r in rows) for k in (*AGEING_BUCKETS, "open", "credit")}}]
+    emit(rows, fmt, ("citizen_id", *AGEING_BUCKETS, "open", "credit"), title=f"Ageing at {as_of}",
+         empty=f"nothing open on {as_of}")

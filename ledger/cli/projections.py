@@ -1,0 +1,126 @@
+"""`ledger projections status|rebuild|catch-up`: the read models' positions, and bringing them up to date.
+
+A rebuild reads the whole log into fresh tables and swaps them in only when complete, so readers
+never see half a rebuild. Catch-up applies what is new, in steps, so a long one shows progress.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from ledger.cli import app, fail, user_errors
+
+projections = typer.Typer(no_args_is_help=True, help="Projection positions, catch-up and rebuild.")
+app.add_typer(projections, name="projections")
+
+# Positions per catch-up step: small enough for a lively progress bar, large enough to stay fast.
+STEP = 50_000
+
+NameArg = Annotated[str | None, typer.Argument(help="one projection (default: all)", show_default=False)]
+
+
+def _engine() -> tuple[Any, Any]:
+    from ledger.db import Database
+    from ledger.projections import all_projections
+    from ledger.projections.engine import Engine
+    from ledger.settings import Settings
+
+    db = Database(Settings.from_env().database_url)
+    db.ensure_schema()
+    return db, Engine(db, all_projections())
+
+
+def _names(engine: Any, name: str | None) -> list[str] | None:
+    if name is None:
+        return None
+    if name not in engine.projections:
+        fail(f"unknown projection {name!r}; known: {', '.join(sorted(engine.projections))}")
+    return [name]
+
+
+def _progress() -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    transient=False)
+
+
+@projections.command("status")
+@user_errors
+def status(fmt: Annotated[str, typer.Option("--format", "-f", help="table or json")] = "table") -> None:
+    """Each projection's tracked position, the head of the log, and the lag between them."""
+    if fmt not in ("table", "json"):
+        fail(f"--format must be table or json, got {fmt!r}")
+    db, engine = _engine()
+    try:
+        rows = engine.status()
+    finally:
+        db.close()
+    if fmt == "json":
+        typer.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Projections")
+    for column in ("name", "position", "head", "lag", "version", "state"):
+        table.add_column(column, justify="right" if column in ("position", "head", "lag") else "left")
+    for r in rows:
+        state = "needs rebuild" if r["needs_rebuild"] else ("never run" if r["version"] is None else
+                                                            ("caught up" if r["lag"] == 0 else "behind"))
+        table.add_row(r["name"], str(r["position"]), str(r["head"]), str(r["lag"]), str(r["code_version"]), state)
+    Console().print(table)
+
+
+@projections.command("rebuild")
+@user_errors
+def rebuild(name: NameArg = None) -> None:
+    """Rebuild from the first event into fresh tables, then swap them in (all at once)."""
+    db, engine = _engine()
+    try:
+        names = _names(engine, name)
+        with _progress() as bar:
+            task = bar.add_task(f"rebuilding {name or 'all projections'}", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            result = engine.rebuild(names, progress=progress)
+    finally:
+        db.close()
+    typer.echo(f"rebuilt {', '.join(result['projections'])}: {result['events']} events to position "
+               f"{result['position']} in {result['seconds']:.1f} s ({result['events_per_second']:,.0f} events/s)")
+
+
+@projections.command("catch-up")
+@user_errors
+def catch_up(name: NameArg = None) -> None:
+    """Apply every event recorded since each projection's position."""
+    from ledger.projections.engine import NeedsRebuild
+    from ledger.projections.reader import head_position
+
+    db, engine = _engine()
+    try:
+        names = _names(engine, name)
+        chosen = names or list(engine.projections)
+        start = min((r["position"] for r in engine.status() if r["name"] in chosen), default=0)
+        head = head_position(db)
+        reached: dict[str, int] = {}
+        with _progress() as bar:
+            task = bar.add_task(f"catching up {name or 'all projections'}", total=max(head - start, 0))
+            until = start
+            while True:
+                until = min(until + STEP, head)
+                try:
+                    reached = engine.catch_up(names, until=until)
+                except NeedsRebuild as e:
+                    fail(f"{e}; run: ledger projections rebuild {name or ''}".rstrip())
+                bar.update(task, completed=until - start)
+                if until >= head:
+                    break
+    finally:
+        db.close()
+    typer.echo(", ".join(f"{n} at {p}" for n, p in reached.items()) or "no projections")

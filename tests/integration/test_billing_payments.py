@@ -1,0 +1,157 @@
+"""Payments, their allocation, reminders and ageing as billing reads them, on SQLite and PostgreSQL.
+
+Every figure is also checked against the Account aggregate's own `state()`: the projection and the
+aggregate run the same `allocate()` over the same money events and must agree to the øre.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledger.projections import billing_queries as q
+from tests.helpers.billing_factories import (HERNING, account_state, caught_up, citizen, deliver, herning,
+                                             invoice_run, open_ledger, order, pay, remind, reverse)
+
+HOUR = 35_400  # one hour of extra cleaning in Herning
+
+
+def _two_months(ledger: Any) -> str:
+    """A citizen with one hour billed in March (657-000001) and one in April (657-000002)."""
+    herning(ledger)
+    h = citizen(ledger, HERNING)
+    o = order(ledger, h, "extra-cleaning", "2019-03-01", kind="recurring", every_weeks=1, minutes=60)
+    deliver(ledger, o, "2019-03-04", 60)
+    invoice_run(ledger, HERNING, "2019-03")
+    deliver(ledger, o, "2019-04-01", 60)
+    invoice_run(ledger, HERNING, "2019-04")
+    return h
+
+
+def _agrees_with_the_account(ledger: Any, db: Any, citizen_id: str) -> dict[str, Any]:
+    state = account_state(ledger, citizen_id)
+    [balance] = q.balances(db, HERNING, citizen_id)
+    assert (balance["balance"], balance["credit"], balance["owed"]) == (state.balance, state.credit,
+                                                                      sum(state.owed.values()))
+    assert {i["number"]: i["open_amount"] for i in q.invoices(db, HERNING, citizen_id=citizen_id)} == state.owed
+    allocated = [(p["payment_id"], a["invoice_number"], a["amount"])
+                 for p in q.payments(db, HERNING, citizen_id) for a in p["allocations"]]
+    assert sorted(allocated) == sorted(a for a in state.allocations if a[0] != "credit")
+    return balance
+
+
+def test_a_payment_without_reference_pays_the_oldest_open_invoice_first(database_url):
+    ledger = open_ledger(database_url)
+    try:
+        h = _two_months(ledger)
+        pid = pay(ledger, h, 50_000, "2019-05-02")
+        db = caught_up(ledger)
+        [payment] = q.payments(db, HERNING, h)
+        assert payment["allocations"] == [{"invoice_number": "657-000001", "amount": HOUR},
+                                          {"invoice_number": "657-000002", "amount": 50_000 - HOUR}]
+        assert (payment["payment_id"], payment["allocated"], payment["unallocated"]) == (pid, 50_000, 0)
+        assert [(i["number"], i["open_amount"]) for i in q.open_items(db, HERNING)] == [
+            ("657-000002", 2 * HOUR - 50_000)]
+        assert _agrees_with_the_account(ledger, db, h)["balance"] == 2 * HOUR - 50_000
+    finally:
+        ledger.close()
+
+
+def test_a_payment_naming_an_invoice_goes_to_that_invoice_first(database_url):
+    ledger = open_ledger(database_url)
+    try:
+        h = _two_months(ledger)
+        pay(ledger, h, 40_000, "2019-05-02", reference="657-000002")
+        db = caught_up(ledger)
+        [payment] = q.payments(db, HERNING, h)
+        assert payment["allocations"] == [{"invoice_number": "657-000002", "amount": HOUR},
+                                          {"invoice_number": "657-000001", "amount": 40_000 - HOUR}]
+        _agrees_with_the_account(ledger, db, h)
+    finally:
+        ledger.close()
+
+
+def test_an_over_payment_is_credit_that_the_next_invoice_consumes(database_url):
+    ledger = open_ledger(database_url)
+    try:
+        herning(ledger)
+        h = citizen(ledger, HERNING)
+        o = order(ledger, h, "extra-cleaning", "2019-03-01", kind="recurring", every_weeks=1, minutes=60)
+        deliver(ledger, o, "2019-03-04", 60)
+        invoice_run(ledger, HERNING, "2019-03")
+        pay(ledger, h, 50_000, "2019-04-10")
+        db = caught_up(ledger)
+        balance = _agrees_with_the_account(ledger, db, h)
+        assert (balance["credit"], balance["balance"]) == (50_000 - HOUR, HOUR - 50_000)
+        deliver(ledger, o, "2019-04-01", 60)
+        invoice_run(ledger, HERNING, "2019-04")
+        db = caught_up(ledger)
+        balance = _agrees_with_the_account(ledger, db, h)
+        assert (balance["credit"], balance["balance"]) == (0, 2 * HOUR - 50_000)
+        april = q.invoice(db, HERNING, "657-000002")
+        assert april["allocations"] == [{"payment_id": "credit", "amount": 50_000 - HOUR}]
+        assert april["open_amount"] == 2 * HOUR - 50_000
+    finally:
+        ledger.close()
+
+
+def test_a_reversed_payment_counts_as_never_made(database_url):
+    ledger = open_ledger(database_url)
+    try:
+        h = _two_months(ledger)
+        bounced = pay(ledger, h, 50_000, "2019-05-02")
+        reverse(ledger, h, bounced, "2019-05-06")
+        good = pay(ledger, h, 10_000, "2019-05-07")
+        db = caught_up(ledger)
+        payments = {p["payment_id"]: p for p in q.payments(db, HERNING, h)}
+        assert (payments[bounced]["reversed"], payments[bounced]["allocations"]) == (True, [])
+        assert payments[good]["allocations"] == [{"invoice_number": "657-000001", "amount": 10_000}]
+        assert _agrees_with_the_account(ledger, db, h)["balance"] == 2 * HOUR - 10_000
+    finally:
+        ledger.close()
+
+
+def test_reminders_are_at_most_three_at_least_ten_days_apart_with_a_capped_fee(database_url):
+    ledger = open_ledger(database_url)
+    try:
+        herning(ledger)
+        h = citizen(ledger, HERNING)
+        o = order(ledger, h, "extra-cleaning", "2019-03-01", kind="recurring", every_weeks=1, minutes=60)
+        deliver(ledger, o, "2019-03-04", 60)
+        invoice_run(ledger, HERNING, "2019-03")  # due 2019-04-15
+        issued = {day: len(remind(ledger, HERNING, day)["reminders"])
+                  for day in ("2019-04-15", "2019-04-16", "2019-04-25", "2019-04-26", "2019-05-06", "2019-06-01")}
+        assert issued == {"2019-04-15": 0, "2019-04-16": 1, "2019-04-25": 0, "2019-04-26": 1, "2019-05-06": 1,
+                          "2019-06-01": 0}
+        db = caught_up(ledger)
+        reminders = q.reminders(db, HERNING)
+        assert [(r["sequence"], r["issued_on"]) for r in reminders] == [(1, "2019-04-16"), (2, "2019-04-26"),
+                                                                       (3, "2019-05-06")]
+        assert all(0 < r["fee"] <= 10_000 for r in reminders)
+        inv = q.invoice(db, HERNING, "657-000001")
+        assert (inv["reminder_count"], inv["fees"], inv["open_amount"]) == (3, 30_000, HOUR + 30_000)
+        assert _agrees_with_the_account(ledger, db, h)["balance"] == HOUR + 30_000
+    finally:
+        ledger.close()
+
+
+def test_ageing_buckets_open_amounts_by_days_past_due_as_they_stood_on_the_date(database_url):
+    ledger = open_ledger(database_url)
+    try:
+        h = _two_months(ledger)  # due 2019-04-15 and 2019-05-15
+        pay(ledger, h, 10_000, "2019-06-20")
+        db = caught_up(ledger)
+
+        def buckets(as_of: str) -> dict[str, int]:
+            [row] = q.ageing(db, HERNING, as_of)
+            return {k: v for k, v in row.items() if k in q.AGEING_BUCKETS and v}
+
+        assert q.ageing(db, HERNING, "2019-03-31") == []  # nothing issued yet
+        assert buckets("2019-04-10") == {"not_due": HOUR}
+        assert buckets("2019-05-10") == {"days_0_30": HOUR, "not_due": HOUR}
+        assert buckets("2019-06-14") == {"days_31_60": HOUR, "days_0_30": HOUR}
+        # The payment of 20 June reduces the oldest invoice only from its own date on.
+        assert buckets("2019-06-19") == {"days_61_90": HOUR, "days_31_60": HOUR}
+        assert buckets("2019-06-20") == {"days_61_90": HOUR - 10_000, "days_31_60": HOUR}
+        assert buckets("2019-08-01") == {"days_over_90": HOUR - 10_000, "days_61_90": HOUR}
+    finally:
+        ledger.close()
