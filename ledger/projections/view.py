@@ -1,20 +1,26 @@
 """Projection tables and the `View` that handlers read and write through.
 
 Handlers never issue SQL. They `get`/`put`/`delete` rows by primary key on a `View`, which keeps
-an in-memory staging area and writes it out in bulk (executemany on SQLite; COPY or one
-`unnest` statement per table on PostgreSQL). That is what makes a rebuild run near the speed of
+an in-memory staging area and writes it out in bulk (executemany on SQLite; binary COPY for
+new rows and one `unnest` statement per table for updates and deletes on PostgreSQL). That is what makes a rebuild run near the speed of
 reading the log: a row touched by 50 events is written once, not 50 times.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import pickle
 import re
+import subprocess
+import sys
+import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import islice
 from operator import itemgetter
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, BinaryIO, Callable
 
 # Portable column types -> (PostgreSQL COPY type name, canonical Python type).
 COLUMN_TYPES: dict[str, tuple[str, type]] = {
@@ -93,6 +99,7 @@ class Dialect:
         self.pk_where = " AND ".join(f'"{c}" = {self.mark}' for c in table.primary_key)
         non_pk = [c for c in cols if c not in table.primary_key]
         self.update_set = ", ".join(f'"{c}" = excluded."{c}"' for c in non_pk)
+        self.select_one = f"SELECT {self.col_list} FROM {self.q} WHERE {self.pk_where}"
 
     # names of the constraint/indexes belonging to a physical table
     def pk_name(self) -> str:
@@ -114,9 +121,6 @@ class Dialect:
             quoted = ", ".join(f'"{c}"' for c in cols)
             statements.append(f"CREATE INDEX IF NOT EXISTS {self.index_name(cols)} ON {self.q} ({quoted})")
         return statements
-
-    def select_one(self) -> str:
-        return f"SELECT {self.col_list} FROM {self.q} WHERE {self.pk_where}"
 
     def select_ordered(self) -> str:
         return f"SELECT {self.col_list} FROM {self.q} ORDER BY {self.pk_order()}"
@@ -200,6 +204,21 @@ def dialect_for(postgres: bool, table: Table, physical: str) -> Dialect:
     return (PostgresDialect if postgres else SQLiteDialect)(table, physical)
 
 
+# (physical table, "insert" | "upsert" | "delete", rows as tuples in column order, or keys)
+FlushOp = tuple[str, str, list[tuple]]
+
+
+def execute_ops(dialects: dict[str, Dialect], cur: Any, ops: list[FlushOp]) -> None:
+    for physical, kind, params in ops:
+        sql = dialects[physical]
+        if kind == "insert":
+            sql.insert_new(cur, params)
+        elif kind == "upsert":
+            sql.upsert(cur, params)
+        else:
+            sql.delete(cur, params)
+
+
 # -- the View -----------------------------------------------------------------------------
 
 _MISSING = object()
@@ -208,21 +227,23 @@ _MISSING = object()
 class _TableState:
     """Staging and cache for one table of one View."""
 
-    __slots__ = ("table", "sql", "cache", "dirty", "key_of", "params_of", "ncols", "written", "mask")
+    __slots__ = (
+        "table", "sql", "staged", "cache", "pk0", "key_of", "params_of", "ncols", "written", "mask", "in_flight"
+    )
 
     def __init__(self, table: Table, sql: Dialect, written_bits: int) -> None:
         self.table = table
         self.sql = sql
-        # pk tuple -> row dict, or None for "known absent / deleted". Dirty keys are always
-        # present here: eviction only happens right after a flush.
+        # Changes since the last flush (pk tuple -> row, or None for a delete), and rows known
+        # to match the database (None: known absent). A staged entry wins over a cached one;
+        # only the cache is ever evicted, so nothing unwritten can be lost.
+        self.staged: dict[tuple, dict[str, Any] | None] = {}
         self.cache: dict[tuple, dict[str, Any] | None] = {}
-        self.dirty: set[tuple] = set()
+        self.in_flight = 0  # rows of the last planned flush (the newest cache entries)
         pk = table.primary_key
-        if len(pk) == 1:
-            only = pk[0]
-            self.key_of: Callable[[dict], tuple] = lambda row: (row[only],)
-        else:
-            self.key_of = itemgetter(*pk)
+        # Single-column keys (the common case) are built inline in put(), without a call.
+        self.pk0: str | None = pk[0] if len(pk) == 1 else None
+        self.key_of: Callable[[dict], tuple] = itemgetter(*pk)
         cols = table.column_names
         if len(cols) == 1:
             one = cols[0]
@@ -240,10 +261,6 @@ class _TableState:
     def maybe_written(self, key: tuple) -> bool:
         h = hash(key) & self.mask
         return bool(self.written[h >> 3] & (1 << (h & 7)))  # type: ignore[index]
-
-    def mark_written(self, key: tuple) -> None:
-        h = hash(key) & self.mask
-        self.written[h >> 3] |= 1 << (h & 7)  # type: ignore[index]
 
 
 @dataclass
@@ -291,9 +308,11 @@ class View:
         """The current row with this primary key, or None. The dict is a copy: change it and
         `put` it back to store the change."""
         state = self._states[table]
-        row = state.cache.get(pk, _MISSING)
+        row = state.staged.get(pk, _MISSING)
         if row is _MISSING:
-            row = self._load(state, pk)
+            row = state.cache.get(pk, _MISSING)
+            if row is _MISSING:
+                row = self._load(state, pk)
         return None if row is None else row.copy()  # type: ignore[union-attr]
 
     def put(self, table: str | Table, row: dict[str, Any]) -> None:
@@ -303,15 +322,12 @@ class View:
         unless you put it again.
         """
         state = self._states[table]
-        key = state.key_of(row)
-        state.cache[key] = row
-        state.dirty.add(key)
+        pk0 = state.pk0
+        state.staged[(row[pk0],) if pk0 is not None else state.key_of(row)] = row
 
     def delete(self, table: str | Table, *pk: Any) -> None:
         """Remove the row with this primary key (nothing happens if there is none)."""
-        state = self._states[table]
-        state.cache[pk] = None
-        state.dirty.add(pk)
+        self._states[table].staged[pk] = None
 
     # -- the engine's side ----------------------------------------------------------------
     def bind(self, cur: Any) -> None:
@@ -320,84 +336,224 @@ class View:
 
     @property
     def dirty_rows(self) -> int:
-        return sum(len(s.dirty) for s in self._tables)
-
-    def tables(self) -> list[_TableState]:
-        return self._tables
+        return sum(len(s.staged) for s in self._tables)
 
     def _load(self, state: _TableState, pk: tuple) -> dict[str, Any] | None:
         if len(pk) != len(state.table.primary_key):
             raise TypeError(f"{state.table.name}: primary key has {len(state.table.primary_key)} parts, got {pk!r}")
         if state.written is not None and not state.maybe_written(pk):
-            row = None  # rebuild: never written, so it is not there
-        else:
-            self.stats.loads += 1
-            self._cur.execute(state.sql.select_one(), pk)
-            found = self._cur.fetchone()
-            row = None if found is None else dict(zip(state.sql.cols, found))
+            return None  # rebuild: never written, so not there (not cached: the bitmap is as cheap)
+        self.stats.loads += 1
+        self._cur.execute(state.sql.select_one, pk)
+        found = self._cur.fetchone()
+        row = None if found is None else dict(zip(state.sql.cols, found))
         state.cache[pk] = row
         return row
 
     def flush(self, cur: Any) -> None:
         """Write every staged change through `cur` (the caller owns the transaction)."""
-        for state in self.tables():
-            if state.dirty:
-                self._flush_table(cur, state)
+        execute_ops(self.dialects, cur, self.plan_flush())
 
-    def _flush_table(self, cur: Any, state: _TableState) -> None:
-        cache = state.cache
+    @property
+    def dialects(self) -> dict[str, Dialect]:
+        """physical table name -> its SQL, for whoever executes the planned writes."""
+        return {state.sql.physical: state.sql for state in self._tables}
+
+    def plan_flush(self) -> list[FlushOp]:
+        """Turn the staged changes into bulk writes and treat them as written from now on.
+
+        The caller must execute the returned operations (in one transaction) before anything
+        else reads these tables from the database: `after_flush(in_flight=True)` keeps the
+        rows of a flush that is still being written in the cache meanwhile.
+        """
+        ops: list[FlushOp] = []
+        for state in self._tables:
+            state.in_flight = len(state.staged)
+            if state.staged:
+                ops.extend(self._plan_table(state))
+        return ops
+
+    def _plan_table(self, state: _TableState) -> list[FlushOp]:
         new: list[dict] = []
         changed: list[dict] = []
         gone: list[tuple] = []
-        rebuild = state.written is not None
-        for key in state.dirty:
-            row = cache[key]
-            fresh = rebuild and not state.maybe_written(key)
+        written, mask = state.written, state.mask
+        for key, row in state.staged.items():
+            if written is None:  # live: the table may hold anything
+                fresh = False
+            else:  # rebuild: consult the bitmap (inlined: this runs for every written row)
+                h = hash(key) & mask
+                bit = 1 << (h & 7)
+                fresh = not written[h >> 3] & bit
             if row is None:
                 if not fresh:
                     gone.append(key)
             elif fresh:
                 new.append(row)
-                state.mark_written(key)
+                written[h >> 3] |= bit  # type: ignore[index]
             else:
                 changed.append(row)
-        sql = state.sql
+        physical = state.sql.physical
+        ops: list[FlushOp] = []
         if new:
-            sql.insert_new(cur, self._params(state, new))
+            ops.append((physical, "insert", self._params(state, new)))
             self.stats.inserted += len(new)
         if changed:
-            sql.upsert(cur, self._params(state, changed))
+            ops.append((physical, "upsert", self._params(state, changed)))
             self.stats.upserted += len(changed)
         if gone:
-            sql.delete(cur, gone)
+            ops.append((physical, "delete", gone))
             self.stats.deleted += len(gone)
-        state.dirty.clear()
+        # The rows are now what the database holds (or will, once the ops run). Re-insert them
+        # at the end of the cache so eviction (oldest first) drops the longest-unwritten rows.
+        cache = state.cache
+        pop = cache.pop
+        for key in state.staged:
+            pop(key, None)
+        cache.update(state.staged)
+        state.staged = {}
+        return ops
 
     @staticmethod
     def _params(state: _TableState, rows: list[dict]) -> list[tuple]:
-        if max(map(len, rows)) > state.ncols:
-            bad = next(r for r in rows if set(r) - set(state.sql.cols))
-            raise ValueError(f"{state.table.name}: unknown columns {sorted(set(bad) - set(state.sql.cols))}")
-        try:
-            return list(map(state.params_of, rows))
-        except KeyError:  # some rows leave columns out: those are NULL
-            cols = state.sql.cols
-            return [tuple(row.get(c) for c in cols) for row in rows]
+        """Rows as tuples in column order. A missing column is NULL; an unknown one is an error
+        (a misspelt column would otherwise vanish silently)."""
+        cols = state.sql.cols
+        if max(map(len, rows)) <= state.ncols:
+            try:
+                return list(map(state.params_of, rows))  # the fast path, in C
+            except KeyError:
+                pass
+        known = set(cols)
+        for row in rows:
+            unknown = row.keys() - known
+            if unknown:
+                raise ValueError(f"{state.table.name}: unknown columns {sorted(unknown)} in {row!r}")
+        return [tuple(row.get(c) for c in cols) for row in rows]
 
-    def after_flush(self) -> None:
-        """Keep the cache bounded: drop the oldest clean entries (all are clean after a flush)."""
-        for state in self.tables():
+    def after_flush(self, in_flight: bool = False) -> None:
+        """Keep the cache bounded: drop the oldest entries (nothing is staged after a flush).
+
+        With `in_flight`, the rows of the last planned flush are not yet committed, so they
+        must stay cached: read back from the database now, they would be stale. They are the
+        newest entries, so dropping from the oldest end never reaches them.
+        """
+        for state in self._tables:
             excess = len(state.cache) - self.cache_rows
             if excess > 0:
                 # Drop down to half the limit so this is not redone after every flush; insertion
                 # order approximates age, and a dropped row is simply read again if needed.
                 drop = excess + self.cache_rows // 2
+                if in_flight:
+                    drop = min(drop, len(state.cache) - state.in_flight)
                 for key in list(islice(state.cache, drop)):
                     del state.cache[key]
 
     def reset(self) -> None:
         """Forget everything cached and staged (after a rollback, or when another process has
         moved the tables on)."""
-        for state in self.tables():
+        for state in self._tables:
             state.cache.clear()
-            state.dirty.clear()
+            state.staged.clear()
+
+
+# -- writing in another process -----------------------------------------------------------
+
+
+class BackgroundWriter:
+    """Executes a rebuild's planned flushes in a child process, one transaction each.
+
+    Writing is about a fifth of a rebuild (SQLite inserts cost several µs a row here), and a
+    thread cannot take it over: sqlite3 releases the GIL around every row, so a writer thread
+    and the busy applying thread hand the GIL back and forth and both slow down. A process has
+    its own interpreter and its own connection; the main process only pickles the rows.
+
+    One flush is in flight at most: `submit` first waits for the previous one. Started as a
+    plain `python -c` child (not multiprocessing), so it never re-imports the caller's
+    `__main__`. If the parent dies, the child sees end-of-input and exits.
+    """
+
+    def __init__(self, url: str, dialects: dict[str, Dialect]) -> None:
+        root = str(Path(__file__).resolve().parents[2])  # the directory holding `ledger`
+        env = dict(os.environ)
+        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", "from ledger.projections.view import _writer_child; _writer_child()"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        _send(self._proc.stdin, (url, [(d.table, physical) for physical, d in dialects.items()]))
+        self._pending = True  # its "connected" reply; waited for at the first submit
+
+    def submit(self, ops: list[FlushOp]) -> None:
+        self.wait()
+        _send(self._proc.stdin, ops)
+        self._pending = True
+
+    def wait(self) -> None:
+        """Block until the submitted flush is committed; raise if it failed."""
+        if not self._pending:
+            return
+        self._pending = False
+        reply = _recv(self._proc.stdout)
+        if reply is None:
+            raise RuntimeError(f"the projection writer process exited (code {self._proc.wait()})")
+        if reply != "ok":
+            raise RuntimeError(f"the projection writer failed:\n{reply}")
+
+    def close(self) -> None:
+        """Wait for the last flush, then stop the child."""
+        try:
+            self.wait()
+            _send(self._proc.stdin, None)
+            self._proc.stdin.close()  # type: ignore[union-attr]
+            self._proc.wait(timeout=60)
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        for pipe in (self._proc.stdin, self._proc.stdout):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
+
+
+def _send(pipe: BinaryIO | None, obj: Any) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    pipe.write(len(data).to_bytes(8, "big"))  # type: ignore[union-attr]
+    pipe.write(data)  # type: ignore[union-attr]
+    pipe.flush()  # type: ignore[union-attr]
+
+
+def _recv(pipe: BinaryIO | None) -> Any:
+    head = pipe.read(8)  # type: ignore[union-attr]
+    if len(head) < 8:
+        return None
+    return pickle.loads(pipe.read(int.from_bytes(head, "big")))  # type: ignore[union-attr]
+
+
+def _writer_child() -> None:
+    """The child's main loop: (url, tables), then lists of FlushOp, then None."""
+    from ledger.db import Database
+
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # a stray print must not corrupt the protocol
+    url, tables = _recv(inp)
+    db = Database(url)
+    try:
+        dialects = {physical: dialect_for(db.is_postgres, table, physical) for table, physical in tables}
+        with db.connection() as conn:
+            _send(out, "ok")
+            while (ops := _recv(inp)) is not None:
+                try:
+                    with db.transaction(conn) as cur:
+                        execute_ops(dialects, cur, ops)
+                except Exception:
+                    _send(out, traceback.format_exc())
+                else:
+                    _send(out, "ok")
+    finally:
+        db.close()

@@ -9,7 +9,6 @@ run of the engine.
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
@@ -290,9 +289,10 @@ def test_recorded_key_orders_orjson_shapes() -> None:
 # -- catch-up and rebuild -----------------------------------------------------------------
 
 
-def test_catch_up_in_steps_equals_oracle_and_rebuild(log: Database) -> None:
+@pytest.mark.parametrize("writer", ["inline", "process"])
+def test_catch_up_in_steps_equals_oracle_and_rebuild(log: Database, writer: str) -> None:
     events = make_events(2)
-    engine = Engine(log, [Toy()], batch_size=37)
+    engine = Engine(log, [Toy()], batch_size=37, rebuild_writer=writer)
     half = len(events) // 2
     append(log, events[:half])
     assert engine.catch_up() == {"toy": head_position(log)}
@@ -303,7 +303,7 @@ def test_catch_up_in_steps_equals_oracle_and_rebuild(log: Database) -> None:
 
     live = {t.name: engine.digest(t.name) for t in Toy.tables}
     stats = engine.rebuild(swap=False)
-    assert stats["position"] == position and not stats["swapped"]
+    assert stats["position"] == position and not stats["swapped"] and stats["writer"] == writer
     assert_matches(log, oracle(events), suffix="__rebuild")
     assert {t.name: engine.digest(t.name + "__rebuild") for t in Toy.tables} == live
 
@@ -318,13 +318,17 @@ def test_catch_up_in_steps_equals_oracle_and_rebuild(log: Database) -> None:
         assert not engine._exists(conn.cursor(), "toy_accounts__rebuild")
 
 
-def test_small_cache_and_colliding_bitmap_give_the_same_tables(log: Database, monkeypatch) -> None:
-    """Eviction (rows read back from the database) and 'maybe written' answers (upserts
-    instead of inserts) are the slow paths; they must give exactly the same result."""
+@pytest.mark.parametrize("writer", ["inline", "process"])
+def test_small_cache_and_colliding_bitmap_give_the_same_tables(log: Database, monkeypatch, writer: str) -> None:
+    """Eviction (rows read back from the database), with the process writer also while a flush
+    is still being written, and 'maybe written' answers (upserts instead of inserts) are the
+    slow paths; they must give exactly the same result."""
     events = make_events(3, accounts=60)
     append(log, events)
     monkeypatch.setattr(engine_module, "_bitmap_bits", lambda events: 8)  # everything collides
-    tiny = Engine(log, [Toy()], batch_size=25, rebuild_batch_size=25, cache_rows=3, flush_rows=10)
+    tiny = Engine(
+        log, [Toy()], batch_size=25, rebuild_batch_size=25, cache_rows=3, flush_rows=10, rebuild_writer=writer
+    )
     stats = tiny.rebuild()
     assert stats["projections"]["toy"]["loads"] > 0 and stats["projections"]["toy"]["upserted"] > 0
     assert_matches(log, oracle(events))
@@ -426,6 +430,23 @@ def test_events_arriving_during_rebuild_are_included_before_the_swap(log: Databa
     assert stats["position"] == head_position(log)
     assert_matches(log, oracle(events + later))
     assert engine.catch_up() == {"toy": head_position(log)}
+
+
+def test_writer_process_failure_is_raised(log: Database) -> None:
+    append(log, make_events(15))
+    engine = Engine(log, [Toy()], rebuild_batch_size=20, flush_rows=5, rebuild_writer="process")
+    engine.ensure_tables()
+
+    def sabotage(done: int, total: int) -> None:
+        if done > 100:
+            other = Database(log.url)
+            with other.transaction() as cur:  # the writer's next flush finds no table
+                cur.execute("DROP TABLE IF EXISTS toy_owner_daily__rebuild")
+            other.close()
+
+    with pytest.raises(RuntimeError, match="projection writer failed"):
+        engine.rebuild(progress=sabotage)
+    assert engine.status()[0]["position"] == 0  # nothing swapped in
 
 
 def test_one_pass_feeds_every_projection(log: Database) -> None:
@@ -572,3 +593,54 @@ def test_table_and_view_contract() -> None:
     assert view.get("toy_accounts", "a")["balance_ore"] == 5
     view.delete("toy_accounts", "a")
     assert view.get("toy_accounts", "a") is None
+
+
+def test_unknown_columns_are_refused_and_missing_ones_are_null(log: Database) -> None:
+    class Sloppy(Projection):
+        name = "sloppy"
+        tables = (Table("toy_sloppy", {"id": "TEXT", "a": "BIGINT", "b": "TEXT"}, ("id",)),)
+        typo = False
+
+        def on_Opened(self, event: RawEvent, view: View) -> None:
+            row = {"id": event.originator_id, "a": 1}  # no "b": NULL
+            if self.typo:
+                row["bb"] = "x"
+            view.put("toy_sloppy", row)
+
+    append(log, make_events(16, accounts=3))
+    engine = Engine(log, [Sloppy()])
+    engine.rebuild()
+    assert {r[1:] for r in table_rows(log, "toy_sloppy")} == {(1, None)}
+    bad = Sloppy()
+    bad.typo = True
+    with pytest.raises(ValueError, match="unknown columns"):
+        Engine(log, [bad]).rebuild()
+
+
+def test_live_cache_is_kept_between_calls_but_dropped_when_another_runner_moved_on(log: Database) -> None:
+    events = make_events(17, accounts=30)
+    half = len(events) // 2
+    a = Engine(log, [Toy()], batch_size=20)
+    b = Engine(Database(log.url), [Toy()], batch_size=20)
+    append(log, events[:half])
+    a.catch_up()
+
+    # White-box: change a row behind the engine's back. A kept cache does not see it, which
+    # shows the second call reused the rows of the first instead of reading them again.
+    oid = next(e[0] for e in events[:half] if e[2] == "Opened" and str(e[0]) in {r[0] for r in table_rows(log, "toy_accounts")})
+    with log.transaction() as cur:
+        cur.execute(log.sql("UPDATE toy_accounts SET balance_ore = balance_ore + 1000000 WHERE account_id = ?"), (str(oid),))
+    deposit = (oid, max(e[1] for e in events if e[0] == oid) + 1, "Deposited",
+               {"timestamp": "2024-03-01T00:00:00+00:00", "effective": "2024-03-01", "amount_ore": 5})
+    append(log, [deposit])
+    a.catch_up()
+    expected = {r[0]: r for r in oracle(events[:half] + [deposit])["toy_accounts"]}
+    assert {r[0]: r for r in table_rows(log, "toy_accounts")}[str(oid)] == expected[str(oid)]
+
+    append(log, events[half:])
+    b.catch_up()  # another runner applies the rest...
+    more = make_events(18, accounts=5)
+    append(log, more)
+    a.catch_up()  # ...so a's cache is stale and must not be written back
+    assert_matches(log, oracle(events[:half] + [deposit] + events[half:] + more))
+    b.db.close()
