@@ -1,0 +1,102 @@
+"""The access log: who read which citizen's data or which billing data, when, through which route.
+
+Append-only by construction: this module has an insert and a select and nothing else, and the
+database refuses UPDATE and DELETE on the table with a trigger, so not even a stray SQL session
+can rewrite history. Refused attempts are recorded too (outcome `refused`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from ledger.db import Database
+
+TABLE = "access_log"
+
+_SQLITE_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {TABLE} (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, "
+    "request_id TEXT NOT NULL, user_id TEXT NOT NULL, role TEXT NOT NULL, method TEXT NOT NULL, "
+    "route TEXT NOT NULL, path TEXT NOT NULL, what TEXT NOT NULL, citizen_id TEXT, municipality INTEGER, "
+    "outcome TEXT NOT NULL)",
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_citizen ON {TABLE} (citizen_id)",
+    f"CREATE TRIGGER IF NOT EXISTS {TABLE}_no_update BEFORE UPDATE ON {TABLE} "
+    "BEGIN SELECT RAISE(ABORT, 'access_log is append-only'); END",
+    f"CREATE TRIGGER IF NOT EXISTS {TABLE}_no_delete BEFORE DELETE ON {TABLE} "
+    "BEGIN SELECT RAISE(ABORT, 'access_log is append-only'); END",
+)
+
+_PG_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {TABLE} (id BIGSERIAL PRIMARY KEY, at TEXT NOT NULL, "
+    "request_id TEXT NOT NULL, user_id TEXT NOT NULL, role TEXT NOT NULL, method TEXT NOT NULL, "
+    "route TEXT NOT NULL, path TEXT NOT NULL, what TEXT NOT NULL, citizen_id TEXT, municipality INTEGER, "
+    "outcome TEXT NOT NULL)",
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_citizen ON {TABLE} (citizen_id)",
+    f"CREATE OR REPLACE FUNCTION {TABLE}_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RAISE EXCEPTION 'access_log is append-only'; END $$",
+    f"DROP TRIGGER IF EXISTS {TABLE}_append_only ON {TABLE}",
+    f"CREATE TRIGGER {TABLE}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {TABLE} "
+    f"FOR EACH STATEMENT EXECUTE FUNCTION {TABLE}_refuse()",
+)
+
+COLUMNS = ("id", "at", "request_id", "user_id", "role", "method", "route", "path", "what", "citizen_id",
+           "municipality", "outcome")
+
+
+@dataclass(frozen=True)
+class Access:
+    request_id: str
+    user: str
+    role: str
+    method: str
+    route: str
+    path: str
+    what: str  # e.g. "citizen", "identity", "events", "invoices"
+    citizen_id: str | None = None
+    municipality: int | None = None
+    outcome: str = "read"  # read | refused
+
+
+class AccessLog:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def ensure_table(self) -> None:
+        with self.db.transaction() as cur:
+            if self.db.is_postgres:
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (TABLE,))
+            for ddl in _PG_DDL if self.db.is_postgres else _SQLITE_DDL:
+                cur.execute(ddl)
+
+    def record(self, a: Access) -> None:
+        at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+        with self.db.connection() as conn:
+            cur = conn.cursor()
+            cur.execute(self.db.sql(
+                f"INSERT INTO {TABLE} (at, request_id, user_id, role, method, route, path, what, citizen_id, "
+                "municipality, outcome) VALUES (?,?,?,?,?,?,?,?,?,?,?)"),
+                (at, a.request_id, a.user, a.role, a.method, a.route, a.path, a.what, a.citizen_id, a.municipality,
+                 a.outcome))
+            if not self.db.is_postgres:
+                conn.commit()
+            cur.close()
+
+    def entries(self, *, municipalities: frozenset[int] | None, user: str | None = None,
+                citizen_id: str | None = None, municipality: int | None = None, since: str | None = None,
+                until: str | None = None, after_id: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        """Entries oldest first, after `after_id`; limited to `municipalities` (None: all)."""
+        where, params = ["id > ?"], [after_id]
+        if municipalities is not None:
+            codes = sorted(municipalities)
+            where.append(f"municipality IN ({','.join('?' * len(codes))})")
+            params.extend(codes)
+        for column, op, value in (("user_id", "=", user), ("citizen_id", "=", citizen_id),
+                                  ("municipality", "=", municipality), ("at", ">=", since), ("at", "<", until)):
+            if value is not None:
+                where.append(f"{column} {op} ?")
+                params.append(value)
+        rows = self.db.query(
+            f"SELECT {', '.join(COLUMNS)} FROM {TABLE} WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
+            [*params, limit])
+        return [dict(zip(COLUMNS, row)) for row in rows]

@@ -1,0 +1,158 @@
+"""The gate every request passes, as one plain ASGI middleware (cheap: no per-request task).
+
+In order: give the request an id; refuse bodies over the limit (413) and NUL bytes in the URL
+(400); authenticate the bearer token (401) except on the public routes; run the app; turn any
+unexpected exception into a 500 problem (last resort: it is a bug, logged with its traceback);
+log one line with request id, user, route, status and duration. The token is never logged.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import structlog
+
+from ledger.api.auth import Principal, TokenRegistry
+from ledger.api.problems import problem
+
+log = structlog.get_logger("ledger.api")
+
+PUBLIC = frozenset({"/health", "/ready", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+Scope = dict[str, Any]
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+class Gate:
+    def __init__(self, app: Any, tokens: TokenRegistry, max_body_bytes: int) -> None:
+        self.app = app
+        self.tokens = tokens
+        self.max_body = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        given = _header(scope, b"x-request-id")
+        request_id = given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        status = [0]
+
+        async def send_logged(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            refusal = await self._refusal(scope, state)
+            if refusal is not None:
+                await refusal(scope, receive, send_logged)
+            else:
+                receive = await self._buffered(scope, receive)
+                if receive is None:
+                    await self._respond(scope, send_logged, "payload-too-large",
+                                        f"the body is larger than {self.max_body} bytes")
+                else:
+                    await self.app(scope, receive, send_logged)
+        except Exception:
+            log.exception("unhandled error", request_id=request_id, path=scope.get("path"))
+            if status[0] == 0:
+                await self._respond(scope, send_logged, "internal-error",
+                                    f"an unexpected error occurred; quote request id {request_id}")
+        finally:
+            principal: Principal | None = state.get("principal")
+            route = scope.get("route")
+            log.info("request", request_id=request_id, method=scope.get("method"),
+                     route=getattr(route, "path", None) or "-", path=scope.get("path"), status=status[0],
+                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                     user=principal.user if principal else None, role=principal.role if principal else None)
+
+    async def _refusal(self, scope: Scope, state: dict[str, Any]) -> Any:
+        """A response that ends the request before the app sees it, or None to go on."""
+        length = _header(scope, b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            return self._responder("payload-too-large", f"the body has {length} bytes; the limit is {self.max_body}")
+        query, raw_path = scope.get("query_string", b""), scope.get("raw_path") or b""
+        if b"\x00" in query or b"%00" in query or b"%00" in raw_path or "\x00" in scope.get("path", ""):
+            return self._responder("bad-request", "the URL contains a NUL byte")
+        if scope.get("path") in PUBLIC:
+            return None
+        header = _header(scope, b"authorization")
+        if not header:
+            log.warning("authentication refused", request_id=state["request_id"], path=scope.get("path"),
+                        reason="no Authorization header")
+            return self._responder("unauthorized", "send the header 'Authorization: Bearer <token>'",
+                                   {"WWW-Authenticate": 'Bearer realm="ledger"'})
+        scheme, _, token = header.partition(" ")
+        principal = self.tokens.authenticate(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+        if principal is None:
+            log.warning("authentication refused", request_id=state["request_id"], path=scope.get("path"),
+                        reason="unknown token")
+            return self._responder("unauthorized", "the bearer token is not valid",
+                                   {"WWW-Authenticate": 'Bearer realm="ledger", error="invalid_token"'})
+        state["principal"] = principal
+        return None
+
+    def _responder(self, code: str, detail: str, headers: dict[str, str] | None = None) -> Any:
+        async def respond(scope: Scope, receive: Any, send: Any) -> None:
+            await self._respond(scope, send, code, detail, headers)
+
+        return respond
+
+    async def _respond(self, scope: Scope, send: Any, code: str, detail: str,
+                       headers: dict[str, str] | None = None) -> None:
+        response = problem(code, detail, instance=scope.get("path", ""), request_id=scope["state"]["request_id"],
+                           headers=headers)
+        await response(scope, _no_receive, send)
+
+    async def _buffered(self, scope: Scope, receive: Any) -> Any:
+        """Read the whole body (at most the limit) before the app, so an oversized chunked body is a
+        clean 413 rather than a half-read request. Returns a receive that replays it, or None."""
+        if scope.get("method") not in _BODY_METHODS:
+            return receive
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return receive
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.max_body:
+                return None
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        whole = b"".join(chunks)
+        sent = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": whole, "more_body": False}
+            return await receive()
+
+        return replay
+
+
+async def _no_receive() -> dict[str, Any]:  # pragma: no cover - responses never read the body
+    return {"type": "http.disconnect"}

@@ -1,0 +1,181 @@
+"""Billing: the invoice and reminder runs (commands) and what the billing department reads, from
+the billing projection (ledger.projections.billing_queries). Every read is in the access log."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query
+from starlette.responses import Response
+
+from ledger.api import bodies as b
+from ledger.api.commanding import Command, Runner
+from ledger.api.deps import Caller, CallerDep, ServicesDep, caught_up, reader
+from ledger.api.problems import ApiProblem
+from ledger.api.reads import history, logged_read
+from ledger.api.routes import (COMMAND_ERRORS, MonthQuery, MunicipalityPath, MunicipalityQuery, ShortIdPath,
+                               with_etag)
+from ledger.api.schemas import CommandResponse, History, Rows
+from ledger.api.screening import screen
+from ledger.domain.errors import NotFound
+from ledger.domain.invoice_series import series_id
+from ledger.api.tenancy import code_of
+from ledger.projections import billing_queries as bq
+
+router = APIRouter(prefix="/billing", tags=["billing"], responses=COMMAND_ERRORS)
+BillingReader = Annotated[Caller, Depends(reader("billing"))]
+CitizenQuery = Annotated[UUID | None, Query(description="only this citizen")]
+# Queries wait for `min_position` (read-your-writes) after the caller has been checked.
+FRESH = [Depends(caught_up)]
+
+
+@router.post("/runs", status_code=201, response_model=CommandResponse)
+def run_invoices(body: b.RunInvoicesBody, run: Runner = Command("run_invoices")) -> Response:
+    """Invoice a closed month in arrears: every billable delivery and late-cancellation fee not yet billed."""
+    return run(body)
+
+
+@router.post("/reminders", response_model=CommandResponse)
+def issue_reminders(body: b.IssueRemindersBody, run: Runner = Command("issue_reminders")) -> Response:
+    """Remind every overdue invoice that may be reminded on the date (at most 3, 10 days apart)."""
+    return run(body)
+
+
+@router.get("/series/{municipality}/events", response_model=History, dependencies=[Depends(reader("billing"))])
+def series_events(municipality: MunicipalityPath, svc: ServicesDep, who: CallerDep) -> Response:
+    """The municipality's invoice and credit-note numbering and its runs, as recorded."""
+    return with_etag(history(svc, who, series_id(code_of(municipality)), "InvoiceSeries", "invoice series",
+                             "billing-runs"))
+
+
+@router.get("/invoices", response_model=Rows, dependencies=FRESH)
+def invoices(svc: ServicesDep, who: BillingReader, municipality: MunicipalityQuery = None, month: MonthQuery = None,
+             citizen_id: CitizenQuery = None) -> dict:
+    """Invoices (totals, no lines) in number order."""
+    return logged_read(svc, who, "billing:invoices", municipality, citizen_id, lambda m: {
+        "municipality": m, "invoices": bq.invoices(svc.ledger.db, m, month, _s(citizen_id))})
+
+
+@router.get("/invoices/{number}", response_model=Rows, dependencies=FRESH)
+def invoice(number: ShortIdPath, svc: ServicesDep, who: BillingReader, municipality: MunicipalityQuery = None) -> dict:
+    """One invoice with its lines and their provenance, credit notes, reminders and payments."""
+    if municipality is None and number[:3].isdigit() and number[3:4] == "-":
+        municipality = number[:3]  # invoice numbers start with the municipality code
+
+    def one(m: int) -> dict:
+        found = bq.invoice(svc.ledger.db, m, number)
+        if found is None:
+            raise NotFound(f"municipality {m} has no invoice {number}", field="number")
+        return {"municipality": m, "invoice": found}
+
+    return logged_read(svc, who, "billing:invoice", municipality, None, one)
+
+
+@router.get("/balances", response_model=Rows, dependencies=FRESH)
+def balances(svc: ServicesDep, who: BillingReader, municipality: MunicipalityQuery = None,
+             citizen_id: CitizenQuery = None) -> dict:
+    """Per citizen: invoiced, fees, credited, paid, owed, credit and balance (øre)."""
+    return logged_read(svc, who, "billing:balances", municipality, citizen_id, lambda m: {
+        "municipality": m, "balances": bq.balances(svc.ledger.db, m, _s(citizen_id))})
+
+
+@router.get("/open-items", response_model=Rows, dependencies=FRESH)
+def open_items(svc: ServicesDep, who: BillingReader, municipality: MunicipalityQuery = None,
+               citizen_id: CitizenQuery = None) -> dict:
+    """Invoices with something still owed, oldest due first."""
+    return logged_read(svc, who, "billing:open-items", municipality, citizen_id, lambda m: {
+        "municipality": m, "open_items": bq.open_items(svc.ledger.db, m, _s(citizen_id))})
+
+
+@router.get("/ageing", response_model=Rows, dependencies=FRESH)
+def ageing(svc: ServicesDep, who: BillingReader, as_of: Annotated[date, Query(description="ISO date")],
+           municipality: MunicipalityQuery = None) -> dict:
+    """Open amounts per citizen by days past due on `as_of` (not due, 0-30, 31-60, 61-90, over 90)."""
+    screen(as_of, "as_of")
+    return logged_read(svc, who, "billing:ageing", municipality, None, lambda m: {
+        "municipality": m, "as_of": as_of.isoformat(), "ageing": bq.ageing(svc.ledger.db, m, as_of)})
+
+
+@router.get("/payments", response_model=Rows, dependencies=FRESH)
+def payments(svc: ServicesDep, who: BillingReader, municipality: MunicipalityQuery = None,
+             citizen_id: CitizenQuery = None) -> dict:
+    """Payments in date order, each with the invoices it was allocated to."""
+    return logged_read(svc, who, "billing:payments", municipality, citizen_id, lambda m: {
+        "municipality": m, "payments": bq.payments(svc.ledger.db, m, _s(citizen_id))})
+
+
+@router.get("/credit-notes", response_model=Rows, dependencies=FRESH)
+def credit_notes(svc: ServicesDep, who: BillingReader, municipality: MunicipalityQuery = None,
+                 citizen_id: CitizenQuery = None,
+                 invoice_number: Annotated[str | None, Query(max_length=64)] = None) -> dict:
+    """Credit notes with their lines, each naming the invoice line it credits."""
+    return logged_read(svc, who, "billing:credit-notes", municipality, citizen_id, lambda m: {
+        "municipality": m, "credit_notes": bq.credit_notes(svc.ledger.db, m, _s(citizen_id), invoice_number)})
+
+
+@router.get("/reminders", response_model=Rows, dependencies=FRESH)
+def reminders(svc: ServicesDep, who: BillingReader, municipality: MunicipalityQuery = None,
+              citizen_id: CitizenQuery = None) -> dict:
+    """Reminders issued, in date order."""
+    return logged_read(svc, who, "billing:reminders", municipality, citizen_id, lambda m: {
+        "municipality": m, "reminders": bq.reminders(svc.ledger.db, m, _s(citizen_id))})
+
+
+@router.get("/revenue", response_model=Rows, dependencies=FRESH)
+def revenue(svc: ServicesDep, who: BillingReader, municipality: MunicipalityQuery = None,
+            month: MonthQuery = None) -> dict:
+    """Revenue per month, item and VAT class: invoiced, credited and net."""
+    return logged_read(svc, who, "billing:revenue", municipality, None, lambda m: {
+        "municipality": m, "revenue": bq.revenue(svc.ledger.db, m, month)})
+
+
+@router.get("/deliveries", response_model=Rows, dependencies=FRESH)
+def deliveries(svc: ServicesDep, who: BillingReader, municipality: MunicipalityQuery = None,
+               citizen_id: CitizenQuery = None) -> dict:
+    """Every delivery and missed visit with its status and the invoice line that billed it."""
+    return logged_read(svc, who, "billing:deliveries", municipality, citizen_id, lambda m: {
+        "municipality": m, "deliveries": bq.deliveries(svc.ledger.db, m, _s(citizen_id))})
+
+
+@router.get("/unbilled", response_model=Rows, dependencies=FRESH)
+def unbilled(svc: ServicesDep, who: BillingReader, municipality: MunicipalityQuery = None,
+             month: MonthQuery = None) -> dict:
+    """Billable deliveries on no invoice yet."""
+    return logged_read(svc, who, "billing:unbilled", municipality, None, lambda m: {
+        "municipality": m, "unbilled": bq.unbilled_deliveries(svc.ledger.db, m, month)})
+
+
+@router.get("/runs", response_model=Rows, dependencies=FRESH)
+def runs(svc: ServicesDep, who: BillingReader, municipality: MunicipalityQuery = None) -> dict:
+    """The invoice runs that changed anything, with the chain head each was made at."""
+    return logged_read(svc, who, "billing:runs", municipality, None, lambda m: {
+        "municipality": m, "runs": bq.runs(svc.ledger.db, m)})
+
+
+@router.get("/export.csv", response_class=Response, dependencies=FRESH,
+            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+                             "description": "one row per invoice line, then a totals row (docs/billing-export.md)"}})
+def export_csv(svc: ServicesDep, who: BillingReader,
+               month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")],
+               municipality: MunicipalityQuery = None) -> Response:
+    """A month's invoices for the finance system, checked to add up to the øre before it is sent."""
+    from ledger.projections.billing_export import ExportMismatch, write_export
+
+    def export(m: int) -> dict:
+        out = io.StringIO()
+        try:
+            write_export(svc.ledger.db, m, month, out)
+        except ExportMismatch as e:  # the projection moved between the lines and the totals: ask again
+            raise ApiProblem("not-caught-up", str(e), headers={"Retry-After": "1"}) from None
+        return {"m": m, "csv": out.getvalue()}
+
+    got = logged_read(svc, who, "billing:export", municipality, None, export)
+    return Response(got["csv"], media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="billing-{got["m"]}-{month}.csv"'})
+
+
+def _s(value: UUID | None) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,67 @@
+"""Citizens: registration (with the identity store), provider and residence, erasure; their record,
+grants, account and event histories. Every read of a citizen's data is recorded in the access log."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from starlette.responses import Response
+
+from ledger.api import bodies as b
+from ledger.api.commanding import Command, Runner
+from ledger.api.deps import CallerDep, ServicesDep, reader
+from ledger.api.policy import may_read
+from ledger.api.reads import citizen, history
+from ledger.api.routes import COMMAND_ERRORS, CitizenPath, with_etag
+from ledger.api.schemas import CitizenView, CommandResponse, History
+from ledger.domain.account import account_id
+from ledger.domain.assessment import assessment_id
+
+router = APIRouter(prefix="/citizens", tags=["citizens"], responses=COMMAND_ERRORS)
+
+
+@router.post("", status_code=201, response_model=CommandResponse)
+def register_citizen(body: b.RegisterCitizenBody, run: Runner = Command("register_citizen")) -> Response:
+    return run(body)
+
+
+@router.post("/{citizen_id}/provider", response_model=CommandResponse)
+def choose_provider(citizen_id: CitizenPath, body: b.ChooseProviderBody,
+                    run: Runner = Command("choose_provider")) -> Response:
+    return run(body, citizen_id=citizen_id)
+
+
+@router.post("/{citizen_id}/residence", response_model=CommandResponse)
+def change_residence(citizen_id: CitizenPath, body: b.ChangeResidenceBody,
+                     run: Runner = Command("change_residence")) -> Response:
+    return run(body, citizen_id=citizen_id)
+
+
+@router.delete("/{citizen_id}/identity", response_model=CommandResponse)
+def erase_identity(citizen_id: CitizenPath, run: Runner = Command("erase_identity")) -> Response:
+    """Crypto-shred the citizen's CPR number and name (administrators only); amounts and dates stay."""
+    return run(None, citizen_id=citizen_id)
+
+
+@router.get("/{citizen_id}", response_model=CitizenView, dependencies=[Depends(reader("citizen"))])
+def get_citizen(citizen_id: CitizenPath, svc: ServicesDep, who: CallerDep) -> Response:
+    """The citizen's current record and grants; the identity only for roles that must address them."""
+    return with_etag(citizen(svc, who, citizen_id, with_identity=may_read(who.role, "identity")))
+
+
+@router.get("/{citizen_id}/events", response_model=History, dependencies=[Depends(reader("citizen"))])
+def citizen_events(citizen_id: CitizenPath, svc: ServicesDep, who: CallerDep) -> Response:
+    return with_etag(history(svc, who, citizen_id, "Citizen", "citizen", "citizen-events"))
+
+
+@router.get("/{citizen_id}/assessment/events", response_model=History, dependencies=[Depends(reader("citizen"))])
+def assessment_events(citizen_id: CitizenPath, svc: ServicesDep, who: CallerDep) -> Response:
+    """The citizen's grants, re-assessments, corrections and endings, as recorded."""
+    svc.records.get(citizen_id, "Citizen", "citizen")
+    return with_etag(history(svc, who, assessment_id(citizen_id), "Assessment", "assessment", "grant-events"))
+
+
+@router.get("/{citizen_id}/account/events", response_model=History, dependencies=[Depends(reader("billing"))])
+def account_events(citizen_id: CitizenPath, svc: ServicesDep, who: CallerDep) -> Response:
+    """Invoices, credit notes, reminders, payments and reversals of the citizen, as recorded."""
+    svc.records.get(citizen_id, "Citizen", "citizen")
+    return with_etag(history(svc, who, account_id(citizen_id), "Account", "account", "account-events"))

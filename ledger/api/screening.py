@@ -1,0 +1,48 @@
+"""Checks the command schemas leave to the caller, made once at the door so no bad value can reach
+the store: dates within 1900-2199 (beyond that, date arithmetic in the domain overflows), integers
+that JSON and PostgreSQL can hold, and text without NUL characters or lone surrogates (which
+PostgreSQL text columns and orjson refuse, and which would stall a projection for good)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from ledger.domain.errors import InvalidInput
+
+EARLIEST, LATEST = date(1900, 1, 1), date(2199, 12, 31)
+MAX_INT = 2**53 - 1  # the largest integer every JSON reader keeps exactly
+
+
+def screen(value: Any, where: str = "body") -> None:
+    """Raise InvalidInput naming the first unacceptable value found in `value`."""
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            screen(getattr(value, name), f"{where}.{name}")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            screen(item, f"{where}[{i}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            screen(key, f"{where} key")
+            screen(item, f"{where}.{key}")
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, datetime):
+        if not EARLIEST <= value.date() <= LATEST:
+            raise InvalidInput(f"{where}: {value.isoformat()} is outside {EARLIEST.year}-{LATEST.year}", field=where)
+    elif isinstance(value, date):
+        if not EARLIEST <= value <= LATEST:
+            raise InvalidInput(f"{where}: {value.isoformat()} is outside {EARLIEST.year}-{LATEST.year}", field=where)
+    elif isinstance(value, int):
+        if not -MAX_INT <= value <= MAX_INT:
+            raise InvalidInput(f"{where}: {value} is out of range (at most +/-{MAX_INT})", field=where)
+    elif isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidInput(f"{where}: text must not contain NUL characters", field=where)
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput(f"{where}: text is not valid Unicode (a lone surrogate)", field=where) from None

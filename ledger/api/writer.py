@@ -1,0 +1,214 @@
+"""Group commit: the commands of concurrent requests are written together, one transaction per
+group, by a few writer threads per server process.
+
+Why: every write takes the event table's lock until its commit, and a commit waits for the disk
+(fsync, about 3-5 ms on this machine), so one command per transaction caps a server at a few dozen
+commands per second however many clients wait. `Ledger.execute_batch` stores many commands in one
+transaction with the same guarantees (each command checked in order, against the effects of the
+ones before it; all stored or none), so the writer takes whatever has queued up while the previous
+group was committing and hands it over as one batch.
+
+What a caller sees does not change: each request gets its own outcome or its own refusal. A
+refusal in a group names the command that caused it (`index`); that request gets the refusal and
+the rest of the group is run again without it (nothing of a refused group was stored). A failure
+that names no command (a lost race with another process) runs the group one command at a time.
+Commands with `If-Match` and commands that read the log to decide (invoice and reminder runs)
+always run alone, exactly as they would without the writer. Several writer threads keep several
+groups in flight (one loads while another commits); two groups that touch the same record meet
+the store's version check like any two writers, and the loser is run again one command at a time.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import orjson
+import structlog
+
+from ledger.domain.base import Context
+from ledger.domain.errors import AlreadyExists, ConcurrencyConflict, LedgerError
+
+log = structlog.get_logger("ledger.api.writer")
+
+
+@dataclass
+class _Item:
+    command_type: str
+    payload: dict[str, Any]
+    context: Context
+    expected: dict[UUID, int] | None
+    future: Future = field(default_factory=Future)
+
+    @property
+    def alone(self) -> bool:
+        from ledger.application.ledger import READS_LOG
+
+        return self.expected is not None or self.command_type in READS_LOG
+
+
+class Writer:
+    def __init__(self, ledger: Any, max_batch: int = 64, threads: int = 4, wait_seconds: float = 120.0) -> None:
+        self.ledger = ledger
+        self.max_batch = max(1, max_batch)
+        self.wait_seconds = wait_seconds
+        # Several writer threads: while one group waits for its commit (and the table lock), the
+        # next loads its records; the database still serialises the commits themselves.
+        self.threads = max(1, threads)
+        self._queue: queue.Queue[_Item | None] = queue.Queue()
+        self._workers: list[threading.Thread] = []
+        self.batches = 0  # transactions of more than one command
+        self.commands = 0  # commands stored by those
+        self.singles = 0  # commands run on their own
+
+    # -- for request threads --------------------------------------------------------------
+    def execute(self, command_type: str, payload: dict[str, Any], context: Context,
+                expected: dict[UUID, int] | None = None) -> Any:
+        """The command's Outcome (or its refusal raised), as `Ledger.execute` would give it."""
+        if not self._workers or self.max_batch == 1:
+            return self._alone(_Item(command_type, payload, context, expected))
+        item = _Item(command_type, payload, context, expected)
+        self._queue.put(item)
+        try:
+            return item.future.result(self.wait_seconds)
+        except FutureTimeout:
+            from ledger.api.problems import ApiProblem
+
+            raise ApiProblem("store-unavailable",
+                             f"the command was not answered within {self.wait_seconds:g} s; it may still be stored: "
+                             "retry with the same Idempotency-Key", headers={"Retry-After": "1"}) from None
+
+    # -- the writer thread ----------------------------------------------------------------
+    def start(self) -> None:
+        for n in range(self.threads):
+            worker = threading.Thread(target=self._loop, name=f"ledger-writer-{n}", daemon=True)
+            worker.start()
+            self._workers.append(worker)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self._workers:
+            self._queue.put(None)  # each worker passes it on to the next before it ends
+            for worker in self._workers:
+                worker.join(timeout)
+            self._workers = []
+            log.info("writer stopped", batches=self.batches, batched_commands=self.commands, singles=self.singles)
+
+    def _loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                self._queue.put(None)
+                return
+            group = [first]
+            while len(group) < self.max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)  # stop after this group
+                    break
+                group.append(nxt)
+            try:
+                self._run(group)
+            except BaseException as e:  # never leave a request waiting for ever
+                log.exception("writer failed")
+                for item in group:
+                    if not item.future.done():
+                        item.future.set_exception(e)
+
+    def _run(self, group: list[_Item]) -> None:
+        batch: list[_Item] = []
+        for item in group:  # in arrival order; lone commands cut the group
+            if item.alone:
+                self._batch(batch)
+                batch = []
+                self._settle(item, lambda it=item: self._alone(it))
+            else:
+                batch.append(item)
+        self._batch(batch)
+
+    @staticmethod
+    def _settle(item: _Item, work: Any) -> None:
+        try:
+            item.future.set_result(work())
+        except BaseException as e:
+            item.future.set_exception(e)
+
+    def _batch(self, items: list[_Item]) -> None:
+        from ledger.application.ledger import Submission
+
+        while len(items) > 1:
+            try:
+                outcomes = self.ledger.execute_batch([Submission(i.command_type, i.payload, i.context) for i in items])
+            except LedgerError as e:
+                index = e.details.get("index")
+                if isinstance(e, ConcurrencyConflict) or not isinstance(index, int) or not 0 <= index < len(items):
+                    break  # not attributable: one at a time below
+                e.details.pop("index", None)
+                refused = items[index]
+                items = items[:index] + items[index + 1:]
+                if isinstance(e, AlreadyExists):
+                    # Perhaps a retry whose original another writer has just committed: alone, it
+                    # is answered as a replay if so, and refused as before if not.
+                    self._settle(refused, lambda it=refused: self._alone(it))
+                else:
+                    refused.future.set_exception(e)
+                continue
+            except Exception:
+                break  # a fault: one at a time below, so only its command gets it
+            self.batches += 1
+            self.commands += len(items)
+            versions = _versions_by_command(self.ledger, outcomes)
+            first = {o.command_id: o for o in outcomes if not o.replayed}
+            for item, outcome in zip(items, outcomes):
+                if not outcome.replayed:
+                    outcome.versions = versions.get(outcome.command_id, {})
+                elif outcome.command_id in first:  # a retry of a command earlier in this same batch
+                    outcome.position = first[outcome.command_id].position
+                    outcome.versions = versions.get(outcome.command_id, {})
+                item.future.set_result(outcome)
+            return
+        for item in items:
+            self._settle(item, lambda it=item: self._alone(it))
+
+    def _alone(self, item: _Item) -> Any:
+        self.singles += 1
+        try:
+            return self.ledger.execute(item.command_type, item.payload, item.context,
+                                       expected_versions=item.expected)
+        except (AlreadyExists, ConcurrencyConflict):
+            # A retry that raced its own original (another thread or process committed it between
+            # the idempotency check and the save): asked again, the application replays it.
+            if not self.ledger.prior_commands([item.context.command_id]):
+                raise
+            return self.ledger.execute(item.command_type, item.payload, item.context,
+                                       expected_versions=item.expected)
+
+
+def _versions_by_command(ledger: Any, outcomes: list[Any]) -> dict[str, dict[str, int]]:
+    """command id -> {aggregate id: version it left} for a freshly stored batch, read back from the
+    batch's own events (they end at its position and are contiguous: writers are serialised)."""
+    fresh = {o.command_id for o in outcomes if not o.replayed}
+    position = max((o.position or 0 for o in outcomes if not o.replayed), default=0)
+    out: dict[str, dict[str, int]] = {cid: {} for cid in fresh}
+    stop, page = position, 256
+    while stop > 0:
+        start = max(1, stop - page + 1)
+        rows = ledger.recorder.select_notifications(start, page, stop=stop, inclusive_of_start=True)
+        for n in reversed(rows):
+            cid = orjson.loads(n.state).get("command_id")
+            if cid not in fresh:
+                return out
+            mine = out[cid]
+            key = str(n.originator_id)
+            mine[key] = max(mine.get(key, 0), n.originator_version)
+        if not rows:
+            break
+        stop = start - 1
+    return out

@@ -1,0 +1,67 @@
+"""`ledger serve`: the HTTP API on uvicorn (see docs/api.md)."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ledger.cli import app, fail, user_errors
+
+if TYPE_CHECKING:
+    from ledger.settings import Settings
+
+DEV_TOKEN_ENV = "LEDGER_API_DEV_TOKEN_SHA256"
+
+
+def prepare_store(settings: Settings) -> None:
+    """Create every table once, here, before the workers start: worker processes creating the same
+    tables at the same moment collide in PostgreSQL's catalogue (CREATE TABLE IF NOT EXISTS is not
+    safe against a concurrent CREATE of the same name)."""
+    from ledger.api.config import ApiConfig
+    from ledger.api.services import Services
+
+    config = ApiConfig.from_env()
+    Services.open(settings, ApiConfig(follow=False, max_batch=1, max_body_bytes=config.max_body_bytes)).close()
+
+
+@app.command("serve")
+@user_errors
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8000,
+    dev_token: Annotated[bool, typer.Option(
+        "--dev-token", help="create a throwaway administrator token for this run and print it once")] = False,
+    workers: Annotated[int, typer.Option(min=1, max=32, help="worker processes (one Ledger each)")] = 1,
+    log_format: Annotated[str, typer.Option(help="auto (console on a terminal, JSON otherwise), console or json")] = "",
+) -> None:
+    """Serve the HTTP API. Tokens come from LEDGER_TOKENS_FILE; without it, only with --dev-token."""
+    import uvicorn
+
+    from ledger.api.auth import dev_token as new_dev_token
+    from ledger.api.auth import token_sha256
+    from ledger.api.logs import configure_logging
+    from ledger.api.main import app_from_env
+    from ledger.settings import Settings
+
+    settings = Settings.from_env()
+    fmt = log_format or settings.log_format
+    if fmt not in ("auto", "console", "json"):
+        fail(f"--log-format must be auto, console or json, not {fmt!r}")
+    configure_logging(fmt)
+    if dev_token:
+        token = new_dev_token()
+        # Only the hash travels to the worker processes; the token itself is shown here once.
+        os.environ[DEV_TOKEN_ENV] = token_sha256(token)
+        typer.echo(f"development token (administrator, every municipality), shown once:\n  {token}\n"
+                   f"  curl -H 'Authorization: Bearer {token}' http://{host}:{port}/ready", err=True)
+    app_from_env()  # refuse to start (exit 2) before binding when tokens or settings are wrong
+    prepare_store(settings)
+    typer.echo(f"serving the ledger API on http://{host}:{port} (docs: /docs, OpenAPI: /openapi.json)", err=True)
+    try:
+        uvicorn.run("ledger.api.main:app_from_env", factory=True, host=host, port=port, workers=workers,
+                    access_log=False, log_level="warning", timeout_graceful_shutdown=10)
+    except SystemExit as e:  # uvicorn exits when it cannot bind
+        if e.code:
+            fail(f"the server stopped (could {host}:{port} be in use?)")

@@ -1,0 +1,166 @@
+"""Bad input of every kind gets a 4xx problem+json that says what is wrong (never a 500), and every
+problem type the API can answer is documented, in order of precedence (SQLite: no storage involved
+beyond the basics)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from ledger.api.problems import PROBLEMS
+from ledger.api.testing import api_client, auth, build_world
+from ledger.domain import errors as domain
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "api-errors.md"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    with api_client(f"sqlite:///{tmp_path_factory.mktemp('errors') / 'ledger.db'}") as c:
+        yield c, build_world(c, 1)
+
+
+@pytest.fixture
+def client(world):
+    return world[0]
+
+
+def problem_of(r, status: int, code: str) -> dict:
+    assert r.status_code == status, (r.status_code, r.text)
+    assert r.headers["content-type"] == "application/problem+json"
+    body = r.json()
+    assert body["type"] == f"https://addon-ledger.dk/problems/{code}"
+    assert body["status"] == status and body["code"] == code
+    assert body["title"] and body["detail"] and body["instance"].startswith("/")
+    assert body["request_id"] == r.headers["x-request-id"]
+    return body
+
+
+def test_a_request_without_a_valid_bearer_token_is_refused_with_401(client):
+    problem_of(client.get("/billing/invoices"), 401, "unauthorized")
+    assert client.get("/billing/invoices").headers["www-authenticate"].startswith("Bearer")
+    problem_of(client.get("/billing/invoices", headers={"Authorization": "Bearer nope"}), 401, "unauthorized")
+    problem_of(client.get("/billing/invoices", headers={"Authorization": "Basic YWRtaW46YWRtaW4="}), 401, "unauthorized")
+    problem_of(client.get("/no/such/route"), 401, "unauthorized")  # no route listing for strangers
+    assert client.get("/health").status_code == 200 and client.get("/openapi.json").status_code == 200
+
+
+def test_unknown_routes_and_methods_are_problems_too(client):
+    problem_of(client.get("/no/such/route", headers=auth("admin")), 404, "route-not-found")
+    problem_of(client.put("/orders", headers=auth("admin"), json={}), 405, "method-not-allowed")
+
+
+def test_a_body_over_one_mebibyte_is_refused_before_it_is_read(client):
+    big = b'{"x": "' + b"a" * (1 << 20) + b'"}'
+    r = client.post("/orders", headers={**auth("admin"), "Content-Type": "application/json"}, content=big)
+    problem_of(r, 413, "payload-too-large")
+
+    def chunks():  # no Content-Length: the gate counts what arrives
+        for _ in range(20):
+            yield b"a" * 65536
+
+    r = client.post("/orders", headers={**auth("admin"), "Content-Type": "application/json"}, content=chunks())
+    problem_of(r, 413, "payload-too-large")
+
+
+def test_malformed_json_and_other_media_types_are_refused(client):
+    r = client.post("/orders", headers={**auth("admin"), "Content-Type": "application/json"}, content=b'{"citizen_id": ')
+    assert "not valid JSON" in problem_of(r, 400, "bad-request")["detail"]
+    r = client.post("/orders", headers={**auth("admin"), "Content-Type": "text/plain"}, content=b"citizen=1")
+    problem_of(r, 415, "unsupported-media-type")
+
+
+def test_a_body_that_does_not_match_the_schema_lists_every_problem(client):
+    r = client.post("/orders", headers=auth("admin"), json={"citizen_id": "not-a-uuid", "kind": "sometimes",
+                                                            "start": "2019-02-30", "surprise": 1})
+    body = problem_of(r, 422, "invalid-request")
+    where = {e["location"] for e in body["errors"]}
+    assert {"body.citizen_id", "body.kind", "body.start", "body.surprise", "body.offer_id"} <= where
+    r = client.post("/orders", headers=auth("admin"), json=["not", "an", "object"])
+    problem_of(r, 422, "invalid-request")
+    r = client.get("/orders/not-a-uuid/events", headers=auth("admin"))
+    assert "order_id" in problem_of(r, 422, "invalid-request")["detail"]
+
+
+@pytest.mark.parametrize("field, value, says", [
+    ("start", "9999-12-31", "outside 1900-2199"),
+    ("start", "0001-01-01", "outside 1900-2199"),
+    ("minutes", 10**30, "out of range"),
+    ("offer_id", "clean\u0000", "NUL"),
+])
+def test_values_outside_what_the_ledger_can_hold_are_refused(world, field, value, says):
+    client, w = world
+    body = {"citizen_id": w.citizens[657][0], "offer_id": "clean", "kind": "one_off", "start": "2019-04-01",
+            "minutes": 60, field: value}
+    r = client.post("/orders", headers=auth("admin"), json=body)
+    assert says in problem_of(r, 422, "invalid-input")["detail"]
+
+
+def test_a_nul_byte_in_the_url_is_refused(client):
+    problem_of(client.get("/billing/invoices?month=2019-01%00", headers=auth("admin")), 400, "bad-request")
+
+
+def test_unknown_ids_and_codes_are_named_in_the_refusal(world):
+    client, w = world
+    missing = "00000000-0000-4000-8000-000000000000"
+    r = client.post("/orders", headers=auth("admin"), json={
+        "citizen_id": missing, "offer_id": "clean", "kind": "one_off", "start": "2019-04-01", "minutes": 60})
+    assert missing in problem_of(r, 404, "not-found")["detail"]
+    r = client.post(f"/orders/{missing}/cancel", headers=auth("admin"), json={"effective": "2019-04-01"})
+    problem_of(r, 404, "not-found")
+    problem_of(client.get(f"/citizens/{missing}", headers=auth("admin")), 404, "not-found")
+    # an order id is not a citizen id
+    problem_of(client.get(f"/citizens/{w.orders[657][0]}", headers=auth("admin")), 404, "not-found")
+    r = client.post("/schemes/999/windows", headers=auth("admin"), json={"window_start": "2022-01-01",
+                                                                        "window_end": "2022-02-01"})
+    assert "999" in problem_of(r, 422, "invalid-input")["detail"]
+    problem_of(client.get("/billing/invoices/657-999999", headers=auth("admin")), 404, "not-found")
+
+
+def test_a_business_rule_names_itself(world):
+    client, w = world
+    r = client.post("/orders", headers=auth("admin"), json={
+        "citizen_id": w.citizens[657][0], "offer_id": "clean", "kind": "one_off", "start": "2017-01-02",
+        "minutes": 60})
+    body = problem_of(r, 422, "rule-violated")
+    assert body["rule"] == "outside-window" and "2017-01-02" in body["detail"]
+    r = client.post("/schemes", headers=auth("admin"), json={
+        "municipality": 657, "name": "again", "window_start": "2018-06-01", "window_end": "2021-12-31",
+        "sections": ["83"], "minimum_minutes": 30, "increment_minutes": 30})
+    problem_of(r, 409, "already-exists")
+
+
+def test_docs_list_every_problem_type_in_order_of_precedence():
+    text = DOCS.read_text(encoding="utf-8")
+    listed = re.findall(r"^\| \d+ \| `([a-z-]+)` \| (\d{3}) \|", text, flags=re.M)
+    assert listed == [(p.code, str(p.status)) for p in PROBLEMS]
+    for cls in vars(domain).values():
+        if isinstance(cls, type) and issubclass(cls, domain.LedgerError):
+            assert any(p.code == cls.code and p.status == cls.status for p in PROBLEMS), cls
+
+
+def test_the_openapi_document_declares_examples_security_and_problem_responses(client):
+    doc = client.get("/openapi.json").json()
+    assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    place = doc["paths"]["/orders"]["post"]
+    assert place["security"] == [{"HTTPBearer": []}]
+    assert {"Idempotency-Key", "If-Match"} <= {p["name"] for p in place["parameters"]}
+    for status in ("401", "403", "409", "412", "422"):
+        assert list(place["responses"][status]["content"]) == ["application/problem+json"]
+    body_schema = doc["components"]["schemas"]["PlaceOrderBody"]
+    assert body_schema["examples"][0]["offer_id"] == "clean"
+    assert "HTTPValidationError" not in doc["components"]["schemas"]
+
+
+def test_docs_name_every_route_with_the_roles_the_code_allows(client):
+    text = (DOCS.parent / "api.md").read_text(encoding="utf-8")
+    doc = client.get("/openapi.json").json()
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            assert f"`{method.upper()} {path}`" in text, f"{method.upper()} {path} is not in docs/api.md"
+            if operation.get("x-command"):
+                row = next(line for line in text.splitlines() if line.startswith(f"| `{method.upper()} {path}`"))
+                documented = {r.strip() for r in row.split("|")[3].split(",")} - {"(administrator only)", ""}
+                assert documented == set(operation["x-roles"]) - {"administrator"}, (path, documented)
