@@ -11,10 +11,29 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-ShortId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+# No NUL characters: PostgreSQL cannot store them in text, and they mean nothing in a ledger.
+_CLEAN = r"^[^\x00]*$"
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_CLEAN)]
+ShortId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=_CLEAN)]
+Note = Annotated[str, StringConstraints(max_length=2000, pattern=_CLEAN)]
+
+
+def _plausible_day(d: date) -> date:
+    # Far dates are typos, and they overflow date arithmetic (a year 9999 order runs off the calendar).
+    if not date(1900, 1, 1) <= d <= date(2199, 12, 31):
+        raise ValueError("date must lie between 1900-01-01 and 2199-12-31")
+    return d
+
+
+def _plausible_instant(t: datetime) -> datetime:
+    _plausible_day(t.date())
+    return t
+
+
+Day = Annotated[date, AfterValidator(_plausible_day)]
+Instant = Annotated[datetime, AfterValidator(_plausible_instant)]
 Municipality = StrictInt | Annotated[str, StringConstraints(min_length=1, max_length=40)]
 Ore = StrictInt
 Minutes = StrictInt
@@ -62,8 +81,8 @@ class Identity(Command):
 class EstablishScheme(Command):
     municipality: Municipality
     name: Text
-    window_start: date
-    window_end: date
+    window_start: Day
+    window_end: Day
     sections: list[Literal["83", "83a", "85", "107", "108"]] = Field(min_length=1)
     minimum_minutes: Minutes
     increment_minutes: Minutes
@@ -72,19 +91,19 @@ class EstablishScheme(Command):
 
 class OpenSchemeWindow(Command):
     municipality: Municipality
-    window_start: date
-    window_end: date
+    window_start: Day
+    window_end: Day
 
 
 class ChangeSchemeWindow(Command):
     municipality: Municipality
-    window_start: date
-    window_end: date
+    window_start: Day
+    window_end: Day
 
 
 class ChangeSchemeRules(Command):
     municipality: Municipality
-    effective: date
+    effective: Day
     sections: list[Literal["83", "83a", "85", "107", "108"]] = Field(min_length=1)
     minimum_minutes: Minutes
     increment_minutes: Minutes
@@ -95,7 +114,7 @@ class ChangeSchemeRules(Command):
 class RegisterCitizen(Command):
     citizen_id: UUID | None = None
     municipality: Municipality
-    effective: date
+    effective: Day
     residence: Literal["own_home", "nursing_home", "residential_care"]
     provider: Annotated[str, StringConstraints(max_length=90)] = "municipal"
     identity: Identity | None = None
@@ -103,13 +122,13 @@ class RegisterCitizen(Command):
 
 class ChooseProvider(Command):
     citizen_id: UUID
-    effective: date
+    effective: Day
     provider: Annotated[str, StringConstraints(max_length=90)]
 
 
 class ChangeResidence(Command):
     citizen_id: UUID
-    effective: date
+    effective: Day
     residence: Literal["own_home", "nursing_home", "residential_care"]
 
 
@@ -123,21 +142,21 @@ class AwardGrant(Command):
     fsiii: Annotated[str, StringConstraints(max_length=20)]
     section: Literal["83", "83a", "85", "107", "108"]
     amount: Amount
-    valid_from: date
-    valid_to: date | None = None
+    valid_from: Day
+    valid_to: Day | None = None
 
 
 class ReassessGrant(Command):
     citizen_id: UUID
     grant_id: ShortId
-    effective: date
+    effective: Day
     amount: Amount
 
 
 class CorrectGrant(Command):
     citizen_id: UUID
     grant_id: ShortId
-    effective: date
+    effective: Day
     amount: Amount
     corrects: Annotated[str, StringConstraints(min_length=1, max_length=80)]
 
@@ -145,7 +164,7 @@ class CorrectGrant(Command):
 class EndGrant(Command):
     citizen_id: UUID
     grant_id: ShortId
-    last_day: date
+    last_day: Day
 
 
 # -- catalogue ---------------------------------------------------------------------------------
@@ -158,7 +177,7 @@ class AddItem(Command):
     vat_class: Literal["exempt", "standard"]
     prices: Prices
     cost_basis: CostBasis
-    effective: date
+    effective: Day
     cancellation: CancellationTerms | None = None
 
 
@@ -171,14 +190,14 @@ class AddPackage(Command):
     vat_class: Literal["exempt", "standard"]
     prices: Prices
     cost_basis: CostBasis
-    effective: date
+    effective: Day
     cancellation: CancellationTerms | None = None
 
 
 class ChangePrice(Command):
     municipality: Municipality
     offer_id: ShortId
-    effective: date
+    effective: Day
     vat_class: Literal["exempt", "standard"]
     prices: Prices
     cost_basis: CostBasis
@@ -187,7 +206,7 @@ class ChangePrice(Command):
 class RetireOffer(Command):
     municipality: Municipality
     offer_id: ShortId
-    effective: date
+    effective: Day
 
 
 # -- orders and deliveries ---------------------------------------------------------------------
@@ -196,8 +215,8 @@ class PlaceOrder(Command):
     citizen_id: UUID
     offer_id: ShortId
     kind: Literal["one_off", "recurring"]
-    start: date
-    end: date | None = None
+    start: Day
+    end: Day | None = None
     every_weeks: StrictInt | None = None
     minutes: Minutes | None = None
     band: Literal["weekday_day", "evening", "weekend"] = "weekday_day"
@@ -205,43 +224,43 @@ class PlaceOrder(Command):
 
 class ChangeOrder(Command):
     order_id: UUID
-    effective: date
+    effective: Day
     every_weeks: StrictInt | None = None
-    end: date | None = None
+    end: Day | None = None
     minutes: Minutes | None = None
 
 
 class CancelOrder(Command):
     order_id: UUID
-    effective: date
-    notified_at: datetime | None = None
+    effective: Day
+    notified_at: Instant | None = None
     reason: Text = "citizen_request"
 
 
 class RecordDelivery(Command):
     delivery_id: UUID | None = None
     order_id: UUID
-    date: date
+    date: Day
     band: Literal["weekday_day", "evening", "weekend"]
     minutes: Minutes
     units: StrictInt = 1
     staff_id: ShortId
     after_granted_visit: StrictBool = False
     klippekort: StrictBool = False
-    note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    note: Note | None = None
 
 
 class RecordMissedVisit(Command):
     delivery_id: UUID | None = None
     order_id: UUID
-    date: date
+    date: Day
     reason: Literal["citizen_absent", "citizen_cancelled", "staff_unavailable", "hospitalised", "other"]
-    note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    note: Note | None = None
 
 
 class WithdrawDelivery(Command):
     delivery_id: UUID
-    effective: date
+    effective: Day
     reason: Text
 
 
@@ -250,7 +269,7 @@ class ReceivePayment(Command):
     payment_id: ShortId | None = None
     citizen_id: UUID
     amount: Ore
-    date: date
+    date: Day
     method: Literal["digital_post", "direct_debit", "bank_transfer", "card", "cash"]
     reference: ShortId | None = None
 
@@ -258,19 +277,19 @@ class ReceivePayment(Command):
 class ReversePayment(Command):
     citizen_id: UUID
     payment_id: ShortId
-    date: date
+    date: Day
     reason: Text
 
 
 class RunInvoices(Command):
     municipality: Municipality
     month: Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
-    run_date: date | None = None
+    run_date: Day | None = None
 
 
 class IssueReminders(Command):
     municipality: Municipality
-    date: date
+    date: Day
 
 
 COMMANDS: dict[str, type[Command]] = {

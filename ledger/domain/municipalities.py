@@ -41,7 +41,7 @@ def municipality_code(value: object) -> int:
     """An official municipality code from a code (657, "657") or a name ("Herning")."""
     if isinstance(value, bool):
         raise InvalidInput(f"municipality must be a code like 657 or a name like Herning, got {value!r}")
-    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().isascii() and value.strip().isdigit()):
         code = int(value)
         if code not in MUNICIPALITIES:
             raise InvalidInput(f"{code} is not a Danish municipality code", field="municipality")

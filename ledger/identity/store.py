@@ -31,6 +31,9 @@ class IdentityStore:
     def ensure_tables(self) -> None:
         blob = "BYTEA" if self.db.is_postgres else "BLOB"
         with self.db.transaction() as cur:
+            if self.db.is_postgres:
+                # Two processes starting together would race on CREATE TABLE's catalogue rows.
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext('ledger-identity-ddl'))")
             for ddl in _DDL:
                 cur.execute(ddl.format(blob=blob))
 
