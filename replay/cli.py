@@ -1,0 +1,230 @@
+"""`ledger-replay`: the auditors' tool. Works on a copy of the store, without the API.
+
+Exit codes (every command): 0 everything checked holds; 1 something does not (the report names the
+first bad position or line); 2 bad usage (unusable URL, missing file, unknown invoice, bad option).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from replay.errors import UsageError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Replay and check the add-on ledger's event log: tamper evidence, rebuilds, exact invoices.")
+F = TypeVar("F", bound=Callable[..., Any])
+
+DbOption = Annotated[str | None, typer.Option("--db", help="database URL (default: LEDGER_DATABASE_URL or sqlite:///ledger.db)")]
+
+
+def console() -> Console:
+    out = Console(highlight=False, soft_wrap=True)
+    # Off a terminal rich assumes 80 columns and would squeeze the tables; reports go to files.
+    return out if out.is_terminal else Console(highlight=False, soft_wrap=True, width=140)
+
+
+def usage_errors(fn: F) -> F:
+    """Anything the user can fix exits with 2 and one line on stderr, never a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ledger.domain.errors import LedgerError
+        from ledger.settings import ConfigError
+
+        try:
+            return fn(*args, **kwargs)
+        except UsageError as e:
+            message = str(e)
+        except ConfigError as e:
+            message = str(e)
+        except LedgerError as e:
+            message = f"{e.code}: {e.message}"
+        typer.echo(f"error: {message}", err=True)
+        raise typer.Exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _url(db: str | None) -> str:
+    return db or os.environ.get("LEDGER_DATABASE_URL") or "sqlite:///ledger.db"
+
+
+def _bars() -> Any:
+    """Progress bars go to stderr, and only when it is a terminal."""
+    from replay.progress import Bars
+
+    return Bars(Console(stderr=True)).step
+
+
+def _projections() -> list[Any]:
+    from ledger.projections import all_projections
+
+    return all_projections()
+
+
+# -- verify ---------------------------------------------------------------------------------
+
+
+@app.command()
+@usage_errors
+def verify(
+    db: DbOption = None,
+    archive: Annotated[Path | None, typer.Option("--archive", help="verify an archive written by `export` instead (no database)")] = None,
+    skip_projections: Annotated[bool, typer.Option("--skip-projections", help="check the chain only")] = False,
+    expect_head: Annotated[list[str] | None, typer.Option("--expect-head", help="POSITION:HASH published elsewhere; repeatable")] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", min=1, help="processes (default: one per CPU, at most 4, on a large log)")] = None,
+) -> None:
+    """Check the whole log against its hash chain and published heads, then rebuild every projection
+    into scratch tables and compare it with the live one."""
+    from replay.verify import parse_expect_head
+
+    out = console()
+    expected = [parse_expect_head(text) for text in expect_head or []]
+    if archive is not None:
+        if db is not None:
+            raise UsageError("give --db or --archive, not both")
+        _verify_archive(out, archive, expected)
+        return
+    from replay.store import open_store
+    from replay.verify import verify_store
+
+    store = open_store(_url(db))
+    try:
+        report = verify_store(store, expected, None if skip_projections else _projections(), _bars(), jobs)
+    finally:
+        store.close()
+    from replay.render import render_verify
+
+    render_verify(out, report)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+def _verify_archive(out: Console, path: Path, expected: list[Any]) -> None:
+    import time
+
+    from replay.archive import Archive, verify_archive
+    from replay.render import render_verify
+    from replay.verify import Step, VerifyReport
+
+    archive = Archive(path)
+    started = time.perf_counter()
+    with _bars()("archive") as progress:
+        check = verify_archive(archive, expected, progress)
+    report = VerifyReport(f"archive {path}", check, [Step("chain", time.perf_counter() - started, check.events)])
+    report.notes.append("projections are not compared for an archive (it holds the log only)")
+    render_verify(out, report)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+# -- rebuild --------------------------------------------------------------------------------
+
+
+@app.command()
+@usage_errors
+def rebuild(
+    known_at: Annotated[str, typer.Option("--known-at", help="recorded instant K (or a date: the end of that day, UTC)")],
+    out_dir: Annotated[Path, typer.Option("--out", help="directory for the JSON files")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="effective date D for the readers' views")] = None,
+    db: DbOption = None,
+) -> None:
+    """Rebuild the projections from the events recorded by K and write them (and the views as of D)
+    to files; two runs give byte-identical files."""
+    from replay.snapshot import parse_as_of, parse_known_at, rebuild_known_at
+    from replay.store import open_store
+
+    out = console()
+    k, d = parse_known_at(known_at), parse_as_of(as_of)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir} exists and is not a directory")
+    store = open_store(_url(db))
+    try:
+        manifest = rebuild_known_at(store, _projections(), k, d, out_dir, _bars())
+    finally:
+        store.close()
+    out.print(f"Rebuilt as known at {k}" + (f", views as of {d}" if d else "") + f": {manifest['log']['events_known']} "
+              f"events known, {manifest['events_applied']} applied")
+    for name, digest in sorted(manifest["files"].items()):
+        out.print(f"  {out_dir / name}  sha256 {digest[:16]}…")
+
+
+# -- invoice --------------------------------------------------------------------------------
+
+
+@app.command()
+@usage_errors
+def invoice(
+    number: Annotated[str, typer.Argument(help="the invoice number, e.g. 657-000001")],
+    municipality: Annotated[str, typer.Option("--municipality", help="municipality code or name")],
+    db: DbOption = None,
+) -> None:
+    """Reproduce an issued invoice from the events recorded before it, line by line."""
+    from ledger.domain.municipalities import municipality_code
+    from replay.invoice import reproduce
+    from replay.render import render_invoice
+    from replay.store import open_store
+
+    out = console()
+    m = municipality_code(municipality)
+    store = open_store(_url(db))
+    try:
+        result = reproduce(store, number.strip(), m)
+    finally:
+        store.close()
+    render_invoice(out, result)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+# -- export ---------------------------------------------------------------------------------
+
+
+@app.command()
+@usage_errors
+def export(
+    out_file: Annotated[Path, typer.Option("--out", help="the archive file to write (gzip'd JSON lines)")],
+    until_recorded: Annotated[str | None, typer.Option("--until-recorded", help="stop before the first event recorded after K")] = None,
+    until_position: Annotated[int | None, typer.Option("--until-position", min=0, help="stop after this chain position")] = None,
+    db: DbOption = None,
+) -> None:
+    """Write the log, as stored, with its chain, to a portable archive (`verify --archive` reads it)."""
+    from replay.archive import Cut
+    from replay.archive import export as write_archive
+    from replay.snapshot import parse_known_at
+    from replay.store import open_store
+
+    out = console()
+    if out_file.is_dir():
+        raise UsageError(f"--out {out_file} is a directory; give a file name")
+    if not out_file.parent.is_dir():
+        raise UsageError(f"--out {out_file}: no directory {out_file.parent}")
+    cut = Cut(until_position, parse_known_at(until_recorded) if until_recorded else None)
+    store = open_store(_url(db))
+    try:
+        with _bars()("export") as progress:
+            result = write_archive(store, out_file, cut, progress)
+    finally:
+        store.close()
+    m = result.manifest
+    out.print(f"Wrote {out_file}: {m['count']} chained events, positions {m['first_position']}–{m['last_position']}, "
+              f"head {m['head_hash'][:16]}…")
+    if not result.check.ok:
+        from replay.render import render_problems
+
+        out.print("[red]The store's chain does not verify; the archive holds it as it is:[/]")
+        render_problems(out, result.check)
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app(prog_name="ledger-replay")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

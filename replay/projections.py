@@ -1,0 +1,184 @@
+"""Rebuilding projections into scratch tables and comparing them with the live ones.
+
+The engine's `rebuild(swap=False)` builds `<table><suffix>` copies from the log; this module picks
+a random suffix, compares each copy with its live table by `Engine.digest`, finds the first row
+that differs when they do, and always drops the copies again (even on Ctrl-C).
+
+`ScratchEngine` never creates live tables: the engine's `ensure_tables()` would create any that are
+missing, and a check run against an auditor's copy of the store must not add live tables to it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger.db import Database
+from ledger.projections.engine import Engine, Projection
+from ledger.projections.view import COLUMN_TYPES, Table, dialect_for
+
+Progress = Callable[[int, int], None]
+
+
+class ScratchEngine(Engine):
+    """An engine that only ever writes `<table><suffix>` copies (rebuild with swap=False)."""
+
+    def ensure_tables(self) -> None:  # the live tables are read, never created, by the replay tool
+        return None
+
+
+def scratch_suffix(kind: str) -> str:
+    """`__<kind>_<8 hex>`: unique per run, so two checks on one store never collide."""
+    return f"__{kind}_{secrets.token_hex(4)}"
+
+
+def table_exists(db: Database, name: str) -> bool:
+    if db.is_postgres:
+        rows = db.query("SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = ?", (name,))
+    else:
+        rows = db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+    return bool(rows)
+
+
+@dataclass
+class TableResult:
+    table: str
+    equal: bool
+    live_digest: str
+    rebuilt_digest: str
+    first_difference: str | None = None
+
+
+@dataclass
+class ProjectionResult:
+    name: str
+    status: str  # "equal" | "differs" | "not compared"
+    reason: str = ""
+    tables: list[TableResult] = field(default_factory=list)
+
+
+@dataclass
+class Comparison:
+    results: list[ProjectionResult]
+    events: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status != "differs" for r in self.results)
+
+    @property
+    def compared(self) -> int:
+        return sum(r.status != "not compared" for r in self.results)
+
+
+def compare_projections(db: Database, projections: list[Projection], progress: Progress | None = None,
+                        suffix: str | None = None) -> Comparison:
+    """Rebuild every comparable projection from zero and compare it with its live tables.
+
+    A projection is comparable when its live tables exist and were built by this code's version
+    up to the log head; otherwise it is reported as not compared, with the reason. `suffix`
+    (default: a fresh random one) names the scratch tables, which are always dropped again.
+    """
+    if not projections:
+        return Comparison([])
+    status = {s["name"]: s for s in Engine(db, projections).status()}
+    results: dict[str, ProjectionResult] = {}
+    comparable: list[Projection] = []
+    for p in projections:
+        reason = _why_not_comparable(db, p, status[p.name])
+        if reason:
+            results[p.name] = ProjectionResult(p.name, "not compared", reason)
+        else:
+            comparable.append(p)
+    comparison = Comparison([])
+    if comparable:
+        engine = ScratchEngine(db, comparable)
+        suffix = suffix or scratch_suffix("verify")
+        try:
+            built = engine.rebuild(suffix=suffix, swap=False, progress=progress)
+            comparison.events, comparison.seconds = built["events"], built["seconds"]
+            for p in comparable:
+                if built["position"] != status[p.name]["position"]:
+                    results[p.name] = ProjectionResult(
+                        p.name, "not compared",
+                        f"the log moved during the check (live at {status[p.name]['position']}, "
+                        f"rebuilt to {built['position']})")
+                    continue
+                tables = [_compare_table(engine, db, t, suffix) for t in p.tables]
+                differs = [t for t in tables if not t.equal]
+                results[p.name] = ProjectionResult(p.name, "differs" if differs else "equal", "", tables)
+        finally:
+            engine.drop_suffix(suffix)
+    comparison.results = [results[p.name] for p in projections]
+    return comparison
+
+
+def _why_not_comparable(db: Database, p: Projection, st: dict[str, Any]) -> str:
+    missing = [t.name for t in p.tables if not table_exists(db, t.name)]
+    if missing:
+        return f"no live table {', '.join(missing)} (projection never built here)"
+    if st["version"] is None:
+        return "never built here (no tracking row)"
+    if st["needs_rebuild"]:
+        return f"live tables were built by version {st['version']}, this code is version {st['code_version']}"
+    if st["position"] != st["head"]:
+        return f"live tables are at position {st['position']}, the log at {st['head']}: catch up first"
+    return ""
+
+
+def _compare_table(engine: Engine, db: Database, table: Table, suffix: str) -> TableResult:
+    live, rebuilt = engine.digest(table.name), engine.digest(table.name + suffix)
+    result = TableResult(table.name, live == rebuilt, live, rebuilt)
+    if not result.equal:
+        result.first_difference = first_difference(db, table, table.name, table.name + suffix)
+    return result
+
+
+def canonical_rows(db: Database, table: Table, physical: str) -> Iterator[list[Any]]:
+    """A table's rows in primary-key order, as lists of canonical values (int/str/None), the
+    same rendering `Engine.digest` hashes, so SQLite and PostgreSQL give the same lists."""
+    sql = dialect_for(db.is_postgres, table, physical)
+    kinds = [COLUMN_TYPES[table.columns[c]][1] for c in sql.cols]
+    with db.connection() as conn:
+        if db.is_postgres:
+            with conn.transaction(), conn.cursor(name=f"replay_{secrets.token_hex(4)}") as cur:
+                cur.itersize = 10_000
+                cur.execute(sql.select_ordered())
+                for row in cur:
+                    yield [None if v is None else k(v) for v, k in zip(row, kinds)]
+        else:
+            for row in conn.execute(sql.select_ordered()):
+                yield [None if v is None else k(v) for v, k in zip(row, kinds)]
+
+
+def first_difference(db: Database, table: Table, live: str, rebuilt: str) -> str:
+    """The first primary key (in key order) whose row differs, is missing, or is extra."""
+    cols = list(table.columns)
+    pk = [cols.index(c) for c in table.primary_key]
+
+    def key(row: list[Any]) -> tuple:
+        return tuple(row[i] for i in pk)
+
+    a_rows, b_rows = canonical_rows(db, table, live), canonical_rows(db, table, rebuilt)
+    try:
+        a, b = next(a_rows, None), next(b_rows, None)
+        while a is not None or b is not None:
+            if b is None or (a is not None and key(a) < key(b)):
+                return f"{_key_text(table, key(a))}: in the live table only"  # type: ignore[arg-type]
+            if a is None or key(b) < key(a):
+                return f"{_key_text(table, key(b))}: missing from the live table"
+            if a != b:
+                changed = [c for c, x, y in zip(cols, a, b) if x != y]
+                return f"{_key_text(table, key(a))}: {', '.join(changed)} differ"
+            a, b = next(a_rows, None), next(b_rows, None)
+        return "digests differ but no row does (column types?)"
+    finally:
+        a_rows.close()
+        b_rows.close()
+
+
+def _key_text(table: Table, key: tuple) -> str:
+    return ", ".join(f"{c}={v!r}" for c, v in zip(table.primary_key, key))

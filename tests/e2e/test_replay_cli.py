@@ -1,0 +1,132 @@
+"""`ledger-replay` from the outside: exit code 0 when everything holds, 1 when something does not,
+2 for bad usage, and a report that names what is wrong."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from ledger.projections import all_projections
+from ledger.projections.engine import Engine
+from replay.cli import app
+from ledger.application import Ledger
+from ledger.settings import Settings
+from tests.integration.test_replay_chain import event_at, history, position_of, set_state
+
+runner = CliRunner()
+
+
+def replay(*args: str) -> Any:
+    return runner.invoke(app, list(args), env={"LEDGER_DATABASE_URL": ""})
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    url = history(f"sqlite:///{tmp_path / 'ledger.db'}")
+    ledger = Ledger(Settings(database_url=url))
+    Engine(ledger.db, all_projections()).catch_up()
+    ledger.close()
+    return url
+
+
+def test_verify_exits_0_on_a_clean_store_and_1_naming_the_first_bad_position(database_url: str) -> None:
+    ledger = Ledger(Settings(database_url=history(database_url)))
+    Engine(ledger.db, all_projections()).catch_up()
+    ok = replay("verify", "--db", database_url)
+    assert ok.exit_code == 0, ok.output
+    assert "VERIFIED" in ok.output and "not compared" not in ok.output
+    position = position_of(ledger.db, "DeliveryRecorded")
+    nid, state = event_at(ledger.db, position)
+    set_state(ledger.db, nid, state.replace(b'"minutes":55', b'"minutes":56'))
+    ledger.close()
+    bad = replay("verify", "--db", database_url, "--skip-projections")
+    assert bad.exit_code == 1
+    assert f"first problem: position {position}: hash mismatch (stored state altered?)" in bad.output
+    assert "NOT VERIFIED" in bad.output
+
+
+def test_verify_reports_an_edited_projection_row(sqlite_url: str) -> None:
+    import sqlite3
+
+    path = sqlite_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE billing_invoices SET gross = gross + 1 WHERE number = '657-000001'")
+    result = replay("verify", "--db", sqlite_url)
+    assert result.exit_code == 1
+    assert "table billing_invoices differs" in result.output
+    assert "number='657-000001': gross, open_amount differ" in result.output or \
+           "number='657-000001': gross differ" in result.output
+
+
+def test_verify_checks_an_expected_head(sqlite_url: str) -> None:
+    assert replay("verify", "--db", sqlite_url, "--skip-projections", "--expect-head", f"3:{'00' * 32}").exit_code == 1
+    bad = replay("verify", "--db", sqlite_url, "--expect-head", "3:nothex")
+    assert bad.exit_code == 2 and "POSITION:HASH" in bad.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (("verify", "--db", "mysql://somewhere/db"), "neither sqlite"),
+    (("verify", "--db", "sqlite:////nonexistent/ledger.db"), "no database file"),
+    (("verify", "--db", "postgresql://postgres@127.0.0.1:1/test"), "cannot read"),
+    (("verify", "--archive", "/nonexistent/log.gz"), "no archive file"),
+    (("verify", "--db", "sqlite:///x.db", "--archive", "x.gz"), "not both"),
+    (("invoice", "657-000001", "--municipality", "Atlantis", "--db", "sqlite:///x.db"), "unknown municipality"),
+    (("rebuild", "--known-at", "yesterday", "--out", "/tmp/x", "--db", "sqlite:///x.db"), "--known-at"),
+    (("rebuild", "--known-at", "2019-01-01", "--as-of", "soon", "--out", "/tmp/x"), "--as-of"),
+])
+def test_bad_usage_exits_2_with_one_line(args: tuple[str, ...], message: str) -> None:
+    result = replay(*args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_store_without_an_event_log_is_bad_usage(tmp_path: Path) -> None:
+    import sqlite3
+
+    sqlite3.connect(tmp_path / "empty.db").close()
+    result = replay("verify", "--db", f"sqlite:///{tmp_path / 'empty.db'}")
+    assert result.exit_code == 2 and "holds no ledger event log" in result.output
+
+
+def test_invoice_exits_0_when_reproduced_and_2_when_unknown(sqlite_url: str) -> None:
+    ok = replay("invoice", "657-000002", "--municipality", "Herning", "--db", sqlite_url)
+    assert ok.exit_code == 0, ok.output
+    assert "REPRODUCED EXACTLY" in ok.output and "late_cancellation" in ok.output
+    unknown = replay("invoice", "657-999999", "--municipality", "657", "--db", sqlite_url)
+    assert unknown.exit_code == 2 and "no invoice 657-999999" in unknown.output
+
+
+def test_export_then_verify_the_archive(sqlite_url: str, tmp_path: Path) -> None:
+    archive = tmp_path / "log.jsonl.gz"
+    written = replay("export", "--out", str(archive), "--db", sqlite_url)
+    assert written.exit_code == 0, written.output
+    checked = replay("verify", "--archive", str(archive))
+    assert checked.exit_code == 0, checked.output
+    assert "VERIFIED" in checked.output
+
+
+def test_rebuild_writes_the_views_and_a_digest_file(sqlite_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = replay("rebuild", "--known-at", "2018-08-31", "--as-of", "2018-07-31", "--out", str(out),
+                    "--db", sqlite_url)
+    assert result.exit_code == 0, result.output
+    names = {p.name for p in out.iterdir()}
+    assert {"manifest.json", "SHA256SUMS", "billing.view.json", "timeline.view.json", "audit.view.json"} <= names
+    check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=out, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_the_console_script_runs(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "ledger-replay"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "replay.cli"]
+    result = subprocess.run([*command, "verify", "--db", f"sqlite:///{tmp_path / 'none.db'}"], capture_output=True,
+                            text=True, env={**os.environ, "LEDGER_DATABASE_URL": ""})
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: no database file")
