@@ -1,0 +1,317 @@
+"""The audit of add-ons against granted hours, read from the audit projection's tables (audit.py).
+
+Sections, each per municipality and citizen:
+
+* substitution: a cut in a citizen's granted weekly minutes in an FSIII code (au_cuts) within
+  `window_days` before or after the start of an order of an add-on with the same FSIII code.
+  One signal per cut, naming the grant events that made the cut and every such order's
+  OrderPlaced event.
+* overlap: an add-on priced as a new service (VAT "standard") bought by a citizen who holds a grant
+  in the same FSIII code on the order's start date, or one sold VAT-exempt as "more of a granted
+  service" to a citizen with no grant in that code then.
+* full_cost: price versions with a band price below the cost basis total, the days each was in
+  force, and what invoice lines sold at it (their provenance price ref), less credit notes.
+* completeness: billable deliveries an invoice run should have billed but did not; invoice lines
+  whose delivery is unknown or was a missed visit; orders that started and were never delivered.
+* evaluation: month by month, granted weekly minutes of buyers and of non-buyers who started in
+  the same grant band (total weekly minutes on the date of their first grant).
+
+Only the audit projection's own tables are read. `suffix` reads rebuilt copies, as in
+timeline_queries.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from collections.abc import Sequence
+from itertools import accumulate
+from datetime import date, timedelta
+from typing import Any
+
+import orjson
+
+from ledger.db import Database
+from ledger.projections.audit import OPEN_DATE
+from ledger.projections.timeline_queries import month_points
+
+_SUFFIX = re.compile(r"^[a-z0-9_]{0,20}$")
+# Starting grant bands: (label, lowest weekly minutes, first minutes above the band).
+START_BANDS = (("<60", 0, 60), ("60-119", 60, 120), ("120-239", 120, 240), ("240+", 240, None))
+
+
+def _t(name: str, suffix: str) -> str:
+    if not _SUFFIX.match(suffix):
+        raise ValueError(f"suffix {suffix!r}: at most 20 characters of a-z, 0-9, _")
+    return f"{name}{suffix}"
+
+
+def _period(date_from: str | None, date_to: str | None, column: str) -> tuple[str, list[str]]:
+    sql, params = "", []
+    if date_from:
+        sql += f" AND {column} >= ?"
+        params.append(date_from)
+    if date_to:
+        sql += f" AND {column} <= ?"
+        params.append(date_to)
+    return sql, params
+
+
+def band_of(minutes: int) -> str:
+    for label, low, high in START_BANDS:
+        if minutes >= low and (high is None or minutes < high):
+            return label
+    return START_BANDS[0][0]
+
+
+# -- substitution -------------------------------------------------------------------------
+
+
+def substitution(db: Database, m: int, window_days: int = 90, date_from: str | None = None,
+                 date_to: str | None = None, suffix: str = "") -> list[dict[str, Any]]:
+    extra, params = _period(date_from, date_to, "c.cut_on")
+    rows = db.query(
+        "SELECT c.citizen_id, c.fsiii, c.cut_on, c.minutes_before, c.minutes_after, c.grant_refs, o.order_id, o.ref, "
+        "o.offer_id, o.start, o.start_day - c.cut_day "
+        f"FROM {_t('au_cuts', suffix)} c JOIN {_t('au_orders', suffix)} o ON o.citizen_id = c.citizen_id "
+        "AND o.fsiii = c.fsiii AND o.ran = 1 AND o.start_day >= c.cut_day - ? AND o.start_day <= c.cut_day + ? "
+        f"WHERE c.municipality = ?{extra} ORDER BY c.citizen_id, c.fsiii, c.cut_on, o.start, o.order_id",
+        [window_days, window_days, m, *params])
+    signals: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for citizen, fsiii, cut_on, before, after, grant_refs, order_id, order_ref, offer_id, start, gap in rows:
+        s = signals.setdefault((citizen, fsiii, cut_on), {
+            "citizen_id": citizen, "fsiii": fsiii, "cut_on": cut_on, "minutes_before": before,
+            "minutes_after": after, "grant_refs": orjson.loads(grant_refs), "orders": [], "order_refs": []})
+        s["orders"].append({"order_id": order_id, "offer_id": offer_id, "start": start, "days_after_cut": int(gap)})
+        s["order_refs"].append(order_ref)
+    return list(signals.values())
+
+
+# -- overlap ------------------------------------------------------------------------------
+
+
+def overlap(db: Database, m: int, date_from: str | None = None, date_to: str | None = None,
+            suffix: str = "") -> list[dict[str, Any]]:
+    extra, params = _period(date_from, date_to, "o.start")
+    rows = db.query(
+        "SELECT o.order_id, o.citizen_id, o.offer_id, o.fsiii, o.vat_class, o.start, o.ref, g.grant_id, g.ref "
+        f"FROM {_t('au_orders', suffix)} o LEFT JOIN {_t('au_grants', suffix)} g ON g.citizen_id = o.citizen_id "
+        "AND g.fsiii = o.fsiii AND g.valid_from <= o.start AND g.valid_to > o.start "
+        f"WHERE o.municipality = ? AND o.ran = 1{extra} ORDER BY o.citizen_id, o.start, o.order_id, g.grant_id",
+        [m, *params])
+    orders: dict[str, dict[str, Any]] = {}
+    for order_id, citizen, offer_id, fsiii, vat, start, ref, grant_id, grant_ref in rows:
+        o = orders.setdefault(order_id, {"order_id": order_id, "citizen_id": citizen, "offer_id": offer_id,
+                                         "fsiii": fsiii, "vat_class": vat, "start": start, "order_ref": ref,
+                                         "grant_refs": []})
+        if grant_id is not None:
+            o["grant_refs"].append(grant_ref)
+    out = []
+    for o in orders.values():
+        if o["vat_class"] == "standard" and o["grant_refs"]:
+            out.append({"finding": "granted_service_sold_as_new", **o})
+        elif o["vat_class"] == "exempt" and not o["grant_refs"]:
+            out.append({"finding": "extra_service_without_grant", **o})
+    return out
+
+
+# -- full cost ----------------------------------------------------------------------------
+
+
+def scheme_windows(db: Database, m: int, suffix: str = "") -> list[list[str]]:
+    rows = db.query(f"SELECT windows FROM {_t('au_schemes', suffix)} WHERE municipality = ?", [m])
+    return orjson.loads(rows[0][0]) if rows else []
+
+
+def _days(a: str, b_exclusive: str) -> int:
+    return max((date.fromisoformat(b_exclusive) - date.fromisoformat(a)).days, 0)
+
+
+def full_cost(db: Database, m: int, date_from: str | None = None, date_to: str | None = None,
+              suffix: str = "") -> list[dict[str, Any]]:
+    """Price versions below full cost with the exact days they were in force. A version with no
+    end yet is counted to the end of the audit period (`date_to`), or else of the scheme's last
+    window; with neither, its days are open (None)."""
+    windows = scheme_windows(db, m, suffix)
+    horizon = date_to or (max(w[1] for w in windows) if windows else None)
+    rows = db.query(
+        "SELECT p.price_ref, p.offer_id, p.name, p.fsiii, p.vat_class, p.status, p.effective, p.valid_from, p.valid_to, "
+        "p.price_weekday_day, p.price_evening, p.price_weekend, p.cost_total, p.cost_basis, p.retired_from, "
+        "p.replaced_by, r.lines, r.net, r.vat, r.gross, r.credited_lines, r.credited_net, r.credited_vat, "
+        f"r.credited_gross FROM {_t('au_prices', suffix)} p LEFT JOIN {_t('au_revenue', suffix)} r "
+        "ON r.price_ref = p.price_ref WHERE p.municipality = ? AND p.below_cost = 1 "
+        "ORDER BY p.offer_id, p.effective, p.price_ref", [m])
+    out = []
+    for (ref, offer_id, name, fsiii, vat, status, eff, vf, vt, p_day, p_eve, p_wkd, cost, basis, retired, replaced_by,
+         lines, net, vat_amt, gross, c_lines, c_net, c_vat, c_gross) in rows:
+        start = max(vf, date_from) if date_from else vf
+        end = vt if vt is not None else (
+            (date.fromisoformat(horizon) + timedelta(days=1)).isoformat() if horizon else None)
+        if end is not None and date_to:
+            end = min(end, (date.fromisoformat(date_to) + timedelta(days=1)).isoformat())
+        days = _days(start, end) if end is not None else None
+        if (date_from or date_to) and days == 0 and status == "in_force":
+            continue  # not in force within the audit period
+        prices = {"weekday_day": p_day, "evening": p_eve, "weekend": p_wkd}
+        out.append({
+            "price_ref": ref, "offer_id": offer_id, "name": name, "fsiii": fsiii, "vat_class": vat, "status": status,
+            "effective": eff, "in_force_from": start if days else None,
+            "in_force_to": (date.fromisoformat(end) - timedelta(days=1)).isoformat() if days else None,
+            "open_ended": vt is None and status == "in_force", "days_in_force": days,
+            "prices": prices, "cost_total": cost, "cost_basis": orjson.loads(basis),
+            "bands_below_cost": [b for b, p in prices.items() if p < cost],
+            "shortfall_per_unit": cost - min(prices.values()), "retired_from": retired, "replaced_by": replaced_by,
+            "sold": {"lines": lines or 0, "net": net or 0, "vat": vat_amt or 0, "gross": gross or 0,
+                     "credited_lines": c_lines or 0, "credited_net": c_net or 0, "credited_gross": c_gross or 0,
+                     "net_after_credits": (net or 0) - (c_net or 0),
+                     "gross_after_credits": (gross or 0) - (c_gross or 0)},
+        })
+    return out
+
+
+# -- completeness -------------------------------------------------------------------------
+
+
+def completeness(db: Database, m: int, as_of: str, date_from: str | None = None, date_to: str | None = None,
+                 suffix: str = "") -> dict[str, list[dict[str, Any]]]:
+    d_extra, d_params = _period(date_from, date_to, "d.date")
+    uninvoiced = db.query(
+        "SELECT d.delivery_id, d.citizen_id, d.order_id, d.offer_id, d.date, d.minutes, d.ref, "
+        f"(SELECT MIN(r.month) FROM {_t('au_invoice_runs', suffix)} r WHERE r.municipality = d.municipality "
+        "AND r.month >= d.month AND r.position > d.position) "
+        f"FROM {_t('au_deliveries', suffix)} d WHERE d.municipality = ? AND d.delivered = 1 AND d.klippekort = 0 "
+        f"AND d.withdrawn IS NULL{d_extra} "
+        f"AND NOT EXISTS (SELECT 1 FROM {_t('au_invoice_lines', suffix)} l WHERE l.delivery_id = d.delivery_id) "
+        f"AND EXISTS (SELECT 1 FROM {_t('au_invoice_runs', suffix)} r WHERE r.municipality = d.municipality "
+        "AND r.month >= d.month AND r.position > d.position) ORDER BY d.citizen_id, d.date, d.delivery_id",
+        [m, *d_params])
+    l_extra, l_params = _period(date_from, date_to, "l.service_date")
+    orphan_lines = db.query(
+        "SELECT l.invoice_number, l.line_no, l.citizen_id, l.delivery_id, l.order_id, l.service_date, l.net, l.gross, "
+        f"l.ref, CASE WHEN d.delivery_id IS NULL THEN 'unknown_delivery' ELSE 'missed_visit' END "
+        f"FROM {_t('au_invoice_lines', suffix)} l LEFT JOIN {_t('au_deliveries', suffix)} d "
+        "ON d.delivery_id = l.delivery_id WHERE l.municipality = ? AND l.kind = 'delivery' "
+        f"AND (d.delivery_id IS NULL OR d.delivered = 0){l_extra} ORDER BY l.invoice_number, l.line_no",
+        [m, *l_params])
+    o_extra, o_params = _period(date_from, date_to, "o.start")
+    undelivered = db.query(
+        "SELECT o.order_id, o.citizen_id, o.offer_id, o.kind, o.start, o.end_on, o.cancelled_from, o.missed, o.ref "
+        f"FROM {_t('au_orders', suffix)} o WHERE o.municipality = ? AND o.ran = 1 AND o.deliveries = 0 "
+        f"AND o.start <= ?{o_extra} ORDER BY o.citizen_id, o.start, o.order_id", [m, as_of, *o_params])
+    return {
+        "uninvoiced_deliveries": [
+            {"delivery_id": r[0], "citizen_id": r[1], "order_id": r[2], "offer_id": r[3], "date": r[4],
+             "minutes": r[5], "delivery_ref": r[6], "missed_by_run_for": r[7]} for r in uninvoiced],
+        "lines_without_delivery": [
+            {"invoice_number": r[0], "line_no": r[1], "citizen_id": r[2], "delivery_id": r[3], "order_id": r[4],
+             "service_date": r[5], "net": r[6], "gross": r[7], "invoice_ref": r[8], "problem": r[9]}
+            for r in orphan_lines],
+        "orders_never_delivered": [
+            {"order_id": r[0], "citizen_id": r[1], "offer_id": r[2], "kind": r[3], "start": r[4], "end": r[5],
+             "cancelled_from": r[6], "missed_visits": r[7], "order_ref": r[8]} for r in undelivered],
+    }
+
+
+# -- evaluation ---------------------------------------------------------------------------
+
+
+def monthly_grants(db: Database, m: int, days: list[str], by_code: bool = False, suffix: str = ""
+                   ) -> dict[tuple[str, ...], list[list[int]]]:
+    """Granted services read on each of `days` (sorted), per (starting band, buyer "1"/"0"[, code]):
+    group → [citizens per day, weekly minutes per day].
+
+    One pass over the municipality's grant pieces: each adds its minutes to the run of days it
+    covers as two deltas (start, end) and the counts come from each citizen's merged runs, so the
+    cost is one row read per piece, not one per piece and month."""
+    buyers = {r[0] for r in db.query(
+        f"SELECT DISTINCT citizen_id FROM {_t('au_orders', suffix)} WHERE municipality = ? AND ran = 1", [m])}
+    n = len(days)
+    minutes: dict[tuple[str, ...], list[int]] = {}
+    spans: dict[tuple[tuple[str, ...], str], list[tuple[int, int]]] = {}
+    for citizen, fsiii, vf, vt, weekly, start_minutes in db.query(
+            f"SELECT g.citizen_id, g.fsiii, g.valid_from, g.valid_to, g.weekly_minutes, c.start_minutes "
+            f"FROM {_t('au_grants', suffix)} g JOIN {_t('au_citizens', suffix)} c ON c.citizen_id = g.citizen_id "
+            "WHERE g.municipality = ? AND g.valid_from <= ? AND g.valid_to > ?", [m, days[-1], days[0]]):
+        i, j = bisect_left(days, vf), bisect_left(days, vt)  # the days d with vf <= d < vt
+        if i >= j:
+            continue
+        group = (band_of(int(start_minutes)), "1" if citizen in buyers else "0") + ((fsiii,) if by_code else ())
+        deltas = minutes.setdefault(group, [0] * (n + 1))
+        deltas[i] += weekly
+        deltas[j] -= weekly
+        spans.setdefault((group, citizen), []).append((i, j))
+    counts: dict[tuple[str, ...], list[int]] = {}
+    for (group, _citizen), runs in spans.items():
+        deltas = counts.setdefault(group, [0] * (n + 1))
+        runs.sort()
+        start, end = runs[0]
+        for i, j in runs[1:]:
+            if i > end:
+                deltas[start] += 1
+                deltas[end] -= 1
+                start, end = i, j
+            else:
+                end = max(end, j)
+        deltas[start] += 1
+        deltas[end] -= 1
+    out = {}
+    for group in minutes:
+        out[group] = [list(accumulate(counts[group][:n])), list(accumulate(minutes[group][:n]))]
+    return out
+
+
+def evaluation(db: Database, m: int, date_from: str | None = None, date_to: str | None = None,
+               suffix: str = "") -> list[dict[str, Any]]:
+    """Per month (read on its last day) and starting band: buyers' and non-buyers' citizens with
+    granted minutes, their total and mean weekly minutes. Buyers are citizens with at least one
+    order that ran; the period defaults to the scheme's windows."""
+    windows = scheme_windows(db, m, suffix)
+    first = date_from or (windows[0][0] if windows else None)
+    last = date_to or (max(w[1] for w in windows) if windows else None)
+    if first is None or last is None or first > last:
+        return []
+    points = month_points(first, last)
+    series = monthly_grants(db, m, [on for _, on in points], suffix=suffix)
+    out = []
+    for index, (month, on) in enumerate(points):
+        for label, _low, _high in START_BANDS:
+            cell = _empty_cell()
+            for buyer, name in (("1", "buyers"), ("0", "non_buyers")):
+                found = series.get((label, buyer))
+                if found and found[0][index]:
+                    citizens, total = found[0][index], found[1][index]
+                    cell[name] = {"citizens": citizens, "weekly_minutes": total,
+                                  "mean_weekly_minutes": round(total / citizens, 1)}
+            out.append({"month": month, "on": on, "start_band": label, **cell})
+    return out
+
+
+def _empty_cell() -> dict[str, Any]:
+    return {"buyers": {"citizens": 0, "weekly_minutes": 0, "mean_weekly_minutes": None},
+            "non_buyers": {"citizens": 0, "weekly_minutes": 0, "mean_weekly_minutes": None}}
+
+
+# -- everything ---------------------------------------------------------------------------
+
+SECTIONS = ("substitution", "overlap", "full_cost", "completeness", "evaluation")
+
+
+def audit(db: Database, municipality: int, *, date_from: str | None = None, date_to: str | None = None,
+          window_days: int = 90, as_of: str | None = None, sections: Sequence[str] = SECTIONS,
+          suffix: str = "") -> dict[str, Any]:
+    """The audit of one municipality. `as_of` (default today, or `date_to`) is the date by which an
+    order should have had a delivery."""
+    as_of = as_of or date_to or date.today().isoformat()
+    out: dict[str, Any] = {"municipality": municipality, "from": date_from, "to": date_to,
+                           "substitution_window_days": window_days}
+    if "substitution" in sections:
+        out["substitution"] = substitution(db, municipality, window_days, date_from, date_to, suffix)
+    if "overlap" in sections:
+        out["overlap"] = overlap(db, municipality, date_from, date_to, suffix)
+    if "full_cost" in sections:
+        out["full_cost"] = full_cost(db, municipality, date_from, date_to, suffix)
+    if "completeness" in sections:
+        out["completeness"] = completeness(db, municipality, as_of, date_from, date_to, suffix)
+    if "evaluation" in sections:
+        out["evaluation"] = evaluation(db, municipality, date_from, date_to, suffix)
+    return out

@@ -1,0 +1,167 @@
+"""The evaluators' extract (what VIVE collected): offered add-ons with prices over time, sales,
+buyers, and granted services over time for buyers and comparable non-buyers, as CSV files.
+
+Everything is read from the audit projection's tables (history as now known). Citizens appear
+only as a buyer number local to one export (1, 2, ... by first purchase); pseudonyms are not
+written, so an extract cannot be joined back to the ledger or to another extract by citizen.
+Columns are documented in docs/evaluation-export.md; money is integer øre.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Sequence
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from ledger.db import Database
+from ledger.projections.audit_queries import band_of, monthly_grants, scheme_windows
+from ledger.projections.timeline_queries import month_points
+
+_SUFFIX = re.compile(r"^[a-z0-9_]{0,20}$")
+
+OFFER_COLUMNS = ("municipality", "offer_id", "name", "kind", "unit", "fsiii", "vat_class", "valid_from", "valid_to",
+                 "days_in_force", "price_weekday_day", "price_evening", "price_weekend", "cost_total", "below_cost",
+                 "retired_from")
+SALES_COLUMNS = ("municipality", "month", "offer_id", "orders_started", "buyers", "deliveries", "delivered_minutes",
+                 "invoiced_lines", "invoiced_net", "invoiced_vat", "invoiced_gross", "credited_gross")
+BUYER_COLUMNS = ("municipality", "buyer_no", "start_band", "start_weekly_minutes", "first_grant_on", "first_order_on",
+                 "orders", "offers", "fsiii_codes", "deliveries", "delivered_minutes", "invoiced_gross")
+GRANTED_COLUMNS = ("municipality", "month", "on", "fsiii", "start_band", "group", "citizens", "weekly_minutes",
+                   "mean_weekly_minutes")
+
+
+def _t(name: str, suffix: str) -> str:
+    if not _SUFFIX.match(suffix):
+        raise ValueError(f"suffix {suffix!r}: at most 20 characters of a-z, 0-9, _")
+    return f"{name}{suffix}"
+
+
+def offers(db: Database, m: int, suffix: str = "") -> list[dict[str, Any]]:
+    """Each price version that was in force on at least one day, in offer and date order."""
+    out = []
+    for (offer_id, name, kind, unit, fsiii, vat, vf, vt, p_day, p_eve, p_wkd, cost, below, retired) in db.query(
+            "SELECT offer_id, name, kind, unit, fsiii, vat_class, valid_from, valid_to, price_weekday_day, "
+            f"price_evening, price_weekend, cost_total, below_cost, retired_from FROM {_t('au_prices', suffix)} "
+            "WHERE municipality = ? AND status = 'in_force' AND (valid_to IS NULL OR valid_to > valid_from) "
+            "ORDER BY offer_id, valid_from", [m]):
+        last = None if vt is None else (date.fromisoformat(vt) - timedelta(days=1)).isoformat()
+        days = None if vt is None else (date.fromisoformat(vt) - date.fromisoformat(vf)).days
+        out.append({"municipality": m, "offer_id": offer_id, "name": name, "kind": kind, "unit": unit, "fsiii": fsiii,
+                    "vat_class": vat, "valid_from": vf, "valid_to": last, "days_in_force": days,
+                    "price_weekday_day": p_day, "price_evening": p_eve, "price_weekend": p_wkd, "cost_total": cost,
+                    "below_cost": int(below), "retired_from": retired})
+    return out
+
+
+def sales(db: Database, m: int, suffix: str = "") -> list[dict[str, Any]]:
+    """Per month and offer: orders started, buyers served, deliveries (not withdrawn) and their
+    minutes, and what was invoiced for the month (billing month of the invoice lines)."""
+    cells: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def cell(month: str, offer_id: str) -> dict[str, Any]:
+        return cells.setdefault((month, offer_id), {
+            "municipality": m, "month": month, "offer_id": offer_id, "orders_started": 0, "buyers": 0,
+            "deliveries": 0, "delivered_minutes": 0, "invoiced_lines": 0, "invoiced_net": 0, "invoiced_vat": 0,
+            "invoiced_gross": 0, "credited_gross": 0})
+
+    for month, offer_id, n in db.query(
+            f"SELECT substr(start, 1, 7), offer_id, COUNT(*) FROM {_t('au_orders', suffix)} "
+            "WHERE municipality = ? AND ran = 1 GROUP BY 1, 2", [m]):
+        cell(month, offer_id)["orders_started"] = int(n)
+    for month, offer_id, n, buyers, minutes in db.query(
+            f"SELECT month, offer_id, COUNT(*), COUNT(DISTINCT citizen_id), SUM(minutes) FROM {_t('au_deliveries', suffix)} "
+            "WHERE municipality = ? AND delivered = 1 AND withdrawn IS NULL GROUP BY 1, 2", [m]):
+        c = cell(month, offer_id)
+        c["deliveries"], c["buyers"], c["delivered_minutes"] = int(n), int(buyers), int(minutes or 0)
+    for month, offer_id, n, net, vat, gross, credited in db.query(
+            "SELECT month, offer_id, COUNT(*), SUM(net), SUM(vat), SUM(gross), "
+            f"SUM(CASE WHEN credit_note IS NULL THEN 0 ELSE gross END) FROM {_t('au_invoice_lines', suffix)} "
+            "WHERE municipality = ? AND offer_id IS NOT NULL GROUP BY 1, 2", [m]):
+        c = cell(month, offer_id)
+        c.update(invoiced_lines=int(n), invoiced_net=int(net), invoiced_vat=int(vat), invoiced_gross=int(gross),
+                 credited_gross=int(credited))
+    return [cells[k] for k in sorted(cells)]
+
+
+def buyers(db: Database, m: int, suffix: str = "") -> list[dict[str, Any]]:
+    """One row per citizen with an order that ran, numbered by first purchase."""
+    rows = db.query(
+        "SELECT o.citizen_id, MIN(o.start), COUNT(*), c.first_grant_on, c.start_minutes "
+        f"FROM {_t('au_orders', suffix)} o LEFT JOIN {_t('au_citizens', suffix)} c ON c.citizen_id = o.citizen_id "
+        "WHERE o.municipality = ? AND o.ran = 1 GROUP BY o.citizen_id, c.first_grant_on, c.start_minutes "
+        "ORDER BY MIN(o.start), o.citizen_id", [m])
+    offers_of: dict[str, set[str]] = {}
+    codes_of: dict[str, set[str]] = {}
+    for citizen, offer_id, fsiii in db.query(
+            f"SELECT citizen_id, offer_id, fsiii FROM {_t('au_orders', suffix)} WHERE municipality = ? AND ran = 1", [m]):
+        offers_of.setdefault(citizen, set()).add(offer_id)
+        codes_of.setdefault(citizen, set()).add(fsiii)
+    delivered = {c: (int(n), int(mins or 0)) for c, n, mins in db.query(
+        f"SELECT citizen_id, COUNT(*), SUM(minutes) FROM {_t('au_deliveries', suffix)} WHERE municipality = ? "
+        "AND delivered = 1 AND withdrawn IS NULL GROUP BY citizen_id", [m])}
+    invoiced = {c: int(g or 0) for c, g in db.query(
+        f"SELECT citizen_id, SUM(CASE WHEN credit_note IS NULL THEN gross ELSE 0 END) FROM {_t('au_invoice_lines', suffix)} "
+        "WHERE municipality = ? GROUP BY citizen_id", [m])}
+    out = []
+    for number, (citizen, first_order, orders, first_grant, start_minutes) in enumerate(rows, start=1):
+        n, minutes = delivered.get(citizen, (0, 0))
+        out.append({"municipality": m, "buyer_no": number,
+                    "start_band": band_of(int(start_minutes)) if start_minutes is not None else None,
+                    "start_weekly_minutes": start_minutes, "first_grant_on": first_grant,
+                    "first_order_on": first_order, "orders": int(orders),
+                    "offers": ";".join(sorted(offers_of.get(citizen, ()))),
+                    "fsiii_codes": ";".join(sorted(codes_of.get(citizen, ()))), "deliveries": n,
+                    "delivered_minutes": minutes, "invoiced_gross": invoiced.get(citizen, 0)})
+    return out
+
+
+def granted_services(db: Database, m: int, first: str | None = None, last: str | None = None,
+                     suffix: str = "") -> list[dict[str, Any]]:
+    """Per month (read on its last day), FSIII code, starting band and group (buyers or
+    non-buyers): citizens with that granted service, their total and mean weekly minutes.
+    The months default to the scheme's windows."""
+    windows = scheme_windows(db, m, suffix)
+    first = first or (windows[0][0] if windows else None)
+    last = last or (max(w[1] for w in windows) if windows else None)
+    if first is None or last is None or first > last:
+        return []
+    points = month_points(first, last)
+    series = monthly_grants(db, m, [on for _, on in points], by_code=True, suffix=suffix)
+    out = []
+    for index, (month, on) in enumerate(points):
+        for (band, buyer, fsiii), (citizens, minutes) in sorted(series.items(), key=lambda x: (x[0][2], x[0][0], x[0][1])):
+            if citizens[index]:
+                out.append({"municipality": m, "month": month, "on": on, "fsiii": fsiii, "start_band": band,
+                            "group": "buyers" if buyer == "1" else "non_buyers", "citizens": citizens[index],
+                            "weekly_minutes": minutes[index],
+                            "mean_weekly_minutes": f"{minutes[index] / citizens[index]:.1f}"})
+    return out
+
+
+FILES = {
+    "offers.csv": (OFFER_COLUMNS, offers),
+    "sales.csv": (SALES_COLUMNS, sales),
+    "buyers.csv": (BUYER_COLUMNS, buyers),
+    "granted_services.csv": (GRANTED_COLUMNS, granted_services),
+}
+
+
+def write_evaluation(db: Database, municipalities: Sequence[int], out_dir: str | Path,
+                     suffix: str = "") -> dict[str, int]:
+    """Write the four CSV files for these municipalities into `out_dir` (created if missing);
+    returns rows written per file."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for filename, (columns, fn) in FILES.items():
+        rows = [r for m in municipalities for r in fn(db, m, suffix=suffix)]
+        with open(out / filename, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(columns)
+            for r in rows:
+                writer.writerow(["" if r.get(c) is None else r[c] for c in columns])
+        counts[filename] = len(rows)
+    return counts

@@ -1,0 +1,579 @@
+"""Reading the trial timeline at (D, K) from the bitemporal tables of timeline.py.
+
+D ("as effective on") is an ISO date; K ("as known at") is a recorded instant, or None for
+"everything recorded so far". A row is visible at (D, K) when valid_from <= D < valid_to and
+recorded_from <= K < recorded_to. Facts of different aggregates (grants and the scheme's covered
+sections, deliveries and their prices) are combined here, each filtered at the same K. Totals over
+all citizens come from the pre-summed tables (`totals_at`); only buyers are read row by row.
+
+On PostgreSQL a report's statements run in one read-only REPEATABLE READ transaction (one state of
+the tables even while a catch-up writes), as prepared statements with generic plans, with JIT and
+parallel workers off: these are short index-driven reads, where planning, JIT compiling or
+starting workers would cost more than the reads themselves.
+
+Every function takes `suffix`: the tables read are `<table><suffix>`, so the same code reads the
+live tables ("") or the copies a `rebuild(..., suffix=..., swap=False)` left behind.
+
+Revenue choice: the revenue of a month is what that month's billable deliveries (delivered, not
+klippekort, not withdrawn; as known at K) bill at the price version and scheme rules in force on
+each delivery's date (as known at K), computed with the same functions the invoice run uses
+(ledger.domain.pricing / values). It is therefore defined for any (D, K), including months not yet
+invoiced; what was actually invoiced is the billing projection's business.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from ledger.db import Database
+from ledger.domain.errors import InvalidInput
+from ledger.domain.municipalities import municipality_name
+from ledger.domain.values import billable_minutes, hourly_net, line_amounts, month_end
+from ledger.projections.reader import recorded_key
+from ledger.projections.timeline import (FENWICK_BASE, FENWICK_SIZE, MIN_SPAN, OPEN_DATE, RECORDED, TOP_SPAN,
+                                         fenwick_path, week_of)
+
+KNOWN_NOW = "9999-12-31T00:00:00.000000"  # after every real instant, before OPEN_RECORDED
+_SUFFIX = re.compile(r"^[a-z0-9_]{0,20}$")
+
+
+# -- parameters ---------------------------------------------------------------------------
+
+
+def known_key(known_at: str | date | datetime | None) -> str:
+    """K as comparable text. None: everything recorded. A date: the end of that day (UTC), so
+    "known at 2019-06-30" is what a report written that day could see."""
+    if known_at is None:
+        return KNOWN_NOW
+    if isinstance(known_at, datetime):
+        moment = known_at if known_at.tzinfo else known_at.replace(tzinfo=timezone.utc)
+        return recorded_key(moment)
+    if isinstance(known_at, date):
+        return f"{known_at.isoformat()}T23:59:59.999999"
+    text = str(known_at).strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        try:
+            return known_key(date.fromisoformat(text))
+        except ValueError:
+            pass
+    else:
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            return known_key(moment)
+        except ValueError:
+            pass
+    raise InvalidInput(f"known-at must be a date (YYYY-MM-DD) or an instant (2019-06-30T12:00:00Z), got {known_at!r}",
+                       field="known_at")
+
+
+def as_of_date(value: str | date) -> str:
+    """D as ISO text, within the days the pre-summed totals cover (timeline.FENWICK_*)."""
+    try:
+        d = value if isinstance(value, date) else date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise InvalidInput(f"as-of must be a date (YYYY-MM-DD), got {value!r}", field="as_of") from None
+    first, last = date.fromordinal(FENWICK_BASE), date.fromordinal(FENWICK_BASE + FENWICK_SIZE - 1)
+    if not first <= d <= last:
+        raise InvalidInput(f"as-of must be between {first} and {last}, got {d}", field="as_of")
+    return d.isoformat()
+
+
+def _t(name: str, suffix: str) -> str:
+    if not _SUFFIX.match(suffix):
+        raise ValueError(f"suffix {suffix!r}: at most 20 characters of a-z, 0-9, _")
+    return f"{name}{suffix}"
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join("?" for _ in values) or "NULL"
+
+
+def _rows(db: Reader, sql: str, params: Sequence[Any]) -> list[tuple]:
+    return db.query(sql, list(params))
+
+
+class Snapshot:
+    """The queries of one report on one connection, in one read-only transaction: the report sees
+    one state of the tables even while a catch-up writes, and on SQLite the few milliseconds of
+    opening a connection are paid once per report, not once per query."""
+
+    def __init__(self, db: Database, conn: Any) -> None:
+        self.db = db
+        self.conn = conn
+        self.is_postgres = db.is_postgres
+
+    def query(self, text: str, params: Sequence[Any] = ()) -> list[tuple]:
+        cur = self.conn.cursor()
+        try:
+            if self.is_postgres:
+                # The same few statement texts run again and again with other dates: prepared
+                # once per connection, planned once (generic plan), they skip the planner.
+                cur.execute(self.db.sql(text), list(params), prepare=True)
+            else:
+                cur.execute(text, list(params))
+            return cur.fetchall()
+        finally:
+            cur.close()
+
+
+Reader = Database | Snapshot
+
+
+@contextmanager
+def snapshot(db: Database | Snapshot) -> Iterator[Snapshot]:
+    if isinstance(db, Snapshot):
+        yield db
+        return
+    with db.connection() as conn:
+        if db.is_postgres:
+            with conn.transaction():
+                # Short index-driven reads: a parallel plan's worker start-up or a JIT compile
+                # costs more than the whole query.
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL jit = off; "
+                             "SET LOCAL max_parallel_workers_per_gather = 0; "
+                             "SET LOCAL plan_cache_mode = force_generic_plan")
+                yield Snapshot(db, conn)
+        else:
+            conn.execute("BEGIN")
+            try:
+                yield Snapshot(db, conn)
+            finally:
+                conn.execute("ROLLBACK")
+
+
+# -- the interval index -------------------------------------------------------------------
+
+
+def _days_before(key: str, days: int) -> str:
+    """The text key `days` days before `key` (a date or recorded key), "" before year 1."""
+    day = date.fromisoformat(key[:10])
+    if day.toordinal() <= days:
+        return ""
+    return (day - timedelta(days=days)).isoformat() + key[10:]
+
+
+def stab_arms(table: str, columns: str, where: str, where_params: Sequence[Any], d: str,
+              k: str = KNOWN_NOW) -> tuple[str, list[Any]]:
+    """SELECT `columns` of the rows of `table` with valid_from <= d < valid_to, recorded_from <= k
+    < recorded_to and `where`, as a UNION ALL of bounded ranges of the (municipality, sclass, skey)
+    index (see timeline.py): for each effective span class c, skey = valid_from in (d - 2**c days,
+    d]; for open-ended rows, per recorded span class c, skey = recorded_from in (k - 2**c days, k].
+    The rows touched stay close to the rows wanted, however much history lies before d or k."""
+    arms, params = [], []
+    rec = "recorded_from <= ? AND recorded_to > ? AND valid_from <= ? AND valid_to > ?"
+    ranges = [(c, _days_before(d, 1 << c), d) for c in range(MIN_SPAN, TOP_SPAN)]
+    # Believed now (recorded_to open): no closed recorded class can hold K = "now".
+    for c in (range(MIN_SPAN, TOP_SPAN + 1) if k != KNOWN_NOW else (TOP_SPAN,)):
+        ranges.append((RECORDED + c, _days_before(k, 1 << c) if c < TOP_SPAN else "", k))
+    for sclass, low, high in ranges:
+        arms.append(f"SELECT {columns} FROM {table} WHERE {where} AND sclass = {sclass} AND skey > ? AND skey <= ? "
+                    f"AND {rec}")
+        params += [*where_params, low, high, k, k, d, d]
+    return " UNION ALL ".join(arms), params
+
+
+# -- building blocks ----------------------------------------------------------------------
+
+
+def scheme_municipalities(db: Database | Snapshot, known_at: str | date | datetime | None = None,
+                          suffix: str = "") -> list[int]:
+    """Municipalities with a scheme as known at K (the network)."""
+    k = known_key(known_at)
+    with snapshot(db) as q:
+            rows = _rows(q, f"SELECT DISTINCT municipality FROM {_t('tl_scheme_windows', suffix)} "
+                        "WHERE recorded_from <= ? AND recorded_to > ?", [k, k])
+    return sorted(int(r[0]) for r in rows)
+
+
+def _schemes(db: Reader, ms: list[int], d: str, k: str, suffix: str) -> dict[int, dict[str, Any]]:
+    out: dict[int, dict[str, Any]] = {m: {"name": None, "windows": [], "window": None, "rules": None} for m in ms}
+    for m, name, ws, we in _rows(
+            db, f"SELECT municipality, name, window_start, window_end FROM {_t('tl_scheme_windows', suffix)} "
+                f"WHERE municipality IN ({_marks(ms)}) AND recorded_from <= ? AND recorded_to > ? "
+                "ORDER BY municipality, window_start", [*ms, k, k]):
+        s = out[int(m)]
+        s["name"] = name
+        s["windows"].append([ws, we])
+        if ws <= d <= we:
+            s["window"] = [ws, we]
+    for m, sections, minimum, increment, municipal in _rows(
+            db, f"SELECT municipality, sections, minimum_minutes, increment_minutes, requires_municipal_provider "
+                f"FROM {_t('tl_scheme_rules', suffix)} WHERE municipality IN ({_marks(ms)}) "
+                "AND valid_from <= ? AND valid_to > ? AND recorded_from <= ? AND recorded_to > ?", [*ms, d, d, k, k]):
+        out[int(m)]["rules"] = {"sections": sections.split(","), "minimum_minutes": minimum,
+                                "increment_minutes": increment, "requires_municipal_provider": bool(municipal)}
+    return out
+
+
+_OFFER_COLS = ("municipality, offer_id, valid_from, valid_to, kind, name, unit, fsiii, vat_class, price_weekday_day, "
+               "price_evening, price_weekend, cost_total, price_ref, retired_from, version_recorded")
+
+
+def _offer(row: tuple) -> dict[str, Any]:
+    (m, offer_id, vf, vt, kind, name, unit, fsiii, vat, p_day, p_eve, p_wkd, cost, ref, retired, recorded) = row
+    return {"municipality": int(m), "offer_id": offer_id, "kind": kind, "name": name, "unit": unit, "fsiii": fsiii,
+            "vat_class": vat, "prices": {"weekday_day": p_day, "evening": p_eve, "weekend": p_wkd},
+            "cost_total": cost, "valid_from": vf, "valid_to": None if vt >= OPEN_DATE else vt,
+            "retired_from": retired, "price_ref": ref, "recorded": recorded}
+
+
+def _catalogue(db: Reader, ms: list[int], d: str, k: str, suffix: str) -> dict[int, list[dict[str, Any]]]:
+    out: dict[int, list[dict[str, Any]]] = {m: [] for m in ms}
+    for row in _rows(db, f"SELECT {_OFFER_COLS} FROM {_t('tl_offer_versions', suffix)} "
+                         f"WHERE municipality IN ({_marks(ms)}) AND valid_from <= ? AND valid_to > ? "
+                         "AND (retired_from IS NULL OR retired_from > ?) AND recorded_from <= ? AND recorded_to > ? "
+                         "ORDER BY municipality, offer_id", [*ms, d, d, d, k, k]):
+        offer = _offer(row)
+        out[offer.pop("municipality")].append(offer)
+    return out
+
+
+def catalogue_history(db: Database | Snapshot, municipality: int, known_at: str | date | datetime | None = None,
+                      suffix: str = "") -> list[dict[str, Any]]:
+    """Every price version of every offer as known at K, in offer and date order: the catalogue's
+    change history, each version with the instant it was recorded (`recorded`)."""
+    k = known_key(known_at)
+    with snapshot(db) as db:
+        out = []
+        for row in _rows(db, f"SELECT {_OFFER_COLS} FROM {_t('tl_offer_versions', suffix)} WHERE municipality = ? "
+                             "AND recorded_from <= ? AND recorded_to > ? ORDER BY offer_id, valid_from",
+                         [municipality, k, k]):
+            offer = _offer(row)
+            offer.pop("municipality")
+            out.append(offer)
+        return out
+
+
+def totals_at(db: Reader, ms: list[int], days: list[str], k: str, suffix: str = ""
+              ) -> dict[str, dict[tuple[int, str], list[int]]]:
+    """The pre-summed totals of every key of these municipalities on each day, as known at K:
+    day → (municipality, key) → [citizens, weekly minutes] (see timeline.py, AGG_NODES).
+
+    Each Fenwick node's last version from a week before K's week holds every delta whose
+    recorded high-water mark came before that week (all recorded before K). The deltas it cannot
+    hold and that were known at K are added from the delta table: those recorded in K's week up
+    to K, and the late ones recorded before K's week but applied (high-water) in it or after."""
+    period = week_of(k)
+    start = f"{period}T00:00:00.000000"
+    paths = {d: fenwick_path(d) for d in days}
+    nodes = sorted({n for path in paths.values() for n in path})
+    keys_t, nodes_t, deltas_t = _t("tl_agg_keys", suffix), _t("tl_agg_nodes", suffix), _t("tl_agg_deltas", suffix)
+    node_values: dict[tuple[int, str, int], tuple[int, int]] = {}
+    # Per (key, node): the head when it was last changed before K's week, else the final version
+    # of the last week before K's week (one backward index seek), read as "v1|v2".
+    heads_t = _t("tl_agg_heads", suffix)
+    for m, key, node, found in _rows(
+            db, f"WITH n(node) AS (VALUES {', '.join('(CAST(? AS INTEGER))' for _ in nodes)}) "
+                "SELECT k.municipality, k.key, n.node, COALESCE("
+                f"(SELECT h.v1 || '|' || h.v2 FROM {heads_t} h WHERE h.municipality = k.municipality AND h.key = k.key "
+                "AND h.node = n.node AND h.period < ?), "
+                f"(SELECT x.v1 || '|' || x.v2 FROM {nodes_t} x WHERE x.municipality = k.municipality AND x.key = k.key "
+                "AND x.node = n.node AND x.period < ? ORDER BY x.period DESC LIMIT 1)) "
+                f"FROM {keys_t} k CROSS JOIN n WHERE k.municipality IN ({_marks(ms)})",
+            [*nodes, period, period, *ms]):
+        if found is not None:
+            v1, v2 = found.split("|")
+            node_values[(int(m), key, int(node))] = (int(v1), int(v2))
+    keys = {(m, key) for m, key, _ in node_values}
+    out: dict[str, dict[tuple[int, str], list[int]]] = {}
+    for d, path in paths.items():
+        per: dict[tuple[int, str], list[int]] = {}
+        for m, key in keys:
+            v1 = v2 = 0
+            for node in path:
+                found = node_values.get((m, key, node))
+                if found:
+                    v1 += found[0]
+                    v2 += found[1]
+            per[(m, key)] = [v1, v2]
+        out[d] = per
+    if k == KNOWN_NOW:
+        return out
+    columns = "municipality, key, edate, v1, v2"
+    latest = max(days)
+    arms = [f"SELECT {columns} FROM {deltas_t} WHERE municipality IN ({_marks(ms)}) AND ts >= ? AND ts <= ? "
+            "AND edate <= ?"]
+    params: list[Any] = [*ms, start, k, latest]
+    for c in range(MIN_SPAN, TOP_SPAN + 1):
+        arms.append(f"SELECT {columns} FROM {deltas_t} WHERE municipality IN ({_marks(ms)}) AND sclass = {RECORDED + c} "
+                    "AND skey >= ? AND skey < ? AND hw >= ? AND edate <= ?")
+        params += [*ms, _days_before(start, 1 << c) if c < TOP_SPAN else "", start, start, latest]
+    # Summed in the database: for one day per key, for several per key and date.
+    by = "municipality, key" if len(days) == 1 else "municipality, key, edate"
+    sql = (f"SELECT municipality, key, {'MAX(edate)' if len(days) == 1 else 'edate'}, SUM(v1), SUM(v2) "
+           f"FROM ({' UNION ALL '.join(arms)}) c GROUP BY {by}")
+    for m, key, on, v1, v2 in _rows(db, sql, params):
+        for d, per in out.items():
+            if on <= d:
+                v = per.setdefault((int(m), key), [0, 0])
+                v[0] += int(v1)
+                v[1] += int(v2)
+    return out
+
+
+def _figures(totals: dict[tuple[int, str], list[int]], buyer_rows: dict[tuple[int, str], tuple[int, int]],
+             m: int, sections: list[str] | None) -> tuple[dict[str, int], dict[str, dict[str, dict[str, int]]]]:
+    """Counts and per-code minutes of one municipality on one day from the pre-summed totals and
+    the buyers' own grants: non-buyers are everyone less the buyers."""
+    active = covered = 0
+    minutes: dict[str, dict[str, dict[str, int]]] = {}
+    for (mm, key), (v1, v2) in totals.items():
+        if mm != m or v1 == 0:
+            continue
+        kind, _, name = key.partition(":")
+        if kind == "s":
+            active += v1
+            if sections and set(name.split(",")) & set(sections):
+                covered += v1
+        else:
+            b1, b2 = buyer_rows.get((m, name), (0, 0))
+            minutes[name] = {"buyers": {"citizens": b1, "weekly_minutes": b2},
+                             "non_buyers": {"citizens": v1 - b1, "weekly_minutes": v2 - b2}}
+    return {"active": active, "covered": covered}, dict(sorted(minutes.items()))
+
+
+def _grant_figures(db: Reader, ms: list[int], d: str, k: str, suffix: str,
+                   schemes: dict[int, dict[str, Any]]) -> tuple[dict, dict, dict]:
+    """(per municipality: citizens with active grants, under covered sections; buyers;
+    per municipality and FSIII code: buyers' and non-buyers' citizens and weekly minutes).
+
+    Buyers are few: their orders and grants are read row by row; everyone's totals come
+    pre-summed, whatever the size of the municipality."""
+    where = f"municipality IN ({_marks(ms)})"
+    orders_sql, orders_params = stab_arms(_t("tl_orders", suffix), "municipality, citizen_id", where, ms, d, k)
+    buyers: dict[int, int] = {m: 0 for m in ms}
+    buyer_rows: dict[tuple[int, str], tuple[int, int]] = {}
+    for what, m, fsiii, n, total in _rows(
+            db, f"WITH b AS (SELECT DISTINCT municipality, citizen_id FROM ({orders_sql}) o) "
+                "SELECT 'buyers', municipality, NULL, COUNT(*), 0 FROM b GROUP BY municipality UNION ALL "
+                "SELECT 'minutes', g.municipality, g.fsiii, COUNT(DISTINCT g.citizen_id), SUM(g.weekly_minutes) "
+                # CROSS JOIN: the few buyers drive the join (SQLite keeps that order; PostgreSQL plans it).
+                f"FROM b CROSS JOIN {_t('tl_grants', suffix)} g WHERE g.citizen_id = b.citizen_id AND g.valid_from <= ? "
+                "AND g.valid_to > ? AND g.recorded_from <= ? AND g.recorded_to > ? GROUP BY g.municipality, g.fsiii",
+            [*orders_params, d, d, k, k]):
+        if what == "buyers":
+            buyers[int(m)] = int(n)
+        else:
+            buyer_rows[(int(m), fsiii)] = (int(n), int(total))
+    totals = totals_at(db, ms, [d], k, suffix)[d]
+    counts, minutes = {}, {}
+    for m in ms:
+        rules = schemes[m]["rules"]
+        counts[m], minutes[m] = _figures(totals, buyer_rows, m, rules["sections"] if rules else None)
+    return counts, buyers, minutes
+
+
+def _price_book(db: Reader, ms: list[int], k: str, suffix: str) -> tuple[dict, dict]:
+    """Every price version and every rules version of these municipalities as known at K."""
+    prices: dict[tuple[int, str], list[tuple]] = defaultdict(list)
+    for m, offer_id, vf, unit, vat, p_day, p_eve, p_wkd in _rows(
+            db, "SELECT municipality, offer_id, valid_from, unit, vat_class, price_weekday_day, price_evening, "
+                f"price_weekend FROM {_t('tl_offer_versions', suffix)} WHERE municipality IN ({_marks(ms)}) "
+                "AND recorded_from <= ? AND recorded_to > ? ORDER BY valid_from", [*ms, k, k]):
+        prices[(int(m), offer_id)].append((vf, unit, vat, {"weekday_day": p_day, "evening": p_eve, "weekend": p_wkd}))
+    rules: dict[int, list[tuple]] = defaultdict(list)
+    for m, vf, vt, minimum, increment in _rows(
+            db, f"SELECT municipality, valid_from, valid_to, minimum_minutes, increment_minutes "
+                f"FROM {_t('tl_scheme_rules', suffix)} WHERE municipality IN ({_marks(ms)}) "
+                "AND recorded_from <= ? AND recorded_to > ? ORDER BY valid_from", [*ms, k, k]):
+        rules[int(m)].append((vf, vt, minimum, increment))
+    return prices, rules
+
+
+def delivery_amounts(delivery: dict[str, Any], versions: list[tuple], rules: list[tuple]) -> tuple[int, int, int] | None:
+    """(net, vat, gross) a billable delivery bills at, as the invoice run prices it; None when no
+    price or rules are known for its date."""
+    if not versions or not rules:
+        return None
+    on = delivery["date"]
+    version = versions[0]
+    for v in versions:  # the last version dated on or before the delivery (pricing.price_version_on)
+        if v[0] <= on:
+            version = v
+    rule = next((r for r in rules if r[0] <= on < r[1]), None)
+    if rule is None:
+        return None
+    _, unit, vat_class, prices = version
+    price = prices[delivery["band"]]
+    if unit == "hour":
+        net = hourly_net(billable_minutes(delivery["minutes"], rule[2], rule[3]), price)
+    else:
+        net = price * delivery["units"]
+    return line_amounts(net, vat_class)
+
+
+def _flows(db: Reader, ms: list[int], first_month: str, last_month: str, k: str, suffix: str
+           ) -> dict[tuple[int, str], dict[str, Any]]:
+    """Per (municipality, month): orders placed, deliveries, missed visits, minutes, revenue."""
+    out: dict[tuple[int, str], dict[str, Any]] = defaultdict(_empty_flow)
+    for m, month, n in _rows(
+            db, f"SELECT municipality, month, COUNT(*) FROM {_t('tl_orders_placed', suffix)} "
+                f"WHERE municipality IN ({_marks(ms)}) AND month >= ? AND month <= ? AND recorded_from <= ? "
+                "GROUP BY municipality, month", [*ms, first_month, last_month, k]):
+        out[(int(m), month)]["orders_placed"] = int(n)
+    deliveries = _rows(
+        db, "SELECT municipality, month, date, offer_id, band, minutes, units, klippekort, status "
+            f"FROM {_t('tl_deliveries', suffix)} WHERE municipality IN ({_marks(ms)}) AND month >= ? AND month <= ? "
+            "AND recorded_from <= ? AND recorded_to > ?", [*ms, first_month, last_month, k, k])
+    prices, rules = _price_book(db, ms, k, suffix) if deliveries else ({}, {})
+    for m, month, on, offer_id, band, minutes, units, klippekort, status in deliveries:
+        f = out[(int(m), month)]
+        if status == "missed":
+            f["missed_visits"] += 1
+            continue
+        if status != "delivered":
+            f["withdrawn"] += 1
+            continue
+        f["deliveries"] += 1
+        f["minutes_delivered"] += int(minutes)
+        if klippekort:
+            f["klippekort_minutes"] += int(minutes)
+            continue
+        amounts = delivery_amounts({"date": on, "band": band, "minutes": int(minutes), "units": int(units)},
+                                   prices.get((int(m), offer_id), []), rules.get(int(m), []))
+        if amounts is None:
+            f["unpriced_deliveries"] += 1
+            continue
+        for key, value in zip(("net", "vat", "gross"), amounts):
+            f["revenue"][key] += value
+    return out
+
+
+def _empty_flow() -> dict[str, Any]:
+    return {"orders_placed": 0, "deliveries": 0, "missed_visits": 0, "withdrawn": 0, "minutes_delivered": 0,
+            "klippekort_minutes": 0, "unpriced_deliveries": 0, "revenue": {"net": 0, "vat": 0, "gross": 0}}
+
+
+# -- the timeline at (D, K) ---------------------------------------------------------------
+
+
+def timeline(db: Database | Snapshot, municipality: int | None, as_of: str | date,
+             known_at: str | date | datetime | None = None, suffix: str = "") -> dict[str, Any]:
+    """The trial on date D as the records showed at K, for one municipality (its code) or, with
+    None, for the network: every municipality with a scheme as known at K."""
+    d = as_of_date(as_of)
+    k = known_key(known_at)
+    with snapshot(db) as db:
+        ms = [municipality] if municipality is not None else scheme_municipalities(db, k, suffix)
+        month = d[:7]
+        out: dict[str, Any] = {"as_of": d, "known_at": None if k == KNOWN_NOW else k, "month": month,
+                               "municipalities": []}
+        if not ms:
+            out["totals"] = _totals([])
+            return out
+        schemes = _schemes(db, ms, d, k, suffix)
+        catalogue = _catalogue(db, ms, d, k, suffix)
+        counts, buyers, minutes = _grant_figures(db, ms, d, k, suffix, schemes)
+        flows = _flows(db, ms, month, month, k, suffix)
+        for m in ms:
+            out["municipalities"].append({
+                "municipality": m, "name": municipality_name(m), "scheme": schemes[m], "catalogue": catalogue[m],
+                "citizens_with_active_grants": counts[m]["active"],
+                "citizens_with_covered_grants": counts[m]["covered"],
+                "buyers": buyers[m],
+                "month": flows[(m, month)],
+                "granted_minutes": [{"fsiii": code, **minutes[m][code]} for code in sorted(minutes[m])],
+            })
+        out["totals"] = _totals(out["municipalities"])
+        return out
+
+
+def _totals(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    total: dict[str, Any] = {"municipalities": len(entries),
+                             "in_window": sum(1 for e in entries if e["scheme"]["window"] is not None),
+                             "citizens_with_active_grants": 0, "citizens_with_covered_grants": 0, "buyers": 0,
+                             "month": _empty_flow(), "granted_minutes": {}}
+    for e in entries:
+        for key in ("citizens_with_active_grants", "citizens_with_covered_grants", "buyers"):
+            total[key] += e[key]
+        for key, value in e["month"].items():
+            if key == "revenue":
+                for part, amount in value.items():
+                    total["month"]["revenue"][part] += amount
+            else:
+                total["month"][key] += value
+        for g in e["granted_minutes"]:
+            t = total["granted_minutes"].setdefault(g["fsiii"], {"buyers": {"citizens": 0, "weekly_minutes": 0},
+                                                                   "non_buyers": {"citizens": 0, "weekly_minutes": 0}})
+            for group in ("buyers", "non_buyers"):
+                for key in ("citizens", "weekly_minutes"):
+                    t[group][key] += g[group][key]
+    total["granted_minutes"] = [{"fsiii": code, **total["granted_minutes"][code]}
+                                for code in sorted(total["granted_minutes"])]
+    return total
+
+
+# -- the monthly series over a scheme's windows -------------------------------------------
+
+
+def month_points(first: str, last: str) -> list[tuple[str, str]]:
+    """(month, the date its stock figures are read on) for each month from `first` to `last`
+    (ISO dates): the month's last day, or `last` in the final month."""
+    out = []
+    y, mth = int(first[:4]), int(first[5:7])
+    while f"{y:04d}-{mth:02d}" <= last[:7]:
+        end = month_end(date(y, mth, 1)).isoformat()
+        out.append((f"{y:04d}-{mth:02d}", min(end, last)))
+        y, mth = (y + 1, 1) if mth == 12 else (y, mth + 1)
+    return out
+
+
+def series(db: Database | Snapshot, municipality: int, known_at: str | date | datetime | None = None, suffix: str = "",
+           first: str | None = None, last: str | None = None) -> dict[str, Any]:
+    """Month by month across the scheme's windows (first window start to last window end, as
+    known at K): buyers and citizens with grants on the month's last day, granted weekly minutes
+    of buyers and non-buyers then, and the month's orders, deliveries, minutes and revenue."""
+    k = known_key(known_at)
+    with snapshot(db) as db:
+        windows = _rows(db, f"SELECT window_start, window_end FROM {_t('tl_scheme_windows', suffix)} "
+                            "WHERE municipality = ? AND recorded_from <= ? AND recorded_to > ? ORDER BY window_start",
+                        [municipality, k, k])
+        first = first or (windows[0][0] if windows else None)
+        last = last or (max(w[1] for w in windows) if windows else None)
+        out: dict[str, Any] = {"municipality": municipality, "known_at": None if k == KNOWN_NOW else k,
+                               "windows": [list(w) for w in windows], "months": []}
+        if first is None or last is None or first > last:
+            return out
+        points = month_points(first, last)
+        stock = _series_stock(db, municipality, points, k, suffix)
+        flows = _flows(db, [municipality], points[0][0], points[-1][0], k, suffix)
+        for month, on in points:
+            s = stock.get(on, {})
+            out["months"].append({"month": month, "on": on, "buyers": s.get("buyers", 0),
+                                  "citizens_with_active_grants": s.get("active", 0),
+                                  "citizens_with_covered_grants": s.get("covered", 0),
+                                  "granted_minutes": s.get("minutes", []), **flows[(municipality, month)]})
+        return out
+
+
+def _series_stock(db: Reader, m: int, points: list[tuple[str, str]], k: str, suffix: str) -> dict[str, dict]:
+    days = [on for _, on in points]
+    values = ", ".join("(?)" for _ in days)
+    window = "x.municipality = ? AND x.recorded_from <= ? AND x.recorded_to > ? AND x.valid_from <= ? AND x.valid_to > ?"
+    out: dict[str, dict[str, Any]] = {on: {"buyers": 0, "active": 0, "covered": 0, "minutes": []} for on in days}
+    buyer_rows: dict[str, dict[tuple[int, str], tuple[int, int]]] = defaultdict(dict)
+    for what, on, fsiii, n, total in _rows(
+            db, f"WITH mo(d) AS (VALUES {values}), b AS (SELECT DISTINCT mo.d AS d, x.citizen_id "
+                f"FROM {_t('tl_orders', suffix)} x JOIN mo ON x.valid_from <= mo.d AND x.valid_to > mo.d WHERE {window}) "
+                "SELECT 'buyers', d, NULL, COUNT(*), 0 FROM b GROUP BY d UNION ALL "
+                "SELECT 'minutes', b.d, g.fsiii, COUNT(DISTINCT g.citizen_id), SUM(g.weekly_minutes) "
+                f"FROM b CROSS JOIN {_t('tl_grants', suffix)} g WHERE g.citizen_id = b.citizen_id AND g.valid_from <= b.d "
+                "AND g.valid_to > b.d AND g.recorded_from <= ? AND g.recorded_to > ? GROUP BY b.d, g.fsiii",
+            [*days, m, k, k, days[-1], days[0], k, k]):
+        if what == "buyers":
+            out[on]["buyers"] = int(n)
+        else:
+            buyer_rows[on][(m, fsiii)] = (int(n), int(total))
+    rules = _rows(db, f"SELECT valid_from, valid_to, sections FROM {_t('tl_scheme_rules', suffix)} "
+                      "WHERE municipality = ? AND recorded_from <= ? AND recorded_to > ?", [m, k, k])
+    for on, totals in totals_at(db, [m], days, k, suffix).items():
+        sections = next((r[2].split(",") for r in rules if r[0] <= on < r[1]), None)
+        counts, minutes = _figures(totals, buyer_rows[on], m, sections)
+        out[on].update(counts)
+        out[on]["minutes"] = [{"fsiii": code, **v} for code, v in minutes.items()]
+    return out
