@@ -1,0 +1,248 @@
+"""`ledger import`: generated history through the application's rules, on SQLite and PostgreSQL.
+
+A bad line stops the import with its line number and stores nothing of its batch; a re-run skips
+what is stored; every generated line passes the rules.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from uuid import UUID
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from ledger.application import Ledger
+from ledger.cli import app
+from ledger.domain.assessment import assessment_id
+from ledger.generate import custom_scale, generate
+from ledger.importer import Importer, LineRejected
+from ledger.settings import Settings
+
+# Herning and Aabenraa only (their published rules), 1 % of their recipients: a few hundred lines.
+SMALL = custom_scale(0.01, (657, 580))
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    path = tmp_path_factory.mktemp("import") / "small.jsonl"
+    return path, generate(SMALL, seed=11, out=path)
+
+
+@pytest.fixture
+def ledger(database_url):
+    led = Ledger(Settings(database_url=database_url))
+    yield led
+    led.close()
+
+
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def _store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A fresh store for a module-scoped fixture (the conftest's `database_url` is per test)."""
+    from conftest import drop_pg_schema, fresh_pg_url, pg_ok
+
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('store') / 'ledger.db'}"
+    if not pg_ok():
+        pytest.skip("PostgreSQL is not reachable")
+    url = fresh_pg_url()
+    request.addfinalizer(lambda: drop_pg_schema(url))
+    return url
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def imported(request, history, tmp_path_factory):
+    """The small history imported once per backend (the tests that use it only read, or store nothing)."""
+    led = Ledger(Settings(database_url=_store_url(request, tmp_path_factory)))
+    report = Importer(led, batch_size=200).run(history[0])
+    yield led, report
+    led.close()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def empty(request, tmp_path_factory):
+    """A store that must stay empty: every test using it is refused before anything is stored."""
+    led = Ledger(Settings(database_url=_store_url(request, tmp_path_factory)))
+    yield led
+    led.close()
+
+
+def stored_commands(ledger: Ledger) -> int:
+    return ledger.db.query("SELECT count(*) FROM ledger_commands")[0][0]
+
+
+def write(path: Path, raw_lines: list[bytes]) -> Path:
+    path.write_bytes(b"".join(line.rstrip(b"\n") + b"\n" for line in raw_lines))
+    return path
+
+
+def test_every_generated_line_imports_cleanly(history, imported):
+    path, summary = history
+    ledger, report = imported
+    assert report.applied == summary["lines"] == report.lines
+    assert report.replayed == 0
+    assert report.events == ledger.chain_head()["position"] > summary["lines"]
+    assert stored_commands(ledger) == summary["lines"]
+    # Identities went to the erasable store, and only there.
+    registrations = [orjson.loads(raw) for raw in path.read_bytes().splitlines() if b'"register_citizen"' in raw]
+    first = registrations[0]["payload"]
+    assert ledger.identity.get(first["citizen_id"]) == first["identity"]
+    assert ledger.db.query("SELECT count(*) FROM identity_records")[0][0] == len(registrations)
+
+
+def test_corrections_name_a_stored_event_of_the_same_grant(history, imported):
+    path, _ = history
+    ledger, _ = imported
+    found = 0
+    for raw in path.read_bytes().splitlines():
+        line = orjson.loads(raw)
+        if line["type"] != "correct_grant":
+            continue
+        found += 1
+        aggregate, version = line["payload"]["corrects"].rsplit(":", 1)
+        assert UUID(aggregate) == assessment_id(line["payload"]["citizen_id"])
+        named = next(e for e in ledger.history(UUID(aggregate)) if e["version"] == int(version))
+        assert named["event"] in ("GrantAwarded", "GrantReassessed", "GrantCorrected")
+        assert named["grant_id"] == line["payload"]["grant_id"]
+    assert found
+
+
+def test_a_second_import_of_the_same_file_stores_nothing(history, imported):
+    path, summary = history
+    ledger, _ = imported
+    head = ledger.chain_head()
+    again = Importer(ledger, batch_size=300).run(path)
+    assert (again.applied, again.replayed, again.events) == (0, summary["lines"], 0)
+    assert ledger.chain_head() == head
+
+
+def _bad_reassessment(raw: bytes) -> bytes:
+    line = orjson.loads(raw)
+    line["command_id"] = "bad-1"
+    line["type"] = "reassess_grant"
+    line["actor"] = {"id": "assessor-1", "role": "assessor"}
+    line["payload"] = {"citizen_id": str(UUID(int=1)), "grant_id": "g-none", "effective": "2019-01-01",
+                       "amount": {"minutes_per_week": 60}}
+    return orjson.dumps(line)
+
+
+def test_a_line_the_rules_refuse_stops_the_import_and_nothing_of_its_batch_is_stored(history, ledger, tmp_path):
+    path, _ = history
+    raw = path.read_bytes().splitlines()
+    bad_at = 150  # in the second batch of 100 (lines 101–200)
+    file = write(tmp_path / "bad.jsonl", [*raw[:bad_at - 1], _bad_reassessment(raw[bad_at - 1]), *raw[bad_at:]])
+    importer = Importer(ledger, batch_size=100)
+    with pytest.raises(LineRejected) as refused:
+        importer.run(file)
+    assert refused.value.line_no == bad_at
+    assert "not-found" in refused.value.reason and "no citizen" in refused.value.reason
+    assert stored_commands(ledger) == 100  # the first batch only
+    registered_in_batch_2 = [orjson.loads(r)["payload"]["citizen_id"] for r in raw[100:bad_at - 1]
+                             if b'"register_citizen"' in r]
+    for citizen in registered_in_batch_2:
+        assert ledger.identity.get(citizen) is None  # no identity of a refused batch either
+
+
+def test_a_rerun_after_fixing_the_line_skips_what_is_stored_and_finishes(history, ledger, tmp_path):
+    path, summary = history
+    raw = path.read_bytes().splitlines()
+    file = write(tmp_path / "bad.jsonl", [*raw[:149], _bad_reassessment(raw[149]), *raw[150:]])
+    with pytest.raises(LineRejected):
+        Importer(ledger, batch_size=100).run(file)
+    report = Importer(ledger, batch_size=100).run(path)
+    assert report.replayed == 100 and report.applied == summary["lines"] - 100
+    assert stored_commands(ledger) == summary["lines"]
+
+
+@pytest.mark.parametrize("line, reason", [
+    (b"{not json", "not valid JSON"),
+    (b'["a list"]', "must be a JSON object"),
+    (b'{"type": "fly_to_the_moon", "command_id": "x", "recorded": "2019-01-01T00:00:00Z", '
+     b'"actor": {"id": "a", "role": "administrator"}, "payload": {}}', "unknown command type 'fly_to_the_moon'"),
+    (b'{"type": "register_citizen", "command_id": "x", "recorded": "2019-01-01T00:00:00", '
+     b'"actor": {"id": "a", "role": "assessor"}, "payload": {}}', "no UTC offset"),
+    (b'{"type": "register_citizen", "command_id": "x", "recorded": "2019-01-01T00:00:00Z", '
+     b'"actor": {"id": "a", "role": "provider_staff"}, "payload": {}}', "may not give register_citizen"),
+    (b'{"type": "register_citizen", "command_id": "x", "recorded": "2019-01-01T00:00:00Z", '
+     b'"actor": {"id": "a", "role": "assessor"}, "payload": {"municipality": 657}}', "invalid-input"),
+    (b'{"type": "register_citizen", "command_id": "x", "recorded": "2019-01-01T00:00:00Z", "extra": 1, '
+     b'"actor": {"id": "a", "role": "assessor"}, "payload": {}}', "unknown extra"),
+    (b'{"type": "register_citizen", "command_id": "x", "recorded": "2999-01-01T00:00:00Z", '
+     b'"actor": {"id": "a", "role": "assessor"}, "payload": {}}', "in the future"),
+])
+def test_a_malformed_line_is_refused_with_its_number_and_reason(history, empty, tmp_path, line, reason):
+    path, _ = history
+    raw = path.read_bytes().splitlines()
+    file = write(tmp_path / "bad.jsonl", [*raw[:5], line, *raw[5:20]])
+    with pytest.raises(LineRejected) as refused:
+        Importer(empty, batch_size=100).run(file)
+    assert refused.value.line_no == 6
+    assert reason in refused.value.reason
+    assert stored_commands(empty) == 0
+
+
+def test_ledger_import_exits_2_naming_the_file_and_line(history, tmp_path):
+    path, _ = history
+    database_url = f"sqlite:///{tmp_path / 'cli.db'}"
+    raw = path.read_bytes().splitlines()
+    file = write(tmp_path / "bad.jsonl", [*raw[:3], b"{oops", *raw[3:10]])
+    result = CliRunner().invoke(app, ["import", str(file), "--db", database_url], env={"COLUMNS": "200"})
+    assert result.exit_code == 2, result.output
+    assert f"{file}:4: not valid JSON" in result.output
+    assert "Traceback" not in result.output
+    ok = CliRunner().invoke(app, ["import", str(path), "--db", database_url, "--batch", "500"])
+    assert ok.exit_code == 0, ok.output
+    assert "commands applied" in ok.output
+
+
+def test_a_command_id_reused_for_another_payload_is_refused_at_its_line(history, empty, tmp_path):
+    path, _ = history
+    raw = path.read_bytes().splitlines()
+    first = next(i for i, r in enumerate(raw) if b'"award_grant"' in r)
+    twin = orjson.loads(raw[first])
+    twin["payload"]["section"] = "83a"
+    file = write(tmp_path / "twin.jsonl", [*raw[:first + 1], orjson.dumps(twin)])
+    with pytest.raises(LineRejected) as refused:
+        Importer(empty, batch_size=100).run(file)
+    assert refused.value.line_no == first + 2
+    assert "idempotency-mismatch" in refused.value.reason
+    assert stored_commands(empty) == 0
+
+
+def test_the_documented_example_line_is_a_valid_command():
+    from datetime import datetime, timezone
+
+    from ledger.application import commands as cmds
+    from ledger.importer import parse_line
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "import-format.md").read_text(encoding="utf-8")
+    example = next(line for line in doc.splitlines() if line.startswith('{"type"'))
+    sub = parse_line(example.encode(), 1, datetime.now(timezone.utc))
+    cmds.parse(sub.command_type, sub.payload)
+
+
+def test_aggregates_loaded_ahead_equal_the_stores_own_loads(history, imported):
+    """The import loads a batch's aggregates with one query; they must be what the store gives."""
+    from ledger.importer import AggregateCache, prefetch, touched
+    from ledger.importer import parse_line as parse
+
+    path, _ = history
+    ledger, _ = imported
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc)
+    subs = [parse(raw, n, now) for n, raw in enumerate(path.read_bytes().splitlines()[:400], start=1)]
+    cache = AggregateCache(10_000)
+    ids = {i for sub in subs for i in touched(sub)}
+    prefetch(ledger, cache, ids)
+    assert cache and not cache.absent & set(cache)
+
+    def public(agg):
+        return agg.version, {k: v for k, v in vars(agg).items() if not k.startswith("_")}
+
+    for uid, agg in cache.items():
+        assert public(agg) == public(ledger.repository.get(uid)), uid
+    assert cache.get(UUID(int=5)) is None

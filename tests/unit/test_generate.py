@@ -1,0 +1,169 @@
+"""The trial generator: seeded and deterministic, in recorded order, with fake identities only."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import orjson
+import pytest
+
+from ledger.application import commands as cmds
+from ledger.domain.assessment import assessment_id
+from ledger.generate import custom_scale, generate
+from ledger.generate.world import TRIALS, World
+from ledger.importer import parse_line
+
+SMALL = custom_scale(0.003)  # the eleven trial municipalities, 0.3 % of their recipients
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    path = tmp_path_factory.mktemp("gen") / "small.jsonl"
+    summary = generate(SMALL, seed=7, out=path)
+    return path, summary
+
+
+def lines(path: Path) -> list[dict]:
+    return [orjson.loads(raw) for raw in path.read_bytes().splitlines()]
+
+
+def test_the_same_seed_writes_the_same_bytes_in_another_process(history, tmp_path):
+    path, _ = history
+    again = tmp_path / "again.jsonl"
+    # Another process with another hash seed: no set or dict order may leak into the file.
+    code = ("from ledger.generate import custom_scale, generate; "
+            f"generate(custom_scale(0.003), seed=7, out={str(again)!r})")
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONHASHSEED": "12345"})
+    assert again.read_bytes() == path.read_bytes()
+
+
+def test_another_seed_writes_another_history(history, tmp_path):
+    path, _ = history
+    other = tmp_path / "other.jsonl"
+    generate(SMALL, seed=8, out=other)
+    assert other.read_bytes() != path.read_bytes()
+
+
+def test_every_line_is_a_command_the_import_accepts_in_shape(history):
+    path, summary = history
+    now = datetime.now(timezone.utc)
+    for n, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        sub = parse_line(raw, n, now)
+        cmds.parse(sub.command_type, sub.payload)  # the command's own schema, as the application checks it
+    assert summary["lines"] == n
+
+
+def test_lines_are_in_recorded_order(history):
+    recorded = [line["recorded"] for line in lines(history[0])]
+    assert recorded == sorted(recorded)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", r) for r in recorded)
+
+
+def test_cpr_numbers_never_name_a_real_date(history):
+    for line in lines(history[0]):
+        if line["type"] == "register_citizen":
+            cpr = line["payload"]["identity"]["cpr"]
+            day, month = int(cpr[:2]), int(cpr[2:4])
+            assert day == 0 and month > 12, cpr
+            assert "(testperson)" in line["payload"]["identity"]["name"]
+
+
+def test_ids_and_command_ids_are_unique(history):
+    found = lines(history[0])
+    assert len({line["command_id"] for line in found}) == len(found)
+    for kind, key in (("register_citizen", "citizen_id"), ("place_order", "order_id"),
+                      ("record_delivery", "delivery_id"), ("receive_payment", "payment_id")):
+        ids = [line["payload"][key] for line in found if line["type"] == kind]
+        assert ids and len(set(ids)) == len(ids), kind
+
+
+def test_money_is_whole_ore(history):
+    def walk(value, where):
+        if isinstance(value, float):
+            raise AssertionError(f"float at {where}")
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{where}.{k}")
+        if isinstance(value, list):
+            for v in value:
+                walk(v, where)
+
+    for line in lines(history[0]):
+        walk(line["payload"], line["type"])
+
+
+def test_a_correction_names_an_earlier_event_of_the_citizens_assessment(history):
+    found = lines(history[0])
+    citizen_of_grant = {line["payload"]["grant_id"]: line["payload"]["citizen_id"]
+                        for line in found if line["type"] == "award_grant"}
+    corrections = [line for line in found if line["type"] == "correct_grant"]
+    assert corrections
+    for c in corrections:
+        aggregate, version = c["payload"]["corrects"].rsplit(":", 1)
+        assert aggregate == str(assessment_id(citizen_of_grant[c["payload"]["grant_id"]]))
+        assert int(version) >= 2  # version 1 is AssessmentOpened; grants come after
+        assert c["payload"]["effective"] < c["recorded"][:10]  # back-dated
+
+
+def test_the_assessment_versions_named_are_those_the_events_get(history):
+    """Versions count the citizen's assessment commands in recorded order (the file's order)."""
+    found = lines(history[0])
+    counts: Counter[str] = Counter()
+    versions: dict[str, str] = {}
+    for line in found:
+        p = line["payload"]
+        if line["type"] in ("register_citizen", "award_grant", "reassess_grant", "correct_grant", "end_grant"):
+            counts[p["citizen_id"]] += 1
+            versions[line["command_id"]] = f"{assessment_id(p['citizen_id'])}:{counts[p['citizen_id']]}"
+        if line["type"] == "correct_grant":
+            assert p["corrects"] in versions.values()
+
+
+def test_the_summary_lists_planted_cases_the_file_holds(history):
+    path, summary = history
+    found = lines(path)
+    orders = {line["payload"]["order_id"]: line for line in found if line["type"] == "place_order"}
+    assert summary["planted_substitution_cases"]
+    for case in summary["planted_substitution_cases"]:
+        order = orders[case["order_id"]]
+        assert order["payload"]["offer_id"] == "extra-cleaning"
+        assert order["payload"]["citizen_id"] == case["citizen_id"]
+        assert 0 < int(case["days_after_cut"]) <= 90
+    assert [b["offer_id"] for b in summary["planted_below_cost"]] == ["window-cleaning"]
+
+
+def test_each_trial_has_its_published_window():
+    world = World(SMALL, seed=1)
+    assert date.fromordinal(world.trials[657].window_start) == date(2018, 6, 1)
+    assert date.fromordinal(world.trials[580].window_start) == date(2018, 6, 1)
+    assert date.fromordinal(world.trials[101].window_start) == date(2018, 1, 1)
+    assert date.fromordinal(world.trials[730].window_start) == date(2017, 7, 1)
+    assert (TRIALS[657].minimum_minutes, TRIALS[657].increment_minutes) == (30, 30)
+    assert (TRIALS[580].minimum_minutes, TRIALS[580].increment_minutes) == (60, 30)
+
+
+def test_herning_and_aabenraa_charge_their_published_prices():
+    world = World(SMALL, seed=1)
+    herning = world.catalogues[657].offer("extra-cleaning").version_on(date(2021, 3, 1).toordinal())
+    assert herning.prices["weekday_day"] == 354_00 and herning.vat_class == "exempt"
+    aabenraa = world.catalogues[580].offer("extra-cleaning").version_on(date(2019, 3, 1).toordinal())
+    assert aabenraa.prices["weekday_day"] == 290_00
+    escort = world.catalogues[580].offer("escort").version_on(date(2019, 3, 1).toordinal())
+    assert escort.prices["weekday_day"] * 125 // 100 == 365_00 and escort.vat_class == "standard"
+
+
+def test_prices_cover_full_cost_except_the_planted_one():
+    world = World(SMALL, seed=3)
+    below = []
+    for m, cat in world.catalogues.items():
+        for offer in cat.offers.values():
+            for v in offer.versions:
+                if v.prices["weekday_day"] < sum(v.cost_basis.values()):
+                    below.append((m, offer.spec.offer_id, date.fromordinal(v.effective).isoformat()))
+    assert below == [(661, "window-cleaning", "2019-01-01")]
