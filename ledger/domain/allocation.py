@@ -2,7 +2,8 @@
 
 Allocation is derived, never stored as its own fact, so the account aggregate and the billing
 projection compute the same answer from the same events and a replay reproduces it exactly.
-Rules: a payment goes first to the invoice its reference names (if open), then to open invoices
+Rules: a payment goes first to the invoice its reference names (if open; by number or by the FI
+payment id on its slip), then to open invoices
 oldest first; whatever is left is credit on the account, which the next invoice consumes.
 A reversed payment counts as never made. Reminder fees are owed on the invoice they remind of.
 A credit note reduces what its invoice owes; if the invoice was already paid, the excess
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from ledger.domain.fi_payment import invoice_for_reference
 
 
 @dataclass
@@ -64,7 +67,7 @@ def allocate(money_events: list[dict[str, Any]]) -> AccountState:
             if e.get("reversed"):
                 continue
             left = e["amount"]
-            ref = e.get("reference")
+            ref = invoice_for_reference(e.get("reference"))  # an invoice number or its FI payment id
             if ref and ref in s.owed:
                 left = s._pay(e["payment_id"], ref, left)
             for n in list(s.owed):

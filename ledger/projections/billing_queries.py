@@ -15,6 +15,7 @@ import orjson
 
 from ledger.db import Database
 from ledger.domain.allocation import allocate
+from ledger.domain.fi_payment import payment_id
 from ledger.projections.billing import money_events
 
 AGEING_BUCKETS = ("not_due", "days_0_30", "days_31_60", "days_61_90", "days_over_90")
@@ -95,6 +96,7 @@ def invoice(db: Database, municipality: int, number: str) -> dict[str, Any] | No
     if not found:
         return None
     inv = found[0]
+    inv["payment_id"] = payment_id(number)  # FI +71 id, derived from the number (ledger.domain.fi_payment)
     inv["lines"] = _lines(db, number)
     inv["credit_notes"] = [
         {**cn, "lines": _credit_lines(db, cn["number"])}

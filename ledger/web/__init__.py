@@ -1,0 +1,1 @@
+"""The web workplace for billing clerks, evaluators and auditors (ADR 0017)."""

@@ -1,0 +1,129 @@
+"""The invoice letter a citizen receives, as PDF (ReportLab; see ADR 0017).
+
+The municipality is the sender; the citizen's name (and address, where the identity store holds one)
+comes from the erasable identity store, never from the event log, so an erased citizen's letter says
+so instead of naming anyone. The figures are the billing projection's (ledger.projections.billing_queries)
+and the payment slip's code line is ledger.domain.fi_payment's: nothing is computed here but layout.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Any
+
+from ledger.domain import fi_payment
+from ledger.domain.municipalities import municipality_name
+from ledger.web.fmt import day, kr, month, quantity
+
+# FI creditor numbers by municipality: "657:81234567,580:87654321" or "*:81234567" (one for all).
+CREDITORS_ENV = "LEDGER_FI_CREDITORS"
+VAT_CLASS = {"exempt": "momsfri", "standard": "25 %"}
+
+
+def creditor_for(municipality: int, env: str | None = None) -> str | None:
+    """The municipality's FI creditor number from LEDGER_FI_CREDITORS, or None when not set up."""
+    raw = os.environ.get(CREDITORS_ENV, "") if env is None else env
+    found: dict[str, str] = {}
+    for part in raw.split(","):
+        key, _, value = part.strip().partition(":")
+        if value:
+            found[key.strip()] = value.strip()
+    return found.get(str(municipality)) or found.get("*")
+
+
+def code_line(invoice: dict[str, Any]) -> str:
+    creditor = creditor_for(int(invoice["municipality"]))
+    if creditor is None:  # the slip still carries the id the bank needs; the creditor is printed by the bank
+        return f"+71< {fi_payment.payment_id(invoice['number'])} +________<"
+    return fi_payment.code_line(invoice["number"], creditor)
+
+
+def render(invoice: dict[str, Any], identity: dict[str, Any] | None, erased: bool) -> bytes:
+    """The letter for one invoice of billing_queries.invoice(), as PDF bytes."""
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
+    from reportlab.lib.units import mm
+    from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+    styles = getSampleStyleSheet()
+    body = ParagraphStyle("body", parent=styles["Normal"], fontName="Helvetica", fontSize=10, leading=13)
+    small = ParagraphStyle("small", parent=body, fontSize=8, leading=10, textColor=colors.HexColor("#444444"))
+    title = ParagraphStyle("title", parent=body, fontName="Helvetica-Bold", fontSize=15, leading=19)
+    mono = ParagraphStyle("mono", parent=body, fontName="Courier-Bold", fontSize=11, leading=14)
+
+    m = int(invoice["municipality"])
+    sender = f"{municipality_name(m)} Kommune"
+    number = invoice["number"]
+    pid = fi_payment.payment_id(number)
+    out = io.BytesIO()
+    doc = SimpleDocTemplate(out, pagesize=A4, leftMargin=20 * mm, rightMargin=20 * mm, topMargin=18 * mm,
+                            bottomMargin=18 * mm, title=f"Faktura {number}", author=sender,
+                            subject="Faktura for tilkøbsydelser")
+    flow: list[Any] = []
+
+    if erased or identity is None:
+        to = ["<b>Borgerens identitet er slettet</b>" if erased else "<b>Navn og adresse er ikke registreret</b>",
+              "Brevet kan ikke adresseres: identitetsregistret har ingen oplysninger om modtageren."
+              if erased else "Identitetsregistret har ingen oplysninger om modtageren."]
+    else:
+        to = [_esc(identity.get("name", ""))]
+        address = identity.get("address")
+        to += [_esc(x) for x in (address if isinstance(address, list) else [address] if address else [])]
+        if not address:
+            to.append("Sendes til Digital Post (e-Boks)")
+    head = Table([[Paragraph("<br/>".join(to), body),
+                   Paragraph(f"<b>{_esc(sender)}</b><br/>Tilkøb, Ældre og Sundhed<br/>Fakturadato: {day(invoice['issued_on'])}"
+                             f"<br/>Fakturanummer: {number}<br/>Betalings-id: {pid}", body)]],
+                 colWidths=[95 * mm, 75 * mm])
+    head.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
+    flow += [head, Spacer(1, 12 * mm), Paragraph(f"Faktura {number}", title), Spacer(1, 2 * mm),
+             Paragraph(f"Tilkøbsydelser leveret i {month(invoice['month'])}. Beløbet forfalder til betaling "
+                       f"<b>{day(invoice['due_on'])}</b>.", body), Spacer(1, 5 * mm)]
+
+    rows: list[list[Any]] = [["Dato", "Ydelse", "Antal", "Pris", "Moms", "Beløb"]]
+    for line in invoice.get("lines", []):
+        what = line.get("offer_name") or line.get("offer_id") or line.get("kind", "")
+        if line.get("kind") not in (None, "delivery"):
+            what = f"{what} ({str(line['kind']).replace('_', ' ')})"
+        rows.append([day(line.get("service_date")), Paragraph(_esc(what), body), quantity(line),
+                     kr(line.get("unit_price")), VAT_CLASS.get(line.get("vat_class", ""), line.get("vat_class", "")),
+                     kr(line.get("gross"))])
+    rows += [["", "Beløb uden moms", "", "", "", kr(invoice["net"])],
+             ["", "Moms", "", "", "", kr(invoice["vat"])],
+             ["", "I alt", "", "", "", kr(invoice["gross"])]]
+    for cn in invoice.get("credit_notes", []):
+        rows.append(["", f"Kreditnota {cn['number']} ({day(cn['issued_on'])})", "", "", "", kr(-cn["gross"])])
+    if invoice.get("fees"):
+        rows.append(["", "Rykkergebyrer", "", "", "", kr(invoice["fees"])])
+    paid = invoice["charged"] - invoice["open_amount"]
+    if paid:
+        rows.append(["", "Betalt", "", "", "", kr(-paid)])
+    rows.append(["", "At betale", "", "", "", kr(invoice["open_amount"])])
+    table = Table(rows, colWidths=[22 * mm, 62 * mm, 18 * mm, 26 * mm, 16 * mm, 26 * mm], repeatRows=1)
+    n = len(invoice.get("lines", []))
+    table.setStyle(TableStyle([
+        ("FONTNAME", (0, 0), (-1, 0), "Helvetica-Bold"), ("FONTSIZE", (0, 0), (-1, -1), 9),
+        ("LINEBELOW", (0, 0), (-1, 0), 0.6, colors.black), ("LINEABOVE", (0, n + 1), (-1, n + 1), 0.6, colors.black),
+        ("ALIGN", (2, 0), (-1, -1), "RIGHT"), ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("FONTNAME", (0, n + 3), (-1, n + 3), "Helvetica-Bold"), ("FONTNAME", (0, -1), (-1, -1), "Helvetica-Bold"),
+        ("LINEABOVE", (0, -1), (-1, -1), 0.6, colors.black)]))
+    flow += [table, Spacer(1, 8 * mm)]
+    flow.append(Paragraph(
+        "Køb af tilkøbsydelser er en privatretlig aftale. Betal med betalings-id'et nedenfor (kortart +71) i din "
+        "netbank, så bliver betalingen registreret på denne faktura. Betales der ikke rettidigt, sendes en rykker "
+        "(højst 100 kr. pr. rykker, jf. renteloven § 9 b).", small))
+    slip = Table([[Paragraph("<b>Indbetalingskort</b> (FI-kort +71)", body)],
+                  [Paragraph(f"Betalings-id: {pid}&nbsp;&nbsp;&nbsp;Beløb: {kr(invoice['open_amount'])}&nbsp;&nbsp;&nbsp;"
+                             f"Sidste rettidige betalingsdag: {day(invoice['due_on'])}", body)],
+                  [Paragraph(_esc(code_line(invoice)), mono)]], colWidths=[170 * mm])
+    slip.setStyle(TableStyle([("BOX", (0, 0), (-1, -1), 0.8, colors.black),
+                              ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#f1e7c7"))]))
+    flow += [Spacer(1, 10 * mm), KeepTogether([slip])]
+    doc.build(flow)
+    return out.getvalue()
+
+
+def _esc(text: Any) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
