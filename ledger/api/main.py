@@ -21,7 +21,6 @@ from starlette.responses import Response
 
 from ledger.api.auth import TokenRegistry, load_tokens
 from ledger.api.config import ApiConfig
-from ledger.api.middleware import Gate
 from ledger.api.problems import MEDIA_TYPE, ApiProblem, from_ledger_error, problem
 from ledger.api.services import Services
 from ledger.domain.errors import LedgerError
@@ -80,10 +79,15 @@ def create_app(settings: Settings | None = None, *, tokens: TokenRegistry | None
                 app.state.services.close()
                 app.state.services = None
 
-    app = FastAPI(title="The add-on ledger", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # /docs and /redoc are served by ledger.web from vendored assets (offline), not from a CDN.
+    app = FastAPI(title="The add-on ledger", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
+    from ledger.web import WebGate, install
+
+    install(app, tokens)  # the web workplace at /web and the invoice letter PDF, before the API's routes
     _routes(app)
     _handlers(app)
-    app.add_middleware(Gate, tokens=tokens, max_body_bytes=config.max_body_bytes)
+    app.add_middleware(WebGate, tokens=tokens, max_body_bytes=config.max_body_bytes)  # Gate + web session
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
