@@ -8,9 +8,7 @@ letter's route is matched before /billing/invoices/{number}.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from starlette.responses import RedirectResponse, Response
 
@@ -22,10 +20,6 @@ VENDOR = "/web/static/vendor"
 
 
 def install(app: FastAPI, tokens: object) -> None:
-    from fastapi import APIRouter
-
-    from ledger.api.deps import Caller, ServicesDep, reader
-    from ledger.api.routes import READ_ERRORS, ShortIdPath
     from ledger.web.app import create_web
 
     app.state.tokens = tokens
@@ -55,18 +49,6 @@ def install(app: FastAPI, tokens: object) -> None:
                               redoc_js_url=f"{VENDOR}/redoc/redoc.standalone.js",
                               redoc_favicon_url=f"{VENDOR}/swagger-ui/favicon-32x32.png", with_google_fonts=False)
 
-    letter = APIRouter(prefix="/billing", tags=["billing"], responses=READ_ERRORS)
-
-    @letter.get("/invoices/{number}.pdf", response_class=Response,
-                responses={200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
-                                 "description": "the invoice letter with its FI +71 payment slip"}})
-    def invoice_letter(number: ShortIdPath, svc: ServicesDep,
-                       who: Annotated[Caller, Depends(reader("billing"))],
-                       _identity: Annotated[Caller, Depends(reader("identity"))]) -> Response:
-        """The Danish invoice letter a citizen receives (PDF): the municipality as sender, the citizen's name from
-        the identity store (an erased citizen's letter says so), lines, VAT, total, due date and the FI +71 slip."""
-        from ledger.web.pages import letter_response
-
-        return letter_response(svc, who, number)
+    from ledger.web.letter_route import router as letter
 
     app.include_router(letter)

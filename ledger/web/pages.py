@@ -30,7 +30,17 @@ router = APIRouter()
 P = Annotated[Page, Depends(page)]
 Month = Annotated[str | None, Query(pattern=r"^(\d{4}-(0[1-9]|1[0-2]))?$")]
 Muni = Annotated[str | None, Query(max_length=40)]
-Day = Annotated[date | None, Query()]
+Day = Annotated[str | None, Query(max_length=10, description="YYYY-MM-DD; empty means not given")]
+
+
+def _day(value: str | None, field: str) -> date | None:
+    """A form's date field: empty is 'not given' (a browser sends empty fields), else ISO."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ApiProblem("bad-request", f"{field} must be a date (YYYY-MM-DD), got {value!r}") from None
 
 
 def _uuid(value: str | None, field: str) -> UUID | None:
@@ -109,7 +119,7 @@ def accounts(p: P, municipality: Muni = None, citizen_id: str | None = None, as_
     p.require("billing")
     cid = _uuid(citizen_id, "citizen_id")
     m = p.municipality(municipality)
-    day = as_of or date.today()
+    day = _day(as_of, "as_of") or date.today()
     got = logged_read(p.svc, p.who, "billing:balances", m, cid, lambda code: {
         "municipality": code, "balances": bq.balances(p.db, code, str(cid) if cid else None),
         "open_items": bq.open_items(p.db, code, str(cid) if cid else None)})
@@ -176,6 +186,7 @@ def confirm_run(p: P, kind: str, municipality: Annotated[str, Query(max_length=4
                 month: Month = None, on: Day = None) -> Response:
     """What the run will look at, before it runs: nothing is recorded until the form is sent."""
     p.require("billing")
+    on = _day(on, "on")
     _may_run(p, kind)
     body = _payload(kind, municipality, month, on.isoformat() if on else None)
     if kind == "invoices":
@@ -293,6 +304,7 @@ def access_log(p: P, user: Annotated[str | None, Query(max_length=64)] = None, c
                since: Day = None, until: Day = None, after_id: Annotated[int, Query(ge=0)] = 0) -> Response:
     p.require("audit")
     cid = _uuid(citizen_id, "citizen_id")
+    since, until = _day(since, "since"), _day(until, "until")
     limit = 200
     entries = p.svc.access.entries(
         municipalities=p.principal.municipalities, user=user or None, citizen_id=str(cid) if cid else None,
@@ -314,7 +326,7 @@ def evaluation(p: P, municipality: Muni = None, as_of: Day = None,
     from ledger.projections import evaluation_export as ev
     from ledger.projections import timeline_queries as tq
 
-    d = as_of or date.today()
+    d = _day(as_of, "as_of") or date.today()
     k = known_at or None
     network = municipality == "network"
     if network:
