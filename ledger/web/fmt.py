@@ -65,7 +65,7 @@ def quantity(line: dict[str, Any]) -> str:
     q = line.get("quantity") or 0
     if line.get("unit") == "hour":
         return f"{number(q / 60, 2)} t"
-    return f"{q} stk." if line.get("unit") in (None, "", "unit", "day", "visit") else f"{q} {line.get('unit')}"
+    return f"{q} stk."
 
 
 FILTERS = {"kr": kr, "number": number, "day": day, "instant": instant, "month": month, "quantity": quantity}

@@ -40,7 +40,7 @@
     const saleMonths = [...new Set(sales.sales.map((s) => s.month))].sort();
     chart("chart-revenue", { type: "bar", data: { labels: saleMonths, datasets: items.map((item, i) => ({
       label: item, backgroundColor: palette[i % palette.length], data: saleMonths.map((mo) => sales.sales
-        .filter((s) => s.month === mo && s.offer_id === item).reduce((a, s) => a + (s.invoiced || 0) - (s.credited || 0), 0) / 100) })) },
+        .filter((s) => s.month === mo && s.offer_id === item).reduce((a, s) => a + (s.invoiced_gross || 0) - (s.credited_gross || 0), 0) / 100) })) },
       options: { scales: { x: { stacked: true }, y: { stacked: true, ticks: { callback: (v) => kr(v * 100) } } } } });
     const sum = (x, group) => (x.granted_minutes || []).reduce((a, g) => a + ((g[group] || {}).weekly_minutes || 0), 0);
     chart("chart-granted", { type: "line", data: { labels: months, datasets: [
