@@ -45,7 +45,10 @@ DA: dict[str, str] = {
     "Offer": "Tilbud", "Price": "Pris", "Full cost": "Fuld omkostning", "Below cost": "Under kostpris",
     "Catalogue": "Katalog", "Event": "Hændelse", "Back": "Tilbage", "No rows": "Ingen rækker",
     "Citizens with grants": "Borgere med bevilling", "Sales by month": "Salg pr. måned",
-    "Chain state": "Kædens tilstand", "Position": "Position", "Workplace": "Arbejdsplads",
+    "Chain state": "Kædens tilstand",
+    "Late-cancellation fees of the month are billed with them.": "Månedens gebyrer for sen afbestilling faktureres med.",
+    "At most 3 reminders per invoice, at least 10 days apart (the run applies the rules).":
+        "Højst 3 rykkere pr. faktura med mindst 10 dages mellemrum (kørslen anvender reglerne).", "Position": "Position", "Workplace": "Arbejdsplads",
 }
 
 
