@@ -190,14 +190,15 @@ def _handlers(web: FastAPI) -> None:
         return error_page(request, status, "route-not-found" if status == 404 else "bad-request", detail)
 
 
+def safe_next(target: str | None) -> str:
+    """Where to go after sign-in: only a path of the workplace, never another site (no open redirect)."""
+    if target and target.startswith(PREFIX + "/") and "//" not in target and "\\" not in target:
+        return target
+    return PREFIX + "/"
+
+
 def _sign_in_routes(web: FastAPI) -> None:
     from fastapi import Form
-
-    def safe_next(target: str | None) -> str:
-        # Only a path of this site: never an absolute URL (no open redirect after sign-in).
-        if target and target.startswith(PREFIX + "/") and not target.startswith("//") and "\\" not in target:
-            return target
-        return PREFIX + "/"
 
     @web.get("/sign-in")
     def sign_in_form(request: Request, next: str | None = None) -> Response:  # noqa: A002 - the query's name
