@@ -409,3 +409,24 @@ def test_docs_and_redoc_render_offline(browser, server) -> None:
     assert "add-on ledger" in page.inner_text("h1")
     assert outside == []
     ctx.close()
+
+
+def test_language_setting_audit_signals_and_sign_out(browser, server) -> None:
+    s = Session(browser, server, "auditor-657")
+    try:
+        s.go("/web/audit")
+        assert s.page.inner_text("h1") == "Kædens tilstand"  # Danish by default
+        with s.page.expect_navigation():
+            s.page.click("text=English")
+        assert s.page.inner_text("h1") == "Chain state" and "/web/audit" in s.page.url
+        assert s.go("/web/audit?municipality=580").status == 403  # not this auditor's municipality
+        s.go("/web/evaluation?municipality=657&as_of=2019-04-15")
+        assert s.page.locator("#audit-signals tbody tr").count() >= 3  # auditors also see the audit's signals
+        s.go("/web/audit")
+        with s.page.expect_navigation():
+            s.page.click("header form button")
+        assert "/web/sign-in" in s.page.url
+        s.go("/web/audit")
+        assert "/web/sign-in" in s.page.url  # the session is gone
+    finally:
+        s.close()
