@@ -145,7 +145,6 @@ def check_csrf(p: Page, given: str | None) -> None:
 def create_web(parent: FastAPI) -> FastAPI:
     web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     web.state.parent = parent
-    web.state.last_verify = None
     web.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     _handlers(web)
     _sign_in_routes(web)

@@ -31,7 +31,7 @@ DA: dict[str, str] = {
     "Type": "Type", "Chain": "Kæde", "Length": "Længde", "Head hash": "Hovedhash",
     "Heads recorded by invoice runs": "Hoveder registreret af fakturakørsler", "Verify": "Verificér",
     "Run verify --skip-projections": "Kør verify --skip-projections", "Last verify": "Seneste verifikation",
-    "Never run in this process": "Ikke kørt i denne proces", "OK": "OK", "Problems": "Fejl",
+    "Never run from this page": "Endnu ikke kørt herfra", "OK": "OK", "Problems": "Fejl",
     "As issued": "Som udstedt", "Recomputed": "Genberegnet", "Differences": "Forskelle",
     "User": "Bruger", "Role": "Rolle", "From": "Fra", "Until": "Til", "Route": "Rute", "What": "Hvad",
     "Outcome": "Udfald", "Search": "Søg", "Timeline": "Tidslinje", "Effective on (D)": "Gældende pr. (D)",

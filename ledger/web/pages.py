@@ -244,6 +244,8 @@ def audit(p: P, municipality: Muni = None) -> Response:
     p.require("audit")
     from replay.store import Store
 
+    from ledger.web import verify_log
+
     code = scope(p.svc, p.who, p.municipality(municipality), "audit")
     store = Store(p.db)
     top, _ = store.bounds()
@@ -255,7 +257,7 @@ def audit(p: P, municipality: Muni = None) -> Response:
         r["matches"] = h is not None and h.hex() == r["chain_hash"]
     p.svc.access.record(p.who.access("audit:chain", None, code))
     return p.render("audit.html", municipality=code, length=top or 0, head=head.hex() if head else "",
-                    runs=runs, last=p.request.app.state.last_verify)
+                    runs=runs, last=verify_log.last(p.db))
 
 
 @router.post("/audit/verify")
@@ -271,12 +273,14 @@ def verify(p: P, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
     started = time.perf_counter()
     report = verify_store(Store(p.db), [], None)
     check = report.check
-    p.request.app.state.last_verify = {
+    from ledger.web import verify_log
+
+    verify_log.record(p.db, {
         "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "by": p.who.user, "ok": report.ok,
         "checked": check.checked, "events": check.events, "head_position": check.head[0],
         "head_hash": check.head[1].hex(), "claims": len(check.claims), "problem_count": check.problem_count,
         "problems": [f"{x.position}: {x.kind}: {x.message}" for x in check.problems[:20]],
-        "seconds": round(time.perf_counter() - started, 3), "source": report.source}
+        "seconds": round(time.perf_counter() - started, 3), "source": report.source})
     p.svc.access.record(p.who.access("audit:verify"))
     from starlette.responses import RedirectResponse
 
