@@ -261,7 +261,8 @@ def audit(p: P, municipality: Muni = None) -> Response:
 
 
 @router.post("/audit/verify")
-def verify(p: P, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+def verify(p: P, csrf: Annotated[str, Form(max_length=100)] = "",
+           municipality: Annotated[str, Form(pattern=r"^\d{0,3}$")] = "") -> Response:
     """`ledger-replay verify --skip-projections` on the live store: the chain and the recorded heads."""
     p.require("audit")
     check_csrf(p, csrf)
@@ -284,7 +285,8 @@ def verify(p: P, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
     p.svc.access.record(p.who.access("audit:verify"))
     from starlette.responses import RedirectResponse
 
-    return RedirectResponse("/web/audit", status_code=303)
+    return RedirectResponse(f"/web/audit?municipality={municipality}" if municipality else "/web/audit",
+                            status_code=303)
 
 
 @router.get("/audit/invoices/{number}")
