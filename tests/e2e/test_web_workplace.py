@@ -90,7 +90,8 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             pytest.skip("PostgreSQL is not reachable")
         url = fresh_pg_url()
     ids = _store(url)
-    os.environ["LEDGER_FI_CREDITORS"] = "*:81234567"
+    creditors = os.environ.get("LEDGER_FI_CREDITORS")
+    os.environ["LEDGER_FI_CREDITORS"] = "*:81234567"  # read at each letter; restored below
     app = create_app(Settings(database_url=url), tokens=test_tokens(),
                      config=ApiConfig(follow=True, catch_up_seconds=0.1))
     port = _free_port()
@@ -113,6 +114,10 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         api.close()
         srv.should_exit = True
         thread.join(10)
+        if creditors is None:
+            os.environ.pop("LEDGER_FI_CREDITORS", None)
+        else:
+            os.environ["LEDGER_FI_CREDITORS"] = creditors
         if request.param == "postgres":
             drop_pg_schema(url)
 
