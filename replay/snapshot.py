@@ -30,6 +30,7 @@ import orjson
 from ledger.db import Database
 from ledger.projections.engine import Engine, Projection
 from ledger.projections.reader import recorded_key
+from ledger.settings import Settings
 from replay.errors import UsageError
 from replay.projections import canonical_rows
 from replay.store import Store
@@ -100,8 +101,10 @@ def copy_known(store: Store, scratch: Database, known_at: str, progress: Progres
 
 
 def rebuild_known_at(store: Store, projections: list[Projection], known_at: str, as_of: str | None, out: Path,
-                     bar: StepBar = _no_bar) -> dict[str, Any]:
-    """Write the projections as known at `known_at` (views as of `as_of`) to `out`; see the module."""
+                     bar: StepBar = _no_bar, settings: Settings | None = None) -> dict[str, Any]:
+    """Write the projections as known at `known_at` (views as of `as_of`) to `out`; see the module.
+    `settings` (default: the defaults) give the views their knobs, e.g. the substitution window."""
+    settings = settings if settings is not None else Settings()
     out.mkdir(parents=True, exist_ok=True)
     top, _ = store.bounds()
     head = store.chain_row(top) if top else None
@@ -120,7 +123,7 @@ def rebuild_known_at(store: Store, projections: list[Projection], known_at: str,
                 tables[p.name] = {"version": p.version,
                                   "digests": {t.name: Engine(scratch, [p]).digest(t.name) for t in p.tables}}
                 view = view_for(p.name)
-                data = view(scratch, as_of, known_at) if view is not None else None
+                data = view(scratch, as_of, known_at, settings) if view is not None else None
                 if data is not None:
                     body = {"projection": p.name, "known_at": known_at, "as_of": as_of, "view": data}
                     name = f"{p.name}.view.json"

@@ -61,8 +61,8 @@ def _tokens(settings: Settings, tokens: TokenRegistry | None) -> TokenRegistry:
 def create_app(settings: Settings | None = None, *, tokens: TokenRegistry | None = None,
                config: ApiConfig | None = None) -> FastAPI:
     """Build the service. Refuses (ConfigError) without tokens; opens the store on startup."""
-    settings = settings or Settings.from_env()
-    config = config or ApiConfig.from_env()
+    settings = settings if settings is not None else Settings.from_env()
+    config = config if config is not None else settings.api
     tokens = _tokens(settings, tokens)
 
     @asynccontextmanager
@@ -227,16 +227,14 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 def app_from_env() -> FastAPI:
     """The factory `ledger serve` hands uvicorn (each worker process builds its own app): settings
     and tokens from the environment, plus the `--dev-token` hash when one was made."""
-    import os
-
     from ledger.api.auth import TokenRegistry, entry
 
     from ledger.api.logs import configure_logging
 
-    settings = Settings.from_env()
+    settings = Settings.from_env()  # the edge: each worker process reads the settings once, here
     configure_logging(settings.log_format)  # each worker process sets up its own logging
     tokens = load_tokens(settings.tokens_file) if settings.tokens_file else None
-    dev = os.environ.get("LEDGER_API_DEV_TOKEN_SHA256")
+    dev = settings.api.dev_token_sha256
     if dev:
         tokens = TokenRegistry([*(tokens.entries if tokens else ()), entry({"user": "dev-admin", "role": "administrator",
                                                          "municipalities": "*", "token_sha256": dev}, "--dev-token")])
