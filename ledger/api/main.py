@@ -23,6 +23,7 @@ from ledger.api.auth import TokenRegistry, load_tokens
 from ledger.api.config import ApiConfig
 from ledger.api.middleware import Gate
 from ledger.api.problems import MEDIA_TYPE, ApiProblem, from_ledger_error, problem
+from ledger.api.request_id import RequestId
 from ledger.api.services import Services
 from ledger.domain.errors import LedgerError
 from ledger.settings import ConfigError, Settings
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None, *, tokens: TokenRegistry | None
     _routes(app)
     _handlers(app)
     app.add_middleware(Gate, tokens=tokens, max_body_bytes=config.max_body_bytes)
+    app.add_middleware(RequestId)  # added last, so outermost: the id is bound before the gate runs
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
