@@ -26,11 +26,13 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
+from eventsourcing.utils import TopicError
 
 from ledger.db import Database
 from ledger.projections.engine import Engine, Projection
 from ledger.projections.reader import recorded_key
 from ledger.settings import Settings
+from ledger.store.decoding import decode_state
 from replay.errors import UsageError
 from replay.projections import canonical_rows
 from replay.store import Store
@@ -80,15 +82,14 @@ def copy_known(store: Store, scratch: Database, known_at: str, progress: Progres
     cutoff = recorded_key(known_at)
     _, last = store.bounds()
     copied = 0
-    loads = orjson.loads
     with scratch.transaction() as cur:
         cur.execute(_EVENTS_DDL)
         for page in store.event_pages(last):
             keep = []
             for nid, oid, ver, topic, state in page:
                 try:
-                    recorded = recorded_key(loads(state)["timestamp"])
-                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                    recorded = recorded_key(decode_state(topic, state)["timestamp"])
+                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError, TopicError):
                     raise UsageError(f"the event at notification {nid} has no readable recorded time; "
                                      "run `ledger-replay verify` on this store") from None
                 if recorded <= cutoff:
