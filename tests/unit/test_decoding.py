@@ -15,8 +15,16 @@ from eventsourcing.utils import get_topic
 
 from ledger.domain.base import Context, LedgerAggregate
 from ledger.domain.citizen import Citizen
-from ledger.store.decoding import (DecodingError, aggregate_name, check_upcasters, decode, decode_row, decode_state,
-                                   event_name, upcaster)
+from ledger.store.decoding import (
+    DecodingError,
+    aggregate_name,
+    check_upcasters,
+    decode,
+    decode_row,
+    decode_state,
+    event_name,
+    upcaster,
+)
 from ledger.store.transcoder import OrjsonTranscoder
 
 CTX = Context("tester", "assessor", "cmd-1", datetime(2019, 3, 1, 12, tzinfo=timezone.utc))
