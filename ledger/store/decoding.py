@@ -83,6 +83,13 @@ def aggregate_name(topic: str) -> str:
     return topic.rpartition(":")[2].partition(".")[0]
 
 
+@lru_cache(maxsize=1024)
+def is_versioned(topic: str) -> bool:
+    """Whether states of this topic may need upcasting (its class is past version 1). A reader on
+    the hot path (the projection reader) can call `upcast` only for these and leave the rest alone."""
+    return class_version(event_class(topic)) > 1
+
+
 def upcast(topic: str, state: dict[str, Any]) -> dict[str, Any]:
     """Bring a decoded stored state to its class's current shape (in place; also returned)."""
     cls = event_class(topic)

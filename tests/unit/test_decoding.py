@@ -23,6 +23,7 @@ from ledger.store.decoding import (
     decode_row,
     decode_state,
     event_name,
+    is_versioned,
     upcaster,
 )
 from ledger.store.transcoder import OrjsonTranscoder
@@ -113,6 +114,10 @@ def test_a_payload_from_a_newer_version_or_without_a_step_is_refused_clearly():
 
 def test_every_event_of_the_ledger_has_every_upcaster_its_version_needs():
     assert check_upcasters() == []
+
+
+def test_only_versioned_topics_need_upcasting():
+    assert is_versioned(get_topic(Parcel.Weighed)) and not is_versioned(get_topic(Citizen.CitizenRegistered))
 
 
 def test_an_upcaster_is_registered_once_per_step():

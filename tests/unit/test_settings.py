@@ -62,3 +62,13 @@ def test_the_api_knobs_live_in_the_settings_and_keep_their_old_name():
     assert Settings().replace(api=ApiConfig(max_batch=1)).api.max_batch == 1
     with pytest.raises(ConfigError, match="LEDGER_API_WRITERS"):
         Settings().replace(api={"writers": 0})
+
+
+def test_the_server_and_the_replay_tool_refuse_to_start_on_a_bad_setting_with_exit_code_2(tmp_path):
+    from replay.cli import app as replay_cli
+
+    bad = {"LEDGER_DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}", "LEDGER_API_WRITERS": "99"}
+    served = CliRunner().invoke(cli, ["serve", "--dev-token"], env=bad)
+    assert served.exit_code == 2 and "LEDGER_API_WRITERS: input should be less than or equal to 32" in served.output
+    replayed = CliRunner().invoke(replay_cli, ["verify"], env={**bad, "LEDGER_API_WRITERS": "", "LEDGER_REMINDER_MAX": "4"})
+    assert replayed.exit_code == 2 and "LEDGER_REMINDER_MAX" in replayed.output
