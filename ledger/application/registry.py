@@ -57,6 +57,7 @@ class CommandSpec:
     if_match: str | None  # the kind of record If-Match compares (None: creates or spans many)
     etag: str | None  # the kind of record the response's ETag reports
     location: str | None  # the Location template, e.g. "/orders/{order_id}/events"
+    owner: str  # the field whose record decides the municipality the command acts in (tenancy)
     if_match_target: Callable[[dict[str, Any]], UUID | None] = field(repr=False, compare=False)
     etag_target: Callable[[dict[str, Any], dict[str, Any]], UUID | None] = field(repr=False, compare=False)
     location_of: Callable[[dict[str, Any], dict[str, Any]], str | None] = field(repr=False, compare=False)
@@ -90,6 +91,16 @@ def _template(url: str | None) -> str | None:
     for key in ("citizen_id", "order_id", "delivery_id"):
         url = url.replace(str(SAMPLE_RESULT[key]), "{" + key + "}")
     return url.replace("=2019-03", "={month}").replace("/657/", "/{municipality}/").replace("=657", "={municipality}")
+
+
+def _owner(name: str, schema: type[Command]) -> str:
+    """The field `Records.municipality_of` decides the municipality by, for this command."""
+    from ledger.api import tenancy
+
+    if "municipality" in schema.model_fields:
+        return "municipality"
+    skip = tenancy._CREATES.get(name)
+    return next(f for f, _kind, _what in tenancy._OWNER_FIELDS if f in schema.model_fields and f != skip)
 
 
 def _body_of(name: str) -> type[Command] | None:
@@ -128,6 +139,7 @@ def build() -> dict[str, CommandSpec]:
             roles=frozenset(role for role, allowed in ROLE_COMMANDS.items() if name in allowed),
             creates=name in commanding.CREATES, reads_log=name in READS_LOG, body=body, path_fields=path_fields,
             example=MappingProxyType(dict(bodies.EXAMPLES[name])), if_match=None, etag=None, location=None,
+            owner=_owner(name, schema),
             if_match_target=before, etag_target=after, location_of=where)
         payload, result = spec.sample_payload(), dict(SAMPLE_RESULT)
         target, reported = before(payload), after(payload, result)

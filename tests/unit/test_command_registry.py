@@ -111,6 +111,15 @@ def test_a_spec_names_the_same_targets_the_functions_compute():
     assert REGISTRY["run_invoices"].location == "/billing/invoices?municipality={municipality}&month={month}"
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_every_command_names_the_record_that_decides_its_municipality(name):
+    spec = REGISTRY[name]
+    assert spec.owner in ("municipality", "citizen_id", "order_id", "delivery_id")
+    assert spec.owner in spec.schema.model_fields and spec.owner in spec.sample_payload()
+    if spec.owner != "municipality":  # a command that creates the record cannot be decided by it
+        assert tenancy._CREATES.get(name) != spec.owner
+
+
 def test_only_the_two_ways_of_withdrawing_a_delivery_still_share_a_class():
     shared = {cls: [s.name for s in specs] for cls, specs in by_class().items() if len(specs) > 1}
     assert shared == {WithdrawDelivery: ["cancel_delivery", "dispute_delivery"]}
