@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     # except the two whose historical names differ (their aliases). Empty means "not set".
     model_config = SettingsConfigDict(env_prefix=PREFIX, env_nested_delimiter="_", env_nested_max_split=1,
                                       env_ignore_empty=True, case_sensitive=False, frozen=True,
-                                      populate_by_name=True, extra="ignore")
+                                      populate_by_name=True, extra="forbid")
 
     database_url: str = Field("sqlite:///ledger.db", min_length=1)
     # A reminder fee may not exceed 100 DKK (domain.md §2); the setting can only lower it.

@@ -72,3 +72,9 @@ def test_the_server_and_the_replay_tool_refuse_to_start_on_a_bad_setting_with_ex
     assert served.exit_code == 2 and "LEDGER_API_WRITERS: input should be less than or equal to 32" in served.output
     replayed = CliRunner().invoke(replay_cli, ["verify"], env={**bad, "LEDGER_API_WRITERS": "", "LEDGER_REMINDER_MAX": "4"})
     assert replayed.exit_code == 2 and "LEDGER_REMINDER_MAX" in replayed.output
+
+
+def test_a_misspelt_setting_given_in_code_is_refused_while_unknown_variables_are_left_alone():
+    with pytest.raises(ValueError, match="databse_url"):
+        Settings(databse_url="sqlite:///x.db")  # type: ignore[call-arg]
+    assert Settings.from_env({"LEDGER_TEST_PG": "postgresql://elsewhere"}) == Settings()
