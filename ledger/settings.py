@@ -1,54 +1,137 @@
-"""One typed settings object, read once from the environment.
+"""One typed settings object, read once from the environment at the edge of the process.
 
-Every knob the ledger has lives here, so a reader can see at a glance what can be configured.
+Every knob the ledger has lives here (the HTTP service's under `api`), so a reader can see at a
+glance what can be configured, its default and its bounds. The edges read it once and pass it down:
+the `ledger` command (`ledger.cli.settings()`), the API's app factory (`ledger.api.main.app_from_env`)
+and `ledger-replay`. Nothing below them reads the environment.
+
+`Settings(...)` holds exactly what it is given (defaults for the rest): it never reads the
+environment, so a test's `Settings(database_url=...)` cannot pick up a developer's exported
+variables. `Settings.from_env()` is the one reader; a bad value raises `ConfigError` naming the
+variable, and the edges turn that into exit code 2 before anything starts.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.sources.utils import parse_env_vars
 
 
 class ConfigError(ValueError):
     """The environment holds a setting the ledger cannot use."""
 
 
-def _int(env: dict[str, str], key: str, default: int, *, low: int, high: int) -> int:
-    raw = env.get(key)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{key} must be a whole number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{key} must be between {low} and {high}, got {value}")
-    return value
+PREFIX = "LEDGER_"
 
 
-@dataclass(frozen=True)
-class Settings:
-    database_url: str = "sqlite:///ledger.db"
-    # A reminder fee may not exceed 100 DKK (domain.md §2); the setting can only lower it.
-    reminder_fee_ore: int = 10_000
-    reminder_min_days_apart: int = 10
-    reminder_max_count: int = 3
-    payment_terms_days: int = 14
-    substitution_window_days: int = 90
-    tokens_file: str | None = None
-    log_format: str = "auto"  # auto | console | json
-    extra: dict[str, str] = field(default_factory=dict)
+class ApiSettings(BaseModel):
+    """The HTTP service's knobs (`LEDGER_API_<NAME>`); each has a safe default and a bound."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    # Requests above this many bytes of body are refused with 413 before anything reads them.
+    max_body_bytes: int = Field(1 << 20, ge=1024, le=64 << 20)
+    # How long a query with `min_position` waits for the projections before 503.
+    read_wait_seconds: float = Field(5.0, ge=0.0, le=60.0)
+    # How often the server's background thread applies new events to the projections.
+    catch_up_seconds: float = Field(0.5, ge=0.05, le=60.0)
+    # /ready fails when any projection is further than this many positions behind the log head.
+    ready_max_lag: int = Field(10_000, ge=0, le=10**9)
+    # Run the projection catch-up thread in this process (turn off when another process does it).
+    follow: bool = True
+    # Most commands written in one transaction by the group-commit writer (1: one per transaction).
+    max_batch: int = Field(64, ge=1, le=1000)
+    # Writer threads (groups in flight at once).
+    writers: int = Field(4, ge=1, le=32)
+    # The sha256 of the throwaway administrator token `ledger serve --dev-token` made for this run
+    # (set by `ledger serve` for its worker processes; never the token itself).
+    dev_token_sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        env = dict(os.environ if env is None else env)
-        return cls(
-            database_url=env.get("LEDGER_DATABASE_URL") or "sqlite:///ledger.db",
-            reminder_fee_ore=_int(env, "LEDGER_REMINDER_FEE_ORE", 10_000, low=0, high=10_000),
-            reminder_min_days_apart=_int(env, "LEDGER_REMINDER_DAYS_APART", 10, low=10, high=365),
-            reminder_max_count=_int(env, "LEDGER_REMINDER_MAX", 3, low=0, high=3),
-            payment_terms_days=_int(env, "LEDGER_PAYMENT_TERMS_DAYS", 14, low=0, high=90),
-            substitution_window_days=_int(env, "LEDGER_SUBSTITUTION_WINDOW_DAYS", 90, low=1, high=730),
-            tokens_file=env.get("LEDGER_TOKENS_FILE") or None,
-            log_format=env.get("LEDGER_LOG_FORMAT", "auto"),
-        )
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
+        """Compatibility: the `api` part of `Settings.from_env(env)`."""
+        return Settings.from_env(env).api
+
+
+class Settings(BaseSettings):
+    # Variable names are the field names upper-cased after LEDGER_ (LEDGER_API_<NAME> for `api`),
+    # except the two whose historical names differ (their aliases). Empty means "not set".
+    model_config = SettingsConfigDict(env_prefix=PREFIX, env_nested_delimiter="_", env_nested_max_split=1,
+                                      env_ignore_empty=True, case_sensitive=False, frozen=True,
+                                      populate_by_name=True, extra="forbid")
+
+    database_url: str = Field("sqlite:///ledger.db", min_length=1)
+    # A reminder fee may not exceed 100 DKK (domain.md §2); the setting can only lower it.
+    reminder_fee_ore: int = Field(10_000, ge=0, le=10_000)
+    reminder_min_days_apart: int = Field(10, ge=10, le=365, validation_alias="LEDGER_REMINDER_DAYS_APART")
+    reminder_max_count: int = Field(3, ge=0, le=3, validation_alias="LEDGER_REMINDER_MAX")
+    payment_terms_days: int = Field(14, ge=0, le=90)
+    substitution_window_days: int = Field(90, ge=1, le=730)
+    tokens_file: str | None = None
+    log_format: Literal["auto", "console", "json"] = "auto"
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    extra: dict[str, str] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Construction takes only what it is given; `from_env` is the one reader of the environment.
+        return (init_settings,)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """The settings from the environment (or from `env`, for tests); ConfigError on a bad value."""
+        source = _Environment(cls, env)
+        try:
+            return cls(**source())
+        except ValidationError as e:
+            raise ConfigError(config_message(e)) from None
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some values changed, validated like the original."""
+        try:
+            return type(self)(**{**self.model_dump(), **changes})
+        except ValidationError as e:
+            raise ConfigError(config_message(e)) from None
+
+
+class _Environment(EnvSettingsSource):
+    """The library's environment source, over `os.environ` or over a mapping given for a test."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str] | None) -> None:
+        self._given = env
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        if self._given is None:
+            return super()._load_env_vars()
+        return parse_env_vars(self._given, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
+
+
+def variable(loc: tuple[Any, ...]) -> str:
+    """The environment variable behind a validation error's location."""
+    parts = [str(p) for p in loc]
+    if parts and parts[0].startswith(PREFIX):
+        return parts[0]
+    if parts and parts[0] in Settings.model_fields:
+        alias = Settings.model_fields[parts[0]].validation_alias
+        if isinstance(alias, str):
+            return alias
+    return PREFIX + "_".join(p.upper() for p in parts[:2])
+
+
+def config_message(e: ValidationError) -> str:
+    """One line per bad value: the variable, what is wrong, what was given."""
+    lines = []
+    for err in e.errors():
+        given = err.get("input")
+        shown = "" if isinstance(given, dict) else f", got {given!r}"
+        lines.append(f"{variable(err['loc'])}: {err['msg'].lower()}{shown}")
+    return "; ".join(lines)

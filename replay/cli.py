@@ -6,7 +6,6 @@ first bad position or line); 2 bad usage (unusable URL, missing file, unknown in
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -53,8 +52,15 @@ def usage_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _settings() -> Any:
+    """The ledger's settings, read once per command here at the edge (ConfigError: exit 2)."""
+    from ledger.settings import Settings
+
+    return Settings.from_env()
+
+
 def _url(db: str | None) -> str:
-    return db or os.environ.get("LEDGER_DATABASE_URL") or "sqlite:///ledger.db"
+    return db or _settings().database_url
 
 
 def _bars() -> Any:
@@ -144,9 +150,10 @@ def rebuild(
     k, d = parse_known_at(known_at), parse_as_of(as_of)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out {out_dir} exists and is not a directory")
-    store = open_store(_url(db))
+    settings = _settings()
+    store = open_store(db or settings.database_url)
     try:
-        manifest = rebuild_known_at(store, _projections(), k, d, out_dir, _bars())
+        manifest = rebuild_known_at(store, _projections(), k, d, out_dir, _bars(), settings=settings)
     finally:
         store.close()
     out.print(f"Rebuilt as known at {k}" + (f", views as of {d}" if d else "") + f": {manifest['log']['events_known']} "

@@ -26,10 +26,13 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
+from eventsourcing.utils import TopicError
 
 from ledger.db import Database
 from ledger.projections.engine import Engine, Projection
 from ledger.projections.reader import recorded_key
+from ledger.settings import Settings
+from ledger.store.decoding import decode_state
 from replay.errors import UsageError
 from replay.projections import canonical_rows
 from replay.store import Store
@@ -79,15 +82,14 @@ def copy_known(store: Store, scratch: Database, known_at: str, progress: Progres
     cutoff = recorded_key(known_at)
     _, last = store.bounds()
     copied = 0
-    loads = orjson.loads
     with scratch.transaction() as cur:
         cur.execute(_EVENTS_DDL)
         for page in store.event_pages(last):
             keep = []
             for nid, oid, ver, topic, state in page:
                 try:
-                    recorded = recorded_key(loads(state)["timestamp"])
-                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                    recorded = recorded_key(decode_state(topic, state)["timestamp"])
+                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError, TopicError):
                     raise UsageError(f"the event at notification {nid} has no readable recorded time; "
                                      "run `ledger-replay verify` on this store") from None
                 if recorded <= cutoff:
@@ -100,8 +102,10 @@ def copy_known(store: Store, scratch: Database, known_at: str, progress: Progres
 
 
 def rebuild_known_at(store: Store, projections: list[Projection], known_at: str, as_of: str | None, out: Path,
-                     bar: StepBar = _no_bar) -> dict[str, Any]:
-    """Write the projections as known at `known_at` (views as of `as_of`) to `out`; see the module."""
+                     bar: StepBar = _no_bar, settings: Settings | None = None) -> dict[str, Any]:
+    """Write the projections as known at `known_at` (views as of `as_of`) to `out`; see the module.
+    `settings` (default: the defaults) give the views their knobs, e.g. the substitution window."""
+    settings = settings if settings is not None else Settings()
     out.mkdir(parents=True, exist_ok=True)
     top, _ = store.bounds()
     head = store.chain_row(top) if top else None
@@ -120,7 +124,7 @@ def rebuild_known_at(store: Store, projections: list[Projection], known_at: str,
                 tables[p.name] = {"version": p.version,
                                   "digests": {t.name: Engine(scratch, [p]).digest(t.name) for t in p.tables}}
                 view = view_for(p.name)
-                data = view(scratch, as_of, known_at) if view is not None else None
+                data = view(scratch, as_of, known_at, settings) if view is not None else None
                 if data is not None:
                     body = {"projection": p.name, "known_at": known_at, "as_of": as_of, "view": data}
                     name = f"{p.name}.view.json"

@@ -26,6 +26,7 @@ from uuid import UUID
 
 from ledger.db import Database
 from ledger.settings import ConfigError
+from ledger.store.decoding import DECODER
 from ledger.store.recorders import CHAIN_TABLE
 from replay.errors import UsageError
 
@@ -155,6 +156,12 @@ class Store:
         return [(int(v), t, bytes(s)) for v, t, s in self.query(
             f"SELECT originator_version, topic, state FROM {self.events} WHERE originator_id = ? AND {self.nid} < ? "
             "ORDER BY originator_version", (key, before))]
+
+    def aggregate_history(self, originator_id: UUID, before: int) -> list[Any]:
+        """One aggregate's events stored before notification `before`, decoded to typed events
+        (and upcast) by the one decoder, in version order: replay an aggregate with
+        `functools.reduce(lambda a, e: e.mutate(a), events, None)`."""
+        return list(DECODER.decode_all(originator_id, self.aggregate_events(originator_id, before)))
 
     # -- helpers -------------------------------------------------------------------------
     def _sqlite_pages(self, sql: str, convert: Any) -> Iterator[list[Any]]:

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ledger.db import Database
+from ledger.settings import Settings
 
-View = Callable[[Database, "str | None", str], Any]
+View = Callable[[Database, "str | None", str, Settings], Any]
 
 
 def _module(name: str) -> Any | None:
@@ -31,7 +32,7 @@ def _municipalities(db: Database, table: str) -> list[int]:
     return [int(m) for (m,) in db.query(f"SELECT DISTINCT municipality FROM {table} ORDER BY municipality")]
 
 
-def billing_view(db: Database, as_of: str | None, known_at: str) -> Any:
+def billing_view(db: Database, as_of: str | None, known_at: str, settings: Settings) -> Any:
     """Per municipality: invoices, credit notes, payments, balances, revenue, runs, and the
     ageing of what is open on the as-of date (every figure from billing_queries)."""
     q = _module("billing_queries")
@@ -53,7 +54,7 @@ def billing_view(db: Database, as_of: str | None, known_at: str) -> Any:
     return out
 
 
-def timeline_view(db: Database, as_of: str | None, known_at: str) -> Any:
+def timeline_view(db: Database, as_of: str | None, known_at: str, settings: Settings) -> Any:
     """The network's timeline on the as-of date, and each municipality's month series."""
     q = _module("timeline_queries")
     if q is None:
@@ -64,7 +65,7 @@ def timeline_view(db: Database, as_of: str | None, known_at: str) -> Any:
     return view
 
 
-def audit_view(db: Database, as_of: str | None, known_at: str) -> Any:
+def audit_view(db: Database, as_of: str | None, known_at: str, settings: Settings) -> Any:
     """Per municipality with a scheme: the audit (substitution signals, overlap, full cost,
     completeness, evaluation) of the facts dated up to the as-of date. Completeness is judged on
     the as-of date, or on K's date without one (never on "today": the output must not depend on
@@ -72,9 +73,7 @@ def audit_view(db: Database, as_of: str | None, known_at: str) -> Any:
     q = _module("audit_queries")
     if q is None:
         return None
-    from ledger.settings import Settings
-
-    window = Settings.from_env().substitution_window_days
+    window = settings.substitution_window_days
     judged_on = as_of or known_at[:10]
     return {str(m): q.audit(db, m, date_to=as_of, as_of=judged_on, window_days=window)
             for m in _municipalities(db, "au_schemes")}

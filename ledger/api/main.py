@@ -22,6 +22,7 @@ from starlette.responses import Response
 from ledger.api.auth import TokenRegistry, load_tokens
 from ledger.api.config import ApiConfig
 from ledger.api.problems import MEDIA_TYPE, ApiProblem, from_ledger_error, problem
+from ledger.api.request_id import RequestId
 from ledger.api.services import Services
 from ledger.domain.errors import LedgerError
 from ledger.settings import ConfigError, Settings
@@ -60,8 +61,8 @@ def _tokens(settings: Settings, tokens: TokenRegistry | None) -> TokenRegistry:
 def create_app(settings: Settings | None = None, *, tokens: TokenRegistry | None = None,
                config: ApiConfig | None = None) -> FastAPI:
     """Build the service. Refuses (ConfigError) without tokens; opens the store on startup."""
-    settings = settings or Settings.from_env()
-    config = config or ApiConfig.from_env()
+    settings = settings if settings is not None else Settings.from_env()
+    config = config if config is not None else settings.api
     tokens = _tokens(settings, tokens)
 
     @asynccontextmanager
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, *, tokens: TokenRegistry | None
     _routes(app)
     _handlers(app)
     app.add_middleware(WebGate, tokens=tokens, max_body_bytes=config.max_body_bytes)  # Gate + web session
+    app.add_middleware(RequestId)  # added last, so outermost: the id is bound before the gate runs
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -231,16 +233,14 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 def app_from_env() -> FastAPI:
     """The factory `ledger serve` hands uvicorn (each worker process builds its own app): settings
     and tokens from the environment, plus the `--dev-token` hash when one was made."""
-    import os
-
     from ledger.api.auth import TokenRegistry, entry
 
     from ledger.api.logs import configure_logging
 
-    settings = Settings.from_env()
+    settings = Settings.from_env()  # the edge: each worker process reads the settings once, here
     configure_logging(settings.log_format)  # each worker process sets up its own logging
     tokens = load_tokens(settings.tokens_file) if settings.tokens_file else None
-    dev = os.environ.get("LEDGER_API_DEV_TOKEN_SHA256")
+    dev = settings.api.dev_token_sha256
     if dev:
         tokens = TokenRegistry([*(tokens.entries if tokens else ()), entry({"user": "dev-admin", "role": "administrator",
                                                          "municipalities": "*", "token_sha256": dev}, "--dev-token")])

@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-import orjson
-
 from ledger.domain.account import account_id
 from ledger.domain.assessment import assessment_id
 from ledger.domain.catalogue import catalogue_id
 from ledger.domain.errors import InvalidInput, NotFound
 from ledger.domain.municipalities import municipality_code
 from ledger.domain.scheme import scheme_id
+from ledger.store.decoding import aggregate_name, decode
 
 
 @dataclass(frozen=True)
@@ -56,10 +55,10 @@ class Records:
         if not events:
             return None
         first = events[0]
-        state = orjson.loads(first.state)
-        kind = first.topic.rsplit(":", 1)[-1].split(".", 1)[0]
-        citizen = str(aggregate_id) if kind == "Citizen" else state.get("citizen_id")
-        record = Record(aggregate_id, kind, int(state["municipality"]), citizen)
+        event = decode(first)  # the typed first event, upcast like every reader's
+        kind = aggregate_name(first.topic)
+        citizen = str(aggregate_id) if kind == "Citizen" else getattr(event, "citizen_id", None)
+        record = Record(aggregate_id, kind, int(event.municipality), citizen)  # type: ignore[attr-defined]
         with self._lock:
             if len(self._cache) >= self.max_cached:
                 self._cache.clear()  # crude but bounded; refilling costs one row per record

@@ -42,11 +42,27 @@ def user_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def open_ledger() -> Any:
-    from ledger.application import Ledger
+def settings() -> Any:
+    """The settings of this invocation: read from the environment once, at its first use, and kept
+    on the command's context; a bad value is a ConfigError, which `user_errors` turns into exit 2.
+    Outside a command (a direct call from a test or the demo) they are read now."""
+    import click
+
     from ledger.settings import Settings
 
-    return Ledger(Settings.from_env())
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return Settings.from_env()
+    root = ctx.find_root()
+    if "ledger.settings" not in root.meta:
+        root.meta["ledger.settings"] = Settings.from_env()
+    return root.meta["ledger.settings"]
+
+
+def open_ledger() -> Any:
+    from ledger.application import Ledger
+
+    return Ledger(settings())
 
 
 def _register() -> None:

@@ -73,9 +73,9 @@ def date_arg(value: str, field: str) -> str:
 def billing_db(catch_up: bool = True) -> Any:
     """The database, with the billing projection caught up to the head of the log."""
     from ledger.db import Database
-    from ledger.settings import Settings
+    from ledger.cli import settings
 
-    db = Database(Settings.from_env().database_url)
+    db = Database(settings().database_url)
     db.ensure_schema()
     if catch_up:
         catch_up_billing(db)

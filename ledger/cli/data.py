@@ -24,10 +24,10 @@ def progress_bar(*, rate: bool = False) -> Any:
 
 
 def settings_for(db: str | None) -> Any:
-    from ledger.settings import Settings
+    from ledger.cli import settings
 
-    settings = Settings.from_env()
-    return dataclasses.replace(settings, database_url=db) if db else settings
+    loaded = settings()
+    return loaded.replace(database_url=db) if db else loaded
 
 
 def run_generate(scale_name: str, seed: int, take_up: float, out: Path, factor: float | None = None,

@@ -54,9 +54,9 @@ def kr(ore: int | None) -> str:
 
 def _database(projection: Any, catch_up: bool) -> Any:
     from ledger.db import Database
-    from ledger.settings import Settings
+    from ledger.cli import settings
 
-    db = Database(Settings.from_env().database_url)
+    db = Database(settings().database_url)
     db.ensure_schema()
     if catch_up:
         _catch_up(db, projection)
@@ -347,15 +347,15 @@ def audit_command(
 ) -> None:
     """Substitution signals, overlaps, prices below full cost, completeness, and the evaluation view."""
     from ledger.projections import audit_queries as aq
+    from ledger.cli import settings
     from ledger.projections.audit import AuditProjection
-    from ledger.settings import Settings
 
     d1, d2 = _date(date_from, "from"), _date(date_to, "to")
     if d1 and d2 and d1 > d2:
         fail(f"--from {d1} is after --to {d2}")
     if section is not None and section not in AUDIT_SECTIONS:
         fail(f"--section must be one of {', '.join(AUDIT_SECTIONS)}; got {section!r}")
-    window = Settings.from_env().substitution_window_days if window_days is None else window_days
+    window = settings().substitution_window_days if window_days is None else window_days
     if not 1 <= window <= 730:
         fail(f"--window-days must be between 1 and 730, got {window}")
     wanted = aq.SECTIONS if section is None else (section.replace("-", "_"),)

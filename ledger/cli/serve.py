@@ -19,11 +19,9 @@ def prepare_store(settings: Settings) -> None:
     """Create every table once, here, before the workers start: worker processes creating the same
     tables at the same moment collide in PostgreSQL's catalogue (CREATE TABLE IF NOT EXISTS is not
     safe against a concurrent CREATE of the same name)."""
-    from ledger.api.config import ApiConfig
     from ledger.api.services import Services
 
-    config = ApiConfig.from_env()
-    Services.open(settings, ApiConfig(follow=False, max_batch=1, max_body_bytes=config.max_body_bytes)).close()
+    Services.open(settings, settings.api.model_copy(update={"follow": False, "max_batch": 1})).close()
 
 
 @app.command("serve")
@@ -45,7 +43,7 @@ def serve(
     from ledger.api.main import app_from_env
     from ledger.settings import Settings
 
-    settings = Settings.from_env()
+    settings = Settings.from_env()  # the edge: read once here, and once more by each worker's app factory
     fmt = log_format or settings.log_format
     if fmt not in ("auto", "console", "json"):
         fail(f"--log-format must be auto, console or json, not {fmt!r}")

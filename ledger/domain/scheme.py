@@ -11,7 +11,7 @@ from typing import Any
 
 from ledger.domain.base import Context, LedgerAggregate, key_id
 from ledger.domain.errors import AlreadyExists, InvalidInput, rule
-from ledger.domain.values import SECTIONS, iso, parse_date, whole
+from ledger.domain.values import SECTIONS, iso, whole
 
 
 def scheme_id(municipality: int):

@@ -32,7 +32,6 @@ from typing import Any
 import orjson
 
 from ledger.db import Database
-from ledger.projections.audit import OPEN_DATE
 from ledger.projections.timeline_queries import month_points
 
 _SUFFIX = re.compile(r"^[a-z0-9_]{0,20}$")

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from ledger.api.auth import load_tokens, token_sha256
 from ledger.api.main import create_app
-from ledger.api.testing import api_client, auth, token_of
+from tests.helpers.api import api_client, auth, token_of
 from ledger.cli import app as cli
 from ledger.settings import ConfigError, Settings
 

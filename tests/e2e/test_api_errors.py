@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ledger.api.problems import PROBLEMS
-from ledger.api.testing import api_client, auth, build_world
+from tests.helpers.api import api_client, auth, build_world
 from ledger.domain import errors as domain
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "api-errors.md"

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ledger.api.testing import api_client, auth, build_world, ok
+from tests.helpers.api import api_client, auth, build_world, ok
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 import structlog
 
 from ledger.api.bodies import EXAMPLES
-from ledger.api.testing import USERS, api_client, auth, build_world, ok
+from tests.helpers.api import USERS, api_client, auth, build_world, ok
 from ledger.application.commands import ROLE_COMMANDS
 
 

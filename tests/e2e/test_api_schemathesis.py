@@ -21,7 +21,7 @@ from ledger.api.bodies import EXAMPLES
 from ledger.api.config import ApiConfig
 from ledger.api.main import create_app
 from ledger.api.services import Services
-from ledger.api.testing import auth, build_world, test_tokens
+from tests.helpers.api import auth, build_world, test_tokens
 from ledger.settings import Settings
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]

@@ -9,7 +9,7 @@ import re
 import pytest
 from pypdf import PdfReader
 
-from ledger.api.testing import api_client, auth
+from tests.helpers.api import api_client, auth
 from ledger.domain import fi_payment
 from tests.helpers import billing_factories as bf
 

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ledger.api.testing import auth, token_of
+from tests.helpers.api import auth, token_of
 from ledger.domain import fi_payment
 from ledger.web.fmt import kr, number
 from tests.helpers import billing_factories as bf
@@ -77,7 +77,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
     from ledger.api.config import ApiConfig
     from ledger.api.main import create_app
-    from ledger.api.testing import test_tokens
+    from tests.helpers.api import test_tokens
     from ledger.settings import Settings
     from tests.conftest import drop_pg_schema, fresh_pg_url, pg_ok
 

@@ -7,7 +7,7 @@ import time
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.api.testing import test_tokens, token_of
+from tests.helpers.api import test_tokens, token_of
 from ledger.web import fmt
 from ledger.web.app import safe_next
 from ledger.web.session import cookie_value, csrf_token, session_of

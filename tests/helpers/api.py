@@ -1,7 +1,8 @@
-"""Helpers for tests and demos of the HTTP API: a token per role and municipality, a client that
-runs the app's lifespan, and a small Herning (657) + Aabenraa (580) world built through HTTP.
+"""Helpers for tests of the HTTP API: a token per role and municipality, a client that runs the
+app's lifespan, and a small Herning (657) + Aabenraa (580) world built through HTTP.
 
-The tokens here are public knowledge: never configure them in a real deployment.
+The tokens here are public knowledge, which is why they live beside the tests and are not shipped
+in the package (`ledger serve --dev-token` makes a random token of its own for a trial run).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def token_of(user: str) -> str:
 def test_tokens() -> TokenRegistry:
     return TokenRegistry(entry({"user": u, "role": r, "municipalities": m, "token_sha256": token_sha256(token_of(u))},
                                u) for u, (r, m) in USERS.items())
+
+
+test_tokens.__test__ = False  # type: ignore[attr-defined]  # a helper: pytest must not collect it where imported
 
 
 def auth(user: str, key: str | None = None, **headers: str) -> dict[str, str]:
