@@ -2,7 +2,8 @@
 
 The run and the reminders are commands through the application (a fresh command id each time);
 every read comes from the billing projection, caught up first so it shows what was just stored.
-Money is printed in kroner with two decimals in tables and as integer øre in JSON and CSV.
+Money is printed in Danish kroner with the unit in tables (1.336,00 kr.) and as integer øre in
+JSON and CSV. Tables never cut an id or an amount (ledger.cli.tables); `--columns` picks columns.
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ class Format(str, Enum):
 
 
 MunicipalityOpt = Annotated[str, typer.Option("--municipality", "-m", help="municipality code (657) or name (Herning)")]
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table, json or csv")]
+FormatOpt = Annotated[Format, typer.Option(
+    "--format", "-f", help="table (money in kroner, 1.336,00 kr.), json or csv (money in integer øre)")]
+ColumnsOpt = Annotated[str | None, typer.Option(
+    "--columns", help="table columns to show, comma-separated, or 'all' (default: a set that fits)",
+    show_default=False)]
 CatchUpOpt = Annotated[bool, typer.Option("--catch-up/--no-catch-up",
                                           help="apply new events to the billing projection before reading")]
 
@@ -43,12 +48,10 @@ MONEY_KEYS = frozenset({"net", "vat", "gross", "fees", "credited", "charged", "o
 # -- helpers ------------------------------------------------------------------------------------
 
 def kr(ore: int | None) -> str:
-    """Øre as kroner with two decimals, in integers only (money never touches a float)."""
-    if ore is None:
-        return ""
-    sign = "-" if ore < 0 else ""
-    whole, part = divmod(abs(ore), 100)
-    return f"{sign}{whole:,}.{part:02d}"
+    """Øre as Danish kroner with the unit (1.336,00 kr.), in integers only (money never touches a float)."""
+    from ledger.cli.tables import kr as danish
+
+    return danish(ore)
 
 
 def municipality(value: str) -> int:
@@ -93,8 +96,9 @@ def catch_up_billing(db: Any) -> None:
 
 
 def emit(rows: Sequence[dict[str, Any]], fmt: Format, columns: Sequence[str], title: str | None = None,
-         empty: str = "nothing to show") -> None:
-    """Print rows as a rich table (money in kroner), JSON (øre) or CSV (øre)."""
+         empty: str = "nothing to show", shown: str | None = None, default: Sequence[str] | None = None) -> None:
+    """Print rows as a rich table (money in kroner; `shown`/`default` pick its columns), JSON (øre)
+    or CSV (øre, every column)."""
     if fmt is Format.json:
         typer.echo(orjson.dumps(list(rows), option=orjson.OPT_INDENT_2).decode())
         return
@@ -105,19 +109,14 @@ def emit(rows: Sequence[dict[str, Any]], fmt: Format, columns: Sequence[str], ti
             writer.writerow(["" if r.get(c) is None else r.get(c) for c in columns])
         return
     from rich.console import Console
-    from rich.table import Table
 
     console = Console()
     if not rows:
         console.print(empty)
         return
-    table = Table(title=title)
-    for c in columns:
-        table.add_column(c.replace("_", " "), justify="right" if c in MONEY_KEYS else "left")
-    for r in rows:
-        table.add_row(*[kr(r.get(c)) if c in MONEY_KEYS else ("" if r.get(c) is None else str(r.get(c)))
-                        for c in columns])
-    console.print(table)
+    from ledger.cli.tables import render, select
+
+    render(console, title, select(columns, shown, default), rows, MONEY_KEYS)
 
 
 def _query(fn: Callable[..., list[dict[str, Any]]], *args: Any, catch_up: bool = True, **kwargs: Any) -> list[dict[str, Any]]:
@@ -160,7 +159,7 @@ def run(
          title=f"Invoices issued for {month} (municipality {m})",
          empty=f"no invoices issued: nothing new to bill for {month} in municipality {m}")
     if fmt is Format.table and rows:
-        typer.echo(f"{len(rows)} invoices, {kr(sum(r['gross'] for r in rows))} kr in all; "
+        typer.echo(f"{len(rows)} invoices, {kr(sum(r['gross'] for r in rows))} in all; "
                    f"made at chain position {outcome.result['chain_head']['position']}")
 
 
@@ -216,7 +215,7 @@ def export(
     finally:
         db.close()
     typer.echo(f"wrote {summary['lines']} lines of {summary['invoices']} invoices to {summary['path']}: "
-               f"net {kr(summary['net'])}, VAT {kr(summary['vat'])}, gross {kr(summary['gross'])} kr "
+               f"net {kr(summary['net'])}, VAT {kr(summary['vat'])}, gross {kr(summary['gross'])} "
                "(equal to the invoice totals)")
 
 
@@ -230,6 +229,7 @@ def invoices(
     citizen: Annotated[str | None, typer.Option("--citizen", help="only this citizen (pseudonym)")] = None,
     fmt: FormatOpt = Format.table,
     catch_up: CatchUpOpt = True,
+    columns: ColumnsOpt = None,
 ) -> None:
     """List invoices (number, citizen, month, amounts, what is still open)."""
     from ledger.projections.billing_queries import invoices as query
@@ -237,7 +237,8 @@ def invoices(
     m = municipality(municipality_)
     rows = _query(query, m, month_arg(month) if month else None, citizen, catch_up=catch_up)
     emit(rows, fmt, ("number", "citizen_id", "month", "issued_on", "due_on", "line_count", "net", "vat", "gross",
-                     "credited", "fees", "open_amount"), title="Invoices", empty="no invoices")
+                     "credited", "fees", "open_amount"), title="Invoices", empty="no invoices", shown=columns,
+         default=("number", "citizen_id", "gross", "open_amount"))
 
 
 @billing.command("invoice")
@@ -271,9 +272,9 @@ def invoice(
         return
     typer.echo(f"Invoice {found['number']} · citizen {found['citizen_id']} · month {found['month']} · "
                f"issued {found['issued_on']} · due {found['due_on']}")
-    typer.echo(f"net {kr(found['net'])} + VAT {kr(found['vat'])} = gross {kr(found['gross'])} kr; "
+    typer.echo(f"net {kr(found['net'])} + VAT {kr(found['vat'])} = gross {kr(found['gross'])}; "
                f"fees {kr(found['fees'])}, credited {kr(found['credited'])}, open {kr(found['open_amount'])}; "
-               f"made at chain position {found['chain_position']} ({found['chain_hash'][:16]}…)")
+               f"made at chain position {found['chain_position']} ({found['chain_hash']})")
     emit(lines, fmt, amounts, title="Lines")
     # Provenance: the stored events (aggregate id:version) each line was computed from.
     emit(lines, fmt, provenance, title="Provenance (event refs)")
@@ -284,11 +285,12 @@ def _simple(name: str, query_name: str, columns: tuple[str, ...], doc: str, titl
 
     @billing.command(name, help=doc)
     @user_errors
-    def command(municipality_: MunicipalityOpt, fmt: FormatOpt = Format.table, catch_up: CatchUpOpt = True) -> None:
+    def command(municipality_: MunicipalityOpt, fmt: FormatOpt = Format.table, catch_up: CatchUpOpt = True,
+                shown: ColumnsOpt = None) -> None:
         from ledger.projections import billing_queries
 
         rows = _query(getattr(billing_queries, query_name), municipality(municipality_), catch_up=catch_up)
-        emit(rows, fmt, columns, title=title)
+        emit(rows, fmt, columns, title=title, shown=shown)
 
 
 _simple("balances", "balances", ("citizen_id", "invoiced", "fees", "credited", "paid", "owed", "credit", "balance",
