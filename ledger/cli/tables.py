@@ -18,7 +18,7 @@ from typing import Any
 # separator, less those three once for the outer edges (width = sum + 3 × (columns - 1)).
 _PER_COLUMN = 3
 _EDGE = -3
-_FOLD_MIN = 12  # free text may wrap down to this width
+_FOLD_MIN = 16  # free text may wrap down to this width
 
 
 def kr(ore: int | None) -> str:

@@ -42,7 +42,7 @@ def test_billing_run_issues_the_months_invoices_once_and_shows_them(database_url
     assert [(i["number"], i["citizen_id"], i["gross"]) for i in issued] == [("657-000001", h, 35_400)]
     assert "no invoices issued" in cli("billing", "run", "-m", "657", "--month", "2019-03", "--run-date", "2019-04-02")
     table = cli("billing", "invoices", "-m", "herning")
-    assert "657-000001" in table and "354.00" in table
+    assert "657-000001" in table and "354,00 kr." in table
     invoice = orjson.loads(cli("billing", "invoice", "657-000001", "-m", "657", "-f", "json"))
     assert invoice["lines"][0]["billed_minutes"] == 60
     assert set(invoice["lines"][0]["provenance"]) == {"order", "delivery", "price", "grant"}
