@@ -198,25 +198,47 @@ def reminders(
 def export(
     municipality_: MunicipalityOpt,
     month: Annotated[str, typer.Option("--month", help="the month billed, YYYY-MM")],
-    out: Annotated[str, typer.Option("--out", help="the CSV file to write")],
+    out: Annotated[str, typer.Option("--out", help="the CSV file to write, or - for standard output")],
     catch_up: CatchUpOpt = True,
+    totals: Annotated[str | None, typer.Option(
+        "--totals", help="where the totals go (a one-row CSV); default: NAME.totals.csv beside --out, none "
+                         "with --out -", show_default=False)] = None,
+    trailer: Annotated[bool, typer.Option(
+        "--trailer", help="also append the totals as a last row with record_type 'total' (opt-in; a naive "
+                          "column sum then counts the month twice)")] = False,
+    excel: Annotated[bool, typer.Option(
+        "--excel", help="for a Danish spreadsheet: ';', kroner with decimal comma (columns *_kr), UTF-8 BOM; "
+                        "same as --dialect excel-da")] = False,
+    dialect: Annotated[str, typer.Option(
+        "--dialect", help="plain (comma, money in integer øre, columns *_ore) or excel-da")] = "plain",
 ) -> None:
-    """Write a month's invoice lines as CSV for the finance system (see docs/billing-export.md)."""
-    from ledger.projections.billing_export import ExportMismatch, export_month
+    """Write a month's invoice lines as CSV for the finance system (see docs/billing-export.md).
 
+    Money: integer øre (plain) or kroner with a decimal comma (excel-da). The summary line: kroner."""
+    from ledger.projections.billing_export import ExportMismatch, export_month, totals_path_for
+
+    if excel:
+        dialect = "excel-da"
+    if dialect not in ("plain", "excel-da"):
+        fail(f"--dialect must be plain or excel-da, got {dialect!r}")
+    if totals is None and out != "-":
+        totals = str(totals_path_for(out))
     m = municipality(municipality_)
     db = billing_db(catch_up)
     try:
-        summary = export_month(db, m, month_arg(month), out)
+        summary = export_month(db, m, month_arg(month), out, trailer=trailer, dialect=dialect, totals=totals)
     except ExportMismatch as e:
         fail(str(e), code=1)
     except OSError as e:
-        fail(f"cannot write {out}: {e.strerror}")
+        fail(f"cannot write {e.filename or out}: {e.strerror}")
     finally:
         db.close()
-    typer.echo(f"wrote {summary['lines']} lines of {summary['invoices']} invoices to {summary['path']}: "
+    where = "standard output" if summary["path"] == "-" else summary["path"]
+    typer.echo(f"wrote {summary['lines']} lines of {summary['invoices']} invoices to {where}: "
                f"net {kr(summary['net'])}, VAT {kr(summary['vat'])}, gross {kr(summary['gross'])} "
-               "(equal to the invoice totals)")
+               "(equal to the invoice totals)"
+               + (f"; totals in {summary['totals_path']}" if summary["totals_path"] not in (None, "-") else ""),
+               err=out == "-")
 
 
 # -- reads ------------------------------------------------------------------------------------

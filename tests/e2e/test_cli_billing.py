@@ -74,8 +74,10 @@ def test_billing_reads_answer_in_table_json_and_csv(database_url, cli, tmp_path)
     assert "equal to the invoice totals" in said
     with out.open(encoding="utf-8") as f:
         lines = list(csv.DictReader(f))
-    assert lines[-1]["record_type"] == "total"
-    assert int(lines[-1]["gross_ore"]) == sum(int(r["gross_ore"]) for r in lines[:-1])
+    with (tmp_path / "march.totals.csv").open(encoding="utf-8") as f:
+        (totals,) = list(csv.DictReader(f))
+    assert {r["record_type"] for r in lines} == {"line"}  # one tidy table: the totals are apart
+    assert int(totals["gross_ore"]) == sum(int(r["gross_ore"]) for r in lines) and int(totals["lines"]) == len(lines)
 
 
 def test_projections_status_rebuild_and_catch_up(database_url, cli):
