@@ -104,8 +104,18 @@ def generate_command(
     typer.echo(f"wrote {out}")
 
 
+def _rate(report: Any) -> str:
+    """What the import is doing: a resumed run first skips what is stored, which records no events,
+    so the skipped lines are counted (and a lines-per-second rate shown) instead of 0 events/s."""
+    seconds = max(report.seconds, 1e-9)
+    done = report.applied + report.replayed
+    text = f"{done:,} lines ({report.replayed:,} already stored) · {done / seconds:,.0f} lines/s"
+    return text + (f" · {report.events_per_second:,.0f} events/s" if report.applied else "")
+
+
 def run_import(ledger: Any, path: Path, batch: int, quiet: bool = False) -> Any:
-    """Import with a progress bar (bytes read, events per second); exits 2 on a bad line."""
+    """Import with a progress bar (bytes read, lines done and skipped); exits 2 on a bad line and
+    130 on Ctrl-C, each time saying what is stored and that running it again resumes."""
     from ledger.importer import Importer, LineRejected
 
     importer = Importer(ledger, batch_size=batch)
@@ -113,7 +123,7 @@ def run_import(ledger: Any, path: Path, batch: int, quiet: bool = False) -> Any:
         task = bar.add_task("importing", total=path.stat().st_size, rate="", visible=not quiet)
 
         def progress(done: int, total: int, report: Any) -> None:
-            bar.update(task, completed=done, rate=f"{report.events_per_second:,.0f} events/s")
+            bar.update(task, completed=done, rate=_rate(report))
 
         try:
             report = importer.run(path, progress)
@@ -123,6 +133,13 @@ def run_import(ledger: Any, path: Path, batch: int, quiet: bool = False) -> Any:
             fail(f"{path}:{e.line_no}: {e.reason}\nnothing of that line's batch was stored"
                  + (f"; the {stored:,} commands before it are stored, and running the import again skips them"
                     if stored else ""))
+        except KeyboardInterrupt:
+            bar.stop()
+            r = importer.report
+            done = r.applied + r.replayed
+            fail(f"interrupted: the first {done:,} lines are stored ({r.applied:,} commands applied now, "
+                 f"{r.replayed:,} were already stored); a batch is stored whole or not at all, so nothing is "
+                 f"half-written. Run the same import again to resume: it skips the stored lines.", code=130)
     return report
 
 
