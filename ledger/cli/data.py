@@ -170,15 +170,18 @@ def import_command(
 @user_errors
 def demo_command(
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="serve the API after the tour")] = True,
-    db: Annotated[str, typer.Option(help="where to build the demo")] = "sqlite:///ledger.db",
-    fresh: Annotated[bool, typer.Option(help="delete an earlier demo database instead of moving it aside")] = False,
+    db: Annotated[str | None, typer.Option(
+        help="where to build the demo (default: LEDGER_DATABASE_URL, else sqlite:///ledger.db)",
+        show_default=False)] = None,
+    fresh: Annotated[bool, typer.Option(help="delete a store the demo did not build (an earlier demo's store is "
+                                             "always replaced)")] = False,
     seed: Annotated[int, typer.Option(help="seed of the generated trial")] = 1,
     host: Annotated[str, typer.Option(help="address to serve on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to serve on")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port to serve on (checked before building)")] = 8000,
     factor: Annotated[float | None, typer.Option(help="recipients as a share of the real number (default 0.05)")]
     = None,
 ) -> None:
     """Generate the trial networks' history, import it, build the read models, show where to look, serve."""
     from ledger.demo import run_demo
 
-    run_demo(db, fresh=fresh, seed=seed, serve_api=serve, host=host, port=port, factor=factor)
+    run_demo(settings_for(db).database_url, fresh=fresh, seed=seed, serve_api=serve, host=host, port=port, factor=factor)
