@@ -16,7 +16,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="The add-on ledger (tilkøb): an event-sourced ledger.")
+app = typer.Typer(name="ledger", no_args_is_help=True, add_completion=False, help="The add-on ledger (tilkøb): an event-sourced ledger.")
 
 F = TypeVar("F", bound=Callable[..., Any])
 

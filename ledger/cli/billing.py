@@ -340,6 +340,7 @@ def ageing(
     as_of: Annotated[str, typer.Option("--as-of", help="the date to age open items at, YYYY-MM-DD")],
     fmt: FormatOpt = Format.table,
     catch_up: CatchUpOpt = True,
+    columns: ColumnsOpt = None,
 ) -> None:
     """Open amounts per citizen by days past due: not due, 0–30, 31–60, 61–90, over 90."""
     from ledger.domain.values import parse_date
@@ -351,4 +352,4 @@ def ageing(
     if fmt is Format.table and rows:
         rows = [*rows, {"citizen_id": "total", **{k: sum(r[k] for r in rows) for k in (*AGEING_BUCKETS, "open", "credit")}}]
     emit(rows, fmt, ("citizen_id", *AGEING_BUCKETS, "open", "credit"), title=f"Ageing at {as_of}",
-         empty=f"nothing open on {as_of}")
+         empty=f"nothing open on {as_of}", shown=columns)
