@@ -84,7 +84,7 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 
 @app.command("generate")
-@user_errors
+@user_errors(store=False)
 def generate_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="the file to write (JSON lines)")],
     scale: Annotated[str, typer.Option(help="network (the two trial networks) or national (98 municipalities)")]
@@ -97,6 +97,8 @@ def generate_command(
     summary_file: Annotated[Path | None, typer.Option("--summary", help="also write the summary as JSON")] = None,
 ) -> None:
     """Write a seeded, realistic trial history as an import file (see docs/import-format.md)."""
+    if str(out) == "-":
+        fail("--out names the import file to write (the summary goes to standard output)")
     summary = run_generate(scale, seed, take_up, out, factor)
     print_summary(summary)
     if summary_file is not None:

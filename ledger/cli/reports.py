@@ -431,6 +431,8 @@ def export_evaluation(
     from ledger.projections.audit import AuditProjection
     from ledger.projections.evaluation_export import write_evaluation
 
+    if out == "-":
+        fail("the evaluation export is four tables, one file each: --out names a directory")
     target = Path(out)
     if target.exists() and not target.is_dir():
         fail(f"--out {out} exists and is not a directory")
