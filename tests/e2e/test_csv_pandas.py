@@ -3,6 +3,8 @@ equal the projection's totals (on a demo store, its smallest scale)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import io
 from pathlib import Path
 
@@ -20,11 +22,9 @@ from tests.helpers import demo_store
 KBH = 101
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> str:
-    where = tmp_path_factory.mktemp("csv")
-    demo_store.build(where)
-    return demo_store.url(where)
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from demo_store.store(request, tmp_path_factory, "csv")
 
 
 def cli(store: str, *args: str) -> str:

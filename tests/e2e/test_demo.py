@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 _SCRIPT = Path(sys.executable).with_name("ledger")
 LEDGER = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-c", "from ledger.cli import main; main()"]
 
@@ -76,3 +78,31 @@ def test_the_demo_says_before_building_when_its_port_is_taken(tmp_path):
                              capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and f"port {port}" in run.stderr and "--no-serve" in run.stderr
     assert not (tmp_path / "ledger.db").exists()
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_demo_replaces_its_own_schema_and_refuses_another(tmp_path):
+    from conftest import drop_pg_schema, fresh_pg_url, pg_ok
+
+    if not pg_ok():
+        pytest.skip("PostgreSQL is not reachable")
+    url = fresh_pg_url()
+    env = {**os.environ, "COLUMNS": "200", "LEDGER_DATABASE_URL": url}
+    try:
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([*LEDGER, "demo", "--no-serve", "--factor", "0.005", *args], cwd=tmp_path, env=env,
+                                  capture_output=True, text=True, timeout=180)
+
+        first = run()
+        assert first.returncode == 0, first.stdout + first.stderr
+        again = run()
+        assert again.returncode == 0 and "replaced the earlier demo schema" in again.stdout, again.stderr
+        import psycopg
+
+        schema = url.rsplit("schema=", 1)[1]
+        with psycopg.connect(url.split("?")[0], autocommit=True) as conn:
+            conn.execute(f'COMMENT ON SCHEMA "{schema}" IS NULL')  # now it is someone else's store
+        refused = run()
+        assert refused.returncode == 2 and "did not build" in refused.stderr
+    finally:
+        drop_pg_schema(url)

@@ -6,6 +6,8 @@ no "…" anywhere, and no line wider than 80 columns."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import csv
 import io
 from pathlib import Path
@@ -39,11 +41,9 @@ REPORTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> str:
-    where = tmp_path_factory.mktemp("tables")
-    demo_store.build(where)
-    return demo_store.url(where)
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from demo_store.store(request, tmp_path_factory, "tables")
 
 
 def cli(store: str, args: list[str], width: int = 80) -> str:
