@@ -136,7 +136,7 @@ def build(url: str, seed: int, factor: float | None, out: Console) -> dict[str, 
         ledger = Ledger(settings_for(url))
         mark(url)  # before the import: an interrupted demo's store is still the demo's to replace
         try:
-            report = run_import(ledger, path, 2_000)
+            report = run_import(ledger, path, 2_000, resumable=False)
         finally:
             ledger.close()
         timings["import"] = time.perf_counter() - started
@@ -358,7 +358,13 @@ def run_demo(url: str, *, fresh: bool = False, seed: int = 1, serve_api: bool = 
         from ledger.cli import fail
 
         fail(str(e))
-    summary = build(url, seed, factor, out)
+    try:
+        summary = build(url, seed, factor, out)
+    except KeyboardInterrupt:
+        from ledger.cli import fail
+
+        fail(f"interrupted: the demo's store {url} is incomplete; run `ledger demo` again (it replaces its own "
+             "store)", code=130)
     summary["timings"]["setup"] = time.perf_counter() - started
     tour(url, summary, out)
     out.rule()

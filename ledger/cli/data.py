@@ -115,7 +115,7 @@ def _rate(report: Any) -> str:
     return text + (f" · {report.events_per_second:,.0f} events/s" if report.applied else "")
 
 
-def run_import(ledger: Any, path: Path, batch: int, quiet: bool = False) -> Any:
+def run_import(ledger: Any, path: Path, batch: int, quiet: bool = False, resumable: bool = True) -> Any:
     """Import with a progress bar (bytes read, lines done and skipped); exits 2 on a bad line and
     130 on Ctrl-C, each time saying what is stored and that running it again resumes."""
     from ledger.importer import Importer, LineRejected
@@ -137,6 +137,8 @@ def run_import(ledger: Any, path: Path, batch: int, quiet: bool = False) -> Any:
                     if stored else ""))
         except KeyboardInterrupt:
             bar.stop()
+            if not resumable:  # the caller says what an interruption means for it
+                raise
             r = importer.report
             done = r.applied + r.replayed
             fail(f"interrupted: the first {done:,} lines are stored ({r.applied:,} commands applied now, "
