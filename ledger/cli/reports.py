@@ -425,7 +425,9 @@ def export_evaluation(
     out: Annotated[str, typer.Option("--out", help="directory for the CSV files (created if missing)")],
     catch_up: CatchUpOpt = True,
 ) -> None:
-    """Write offers.csv, sales.csv, buyers.csv and granted_services.csv (see docs/evaluation-export.md)."""
+    """Write offers.csv, sales.csv, buyers.csv and granted_services.csv (see docs/evaluation-export.md).
+
+    One table per file, comma-separated, money in integer øre (1 kroner = 100 øre)."""
     from pathlib import Path
 
     from ledger.projections.audit import AuditProjection
