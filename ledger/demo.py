@@ -22,13 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
-from ledger.cli.tables import kr
+from ledger.cli.tables import kr, render
 from ledger.db import Database, parse_database_url
 
-TOUR_DATE = "2019-06-30"  # the timeline is shown as effective on this date …
-TOUR_KNOWN = "2019-07-15T00:00:00Z"  # … both as known now and as the records showed then
+TOUR_DATE = "2021-03-31"  # the timeline is shown as effective on this date …
+TOUR_KNOWN = "2021-04-15T00:00:00Z"  # … both as known now and as the records showed then
 
 # The municipality and month the README's examples use: København has invoices in March 2021 at
 # every demo scale (the smallest, --factor 0.005, included), so every example answers something.
@@ -199,17 +198,18 @@ def _timeline(db: Database, out: Console) -> None:
     now = q.timeline(db, None, TOUR_DATE)
     then = q.timeline(db, None, TOUR_DATE, TOUR_KNOWN)
     then_by = {e["municipality"]: e for e in then["municipalities"]}
-    table = Table(title=f"effective {TOUR_DATE}: as known now (and as the records showed on {TOUR_KNOWN[:10]})")
-    for col in ("municipality", "in window", "covered grants", "buyers", "deliveries in month", "revenue"):
-        table.add_column(col, justify="left" if col == "municipality" else "right")
+    rows = []
     for e in now["municipalities"]:
         t = then_by.get(e["municipality"], e)
-        table.add_row(f"{e['name']} ({e['municipality']})", "yes" if e["scheme"]["window"] else "no",
-                      f"{e['citizens_with_covered_grants']:,} ({t['citizens_with_covered_grants']:,})",
-                      f"{e['buyers']} ({t['buyers']})" if not isinstance(e["buyers"], dict) else str(e["buyers"]),
-                      f"{e['month']['deliveries']} ({t['month']['deliveries']})",
-                      kr(e["month"]["revenue"]["gross"]))
-    out.print(table)
+        rows.append({
+            "municipality": f"{e['name']} ({e['municipality']})", "in_window": "yes" if e["scheme"]["window"] else "no",
+            "covered_grants": f"{e['citizens_with_covered_grants']:,} ({t['citizens_with_covered_grants']:,})",
+            "buyers": f"{e['buyers']} ({t['buyers']})" if not isinstance(e["buyers"], dict) else str(e["buyers"]),
+            "deliveries_in_month": f"{e['month']['deliveries']} ({t['month']['deliveries']})",
+            "revenue": e["month"]["revenue"]["gross"]})
+    render(out, f"effective {TOUR_DATE}: as known now (and as the records showed on {TOUR_KNOWN[:10]})",
+           ("municipality", "in_window", "covered_grants", "buyers", "deliveries_in_month", "revenue"), rows,
+           money=("revenue",))
     _cmd(out, f"  $ ledger timeline --municipality all --as-of {TOUR_DATE} --known-at {TOUR_KNOWN}")
     _cmd(out, f"  API: GET /timeline?as_of={TOUR_DATE}&known_at={TOUR_KNOWN}")
 
@@ -313,14 +313,9 @@ def _next(out: Console) -> None:
 
 
 def port_free(host: str, port: int) -> bool:
-    import socket
+    from ledger.cli.serve import port_free as free
 
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
+    return free(host, port)
 
 
 def serve(url: str, host: str, port: int, out: Console) -> None:

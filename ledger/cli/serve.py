@@ -26,6 +26,18 @@ def prepare_store(settings: Settings) -> None:
     Services.open(settings, ApiConfig(follow=False, max_batch=1, max_body_bytes=config.max_body_bytes)).close()
 
 
+def port_free(host: str, port: int) -> bool:
+    """Can we listen on host:port now? (Asked before the slow start, so a busy port is said at once.)"""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 @app.command("serve")
 @user_errors
 def serve(
@@ -45,6 +57,8 @@ def serve(
     from ledger.api.main import app_from_env
     from ledger.settings import Settings
 
+    if not port_free(host, port):
+        fail(f"port {port} on {host} is in use (another `ledger serve` or `ledger demo`?); pass --port {port + 1}")
     settings = Settings.from_env()
     fmt = log_format or settings.log_format
     if fmt not in ("auto", "console", "json"):
@@ -58,7 +72,8 @@ def serve(
                    f"  curl -H 'Authorization: Bearer {token}' http://{host}:{port}/ready", err=True)
     app_from_env()  # refuse to start (exit 2) before binding when tokens or settings are wrong
     prepare_store(settings)
-    typer.echo(f"serving the ledger API on http://{host}:{port} (docs: /docs, OpenAPI: /openapi.json)", err=True)
+    typer.echo(f"serving the ledger API on http://{host}:{port} (docs: /docs, OpenAPI: /openapi.json); "
+               "Ctrl-C stops it", err=True)
     try:
         uvicorn.run("ledger.api.main:app_from_env", factory=True, host=host, port=port, workers=workers,
                     access_log=False, log_level="warning", timeout_graceful_shutdown=10)
