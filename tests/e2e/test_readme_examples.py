@@ -121,6 +121,10 @@ def test_every_api_path_of_the_tour_and_the_readme_answers_200_on_ledger_serve(d
             got = httpx.get(base + path, headers=headers, timeout=30)
             if got.status_code != 200 or not got.content.strip() or got.content.strip() in (b"[]", b"{}"):
                 problems.append(f"GET {path}: {got.status_code} {got.text[:300]}")
+            elif path.startswith("/billing/export.csv"):  # one tidy table, the totals in headers
+                rows = got.text.strip().splitlines()[1:]
+                if int(got.headers["X-Export-Lines"]) != len(rows) or not rows:
+                    problems.append(f"GET {path}: {len(rows)} rows, X-Export-Lines {got.headers['X-Export-Lines']}")
         assert not problems, "\n".join(problems)
     finally:
         server.terminate()
