@@ -1,8 +1,10 @@
 """The `ledger` command: a thin door to the application and the projections.
 
-Each area has its own module that registers its commands on `app` (core, projections, billing,
-reports, data, serve). Errors a user can fix exit with code 2 and a one-line message; nothing is
-stored on a refusal.
+Each area has its own module that registers its commands on `root` (core, projections, billing,
+reports, data, serve). The modules are imported lazily: `ledger billing …` imports only the billing
+module (COMMAND_MODULES says which module holds a command; a name not listed loads them all), and
+`ledger.cli.app` (what tests and tools import) is `root` with every module registered. Errors a user
+can fix exit with code 2 and a one-line message; nothing is stored on a refusal.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-app = typer.Typer(name="ledger", no_args_is_help=True, add_completion=False, help="The add-on ledger (tilkøb): an event-sourced ledger.")
+root = typer.Typer(name="ledger", no_args_is_help=True, add_completion=False, help="The add-on ledger (tilkøb): an event-sourced ledger.")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,7 +43,7 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
+@root.callback()
 def _root(
     show_version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
                                                help="print the version and exit")] = False,
@@ -98,22 +100,47 @@ def open_ledger() -> Any:
     return Ledger(Settings.from_env())
 
 
-def _register() -> None:
+MODULES = ("core", "projections", "billing", "reports", "data", "serve")
+# Which module registers each top-level command (a command missing here still works: it loads all).
+COMMAND_MODULES = {"command": "core", "history": "core", "projections": "projections", "billing": "billing",
+                   "timeline": "reports", "audit": "reports", "export": "reports", "generate": "data",
+                   "import": "data", "demo": "data", "serve": "serve"}
+_registered = False
+
+
+def _load(name: str) -> None:
     import importlib
 
-    for name in ("core", "projections", "billing", "reports", "data", "serve"):
-        try:
-            importlib.import_module(f"ledger.cli.{name}")
-        except ModuleNotFoundError as e:  # a module not written yet must not break the others
-            if e.name != f"ledger.cli.{name}":
-                raise
+    try:
+        importlib.import_module(f"ledger.cli.{name}")
+    except ModuleNotFoundError as e:  # a module not written yet must not break the others
+        if e.name != f"ledger.cli.{name}":
+            raise
 
 
-_register()
+def _register() -> None:
+    global _registered
+    if not _registered:
+        _registered = True
+        for name in MODULES:
+            _load(name)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":  # the whole command, every module registered
+        _register()
+        return root
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
-    app(prog_name="ledger")
+    args = sys.argv[1:]
+    first = next((a for a in args if not a.startswith("-")), None)
+    if first in COMMAND_MODULES and "--help" not in args[:args.index(first)]:
+        _load(COMMAND_MODULES[first])
+    else:  # `ledger`, `ledger --help`, or a name this table does not know: every command
+        _register()
+    root(prog_name="ledger")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from ledger.cli import app, fail, open_ledger, user_errors
+from ledger.cli import root as app, fail, open_ledger, user_errors
 
 billing = typer.Typer(no_args_is_help=True, help="Invoice runs, reminders, exports, invoices, balances and ageing.")
 app.add_typer(billing, name="billing")

@@ -8,7 +8,7 @@ from typing import Annotated
 import orjson
 import typer
 
-from ledger.cli import app, fail, open_ledger, user_errors
+from ledger.cli import root as app, fail, open_ledger, user_errors
 
 
 @app.command("command")

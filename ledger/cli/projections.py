@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from ledger.cli import app, fail, user_errors
+from ledger.cli import root as app, fail, user_errors
 
 projections = typer.Typer(no_args_is_help=True, help="Projection positions, catch-up and rebuild.")
 app.add_typer(projections, name="projections")

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from ledger.cli import app, fail, user_errors
+from ledger.cli import root as app, fail, user_errors
 
 export = typer.Typer(no_args_is_help=True, help="Extracts for others: the evaluation export.")
 app.add_typer(export, name="export")

@@ -37,3 +37,20 @@ def test_db_chooses_the_store(tmp_path):
                                 env={"LEDGER_DATABASE_URL": f"sqlite:///{tmp_path / 'other.db'}"})
     assert result.exit_code == 0, result.output
     assert target.exists() and not (tmp_path / "other.db").exists()
+
+
+def test_a_command_imports_only_its_own_module_and_help_imports_all():
+    import subprocess
+    import sys
+
+    script = ("import sys; sys.argv = ['ledger', *sys.argv[1:]]\nimport ledger.cli as c\ntry:\n    c.main()\n"
+              "except SystemExit:\n    pass\nprint(sorted(m for m in sys.modules if m.startswith('ledger.cli.')),"
+              " file=sys.stderr)")
+
+    def loaded(*args: str) -> str:
+        run = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=60)
+        return run.stderr.strip().splitlines()[-1]
+
+    assert loaded("billing", "--help") == "['ledger.cli.billing']"
+    assert loaded("timeline", "--help") == "['ledger.cli.reports']"
+    assert loaded("--help").count("ledger.cli.") == 6
