@@ -8,8 +8,6 @@ JSON and CSV. Tables never cut an id or an amount (ledger.cli.tables); `--column
 
 from __future__ import annotations
 
-import csv
-import sys
 import uuid
 from collections.abc import Callable, Sequence
 from enum import Enum
@@ -33,6 +31,8 @@ class Format(str, Enum):
 MunicipalityOpt = Annotated[str, typer.Option("--municipality", "-m", help="municipality code (657) or name (Herning)")]
 FormatOpt = Annotated[Format, typer.Option(
     "--format", "-f", help="table (money in kroner, 1.336,00 kr.), json or csv (money in integer øre)")]
+DialectOpt = Annotated[str, typer.Option(
+    "--dialect", help="with -f csv: plain (comma, øre) or excel-da (';', kroner with decimal comma, UTF-8 BOM)")]
 ColumnsOpt = Annotated[str | None, typer.Option(
     "--columns", help="table columns to show, comma-separated, or 'all' (default: a set that fits)",
     show_default=False)]
@@ -96,17 +96,19 @@ def catch_up_billing(db: Any) -> None:
 
 
 def emit(rows: Sequence[dict[str, Any]], fmt: Format, columns: Sequence[str], title: str | None = None,
-         empty: str = "nothing to show", shown: str | None = None, default: Sequence[str] | None = None) -> None:
+         empty: str = "nothing to show", shown: str | None = None, default: Sequence[str] | None = None,
+         dialect: str = "plain") -> None:
     """Print rows as a rich table (money in kroner; `shown`/`default` pick its columns), JSON (øre)
     or CSV (øre, every column)."""
     if fmt is Format.json:
         typer.echo(orjson.dumps(list(rows), option=orjson.OPT_INDENT_2).decode())
         return
+    if dialect not in ("plain", "excel-da"):
+        fail(f"--dialect must be plain or excel-da, got {dialect!r}")
     if fmt is Format.csv:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(columns)
-        for r in rows:
-            writer.writerow(["" if r.get(c) is None else r.get(c) for c in columns])
+        from ledger.cli.csvout import write_rows
+
+        write_rows("-", columns, rows, MONEY_KEYS, dialect)
         return
     from rich.console import Console
 
@@ -252,6 +254,7 @@ def invoices(
     fmt: FormatOpt = Format.table,
     catch_up: CatchUpOpt = True,
     columns: ColumnsOpt = None,
+    dialect: DialectOpt = "plain",
 ) -> None:
     """List invoices (number, citizen, month, amounts, what is still open)."""
     from ledger.projections.billing_queries import invoices as query
@@ -260,7 +263,7 @@ def invoices(
     rows = _query(query, m, month_arg(month) if month else None, citizen, catch_up=catch_up)
     emit(rows, fmt, ("number", "citizen_id", "month", "issued_on", "due_on", "line_count", "net", "vat", "gross",
                      "credited", "fees", "open_amount"), title="Invoices", empty="no invoices", shown=columns,
-         default=("number", "citizen_id", "gross", "open_amount"))
+         default=("number", "citizen_id", "gross", "open_amount"), dialect=dialect)
 
 
 @billing.command("invoice")
@@ -308,11 +311,11 @@ def _simple(name: str, query_name: str, columns: tuple[str, ...], doc: str, titl
     @billing.command(name, help=doc)
     @user_errors
     def command(municipality_: MunicipalityOpt, fmt: FormatOpt = Format.table, catch_up: CatchUpOpt = True,
-                shown: ColumnsOpt = None) -> None:
+                shown: ColumnsOpt = None, dialect: DialectOpt = "plain") -> None:
         from ledger.projections import billing_queries
 
         rows = _query(getattr(billing_queries, query_name), municipality(municipality_), catch_up=catch_up)
-        emit(rows, fmt, columns, title=title, shown=shown)
+        emit(rows, fmt, columns, title=title, shown=shown, dialect=dialect)
 
 
 _simple("balances", "balances", ("citizen_id", "invoiced", "fees", "credited", "paid", "owed", "credit", "balance",
@@ -341,6 +344,7 @@ def ageing(
     fmt: FormatOpt = Format.table,
     catch_up: CatchUpOpt = True,
     columns: ColumnsOpt = None,
+    dialect: DialectOpt = "plain",
 ) -> None:
     """Open amounts per citizen by days past due: not due, 0–30, 31–60, 61–90, over 90."""
     from ledger.domain.values import parse_date
@@ -352,4 +356,4 @@ def ageing(
     if fmt is Format.table and rows:
         rows = [*rows, {"citizen_id": "total", **{k: sum(r[k] for r in rows) for k in (*AGEING_BUCKETS, "open", "credit")}}]
     emit(rows, fmt, ("citizen_id", *AGEING_BUCKETS, "open", "credit"), title=f"Ageing at {as_of}",
-         empty=f"nothing open on {as_of}", shown=columns)
+         empty=f"nothing open on {as_of}", shown=columns, dialect=dialect)

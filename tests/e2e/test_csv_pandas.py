@@ -114,3 +114,11 @@ def test_a_section_error_lists_only_the_sections(store):
     assert "summary on" not in result.output
     result = CliRunner().invoke(app, ["audit", "-m", "101", "--section", "nope"], env={"LEDGER_DATABASE_URL": store})
     assert result.exit_code == 2 and "uninvoiced-deliveries" in result.output
+
+
+def test_billing_csv_in_the_danish_spreadsheet_dialect(store):
+    said = cli(store, "billing", "invoices", "-m", str(KBH), "-f", "csv", "--dialect", "excel-da")
+    assert said.startswith("\ufeff")
+    frame = pd.read_csv(io.StringIO(said), sep=";", decimal=",", encoding="utf-8-sig")
+    rows = orjson.loads(cli(store, "billing", "invoices", "-m", str(KBH), "-f", "json"))
+    assert "gross_kr" in frame.columns and round(frame["gross_kr"].sum() * 100) == sum(r["gross"] for r in rows)
