@@ -136,10 +136,11 @@ def build(url: str, seed: int, factor: float | None, out: Console) -> dict[str, 
         mark(url)  # before the import: an interrupted demo's store is still the demo's to replace
         try:
             report = run_import(ledger, path, 2_000, resumable=False)
+            # The demo's back-dated corrections (ledger/demo_corrections.py) join here, on the open `ledger`
+            # with the generator's `summary` at hand, before the read models are built.
         finally:
             ledger.close()
         timings["import"] = time.perf_counter() - started
-        # (the demo's back-dated corrections, ledger/demo_corrections.py, are applied here)
         out.print(f"imported {report.events:,} events in {report.seconds:.1f} s "
                   f"({report.events_per_second:,.0f} events/s)")
     from ledger.projections import all_projections
