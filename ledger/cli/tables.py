@@ -3,7 +3,8 @@
 Rich shrinks a table that is wider than the terminal (80 columns when piped) by cutting cells
 with "…", which cost a reader an invoice number or an amount. Here every id and amount keeps its
 full width: a table that does not fit is split into several narrower tables stacked under each
-other, each repeating the first (key) column, and a list of refs ("a:1;b:2") is shown one ref a
+other, each repeating the key columns (the fewest leading columns that tell the rows apart, e.g.
+municipality and month), and a list of refs ("a:1;b:2") is shown one ref a
 line. Only free text with spaces (an offer's name, a reason) may wrap inside its cell.
 
 JSON and CSV are for programs and keep integer øre; this module is only the people's view.
@@ -80,7 +81,7 @@ def render(console: Any, title: str | None, columns: Sequence[str], rows: Iterab
         fold = c not in money and any(" " in v for v in values)
         foldable.append(fold)
         widths.append(max(words, min(content, _FOLD_MIN) if fold else content))
-    groups = _groups(widths, console.width)
+    groups = _groups(widths, console.width, _key_columns(texts, widths, console.width))
     for n, group in enumerate(groups):
         suffix = f" (continued, {n + 1} of {len(groups)})" if n else ""
         table = Table(title=(title or "") + suffix if (title or n) else None, title_justify="left",
@@ -101,19 +102,31 @@ def _width_of(texts: list[list[str]], i: int) -> int:
     return max((_width(t[i]) for t in texts), default=0)
 
 
-def _groups(widths: list[int], total: int) -> list[list[int]]:
-    """Split column indexes into runs that fit `total`, each starting with the key column 0."""
-    if sum(w + _PER_COLUMN for w in widths) + _EDGE <= total or len(widths) <= 1:
+def _key_columns(texts: list[list[str]], widths: list[int], total: int) -> int:
+    """How many leading columns a continued table repeats: the fewest (at most 3, at most half
+    the width) whose values tell the rows apart, so each continued row can be matched to its first part."""
+    for n in range(1, min(3, len(widths) - 1) + 1):
+        if sum(w + _PER_COLUMN for w in widths[:n]) + _EDGE > total // 2:
+            return max(n - 1, 1)
+        if len({tuple(t[:n]) for t in texts}) == len(texts):
+            return n
+    return max(1, min(3, len(widths) - 1))
+
+
+def _groups(widths: list[int], total: int, keys: int = 1) -> list[list[int]]:
+    """Split column indexes into runs that fit `total`, each starting with the `keys` key columns."""
+    if sum(w + _PER_COLUMN for w in widths) + _EDGE <= total or len(widths) <= keys:
         return [list(range(len(widths)))]
-    key = widths[0] + _PER_COLUMN + _EDGE
+    head = list(range(keys))
+    key = sum(widths[i] + _PER_COLUMN for i in head) + _EDGE
     groups: list[list[int]] = []
-    current: list[int] = [0]
+    current: list[int] = list(head)
     used = key
-    for i in range(1, len(widths)):
+    for i in range(keys, len(widths)):
         need = widths[i] + _PER_COLUMN
-        if len(current) > 1 and used + need > total:
+        if len(current) > keys and used + need > total:
             groups.append(current)
-            current, used = [0], key
+            current, used = list(head), key
         current.append(i)
         used += need
     groups.append(current)
