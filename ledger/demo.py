@@ -5,25 +5,39 @@ Steps: generate the `network` scale (1 in 20 recipients) to a temporary file →
 the application's rules (the invoice and reminder runs are part of the history) → rebuild every
 projection → tour → serve. The tour calls the query modules that exist and says so when one does
 not, so the demo works while parts of the ledger are still being written.
+
+The store is LEDGER_DATABASE_URL (or `--db`; default `sqlite:///ledger.db`). A store the demo
+built is marked as the demo's (SQLite: the file's application id; PostgreSQL: a comment on the
+schema), so the next demo replaces it without leaving copies behind; any other store is left
+alone unless `--fresh` is given. Every command and API path the tour prints is one that answers
+on the demo's data (tests/e2e/test_readme_examples.py runs them).
 """
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
+from ledger.cli.tables import kr, render
 from ledger.db import Database, parse_database_url
 
-TOUR_DATE = "2019-06-30"  # the timeline is shown as effective on this date …
-TOUR_KNOWN = "2019-07-15T00:00:00Z"  # … both as known now and as the records showed then
+TOUR_DATE = "2021-03-31"  # the timeline is shown as effective on this date …
+TOUR_KNOWN = "2021-04-15T00:00:00Z"  # … both as known now and as the records showed then
+
+# The municipality and month the README's examples use: København has invoices in March 2021 at
+# every demo scale (the smallest, --factor 0.005, included), so every example answers something.
+EXAMPLE_MUNICIPALITY = "København"
+EXAMPLE_MONTH = "2021-03"
+SMALLEST_FACTOR = 0.005  # the smallest scale the examples are checked on (and the tests use)
+
+# SQLite's application id (a 32-bit number in the file's header) marks a store the demo built: "LDEM".
+DEMO_APPLICATION_ID = 0x4C44454D
+DEMO_SCHEMA_COMMENT = "ledger demo (ledger demo replaces it on its next run)"
 
 
 class DemoError(Exception):
@@ -31,27 +45,22 @@ class DemoError(Exception):
 
 
 def prepare(url: str, fresh: bool, out: Console) -> None:
-    """Make sure the demo starts from an empty store: an earlier SQLite demo file is moved aside
-    (or deleted with `fresh`); a PostgreSQL schema is dropped only with `fresh`."""
+    """Make sure the demo starts from an empty store. An earlier demo's store is replaced (deleted
+    before the new one is built: no copies are left behind); a store the demo did not build is
+    deleted only with `fresh`, else the demo stops and says what to do."""
     cfg = parse_database_url(url)
     if cfg.kind == "sqlite":
         path = Path(cfg.path)
-        companions = [path.with_name(path.name + s) for s in ("-wal", "-shm")]
-        if not path.exists():
-            for c in companions:
-                c.unlink(missing_ok=True)
-            return
-        if fresh:
-            for p in (path, *companions):
-                p.unlink(missing_ok=True)
-            out.print(f"deleted the earlier demo database {path}")
-            return
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-        aside = path.with_name(f"{path.name}.{stamp}.bak")
-        for p in (path, *companions):
-            if p.exists():
-                shutil.move(p, p.with_name(p.name.replace(path.name, aside.name, 1)))
-        out.print(f"moved the earlier {path} aside to {aside} (use --fresh to delete it instead)")
+        companions = [path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal")]
+        if path.exists():
+            earlier = _sqlite_is_demo(path)
+            if not (earlier or fresh):
+                raise DemoError(f"{path} holds a store the demo did not build; pass --fresh to delete it, or "
+                                "build the demo elsewhere (--db sqlite:///demo.db or LEDGER_DATABASE_URL)")
+            path.unlink()
+            out.print(f"replaced the earlier demo store {path}" if earlier else f"deleted {path} (--fresh)")
+        for c in companions:
+            c.unlink(missing_ok=True)
         return
     import psycopg
 
@@ -59,13 +68,44 @@ def prepare(url: str, fresh: bool, out: Console) -> None:
         found = conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = %s",
                              (cfg.schema,)).fetchone()
         if found and found[0]:
-            if not fresh:
-                raise DemoError(f"schema {cfg.schema} already holds {found[0]} tables; "
-                                "pass --fresh to drop it, or name an empty schema (?schema=...)")
+            comment = conn.execute("SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s",
+                                   (cfg.schema,)).fetchone()
+            earlier = bool(comment and comment[0] == DEMO_SCHEMA_COMMENT)
+            if not (earlier or fresh):
+                raise DemoError(f"schema {cfg.schema} already holds {found[0]} tables the demo did not build; "
+                                "pass --fresh to drop it, or name an empty schema (?schema=demo)")
             if cfg.schema == "public":
                 raise DemoError("the demo will not drop the public schema; name a schema of its own (?schema=demo)")
             conn.execute(f'DROP SCHEMA "{cfg.schema}" CASCADE')
-            out.print(f"dropped the earlier schema {cfg.schema}")
+            out.print(f"replaced the earlier demo schema {cfg.schema}" if earlier
+                      else f"dropped the schema {cfg.schema} (--fresh)")
+
+
+def _sqlite_is_demo(path: Path) -> bool:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            return conn.execute("PRAGMA application_id").fetchone()[0] == DEMO_APPLICATION_ID
+    except sqlite3.DatabaseError:  # not a SQLite file at all: certainly not the demo's
+        return False
+
+
+def mark(url: str) -> None:
+    """Mark the store as the demo's, so the next `ledger demo` may replace it."""
+    cfg = parse_database_url(url)
+    if cfg.kind == "sqlite":
+        import sqlite3
+
+        with sqlite3.connect(cfg.path) as conn:
+            conn.execute(f"PRAGMA application_id = {DEMO_APPLICATION_ID}")
+        return
+    if cfg.schema == "public":
+        return  # never claimed: a later demo must not drop the public schema
+    import psycopg
+
+    with psycopg.connect(cfg.conninfo, autocommit=True) as conn:
+        conn.execute(f"COMMENT ON SCHEMA \"{cfg.schema}\" IS '{DEMO_SCHEMA_COMMENT}'")
 
 
 def _optional(module: str) -> Any:
@@ -93,8 +133,11 @@ def build(url: str, seed: int, factor: float | None, out: Console) -> dict[str, 
         print_summary(summary)
         started = time.perf_counter()
         ledger = Ledger(settings_for(url))
+        mark(url)  # before the import: an interrupted demo's store is still the demo's to replace
         try:
-            report = run_import(ledger, path, 2_000)
+            report = run_import(ledger, path, 2_000, resumable=False)
+            # The demo's back-dated corrections (ledger/demo_corrections.py) join here, on the open `ledger`
+            # with the generator's `summary` at hand, before the read models are built.
         finally:
             ledger.close()
         timings["import"] = time.perf_counter() - started
@@ -123,6 +166,11 @@ def build(url: str, seed: int, factor: float | None, out: Console) -> dict[str, 
     return summary
 
 
+def _cmd(out: Console, line: str) -> None:
+    """A command or API path, printed whole on one line (never wrapped) so it can be copied."""
+    out.print(line, soft_wrap=True, markup=False, highlight=False)
+
+
 def _step(out: Console, title: str, fn: Callable[[], None]) -> None:
     out.rule(f"[bold]{title}")
     try:
@@ -138,6 +186,7 @@ def tour(url: str, summary: dict[str, Any], out: Console) -> None:
         _step(out, "An invoice and where every line comes from", lambda: _invoice(db, summary, out))
         _step(out, "The audit: signals it must find", lambda: _audit(db, summary, out))
         _step(out, "Verify: the chain over every stored event", lambda: _verify(db, out))
+        _step(out, "Try next (the README's examples, on this data)", lambda: _next(out))
     finally:
         db.close()
 
@@ -150,18 +199,20 @@ def _timeline(db: Database, out: Console) -> None:
     now = q.timeline(db, None, TOUR_DATE)
     then = q.timeline(db, None, TOUR_DATE, TOUR_KNOWN)
     then_by = {e["municipality"]: e for e in then["municipalities"]}
-    table = Table(title=f"effective {TOUR_DATE}: as known now (and as the records showed on {TOUR_KNOWN[:10]})")
-    for col in ("municipality", "in window", "covered grants", "buyers", "deliveries in month", "revenue (DKK)"):
-        table.add_column(col, justify="left" if col == "municipality" else "right")
+    rows = []
     for e in now["municipalities"]:
         t = then_by.get(e["municipality"], e)
-        table.add_row(f"{e['name']} ({e['municipality']})", "yes" if e["scheme"]["window"] else "no",
-                      f"{e['citizens_with_covered_grants']:,} ({t['citizens_with_covered_grants']:,})",
-                      f"{e['buyers']} ({t['buyers']})" if not isinstance(e["buyers"], dict) else str(e["buyers"]),
-                      f"{e['month']['deliveries']} ({t['month']['deliveries']})",
-                      f"{e['month']['revenue']['gross'] / 100:,.2f}")
-    out.print(table)
-    out.print(f"API: GET /timeline?as_of={TOUR_DATE}&known_at={TOUR_KNOWN}")
+        rows.append({
+            "municipality": f"{e['name']} ({e['municipality']})", "in_window": "yes" if e["scheme"]["window"] else "no",
+            "covered_grants": f"{e['citizens_with_covered_grants']:,} ({t['citizens_with_covered_grants']:,})",
+            "buyers": f"{e['buyers']} ({t['buyers']})" if not isinstance(e["buyers"], dict) else str(e["buyers"]),
+            "deliveries_in_month": f"{e['month']['deliveries']} ({t['month']['deliveries']})",
+            "revenue": e["month"]["revenue"]["gross"]})
+    render(out, f"effective {TOUR_DATE}: as known now (and as the records showed on {TOUR_KNOWN[:10]})",
+           ("municipality", "in_window", "covered_grants", "buyers", "deliveries_in_month", "revenue"), rows,
+           money=("revenue",))
+    _cmd(out, f"  $ ledger timeline --municipality all --as-of {TOUR_DATE} --known-at {TOUR_KNOWN}")
+    _cmd(out, f"  API: GET /timeline?as_of={TOUR_DATE}&known_at={TOUR_KNOWN}")
 
 
 def _invoice(db: Database, summary: dict[str, Any], out: Console) -> None:
@@ -183,17 +234,18 @@ def _invoice(db: Database, summary: dict[str, Any], out: Console) -> None:
         return
     inv = q.invoice(db, *chosen)
     out.print(f"invoice [bold]{inv['number']}[/] for {inv['month']} to citizen {inv['citizen_id']}: gross "
-              f"{inv['gross'] / 100:,.2f} DKK, issued {inv['issued_on']}, due {inv['due_on']}, "
-              f"chain head {inv['chain_position']} ({str(inv['chain_hash'])[:12]}…)")
+              f"{kr(inv['gross'])}, issued {inv['issued_on']}, due {inv['due_on']}, "
+              f"chain head {inv['chain_position']} ({inv['chain_hash']})")
     for line in inv["lines"][:4]:
         p = line["provenance"]
         out.print(f"  line {line['line_no']}: {line['offer_name']} {line['service_date']} {line['billed_minutes']} min "
-                  f"× {line['unit_price'] / 100:,.2f} → {line['gross'] / 100:,.2f} DKK; from order {p.get('order')}, "
+                  f"× {kr(line['unit_price'])} → {kr(line['gross'])}; from order {p.get('order')}, "
                   f"delivery {p.get('delivery')}, price {p.get('price')}, grant {p.get('grant')}")
     for cn in inv["credit_notes"]:
-        out.print(f"  credit note {cn['number']} ({cn['reason']}): {cn['gross'] / 100:,.2f} DKK")
-    out.print(f"API: GET /municipalities/{chosen[0]}/invoices/{inv['number']}  ·  "
-              f"recompute it from the log: ledger-replay invoice {inv['number']}")
+        out.print(f"  credit note {cn['number']} ({cn['reason']}): {kr(cn['gross'])}")
+    _cmd(out, f"  $ ledger billing invoice {inv['number']} --municipality {chosen[0]}")
+    _cmd(out, f"  $ ledger-replay invoice {inv['number']}    # recomputes it from the log")
+    _cmd(out, f"  API: GET /billing/invoices/{inv['number']}")
 
 
 def _audit(db: Database, summary: dict[str, Any], out: Console) -> None:
@@ -217,9 +269,14 @@ def _audit(db: Database, summary: dict[str, Any], out: Console) -> None:
         rows = q.full_cost(db, int(b["municipality"]))
         for r in rows:
             out.print(f"  below full cost: {r['offer_id']} in {b['municipality']} from {r['in_force_from']} to "
-                      f"{r['in_force_to']}: price {min(r['prices'].values()) / 100:,.2f} < cost "
-                      f"{r['cost_total'] / 100:,.2f} DKK ({r['sold']['lines']} lines sold)")
-    out.print("API: GET /municipalities/{m}/audit")
+                      f"{r['in_force_to']}: price {kr(min(r['prices'].values()))} < cost "
+                      f"{kr(r['cost_total'])} ({r['sold']['lines']} lines sold)")
+    _cmd(out, "  $ ledger audit --municipality all --section substitution")
+    if found:
+        _cmd(out, f"  API: GET /audit?municipality={found[0][0]}&section=substitution")
+    for b in summary["planted_below_cost"][:1]:
+        _cmd(out, f"  $ ledger audit --municipality {b['municipality']} --section full-cost")
+        _cmd(out, f"  API: GET /audit?municipality={b['municipality']}&section=full_cost")
 
 
 def _verify(db: Database, out: Console) -> None:
@@ -233,7 +290,33 @@ def _verify(db: Database, out: Console) -> None:
     state = "[green]intact[/]" if check.ok else f"[red]{check.problem_count} problems[/]"
     out.print(f"chain {state}: {check.checked:,} events checked"
               + (f" in {seconds:.1f} s" if seconds is not None else "")
-              + "; the full check (every projection rebuilt and compared): ledger-replay verify")
+              + "; the full check rebuilds every projection and compares:")
+    _cmd(out, "  $ ledger-replay verify")
+
+
+def example_commands() -> list[str]:
+    """The README's examples (README.md, "What you can run"), on the municipality and month where
+    the demo has data at every scale."""
+    m, month = EXAMPLE_MUNICIPALITY, EXAMPLE_MONTH
+    return [
+        f"ledger billing invoices --municipality {m} --month {month}",
+        f"ledger billing export --municipality {m} --month {month} --out koebenhavn-{month}.csv",
+        f"ledger timeline --municipality {m} --as-of {month}-31 --known-at {month}-31T23:59:59Z",
+        "ledger audit --municipality all --section substitution",
+        "ledger projections status",
+    ]
+
+
+def _next(out: Console) -> None:
+    for command in example_commands():
+        _cmd(out, f"  $ {command}")
+    out.print("  (tables show money in kroner; add -f csv or -f json for integer øre)")
+
+
+def port_free(host: str, port: int) -> bool:
+    from ledger.cli.serve import port_free as free
+
+    return free(host, port)
 
 
 def serve(url: str, host: str, port: int, out: Console) -> None:
@@ -243,28 +326,49 @@ def serve(url: str, host: str, port: int, out: Console) -> None:
     if _optional("ledger.api.main") is None or serve_module is None:
         out.print("[yellow]the API is not written yet; nothing to serve")
         return
+    if not port_free(host, port):
+        from ledger.cli import fail
+
+        fail(f"port {port} on {host} was taken meanwhile, so the demo does not serve; its store is ready: "
+             f"`ledger serve --dev-token --port {port + 1}` serves it")
     os.environ["LEDGER_DATABASE_URL"] = url
-    out.print(f"API docs: http://{host}:{port}/docs   (Ctrl-C to stop)")
+    out.rule("[bold]Serving the API")
+    out.print(f"serving the API on http://{host}:{port} (docs: http://{host}:{port}/docs); it runs until you press "
+              f"Ctrl-C. Port {port} is taken meanwhile (--port N for another, --no-serve to skip serving).")
     serve_module.serve(host=host, port=port, dev_token=True, workers=1, log_format="")
+    out.print(f"stopped serving; the demo's store stays in {url} (`ledger serve --dev-token` serves it again)")
 
 
 def run_demo(url: str, *, fresh: bool = False, seed: int = 1, serve_api: bool = True, host: str = "127.0.0.1",
              port: int = 8000, factor: float | None = None) -> dict[str, Any]:
     out = Console()
     started = time.perf_counter()
+    if serve_api and not port_free(host, port):  # say so now, not after the build
+        from ledger.cli import fail
+
+        fail(f"port {port} on {host} is in use (another `ledger serve` or `ledger demo`?); "
+             f"pass --port {port + 1}, or --no-serve to build the demo without serving it")
     try:
         prepare(url, fresh, out)
     except DemoError as e:
         from ledger.cli import fail
 
         fail(str(e))
-    summary = build(url, seed, factor, out)
+    try:
+        summary = build(url, seed, factor, out)
+    except KeyboardInterrupt:
+        from ledger.cli import fail
+
+        fail(f"interrupted: the demo's store {url} is incomplete; run `ledger demo` again (it replaces its own "
+             "store)", code=130)
     summary["timings"]["setup"] = time.perf_counter() - started
     tour(url, summary, out)
     out.rule()
     out.print(f"set up in {summary['timings']['setup']:.1f} s "
               f"(generate {summary['timings']['generate']:.1f}, import {summary['timings']['import']:.1f}, "
               f"read models {summary['timings']['rebuild']:.1f}); the store: {url}")
+    if url != "sqlite:///ledger.db":
+        out.print(f"the other commands read it with --db {url} (or LEDGER_DATABASE_URL={url})")
     if serve_api:
         serve(url, host, port, out)
     return summary

@@ -169,7 +169,8 @@ def rebuild(
 @usage_errors
 def invoice(
     number: Annotated[str, typer.Argument(help="the invoice number, e.g. 657-000001")],
-    municipality: Annotated[str, typer.Option("--municipality", help="municipality code or name")],
+    municipality: Annotated[str | None, typer.Option(
+        "--municipality", help="municipality code or name (default: the number's first three digits)")] = None,
     db: DbOption = None,
 ) -> None:
     """Reproduce an issued invoice from the events recorded before it, line by line."""
@@ -179,6 +180,11 @@ def invoice(
     from replay.store import open_store
 
     out = console()
+    if municipality is None:  # invoice numbers start with the municipality code (657-000001)
+        head = number.strip()[:4]
+        if not (head[:3].isdigit() and head[3:] == "-"):
+            raise UsageError(f"{number!r} does not start with a municipality code; pass --municipality")
+        municipality = head[:3]
     m = municipality_code(municipality)
     store = open_store(_url(db))
     try:

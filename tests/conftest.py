@@ -1,7 +1,8 @@
 """Shared fixtures: every storage test runs against a SQLite file and a real PostgreSQL schema.
 
-PostgreSQL is taken from LEDGER_TEST_PG (default: the local server with trust auth). Each test
-gets its own schema, dropped afterwards, so runs never collide.
+PostgreSQL is taken from LEDGER_TEST_PG (default: the local server with trust auth, database
+`test`, which is created when missing). Each test gets its own schema, dropped afterwards, so runs
+never collide. Without a server the PostgreSQL half is skipped, except under CI=true, where it fails.
 """
 
 from __future__ import annotations
@@ -25,23 +26,59 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+def _ensure_database() -> None:
+    """Create the test database (`test` by default) when the server is up but the database is not
+    there yet, connecting to the server's `postgres` database to do it: a fresh PostgreSQL needs
+    nothing made by hand."""
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    params = conninfo_to_dict(PG_BASE)
+    name = params.get("dbname") or "postgres"
+    try:
+        with psycopg.connect(PG_BASE, connect_timeout=3):
+            return
+    except psycopg.OperationalError as e:
+        if f'database "{name}" does not exist' not in str(e):
+            raise
+    with psycopg.connect(make_conninfo(PG_BASE, dbname="postgres"), autocommit=True, connect_timeout=3) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
 def _pg_available() -> bool:
     try:
         import psycopg
 
-        with psycopg.connect(PG_BASE.replace("postgresql://", "postgresql://", 1), connect_timeout=3):
+        _ensure_database()
+        with psycopg.connect(PG_BASE, connect_timeout=3):
             return True
-    except Exception:
+    except Exception as e:  # noqa: BLE001 - any failure means "not reachable"; the message says which
+        global _PG_PROBLEM
+        _PG_PROBLEM = f"{type(e).__name__}: {e}".strip()
         return False
+
+
+_PG_PROBLEM = ""
+
+
+def in_ci() -> bool:
+    """CI=true (as GitHub Actions, GitLab and most CI services set it): PostgreSQL must be there."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 
 _PG_OK: bool | None = None
 
 
 def pg_ok() -> bool:
+    """Is PostgreSQL there? Under CI=true a missing server fails the asking test instead of
+    letting it skip, so a CI run never passes with half the suite left out."""
     global _PG_OK
     if _PG_OK is None:
         _PG_OK = _pg_available()
+    if not _PG_OK and in_ci():
+        pytest.fail(f"PostgreSQL is not reachable at {PG_BASE} ({_PG_PROBLEM}); under CI=true the "
+                    "PostgreSQL half of the suite must run, not be skipped")
     return _PG_OK
 
 
@@ -70,9 +107,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'ledger.db'}"
         return
     if not pg_ok():
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is not reachable at {PG_BASE}; CI must test against it")
-        pytest.skip("PostgreSQL is not reachable")
+        pytest.skip(f"PostgreSQL is not reachable at {PG_BASE} ({_PG_PROBLEM}); set LEDGER_TEST_PG")
     url = fresh_pg_url()
     try:
         yield url

@@ -95,15 +95,18 @@ def entry(raw: Any, where: str) -> TokenEntry:
         raise ConfigError(f"{where} ({user}): role must be one of {', '.join(ROLES)}, got {role!r}")
     if not isinstance(digest, str) or not _HEX64.match(digest.lower()):
         raise ConfigError(f"{where} ({user}): token_sha256 must be 64 hex digits (the sha256 of the token, not the token)")
-    if munis == "*":
+    # "*" and ["*"] both mean every municipality (the docs show both forms); "*" mixed with codes is refused.
+    if munis == "*" or munis == ["*"]:
         allowed = None
+    elif isinstance(munis, list) and "*" in munis:
+        raise ConfigError(f"{where} ({user}): \"*\" means every municipality; do not list codes beside it")
     elif isinstance(munis, list) and munis:
         try:
             allowed = frozenset(municipality_code(m) for m in munis)
         except LedgerError as e:
             raise ConfigError(f"{where} ({user}): {e.message}") from None
     else:
-        raise ConfigError(f"{where} ({user}): municipalities must be \"*\" or a non-empty list of codes or names")
+        raise ConfigError(f"{where} ({user}): municipalities must be \"*\", [\"*\"] or a non-empty list of codes or names")
     return TokenEntry(Principal(user, role, allowed), bytes.fromhex(digest.lower()))
 
 

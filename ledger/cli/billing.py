@@ -2,13 +2,12 @@
 
 The run and the reminders are commands through the application (a fresh command id each time);
 every read comes from the billing projection, caught up first so it shows what was just stored.
-Money is printed in kroner with two decimals in tables and as integer øre in JSON and CSV.
+Money is printed in Danish kroner with the unit in tables (1.336,00 kr.) and as integer øre in
+JSON and CSV. Tables never cut an id or an amount (ledger.cli.tables); `--columns` picks columns.
 """
 
 from __future__ import annotations
 
-import csv
-import sys
 import uuid
 from collections.abc import Callable, Sequence
 from enum import Enum
@@ -17,7 +16,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from ledger.cli import app, fail, open_ledger, user_errors
+from ledger.cli import root as app, fail, open_ledger, user_errors
 
 billing = typer.Typer(no_args_is_help=True, help="Invoice runs, reminders, exports, invoices, balances and ageing.")
 app.add_typer(billing, name="billing")
@@ -30,7 +29,13 @@ class Format(str, Enum):
 
 
 MunicipalityOpt = Annotated[str, typer.Option("--municipality", "-m", help="municipality code (657) or name (Herning)")]
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table, json or csv")]
+FormatOpt = Annotated[Format, typer.Option(
+    "--format", "-f", help="table (money in kroner, 1.336,00 kr.), json or csv (money in integer øre)")]
+DialectOpt = Annotated[str, typer.Option(
+    "--dialect", help="with -f csv: plain (comma, øre) or excel-da (';', kroner with decimal comma, UTF-8 BOM)")]
+ColumnsOpt = Annotated[str | None, typer.Option(
+    "--columns", help="table columns to show, comma-separated, or 'all' (default: a set that fits)",
+    show_default=False)]
 CatchUpOpt = Annotated[bool, typer.Option("--catch-up/--no-catch-up",
                                           help="apply new events to the billing projection before reading")]
 
@@ -43,12 +48,10 @@ MONEY_KEYS = frozenset({"net", "vat", "gross", "fees", "credited", "charged", "o
 # -- helpers ------------------------------------------------------------------------------------
 
 def kr(ore: int | None) -> str:
-    """Øre as kroner with two decimals, in integers only (money never touches a float)."""
-    if ore is None:
-        return ""
-    sign = "-" if ore < 0 else ""
-    whole, part = divmod(abs(ore), 100)
-    return f"{sign}{whole:,}.{part:02d}"
+    """Øre as Danish kroner with the unit (1.336,00 kr.), in integers only (money never touches a float)."""
+    from ledger.cli.tables import kr as danish
+
+    return danish(ore)
 
 
 def municipality(value: str) -> int:
@@ -93,31 +96,29 @@ def catch_up_billing(db: Any) -> None:
 
 
 def emit(rows: Sequence[dict[str, Any]], fmt: Format, columns: Sequence[str], title: str | None = None,
-         empty: str = "nothing to show") -> None:
-    """Print rows as a rich table (money in kroner), JSON (øre) or CSV (øre)."""
+         empty: str = "nothing to show", shown: str | None = None, default: Sequence[str] | None = None,
+         dialect: str = "plain") -> None:
+    """Print rows as a rich table (money in kroner; `shown`/`default` pick its columns), JSON (øre)
+    or CSV (øre, every column)."""
     if fmt is Format.json:
         typer.echo(orjson.dumps(list(rows), option=orjson.OPT_INDENT_2).decode())
         return
+    if dialect not in ("plain", "excel-da"):
+        fail(f"--dialect must be plain or excel-da, got {dialect!r}")
     if fmt is Format.csv:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(columns)
-        for r in rows:
-            writer.writerow(["" if r.get(c) is None else r.get(c) for c in columns])
+        from ledger.cli.csvout import write_rows
+
+        write_rows("-", columns, rows, MONEY_KEYS, dialect)
         return
     from rich.console import Console
-    from rich.table import Table
 
     console = Console()
     if not rows:
         console.print(empty)
         return
-    table = Table(title=title)
-    for c in columns:
-        table.add_column(c.replace("_", " "), justify="right" if c in MONEY_KEYS else "left")
-    for r in rows:
-        table.add_row(*[kr(r.get(c)) if c in MONEY_KEYS else ("" if r.get(c) is None else str(r.get(c)))
-                        for c in columns])
-    console.print(table)
+    from ledger.cli.tables import render, select
+
+    render(console, title, select(columns, shown, default), rows, MONEY_KEYS)
 
 
 def _query(fn: Callable[..., list[dict[str, Any]]], *args: Any, catch_up: bool = True, **kwargs: Any) -> list[dict[str, Any]]:
@@ -160,7 +161,7 @@ def run(
          title=f"Invoices issued for {month} (municipality {m})",
          empty=f"no invoices issued: nothing new to bill for {month} in municipality {m}")
     if fmt is Format.table and rows:
-        typer.echo(f"{len(rows)} invoices, {kr(sum(r['gross'] for r in rows))} kr in all; "
+        typer.echo(f"{len(rows)} invoices, {kr(sum(r['gross'] for r in rows))} in all; "
                    f"made at chain position {outcome.result['chain_head']['position']}")
 
 
@@ -199,25 +200,47 @@ def reminders(
 def export(
     municipality_: MunicipalityOpt,
     month: Annotated[str, typer.Option("--month", help="the month billed, YYYY-MM")],
-    out: Annotated[str, typer.Option("--out", help="the CSV file to write")],
+    out: Annotated[str, typer.Option("--out", help="the CSV file to write, or - for standard output")],
     catch_up: CatchUpOpt = True,
+    totals: Annotated[str | None, typer.Option(
+        "--totals", help="where the totals go (a one-row CSV); default: NAME.totals.csv beside --out, none "
+                         "with --out -", show_default=False)] = None,
+    trailer: Annotated[bool, typer.Option(
+        "--trailer", help="also append the totals as a last row with record_type 'total' (opt-in; a naive "
+                          "column sum then counts the month twice)")] = False,
+    excel: Annotated[bool, typer.Option(
+        "--excel", help="for a Danish spreadsheet: ';', kroner with decimal comma (columns *_kr), UTF-8 BOM; "
+                        "same as --dialect excel-da")] = False,
+    dialect: Annotated[str, typer.Option(
+        "--dialect", help="plain (comma, money in integer øre, columns *_ore) or excel-da")] = "plain",
 ) -> None:
-    """Write a month's invoice lines as CSV for the finance system (see docs/billing-export.md)."""
-    from ledger.projections.billing_export import ExportMismatch, export_month
+    """Write a month's invoice lines as CSV for the finance system (see docs/billing-export.md).
 
+    Money: integer øre (plain) or kroner with a decimal comma (excel-da). The summary line: kroner."""
+    from ledger.projections.billing_export import ExportMismatch, export_month, totals_path_for
+
+    if excel:
+        dialect = "excel-da"
+    if dialect not in ("plain", "excel-da"):
+        fail(f"--dialect must be plain or excel-da, got {dialect!r}")
+    if totals is None and out != "-":
+        totals = str(totals_path_for(out))
     m = municipality(municipality_)
     db = billing_db(catch_up)
     try:
-        summary = export_month(db, m, month_arg(month), out)
+        summary = export_month(db, m, month_arg(month), out, trailer=trailer, dialect=dialect, totals=totals)
     except ExportMismatch as e:
         fail(str(e), code=1)
     except OSError as e:
-        fail(f"cannot write {out}: {e.strerror}")
+        fail(f"cannot write {e.filename or out}: {e.strerror}")
     finally:
         db.close()
-    typer.echo(f"wrote {summary['lines']} lines of {summary['invoices']} invoices to {summary['path']}: "
-               f"net {kr(summary['net'])}, VAT {kr(summary['vat'])}, gross {kr(summary['gross'])} kr "
-               "(equal to the invoice totals)")
+    where = "standard output" if summary["path"] == "-" else summary["path"]
+    typer.echo(f"wrote {summary['lines']} lines of {summary['invoices']} invoices to {where}: "
+               f"net {kr(summary['net'])}, VAT {kr(summary['vat'])}, gross {kr(summary['gross'])} "
+               "(equal to the invoice totals)"
+               + (f"; totals in {summary['totals_path']}" if summary["totals_path"] not in (None, "-") else ""),
+               err=out == "-")
 
 
 # -- reads ------------------------------------------------------------------------------------
@@ -230,6 +253,8 @@ def invoices(
     citizen: Annotated[str | None, typer.Option("--citizen", help="only this citizen (pseudonym)")] = None,
     fmt: FormatOpt = Format.table,
     catch_up: CatchUpOpt = True,
+    columns: ColumnsOpt = None,
+    dialect: DialectOpt = "plain",
 ) -> None:
     """List invoices (number, citizen, month, amounts, what is still open)."""
     from ledger.projections.billing_queries import invoices as query
@@ -237,7 +262,8 @@ def invoices(
     m = municipality(municipality_)
     rows = _query(query, m, month_arg(month) if month else None, citizen, catch_up=catch_up)
     emit(rows, fmt, ("number", "citizen_id", "month", "issued_on", "due_on", "line_count", "net", "vat", "gross",
-                     "credited", "fees", "open_amount"), title="Invoices", empty="no invoices")
+                     "credited", "fees", "open_amount"), title="Invoices", empty="no invoices", shown=columns,
+         default=("number", "citizen_id", "gross", "open_amount"), dialect=dialect)
 
 
 @billing.command("invoice")
@@ -271,9 +297,9 @@ def invoice(
         return
     typer.echo(f"Invoice {found['number']} · citizen {found['citizen_id']} · month {found['month']} · "
                f"issued {found['issued_on']} · due {found['due_on']}")
-    typer.echo(f"net {kr(found['net'])} + VAT {kr(found['vat'])} = gross {kr(found['gross'])} kr; "
+    typer.echo(f"net {kr(found['net'])} + VAT {kr(found['vat'])} = gross {kr(found['gross'])}; "
                f"fees {kr(found['fees'])}, credited {kr(found['credited'])}, open {kr(found['open_amount'])}; "
-               f"made at chain position {found['chain_position']} ({found['chain_hash'][:16]}…)")
+               f"made at chain position {found['chain_position']} ({found['chain_hash']})")
     emit(lines, fmt, amounts, title="Lines")
     # Provenance: the stored events (aggregate id:version) each line was computed from.
     emit(lines, fmt, provenance, title="Provenance (event refs)")
@@ -284,11 +310,12 @@ def _simple(name: str, query_name: str, columns: tuple[str, ...], doc: str, titl
 
     @billing.command(name, help=doc)
     @user_errors
-    def command(municipality_: MunicipalityOpt, fmt: FormatOpt = Format.table, catch_up: CatchUpOpt = True) -> None:
+    def command(municipality_: MunicipalityOpt, fmt: FormatOpt = Format.table, catch_up: CatchUpOpt = True,
+                shown: ColumnsOpt = None, dialect: DialectOpt = "plain") -> None:
         from ledger.projections import billing_queries
 
         rows = _query(getattr(billing_queries, query_name), municipality(municipality_), catch_up=catch_up)
-        emit(rows, fmt, columns, title=title)
+        emit(rows, fmt, columns, title=title, shown=shown, dialect=dialect)
 
 
 _simple("balances", "balances", ("citizen_id", "invoiced", "fees", "credited", "paid", "owed", "credit", "balance",
@@ -316,6 +343,8 @@ def ageing(
     as_of: Annotated[str, typer.Option("--as-of", help="the date to age open items at, YYYY-MM-DD")],
     fmt: FormatOpt = Format.table,
     catch_up: CatchUpOpt = True,
+    columns: ColumnsOpt = None,
+    dialect: DialectOpt = "plain",
 ) -> None:
     """Open amounts per citizen by days past due: not due, 0–30, 31–60, 61–90, over 90."""
     from ledger.domain.values import parse_date
@@ -327,4 +356,4 @@ def ageing(
     if fmt is Format.table and rows:
         rows = [*rows, {"citizen_id": "total", **{k: sum(r[k] for r in rows) for k in (*AGEING_BUCKETS, "open", "credit")}}]
     emit(rows, fmt, ("citizen_id", *AGEING_BUCKETS, "open", "credit"), title=f"Ageing at {as_of}",
-         empty=f"nothing open on {as_of}")
+         empty=f"nothing open on {as_of}", shown=columns, dialect=dialect)

@@ -8,7 +8,7 @@ from typing import Annotated
 import orjson
 import typer
 
-from ledger.cli import app, fail, open_ledger, user_errors
+from ledger.cli import root as app, fail, open_ledger, user_errors
 
 
 @app.command("command")
@@ -20,7 +20,7 @@ def command(
     actor: Annotated[str, typer.Option(help="who is acting")] = "cli",
     role: Annotated[str, typer.Option(help="the acting role")] = "administrator",
 ) -> None:
-    """Execute one command through the application's rules."""
+    """Execute one command through the application's rules (JSON in and out; money in integer øre)."""
     from ledger.domain.base import Context
 
     try:
@@ -38,7 +38,7 @@ def command(
 @app.command("history")
 @user_errors
 def history(aggregate_id: Annotated[str, typer.Argument(help="an aggregate id (uuid)")]) -> None:
-    """Print every stored event of one aggregate, oldest first."""
+    """Print every stored event of one aggregate, oldest first (JSON lines; money in integer øre)."""
     try:
         agg = uuid.UUID(aggregate_id)
     except ValueError:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ledger.cli import app, fail, user_errors
+from ledger.cli import root as app, fail, user_errors
 
 
 def progress_bar(*, rate: bool = False) -> Any:
@@ -84,7 +84,7 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 
 @app.command("generate")
-@user_errors
+@user_errors(store=False)
 def generate_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="the file to write (JSON lines)")],
     scale: Annotated[str, typer.Option(help="network (the two trial networks) or national (98 municipalities)")]
@@ -97,6 +97,8 @@ def generate_command(
     summary_file: Annotated[Path | None, typer.Option("--summary", help="also write the summary as JSON")] = None,
 ) -> None:
     """Write a seeded, realistic trial history as an import file (see docs/import-format.md)."""
+    if str(out) == "-":
+        fail("--out names the import file to write (the summary goes to standard output)")
     summary = run_generate(scale, seed, take_up, out, factor)
     print_summary(summary)
     if summary_file is not None:
@@ -104,8 +106,18 @@ def generate_command(
     typer.echo(f"wrote {out}")
 
 
-def run_import(ledger: Any, path: Path, batch: int, quiet: bool = False) -> Any:
-    """Import with a progress bar (bytes read, events per second); exits 2 on a bad line."""
+def _rate(report: Any) -> str:
+    """What the import is doing: a resumed run first skips what is stored, which records no events,
+    so the skipped lines are counted (and a lines-per-second rate shown) instead of 0 events/s."""
+    seconds = max(report.seconds, 1e-9)
+    done = report.applied + report.replayed
+    text = f"{done:,} lines ({report.replayed:,} already stored) · {done / seconds:,.0f} lines/s"
+    return text + (f" · {report.events_per_second:,.0f} events/s" if report.applied else "")
+
+
+def run_import(ledger: Any, path: Path, batch: int, quiet: bool = False, resumable: bool = True) -> Any:
+    """Import with a progress bar (bytes read, lines done and skipped); exits 2 on a bad line and
+    130 on Ctrl-C, each time saying what is stored and that running it again resumes."""
     from ledger.importer import Importer, LineRejected
 
     importer = Importer(ledger, batch_size=batch)
@@ -113,7 +125,7 @@ def run_import(ledger: Any, path: Path, batch: int, quiet: bool = False) -> Any:
         task = bar.add_task("importing", total=path.stat().st_size, rate="", visible=not quiet)
 
         def progress(done: int, total: int, report: Any) -> None:
-            bar.update(task, completed=done, rate=f"{report.events_per_second:,.0f} events/s")
+            bar.update(task, completed=done, rate=_rate(report))
 
         try:
             report = importer.run(path, progress)
@@ -123,6 +135,15 @@ def run_import(ledger: Any, path: Path, batch: int, quiet: bool = False) -> Any:
             fail(f"{path}:{e.line_no}: {e.reason}\nnothing of that line's batch was stored"
                  + (f"; the {stored:,} commands before it are stored, and running the import again skips them"
                     if stored else ""))
+        except KeyboardInterrupt:
+            bar.stop()
+            if not resumable:  # the caller says what an interruption means for it
+                raise
+            r = importer.report
+            done = r.applied + r.replayed
+            fail(f"interrupted: the first {done:,} lines are stored ({r.applied:,} commands applied now, "
+                 f"{r.replayed:,} were already stored); a batch is stored whole or not at all, so nothing is "
+                 f"half-written. Run the same import again to resume: it skips the stored lines.", code=130)
     return report
 
 
@@ -153,15 +174,18 @@ def import_command(
 @user_errors
 def demo_command(
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="serve the API after the tour")] = True,
-    db: Annotated[str, typer.Option(help="where to build the demo")] = "sqlite:///ledger.db",
-    fresh: Annotated[bool, typer.Option(help="delete an earlier demo database instead of moving it aside")] = False,
+    db: Annotated[str | None, typer.Option(
+        help="where to build the demo (default: LEDGER_DATABASE_URL, else sqlite:///ledger.db)",
+        show_default=False)] = None,
+    fresh: Annotated[bool, typer.Option(help="delete a store the demo did not build (an earlier demo's store is "
+                                             "always replaced)")] = False,
     seed: Annotated[int, typer.Option(help="seed of the generated trial")] = 1,
     host: Annotated[str, typer.Option(help="address to serve on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to serve on")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port to serve on (checked before building)")] = 8000,
     factor: Annotated[float | None, typer.Option(help="recipients as a share of the real number (default 0.05)")]
     = None,
 ) -> None:
     """Generate the trial networks' history, import it, build the read models, show where to look, serve."""
     from ledger.demo import run_demo
 
-    run_demo(db, fresh=fresh, seed=seed, serve_api=serve, host=host, port=port, factor=factor)
+    run_demo(settings_for(db).database_url, fresh=fresh, seed=seed, serve_api=serve, host=host, port=port, factor=factor)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from ledger.cli import app, fail, user_errors
+from ledger.cli import root as app, fail, user_errors
 
 projections = typer.Typer(no_args_is_help=True, help="Projection positions, catch-up and rebuild.")
 app.add_typer(projections, name="projections")
@@ -88,7 +88,13 @@ def rebuild(name: NameArg = None) -> None:
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            result = engine.rebuild(names, progress=progress)
+            try:
+                result = engine.rebuild(names, progress=progress)
+            except KeyboardInterrupt:
+                bar.stop()
+                again = f"ledger projections rebuild {name}" if name else "ledger projections rebuild"
+                fail("interrupted: a rebuild is swapped in only when complete, so the read models are as they "
+                     f"were; run `{again}` again to rebuild", code=130)
     finally:
         db.close()
     typer.echo(f"rebuilt {', '.join(result['projections'])}: {result['events']} events to position "
@@ -118,6 +124,12 @@ def catch_up(name: NameArg = None) -> None:
                     reached = engine.catch_up(names, until=until)
                 except NeedsRebuild as e:
                     fail(f"{e}; run: ledger projections rebuild {name or ''}".rstrip())
+                except KeyboardInterrupt:
+                    bar.stop()
+                    done = max(until - STEP, start)  # the last step that finished
+                    fail(f"interrupted: {name or 'the projections'} caught up to position {done:,} at least "
+                         "(each step is stored whole); `ledger projections catch-up` again resumes from there",
+                         code=130)
                 bar.update(task, completed=until - start)
                 if until >= head:
                     break

@@ -1,9 +1,9 @@
 """`ledger timeline`, `ledger audit` and `ledger export evaluation`: what evaluators and auditors read.
 
 Each command first applies new events to the projection it reads (timeline or audit; a long
-catch-up shows a progress bar), then queries its tables. Tables print money in kroner with two
-decimals; JSON and CSV carry integer øre. CSV with several sections prints each as its own block
-(a `# section` line, a header row, the rows, a blank line); `--section` prints one block only.
+catch-up shows a progress bar), then queries its tables. Tables print money in Danish kroner with
+the unit (1.336,00 kr.) and never cut an id or amount; JSON and CSV carry integer øre. A CSV is
+always one tidy table: `--section` picks which, `--out DIR` writes every section to DIR/NAME.csv.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from ledger.cli import app, fail, user_errors
+from ledger.cli import root as app, fail, user_errors
 
 export = typer.Typer(no_args_is_help=True, help="Extracts for others: the evaluation export.")
 app.add_typer(export, name="export")
@@ -34,7 +34,14 @@ class Format(str, Enum):
 
 MunicipalityOpt = Annotated[str, typer.Option("--municipality", "-m",
                                               help="municipality code (657), name (Herning) or 'all' (the network)")]
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table, json or csv")]
+FormatOpt = Annotated[Format, typer.Option(
+    "--format", "-f", help="table (money in kroner, 1.336,00 kr.), json or csv (money in integer øre)")]
+OutOpt = Annotated[str | None, typer.Option(
+    "--out", help="with -f csv: a directory to write every section to as NAME.csv, or - for standard output "
+                  "(one section)", show_default=False)]
+DialectOpt = Annotated[str, typer.Option(
+    "--dialect", help="CSV dialect: plain (comma, øre) or excel-da (semicolon, kroner with decimal comma, "
+                      "UTF-8 BOM)")]
 CatchUpOpt = Annotated[bool, typer.Option("--catch-up/--no-catch-up", help="apply new events before reading")]
 
 MONEY = frozenset({"revenue_net", "revenue_vat", "revenue_gross", "weekday_day", "evening", "weekend", "cost_total",
@@ -45,11 +52,9 @@ MONEY = frozenset({"revenue_net", "revenue_vat", "revenue_gross", "weekday_day",
 
 
 def kr(ore: int | None) -> str:
-    if ore is None:
-        return ""
-    sign = "-" if ore < 0 else ""
-    whole, part = divmod(abs(ore), 100)
-    return f"{sign}{whole:,}.{part:02d}"
+    from ledger.cli.tables import kr as danish
+
+    return danish(ore)
 
 
 def _database(projection: Any, catch_up: bool) -> Any:
@@ -120,39 +125,52 @@ def _date(value: str | None, field: str) -> str | None:
     return parse_date(value.strip(), field).isoformat()
 
 
-def _emit(blocks: list[tuple[str, Sequence[str], list[dict[str, Any]]]], fmt: Format, section: str | None) -> None:
-    """Print (name, columns, rows) blocks as rich tables or CSV blocks."""
+Block = tuple[str, Sequence[str], list[dict[str, Any]]]
+
+
+def _emit(blocks: list[Block], fmt: Format, section: str | None, out: str | None = None,
+          titles: dict[str, str] | None = None, dialect: str = "plain") -> None:
+    """Print (name, columns, rows) blocks as rich tables, or as CSV: one table per file."""
+    from ledger.cli.csvout import write_rows
+
+    names = [b[0] for b in blocks]
     if section is not None:
-        names = [b[0] for b in blocks]
+        section = section.replace("-", "_")
         if section not in names:
             fail(f"--section must be one of {', '.join(names)}; got {section!r}")
         blocks = [b for b in blocks if b[0] == section]
     if fmt is Format.csv:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        for i, (name, columns, rows) in enumerate(blocks):
-            if len(blocks) > 1:
-                if i:
-                    sys.stdout.write("\n")
-                sys.stdout.write(f"# {name}\n")
-            writer.writerow(columns)
-            for r in rows:
-                writer.writerow(["" if r.get(c) is None else r[c] for c in columns])
+        if out not in (None, "-"):
+            from pathlib import Path
+
+            target = Path(out)
+            if target.exists() and not target.is_dir():
+                fail(f"--out {out} exists and is not a directory (with several sections it names a directory)")
+            target.mkdir(parents=True, exist_ok=True)
+            for name, columns, rows in blocks:
+                path = target / f"{name}.csv"
+                write_rows(path, columns, rows, MONEY, dialect)
+                typer.echo(f"{path}: {len(rows)} rows", err=True)
+            return
+        if len(blocks) > 1:
+            # A CSV is one table: the first section goes out, and the reader is told how to get the others.
+            typer.echo(f"CSV holds one table: printing {blocks[0][0]}; the others ({', '.join(names[1:])}) with "
+                       "--section NAME, or all of them as files with --out DIR", err=True)
+        name, columns, rows = blocks[0]
+        write_rows("-", columns, rows, MONEY, dialect)
         return
     from rich.console import Console
-    from rich.table import Table
+
+    from ledger.cli.tables import render
 
     console = Console()
+    titles = titles or {}
     for name, columns, rows in blocks:
+        title = titles.get(name, name)
         if not rows:
-            console.print(f"[bold]{name}[/bold]: none")
+            console.print(f"[bold]{title}[/bold]: none")
             continue
-        table = Table(title=name, title_justify="left")
-        for c in columns:
-            table.add_column(c.replace("_", " "), justify="right" if c in MONEY else "left")
-        for r in rows:
-            table.add_row(*[kr(r.get(c)) if c in MONEY else ("" if r.get(c) is None else str(r.get(c)))
-                            for c in columns])
-        console.print(table)
+        render(console, title, columns, rows, MONEY)
 
 
 def _json(value: Any) -> None:
@@ -231,9 +249,11 @@ def timeline_command(
     history: Annotated[bool | None, typer.Option(
         "--history/--no-history", help="the catalogue's change history (default as --series)",
         show_default=False)] = None,
-    section: Annotated[str | None, typer.Option(help="print one block only (summary, granted_minutes, catalogue, "
-                                                     "series, catalogue_history)")] = None,
+    section: Annotated[str | None, typer.Option(help="print one section only (summary, granted_minutes, "
+                                                     "catalogue, series, catalogue_history)")] = None,
     catch_up: CatchUpOpt = True,
+    out: OutOpt = None,
+    dialect: DialectOpt = "plain",
 ) -> None:
     """The trial on date D as the records showed at K: schemes, catalogue, grants, buyers, the month."""
     from ledger.projections import timeline_queries as tq
@@ -266,9 +286,8 @@ def timeline_command(
         summary.append(_summary_row("all", f"{t['municipalities']} municipalities", None,
                                     f"{t['in_window']} in a window", None, t))
         granted += _granted_rows("all", t["granted_minutes"])
-    blocks: list[tuple[str, Sequence[str], list[dict[str, Any]]]] = [
-        (f"summary on {d}" + (f", as known at {report['known_at']}" if report["known_at"] else ""), SUMMARY_COLUMNS,
-         summary) if fmt is Format.table else ("summary", SUMMARY_COLUMNS, summary),
+    blocks: list[Block] = [
+        ("summary", SUMMARY_COLUMNS, summary),
         ("granted_minutes", GRANTED_COLUMNS, granted),
         ("catalogue", CATALOGUE_COLUMNS, [_offer_row(e["municipality"], o) for e in entries for o in e["catalogue"]]),
     ]
@@ -277,14 +296,16 @@ def timeline_command(
     if with_history:
         blocks.append(("catalogue_history", HISTORY_COLUMNS,
                        [_offer_row(m, o) for m in ms for o in history_of[m]]))
-    if section is not None and fmt is Format.table and section == "summary":
-        section = blocks[0][0]
-    _emit(blocks, fmt, section)
+    titles = {"summary": f"summary on {d}" + (f", as known at {report['known_at']}" if report["known_at"] else "")}
+    _emit(blocks, fmt, section, out, titles, _dialect(dialect, fmt, out))
 
 
 # -- ledger audit -------------------------------------------------------------------------
 
 AUDIT_SECTIONS = ("substitution", "overlap", "full-cost", "completeness", "evaluation")
+# The completeness section holds three tables; each can be asked for on its own (one CSV each).
+COMPLETENESS_TABLES = ("uninvoiced-deliveries", "lines-without-delivery", "orders-never-delivered")
+AUDIT_CHOICES = (*AUDIT_SECTIONS, *COMPLETENESS_TABLES)
 
 
 def _audit_blocks(m: int, a: dict[str, Any]) -> list[tuple[str, Sequence[str], list[dict[str, Any]]]]:
@@ -339,11 +360,13 @@ def audit_command(
     date_from: Annotated[str | None, typer.Option("--from", help="first date audited (YYYY-MM-DD)")] = None,
     date_to: Annotated[str | None, typer.Option("--to", help="last date audited (YYYY-MM-DD)")] = None,
     fmt: FormatOpt = Format.table,
-    section: Annotated[str | None, typer.Option(help="one of: " + ", ".join(AUDIT_SECTIONS))] = None,
+    section: Annotated[str | None, typer.Option(help="one of: " + ", ".join(AUDIT_CHOICES))] = None,
     window_days: Annotated[int | None, typer.Option(
         "--window-days", help="substitution window in days (default LEDGER_SUBSTITUTION_WINDOW_DAYS, 90)",
         show_default=False)] = None,
     catch_up: CatchUpOpt = True,
+    out: OutOpt = None,
+    dialect: DialectOpt = "plain",
 ) -> None:
     """Substitution signals, overlaps, prices below full cost, completeness, and the evaluation view."""
     from ledger.projections import audit_queries as aq
@@ -353,8 +376,13 @@ def audit_command(
     d1, d2 = _date(date_from, "from"), _date(date_to, "to")
     if d1 and d2 and d1 > d2:
         fail(f"--from {d1} is after --to {d2}")
-    if section is not None and section not in AUDIT_SECTIONS:
-        fail(f"--section must be one of {', '.join(AUDIT_SECTIONS)}; got {section!r}")
+    if section is not None:
+        section = section.strip().replace("_", "-")
+        if section not in AUDIT_CHOICES:
+            fail(f"--section must be one of {', '.join(AUDIT_CHOICES)}; got {section!r}")
+    table = section.replace("-", "_") if section in COMPLETENESS_TABLES else None
+    if section in COMPLETENESS_TABLES:
+        section = "completeness"
     window = settings().substitution_window_days if window_days is None else window_days
     if not 1 <= window <= 730:
         fail(f"--window-days must be between 1 and 730, got {window}")
@@ -373,7 +401,18 @@ def audit_command(
     for m in ms:
         for name, columns, rows in _audit_blocks(m, reports[m]):
             merged.setdefault(name, (columns, []))[1].extend(rows)
-    _emit([(name, columns, rows) for name, (columns, rows) in merged.items()], fmt, None)
+    _emit([(name, columns, rows) for name, (columns, rows) in merged.items()], fmt, table, out,
+          dialect=_dialect(dialect, fmt, out))
+
+
+def _dialect(dialect: str, fmt: Format, out: str | None) -> str:
+    from ledger.cli.csvout import DIALECTS
+
+    if dialect not in DIALECTS:
+        fail(f"--dialect must be one of {', '.join(DIALECTS)}, got {dialect!r}")
+    if fmt is not Format.csv and (out is not None or dialect != "plain"):
+        fail("--out and --dialect go with -f csv")
+    return dialect
 
 
 # -- ledger export evaluation -------------------------------------------------------------
@@ -386,12 +425,16 @@ def export_evaluation(
     out: Annotated[str, typer.Option("--out", help="directory for the CSV files (created if missing)")],
     catch_up: CatchUpOpt = True,
 ) -> None:
-    """Write offers.csv, sales.csv, buyers.csv and granted_services.csv (see docs/evaluation-export.md)."""
+    """Write offers.csv, sales.csv, buyers.csv and granted_services.csv (see docs/evaluation-export.md).
+
+    One table per file, comma-separated, money in integer øre (1 kroner = 100 øre)."""
     from pathlib import Path
 
     from ledger.projections.audit import AuditProjection
     from ledger.projections.evaluation_export import write_evaluation
 
+    if out == "-":
+        fail("the evaluation export is four tables, one file each: --out names a directory")
     target = Path(out)
     if target.exists() and not target.is_dir():
         fail(f"--out {out} exists and is not a directory")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ledger.cli import app, fail, user_errors
+from ledger.cli import root as app, fail, user_errors
 
 if TYPE_CHECKING:
     from ledger.settings import Settings
@@ -22,6 +22,18 @@ def prepare_store(settings: Settings) -> None:
     from ledger.api.services import Services
 
     Services.open(settings, settings.api.model_copy(update={"follow": False, "max_batch": 1})).close()
+
+
+def port_free(host: str, port: int) -> bool:
+    """Can we listen on host:port now? (Asked before the slow start, so a busy port is said at once.)"""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 @app.command("serve")
@@ -43,6 +55,8 @@ def serve(
     from ledger.api.main import app_from_env
     from ledger.settings import Settings
 
+    if not port_free(host, port):
+        fail(f"port {port} on {host} is in use (another `ledger serve` or `ledger demo`?); pass --port {port + 1}")
     settings = Settings.from_env()  # the edge: read once here, and once more by each worker's app factory
     fmt = log_format or settings.log_format
     if fmt not in ("auto", "console", "json"):
@@ -56,7 +70,8 @@ def serve(
                    f"  curl -H 'Authorization: Bearer {token}' http://{host}:{port}/ready", err=True)
     app_from_env()  # refuse to start (exit 2) before binding when tokens or settings are wrong
     prepare_store(settings)
-    typer.echo(f"serving the ledger API on http://{host}:{port} (docs: /docs, OpenAPI: /openapi.json)", err=True)
+    typer.echo(f"serving the ledger API on http://{host}:{port} (docs: /docs, OpenAPI: /openapi.json); "
+               "Ctrl-C stops it", err=True)
     try:
         uvicorn.run("ledger.api.main:app_from_env", factory=True, host=host, port=port, workers=workers,
                     access_log=False, log_level="warning", timeout_graceful_shutdown=10)

@@ -1,9 +1,11 @@
-"""A month's invoices for the finance system: one CSV row per invoice line, then a totals row.
+"""A month's invoices for the finance system: one CSV row per invoice line; the totals apart.
 
 The columns are a published contract (docs/billing-export.md): never rename or reorder them; add
-new ones at the end. Rows are streamed from the billing projection (constant memory), and the
-totals row is checked against the projection's invoice totals before the file is put in place:
-an export that does not add up to the øre is refused, never written.
+new ones at the end. Rows are streamed from the billing projection (constant memory), and their
+sums are checked against the projection's invoice totals before the file is put in place: an
+export that does not add up to the øre is refused, never written. The file is one tidy table (a
+column's sum is the month's total); the totals go to a file of their own (`*.totals.csv`), or,
+opted in, to a trailing `total` row.
 """
 
 from __future__ import annotations
@@ -52,41 +54,124 @@ def line_rows(db: Database, municipality: int, month: str) -> Iterator[list[Any]
                r["prov_cancellation"], r["credit_note"], r["chain_position"], r["chain_hash"]]
 
 
-def write_export(db: Database, municipality: int, month: str, out: TextIO) -> dict[str, Any]:
-    """Write the export to an open text stream; returns the totals. Raises ExportMismatch."""
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
+MONEY_COLUMNS = frozenset({"unit_price_ore", "net_ore", "vat_ore", "gross_ore"})
+TOTALS_COLUMNS = ("municipality", "invoice_month", "invoices", "lines", "net_ore", "vat_ore", "gross_ore",
+                  "format_version")
+_NET, _VAT, _GROSS, _NUMBER = (COLUMNS.index(c) for c in ("net_ore", "vat_ore", "gross_ore", "invoice_number"))
+
+
+def _writer(out: TextIO, dialect: str) -> Any:
+    if dialect == "excel-da":
+        # What a Danish spreadsheet opens as it is: a BOM (so æøå survive), ";" and CRLF.
+        out.write("\ufeff")
+        return csv.writer(out, delimiter=";", lineterminator="\r\n")
+    return csv.writer(out, lineterminator="\n")
+
+
+def _header(columns: tuple[str, ...], dialect: str) -> list[str]:
+    if dialect != "excel-da":
+        return list(columns)
+    return [c[:-4] + "_kr" if c in MONEY_COLUMNS else c for c in columns]
+
+
+def _cells(row: list[Any], columns: tuple[str, ...], dialect: str) -> list[Any]:
+    if dialect != "excel-da":
+        return ["" if v is None else v for v in row]
+    return [_kroner(v) if c in MONEY_COLUMNS and isinstance(v, int) else ("" if v is None else v)
+            for c, v in zip(columns, row)]
+
+
+def _kroner(ore: int) -> str:
+    """Øre as kroner with a decimal comma (1336,00), from integers (no float ever holds money)."""
+    sign = "-" if ore < 0 else ""
+    whole, part = divmod(abs(ore), 100)
+    return f"{sign}{whole},{part:02d}"
+
+
+def write_export(db: Database, municipality: int, month: str, out: TextIO, *, trailer: bool = False,
+                 dialect: str = "plain") -> dict[str, Any]:
+    """Write the export's line rows to an open text stream; returns the totals. Raises ExportMismatch.
+
+    The file holds line rows only, so a column's sum is the month's total. `trailer` appends the
+    old totals row (record_type `total`) for readers that expect it; `dialect` "excel-da" writes
+    ";", kroner with a decimal comma and a BOM for Danish spreadsheets."""
+    writer = _writer(out, dialect)
+    writer.writerow(_header(COLUMNS, dialect))
     lines = net = vat = gross = 0
     invoices: set[str] = set()
     for row in line_rows(db, municipality, month):
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow(_cells(row, COLUMNS, dialect))
         lines += 1
-        net += row[22]
-        vat += row[23]
-        gross += row[24]
-        invoices.add(row[2])
+        net += row[_NET]
+        vat += row[_VAT]
+        gross += row[_GROSS]
+        invoices.add(row[_NUMBER])
     expected = invoice_totals(db, municipality, month)
     got = {"invoices": len(invoices), "lines": lines, "net": net, "vat": vat, "gross": gross}
     if got != expected:
         raise ExportMismatch(f"the export of {municipality} {month} does not add up: lines give {got}, "
                              f"the projection's invoices {expected}")
-    # The totals row: line_no holds the number of line rows, the amount columns their sums.
-    total = dict.fromkeys(COLUMNS, "")
-    total.update({"record_type": "total", "municipality": municipality, "invoice_month": month, "line_no": lines,
-                  "quantity": len(invoices), "net_ore": net, "vat_ore": vat, "gross_ore": gross})
-    writer.writerow([total[c] for c in COLUMNS])
+    if trailer:
+        # The totals row: line_no holds the number of line rows, the amount columns their sums.
+        total = dict.fromkeys(COLUMNS, "")
+        total.update({"record_type": "total", "municipality": municipality, "invoice_month": month, "line_no": lines,
+                      "quantity": len(invoices), "net_ore": net, "vat_ore": vat, "gross_ore": gross})
+        writer.writerow(_cells([total[c] for c in COLUMNS], COLUMNS, dialect))
     return {"municipality": municipality, "month": month, **got}
 
 
-def export_month(db: Database, municipality: int, month: str, path: str | Path) -> dict[str, Any]:
-    """Write the export to `path` atomically: a temporary file is renamed into place only when
-    the totals check has passed, so a reader never sees a partial or wrong file."""
-    target = Path(path)
+def write_totals(out: TextIO, summary: dict[str, Any], dialect: str = "plain") -> None:
+    """The totals as a table of their own: one row, the sums of the export's line rows."""
+    writer = _writer(out, dialect)
+    writer.writerow(_header(TOTALS_COLUMNS, dialect))
+    row = [summary["municipality"], summary["month"], summary["invoices"], summary["lines"], summary["net"],
+           summary["vat"], summary["gross"], FORMAT_VERSION]
+    writer.writerow(_cells(row, TOTALS_COLUMNS, dialect))
+
+
+def totals_path_for(path: str | Path) -> Path:
+    """herning-2019-03.csv → herning-2019-03.totals.csv (beside the export)."""
+    p = Path(path)
+    return p.with_name(f"{p.stem}.totals{p.suffix or '.csv'}")
+
+
+def _atomic(target: Path, write: Any) -> Any:
     tmp = target.with_name(f".{target.name}.partial")
     try:
         with tmp.open("w", encoding="utf-8", newline="") as out:
-            summary = write_export(db, municipality, month, out)
+            result = write(out)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-    return {**summary, "path": str(target)}
+    return result
+
+
+def export_month(db: Database, municipality: int, month: str, path: str | Path, *, trailer: bool = False,
+                 dialect: str = "plain", totals: str | Path | None = None) -> dict[str, Any]:
+    """Write the export to `path` atomically: a temporary file is renamed into place only when
+    the totals check has passed, so a reader never sees a partial or wrong file. `path` "-" is
+    standard output (written once the check has passed). The totals go to `totals` (a path, "-"
+    or None for none)."""
+    import io
+    import sys
+
+    if str(path) == "-":
+        buffer = io.StringIO()
+        summary = write_export(db, municipality, month, buffer, trailer=trailer, dialect=dialect)
+        sys.stdout.write(buffer.getvalue())
+        sys.stdout.flush()
+        shown = "-"
+    else:
+        target = Path(path)
+        summary = _atomic(target, lambda out: write_export(db, municipality, month, out, trailer=trailer,
+                                                           dialect=dialect))
+        shown = str(target)
+    written = None
+    if totals is not None:
+        if str(totals) == "-":
+            write_totals(sys.stdout, summary, dialect)
+            written = "-"
+        else:
+            _atomic(Path(totals), lambda out: write_totals(out, summary, dialect))
+            written = str(totals)
+    return {**summary, "path": shown, "totals_path": written}

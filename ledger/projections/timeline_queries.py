@@ -45,6 +45,11 @@ _SUFFIX = re.compile(r"^[a-z0-9_]{0,20}$")
 # -- parameters ---------------------------------------------------------------------------
 
 
+def shown_instant(key: str | None) -> str | None:
+    """A stored UTC key ('2019-03-04T12:00:00.000000') as printed: with its offset (ISO 8601)."""
+    return None if key is None else f"{key}+00:00"
+
+
 def known_key(known_at: str | date | datetime | None) -> str:
     """K as comparable text. None: everything recorded. A date: the end of that day (UTC), so
     "known at 2019-06-30" is what a report written that day could see."""
@@ -219,7 +224,7 @@ def _offer(row: tuple) -> dict[str, Any]:
     return {"municipality": int(m), "offer_id": offer_id, "kind": kind, "name": name, "unit": unit, "fsiii": fsiii,
             "vat_class": vat, "prices": {"weekday_day": p_day, "evening": p_eve, "weekend": p_wkd},
             "cost_total": cost, "valid_from": vf, "valid_to": None if vt >= OPEN_DATE else vt,
-            "retired_from": retired, "price_ref": ref, "recorded": recorded}
+            "retired_from": retired, "price_ref": ref, "recorded": shown_instant(recorded)}
 
 
 def _catalogue(db: Reader, ms: list[int], d: str, k: str, suffix: str) -> dict[int, list[dict[str, Any]]]:
@@ -461,7 +466,7 @@ def timeline(db: Database | Snapshot, municipality: int | None, as_of: str | dat
     with snapshot(db) as db:
         ms = [municipality] if municipality is not None else scheme_municipalities(db, k, suffix)
         month = d[:7]
-        out: dict[str, Any] = {"as_of": d, "known_at": None if k == KNOWN_NOW else k, "month": month,
+        out: dict[str, Any] = {"as_of": d, "known_at": None if k == KNOWN_NOW else shown_instant(k), "month": month,
                                "municipalities": []}
         if not ms:
             out["totals"] = _totals([])
@@ -535,7 +540,7 @@ def series(db: Database | Snapshot, municipality: int, known_at: str | date | da
                         [municipality, k, k])
         first = first or (windows[0][0] if windows else None)
         last = last or (max(w[1] for w in windows) if windows else None)
-        out: dict[str, Any] = {"municipality": municipality, "known_at": None if k == KNOWN_NOW else k,
+        out: dict[str, Any] = {"municipality": municipality, "known_at": None if k == KNOWN_NOW else shown_instant(k),
                                "windows": [list(w) for w in windows], "months": []}
         if first is None or last is None or first > last:
             return out

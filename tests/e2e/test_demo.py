@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 _SCRIPT = Path(sys.executable).with_name("ledger")
 LEDGER = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-c", "from ledger.cli import main; main()"]
 
@@ -36,9 +38,71 @@ def test_the_demo_sets_up_the_trial_shows_the_tour_and_exits(tmp_path):
     assert took < 90
 
 
-def test_a_second_demo_moves_the_first_database_aside(tmp_path):
-    (tmp_path / "ledger.db").write_bytes(b"an earlier demo")
-    run = demo(tmp_path, "--factor", "0.005")
+def test_a_second_demo_replaces_its_own_store_and_leaves_no_copies(tmp_path):
+    assert demo(tmp_path, "--factor", "0.005").returncode == 0
+    again = demo(tmp_path, "--factor", "0.005")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "replaced the earlier demo store ledger.db" in again.stdout
+    assert sorted(p.name for p in tmp_path.iterdir() if ".bak" in p.name or p.name.endswith(".partial")) == []
+
+
+def test_the_demo_leaves_a_store_it_did_not_build_alone_unless_fresh(tmp_path):
+    (tmp_path / "ledger.db").write_bytes(b"someone's store")
+    refused = demo(tmp_path, "--factor", "0.005")
+    assert refused.returncode == 2 and "did not build" in refused.stderr and "--fresh" in refused.stderr
+    assert (tmp_path / "ledger.db").read_bytes() == b"someone's store"
+    fresh = demo(tmp_path, "--factor", "0.005", "--fresh")
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+    assert "deleted ledger.db (--fresh)" in fresh.stdout
+
+
+def test_the_demo_honours_ledger_database_url(tmp_path):
+    target = tmp_path / "elsewhere.db"
+    env = {**os.environ, "COLUMNS": "200", "LEDGER_DATABASE_URL": f"sqlite:///{target}"}
+    run = subprocess.run([*LEDGER, "demo", "--no-serve", "--factor", "0.005"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "moved the earlier ledger.db aside" in run.stdout
-    assert [p.read_bytes() for p in tmp_path.glob("ledger.db.*.bak")] == [b"an earlier demo"]
+    assert target.exists() and not (tmp_path / "ledger.db").exists()
+    assert f"--db sqlite:///{target}" in run.stdout
+
+
+def test_the_demo_says_before_building_when_its_port_is_taken(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {**os.environ, "COLUMNS": "200", "LEDGER_DATABASE_URL": ""}
+        run = subprocess.run([*LEDGER, "demo", "--factor", "0.005", "--port", str(port)], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and f"port {port}" in run.stderr and "--no-serve" in run.stderr
+    assert not (tmp_path / "ledger.db").exists()
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_demo_replaces_its_own_schema_and_refuses_another(tmp_path):
+    from conftest import drop_pg_schema, fresh_pg_url, pg_ok
+
+    if not pg_ok():
+        pytest.skip("PostgreSQL is not reachable")
+    url = fresh_pg_url()
+    env = {**os.environ, "COLUMNS": "200", "LEDGER_DATABASE_URL": url}
+    try:
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([*LEDGER, "demo", "--no-serve", "--factor", "0.005", *args], cwd=tmp_path, env=env,
+                                  capture_output=True, text=True, timeout=180)
+
+        first = run()
+        assert first.returncode == 0, first.stdout + first.stderr
+        again = run()
+        assert again.returncode == 0 and "replaced the earlier demo schema" in again.stdout, again.stderr
+        import psycopg
+
+        schema = url.rsplit("schema=", 1)[1]
+        with psycopg.connect(url.split("?")[0], autocommit=True) as conn:
+            conn.execute(f'COMMENT ON SCHEMA "{schema}" IS NULL')  # now it is someone else's store
+        refused = run()
+        assert refused.returncode == 2 and "did not build" in refused.stderr
+    finally:
+        drop_pg_schema(url)

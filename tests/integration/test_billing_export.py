@@ -1,5 +1,6 @@
 """The finance export on SQLite and PostgreSQL: its documented columns, one row per invoice line,
-and a totals row that equals the projection's invoice totals to the øre."""
+and totals (a file of their own, or the opt-in trailer row) equal to the projection's invoice
+totals to the øre."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def test_the_export_has_one_row_per_line_and_totals_equal_the_projection_to_the_
         db = caught_up(ledger)
         for month in ("2019-03", "2019-04"):
             out = tmp_path / f"herning-{month}.csv"
-            summary = export_month(db, HERNING, month, out)
+            summary = export_month(db, HERNING, month, out, trailer=True)  # the opt-in totals row
             header, lines, total = _read(out)
             invoices = q.invoices(db, HERNING, month=month)
             expected_lines = [(i["number"], x["line_no"], x["gross"]) for i in invoices
@@ -81,7 +82,7 @@ def test_an_empty_month_exports_a_header_and_a_zero_totals_row(database_url, tmp
     try:
         db = caught_up(ledger)
         out = tmp_path / "empty.csv"
-        export_month(db, HERNING, "2019-01", out)
+        export_month(db, HERNING, "2019-01", out, trailer=True)
         _, lines, total = _read(out)
         assert lines == [] and (total["line_no"], total["gross_ore"]) == ("0", "0")
     finally:

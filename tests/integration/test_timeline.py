@@ -145,7 +145,7 @@ def test_a_back_dated_reassessment_changes_the_effective_view_but_not_what_was_k
         # The report can be written again, exactly, after the back-dated changes were recorded.
         assert timeline(db, HERNING, "2019-06-15", "2019-06-30") == written
         assert timeline(db, HERNING, "2019-06-15", "2019-06-30T23:59:59Z") == {**written,
-                                                                              "known_at": "2019-06-30T23:59:59.000000"}
+                                                                              "known_at": "2019-06-30T23:59:59.000000+00:00"}
         # As effective on 2019-06-15, as now known: the correction from 2019-05-01.
         assert _granted(timeline(db, HERNING, "2019-06-15")) == {"H1.8": (0, 0, 1, 45)}
         # Known at 2019-09-20: the re-assessment but not yet the corrections.
@@ -209,9 +209,9 @@ def test_the_month_of_d_counts_orders_deliveries_minutes_and_revenue_at_the_pric
         history = catalogue_history(db, HERNING)
         assert [(h["offer_id"], h["valid_from"], h["valid_to"], h["prices"]["weekday_day"], h["recorded"])
                 for h in history] == [
-            ("extra-cleaning", "2018-06-01", "2019-03-15", 35_400, "2018-05-02T10:00:00.000000"),
-            ("extra-cleaning", "2019-03-15", None, 36_000, "2019-02-01T10:00:00.000000"),
-            ("window-cleaning", "2018-06-01", None, 45_000, "2018-05-02T10:00:00.000000")]
+            ("extra-cleaning", "2018-06-01", "2019-03-15", 35_400, "2018-05-02T10:00:00.000000+00:00"),
+            ("extra-cleaning", "2019-03-15", None, 36_000, "2019-02-01T10:00:00.000000+00:00"),
+            ("window-cleaning", "2018-06-01", None, 45_000, "2018-05-02T10:00:00.000000+00:00")]
         assert [h["valid_to"] for h in catalogue_history(db, HERNING, "2019-01-31")] == [None, None]
     finally:
         t.close()

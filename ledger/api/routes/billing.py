@@ -157,7 +157,8 @@ def runs(svc: ServicesDep, who: BillingReader, municipality: MunicipalityQuery =
 
 @router.get("/export.csv", response_class=Response, dependencies=FRESH,
             responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}},
-                             "description": "one row per invoice line, then a totals row (docs/billing-export.md)"}})
+                             "description": "one row per invoice line (docs/billing-export.md); the totals in the "
+                                            "X-Export-Lines/-Net-Ore/-Vat-Ore/-Gross-Ore headers"}})
 def export_csv(svc: ServicesDep, who: BillingReader,
                month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")],
                municipality: MunicipalityQuery = None) -> Response:
@@ -167,14 +168,16 @@ def export_csv(svc: ServicesDep, who: BillingReader,
     def export(m: int) -> dict:
         out = io.StringIO()
         try:
-            write_export(svc.ledger.db, m, month, out)
+            totals = write_export(svc.ledger.db, m, month, out)
         except ExportMismatch as e:  # the projection moved between the lines and the totals: ask again
             raise ApiProblem("not-caught-up", str(e), headers={"Retry-After": "1"}) from None
-        return {"m": m, "csv": out.getvalue()}
+        return {"m": m, "csv": out.getvalue(), "totals": totals}
 
     got = logged_read(svc, who, "billing:export", municipality, None, export)
     return Response(got["csv"], media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="billing-{got["m"]}-{month}.csv"'})
+        "Content-Disposition": f'attachment; filename="billing-{got["m"]}-{month}.csv"',
+        **{f"X-Export-{k.title()}" + ("" if k == "lines" else "-Ore"): str(got["totals"][k])
+           for k in ("lines", "net", "vat", "gross")}})
 
 
 def _s(value: UUID | None) -> str | None:
