@@ -167,6 +167,18 @@ class EndGrant(Command):
     last_day: Day
 
 
+class GrantKlippekort(Command):
+    citizen_id: UUID
+    minutes_per_week: Minutes
+    valid_from: Day
+    valid_to: Day | None = None
+
+
+class EndKlippekort(Command):
+    citizen_id: UUID
+    last_day: Day
+
+
 # -- catalogue ---------------------------------------------------------------------------------
 class AddItem(Command):
     municipality: Municipality
@@ -220,6 +232,7 @@ class PlaceOrder(Command):
     every_weeks: StrictInt | None = None
     minutes: Minutes | None = None
     band: Literal["weekday_day", "evening", "weekend"] = "weekday_day"
+    start_time: Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] | None = None
 
 
 class ChangeOrder(Command):
@@ -305,6 +318,8 @@ COMMANDS: dict[str, type[Command]] = {
     "reassess_grant": ReassessGrant,
     "correct_grant": CorrectGrant,
     "end_grant": EndGrant,
+    "grant_klippekort": GrantKlippekort,
+    "end_klippekort": EndKlippekort,
     "add_item": AddItem,
     "add_package": AddPackage,
     "change_price": ChangePrice,
@@ -325,7 +340,7 @@ COMMANDS: dict[str, type[Command]] = {
 # Which roles may give which commands (the API enforces it; the import runs as administrator).
 ROLE_COMMANDS: dict[str, frozenset[str]] = {
     "assessor": frozenset({"register_citizen", "choose_provider", "change_residence", "award_grant", "reassess_grant",
-                           "correct_grant", "end_grant", "place_order", "change_order", "cancel_order"}),
+                           "correct_grant", "end_grant", "grant_klippekort", "end_klippekort", "place_order", "change_order", "cancel_order"}),
     "catalogue_manager": frozenset({"establish_scheme", "open_scheme_window", "change_scheme_window",
                                     "change_scheme_rules", "add_item", "add_package", "change_price", "retire_offer"}),
     "provider_staff": frozenset({"record_delivery", "record_missed_visit", "place_order", "change_order",

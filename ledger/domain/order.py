@@ -14,11 +14,15 @@ from uuid import UUID
 
 from ledger.domain.base import Context, LedgerAggregate
 from ledger.domain.errors import InvalidInput, rule
-from ledger.domain.values import BANDS, MAX_VISIT_MINUTES, ORDER_KINDS, iso, one_of, whole
+from ledger.domain.values import (BAND_START, BANDS, MAX_VISIT_MINUTES, ORDER_KINDS, clock_time, iso, local_instant,
+                                  one_of, whole)
 
 
 class Order(LedgerAggregate):
     class OrderPlaced(LedgerAggregate.Created):
+        """v2 adds `start_time`: the visits' planned local start (HH:MM); late notice is measured to it."""
+
+        class_version = 2
         citizen_id: str
         offer_id: str
         offer_kind: str
@@ -31,6 +35,12 @@ class Order(LedgerAggregate):
         band: str
         quoted: dict
         eligibility: str
+        start_time: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict) -> None:
+            # Orders placed before visits carried a time start when their band starts.
+            state["start_time"] = BAND_START[state["band"]]
 
         def apply(self, o: Order) -> None:
             o.municipality = self.municipality
@@ -48,6 +58,7 @@ class Order(LedgerAggregate):
             o.placed_ref = f"{self.originator_id}:{self.originator_version}"
             o.eligibility = self.eligibility
             o.quoted = self.quoted
+            o.start_time = self.start_time
 
     class OrderChanged(LedgerAggregate.Event):
         every_weeks: int | None
@@ -70,9 +81,11 @@ class Order(LedgerAggregate):
     @classmethod
     def place(cls, ctx: Context, order_id: UUID, municipality: int, citizen_id: str, offer: dict[str, Any],
               offer_id: str, kind: str, start: date, end: date | None, every_weeks: int | None,
-              minutes: int | None, band: str, quoted: dict[str, Any], eligibility: str) -> Order:
+              minutes: int | None, band: str, quoted: dict[str, Any], eligibility: str,
+              start_time: str | None = None) -> Order:
         one_of(kind, ORDER_KINDS, "kind")
         one_of(band, BANDS, "band")
+        start_time = BAND_START[band] if start_time is None else clock_time(start_time)
         if kind == "one_off":
             rule(every_weeks is None, "one-off-interval", "a one-off order has no interval (every_weeks)")
             end = start if end is None else end
@@ -89,7 +102,7 @@ class Order(LedgerAggregate):
         return cls._start(cls.OrderPlaced, order_id, ctx, iso(start), municipality, citizen_id=citizen_id,
                           offer_id=offer_id, offer_kind=offer["kind"], fsiii=offer["fsiii"], kind=kind,
                           every_weeks=every_weeks, start=iso(start), end=iso(end), minutes=minutes, band=band,
-                          quoted=quoted, eligibility=eligibility)
+                          quoted=quoted, eligibility=eligibility, start_time=start_time)
 
     def _open(self) -> None:
         rule(self.cancelled_from is None, "order-cancelled", f"the order is cancelled from {self.cancelled_from}")
@@ -110,7 +123,8 @@ class Order(LedgerAggregate):
         self._open()
         if not isinstance(reason, str) or len(reason) > 200:
             raise InvalidInput("reason must be a short code or text of at most 200 characters", field="reason")
-        first_visit = datetime(effective.year, effective.month, effective.day, tzinfo=notified_at.tzinfo)
+        # Notice is measured to the first cancelled visit's planned start, not to midnight.
+        first_visit = local_instant(effective, self.start_time)
         late = first_visit - notified_at < timedelta(hours=terms["notice_hours"])
         self._record(self.OrderCancelled, ctx, iso(effective), late=late, fee_ore=terms["fee_ore"] if late else 0,
                      reason=reason)
