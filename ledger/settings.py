@@ -35,6 +35,9 @@ class Settings:
     reminder_max_count: int = 3
     payment_terms_days: int = 14
     substitution_window_days: int = 90
+    # How far back a re-rating may bill (months of service before the month run); older
+    # differences are reported, not billed. 36: forældelsesloven § 3, three years.
+    rerate_months: int = 36
     tokens_file: str | None = None
     log_format: str = "auto"  # auto | console | json
     extra: dict[str, str] = field(default_factory=dict)
@@ -49,6 +52,7 @@ class Settings:
             reminder_max_count=_int(env, "LEDGER_REMINDER_MAX", 3, low=0, high=3),
             payment_terms_days=_int(env, "LEDGER_PAYMENT_TERMS_DAYS", 14, low=0, high=90),
             substitution_window_days=_int(env, "LEDGER_SUBSTITUTION_WINDOW_DAYS", 90, low=1, high=730),
+            rerate_months=_int(env, "LEDGER_RERATE_MONTHS", 36, low=0, high=120),
             tokens_file=env.get("LEDGER_TOKENS_FILE") or None,
             log_format=env.get("LEDGER_LOG_FORMAT", "auto"),
         )

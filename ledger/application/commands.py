@@ -215,6 +215,18 @@ class ChangePrice(Command):
     cost_basis: CostBasis
 
 
+class CorrectPriceVersion(Command):
+    """Replace the price version in force from `effective` (its own date) with these figures."""
+
+    municipality: Municipality
+    offer_id: ShortId
+    effective: Day
+    vat_class: Literal["exempt", "standard"]
+    prices: Prices
+    cost_basis: CostBasis
+    reason: Text
+
+
 class RetireOffer(Command):
     municipality: Municipality
     offer_id: ShortId
@@ -323,6 +335,7 @@ COMMANDS: dict[str, type[Command]] = {
     "add_item": AddItem,
     "add_package": AddPackage,
     "change_price": ChangePrice,
+    "correct_price_version": CorrectPriceVersion,
     "retire_offer": RetireOffer,
     "place_order": PlaceOrder,
     "change_order": ChangeOrder,
@@ -342,7 +355,8 @@ ROLE_COMMANDS: dict[str, frozenset[str]] = {
     "assessor": frozenset({"register_citizen", "choose_provider", "change_residence", "award_grant", "reassess_grant",
                            "correct_grant", "end_grant", "grant_klippekort", "end_klippekort", "place_order", "change_order", "cancel_order"}),
     "catalogue_manager": frozenset({"establish_scheme", "open_scheme_window", "change_scheme_window",
-                                    "change_scheme_rules", "add_item", "add_package", "change_price", "retire_offer"}),
+                                    "change_scheme_rules", "add_item", "add_package", "change_price", "correct_price_version",
+                                    "retire_offer"}),
     "provider_staff": frozenset({"record_delivery", "record_missed_visit", "place_order", "change_order",
                                  "cancel_order"}),
     "billing_clerk": frozenset({"receive_payment", "reverse_payment", "run_invoices", "issue_reminders",

@@ -210,6 +210,22 @@ class Ledger(Application):
             return {"position": 0, "hash": "0" * 64}
         return {"position": rows[0][0], "hash": bytes(rows[0][1]).hex()}
 
+    def notification_id_at(self, position: int) -> int:
+        """The store's notification id of the event at a chain position (0 for position 0).
+
+        Runs remember chain positions, never notification ids: PostgreSQL's id sequence advances
+        for a transaction that was killed, so ids differ between two imports of the same file,
+        while chain positions are contiguous and the same (issue 13)."""
+        if position <= 0:
+            return 0
+        rows = self.db.query("SELECT notification_id FROM ledger_chain WHERE position = ?", [position])
+        assert rows, f"chain position {position} is not in the log"
+        return int(rows[0][0])
+
+    def scan_chain(self, names: Sequence[str], after: int, until: int) -> Iterator[tuple[int, str, str, int, dict[str, Any]]]:
+        """`scan` between two chain positions (after, until]."""
+        return self.scan(names, self.notification_id_at(after), self.notification_id_at(until))
+
     def scan(self, names: Sequence[str], after: int, until: int) -> Iterator[tuple[int, str, str, int, dict[str, Any]]]:
         """(position, event name, originator id, version, state) of the named events in (after, until]."""
         topics = [t for n in names for t in EVENT_TOPICS.get(n, ())]

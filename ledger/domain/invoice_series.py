@@ -2,7 +2,8 @@
 
 Saving the series together with the accounts it numbered, in one transaction, is what makes the
 numbers gapless: two runs racing for the same numbers conflict on the series, and one is refused
-whole. Invoice numbers look like 657-000001, credit notes 657-K00001.
+whole. Invoice numbers look like 657-000001, credit notes 657-K00001, debit notes (a re-rating's
+supplementary charges) 657-D00001: three series, each without gaps.
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ class InvoiceSeries(LedgerAggregate):
             s.municipality = self.municipality
             s.last_invoice = 0
             s.last_credit_note = 0
+            s.last_debit_note = 0
             s.runs = {}
-            # The invoice run reads the log for billable facts after `scanned_to`; facts seen but
-            # not yet due (dated after the month billed) are carried to the next run.
+            # The invoice run reads the log for billable facts after `scanned_to` (a chain
+            # position: contiguous and content-derived, unlike the store's notification ids);
+            # facts seen but not yet due (dated after the month billed), or not billable as the
+            # facts now stand (eligibility lost), are carried to the next run.
             s.scanned_to = 0
             s.carried = []
             s.invoiced_citizens = set()  # whose accounts a reminder run must look at
@@ -56,6 +60,13 @@ class InvoiceSeries(LedgerAggregate):
         def apply(self, s: InvoiceSeries) -> None:
             s.last_credit_note += 1
 
+    class DebitNoteNumbered(LedgerAggregate.Event):
+        number: str
+        invoice_number: str
+
+        def apply(self, s: InvoiceSeries) -> None:
+            s.last_debit_note = getattr(s, "last_debit_note", 0) + 1
+
     @classmethod
     def open(cls, ctx: Context, municipality: int, effective: date) -> InvoiceSeries:
         return cls._start(cls.SeriesOpened, series_id(municipality), ctx, iso(effective), municipality)
@@ -74,4 +85,9 @@ class InvoiceSeries(LedgerAggregate):
     def take_credit_note_number(self, ctx: Context, invoice_number: str, on: date) -> str:
         number = f"{self.municipality}-K{self.last_credit_note + 1:05d}"
         self._record(self.CreditNoteNumbered, ctx, iso(on), number=number, invoice_number=invoice_number)
+        return number
+
+    def take_debit_note_number(self, ctx: Context, invoice_number: str, on: date) -> str:
+        number = f"{self.municipality}-D{getattr(self, 'last_debit_note', 0) + 1:05d}"
+        self._record(self.DebitNoteNumbered, ctx, iso(on), number=number, invoice_number=invoice_number)
         return number

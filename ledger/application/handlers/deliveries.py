@@ -82,7 +82,7 @@ def withdraw(uow: Any, cmd: c.WithdrawDelivery, ctx: Any, svc: Any) -> dict[str,
     else:
         d.cancel(ctx, cmd.effective, cmd.reason)
     result: dict[str, Any] = {"delivery_id": str(d.id), "credit_note": None}
-    if billed is not None:
+    if billed is not None and account.still_charged(str(d.id))["gross"] > 0:
         invoice_number, line = billed
         number = series(uow, ctx, d.municipality, cmd.effective).take_credit_note_number(ctx, invoice_number, cmd.effective)
         account.issue_credit_note(ctx, number, invoice_number, line, cmd.effective, cmd.reason)
