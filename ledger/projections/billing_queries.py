@@ -133,6 +133,20 @@ def credit_notes(db: Database, municipality: int, citizen_id: str | None = None,
     return notes
 
 
+def debit_notes(db: Database, municipality: int, citizen_id: str | None = None) -> list[dict[str, Any]]:
+    """Debit notes (a re-rating's supplementary charges) with their lines; each line names the
+    invoice line it adjusts and the events that caused the difference (docs/adr/0011)."""
+    where, params = _where(municipality, citizen_id=citizen_id)
+    notes = rows(db, "SELECT number, municipality, citizen_id, invoice_number, issued_on, due_on, line_count, net, vat, "
+                     f"gross, open_amount, reason, event_ref FROM billing_debit_notes WHERE {where} ORDER BY number",
+                 params)
+    for note in notes:
+        note["lines"] = rows(db, "SELECT line_no, invoice_number, invoice_line_no, billing_key, service_date, offer_id, "
+                                 "vat_class, net, vat, gross, caused_by, prov_price FROM billing_debit_note_lines "
+                                 "WHERE number = ? ORDER BY line_no", [note["number"]])
+    return notes
+
+
 # -- payments, balances, open items -------------------------------------------------------------
 
 def payments(db: Database, municipality: int, citizen_id: str | None = None) -> list[dict[str, Any]]:

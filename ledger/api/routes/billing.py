@@ -148,6 +148,26 @@ def unbilled(svc: ServicesDep, who: BillingReader, municipality: MunicipalityQue
         "municipality": m, "unbilled": bq.unbilled_deliveries(svc.ledger.db, m, month)})
 
 
+@router.get("/debit-notes", response_model=Rows, dependencies=FRESH)
+def debit_notes(svc: ServicesDep, who: BillingReader, municipality: MunicipalityQuery = None,
+                citizen_id: CitizenQuery = None) -> dict:
+    """Debit notes (a re-rating's supplementary charges), each line naming the invoice line and the cause."""
+    return logged_read(svc, who, "billing:debit-notes", municipality, citizen_id, lambda m: {
+        "municipality": m, "debit_notes": bq.debit_notes(svc.ledger.db, m, _s(citizen_id))})
+
+
+@router.get("/reconciliation", response_model=Rows)
+def reconciliation(svc: ServicesDep, who: BillingReader, municipality: MunicipalityQuery = None,
+                   month: MonthQuery = None) -> dict:
+    """Per month of service: invoiced (invoices − credit notes + debit notes) against what is owed as
+    the facts are known now, the differences and the events behind them; `agree` is the verdict.
+    Read from the log and the records themselves, not from a projection (always current)."""
+    from ledger.application.reconciliation import reconcile
+
+    return logged_read(svc, who, "billing:reconciliation", municipality, None,
+                       lambda m: reconcile(svc.ledger, m, month))
+
+
 @router.get("/runs", response_model=Rows, dependencies=FRESH)
 def runs(svc: ServicesDep, who: BillingReader, municipality: MunicipalityQuery = None) -> dict:
     """The invoice runs that changed anything, with the chain head each was made at."""

@@ -128,7 +128,7 @@ def run_invoices(uow: Any, cmd: c.RunInvoices, ctx: Any, svc: Any) -> dict[str, 
     reach = affected(uow, [(n, o, st) for n, o, _v, st in scanned if n not in BILLABLE], s.invoiced_citizens,
                      last_billed)
     rerated = rerate(uow, ctx, svc, s, scheme, cat, cmd.month, run_date, reach)
-    if issued or carried != s.carried or rerated["debit_notes"] or rerated["credit_notes"]:
+    if issued or carried != s.carried or rerated["debit_notes"] or rerated["credit_notes"] or rerated["barred"]:
         s.complete_run(ctx, cmd.month, run_date, len(issued), chain_head, head, carried,
                        [x["citizen_id"] for x in issued])
     return {"municipality": m, "month": cmd.month, "invoices": issued, "chain_head": chain_head,

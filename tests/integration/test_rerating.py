@@ -1,0 +1,233 @@
+"""Corrections reach the money (issue 11), hand-worked on SQLite and PostgreSQL.
+
+Herning: minimum 30 minutes, increment 30, extra cleaning 354.00 DKK/h without VAT, windows
+292.04 DKK/h + 25 % VAT. Every figure below is worked by hand in the comment beside it.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from ledger.application.reconciliation import reconcile
+from ledger.domain.assessment import assessment_id
+from ledger.domain.catalogue import catalogue_id
+from ledger.domain.errors import RuleViolated
+from ledger.settings import Settings
+from ledger.application import Ledger
+from replay.invoice import reproduce
+from replay.store import open_store
+from tests.helpers.billing_factories import (COST, HERNING, caught_up, citizen, deliver, herning, invoice_run,
+                                             open_ledger, order, prices, run)
+
+
+def _grant(ledger, cid: str) -> str:
+    return ledger.repository.get(assessment_id(cid)).active_on(date(2019, 1, 1))[0]["grant_id"]
+
+
+def _correct(ledger, price: int, effective: str = "2018-06-01", offer: str = "extra-cleaning") -> dict:
+    return run(ledger, "correct_price_version", {
+        "municipality": HERNING, "offer_id": offer, "effective": effective, "vat_class": "exempt",
+        "prices": prices(price), "cost_basis": COST, "reason": "the wage basis was last year's"},
+        role="catalogue_manager")
+
+
+def _january(ledger) -> tuple[str, str, list[str]]:
+    herning(ledger)
+    h = citizen(ledger, HERNING)
+    o = order(ledger, h, "extra-cleaning", "2019-01-01", kind="recurring", every_weeks=1, minutes=60)
+    ds = [deliver(ledger, o, "2019-01-07", 60), deliver(ledger, o, "2019-01-14", 45)]  # 60 and 60 billed
+    (inv,) = invoice_run(ledger, HERNING, "2019-01")["invoices"]
+    assert inv["gross"] == 70_800  # 2 × 354.00
+    return h, o, ds
+
+
+def test_a_price_correction_after_invoicing_bills_exactly_the_delta_naming_the_correction(database_url):
+    ledger = open_ledger(database_url)
+    try:
+        h, _, ds = _january(ledger)
+        corrected = _correct(ledger, 36_400)  # 354.00 → 364.00 DKK/h from the version's own date
+        # Two issued lines priced by the version; each hour costs 10.00 more: 2 × 1,000 øre.
+        assert corrected["affected_lines"] == 2
+        assert corrected["rerating"] == {"net": 2_000, "vat": 0, "gross": 2_000}
+        assert corrected["months"] == {"2019-01": 2_000}
+        assert reconcile(ledger, HERNING)["agree"] is False
+        feb = invoice_run(ledger, HERNING, "2019-02")
+        assert feb["invoices"] == [] and feb["credit_notes"] == []
+        (note,) = feb["debit_notes"]
+        assert (note["number"], note["invoice_number"], note["gross"], note["lines"]) == (
+            "657-D00001", "657-000001", 2_000, 2)
+        correction = ledger.history(catalogue_id(HERNING))[-1]
+        assert correction["event"] == "PriceVersionCorrected"
+        assert note["caused_by"] == [f"{catalogue_id(HERNING)}:{correction['version']}"]
+        # Every line names the invoice line it adjusts.
+        db = caught_up(ledger)
+        from ledger.projections import billing_queries as q
+
+        (debit,) = q.debit_notes(db, HERNING)
+        assert [(x["invoice_number"], x["invoice_line_no"], x["billing_key"], x["gross"]) for x in debit["lines"]] == [
+            ("657-000001", 1, ds[0], 1_000), ("657-000001", 2, ds[1], 1_000)]
+        assert debit["open_amount"] == 2_000
+        (balance,) = q.balances(db, HERNING)
+        assert balance["invoiced"] == 72_800 and balance["owed"] == 72_800
+        # A second run issues nothing; the books agree; the invoice still reproduces as issued.
+        again = invoice_run(ledger, HERNING, "2019-02")
+        assert again["debit_notes"] == again["credit_notes"] == again["invoices"] == []
+        report = reconcile(ledger, HERNING)
+        assert report["agree"] is True
+        assert [(r["month"], r["invoiced"], r["owed"]) for r in report["months"]] == [("2019-01", 72_800, 72_800)]
+    finally:
+        ledger.close()
+    store = open_store(database_url)
+    try:
+        assert reproduce(store, "657-000001", HERNING).ok
+    finally:
+        store.close()
+
+
+def test_a_price_cut_after_invoicing_is_credited_line_by_line(database_url):
+    ledger = open_ledger(database_url)
+    try:
+        _january(ledger)
+        _correct(ledger, 35_000)  # 354.00 → 350.00: 4.00 less per hour, two hours
+        (note,) = invoice_run(ledger, HERNING, "2019-02")["credit_notes"]
+        assert (note["number"], note["gross"], note["lines"]) == ("657-K00001", 800, 2)
+        assert reconcile(ledger, HERNING)["agree"] is True
+    finally:
+        ledger.close()
+
+
+def test_a_back_dated_grant_end_credits_the_deliveries_it_made_ineligible(database_url):
+    ledger = open_ledger(database_url)
+    try:
+        h, _, ds = _january(ledger)
+        run(ledger, "end_grant", {"citizen_id": h, "grant_id": _grant(ledger, h), "last_day": "2019-01-10"},
+            role="assessor")
+        # The delivery of 14 January lies after the grant's last day: credited in full, 354.00.
+        feb = invoice_run(ledger, HERNING, "2019-02")
+        (note,) = feb["credit_notes"]
+        assert (note["invoice_number"], note["gross"], note["lines"]) == ("657-000001", 35_400, 1)
+        ended = ledger.history(assessment_id(h))[-1]
+        assert ended["event"] == "GrantEnded"
+        assert note["caused_by"] == [f"{assessment_id(h)}:{ended['version']}"]
+        db = caught_up(ledger)
+        from ledger.projections import billing_queries as q
+
+        (credit,) = q.credit_notes(db, HERNING)
+        assert [x["billing_key"] for x in credit["lines"]] == [ds[1]]
+        assert reconcile(ledger, HERNING)["agree"] is True
+        assert invoice_run(ledger, HERNING, "2019-02")["credit_notes"] == []
+    finally:
+        ledger.close()
+
+
+def test_a_delivery_after_the_grant_ended_is_refused_and_stores_nothing(database_url):
+    ledger = open_ledger(database_url)
+    try:
+        herning(ledger)
+        h = citizen(ledger, HERNING)
+        o = order(ledger, h, "extra-cleaning", "2019-01-01", kind="recurring", every_weeks=1, minutes=60)
+        run(ledger, "end_grant", {"citizen_id": h, "grant_id": _grant(ledger, h), "last_day": "2019-04-05"})
+        head = ledger.chain_head()
+        with pytest.raises(RuleViolated) as refused:
+            deliver(ledger, o, "2019-05-06", 60)
+        assert refused.value.rule == "no-active-grant"
+        assert ledger.chain_head() == head
+        run(ledger, "choose_provider", {"citizen_id": h, "effective": "2019-04-01", "provider": "private:Hjem ApS"})
+        with pytest.raises(RuleViolated) as private:
+            deliver(ledger, o, "2019-04-02", 60)
+        assert private.value.rule == "provider-not-municipal"
+    finally:
+        ledger.close()
+
+
+def test_late_cancellation_is_measured_to_the_visits_planned_start(database_url):
+    ledger = open_ledger(database_url)
+    try:
+        herning(ledger)
+        h = citizen(ledger, HERNING)
+        # 08:00 Danish time on Wednesday 6 March 2019 is 07:00 UTC; notice 24 hours.
+        o = run(ledger, "place_order", {"citizen_id": h, "offer_id": "escort-day", "kind": "one_off",
+                                        "start": "2019-03-06", "start_time": "08:00"})["order_id"]
+        # 31 hours before the visit (midnight would be only 23 hours away): not late.
+        r = run(ledger, "cancel_order", {"order_id": o, "effective": "2019-03-06",
+                                         "notified_at": "2019-03-05T00:00:00Z"})
+        assert r["late"] is False
+        o2 = run(ledger, "place_order", {"citizen_id": h, "offer_id": "escort-day", "kind": "one_off",
+                                         "start": "2019-03-07", "start_time": "08:00"})["order_id"]
+        # 23 hours before 08:00 on 7 March (07:00 UTC): late.
+        assert run(ledger, "cancel_order", {"order_id": o2, "effective": "2019-03-07",
+                                            "notified_at": "2019-03-06T08:00:00Z"})["late"] is True
+        # Without a start time the band's start is used: weekday daytime 07:00 (06:00 UTC in winter).
+        o3 = run(ledger, "place_order", {"citizen_id": h, "offer_id": "escort-day", "kind": "one_off",
+                                         "start": "2019-03-08"})["order_id"]
+        assert run(ledger, "cancel_order", {"order_id": o3, "effective": "2019-03-08",
+                                            "notified_at": "2019-03-07T05:59:00Z"})["late"] is False
+    finally:
+        ledger.close()
+
+
+def test_klippekort_is_refused_for_a_non_holder_and_beyond_the_weeks_minutes(database_url):
+    ledger = open_ledger(database_url)
+    try:
+        herning(ledger)
+        home = citizen(ledger, HERNING)
+        o = order(ledger, home, "extra-cleaning", "2019-03-01", kind="recurring", every_weeks=1, minutes=30)
+        with pytest.raises(RuleViolated) as no_card:
+            deliver(ledger, o, "2019-03-04", 30, klippekort=True)
+        assert no_card.value.rule == "no-klippekort"
+        with pytest.raises(RuleViolated) as at_home:
+            run(ledger, "grant_klippekort", {"citizen_id": home, "minutes_per_week": 30, "valid_from": "2019-01-01"})
+        assert at_home.value.rule == "klippekort-not-nursing-home"
+        resident = citizen(ledger, HERNING, klippekort=30)
+        o2 = order(ledger, resident, "extra-cleaning", "2019-03-01", kind="recurring", every_weeks=1, minutes=30)
+        deliver(ledger, o2, "2019-03-04", 20, klippekort=True)  # Monday of ISO week 10: 20 of 30 used
+        with pytest.raises(RuleViolated) as exhausted:
+            deliver(ledger, o2, "2019-03-06", 15, klippekort=True)  # 20 + 15 > 30
+        assert exhausted.value.rule == "klippekort-exhausted"
+        deliver(ledger, o2, "2019-03-06", 10, klippekort=True)  # exactly 30
+        deliver(ledger, o2, "2019-03-11", 30, klippekort=True)  # a new week
+        run(ledger, "end_klippekort", {"citizen_id": resident, "last_day": "2019-03-12"})
+        with pytest.raises(RuleViolated):
+            deliver(ledger, o2, "2019-03-18", 30, klippekort=True)
+    finally:
+        ledger.close()
+
+
+def test_a_re_rating_older_than_the_limit_is_reported_not_billed(database_url):
+    ledger = Ledger(Settings(database_url=database_url, rerate_months=1))
+    try:
+        _january(ledger)
+        _correct(ledger, 36_400)
+        # Run for March: with a one-month limit, only service from February on may be billed.
+        march = invoice_run(ledger, HERNING, "2019-03")
+        assert march["debit_notes"] == []
+        assert [(b["invoice_number"], b["delta"]["gross"]) for b in march["barred"]] == [
+            ("657-000001", 1_000), ("657-000001", 1_000)]
+        report = reconcile(ledger, HERNING)
+        assert report["agree"] is True and report["months"][0]["barred"] is True
+    finally:
+        ledger.close()
+
+
+def test_an_old_order_payload_without_a_start_time_loads_with_its_bands_start():
+    from ledger.domain.order import Order
+
+    state = {"band": "evening"}
+    Order.OrderPlaced.upcast_v1_v2(state)
+    assert state["start_time"] == "17:00"
+
+
+def test_a_second_price_version_on_the_same_date_is_refused_as_a_silent_correction(database_url):
+    ledger = open_ledger(database_url)
+    try:
+        herning(ledger)
+        with pytest.raises(RuleViolated) as same:
+            run(ledger, "change_price", {"municipality": HERNING, "offer_id": "extra-cleaning",
+                                         "effective": "2018-06-01", "vat_class": "exempt", "prices": prices(36_400),
+                                         "cost_basis": COST})
+        assert same.value.rule == "price-version-exists"
+    finally:
+        ledger.close()
+
