@@ -199,3 +199,70 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[f"{prefix}{k}"] = v
     return out
+
+
+# -- debit and credit notes ----------------------------------------------------------------------
+NOTE_TOPICS = (get_topic(Account.DebitNoteIssued), get_topic(Account.CreditNoteIssued))
+
+
+def find_note(store: Store, number: str, municipality: int) -> tuple[int, str, dict[str, Any]]:
+    """(notification id, account id, state) of the note's DebitNoteIssued or CreditNoteIssued event."""
+    needle = orjson.dumps(number)
+    for page in store.events_with_topics(list(NOTE_TOPICS)):
+        for nid, oid, _ver, _topic, raw in page:
+            if needle not in raw:
+                continue
+            state = orjson.loads(raw)
+            if state.get("number") == number and state.get("municipality") == municipality:
+                return nid, oid, state
+    raise UsageError(f"no debit or credit note {number} of municipality {municipality} in {store.describe()}")
+
+
+def reproduce_note(store: Store, number: str, municipality: int) -> Reproduction:
+    """Reproduce a debit or credit note from the log alone.
+
+    A re-rating line (it names `caused_by`) is computed again with the invoice run's own
+    `rerating.difference` over the aggregates as they stood just before the note: the amounts, the
+    invoice line it adjusts and the events named as causes must all be the same. A credit note for
+    a withdrawn delivery must credit exactly what was still charged for it, and the delivery must be
+    withdrawn by then."""
+    from ledger.application.handlers.rerating import difference
+
+    nid, account_id, state = find_note(store, number, municipality)
+    repo = Repository(store, nid)
+    result = Reproduction(number, municipality, nid, account_id, state)
+    account = repo.find(Account, UUID(account_id))
+    sign = 1 if "due_on" in state else -1  # a debit note adds, a credit note takes away
+    for stored in state.get("lines", []):
+        line = LineResult(stored.get("line_no", 0), "rerating" if "caused_by" in stored else "withdrawal", stored, None)
+        result.lines.append(line)
+        key = stored.get("billing_key")
+        try:
+            if account is None or key not in account.issued:
+                line.problems.append(f"{key} was never billed on this account before the note")
+                continue
+            if "caused_by" in stored:
+                scheme = repo.get(Scheme, scheme_id(municipality), "scheme")
+                cat = repo.get(Catalogue, catalogue_id(municipality), "catalogue")
+                diff = difference(repo, scheme, cat, account, key)
+                if diff is None:
+                    line.problems.append(f"{key} owed what was charged before the note: nothing to adjust")
+                    continue
+                line.recomputed = {"invoice_line_no": diff["invoice_line_no"], "billing_key": key,
+                                   **{k: sign * diff["delta"][k] for k in MONEY}, "caused_by": diff["caused_by"]}
+                if state.get("invoice_number") != diff["invoice_number"]:
+                    line.problems.append(f"{key} was billed on {diff['invoice_number']}, not {state.get('invoice_number')}")
+            else:
+                d = repo.get(Delivery, UUID(key), "delivery")
+                if d.withdrawn is None:
+                    line.problems.append(f"delivery {key} was not withdrawn before the credit note")
+                line.recomputed = {"invoice_line_no": account.issued[key]["line_no"], "billing_key": key,
+                                   **account.still_charged(key)}
+            line.differences = differences({k: stored.get(k) for k in line.recomputed}, line.recomputed)
+        except (NotFound, KeyError, ValueError) as e:
+            line.problems.append(f"cannot recompute: {getattr(e, 'message', None) or e}")
+    for key in MONEY:
+        total = sum((line.recomputed or {}).get(key, 0) for line in result.lines)
+        if state.get(key) != total:
+            result.totals.append((key, state.get(key), total))
+    return result
