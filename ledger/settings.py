@@ -38,6 +38,9 @@ class Settings:
     # How far back a re-rating may bill (months of service before the month run); older
     # differences are reported, not billed. 36: forældelsesloven § 3, three years.
     rerate_months: int = 36
+    # The audit flags a price more than this far from full cost, either way (basis points of the
+    # cost total: 200 = 2 %); 0 flags any difference.
+    full_cost_tolerance_bp: int = 0
     tokens_file: str | None = None
     log_format: str = "auto"  # auto | console | json
     extra: dict[str, str] = field(default_factory=dict)
@@ -53,6 +56,7 @@ class Settings:
             payment_terms_days=_int(env, "LEDGER_PAYMENT_TERMS_DAYS", 14, low=0, high=90),
             substitution_window_days=_int(env, "LEDGER_SUBSTITUTION_WINDOW_DAYS", 90, low=1, high=730),
             rerate_months=_int(env, "LEDGER_RERATE_MONTHS", 36, low=0, high=120),
+            full_cost_tolerance_bp=_int(env, "LEDGER_FULL_COST_TOLERANCE_BP", 0, low=0, high=5_000),
             tokens_file=env.get("LEDGER_TOKENS_FILE") or None,
             log_format=env.get("LEDGER_LOG_FORMAT", "auto"),
         )

@@ -54,7 +54,7 @@ CREDIT_LINES = Table(
     "billing_credit_note_lines",
     {"number": "TEXT", "line_no": "INTEGER", "invoice_number": "TEXT", "invoice_line_no": "INTEGER",
      "billing_key": "TEXT", "offer_id": "TEXT", "vat_class": "TEXT", "net": "BIGINT", "vat": "BIGINT",
-     "gross": "BIGINT", "caused_by": "TEXT"},
+     "gross": "BIGINT", "caused_by": "TEXT", "why": "TEXT"},
     ("number", "line_no"),
 )
 DEBIT_NOTES = Table(
@@ -70,7 +70,7 @@ DEBIT_LINES = Table(
     "billing_debit_note_lines",
     {"number": "TEXT", "line_no": "INTEGER", "invoice_number": "TEXT", "invoice_line_no": "INTEGER",
      "billing_key": "TEXT", "service_date": "TEXT", "offer_id": "TEXT", "vat_class": "TEXT", "net": "BIGINT",
-     "vat": "BIGINT", "gross": "BIGINT", "caused_by": "TEXT", "prov_price": "TEXT"},
+     "vat": "BIGINT", "gross": "BIGINT", "caused_by": "TEXT", "prov_price": "TEXT", "why": "TEXT"},
     ("number", "line_no"),
 )
 PAYMENTS = Table(
@@ -314,7 +314,7 @@ class BillingProjection(Projection):
                 "number": number, "line_no": i, "invoice_number": invoice_number,
                 "invoice_line_no": credit["invoice_line_no"], "billing_key": credit["billing_key"],
                 "offer_id": offer_id, "vat_class": vat_class, "net": credit["net"], "vat": credit["vat"],
-                "gross": credit["gross"], "caused_by": _causes(credit)})
+                "gross": credit["gross"], "caused_by": _causes(credit), "why": credit.get("why")})
         invoice = view.get(INVOICES, invoice_number)
         if invoice is not None:
             invoice["credited"] += s["gross"]
@@ -341,7 +341,7 @@ class BillingProjection(Projection):
                 "invoice_line_no": debit["invoice_line_no"], "billing_key": debit["billing_key"],
                 "service_date": debit["date"], "offer_id": debit["offer_id"], "vat_class": debit["vat_class"],
                 "net": debit["net"], "vat": debit["vat"], "gross": debit["gross"], "caused_by": _causes(debit),
-                "prov_price": debit.get("price")})
+                "prov_price": debit.get("price"), "why": debit.get("why")})
         account.money.append(["d", number, s["gross"], s["effective"]])
 
     def on_ReminderIssued(self, event: RawEvent, view: View) -> None:

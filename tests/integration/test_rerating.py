@@ -11,6 +11,7 @@ from datetime import date
 import pytest
 
 from ledger.application.reconciliation import reconcile
+from ledger.projections import audit_queries as aq
 from ledger.domain.assessment import assessment_id
 from ledger.domain.catalogue import catalogue_id
 from ledger.domain.errors import RuleViolated
@@ -116,6 +117,11 @@ def test_a_back_dated_grant_end_credits_the_deliveries_it_made_ineligible(databa
 
         (credit,) = q.credit_notes(db, HERNING)
         assert [x["billing_key"] for x in credit["lines"]] == [ds[1]]
+        # The audit lists the delivery the back-dated end made ineligible, and what took it back.
+        (found,) = aq.ineligible(db, HERNING)
+        assert (found["delivery_id"], found["service_date"], found["credit_note"], found["credited_gross"],
+                found["why"], found["caused_by"]) == (ds[1], "2019-01-14", note["number"], 35_400, "no-active-grant",
+                                                      note["caused_by"])
         assert reconcile(ledger, HERNING)["agree"] is True
         assert invoice_run(ledger, HERNING, "2019-02")["credit_notes"] == []
     finally:
@@ -231,3 +237,27 @@ def test_a_second_price_version_on_the_same_date_is_refused_as_a_silent_correcti
     finally:
         ledger.close()
 
+
+
+def test_the_audit_flags_prices_above_full_cost_as_well_as_below_beyond_the_tolerance(database_url):
+    from ledger.projections.audit import AuditProjection
+    from ledger.projections.engine import Engine
+
+    ledger = open_ledger(database_url)
+    try:
+        herning(ledger)  # extra cleaning 354.00/h against a full cost of 330.00: 7.27 % above
+        run(ledger, "add_item", {"municipality": HERNING, "item_id": "cheap", "name": "Cheap", "unit": "hour",
+                                 "fsiii": "H1.8", "vat_class": "exempt", "prices": prices(30_000), "cost_basis": COST,
+                                 "effective": "2018-06-01"})  # 300.00 < 330.00: below
+        Engine(ledger.db, [AuditProjection()]).catch_up()
+        both = {(f["offer_id"], f["direction"]) for f in aq.full_cost(ledger.db, HERNING, direction="both")}
+        assert ("extra-cleaning", "above") in both and ("cheap", "below") in both
+        assert {f["offer_id"] for f in aq.full_cost(ledger.db, HERNING)} == {"cheap", "window-cleaning"}  # below only
+        # 8 % tolerance: 354.00 is within it; 300.00 (9.1 % below) is not.
+        tolerant = {(f["offer_id"], f["direction"]) for f in
+                    aq.full_cost(ledger.db, HERNING, direction="both", tolerance_bp=800)}
+        assert ("extra-cleaning", "above") not in tolerant and ("cheap", "below") in tolerant
+        audit = aq.audit(ledger.db, HERNING, sections=("full_cost",), full_cost_tolerance_bp=0)
+        assert {f["direction"] for f in audit["full_cost"]} == {"above", "below"}
+    finally:
+        ledger.close()
