@@ -41,6 +41,9 @@ class Settings:
     # The audit flags a price more than this far from full cost, either way (basis points of the
     # cost total: 200 = 2 %); 0 flags any difference.
     full_cost_tolerance_bp: int = 0
+    # Default interest (renteloven § 5: reference rate + 8 % a year) on overdue invoices and debit
+    # notes, billed by the next invoice run. Off by default: many municipalities charge none.
+    default_interest: bool = False
     tokens_file: str | None = None
     log_format: str = "auto"  # auto | console | json
     extra: dict[str, str] = field(default_factory=dict)
@@ -57,6 +60,7 @@ class Settings:
             substitution_window_days=_int(env, "LEDGER_SUBSTITUTION_WINDOW_DAYS", 90, low=1, high=730),
             rerate_months=_int(env, "LEDGER_RERATE_MONTHS", 36, low=0, high=120),
             full_cost_tolerance_bp=_int(env, "LEDGER_FULL_COST_TOLERANCE_BP", 0, low=0, high=5_000),
+            default_interest=_int(env, "LEDGER_DEFAULT_INTEREST", 0, low=0, high=1) == 1,
             tokens_file=env.get("LEDGER_TOKENS_FILE") or None,
             log_format=env.get("LEDGER_LOG_FORMAT", "auto"),
         )

@@ -141,6 +141,8 @@ def _line(repo: Repository, m: int, invoice: dict[str, Any], account: Account | 
             result.recomputed = _delivery_line(repo, m, invoice, stored, result.problems)
         elif kind == "late_cancellation":
             result.recomputed = _fee_line(repo, m, stored, result.problems)
+        elif kind == "interest":
+            result.recomputed = _interest_line(repo, m, invoice, account, stored)
         else:
             result.problems.append(f"unknown line kind {kind!r}")
     except (NotFound, KeyError, ValueError) as e:
@@ -181,6 +183,22 @@ def _fee_line(repo: Repository, m: int, stored: dict[str, Any], problems: list[s
     offer = repo.get(Catalogue, catalogue_id(m), "catalogue").offer(o.offer_id)
     return fee_line(stored["line_no"], o, offer, cancelled["effective"], cancelled["fee_ore"], ref,
                     o.quoted["vat_class"])
+
+
+def _interest_line(repo: Repository, m: int, invoice: dict[str, Any], account: Account | None,
+                   stored: dict[str, Any]) -> dict[str, Any]:
+    """Default interest again, from the account and the rate table as they stood before the invoice."""
+    from ledger.domain.interest import ReferenceRates, rates_id
+
+    if account is None:
+        raise NotFound("the account did not exist before the invoice")
+    rates = repo.get(ReferenceRates, rates_id(m), "reference rate table")
+    document = stored["interest"]["document"]
+    for line in account.interest_due(rates, date.fromisoformat(invoice["effective"])):
+        if line["interest"]["document"] == document:
+            line["line_no"] = stored["line_no"]
+            return line
+    raise NotFound(f"no interest was due on {document} when the invoice was issued")
 
 
 def differences(stored: dict[str, Any], recomputed: dict[str, Any]) -> list[tuple[str, Any, Any]]:

@@ -66,6 +66,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "reverse_payment": {"date": "2019-04-25", "reason": "the transfer bounced"},
     "run_invoices": {"municipality": 657, "month": "2019-03"},
     "issue_reminders": {"municipality": 657, "date": "2019-05-15"},
+    "set_reference_rate": {"municipality": 657, "effective": "2019-01-01", "rate_bp": 5},
 }
 
 
@@ -109,3 +110,4 @@ ReceivePaymentBody = body("receive_payment")
 ReversePaymentBody = body("reverse_payment", "citizen_id", "payment_id")
 RunInvoicesBody = body("run_invoices")
 IssueRemindersBody = body("issue_reminders")
+SetReferenceRateBody = body("set_reference_rate")

@@ -312,6 +312,14 @@ class RunInvoices(Command):
     run_date: Day | None = None
 
 
+class SetReferenceRate(Command):
+    """The central bank's reference rate from `effective` (1 January, 1 July), in basis points."""
+
+    municipality: Municipality
+    effective: Day
+    rate_bp: StrictInt
+
+
 class IssueReminders(Command):
     municipality: Municipality
     date: Day
@@ -348,6 +356,7 @@ COMMANDS: dict[str, type[Command]] = {
     "reverse_payment": ReversePayment,
     "run_invoices": RunInvoices,
     "issue_reminders": IssueReminders,
+    "set_reference_rate": SetReferenceRate,
 }
 
 # Which roles may give which commands (the API enforces it; the import runs as administrator).
@@ -360,6 +369,7 @@ ROLE_COMMANDS: dict[str, frozenset[str]] = {
     "provider_staff": frozenset({"record_delivery", "record_missed_visit", "place_order", "change_order",
                                  "cancel_order"}),
     "billing_clerk": frozenset({"receive_payment", "reverse_payment", "run_invoices", "issue_reminders",
+                                "set_reference_rate",
                                 "cancel_delivery", "dispute_delivery"}),
     "auditor": frozenset(),
     "evaluator": frozenset(),

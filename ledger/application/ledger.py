@@ -251,11 +251,12 @@ class Ledger(Application):
 def _event_topics() -> dict[str, tuple[str, ...]]:
     from eventsourcing.utils import get_topic
 
-    from ledger.domain import (account, assessment, catalogue, citizen, delivery, invoice_series, klippekort, order,
-                               scheme)
+    from ledger.domain import (account, assessment, catalogue, citizen, delivery, interest, invoice_series, klippekort,
+                               order, scheme)
 
     topics: dict[str, list[str]] = {}
-    for module in (account, assessment, catalogue, citizen, delivery, invoice_series, klippekort, order, scheme):
+    for module in (account, assessment, catalogue, citizen, delivery, interest, invoice_series, klippekort, order,
+                   scheme):
         for obj in vars(module).values():
             if isinstance(obj, type) and obj.__module__ == module.__name__:
                 for name, member in vars(obj).items():

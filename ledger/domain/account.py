@@ -45,6 +45,7 @@ class Account(LedgerAggregate):
             # invoice line that first billed it (invoice, line_no)
             a.issued = {}
             a.debit_notes = {}
+            a.interest_to = {}  # document number → the last day default interest was charged for
 
     class InvoiceIssued(LedgerAggregate.Event):
         number: str
@@ -64,6 +65,8 @@ class Account(LedgerAggregate):
                 a.issued[line["billing_key"]] = {"net": line["net"], "vat": line["vat"], "gross": line["gross"],
                                                  "invoice": self.number, "line_no": line["line_no"],
                                                  "date": line["date"], "kind": line["kind"]}
+                if line["kind"] == "interest":
+                    a.interest_to[line["interest"]["document"]] = line["interest"]["to"]
             a.money.append({"kind": "invoice", "number": self.number, "gross": self.gross})
 
     class CreditNoteIssued(LedgerAggregate.Event):
@@ -221,6 +224,31 @@ class Account(LedgerAggregate):
         self._record(self.ReminderIssued, ctx, iso(on), invoice_number=invoice_number,
                      sequence=len(reminders) + 1, fee_ore=fee_ore)
         return True
+
+    def interest_due(self, rates: Any, run_date: date) -> list[dict[str, Any]]:
+        """Default interest lines (line_no 0) for every overdue invoice and debit note, for the days
+        from the day after it fell due (or after the last day already charged) to the day before
+        `run_date`. The principal is what is still open, at most the document's own charges (no
+        interest on interest or reminder fees)."""
+        from datetime import timedelta
+
+        from ledger.domain.pricing import interest_line
+
+        lines = []
+        last = run_date - timedelta(days=1)
+        for number, open_amount in self.state().owed.items():
+            doc = self.invoices.get(number) or self.debit_notes.get(number)
+            if open_amount <= 0 or doc is None:
+                continue
+            principal = min(open_amount, sum(x["gross"] for x in doc["lines"] if x.get("kind") != "interest"))
+            since = max(doc["due_on"], self.interest_to.get(number, doc["due_on"]))
+            first = date.fromisoformat(since) + timedelta(days=1)
+            if principal <= 0 or first > last:
+                continue
+            line = interest_line(0, number, principal, rates.periods(first, last))
+            if line["gross"] > 0:
+                lines.append(line)
+        return lines
 
     # -- queries ---------------------------------------------------------------------------
     def state(self) -> AccountState:

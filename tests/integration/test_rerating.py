@@ -261,3 +261,49 @@ def test_the_audit_flags_prices_above_full_cost_as_well_as_below_beyond_the_tole
         assert {f["direction"] for f in audit["full_cost"]} == {"above", "below"}
     finally:
         ledger.close()
+
+
+def test_default_interest_is_computed_to_the_ore_from_the_rate_table_and_reproduces(database_url):
+    from dataclasses import replace
+
+    ledger = open_ledger(database_url)
+    ledger.settings = replace(ledger.settings, default_interest=True)
+    try:
+        herning(ledger)
+        h = citizen(ledger, HERNING)
+        o = order(ledger, h, "extra-cleaning", "2019-01-01", kind="recurring", every_weeks=1, minutes=60)
+        deliver(ledger, o, "2019-01-07", 60)
+        with pytest.raises(RuleViolated) as no_rate:
+            invoice_run(ledger, HERNING, "2019-01")
+        assert no_rate.value.rule == "no-reference-rate"
+        run(ledger, "set_reference_rate", {"municipality": HERNING, "effective": "2018-07-01", "rate_bp": 5})
+        run(ledger, "set_reference_rate", {"municipality": HERNING, "effective": "2019-03-01", "rate_bp": -10})
+        (jan,) = invoice_run(ledger, HERNING, "2019-01")["invoices"]  # issued 1 February, due 15 February
+        assert jan["gross"] == 35_400
+        # The April run (1 May) charges 16 Feb .. 30 Apr on 354.00 open:
+        #   16 Feb .. 28 Feb: 13 days at 0.05 % + 8 % = 805 bp → 13 × 805 = 10,465
+        #   1 Mar .. 30 Apr: 61 days at −0.10 % + 8 % = 790 bp → 61 × 790 = 48,190
+        #   35,400 × 58,655 / 3,650,000 = 568.86… → 569 øre
+        (apr,) = invoice_run(ledger, HERNING, "2019-04")["invoices"]
+        assert apr["gross"] == 569
+        # Paid in part on 10 May: the May run (1 June) charges 1 May .. 31 May on what is open.
+        run(ledger, "receive_payment", {"citizen_id": h, "amount": 30_000, "date": "2019-05-10",
+                                        "method": "bank_transfer", "reference": jan["number"]}, role="billing_clerk")
+        # 5,400 open on the January invoice: 31 days × 790 bp → 5,400 × 24,490 / 3,650,000 = 36.23 → 36 øre;
+        # the April invoice (569 of interest, due 15 May) is open too, but interest bears no interest.
+        (may,) = invoice_run(ledger, HERNING, "2019-05")["invoices"]
+        assert may["gross"] == 36
+        db = caught_up(ledger)
+        from ledger.projections import billing_queries as q
+
+        lines = q.invoice(db, HERNING, may["number"])["lines"]
+        assert [(x["kind"], x["gross"]) for x in lines] == [("interest", 36)]
+        assert invoice_run(ledger, HERNING, "2019-05")["invoices"] == []  # a second run charges no day twice
+    finally:
+        ledger.close()
+    store = open_store(database_url)
+    try:
+        for number in (jan["number"], apr["number"], may["number"]):
+            assert reproduce(store, number, HERNING).ok, number
+    finally:
+        store.close()

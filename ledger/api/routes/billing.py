@@ -44,6 +44,12 @@ def issue_reminders(body: b.IssueRemindersBody, run: Runner = Command("issue_rem
     return run(body)
 
 
+@router.post("/reference-rates", response_model=CommandResponse)
+def set_reference_rate(body: b.SetReferenceRateBody, run: Runner = Command("set_reference_rate")) -> Response:
+    """The central bank's reference rate from a date; default interest is that + 8 % a year (renteloven § 5)."""
+    return run(body)
+
+
 @router.get("/series/{municipality}/events", response_model=History, dependencies=[Depends(reader("billing"))])
 def series_events(municipality: MunicipalityPath, svc: ServicesDep, who: CallerDep) -> Response:
     """The municipality's invoice and credit-note numbering and its runs, as recorded."""

@@ -23,6 +23,7 @@ from ledger.application.handlers.catalogue import catalogue
 from ledger.application.handlers.deliveries import series
 from ledger.domain.account import Account, account_id
 from ledger.domain.errors import rule
+from ledger.domain.interest import MARGIN_BP, ReferenceRates, rates_id
 from ledger.domain.invoice_series import InvoiceSeries, series_id
 from ledger.domain.municipalities import municipality_code
 from ledger.domain.order import Order
@@ -110,11 +111,23 @@ def run_invoices(uow: Any, cmd: c.RunInvoices, ctx: Any, svc: Any) -> dict[str, 
     first_billable = barred_before(cmd.month, svc.settings.rerate_months)
     pending: list[dict[str, Any]] = []
     issued: list[dict[str, Any]] = []
+    rates = None
+    if svc.settings.default_interest:
+        # Default interest reaches every citizen with an overdue document, new deliveries or not.
+        rates = uow.find(ReferenceRates, rates_id(m))
+        rule(rates is not None, "no-reference-rate",
+             f"default interest is on but municipality {m} has recorded no reference rate (set_reference_rate)")
+        for citizen_id in sorted(s.invoiced_citizens - set(by_citizen)):
+            by_citizen[citizen_id] = []
     for citizen_id, items in by_citizen.items():
         account = uow.find(Account, account_id(citizen_id))
         if account is None:
             account = uow.add(Account.open(ctx, citizen_id, m, run_date))
         lines = _lines(uow, cat, scheme, account, items, pending)
+        if rates is not None:
+            for line in account.interest_due(rates, run_date):
+                line["line_no"] = len(lines) + 1
+                lines.append(line)
         if not lines:
             continue
         number = s.invoice_number(len(issued) + 1)
@@ -135,6 +148,17 @@ def run_invoices(uow: Any, cmd: c.RunInvoices, ctx: Any, svc: Any) -> dict[str, 
             "debit_notes": rerated["debit_notes"], "credit_notes": rerated["credit_notes"],
             "barred": [{k: x[k] for k in ("citizen_id", "invoice_number", "invoice_line_no", "month", "delta",
                                           "caused_by")} for x in rerated["barred"]]}
+
+
+@handles("set_reference_rate")
+def set_reference_rate(uow: Any, cmd: c.SetReferenceRate, ctx: Any, svc: Any) -> dict[str, Any]:
+    m = municipality_code(cmd.municipality)
+    rates = uow.find(ReferenceRates, rates_id(m))
+    if rates is None:
+        rates = uow.add(ReferenceRates.open(ctx, m, cmd.effective))
+    rates.set_rate(ctx, cmd.effective, cmd.rate_bp)
+    return {"municipality": m, "effective": cmd.effective.isoformat(), "rate_bp": cmd.rate_bp,
+            "default_interest_bp": cmd.rate_bp + MARGIN_BP}
 
 
 @handles("issue_reminders")
