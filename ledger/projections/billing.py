@@ -56,6 +56,7 @@ CREDIT_LINES = Table(
      "billing_key": "TEXT", "offer_id": "TEXT", "vat_class": "TEXT", "net": "BIGINT", "vat": "BIGINT",
      "gross": "BIGINT", "caused_by": "TEXT", "why": "TEXT"},
     ("number", "line_no"),
+    indexes=(("invoice_number", "invoice_line_no"),),
 )
 DEBIT_NOTES = Table(
     "billing_debit_notes",
@@ -72,6 +73,7 @@ DEBIT_LINES = Table(
      "billing_key": "TEXT", "service_date": "TEXT", "offer_id": "TEXT", "vat_class": "TEXT", "net": "BIGINT",
      "vat": "BIGINT", "gross": "BIGINT", "caused_by": "TEXT", "prov_price": "TEXT", "why": "TEXT"},
     ("number", "line_no"),
+    indexes=(("invoice_number", "invoice_line_no"),),
 )
 PAYMENTS = Table(
     "billing_payments",

@@ -72,6 +72,17 @@ def test_a_price_correction_after_invoicing_bills_exactly_the_delta_naming_the_c
         assert debit["open_amount"] == 2_000
         (balance,) = q.balances(db, HERNING)
         assert balance["invoiced"] == 72_800 and balance["owed"] == 72_800
+        # The export shows what the notes did to each exported line.
+        import csv
+        import io
+
+        from ledger.projections.billing_export import write_export
+
+        out = io.StringIO()
+        write_export(db, HERNING, "2019-01", out)
+        rows = [r for r in csv.DictReader(io.StringIO(out.getvalue())) if r["record_type"] == "line"]
+        assert [(r["gross_ore"], r["debited_gross_ore"], r["charged_gross_ore"]) for r in rows] == [
+            ("35400", "1000", "36400"), ("35400", "1000", "36400")]
         # A second run issues nothing; the books agree; the invoice still reproduces as issued.
         again = invoice_run(ledger, HERNING, "2019-02")
         assert again["debit_notes"] == again["credit_notes"] == again["invoices"] == []
