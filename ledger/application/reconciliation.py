@@ -37,7 +37,7 @@ def reconcile(app: Any, m: int, month: str | None = None) -> dict[str, Any]:
     scheme = uow.get(Scheme, scheme_id(m), "scheme")
     cat = uow.get(Catalogue, catalogue_id(m), "catalogue")
     head = app.chain_head()["position"]
-    scanned = [(name, oid, ver, st) for _p, name, oid, ver, st in app.scan_chain(BILLABLE, 0, head)]
+    scanned = [(name, oid, ver, st) for _p, name, oid, ver, st in app.scan_chain(BILLABLE, 0, head, m)]
     items = {(str(x["id"]) if x["kind"] == "delivery" else f"fee:{x['id']}"): x
              for x in _candidates(app, uow, m, scanned) if x["date"][:7] <= through}
     months: dict[str, dict[str, Any]] = {}

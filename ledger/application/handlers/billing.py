@@ -98,8 +98,7 @@ def run_invoices(uow: Any, cmd: c.RunInvoices, ctx: Any, svc: Any) -> dict[str, 
     chain_head = svc.chain_head()
     head = chain_head["position"]
     scanned = [(name, oid, ver, st) for _pos, name, oid, ver, st in
-               svc.scan_chain((*BILLABLE, *MUNICIPAL_TRIGGERS, *CITIZEN_TRIGGERS), s.scanned_to, head)
-               if st["municipality"] == m]
+               svc.scan_chain((*BILLABLE, *MUNICIPAL_TRIGGERS, *CITIZEN_TRIGGERS), s.scanned_to, head, m)]
     candidates = [*s.carried, *_candidates(svc, uow, m, [x for x in scanned if x[0] in BILLABLE])]
     due = sorted((x for x in candidates if x["date"] <= last.isoformat()),
                  key=lambda x: (x["citizen_id"], x["date"], x["kind"], x["id"]))
