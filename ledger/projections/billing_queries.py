@@ -118,8 +118,13 @@ def invoice_totals(db: Database, municipality: int, month: str) -> dict[str, int
 # -- credit notes -------------------------------------------------------------------------------
 
 def _credit_lines(db: Database, number: str) -> list[dict[str, Any]]:
-    return rows(db, "SELECT line_no, invoice_line_no, billing_key, offer_id, vat_class, net, vat, gross "
-                    "FROM billing_credit_note_lines WHERE number = ? ORDER BY line_no", (number,))
+    found = rows(db, "SELECT line_no, invoice_line_no, billing_key, offer_id, vat_class, net, vat, gross, caused_by, why "
+                     "FROM billing_credit_note_lines WHERE number = ? ORDER BY line_no", (number,))
+    for line in found:  # a re-rating credit names what caused it (docs/adr/0011); a withdrawal does not
+        causes, why = line.pop("caused_by"), line.pop("why")
+        if causes is not None:
+            line["caused_by"], line["why"] = causes.split(), why
+    return found
 
 
 def credit_notes(db: Database, municipality: int, citizen_id: str | None = None,
