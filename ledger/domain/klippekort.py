@@ -58,6 +58,15 @@ class Klippekort(LedgerAggregate):
             k.used[self.week] = k.used.get(self.week, 0) + self.minutes
             k.uses[self.delivery_id] = (self.week, self.minutes)
 
+    class KlippekortMinutesReleased(LedgerAggregate.Event):
+        """A klippekort delivery was withdrawn: its minutes are the week's again."""
+
+        delivery_id: str
+
+        def apply(self, k: Klippekort) -> None:
+            week, minutes = k.uses.pop(self.delivery_id)
+            k.used[week] -= minutes
+
     # -- commands --------------------------------------------------------------------------
     @classmethod
     def open(cls, ctx: Context, citizen_id: UUID | str, municipality: int, effective: date) -> Klippekort:
@@ -90,6 +99,10 @@ class Klippekort(LedgerAggregate):
             raise InvalidInput(f"delivery {delivery_id} already used klippekort minutes", field="delivery_id")
         self._record(self.KlippekortMinutesUsed, ctx, iso(on), delivery_id=str(delivery_id), week=week,
                      minutes=minutes)
+
+    def release(self, ctx: Context, delivery_id: UUID | str, on: date) -> None:
+        if str(delivery_id) in self.uses:
+            self._record(self.KlippekortMinutesReleased, ctx, iso(on), delivery_id=str(delivery_id))
 
     # -- queries ---------------------------------------------------------------------------
     def period_on(self, d: date | str) -> list[Any] | None:

@@ -203,7 +203,11 @@ def test_klippekort_is_refused_for_a_non_holder_and_beyond_the_weeks_minutes(dat
         with pytest.raises(RuleViolated) as exhausted:
             deliver(ledger, o2, "2019-03-06", 15, klippekort=True)  # 20 + 15 > 30
         assert exhausted.value.rule == "klippekort-exhausted"
-        deliver(ledger, o2, "2019-03-06", 10, klippekort=True)  # exactly 30
+        last = deliver(ledger, o2, "2019-03-06", 10, klippekort=True)  # exactly 30
+        with pytest.raises(RuleViolated):
+            deliver(ledger, o2, "2019-03-07", 10, klippekort=True)
+        run(ledger, "cancel_delivery", {"delivery_id": last, "effective": "2019-03-08", "reason": "recorded twice"})
+        deliver(ledger, o2, "2019-03-07", 10, klippekort=True)  # a withdrawn visit gives its minutes back
         deliver(ledger, o2, "2019-03-11", 30, klippekort=True)  # a new week
         run(ledger, "end_klippekort", {"citizen_id": resident, "last_day": "2019-03-12"})
         with pytest.raises(RuleViolated):

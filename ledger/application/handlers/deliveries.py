@@ -81,6 +81,10 @@ def withdraw(uow: Any, cmd: c.WithdrawDelivery, ctx: Any, svc: Any) -> dict[str,
         d.dispute(ctx, cmd.effective, cmd.reason)
     else:
         d.cancel(ctx, cmd.effective, cmd.reason)
+    if d.klippekort:
+        card = uow.find(Klippekort, klippekort_id(d.citizen_id))
+        if card is not None:
+            card.release(ctx, d.id, cmd.effective)
     result: dict[str, Any] = {"delivery_id": str(d.id), "credit_note": None}
     if billed is not None and account.still_charged(str(d.id))["gross"] > 0:
         invoice_number, line = billed
