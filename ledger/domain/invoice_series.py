@@ -34,6 +34,9 @@ class InvoiceSeries(LedgerAggregate):
             s.scanned_to = 0
             s.carried = []
             s.invoiced_citizens = set()  # whose accounts a reminder run must look at
+            # False until a run has re-rated every billed delivery once (a series from before
+            # re-rating existed, or a fresh one); from then on runs re-rate what new facts reach.
+            s.baselined = False
 
     class InvoiceRunCompleted(LedgerAggregate.Event):
         month: str
@@ -52,6 +55,14 @@ class InvoiceSeries(LedgerAggregate):
             s.carried = self.carried
             s.runs.setdefault(self.month, []).append({"count": self.count, "chain_head": self.chain_head,
                                                       "first": self.first_number, "last": self.last_number})
+
+    class RerateBaselined(LedgerAggregate.Event):
+        """Every billed delivery was re-rated once, against the facts as known at this run."""
+
+        citizens: int
+
+        def apply(self, s: InvoiceSeries) -> None:
+            s.baselined = True
 
     class CreditNoteNumbered(LedgerAggregate.Event):
         number: str
@@ -91,3 +102,6 @@ class InvoiceSeries(LedgerAggregate):
         number = f"{self.municipality}-D{getattr(self, 'last_debit_note', 0) + 1:05d}"
         self._record(self.DebitNoteNumbered, ctx, iso(on), number=number, invoice_number=invoice_number)
         return number
+
+    def mark_baselined(self, ctx: Context, on: date, citizens: int) -> None:
+        self._record(self.RerateBaselined, ctx, iso(on), citizens=citizens)

@@ -14,6 +14,7 @@ from ledger.application.reconciliation import reconcile
 from ledger.projections import audit_queries as aq
 from ledger.domain.assessment import assessment_id
 from ledger.domain.catalogue import catalogue_id
+from ledger.domain.invoice_series import series_id
 from ledger.domain.errors import RuleViolated
 from ledger.settings import Settings
 from ledger.application import Ledger
@@ -322,3 +323,23 @@ def test_default_interest_is_computed_to_the_ore_from_the_rate_table_and_reprodu
             assert reproduce(store, number, HERNING).ok, number
     finally:
         store.close()
+
+
+def test_the_first_re_rating_run_looks_at_every_billed_delivery_once(database_url, monkeypatch):
+    """A series billed before re-rating existed has no triggers to follow: its first re-rating run
+    re-rates every billed delivery (here with the triggers switched off to show it), once."""
+    import ledger.application.handlers.billing as billing
+
+    ledger = open_ledger(database_url)
+    try:
+        h, _, ds = _january(ledger)
+        run(ledger, "end_grant", {"citizen_id": h, "grant_id": _grant(ledger, h), "last_day": "2019-01-10"})
+        monkeypatch.setattr(billing, "affected", lambda *args: {})
+        (note,) = invoice_run(ledger, HERNING, "2019-02")["credit_notes"]
+        assert (note["gross"], note["lines"]) == (35_400, 1)
+        events = [e["event"] for e in ledger.history(series_id(HERNING))]
+        assert events.count("RerateBaselined") == 1
+        invoice_run(ledger, HERNING, "2019-03")
+        assert [e["event"] for e in ledger.history(series_id(HERNING))].count("RerateBaselined") == 1
+    finally:
+        ledger.close()

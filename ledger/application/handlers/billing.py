@@ -139,7 +139,14 @@ def run_invoices(uow: Any, cmd: c.RunInvoices, ctx: Any, svc: Any) -> dict[str, 
     last_billed = parse_month(max(s.runs))[1].isoformat() if s.runs else None
     reach = affected(uow, [(n, o, st) for n, o, _v, st in scanned if n not in BILLABLE], s.invoiced_citizens,
                      last_billed)
+    baseline = not getattr(s, "baselined", True) and bool(s.invoiced_citizens)
+    if baseline:
+        # The first run that re-rates looks at every billed delivery once, so a series billed
+        # before re-rating existed is brought to the facts as known now; later runs follow new facts.
+        reach = {c: "" for c in s.invoiced_citizens}
     rerated = rerate(uow, ctx, svc, s, scheme, cat, cmd.month, run_date, reach)
+    if baseline:
+        s.mark_baselined(ctx, run_date, len(reach))
     if issued or carried != s.carried or rerated["debit_notes"] or rerated["credit_notes"] or rerated["barred"]:
         s.complete_run(ctx, cmd.month, run_date, len(issued), chain_head, head, carried,
                        [x["citizen_id"] for x in issued])
