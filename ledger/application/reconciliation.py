@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ledger.application.handlers.billing import BILLABLE, _candidates
-from ledger.application.handlers.rerating import MONEY, ZERO, barred_before, fee_owed, owed_now
+from ledger.application.handlers.rerating import MONEY, ZERO, barred_before, difference, fee_owed, owed_now
 from ledger.application.uow import UnitOfWork
 from ledger.domain.account import Account, account_id
 from ledger.domain.catalogue import Catalogue, catalogue_id
@@ -62,6 +62,10 @@ def reconcile(app: Any, m: int, month: str | None = None) -> dict[str, Any]:
         row["owed"] += owed["gross"]
         if owed != charged:
             line = account.line_for(key) if account is not None else None
+            if line is not None and item["kind"] == "delivery":
+                diff = difference(uow, scheme, cat, account, key)  # the run's own view of why
+                if diff is not None:
+                    causes, why = diff["caused_by"], f"re-rating due: {diff['why']}"
             row["differences"].append({
                 "billing_key": key, "citizen_id": item["citizen_id"], "date": item["date"],
                 "invoice_number": line[0] if line else None, "invoice_line_no": line[1]["line_no"] if line else None,

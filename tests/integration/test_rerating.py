@@ -54,7 +54,12 @@ def test_a_price_correction_after_invoicing_bills_exactly_the_delta_naming_the_c
         assert corrected["affected_lines"] == 2
         assert corrected["rerating"] == {"net": 2_000, "vat": 0, "gross": 2_000}
         assert corrected["months"] == {"2019-01": 2_000}
-        assert reconcile(ledger, HERNING)["agree"] is False
+        before = reconcile(ledger, HERNING)
+        assert before["agree"] is False
+        assert [(d["difference"], d["why"]) for d in before["months"][0]["differences"]] == [
+            (1_000, "re-rating due: price"), (1_000, "re-rating due: price")]
+        correction_ref = f"{catalogue_id(HERNING)}:{ledger.history(catalogue_id(HERNING))[-1]['version']}"
+        assert all(d["caused_by"] == [correction_ref] for d in before["months"][0]["differences"])
         feb = invoice_run(ledger, HERNING, "2019-02")
         assert feb["invoices"] == [] and feb["credit_notes"] == []
         (note,) = feb["debit_notes"]
@@ -71,6 +76,8 @@ def test_a_price_correction_after_invoicing_bills_exactly_the_delta_naming_the_c
         assert [(x["invoice_number"], x["invoice_line_no"], x["billing_key"], x["gross"]) for x in debit["lines"]] == [
             ("657-000001", 1, ds[0], 1_000), ("657-000001", 2, ds[1], 1_000)]
         assert debit["open_amount"] == 2_000
+        # Revenue of the month billed now includes the debit: the books say what the timeline says.
+        assert sum(r["gross"] for r in q.revenue(db, HERNING, "2019-01")) == 72_800
         (balance,) = q.balances(db, HERNING)
         assert balance["invoiced"] == 72_800 and balance["owed"] == 72_800
         # The export shows what the notes did to each exported line.
