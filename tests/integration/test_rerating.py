@@ -10,14 +10,14 @@ from datetime import date
 
 import pytest
 
+from ledger.application import Ledger
 from ledger.application.reconciliation import reconcile
-from ledger.projections import audit_queries as aq
 from ledger.domain.assessment import assessment_id
 from ledger.domain.catalogue import catalogue_id
-from ledger.domain.invoice_series import series_id
 from ledger.domain.errors import RuleViolated
+from ledger.domain.invoice_series import series_id
+from ledger.projections import audit_queries as aq
 from ledger.settings import Settings
-from ledger.application import Ledger
 from replay.invoice import reproduce
 from replay.store import open_store
 from tests.helpers.billing_factories import (COST, HERNING, caught_up, citizen, deliver, herning, invoice_run,

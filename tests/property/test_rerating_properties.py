@@ -14,7 +14,6 @@ Hypothesis runs on SQLite (fast); a fixed history runs on both backends.
 from __future__ import annotations
 
 import tempfile
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -161,5 +160,3 @@ FIXED = [
 def test_a_fixed_history_of_corrections_reconciles_on_both_backends(database_url):
     check_history(database_url, FIXED)
 
-
-_ = date

@@ -21,6 +21,8 @@ from ledger.application import commands as c
 from ledger.application.handlers import handles
 from ledger.application.handlers.catalogue import catalogue
 from ledger.application.handlers.deliveries import series
+from ledger.application.handlers.rerating import (CITIZEN_TRIGGERS, MUNICIPAL_TRIGGERS, affected, barred_before,
+                                                   grant_ref, owed_now, rerate)
 from ledger.domain.account import Account, account_id
 from ledger.domain.errors import rule
 from ledger.domain.interest import MARGIN_BP, ReferenceRates, rates_id
@@ -30,8 +32,6 @@ from ledger.domain.order import Order
 from ledger.domain.pricing import fee_line
 from ledger.domain.scheme import Scheme, scheme_id
 from ledger.domain.values import parse_month
-from ledger.application.handlers.rerating import (CITIZEN_TRIGGERS, MUNICIPAL_TRIGGERS, affected, barred_before,
-                                                   grant_ref, owed_now, rerate)
 
 
 BILLABLE = ("DeliveryRecorded", "OrderCancelled")
