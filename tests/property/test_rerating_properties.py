@@ -1,7 +1,7 @@
 """Re-rating invariants over generated histories of facts, back-dated corrections and invoice runs.
 
-For any sequence of deliveries, price changes and price corrections, scheme rule changes, grant
-ends and new grants, provider changes, withdrawals, late cancellations, payments and invoice runs (in any
+For any sequence of deliveries, price changes and price corrections, scheme rule and window changes,
+grant ends and new grants, provider changes, withdrawals, late cancellations, payments and invoice runs (in any
 order), with default interest on or off, after a final run of every month:
 * the reconciliation reports no difference for any month (what the documents charge is what the
   facts as known now say is owed, to the øre);
@@ -50,6 +50,7 @@ steps = st.lists(
         st.tuples(st.just("withdraw"), st.integers(0, 30), st.booleans()),
         st.tuples(st.just("cancel_order"), st.integers(0, 10), st.booleans()),
         st.tuples(st.just("pay"), st.integers(0, CITIZENS - 1), st.integers(1, 80_000), st.sampled_from(MONTHS)),
+        st.tuples(st.just("window"), st.sampled_from(("2019-03-20", "2019-04-10", "2021-12-31"))),
     ),
     min_size=3, max_size=30,
 )
@@ -95,6 +96,9 @@ def _apply(ledger: Any, state: dict[str, Any], step: tuple[Any, ...]) -> None:
                                             "provider": "municipal" if step[3] else "private:Hjem ApS"})
         elif kind == "withdraw" and deliveries:
             withdraw(ledger, deliveries[step[1] % len(deliveries)], "2019-06-01", dispute=step[2])
+        elif kind == "window":  # the trial window closed early (back-dated), or extended again
+            run(ledger, "change_scheme_window", {"municipality": HERNING, "window_start": "2018-06-01",
+                                                 "window_end": step[1]})
         elif kind == "pay":
             run(ledger, "receive_payment", {"citizen_id": cs[step[1]], "amount": step[2], "date": f"{step[3]}-20",
                                             "method": "bank_transfer"}, role="billing_clerk")
@@ -164,7 +168,9 @@ FIXED = [
     ("end_grant", 2, "2019-03", 10), ("run", "2019-04"), ("rules", "2019-03", 60, 30),
     ("provider", 1, "2019-03", False), ("run", "2019-04"), ("new_grant", 2, "2019-03", 1),
     ("provider", 1, "2019-03", True), ("withdraw", 0, True), ("price", "window-cleaning", "2019-03", 41_000),
-    ("cancel_order", 1, True), ("pay", 0, 20_000, "2019-05"),
+    ("cancel_order", 1, True), ("pay", 0, 20_000, "2019-05"), ("deliver", 0, "2019-04", 15, 40),
+    ("deliver", 1, "2019-04", 16, 40), ("run", "2019-04"), ("window", "2019-04-10"), ("run", "2019-05"),
+    ("deliver", 2, "2019-04", 17, 40), ("window", "2021-12-31"),
 ]
 
 

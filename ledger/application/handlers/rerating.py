@@ -28,7 +28,8 @@ ZERO = {"net": 0, "vat": 0, "gross": 0}
 
 # Facts that can change what an already billed delivery is owed. Catalogue and scheme facts reach
 # every citizen of the municipality; the others reach one citizen.
-MUNICIPAL_TRIGGERS = ("PriceChanged", "PriceVersionCorrected", "SchemeRulesChanged", "SchemeWindowChanged")
+MUNICIPAL_TRIGGERS = ("PriceChanged", "PriceVersionCorrected", "SchemeRulesChanged", "SchemeWindowChanged",
+                      "SchemeWindowOpened")
 CITIZEN_TRIGGERS = ("GrantEnded", "GrantCorrected", "GrantReassessed", "GrantAwarded", "ProviderChosen",
                     "DeliveryCancelled", "DeliveryDisputed")
 
@@ -183,7 +184,9 @@ def affected(uow: Any, scanned: list[tuple[str, str, dict[str, Any]]], invoiced:
             out[citizen_id] = since
 
     for name, oid, st in scanned:
-        since = st["effective"]
+        # A window change is dated by its new end, but it reaches back to wherever the old end was:
+        # take the window's start (conservative; the window is what it changes).
+        since = st["window_start"] if name in ("SchemeWindowChanged", "SchemeWindowOpened") else st["effective"]
         if name in MUNICIPAL_TRIGGERS:
             if last_billed is None or since > last_billed:
                 continue  # it takes effect after everything billed so far: nothing to re-rate
