@@ -350,3 +350,20 @@ def test_the_first_re_rating_run_looks_at_every_billed_delivery_once(database_ur
         assert [e["event"] for e in ledger.history(series_id(HERNING))].count("RerateBaselined") == 1
     finally:
         ledger.close()
+
+
+def test_a_grant_end_moved_later_bills_again_what_the_earlier_end_credited(database_url):
+    ledger = open_ledger(database_url)
+    try:
+        h, _, ds = _january(ledger)
+        grant = _grant(ledger, h)
+        run(ledger, "end_grant", {"citizen_id": h, "grant_id": grant, "last_day": "2019-01-10"})
+        (credit,) = invoice_run(ledger, HERNING, "2019-02")["credit_notes"]
+        assert credit["gross"] == 35_400
+        # The end was recorded wrongly: the grant held to the end of January. 14 January is billable again.
+        run(ledger, "end_grant", {"citizen_id": h, "grant_id": grant, "last_day": "2019-01-31"})
+        (debit,) = invoice_run(ledger, HERNING, "2019-02")["debit_notes"]
+        assert (debit["gross"], debit["lines"]) == (35_400, 1)
+        assert reconcile(ledger, HERNING)["agree"] is True
+    finally:
+        ledger.close()

@@ -45,6 +45,7 @@ steps = st.lists(
         st.tuples(st.just("price"), st.sampled_from(OFFERS), st.sampled_from(MONTHS), st.sampled_from(PRICES)),
         st.tuples(st.just("rules"), st.sampled_from(MONTHS), st.sampled_from((15, 30, 60)), st.sampled_from((15, 30))),
         st.tuples(st.just("end_grant"), st.integers(0, CITIZENS - 1), st.sampled_from(MONTHS), st.integers(1, 28)),
+        st.tuples(st.just("reend_grant"), st.integers(0, CITIZENS - 1), st.sampled_from(MONTHS), st.integers(1, 28)),
         st.tuples(st.just("new_grant"), st.integers(0, CITIZENS - 1), st.sampled_from(MONTHS), st.integers(1, 28)),
         st.tuples(st.just("provider"), st.integers(0, CITIZENS - 1), st.sampled_from(MONTHS), st.booleans()),
         st.tuples(st.just("withdraw"), st.integers(0, 30), st.booleans()),
@@ -87,6 +88,12 @@ def _apply(ledger: Any, state: dict[str, Any], step: tuple[Any, ...]) -> None:
             open_ = sorted(g for g, v in grants.items() if v["valid_to"] is None)
             if open_:
                 run(ledger, "end_grant", {"citizen_id": cs[step[1]], "grant_id": open_[0],
+                                          "last_day": f"{step[2]}-{step[3]:02d}"})
+        elif kind == "reend_grant":  # an ended grant's end moved (earlier or later: a correction)
+            grants = ledger.repository.get(assessment_id(cs[step[1]])).grants
+            ended = sorted(g for g, v in grants.items() if v["valid_to"] is not None)
+            if ended:
+                run(ledger, "end_grant", {"citizen_id": cs[step[1]], "grant_id": ended[0],
                                           "last_day": f"{step[2]}-{step[3]:02d}"})
         elif kind == "new_grant":
             run(ledger, "award_grant", {"citizen_id": cs[step[1]], "fsiii": "H1.8", "section": "83",
@@ -170,7 +177,7 @@ FIXED = [
     ("provider", 1, "2019-03", True), ("withdraw", 0, True), ("price", "window-cleaning", "2019-03", 41_000),
     ("cancel_order", 1, True), ("pay", 0, 20_000, "2019-05"), ("deliver", 0, "2019-04", 15, 40),
     ("deliver", 1, "2019-04", 16, 40), ("run", "2019-04"), ("window", "2019-04-10"), ("run", "2019-05"),
-    ("deliver", 2, "2019-04", 17, 40), ("window", "2021-12-31"),
+    ("deliver", 2, "2019-04", 17, 40), ("window", "2021-12-31"), ("reend_grant", 2, "2019-05", 28),
 ]
 
 

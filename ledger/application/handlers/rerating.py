@@ -195,7 +195,10 @@ def affected(uow: Any, scanned: list[tuple[str, str, dict[str, Any]]], invoiced:
         elif name.startswith("Grant"):
             assessment = uow.find(Assessment, UUID(oid))
             if assessment is not None:
-                reach(assessment.citizen_id, st.get("valid_from") or since)
+                # From the grant's own start: a later end moved the end forward (eligible again),
+                # and that reaches back to wherever the earlier end was.
+                grant = assessment.grants.get(st["grant_id"], {})
+                reach(assessment.citizen_id, min(grant.get("valid_from", since), since))
         elif name == "ProviderChosen":
             reach(oid, since)
         elif name in ("DeliveryCancelled", "DeliveryDisputed"):
