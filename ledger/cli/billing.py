@@ -321,6 +321,9 @@ def invoice(
                f"fees {kr(found['fees'])}, credited {kr(found['credited'])}, open {kr(found['open_amount'])}; "
                f"made at chain position {found['chain_position']} ({found['chain_hash'][:16]}…)")
     emit(lines, fmt, amounts, title="Lines")
+    for note in found.get("debit_notes", []):  # re-rating: what was added to this invoice's lines since
+        typer.echo(f"debit note {note['number']} ({note['reason']}): {kr(note['gross'])} kr, "
+                   f"lines {', '.join(str(x['invoice_line_no']) for x in note['lines'])}")
     # Provenance: the stored events (aggregate id:version) each line was computed from.
     emit(lines, fmt, provenance, title="Provenance (event refs)")
 

@@ -72,6 +72,7 @@ def test_a_price_correction_after_invoicing_bills_exactly_the_delta_naming_the_c
         db = caught_up(ledger)
         from ledger.projections import billing_queries as q
 
+        assert [n["number"] for n in q.invoice(db, HERNING, "657-000001")["debit_notes"]] == ["657-D00001"]
         (debit,) = q.debit_notes(db, HERNING)
         assert [(x["invoice_number"], x["invoice_line_no"], x["billing_key"], x["gross"]) for x in debit["lines"]] == [
             ("657-000001", 1, ds[0], 1_000), ("657-000001", 2, ds[1], 1_000)]
