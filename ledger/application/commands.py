@@ -253,6 +253,7 @@ class ChangeOrder(Command):
     every_weeks: StrictInt | None = None
     end: Day | None = None
     minutes: Minutes | None = None
+    start_time: Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] | None = None
 
 
 class CancelOrder(Command):
@@ -362,7 +363,8 @@ COMMANDS: dict[str, type[Command]] = {
 # Which roles may give which commands (the API enforces it; the import runs as administrator).
 ROLE_COMMANDS: dict[str, frozenset[str]] = {
     "assessor": frozenset({"register_citizen", "choose_provider", "change_residence", "award_grant", "reassess_grant",
-                           "correct_grant", "end_grant", "grant_klippekort", "end_klippekort", "place_order", "change_order", "cancel_order"}),
+                           "correct_grant", "end_grant", "grant_klippekort", "end_klippekort", "place_order",
+                           "change_order", "cancel_order"}),
     "catalogue_manager": frozenset({"establish_scheme", "open_scheme_window", "change_scheme_window",
                                     "change_scheme_rules", "add_item", "add_package", "change_price", "correct_price_version",
                                     "retire_offer"}),

@@ -59,14 +59,26 @@ class Order(LedgerAggregate):
             o.eligibility = self.eligibility
             o.quoted = self.quoted
             o.start_time = self.start_time
+            o.start_times = [(self.start, self.start_time)]  # (from, HH:MM): each visit's planned start
 
     class OrderChanged(LedgerAggregate.Event):
+        """v2 adds `start_time`: the visits' planned start from `effective` on (None: unchanged)."""
+
+        class_version = 2
         every_weeks: int | None
         end: str | None
         minutes: int | None
+        start_time: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict) -> None:
+            state["start_time"] = None
 
         def apply(self, o: Order) -> None:
             o.every_weeks, o.end, o.minutes = self.every_weeks, self.end, self.minutes
+            if self.start_time is not None:
+                o.start_times = sorted([*(t for t in o.start_times if t[0] != self.effective),
+                                        (self.effective, self.start_time)])
 
     class OrderCancelled(LedgerAggregate.Event):
         """No visits from `effective` on; a late cancellation carries the catalogue's fee."""
@@ -107,7 +119,8 @@ class Order(LedgerAggregate):
     def _open(self) -> None:
         rule(self.cancelled_from is None, "order-cancelled", f"the order is cancelled from {self.cancelled_from}")
 
-    def change(self, ctx: Context, effective: date, every_weeks: int | None, end: date | None, minutes: int | None) -> None:
+    def change(self, ctx: Context, effective: date, every_weeks: int | None, end: date | None, minutes: int | None,
+               start_time: str | None = None) -> None:
         self._open()
         rule(self.kind == "recurring", "one-off-change", "a one-off order cannot be changed; cancel it and place a new one")
         if every_weeks is not None:
@@ -115,8 +128,19 @@ class Order(LedgerAggregate):
         if minutes is not None:
             whole(minutes, "minutes", low=1, high=MAX_VISIT_MINUTES)
         rule(end is None or iso(end) >= self.start, "order-period", f"order cannot end {end}, before it starts {self.start}")
+        if start_time is not None:
+            clock_time(start_time)
         self._record(self.OrderChanged, ctx, iso(effective), every_weeks=every_weeks or self.every_weeks,
-                     end=iso(end) if end is not None else self.end, minutes=minutes or self.minutes)
+                     end=iso(end) if end is not None else self.end, minutes=minutes or self.minutes,
+                     start_time=start_time)
+
+    def start_time_on(self, d: date) -> str:
+        """The planned start (HH:MM, Danish time) of a visit on d."""
+        s, current = iso(d), self.start_times[0][1]
+        for eff, hhmm in self.start_times:
+            if eff <= s:
+                current = hhmm
+        return current
 
     def cancel(self, ctx: Context, effective: date, notified_at: datetime, terms: dict[str, int], reason: str) -> None:
         """Cancel from `effective`; notice shorter than the catalogue's terms makes it late (with the fee)."""
@@ -124,7 +148,7 @@ class Order(LedgerAggregate):
         if not isinstance(reason, str) or len(reason) > 200:
             raise InvalidInput("reason must be a short code or text of at most 200 characters", field="reason")
         # Notice is measured to the first cancelled visit's planned start, not to midnight.
-        first_visit = local_instant(effective, self.start_time)
+        first_visit = local_instant(effective, self.start_time_on(effective))
         late = first_visit - notified_at < timedelta(hours=terms["notice_hours"])
         self._record(self.OrderCancelled, ctx, iso(effective), late=late, fee_ore=terms["fee_ore"] if late else 0,
                      reason=reason)

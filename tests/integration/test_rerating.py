@@ -185,6 +185,14 @@ def test_late_cancellation_is_measured_to_the_visits_planned_start(database_url)
         # 23 hours before 08:00 on 7 March (07:00 UTC): late.
         assert run(ledger, "cancel_order", {"order_id": o2, "effective": "2019-03-07",
                                             "notified_at": "2019-03-06T08:00:00Z"})["late"] is True
+        # A recurring order's visits move to 14:00 from 11 March: notice is measured to the new time.
+        weekly = run(ledger, "place_order", {"citizen_id": h, "offer_id": "extra-cleaning", "kind": "recurring",
+                                             "every_weeks": 1, "minutes": 60, "start": "2019-03-04",
+                                             "start_time": "08:00"})["order_id"]
+        run(ledger, "change_order", {"order_id": weekly, "effective": "2019-03-11", "start_time": "14:00"})
+        # 14:00 on 12 March is 13:00 UTC: notified 27 hours before, not late (to 08:00 it would be 21: late).
+        assert run(ledger, "cancel_order", {"order_id": weekly, "effective": "2019-03-12",
+                                            "notified_at": "2019-03-11T10:00:00Z"})["late"] is False
         # Without a start time the band's start is used: weekday daytime 07:00 (06:00 UTC in winter).
         o3 = run(ledger, "place_order", {"citizen_id": h, "offer_id": "escort-day", "kind": "one_off",
                                          "start": "2019-03-08"})["order_id"]
@@ -247,6 +255,9 @@ def test_an_old_order_payload_without_a_start_time_loads_with_its_bands_start():
     state = {"band": "evening"}
     Order.OrderPlaced.upcast_v1_v2(state)
     assert state["start_time"] == "17:00"
+    changed: dict = {}
+    Order.OrderChanged.upcast_v1_v2(changed)
+    assert changed == {"start_time": None}
 
 
 def test_a_second_price_version_on_the_same_date_is_refused_as_a_silent_correction(database_url):

@@ -76,7 +76,7 @@ def place(uow: Any, cmd: c.PlaceOrder, ctx: Any, svc: Any) -> dict[str, Any]:
 @handles("change_order")
 def change(uow: Any, cmd: c.ChangeOrder, ctx: Any, svc: Any) -> dict[str, Any]:
     o = order(uow, cmd.order_id)
-    o.change(ctx, cmd.effective, cmd.every_weeks, cmd.end, cmd.minutes)
+    o.change(ctx, cmd.effective, cmd.every_weeks, cmd.end, cmd.minutes, cmd.start_time)
     return {"order_id": str(o.id)}
 
 
