@@ -236,7 +236,14 @@ class Account(LedgerAggregate):
 
         lines = []
         last = run_date - timedelta(days=1)
-        for number, open_amount in self.state().owed.items():
+        state = self.state()
+        # Money on the account (an over-payment, a credit larger than its invoice) waits for the
+        # next document; the citizen is not in default for what it already covers.
+        unowed = state.credit
+        for number, open_amount in state.owed.items():
+            covered = min(unowed, open_amount)
+            unowed -= covered
+            open_amount -= covered
             doc = self.invoices.get(number) or self.debit_notes.get(number)
             if open_amount <= 0 or doc is None:
                 continue
