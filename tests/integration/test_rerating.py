@@ -379,3 +379,33 @@ def test_a_grant_end_moved_later_bills_again_what_the_earlier_end_credited(datab
         assert reconcile(ledger, HERNING)["agree"] is True
     finally:
         ledger.close()
+
+
+def test_a_withdrawal_after_a_debit_credits_everything_charged_and_leaves_nothing_in_default(database_url):
+    from dataclasses import replace
+
+    from tests.helpers.billing_factories import withdraw
+
+    ledger = open_ledger(database_url)
+    ledger.settings = replace(ledger.settings, default_interest=True)
+    try:
+        run(ledger, "set_reference_rate", {"municipality": HERNING, "effective": "2018-01-01", "rate_bp": 0})
+        herning(ledger)
+        h = citizen(ledger, HERNING)
+        d = deliver(ledger, order(ledger, h, "extra-cleaning", "2019-01-07", minutes=60), "2019-01-07", 60)
+        invoice_run(ledger, HERNING, "2019-01")
+        _correct(ledger, 36_400)
+        (debit,) = invoice_run(ledger, HERNING, "2019-01", run_date="2019-02-02")["debit_notes"]
+        assert debit["gross"] == 1_000
+        credit = withdraw(ledger, d, "2019-02-03")["credit_note"]  # 354.00 invoiced + 10.00 debited
+        db = caught_up(ledger)
+        from ledger.projections import billing_queries as q
+
+        assert [(n["number"], n["gross"]) for n in q.credit_notes(db, HERNING)] == [(credit, 36_400)]
+        (balance,) = q.balances(db, HERNING)
+        assert balance["balance"] == 0
+        # Nothing is overdue in substance, so no default interest, however late the next run is.
+        assert invoice_run(ledger, HERNING, "2019-06")["invoices"] == []
+        assert reconcile(ledger, HERNING)["agree"] is True
+    finally:
+        ledger.close()
