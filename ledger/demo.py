@@ -185,6 +185,8 @@ def tour(url: str, summary: dict[str, Any], out: Console) -> None:
         _step(out, f"The timeline: the trial on {TOUR_DATE}", lambda: _timeline(db, out))
         _step(out, "An invoice and where every line comes from", lambda: _invoice(db, summary, out))
         _step(out, "The audit: signals it must find", lambda: _audit(db, summary, out))
+        from ledger.demo_corrections import plant_and_show  # issue 11: a correction reaches the money
+        _step(out, "Corrections reach the money: re-rating and reconciliation", lambda: plant_and_show(url, summary, out))
         _step(out, "Verify: the chain over every stored event", lambda: _verify(db, out))
         _step(out, "Try next (the README's examples, on this data)", lambda: _next(out))
     finally:

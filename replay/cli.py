@@ -168,14 +168,15 @@ def rebuild(
 @app.command()
 @usage_errors
 def invoice(
-    number: Annotated[str, typer.Argument(help="the invoice number, e.g. 657-000001")],
+    number: Annotated[str, typer.Argument(help="the invoice number, e.g. 657-000001 (or a debit/credit note, "
+                                               "657-D00001 / 657-K00001)")],
     municipality: Annotated[str | None, typer.Option(
         "--municipality", help="municipality code or name (default: the number's first three digits)")] = None,
     db: DbOption = None,
 ) -> None:
-    """Reproduce an issued invoice from the events recorded before it, line by line."""
+    """Reproduce an issued invoice (or debit or credit note) from the events recorded before it, line by line."""
     from ledger.domain.municipalities import municipality_code
-    from replay.invoice import reproduce
+    from replay.invoice import reproduce, reproduce_note
     from replay.render import render_invoice
     from replay.store import open_store
 
@@ -188,7 +189,9 @@ def invoice(
     m = municipality_code(municipality)
     store = open_store(_url(db))
     try:
-        result = reproduce(store, number.strip(), m)
+        number = number.strip()
+        note = number.partition("-")[2][:1] in ("D", "K")
+        result = reproduce_note(store, number, m) if note else reproduce(store, number, m)
     finally:
         store.close()
     render_invoice(out, result)

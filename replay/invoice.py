@@ -141,6 +141,8 @@ def _line(repo: Repository, m: int, invoice: dict[str, Any], account: Account | 
             result.recomputed = _delivery_line(repo, m, invoice, stored, result.problems)
         elif kind == "late_cancellation":
             result.recomputed = _fee_line(repo, m, stored, result.problems)
+        elif kind == "interest":
+            result.recomputed = _interest_line(repo, m, invoice, account, stored)
         else:
             result.problems.append(f"unknown line kind {kind!r}")
     except (NotFound, KeyError, ValueError) as e:
@@ -183,6 +185,22 @@ def _fee_line(repo: Repository, m: int, stored: dict[str, Any], problems: list[s
                     o.quoted["vat_class"])
 
 
+def _interest_line(repo: Repository, m: int, invoice: dict[str, Any], account: Account | None,
+                   stored: dict[str, Any]) -> dict[str, Any]:
+    """Default interest again, from the account and the rate table as they stood before the invoice."""
+    from ledger.domain.interest import ReferenceRates, rates_id
+
+    if account is None:
+        raise NotFound("the account did not exist before the invoice")
+    rates = repo.get(ReferenceRates, rates_id(m), "reference rate table")
+    document = stored["interest"]["document"]
+    for line in account.interest_due(rates, date.fromisoformat(invoice["effective"])):
+        if line["interest"]["document"] == document:
+            line["line_no"] = stored["line_no"]
+            return line
+    raise NotFound(f"no interest was due on {document} when the invoice was issued")
+
+
 def differences(stored: dict[str, Any], recomputed: dict[str, Any]) -> list[tuple[str, Any, Any]]:
     """(field, stored, recomputed) for every field that differs; nested dicts by dotted name."""
     a, b = _flat(stored), _flat(recomputed)
@@ -199,3 +217,70 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[f"{prefix}{k}"] = v
     return out
+
+
+# -- debit and credit notes ----------------------------------------------------------------------
+NOTE_TOPICS = (get_topic(Account.DebitNoteIssued), get_topic(Account.CreditNoteIssued))
+
+
+def find_note(store: Store, number: str, municipality: int) -> tuple[int, str, dict[str, Any]]:
+    """(notification id, account id, state) of the note's DebitNoteIssued or CreditNoteIssued event."""
+    needle = orjson.dumps(number)
+    for page in store.events_with_topics(list(NOTE_TOPICS)):
+        for nid, oid, _ver, _topic, raw in page:
+            if needle not in raw:
+                continue
+            state = orjson.loads(raw)
+            if state.get("number") == number and state.get("municipality") == municipality:
+                return nid, oid, state
+    raise UsageError(f"no debit or credit note {number} of municipality {municipality} in {store.describe()}")
+
+
+def reproduce_note(store: Store, number: str, municipality: int) -> Reproduction:
+    """Reproduce a debit or credit note from the log alone.
+
+    A re-rating line (it names `caused_by`) is computed again with the invoice run's own
+    `rerating.difference` over the aggregates as they stood just before the note: the amounts, the
+    invoice line it adjusts and the events named as causes must all be the same. A credit note for
+    a withdrawn delivery must credit exactly what was still charged for it, and the delivery must be
+    withdrawn by then."""
+    from ledger.application.handlers.rerating import difference
+
+    nid, account_id, state = find_note(store, number, municipality)
+    repo = Repository(store, nid)
+    result = Reproduction(number, municipality, nid, account_id, state)
+    account = repo.find(Account, UUID(account_id))
+    sign = 1 if "due_on" in state else -1  # a debit note adds, a credit note takes away
+    for stored in state.get("lines", []):
+        line = LineResult(stored.get("line_no", 0), "rerating" if "caused_by" in stored else "withdrawal", stored, None)
+        result.lines.append(line)
+        key = stored.get("billing_key")
+        try:
+            if account is None or key not in account.issued:
+                line.problems.append(f"{key} was never billed on this account before the note")
+                continue
+            if "caused_by" in stored:
+                scheme = repo.get(Scheme, scheme_id(municipality), "scheme")
+                cat = repo.get(Catalogue, catalogue_id(municipality), "catalogue")
+                diff = difference(repo, scheme, cat, account, key)
+                if diff is None:
+                    line.problems.append(f"{key} owed what was charged before the note: nothing to adjust")
+                    continue
+                line.recomputed = {"invoice_line_no": diff["invoice_line_no"], "billing_key": key,
+                                   **{k: sign * diff["delta"][k] for k in MONEY}, "caused_by": diff["caused_by"]}
+                if state.get("invoice_number") != diff["invoice_number"]:
+                    line.problems.append(f"{key} was billed on {diff['invoice_number']}, not {state.get('invoice_number')}")
+            else:
+                d = repo.get(Delivery, UUID(key), "delivery")
+                if d.withdrawn is None:
+                    line.problems.append(f"delivery {key} was not withdrawn before the credit note")
+                line.recomputed = {"invoice_line_no": account.issued[key]["line_no"], "billing_key": key,
+                                   **account.still_charged(key)}
+            line.differences = differences({k: stored.get(k) for k in line.recomputed}, line.recomputed)
+        except (NotFound, KeyError, ValueError) as e:
+            line.problems.append(f"cannot recompute: {getattr(e, 'message', None) or e}")
+    for key in MONEY:
+        total = sum((line.recomputed or {}).get(key, 0) for line in result.lines)
+        if state.get(key) != total:
+            result.totals.append((key, state.get(key), total))
+    return result

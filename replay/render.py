@@ -63,9 +63,15 @@ def _money(v: Any) -> str:
 
 def render_invoice(out: Console, result: Reproduction) -> None:
     s = result.state
-    out.print(f"[bold]Invoice {result.number}[/] (municipality {result.municipality}, month {s.get('month')}, "
-              f"issued {s.get('effective')}, at notification {result.notification_id}, "
-              f"chain head {s.get('chain_head', {}).get('position')})")
+    if "invoice_number" in s:  # a debit or credit note (docs/adr/0011)
+        kind = "Debit note" if "due_on" in s else "Credit note"
+        out.print(f"[bold]{kind} {result.number}[/] on invoice {s.get('invoice_number')} (municipality "
+                  f"{result.municipality}, issued {s.get('effective')}, at notification {result.notification_id}; "
+                  f"{s.get('reason')})")
+    else:
+        out.print(f"[bold]Invoice {result.number}[/] (municipality {result.municipality}, month {s.get('month')}, "
+                  f"issued {s.get('effective')}, at notification {result.notification_id}, "
+                  f"chain head {s.get('chain_head', {}).get('position')})")
     lines = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     for column in ("line", "kind", "date", "quantity", "unit price", "net", "vat", "gross", "reproduced"):
         lines.add_column(column, justify="left" if column in ("kind", "date", "reproduced") else "right")

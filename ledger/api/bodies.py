@@ -38,6 +38,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "correct_grant": {"effective": "2018-06-01", "amount": {"minutes_per_week": 45},
                       "corrects": "3b47a4a2-58ae-5362-9c2e-fdd5de936f4d:2"},
     "end_grant": {"last_day": "2020-12-31"},
+    "grant_klippekort": {"minutes_per_week": 30, "valid_from": "2019-01-01", "valid_to": None},
+    "end_klippekort": {"last_day": "2020-12-31"},
     "add_item": {"municipality": 657, "item_id": "clean", "name": "Extra cleaning", "unit": "hour", "fsiii": "H1.8",
                  "vat_class": "exempt", "prices": _PRICES, "cost_basis": _COST, "effective": "2018-06-01",
                  "cancellation": {"notice_hours": 24, "fee_ore": 17700}},
@@ -46,6 +48,9 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                     "cost_basis": _COST, "effective": "2018-06-01"},
     "change_price": {"effective": "2020-01-01", "vat_class": "exempt",
                      "prices": {"weekday_day": 36100, "evening": 67800, "weekend": 50600}, "cost_basis": _COST},
+    "correct_price_version": {"effective": "2018-06-01", "vat_class": "exempt",
+                              "prices": {"weekday_day": 36400, "evening": 66500, "weekend": 49600},
+                              "cost_basis": _COST, "reason": "the wage basis was last year's"},
     "retire_offer": {"effective": "2021-12-31"},
     "place_order": {"citizen_id": _CITIZEN, "offer_id": "clean", "kind": "recurring", "start": "2019-03-01",
                     "every_weeks": 2, "minutes": 60, "band": "weekday_day"},
@@ -61,6 +66,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "reverse_payment": {"date": "2019-04-25", "reason": "the transfer bounced"},
     "run_invoices": {"municipality": 657, "month": "2019-03"},
     "issue_reminders": {"municipality": 657, "date": "2019-05-15"},
+    "set_reference_rate": {"municipality": 657, "effective": "2019-01-01", "rate_bp": 5},
 }
 
 
@@ -86,10 +92,13 @@ AwardGrantBody = body("award_grant")
 ReassessGrantBody = body("reassess_grant", "citizen_id", "grant_id")
 CorrectGrantBody = body("correct_grant", "citizen_id", "grant_id")
 EndGrantBody = body("end_grant", "citizen_id", "grant_id")
+GrantKlippekortBody = body("grant_klippekort", "citizen_id")
+EndKlippekortBody = body("end_klippekort", "citizen_id")
 AddItemBody = body("add_item")
 AddPackageBody = body("add_package")
 ChangePriceBody = body("change_price", "municipality", "offer_id")
 RetireOfferBody = body("retire_offer", "municipality", "offer_id")
+CorrectPriceVersionBody = body("correct_price_version", "municipality", "offer_id")
 PlaceOrderBody = body("place_order")
 ChangeOrderBody = body("change_order", "order_id")
 CancelOrderBody = body("cancel_order", "order_id")
@@ -101,3 +110,4 @@ ReceivePaymentBody = body("receive_payment")
 ReversePaymentBody = body("reverse_payment", "citizen_id", "payment_id")
 RunInvoicesBody = body("run_invoices")
 IssueRemindersBody = body("issue_reminders")
+SetReferenceRateBody = body("set_reference_rate")

@@ -16,6 +16,7 @@ from ledger.domain.account import account_id
 from ledger.domain.assessment import assessment_id
 from ledger.domain.catalogue import catalogue_id
 from ledger.domain.errors import InvalidInput, NotFound
+from ledger.domain.klippekort import klippekort_id
 from ledger.domain.municipalities import municipality_code
 from ledger.domain.scheme import scheme_id
 from ledger.store.decoding import aggregate_name, decode
@@ -94,12 +95,14 @@ def primary_before(command_type: str, payload: dict[str, Any]) -> UUID | None:
     p = payload
     if command_type in ("open_scheme_window", "change_scheme_window", "change_scheme_rules"):
         return scheme_id(municipality_code(p["municipality"]))
-    if command_type in ("change_price", "retire_offer"):
+    if command_type in ("change_price", "correct_price_version", "retire_offer"):
         return catalogue_id(municipality_code(p["municipality"]))
     if command_type in ("choose_provider", "change_residence", "erase_identity"):
         return _uuid(p["citizen_id"])
     if command_type in ("reassess_grant", "correct_grant", "end_grant"):
         return assessment_id(_uuid(p["citizen_id"]))
+    if command_type == "end_klippekort":
+        return klippekort_id(_uuid(p["citizen_id"]))
     if command_type in ("change_order", "cancel_order"):
         return _uuid(p["order_id"])
     if command_type in ("cancel_delivery", "dispute_delivery"):
@@ -122,6 +125,8 @@ def primary_after(command_type: str, payload: dict[str, Any], result: dict[str, 
         return _uuid(result["citizen_id"])
     if command_type == "award_grant":
         return assessment_id(_uuid(payload["citizen_id"]))
+    if command_type == "grant_klippekort":
+        return klippekort_id(_uuid(payload["citizen_id"]))
     if command_type == "place_order":
         return _uuid(result["order_id"])
     if command_type in ("record_delivery", "record_missed_visit"):

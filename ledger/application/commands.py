@@ -167,6 +167,18 @@ class EndGrant(Command):
     last_day: Day
 
 
+class GrantKlippekort(Command):
+    citizen_id: UUID
+    minutes_per_week: Minutes
+    valid_from: Day
+    valid_to: Day | None = None
+
+
+class EndKlippekort(Command):
+    citizen_id: UUID
+    last_day: Day
+
+
 # -- catalogue ---------------------------------------------------------------------------------
 class AddItem(Command):
     municipality: Municipality
@@ -203,6 +215,18 @@ class ChangePrice(Command):
     cost_basis: CostBasis
 
 
+class CorrectPriceVersion(Command):
+    """Replace the price version in force from `effective` (its own date) with these figures."""
+
+    municipality: Municipality
+    offer_id: ShortId
+    effective: Day
+    vat_class: Literal["exempt", "standard"]
+    prices: Prices
+    cost_basis: CostBasis
+    reason: Text
+
+
 class RetireOffer(Command):
     municipality: Municipality
     offer_id: ShortId
@@ -220,6 +244,7 @@ class PlaceOrder(Command):
     every_weeks: StrictInt | None = None
     minutes: Minutes | None = None
     band: Literal["weekday_day", "evening", "weekend"] = "weekday_day"
+    start_time: Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] | None = None
 
 
 class ChangeOrder(Command):
@@ -228,6 +253,7 @@ class ChangeOrder(Command):
     every_weeks: StrictInt | None = None
     end: Day | None = None
     minutes: Minutes | None = None
+    start_time: Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] | None = None
 
 
 class CancelOrder(Command):
@@ -287,6 +313,14 @@ class RunInvoices(Command):
     run_date: Day | None = None
 
 
+class SetReferenceRate(Command):
+    """The central bank's reference rate from `effective` (1 January, 1 July), in basis points."""
+
+    municipality: Municipality
+    effective: Day
+    rate_bp: StrictInt
+
+
 class IssueReminders(Command):
     municipality: Municipality
     date: Day
@@ -305,9 +339,12 @@ COMMANDS: dict[str, type[Command]] = {
     "reassess_grant": ReassessGrant,
     "correct_grant": CorrectGrant,
     "end_grant": EndGrant,
+    "grant_klippekort": GrantKlippekort,
+    "end_klippekort": EndKlippekort,
     "add_item": AddItem,
     "add_package": AddPackage,
     "change_price": ChangePrice,
+    "correct_price_version": CorrectPriceVersion,
     "retire_offer": RetireOffer,
     "place_order": PlaceOrder,
     "change_order": ChangeOrder,
@@ -320,17 +357,21 @@ COMMANDS: dict[str, type[Command]] = {
     "reverse_payment": ReversePayment,
     "run_invoices": RunInvoices,
     "issue_reminders": IssueReminders,
+    "set_reference_rate": SetReferenceRate,
 }
 
 # Which roles may give which commands (the API enforces it; the import runs as administrator).
 ROLE_COMMANDS: dict[str, frozenset[str]] = {
     "assessor": frozenset({"register_citizen", "choose_provider", "change_residence", "award_grant", "reassess_grant",
-                           "correct_grant", "end_grant", "place_order", "change_order", "cancel_order"}),
+                           "correct_grant", "end_grant", "grant_klippekort", "end_klippekort", "place_order",
+                           "change_order", "cancel_order"}),
     "catalogue_manager": frozenset({"establish_scheme", "open_scheme_window", "change_scheme_window",
-                                    "change_scheme_rules", "add_item", "add_package", "change_price", "retire_offer"}),
+                                    "change_scheme_rules", "add_item", "add_package", "change_price", "correct_price_version",
+                                    "retire_offer"}),
     "provider_staff": frozenset({"record_delivery", "record_missed_visit", "place_order", "change_order",
                                  "cancel_order"}),
     "billing_clerk": frozenset({"receive_payment", "reverse_payment", "run_invoices", "issue_reminders",
+                                "set_reference_rate",
                                 "cancel_delivery", "dispute_delivery"}),
     "auditor": frozenset(),
     "evaluator": frozenset(),

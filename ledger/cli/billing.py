@@ -39,7 +39,7 @@ ColumnsOpt = Annotated[str | None, typer.Option(
 CatchUpOpt = Annotated[bool, typer.Option("--catch-up/--no-catch-up",
                                           help="apply new events to the billing projection before reading")]
 
-MONEY_KEYS = frozenset({"net", "vat", "gross", "fees", "credited", "charged", "open_amount", "amount", "allocated",
+MONEY_KEYS = frozenset({"difference", "owed_now", "net", "vat", "gross", "fees", "credited", "charged", "open_amount", "amount", "allocated",
                         "unallocated", "invoiced", "paid", "owed", "credit", "balance", "fee", "open", "unit_price",
                         "not_due", "days_0_30", "days_31_60", "days_61_90", "days_over_90", "invoiced_net",
                         "invoiced_vat", "invoiced_gross", "credited_net", "credited_vat", "credited_gross"})
@@ -163,6 +163,16 @@ def run(
     if fmt is Format.table and rows:
         typer.echo(f"{len(rows)} invoices, {kr(sum(r['gross'] for r in rows))} in all; "
                    f"made at chain position {outcome.result['chain_head']['position']}")
+    if fmt is Format.table:
+        # The re-rating of earlier months (docs/adr/0011): what changed since it was invoiced.
+        for kind, label in (("debit_notes", "debit note"), ("credit_notes", "credit note")):
+            for note in outcome.result.get(kind, []):
+                typer.echo(f"{label} {note['number']} on invoice {note['invoice_number']}: {kr(note['gross'])} kr, "
+                           f"{note['lines']} lines, caused by {', '.join(note['caused_by'])}")
+        barred = outcome.result.get("barred", [])
+        if barred:
+            typer.echo(f"{len(barred)} differences older than the re-rating limit were not billed "
+                       "(see ledger billing reconcile)")
 
 
 @billing.command("reminders")
@@ -191,6 +201,42 @@ def reminders(
         ledger.close()
     emit(rows, fmt, ("invoice_number", "sequence", "citizen_id", "issued_on", "fee"),
          title=f"Reminders issued on {day}", empty=f"no reminders due on {day}")
+
+
+@billing.command("reconcile")
+@user_errors
+def reconcile(
+    municipality_: MunicipalityOpt,
+    month: Annotated[str | None, typer.Option("--month", help="only this month of service, YYYY-MM")] = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Per month: invoiced (invoices − credit notes + debit notes) against what the facts as known now
+    say is owed, with each difference and the events behind it. Exit 0 when they agree, 1 otherwise."""
+    from ledger.application.reconciliation import reconcile as query
+
+    m = municipality(municipality_)
+    ledger = open_ledger()
+    try:
+        report = query(ledger, m, month_arg(month) if month else None)
+    finally:
+        ledger.close()
+    if fmt is Format.json:
+        typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+    else:
+        rows = [{**r, "differences": len(r["differences"]), "barred": "barred" if r["barred"] else ""}
+                for r in report["months"]]
+        emit(rows, fmt, ("month", "invoiced", "owed", "difference", "differences", "barred"),
+             title=f"Reconciliation of municipality {m} through {report['through']}",
+             empty=f"municipality {m} has invoiced nothing yet")
+        diffs = [{"month": r["month"], **d, "caused_by": " ".join(d["caused_by"])}
+                 for r in report["months"] for d in r["differences"]]
+        if diffs:
+            emit(diffs, fmt, ("month", "citizen_id", "date", "invoice_number", "invoice_line_no", "charged", "owed",
+                              "difference", "why", "caused_by"), title="Differences")
+        if fmt is Format.table:
+            typer.echo("agree: every month invoiced is what is owed as the facts are known now" if report["agree"]
+                       else "DISAGREE: the next invoice run will bill or credit the differences above")
+    raise typer.Exit(0 if report["agree"] else 1)
 
 
 # -- the export -------------------------------------------------------------------------------
@@ -301,6 +347,9 @@ def invoice(
                f"fees {kr(found['fees'])}, credited {kr(found['credited'])}, open {kr(found['open_amount'])}; "
                f"made at chain position {found['chain_position']} ({found['chain_hash']})")
     emit(lines, fmt, amounts, title="Lines")
+    for note in found.get("debit_notes", []):  # re-rating: what was added to this invoice's lines since
+        typer.echo(f"debit note {note['number']} ({note['reason']}): {kr(note['gross'])} kr, "
+                   f"lines {', '.join(str(x['invoice_line_no']) for x in note['lines'])}")
     # Provenance: the stored events (aggregate id:version) each line was computed from.
     emit(lines, fmt, provenance, title="Provenance (event refs)")
 
@@ -329,6 +378,9 @@ _simple("payments", "payments", ("paid_on", "citizen_id", "payment_id", "method"
 _simple("credit-notes", "credit_notes", ("number", "invoice_number", "citizen_id", "issued_on", "net", "vat", "gross",
                                          "reason"),
         "Credit notes, each referencing the invoice it credits.", "Credit notes")
+_simple("debit-notes", "debit_notes", ("number", "invoice_number", "citizen_id", "issued_on", "due_on", "net", "vat",
+                                       "gross", "open_amount", "reason"),
+        "Debit notes (re-rating), each referencing the invoice whose lines it adjusts.", "Debit notes")
 _simple("revenue", "revenue", ("month", "offer_id", "vat_class", "lines", "invoiced_gross", "credited_gross", "net",
                                "vat", "gross"),
         "Revenue per month billed, item and VAT class.", "Revenue")

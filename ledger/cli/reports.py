@@ -302,7 +302,7 @@ def timeline_command(
 
 # -- ledger audit -------------------------------------------------------------------------
 
-AUDIT_SECTIONS = ("substitution", "overlap", "full-cost", "completeness", "evaluation")
+AUDIT_SECTIONS = ("substitution", "overlap", "full-cost", "ineligible", "completeness", "evaluation")
 # The completeness section holds three tables; each can be asked for on its own (one CSV each).
 COMPLETENESS_TABLES = ("uninvoiced-deliveries", "lines-without-delivery", "orders-never-delivered")
 AUDIT_CHOICES = (*AUDIT_SECTIONS, *COMPLETENESS_TABLES)
@@ -321,13 +321,19 @@ def _audit_blocks(m: int, a: dict[str, Any]) -> list[tuple[str, Sequence[str], l
                                    "vat_class", "start", "order_ref", "grant_refs"),
                        [{"municipality": m, **o, "grant_refs": ";".join(o["grant_refs"])} for o in a["overlap"]]))
     if "full_cost" in a:
-        blocks.append(("full_cost", ("municipality", "offer_id", "name", "price_ref", "status", "in_force_from",
+        blocks.append(("full_cost", ("municipality", "offer_id", "name", "price_ref", "status", "direction",
+                                     "in_force_from",
                                      "in_force_to", "days_in_force", "cost_total", "shortfall_per_unit",
                                      "bands_below_cost", "sold_lines", "sold_net", "sold_gross", "net_after_credits"),
                        [{"municipality": m, **f, "bands_below_cost": ";".join(f["bands_below_cost"]),
                          "sold_lines": f["sold"]["lines"], "sold_net": f["sold"]["net"],
                          "sold_gross": f["sold"]["gross"], "net_after_credits": f["sold"]["net_after_credits"]}
                         for f in a["full_cost"]]))
+    if "ineligible" in a:  # deliveries a back-dated fact made ineligible, and the credit that took them back
+        blocks.append(("ineligible", ("municipality", "citizen_id", "delivery_id", "service_date", "offer_id",
+                                      "invoice_number", "invoice_line_no", "credit_note", "credited_gross", "why",
+                                      "caused_by"),
+                       [{"municipality": m, **x, "caused_by": ";".join(x["caused_by"])} for x in a["ineligible"]]))
     if "completeness" in a:
         c = a["completeness"]
         blocks.append(("uninvoiced_deliveries", ("municipality", "citizen_id", "delivery_id", "order_id", "offer_id",

@@ -3,7 +3,10 @@
 One Account per citizen (id from the citizen id). It is the debtor ledger: it knows which
 deliveries it has billed (so none is billed twice), which invoice lines were credited, and what
 is owed (see allocation.py). Invoices are never edited; a cancelled or disputed delivery that was
-invoiced gets a credit note referencing the original line.
+invoiced gets a credit note referencing the original line. A re-rating (docs/adr/0011) adds debit
+notes (more owed) and credit notes (less owed), each line naming the invoice line it adjusts and
+the event that caused the difference; `issued` keeps, per billed delivery or fee, what all the
+documents so far charged for it, which is what a re-rating compares with.
 """
 
 from __future__ import annotations
@@ -38,6 +41,11 @@ class Account(LedgerAggregate):
             a.credited = set()  # (invoice number, line no)
             a.payments = {}
             a.money = []  # the money events, in order, as allocation.allocate() reads them
+            # billing key → what the documents so far charged for it: net, vat, gross, and the
+            # invoice line that first billed it (invoice, line_no)
+            a.issued = {}
+            a.debit_notes = {}
+            a.interest_to = {}  # document number → the last day default interest was charged for
 
     class InvoiceIssued(LedgerAggregate.Event):
         number: str
@@ -54,6 +62,11 @@ class Account(LedgerAggregate):
                                        "gross": self.gross, "lines": self.lines, "reminders": []}
             for line in self.lines:
                 a.billed[line["billing_key"]] = (self.number, line["line_no"])
+                a.issued[line["billing_key"]] = {"net": line["net"], "vat": line["vat"], "gross": line["gross"],
+                                                 "invoice": self.number, "line_no": line["line_no"],
+                                                 "date": line["date"], "kind": line["kind"]}
+                if line["kind"] == "interest":
+                    a.interest_to[line["interest"]["document"]] = line["interest"]["to"]
             a.money.append({"kind": "invoice", "number": self.number, "gross": self.gross})
 
     class CreditNoteIssued(LedgerAggregate.Event):
@@ -68,7 +81,33 @@ class Account(LedgerAggregate):
         def apply(self, a: Account) -> None:
             for line in self.lines:
                 a.credited.add((self.invoice_number, line["invoice_line_no"]))
+                a._adjust(line, -1)
             a.money.append({"kind": "credit_note", "invoice_number": self.invoice_number, "gross": self.gross})
+
+    class DebitNoteIssued(LedgerAggregate.Event):
+        """More is owed for lines of an issued invoice than it charged (a re-rating); its own number."""
+
+        number: str
+        invoice_number: str
+        due_on: str
+        lines: list
+        net: int
+        vat: int
+        gross: int
+        reason: str
+
+        def apply(self, a: Account) -> None:
+            a.debit_notes[self.number] = {"invoice_number": self.invoice_number, "issued_on": self.effective,
+                                          "due_on": self.due_on, "gross": self.gross, "lines": self.lines}
+            for line in self.lines:
+                a._adjust(line, +1)
+            a.money.append({"kind": "debit_note", "number": self.number, "gross": self.gross})
+
+    def _adjust(self, line: dict[str, Any], sign: int) -> None:
+        entry = self.issued.get(line["billing_key"])
+        if entry is not None:
+            for k in ("net", "vat", "gross"):
+                entry[k] += sign * line[k]
 
     class ReminderIssued(LedgerAggregate.Event):
         invoice_number: str
@@ -123,14 +162,35 @@ class Account(LedgerAggregate):
         number, line_no = self.billed[billing_key]
         return number, self.invoices[number]["lines"][line_no - 1]
 
+    def still_charged(self, billing_key: str) -> dict[str, int]:
+        """What the documents so far charge for a billed delivery or fee (zero if never billed)."""
+        entry = self.issued.get(billing_key)
+        return {k: entry[k] if entry else 0 for k in ("net", "vat", "gross")}
+
     def issue_credit_note(self, ctx: Context, number: str, invoice_number: str, line: dict[str, Any], effective: date,
                           reason: str) -> None:
-        rule((invoice_number, line["line_no"]) not in self.credited, "credited-twice",
+        """Credit what is still charged for one invoice line (all of it, after any re-rating)."""
+        left = self.still_charged(line["billing_key"])
+        rule(left["gross"] > 0, "credited-twice",
              f"line {line['line_no']} of invoice {invoice_number} is already credited")
-        credit = {"invoice_line_no": line["line_no"], "billing_key": line["billing_key"], "net": line["net"],
-                  "vat": line["vat"], "gross": line["gross"]}
+        credit = {"invoice_line_no": line["line_no"], "billing_key": line["billing_key"], **left}
         self._record(self.CreditNoteIssued, ctx, iso(effective), number=number, invoice_number=invoice_number,
                      lines=[credit], **_totals([credit]), reason=reason)
+
+    def issue_adjustment(self, ctx: Context, number: str, invoice_number: str, lines: list[dict[str, Any]],
+                         effective: date, due_on: date, reason: str) -> None:
+        """A re-rating's document for one original invoice: a debit note when the lines add up to
+        more (positive amounts), a credit note when less (amounts given positive, credited)."""
+        assert lines and invoice_number in self.invoices, "an adjustment adjusts lines of an issued invoice"
+        for line in lines:
+            assert all(isinstance(line[k], int) for k in ("net", "vat", "gross")), "money is integer øre"
+            assert line["billing_key"] in self.issued, "an adjustment names a billed line"
+        if number.split("-", 1)[1].startswith("D"):
+            self._record(self.DebitNoteIssued, ctx, iso(effective), number=number, invoice_number=invoice_number,
+                         due_on=iso(due_on), lines=lines, **_totals(lines), reason=reason)
+        else:
+            self._record(self.CreditNoteIssued, ctx, iso(effective), number=number, invoice_number=invoice_number,
+                         lines=lines, **_totals(lines), reason=reason)
 
     def receive_payment(self, ctx: Context, payment_id: str, amount: int, on: date, method: str,
                         reference: str | None) -> None:
@@ -164,6 +224,38 @@ class Account(LedgerAggregate):
         self._record(self.ReminderIssued, ctx, iso(on), invoice_number=invoice_number,
                      sequence=len(reminders) + 1, fee_ore=fee_ore)
         return True
+
+    def interest_due(self, rates: Any, run_date: date) -> list[dict[str, Any]]:
+        """Default interest lines (line_no 0) for every overdue invoice and debit note, for the days
+        from the day after it fell due (or after the last day already charged) to the day before
+        `run_date`. The principal is what is still open, at most the document's own charges (no
+        interest on interest or reminder fees)."""
+        from datetime import timedelta
+
+        from ledger.domain.pricing import interest_line
+
+        lines = []
+        last = run_date - timedelta(days=1)
+        state = self.state()
+        # Money on the account (an over-payment, a credit larger than its invoice) waits for the
+        # next document; the citizen is not in default for what it already covers.
+        unowed = state.credit
+        for number, open_amount in state.owed.items():
+            covered = min(unowed, open_amount)
+            unowed -= covered
+            open_amount -= covered
+            doc = self.invoices.get(number) or self.debit_notes.get(number)
+            if open_amount <= 0 or doc is None:
+                continue
+            principal = min(open_amount, sum(x["gross"] for x in doc["lines"] if x.get("kind") != "interest"))
+            since = max(doc["due_on"], self.interest_to.get(number, doc["due_on"]))
+            first = date.fromisoformat(since) + timedelta(days=1)
+            if principal <= 0 or first > last:
+                continue
+            line = interest_line(0, number, principal, rates.periods(first, last))
+            if line["gross"] > 0:
+                lines.append(line)
+        return lines
 
     # -- queries ---------------------------------------------------------------------------
     def state(self) -> AccountState:

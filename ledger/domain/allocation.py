@@ -41,13 +41,13 @@ class AccountState:
 def allocate(money_events: list[dict[str, Any]]) -> AccountState:
     """money_events: dicts with 'kind' in invoice|reminder|credit_note|payment and their amounts.
 
-    invoice: number, gross · reminder: invoice_number, fee · credit_note: invoice_number, gross
+    invoice, debit_note: number, gross · reminder: invoice_number, fee · credit_note: invoice_number, gross
     payment: payment_id, amount, reference, reversed (bool)
     """
     s = AccountState()
     for e in money_events:
         kind = e["kind"]
-        if kind == "invoice":
+        if kind in ("invoice", "debit_note"):  # a debit note is owed as an invoice is, under its own number
             n = e["number"]
             s.owed[n] = e["gross"]
             s.charged[n] = e["gross"]

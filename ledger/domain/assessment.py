@@ -89,6 +89,7 @@ class Assessment(LedgerAggregate):
 
         def apply(self, a: Assessment) -> None:
             a.grants[self.grant_id]["valid_to"] = self.effective
+            a.grants[self.grant_id]["ended_ref"] = f"{self.originator_id}:{self.originator_version}"
 
     def _change(self, grant_id: str, effective: str, amt: dict, ref: str) -> None:
         changes = [c for c in self.grants[grant_id]["changes"] if c[0] != effective]
@@ -138,6 +139,23 @@ class Assessment(LedgerAggregate):
         self._record(self.GrantEnded, ctx, iso(last_day), grant_id=grant_id)
 
     # -- queries ---------------------------------------------------------------------------
+    def lost_on(self, d: date, sections: list[str]) -> list[str]:
+        """The events that took away a covered grant held before d (its end, or a cut to zero)."""
+        s, refs = iso(d), []
+        for _gid, g in sorted(self.grants.items()):
+            if g["section"] not in sections or g["valid_from"] > s:
+                continue
+            if g["valid_to"] is not None and s > g["valid_to"]:
+                refs.append(g.get("ended_ref") or g["awarded_ref"])
+                continue
+            current = None
+            for eff, amt, ref in g["changes"]:
+                if eff <= s:
+                    current = (amt, ref)
+            if current and current[0]["weekly_minutes"] == 0:
+                refs.append(current[1])
+        return refs
+
     def active_on(self, d: date) -> list[dict[str, Any]]:
         """Grants in force on d, each with its weekly minutes then and the event that set them."""
         s, out = iso(d), []

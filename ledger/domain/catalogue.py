@@ -91,6 +91,23 @@ class Catalogue(LedgerAggregate):
                 [v for v in o["versions"] if v["effective"] != self.effective] + [c._price_version(self)],
                 key=lambda v: v["effective"])
 
+    class PriceVersionCorrected(LedgerAggregate.Event):
+        """A price version was wrong from the start: it is replaced, from its own `effective` date,
+        by these figures. `corrects` names the version (the event ref) it replaces; `reason` says why.
+        The next invoice run re-rates every issued line priced by it (see docs/adr/0011)."""
+
+        offer_id: str
+        corrects: str
+        vat_class: str
+        prices: dict
+        cost_basis: dict
+        reason: str
+
+        def apply(self, c: Catalogue) -> None:
+            o = c.offers[self.offer_id]
+            o["versions"] = [{**c._price_version(self), "corrects": self.corrects} if v["ref"] == self.corrects else v
+                             for v in o["versions"]]
+
     class OfferRetired(LedgerAggregate.Event):
         """The item or package can no longer be ordered from `effective` on."""
 
@@ -159,8 +176,31 @@ class Catalogue(LedgerAggregate):
              f"price change {effective} is before {offer_id} was added ({o['versions'][0]['effective']})")
         rule(o["retired_from"] is None or iso(effective) < o["retired_from"], "offer-retired",
              f"{offer_id} is retired from {o['retired_from']}")
+        same = next((v for v in o["versions"] if v["effective"] == iso(effective)), None)
+        # A second version on the same date would silently replace the first: that is a correction.
+        rule(same is None, "price-version-exists",
+             f"{offer_id} already has a price version from {effective} ({same['ref'] if same else ''}); "
+             "correct it with correct_price_version, which names it and says why")
         self._record(self.PriceChanged, ctx, iso(effective), offer_id=offer_id, vat_class=vat_class,
                      prices=prices(prices_), cost_basis=cost_basis(cost_basis_))
+
+    def correct_price(self, ctx: Context, offer_id: str, effective: date, vat_class: str, prices_: dict,
+                      cost_basis_: dict, reason: str) -> dict[str, Any]:
+        """Correct the version in force from `effective` (its own date); returns the version corrected."""
+        o = self.offer(offer_id)
+        one_of(vat_class, VAT_CLASSES, "vat_class")
+        old = next((v for v in o["versions"] if v["effective"] == iso(effective)), None)
+        if old is None:
+            raise NotFound(f"{offer_id} has no price version from {effective}; versions start "
+                           + ", ".join(v["effective"] for v in o["versions"]))
+        if not isinstance(reason, str) or not reason.strip():
+            raise InvalidInput("a correction must say why", field="reason")
+        new_prices, new_cost = prices(prices_), cost_basis(cost_basis_)
+        rule((new_prices, new_cost, vat_class) != (old["prices"], old["cost_basis"], old["vat_class"]),
+             "correction-changes-nothing", f"the correction of {old['ref']} gives the figures it already has")
+        self._record(self.PriceVersionCorrected, ctx, iso(effective), offer_id=offer_id, corrects=old["ref"],
+                     vat_class=vat_class, prices=new_prices, cost_basis=new_cost, reason=reason.strip())
+        return old
 
     def retire(self, ctx: Context, offer_id: str, effective: date) -> None:
         o = self.offer(offer_id)

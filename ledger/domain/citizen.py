@@ -43,12 +43,14 @@ class Citizen(LedgerAggregate):
             c.providers = [(self.effective, self.provider)]
             c.residences = [(self.effective, self.residence)]
             c.erased = False
+            c.provider_refs = []  # (effective, the ProviderChosen event's ref)
 
     class ProviderChosen(LedgerAggregate.Event):
         provider: str
 
         def apply(self, c: Citizen) -> None:
             c.providers = sorted([*c.providers, (self.effective, self.provider)], key=lambda p: p[0])
+            c.provider_refs = sorted([*c.provider_refs, (self.effective, f"{self.originator_id}:{self.originator_version}")])
 
     class ResidenceChanged(LedgerAggregate.Event):
         residence: str
@@ -85,6 +87,10 @@ class Citizen(LedgerAggregate):
     def mark_erased(self, ctx: Context, effective: date) -> None:
         if not self.erased:
             self._record(self.CitizenIdentityErased, ctx, iso(effective))
+
+    def provider_ref_on(self, d: date) -> str | None:
+        """The event that chose the provider in force on d (None: the one registered with)."""
+        return _as_of(self.provider_refs, d)
 
     def provider_on(self, d: date) -> str | None:
         return _as_of(self.providers, d)

@@ -50,12 +50,14 @@ class Delivery(LedgerAggregate):
 
         def apply(self, d: Delivery) -> None:
             d.withdrawn = "cancelled"
+            d.withdrawn_ref = f"{self.originator_id}:{self.originator_version}"
 
     class DeliveryDisputed(LedgerAggregate.Event):
         reason: str
 
         def apply(self, d: Delivery) -> None:
             d.withdrawn = "disputed"
+            d.withdrawn_ref = f"{self.originator_id}:{self.originator_version}"
 
     def _init(self, e: LedgerAggregate.Event, delivered: bool) -> None:
         self.municipality = e.municipality
@@ -63,6 +65,7 @@ class Delivery(LedgerAggregate):
         self.date = e.effective
         self.delivered = delivered
         self.withdrawn = None
+        self.withdrawn_ref = None
         self.recorded_ref = f"{e.originator_id}:{e.originator_version}"
 
     @classmethod

@@ -2,7 +2,8 @@
 
 Saving the series together with the accounts it numbered, in one transaction, is what makes the
 numbers gapless: two runs racing for the same numbers conflict on the series, and one is refused
-whole. Invoice numbers look like 657-000001, credit notes 657-K00001.
+whole. Invoice numbers look like 657-000001, credit notes 657-K00001, debit notes (a re-rating's
+supplementary charges) 657-D00001: three series, each without gaps.
 """
 
 from __future__ import annotations
@@ -24,12 +25,18 @@ class InvoiceSeries(LedgerAggregate):
             s.municipality = self.municipality
             s.last_invoice = 0
             s.last_credit_note = 0
+            s.last_debit_note = 0
             s.runs = {}
-            # The invoice run reads the log for billable facts after `scanned_to`; facts seen but
-            # not yet due (dated after the month billed) are carried to the next run.
+            # The invoice run reads the log for billable facts after `scanned_to` (a chain
+            # position: contiguous and content-derived, unlike the store's notification ids);
+            # facts seen but not yet due (dated after the month billed), or not billable as the
+            # facts now stand (eligibility lost), are carried to the next run.
             s.scanned_to = 0
             s.carried = []
             s.invoiced_citizens = set()  # whose accounts a reminder run must look at
+            # False until a run has re-rated every billed delivery once (a series from before
+            # re-rating existed, or a fresh one); from then on runs re-rate what new facts reach.
+            s.baselined = False
 
     class InvoiceRunCompleted(LedgerAggregate.Event):
         month: str
@@ -49,12 +56,27 @@ class InvoiceSeries(LedgerAggregate):
             s.runs.setdefault(self.month, []).append({"count": self.count, "chain_head": self.chain_head,
                                                       "first": self.first_number, "last": self.last_number})
 
+    class RerateBaselined(LedgerAggregate.Event):
+        """Every billed delivery was re-rated once, against the facts as known at this run."""
+
+        citizens: int
+
+        def apply(self, s: InvoiceSeries) -> None:
+            s.baselined = True
+
     class CreditNoteNumbered(LedgerAggregate.Event):
         number: str
         invoice_number: str
 
         def apply(self, s: InvoiceSeries) -> None:
             s.last_credit_note += 1
+
+    class DebitNoteNumbered(LedgerAggregate.Event):
+        number: str
+        invoice_number: str
+
+        def apply(self, s: InvoiceSeries) -> None:
+            s.last_debit_note = getattr(s, "last_debit_note", 0) + 1
 
     @classmethod
     def open(cls, ctx: Context, municipality: int, effective: date) -> InvoiceSeries:
@@ -75,3 +97,11 @@ class InvoiceSeries(LedgerAggregate):
         number = f"{self.municipality}-K{self.last_credit_note + 1:05d}"
         self._record(self.CreditNoteNumbered, ctx, iso(on), number=number, invoice_number=invoice_number)
         return number
+
+    def take_debit_note_number(self, ctx: Context, invoice_number: str, on: date) -> str:
+        number = f"{self.municipality}-D{getattr(self, 'last_debit_note', 0) + 1:05d}"
+        self._record(self.DebitNoteNumbered, ctx, iso(on), number=number, invoice_number=invoice_number)
+        return number
+
+    def mark_baselined(self, ctx: Context, on: date, citizens: int) -> None:
+        self._record(self.RerateBaselined, ctx, iso(on), citizens=citizens)

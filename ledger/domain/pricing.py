@@ -49,3 +49,20 @@ def fee_line(line_no: int, order: Any, offer: dict[str, Any], cancelled_on: str,
         "vat_class": vat_class, "net": net, "vat": vat, "gross": gross,
         "provenance": {"order": order.placed_ref, "cancellation": cancel_ref, "grant": order.eligibility},
     }
+
+
+def interest_line(line_no: int, document: str, principal: int, periods: list[tuple[str, str, int, str]]) -> dict[str, Any]:
+    """Default interest on an overdue document for the days of `periods` (renteloven § 5; interest.py)."""
+    from ledger.domain.interest import interest_ore
+
+    amount = interest_ore(principal, periods)
+    first, last = periods[0][0], periods[-1][1]
+    return {
+        "line_no": line_no, "kind": "interest", "billing_key": f"interest:{document}:{last}", "delivery_id": None,
+        "order_id": None, "offer_id": "interest", "offer_name": "Morarenter", "date": last, "band": None,
+        "unit": "interest", "minutes": 0, "billed_minutes": 0, "quantity": 1, "unit_price": amount,
+        "vat_class": "exempt", "net": amount, "vat": 0, "gross": amount,
+        "provenance": {"document": document, "rates": sorted({p[3] for p in periods})},
+        "interest": {"document": document, "principal": principal, "from": first, "to": last,
+                     "periods": [[a, b, bp] for a, b, bp, _ in periods]},
+    }

@@ -48,6 +48,8 @@ class Scheme(LedgerAggregate):
             s.name = self.name
             s.windows = [(self.window_start, self.window_end)]
             s.rule_versions = [(self.window_start, self.rules)]
+            s.refs = {"rules": {self.window_start: f"{self.originator_id}:{self.originator_version}"},
+                      "windows": [f"{self.originator_id}:{self.originator_version}"]}
 
     class SchemeWindowOpened(LedgerAggregate.Event):
         window_start: str
@@ -64,12 +66,14 @@ class Scheme(LedgerAggregate):
 
         def apply(self, s: Scheme) -> None:
             s.windows = [(a, self.window_end if a == self.window_start else b) for a, b in s.windows]
+            s.refs["windows"].append(f"{self.originator_id}:{self.originator_version}")
 
     class SchemeRulesChanged(LedgerAggregate.Event):
         rules: dict
 
         def apply(self, s: Scheme) -> None:
             s.rule_versions = sorted([*s.rule_versions, (self.effective, self.rules)], key=lambda v: v[0])
+            s.refs["rules"][self.effective] = f"{self.originator_id}:{self.originator_version}"
 
     # State (set by the events' apply methods): municipality, name, windows [(start, end)],
     # rule_versions [(effective, rules)]. No class annotations: the library would make them fields.
@@ -111,6 +115,11 @@ class Scheme(LedgerAggregate):
             if a <= s <= b:
                 return (a, b)
         return None
+
+    def rules_ref_on(self, d: date) -> str:
+        """The event that set the rules in force on d."""
+        s = iso(d)
+        return max(((e, r) for e, r in self.refs["rules"].items() if e <= s), default=min(self.refs["rules"].items()))[1]
 
     def rules_on(self, d: date) -> dict[str, Any]:
         s = iso(d)

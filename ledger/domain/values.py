@@ -141,6 +141,41 @@ def hourly_net(billed_minutes: int, hourly_price_ore: int) -> int:
     return round_half_up_div(billed_minutes * hourly_price_ore, 60)
 
 
+# When a visit in each band starts unless the order says otherwise (07–17 weekday daytime, from
+# 17:00 evening; weekend visits are planned from the morning). Local time: the municipality's.
+BAND_START = {"weekday_day": "07:00", "evening": "17:00", "weekend": "07:00"}
+LOCAL_TIMEZONE = "Europe/Copenhagen"
+_HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+
+def clock_time(value: object, field: str = "start_time") -> str:
+    """A local wall-clock time 'HH:MM' (24-hour)."""
+    if not isinstance(value, str) or not _HHMM.match(value):
+        raise InvalidInput(f"{field} must be a time of day HH:MM (e.g. 08:00), got {value!r}", field=field)
+    return value
+
+
+def local_instant(d: date, hhmm: str) -> datetime:
+    """The aware instant of a local wall-clock time on a date (Danish time, summer time included)."""
+    from zoneinfo import ZoneInfo
+
+    h, m = int(hhmm[:2]), int(hhmm[3:])
+    return datetime(d.year, d.month, d.day, h, m, tzinfo=ZoneInfo(LOCAL_TIMEZONE))
+
+
+def iso_week(d: date | str) -> str:
+    """'2019-W10': the ISO week a date lies in (klippekort minutes are counted per ISO week)."""
+    day = date.fromisoformat(d) if isinstance(d, str) else d
+    y, w, _ = day.isocalendar()
+    return f"{y}-W{w:02d}"
+
+
+def add_months(month: str, n: int) -> str:
+    """'2019-03' plus n months (n may be negative)."""
+    y, m = int(month[:4]), int(month[5:7]) - 1 + n
+    return f"{y + m // 12:04d}-{m % 12 + 1:02d}"
+
+
 def band_of(d: date, start_hour: int | None = None) -> str:
     """The price band of a visit: weekend, weekday evening (from 17:00) or weekday daytime."""
     if d.weekday() >= 5:

@@ -15,6 +15,16 @@ from ledger.generate.clock import DAY, HOUR, at, d, day_of, iso_date, iso_instan
 from ledger.generate.commands import Cmd
 from ledger.generate.life import FOREVER, LifeBase
 from ledger.generate.people import pick, weekly
+from ledger.domain.values import BAND_START, iso_week, local_instant
+
+KLIPPEKORT_MINUTES = 30  # the nursing homes' free half hour a week (domain.md §2)
+
+
+def planned_start(ordinal: int, band: str) -> int:
+    """The instant (UTC seconds) a visit of the band is planned to start on a date."""
+    from datetime import date
+
+    return int(local_instant(date.fromordinal(ordinal), BAND_START[band]).timestamp())
 from ledger.generate.world import ACTIVITY_END, HISTORY_START
 
 NEXT_ORDER_RATE = 1.3  # further orders a year once a citizen has bought (≈ 950 sales to 200 buyers in 3 years)
@@ -206,6 +216,7 @@ class Buying(LifeBase):
         if minutes is not None:
             payload["minutes"] = minutes
         payload["band"] = band
+        self.__dict__.setdefault("order_band", {})[order_id] = band
         if not self.bought:
             self.bought = True
             self.stats.buyers += 1
@@ -309,7 +320,9 @@ class Buying(LifeBase):
         self.add(recorded, "cancel_order", {"order_id": order_id, "effective": iso_date(effective),
                                             "notified_at": iso_instant(notified), "reason": reason},
                  staff, "provider_staff", effective)
-        late = at(effective) - notified < spec.notice_hours * HOUR
+        # Notice is measured to the visit's planned start (its band's start, Danish time), as the ledger does.
+        late = planned_start(effective, self.__dict__.get("order_band", {}).get(order_id, "weekday_day")) - notified \
+            < spec.notice_hours * HOUR
         if late and spec.fee_ore > 0:
             self.items.append(Billable("fee", effective, recorded, fee_gross(self.w, self.m, offer_id, spec.fee_ore)))
 
@@ -332,6 +345,13 @@ class Buying(LifeBase):
                 t = self.office(day_of(run[2]) + rng.randrange(1, 12))
         klippekort = self.residence_on(day) != "own_home" and w.catalogues[m].offer(offer_id).spec.unit == "hour" \
             and rng.random() < 0.3
+        # Klippekort is a nursing-home resident's free half hour a week: only holders, within the week.
+        used = self.__dict__.setdefault("klippekort_used", {})
+        week = iso_week(iso_date(day))
+        klippekort = klippekort and self.residence_on(day) == "nursing_home" \
+            and used.get(week, 0) + minutes <= KLIPPEKORT_MINUTES
+        if klippekort:
+            used[week] = used.get(week, 0) + minutes
         payload = {"delivery_id": delivery_id, "order_id": order_id, "date": iso_date(day), "band": band,
                    "minutes": minutes, "units": units, "staff_id": staff,
                    "after_granted_visit": offer_id == "extra-cleaning" and rng.random() < 0.6,

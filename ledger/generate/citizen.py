@@ -58,6 +58,10 @@ class Life(Buying, Paying):
             "residence": self.residence, "provider": self.provider,
             "identity": {"cpr": fake_cpr(rng), "name": fake_name(rng)},
         }, self.assessor, "assessor", self.reg_day, assessment=True)
+        if self.residence == "nursing_home":
+            self.add(self.reg_t + 30, "grant_klippekort", {"citizen_id": self.citizen_id, "minutes_per_week": 30,
+                                                           "valid_from": iso_date(self.reg_day)},
+                     self.assessor, "assessor", self.reg_day)
 
     def assess(self) -> None:
         rng = self.rng
@@ -110,6 +114,9 @@ class Life(Buying, Paying):
             mt = self.office(self.moved + rng.randrange(0, 5))
             self.add(mt, "change_residence", {"citizen_id": self.citizen_id, "effective": iso_date(self.moved),
                                               "residence": "nursing_home"}, self.assessor, "assessor", self.moved)
+            self.add(mt + 30, "grant_klippekort", {"citizen_id": self.citizen_id, "minutes_per_week": 30,
+                                                   "valid_from": iso_date(self.moved)},
+                     self.assessor, "assessor", self.moved)
             for g in self.grants:
                 if g.fsiii in ("H1.8", "H1.9", "H1.7") and (g.end is None or g.end >= self.moved):
                     self.end_grant(g, self.moved - 1, self.office(self.moved + rng.randrange(0, 10)))

@@ -451,6 +451,9 @@ class AuditProjection(Projection):
         st["all"][v[4]] = v[:4]
         self._offer(view, s["municipality"], s["offer_id"], st)
 
+    # A corrected version replaces the one of the same date, as a price change on that date does.
+    on_PriceVersionCorrected = on_PriceChanged
+
     def on_OfferRetired(self, e: RawEvent, view: View) -> None:
         st = self._offer_state(e, view)
         st["retired"] = e.state["effective"]

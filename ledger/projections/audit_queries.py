@@ -9,8 +9,13 @@ Sections, each per municipality and citizen:
 * overlap: an add-on priced as a new service (VAT "standard") bought by a citizen who holds a grant
   in the same FSIII code on the order's start date, or one sold VAT-exempt as "more of a granted
   service" to a citizen with no grant in that code then.
-* full_cost: price versions with a band price below the cost basis total, the days each was in
-  force, and what invoice lines sold at it (their provenance price ref), less credit notes.
+* full_cost: price versions with a band price below the cost basis total (or, asked for, above it:
+  profit), beyond a tolerance, the days each was in force, and what invoice lines sold at it
+  (their provenance price ref), less credit notes. The trials required the full cost, neither
+  more nor less.
+* ineligible: deliveries that a back-dated fact (a grant end, a provider change, a window change)
+  made ineligible after they were invoiced, and the credit note lines that took them back. Read
+  from the billing projection's re-rating lines (docs/adr/0011).
 * completeness: billable deliveries an invoice run should have billed but did not; invoice lines
   whose delivery is unknown or was a missed visit; orders that started and were never delivered.
 * evaluation: month by month, granted weekly minutes of buyers and of non-buyers who started in
@@ -126,11 +131,22 @@ def _days(a: str, b_exclusive: str) -> int:
     return max((date.fromisoformat(b_exclusive) - date.fromisoformat(a)).days, 0)
 
 
+def _off_cost(prices: dict[str, int], cost: int, direction: str, tolerance_bp: int) -> str | None:
+    """'below' or 'above' when a band price lies outside full cost ± tolerance (basis points)."""
+    if direction in ("below", "both") and min(prices.values()) * 10_000 < cost * (10_000 - tolerance_bp):
+        return "below"
+    if direction in ("above", "both") and max(prices.values()) * 10_000 > cost * (10_000 + tolerance_bp):
+        return "above"
+    return None
+
+
 def full_cost(db: Database, m: int, date_from: str | None = None, date_to: str | None = None,
-              suffix: str = "") -> list[dict[str, Any]]:
-    """Price versions below full cost with the exact days they were in force. A version with no
-    end yet is counted to the end of the audit period (`date_to`), or else of the scheme's last
-    window; with neither, its days are open (None)."""
+              suffix: str = "", direction: str = "below", tolerance_bp: int = 0) -> list[dict[str, Any]]:
+    """Price versions off full cost with the exact days they were in force: below it (the default,
+    a cross-subsidy), above it (profit), or both; `tolerance_bp` (basis points of the cost total)
+    allows for rounding. A version with no end yet is counted to the end of the audit period
+    (`date_to`), or else of the scheme's last window; with neither, its days are open (None)."""
+    assert direction in ("below", "above", "both"), direction
     windows = scheme_windows(db, m, suffix)
     horizon = date_to or (max(w[1] for w in windows) if windows else None)
     rows = db.query(
@@ -138,11 +154,15 @@ def full_cost(db: Database, m: int, date_from: str | None = None, date_to: str |
         "p.price_weekday_day, p.price_evening, p.price_weekend, p.cost_total, p.cost_basis, p.retired_from, "
         "p.replaced_by, r.lines, r.net, r.vat, r.gross, r.credited_lines, r.credited_net, r.credited_vat, "
         f"r.credited_gross FROM {_t('au_prices', suffix)} p LEFT JOIN {_t('au_revenue', suffix)} r "
-        "ON r.price_ref = p.price_ref WHERE p.municipality = ? AND p.below_cost = 1 "
+        "ON r.price_ref = p.price_ref WHERE p.municipality = ? "
         "ORDER BY p.offer_id, p.effective, p.price_ref", [m])
     out = []
     for (ref, offer_id, name, fsiii, vat, status, eff, vf, vt, p_day, p_eve, p_wkd, cost, basis, retired, replaced_by,
          lines, net, vat_amt, gross, c_lines, c_net, c_vat, c_gross) in rows:
+        prices = {"weekday_day": p_day, "evening": p_eve, "weekend": p_wkd}
+        off = _off_cost(prices, cost, direction, tolerance_bp)
+        if off is None:
+            continue
         start = max(vf, date_from) if date_from else vf
         end = vt if vt is not None else (
             (date.fromisoformat(horizon) + timedelta(days=1)).isoformat() if horizon else None)
@@ -151,20 +171,56 @@ def full_cost(db: Database, m: int, date_from: str | None = None, date_to: str |
         days = _days(start, end) if end is not None else None
         if (date_from or date_to) and days == 0 and status == "in_force":
             continue  # not in force within the audit period
-        prices = {"weekday_day": p_day, "evening": p_eve, "weekend": p_wkd}
         out.append({
             "price_ref": ref, "offer_id": offer_id, "name": name, "fsiii": fsiii, "vat_class": vat, "status": status,
             "effective": eff, "in_force_from": start if days else None,
             "in_force_to": (date.fromisoformat(end) - timedelta(days=1)).isoformat() if days else None,
             "open_ended": vt is None and status == "in_force", "days_in_force": days,
             "prices": prices, "cost_total": cost, "cost_basis": orjson.loads(basis),
+            "direction": off,
             "bands_below_cost": [b for b, p in prices.items() if p < cost],
+            "bands_above_cost": [b for b, p in prices.items() if p > cost],
+            "excess_per_unit": max(prices.values()) - cost,
             "shortfall_per_unit": cost - min(prices.values()), "retired_from": retired, "replaced_by": replaced_by,
             "sold": {"lines": lines or 0, "net": net or 0, "vat": vat_amt or 0, "gross": gross or 0,
                      "credited_lines": c_lines or 0, "credited_net": c_net or 0, "credited_gross": c_gross or 0,
                      "net_after_credits": (net or 0) - (c_net or 0),
                      "gross_after_credits": (gross or 0) - (c_gross or 0)},
         })
+    return out
+
+
+# -- ineligible deliveries ------------------------------------------------------------------
+
+INELIGIBLE = ("no-active-grant", "provider-not-municipal", "outside-window")
+
+
+def _has_table(db: Database, name: str) -> bool:
+    if db.is_postgres:
+        return db.query("SELECT to_regclass(?) IS NOT NULL", [name])[0][0]
+    return bool(db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [name]))
+
+
+def ineligible(db: Database, m: int, date_from: str | None = None, date_to: str | None = None) -> list[dict[str, Any]]:
+    """Deliveries invoiced and later found ineligible on their date (as the facts are known now),
+    with the credit note line that took each back and the events that took the eligibility away."""
+    if not _has_table(db, "billing_credit_note_lines"):
+        return []  # the billing projection was never built here: nothing was credited
+    marks = ",".join("?" * len(INELIGIBLE))
+    rows = db.query(
+        "SELECT n.number, n.citizen_id, n.issued_on, l.invoice_number, l.invoice_line_no, l.billing_key, "
+        "d.service_date, l.offer_id, l.gross, l.why, l.caused_by FROM billing_credit_note_lines l "
+        "JOIN billing_credit_notes n ON n.number = l.number "
+        "LEFT JOIN billing_deliveries d ON d.delivery_id = l.billing_key "
+        f"WHERE n.municipality = ? AND l.why IN ({marks}) ORDER BY d.service_date, l.billing_key", [m, *INELIGIBLE])
+    out = []
+    for number, citizen, issued, invoice, line_no, key, day, offer, gross, why, causes in rows:
+        if (date_from and day and day < date_from) or (date_to and day and day > date_to):
+            continue
+        out.append({"delivery_id": key, "citizen_id": citizen, "service_date": day, "offer_id": offer,
+                    "invoice_number": invoice, "invoice_line_no": line_no, "credit_note": number,
+                    "credited_on": issued, "credited_gross": gross, "why": why,
+                    "caused_by": causes.split() if causes else []})
     return out
 
 
@@ -292,12 +348,12 @@ def _empty_cell() -> dict[str, Any]:
 
 # -- everything ---------------------------------------------------------------------------
 
-SECTIONS = ("substitution", "overlap", "full_cost", "completeness", "evaluation")
+SECTIONS = ("substitution", "overlap", "full_cost", "ineligible", "completeness", "evaluation")
 
 
 def audit(db: Database, municipality: int, *, date_from: str | None = None, date_to: str | None = None,
           window_days: int = 90, as_of: str | None = None, sections: Sequence[str] = SECTIONS,
-          suffix: str = "") -> dict[str, Any]:
+          suffix: str = "", full_cost_tolerance_bp: int | None = None) -> dict[str, Any]:
     """The audit of one municipality. `as_of` (default today, or `date_to`) is the date by which an
     order should have had a delivery."""
     as_of = as_of or date_to or date.today().isoformat()
@@ -308,7 +364,15 @@ def audit(db: Database, municipality: int, *, date_from: str | None = None, date
     if "overlap" in sections:
         out["overlap"] = overlap(db, municipality, date_from, date_to, suffix)
     if "full_cost" in sections:
-        out["full_cost"] = full_cost(db, municipality, date_from, date_to, suffix)
+        if full_cost_tolerance_bp is None:
+            from ledger.settings import Settings
+
+            full_cost_tolerance_bp = Settings.from_env().full_cost_tolerance_bp
+        # Full cost both ways: neither a cross-subsidy (below) nor a profit (above).
+        out["full_cost"] = full_cost(db, municipality, date_from, date_to, suffix, direction="both",
+                                     tolerance_bp=full_cost_tolerance_bp)
+    if "ineligible" in sections:
+        out["ineligible"] = ineligible(db, municipality, date_from, date_to)
     if "completeness" in sections:
         out["completeness"] = completeness(db, municipality, as_of, date_from, date_to, suffix)
     if "evaluation" in sections:

@@ -54,8 +54,26 @@ CREDIT_LINES = Table(
     "billing_credit_note_lines",
     {"number": "TEXT", "line_no": "INTEGER", "invoice_number": "TEXT", "invoice_line_no": "INTEGER",
      "billing_key": "TEXT", "offer_id": "TEXT", "vat_class": "TEXT", "net": "BIGINT", "vat": "BIGINT",
-     "gross": "BIGINT"},
+     "gross": "BIGINT", "caused_by": "TEXT", "why": "TEXT"},
     ("number", "line_no"),
+    indexes=(("invoice_number", "invoice_line_no"),),
+)
+DEBIT_NOTES = Table(
+    "billing_debit_notes",
+    # A re-rating's supplementary charge for lines of an issued invoice (docs/adr/0011).
+    {"number": "TEXT", "municipality": "INTEGER", "citizen_id": "TEXT", "invoice_number": "TEXT",
+     "issued_on": "TEXT", "due_on": "TEXT", "line_count": "INTEGER", "net": "BIGINT", "vat": "BIGINT",
+     "gross": "BIGINT", "open_amount": "BIGINT", "reason": "TEXT", "event_ref": "TEXT", "recorded_at": "TEXT"},
+    ("number",),
+    indexes=(("municipality", "issued_on"), ("invoice_number",)),
+)
+DEBIT_LINES = Table(
+    "billing_debit_note_lines",
+    {"number": "TEXT", "line_no": "INTEGER", "invoice_number": "TEXT", "invoice_line_no": "INTEGER",
+     "billing_key": "TEXT", "service_date": "TEXT", "offer_id": "TEXT", "vat_class": "TEXT", "net": "BIGINT",
+     "vat": "BIGINT", "gross": "BIGINT", "caused_by": "TEXT", "prov_price": "TEXT", "why": "TEXT"},
+    ("number", "line_no"),
+    indexes=(("invoice_number", "invoice_line_no"),),
 )
 PAYMENTS = Table(
     "billing_payments",
@@ -124,7 +142,7 @@ RUNS = Table(
     ("municipality", "seq"),
 )
 
-TABLES = (INVOICES, LINES, CREDIT_NOTES, CREDIT_LINES, PAYMENTS, ALLOCATIONS, ACCOUNTS, ACCOUNT_STATE, REMINDERS,
+TABLES = (INVOICES, LINES, CREDIT_NOTES, CREDIT_LINES, DEBIT_NOTES, DEBIT_LINES, PAYMENTS, ALLOCATIONS, ACCOUNTS, ACCOUNT_STATE, REMINDERS,
           REVENUE, DELIVERIES, RUNS)
 
 # The provenance refs an invoice line carries (domain/pricing.py), each in its own column; any
@@ -143,7 +161,7 @@ def _ref(event: RawEvent) -> str:
 
 class BillingProjection(Projection):
     name = "billing"
-    version = 1
+    version = 2  # 2: debit notes, and the causes of re-rating credit lines
     tables = TABLES
 
     def __init__(self) -> None:
@@ -298,12 +316,35 @@ class BillingProjection(Projection):
                 "number": number, "line_no": i, "invoice_number": invoice_number,
                 "invoice_line_no": credit["invoice_line_no"], "billing_key": credit["billing_key"],
                 "offer_id": offer_id, "vat_class": vat_class, "net": credit["net"], "vat": credit["vat"],
-                "gross": credit["gross"]})
+                "gross": credit["gross"], "caused_by": _causes(credit), "why": credit.get("why")})
         invoice = view.get(INVOICES, invoice_number)
         if invoice is not None:
             invoice["credited"] += s["gross"]
             view.put(INVOICES, invoice)
         account.money.append(["c", invoice_number, s["gross"], s["effective"]])
+
+    def on_DebitNoteIssued(self, event: RawEvent, view: View) -> None:
+        s = event.state
+        account = self._account(event, view)
+        number, invoice_number, m = s["number"], s["invoice_number"], s["municipality"]
+        view.put(DEBIT_NOTES, {
+            "number": number, "municipality": m, "citizen_id": account.citizen_id, "invoice_number": invoice_number,
+            "issued_on": s["effective"], "due_on": s["due_on"], "line_count": len(s["lines"]), "net": s["net"],
+            "vat": s["vat"], "gross": s["gross"], "open_amount": s["gross"], "reason": s["reason"],
+            "event_ref": _ref(event), "recorded_at": s["timestamp"]})
+        for debit in s["lines"]:
+            line = view.get(LINES, invoice_number, debit["invoice_line_no"])
+            month = line["month"] if line is not None else debit["month"]
+            # Revenue: the debit adds to the month the original invoice billed.
+            _revenue(view, m, month, debit["offer_id"], debit["vat_class"], 0, debit["net"], debit["vat"],
+                     debit["gross"], 0, 0, 0)
+            view.put(DEBIT_LINES, {
+                "number": number, "line_no": debit["line_no"], "invoice_number": invoice_number,
+                "invoice_line_no": debit["invoice_line_no"], "billing_key": debit["billing_key"],
+                "service_date": debit["date"], "offer_id": debit["offer_id"], "vat_class": debit["vat_class"],
+                "net": debit["net"], "vat": debit["vat"], "gross": debit["gross"], "caused_by": _causes(debit),
+                "prov_price": debit.get("price"), "why": debit.get("why")})
+        account.money.append(["d", number, s["gross"], s["effective"]])
 
     def on_ReminderIssued(self, event: RawEvent, view: View) -> None:
         s = event.state
@@ -350,6 +391,7 @@ class BillingProjection(Projection):
 # escaped on every write, so its size matters):
 #   ["i", invoice number, gross, issued on]        ["r", invoice number, fee, issued on]
 #   ["c", invoice number, gross, issued on]        ["p", payment id, amount, paid on, reference, reversed on]
+#   ["d", debit note number, gross, issued on]
 def money_events(money: list[list[Any]], as_of: str | None = None) -> list[dict[str, Any]]:
     """The stored money list as allocation.allocate() reads it; with as_of, only the events dated
     on or before it (a reversal dated later has not happened yet)."""
@@ -367,6 +409,8 @@ def money_events(money: list[list[Any]], as_of: str | None = None) -> list[dict[
                     "reversed": reversed_on is not None and (as_of is None or reversed_on <= as_of)})
         elif kind == "r":
             append({"kind": "reminder", "invoice_number": key, "fee": amount})
+        elif kind == "d":
+            append({"kind": "debit_note", "number": key, "gross": amount})
         else:
             append({"kind": "credit_note", "invoice_number": key, "gross": amount})
     return out
@@ -400,6 +444,11 @@ class _Account:
                         invoice["open_amount"] = amount
                         invoice["charged"] = total
                         view.put(INVOICES, invoice)
+                    else:
+                        debit = view.get(DEBIT_NOTES, number)
+                        if debit is not None:
+                            debit["open_amount"] = amount
+                            view.put(DEBIT_NOTES, debit)
         # Allocations, by their place in allocate()'s answer (usually only new ones at the end).
         new = [list(a) for a in state.allocations]
         if new != old:
@@ -425,7 +474,7 @@ class _Account:
         invoiced = fees = credited = paid = 0
         for entry in money:
             kind = entry[0]
-            if kind == "i":
+            if kind == "i" or kind == "d":
                 invoiced += entry[2]
             elif kind == "p":
                 if entry[5] is None:
@@ -442,6 +491,12 @@ class _Account:
         row["money"] = _dumps(money).decode()
         row["written"] = _dumps([invoices, new]).decode()
         view.put(ACCOUNT_STATE, row)
+
+
+def _causes(line: dict[str, Any]) -> str | None:
+    """The events a re-rating line names as the cause of its difference, space-separated."""
+    causes = line.get("caused_by")
+    return " ".join(causes) if causes else None
 
 
 def _per_payment(allocations: list[list[Any]]) -> dict[str, int]:

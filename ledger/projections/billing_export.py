@@ -26,14 +26,19 @@ COLUMNS = (
     "line_no", "line_kind", "delivery_id", "order_id", "offer_id", "offer_name", "service_date", "band", "unit",
     "minutes", "billed_minutes", "quantity", "unit_price_ore", "vat_class", "vat_rate_percent", "net_ore",
     "vat_ore", "gross_ore", "prov_order", "prov_delivery", "prov_price", "prov_grant", "prov_cancellation",
-    "credit_note", "chain_position", "chain_hash",
+    "credit_note", "chain_position", "chain_hash", "credited_gross_ore", "debited_gross_ore", "charged_gross_ore",
 )
 
 _SQL = (
     "SELECT i.number, i.month, i.issued_on, i.due_on, i.citizen_id, i.chain_position, i.chain_hash, "
     "l.line_no, l.kind, l.delivery_id, l.order_id, l.offer_id, l.offer_name, l.service_date, l.band, l.unit, "
     "l.minutes, l.billed_minutes, l.quantity, l.unit_price, l.vat_class, l.net, l.vat, l.gross, l.prov_order, "
-    "l.prov_delivery, l.prov_price, l.prov_grant, l.prov_cancellation, l.credit_note "
+    "l.prov_delivery, l.prov_price, l.prov_grant, l.prov_cancellation, l.credit_note, "
+    # What later credit and debit notes (withdrawals, re-rating: docs/adr/0011) did to the line.
+    "(SELECT COALESCE(SUM(c.gross), 0) FROM billing_credit_note_lines c "
+    "WHERE c.invoice_number = l.number AND c.invoice_line_no = l.line_no) AS credited, "
+    "(SELECT COALESCE(SUM(d.gross), 0) FROM billing_debit_note_lines d "
+    "WHERE d.invoice_number = l.number AND d.invoice_line_no = l.line_no) AS debited "
     "FROM billing_invoices i JOIN billing_invoice_lines l ON l.number = i.number "
     "WHERE i.municipality = ? AND i.month = ? ORDER BY i.number, l.line_no"
 )
@@ -51,7 +56,8 @@ def line_rows(db: Database, municipality: int, month: str) -> Iterator[list[Any]
                r["service_date"], r["band"], r["unit"], r["minutes"], r["billed_minutes"], r["quantity"],
                r["unit_price"], r["vat_class"], VAT_RATE_PERCENT.get(r["vat_class"], ""), r["net"], r["vat"],
                r["gross"], r["prov_order"], r["prov_delivery"], r["prov_price"], r["prov_grant"],
-               r["prov_cancellation"], r["credit_note"], r["chain_position"], r["chain_hash"]]
+               r["prov_cancellation"], r["credit_note"], r["chain_position"], r["chain_hash"],
+               int(r["credited"]), int(r["debited"]), r["gross"] - int(r["credited"]) + int(r["debited"])]
 
 
 MONEY_COLUMNS = frozenset({"unit_price_ore", "net_ore", "vat_ore", "gross_ore"})

@@ -89,8 +89,8 @@ def _lines(db: Database, number: str) -> list[dict[str, Any]]:
 
 
 def invoice(db: Database, municipality: int, number: str) -> dict[str, Any] | None:
-    """One invoice with its lines (each with its provenance), credit notes, reminders and the
-    payments allocated to it; None when the municipality has no such invoice."""
+    """One invoice with its lines (each with its provenance), credit and debit notes, reminders and
+    the payments allocated to it; None when the municipality has no such invoice."""
     found = rows(db, f"SELECT {INVOICE_COLUMNS} FROM billing_invoices WHERE municipality = ? AND number = ?",
                  (municipality, number))
     if not found:
@@ -102,6 +102,11 @@ def invoice(db: Database, municipality: int, number: str) -> dict[str, Any] | No
         {**cn, "lines": _credit_lines(db, cn["number"])}
         for cn in rows(db, "SELECT number, issued_on, net, vat, gross, reason, event_ref FROM billing_credit_notes "
                            "WHERE invoice_number = ? ORDER BY number", (number,))]
+    # A re-rating's supplementary charges for this invoice's lines (docs/adr/0011).
+    inv["debit_notes"] = [
+        {**dn, "lines": _debit_lines(db, dn["number"])}
+        for dn in rows(db, "SELECT number, issued_on, due_on, net, vat, gross, open_amount, reason, event_ref "
+                           "FROM billing_debit_notes WHERE invoice_number = ? ORDER BY number", (number,))]
     inv["reminders"] = rows(db, "SELECT sequence, issued_on, fee, event_ref FROM billing_reminders "
                                 "WHERE invoice_number = ? ORDER BY sequence", (number,))
     inv["allocations"] = rows(db, "SELECT payment_id, amount FROM billing_allocations WHERE invoice_number = ? "
@@ -120,8 +125,13 @@ def invoice_totals(db: Database, municipality: int, month: str) -> dict[str, int
 # -- credit notes -------------------------------------------------------------------------------
 
 def _credit_lines(db: Database, number: str) -> list[dict[str, Any]]:
-    return rows(db, "SELECT line_no, invoice_line_no, billing_key, offer_id, vat_class, net, vat, gross "
-                    "FROM billing_credit_note_lines WHERE number = ? ORDER BY line_no", (number,))
+    found = rows(db, "SELECT line_no, invoice_line_no, billing_key, offer_id, vat_class, net, vat, gross, caused_by, why "
+                     "FROM billing_credit_note_lines WHERE number = ? ORDER BY line_no", (number,))
+    for line in found:  # a re-rating credit names what caused it (docs/adr/0011); a withdrawal does not
+        causes, why = line.pop("caused_by"), line.pop("why")
+        if causes is not None:
+            line["caused_by"], line["why"] = causes.split(), why
+    return found
 
 
 def credit_notes(db: Database, municipality: int, citizen_id: str | None = None,
@@ -133,6 +143,27 @@ def credit_notes(db: Database, municipality: int, citizen_id: str | None = None,
     for note in notes:
         note["lines"] = _credit_lines(db, note["number"])
     return notes
+
+
+def debit_notes(db: Database, municipality: int, citizen_id: str | None = None) -> list[dict[str, Any]]:
+    """Debit notes (a re-rating's supplementary charges) with their lines; each line names the
+    invoice line it adjusts and the events that caused the difference (docs/adr/0011)."""
+    where, params = _where(municipality, citizen_id=citizen_id)
+    notes = rows(db, "SELECT number, municipality, citizen_id, invoice_number, issued_on, due_on, line_count, net, vat, "
+                     f"gross, open_amount, reason, event_ref FROM billing_debit_notes WHERE {where} ORDER BY number",
+                 params)
+    for note in notes:
+        note["lines"] = _debit_lines(db, note["number"])
+    return notes
+
+
+def _debit_lines(db: Database, number: str) -> list[dict[str, Any]]:
+    found = rows(db, "SELECT line_no, invoice_number, invoice_line_no, billing_key, service_date, offer_id, vat_class, "
+                     "net, vat, gross, caused_by, why, prov_price FROM billing_debit_note_lines WHERE number = ? "
+                     "ORDER BY line_no", (number,))
+    for line in found:
+        line["caused_by"] = (line["caused_by"] or "").split()
+    return found
 
 
 # -- payments, balances, open items -------------------------------------------------------------

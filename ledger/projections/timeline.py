@@ -308,6 +308,9 @@ class TimelineProjection(Projection):
         st["versions"] = upsert_version(st["versions"], self._version(e))
         self._offer(view, e.state["municipality"], e.state["offer_id"], st, e)
 
+    # A corrected version replaces the one of the same date, as a price change on that date does.
+    on_PriceVersionCorrected = on_PriceChanged
+
     def on_OfferRetired(self, e: RawEvent, view: View) -> None:
         st = self._load(view, "offer", f"{e.state['municipality']}|{e.state['offer_id']}")
         assert st is not None, "a retired offer was in the catalogue"

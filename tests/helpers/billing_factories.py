@@ -72,12 +72,15 @@ def aabenraa(ledger: Ledger) -> None:
     item(ledger, AABENRAA, "extra-cleaning", 29_000)
 
 
-def citizen(ledger: Ledger, municipality: int, since: str = WINDOW[0]) -> str:
-    """A citizen at home with a § 83 cleaning grant (the grant that makes them eligible)."""
+def citizen(ledger: Ledger, municipality: int, since: str = WINDOW[0], *, klippekort: int | None = None) -> str:
+    """A citizen at home with a § 83 cleaning grant (the grant that makes them eligible); with
+    `klippekort` minutes a week, a nursing-home resident holding a klippekort instead."""
     cid = run(ledger, "register_citizen", {"municipality": municipality, "effective": since,
-                                           "residence": "own_home"})["citizen_id"]
+                                           "residence": "own_home" if klippekort is None else "nursing_home"})["citizen_id"]
     run(ledger, "award_grant", {"citizen_id": cid, "fsiii": "H1.8", "section": "83",
                                 "amount": {"minutes_per_week": 30}, "valid_from": since})
+    if klippekort is not None:
+        run(ledger, "grant_klippekort", {"citizen_id": cid, "minutes_per_week": klippekort, "valid_from": since})
     return cid
 
 
@@ -173,7 +176,7 @@ def billing_history(ledger: Ledger) -> dict[str, Any]:
     and reminders. Returns the ids a test may want."""
     herning(ledger)
     aabenraa(ledger)
-    h1, h2 = citizen(ledger, HERNING), citizen(ledger, HERNING)
+    h1, h2 = citizen(ledger, HERNING, klippekort=60), citizen(ledger, HERNING)
     a1 = citizen(ledger, AABENRAA)
     weekly = order(ledger, h1, "extra-cleaning", "2019-03-01", kind="recurring", every_weeks=1, minutes=50)
     windows = order(ledger, h2, "window-cleaning", "2019-03-01", kind="recurring", every_weeks=2, minutes=30)

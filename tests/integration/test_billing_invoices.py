@@ -137,7 +137,7 @@ def test_klippekort_hours_are_recorded_but_never_billed(database_url):
     ledger = open_ledger(database_url)
     try:
         herning(ledger)
-        h = citizen(ledger, HERNING)
+        h = citizen(ledger, HERNING, klippekort=30)
         o = order(ledger, h, "extra-cleaning", "2019-03-01", kind="recurring", every_weeks=1, minutes=30)
         free = deliver(ledger, o, "2019-03-04", 30, klippekort=True)
         paid = deliver(ledger, o, "2019-03-11", 30)

@@ -100,8 +100,21 @@ class Trial:
 
     def deliver(self, order: str, on: str, minutes: int, recorded: str, *, band: str = "weekday_day",
                 klippekort: bool = False) -> str:
+        if klippekort:
+            self.klippekort_holder(self.app.repository.get(uuid.UUID(order)).citizen_id, recorded)
         return self.run("record_delivery", {"order_id": order, "date": on, "band": band, "minutes": minutes,
                                             "staff_id": "s-1", "klippekort": klippekort}, recorded)["delivery_id"]
+
+    def klippekort_holder(self, citizen: str, recorded: str) -> None:
+        """A klippekort is a nursing-home resident's entitlement: make the citizen one (once)."""
+        from ledger.domain.klippekort import klippekort_id
+
+        if klippekort_id(citizen) in self.app.repository:
+            return
+        self.run("change_residence", {"citizen_id": citizen, "effective": "2018-01-01", "residence": "nursing_home"},
+                 recorded)
+        self.run("grant_klippekort", {"citizen_id": citizen, "minutes_per_week": 60, "valid_from": "2018-01-01"},
+                 recorded)
 
     def invoice_run(self, month: str, run_date: str, recorded: str, m: int = HERNING) -> dict[str, Any]:
         return self.run("run_invoices", {"municipality": m, "month": month, "run_date": run_date}, recorded)

@@ -140,7 +140,7 @@ def check_history(url: str, history: list[tuple[Any, ...]], after: list[tuple[An
     ledger = open_ledger(url)
     try:
         herning(ledger)
-        model = Model(citizens=[citizen(ledger, HERNING) for _ in range(CITIZENS)])
+        model = Model(citizens=[citizen(ledger, HERNING, klippekort=7 * 24 * 60) for _ in range(CITIZENS)])
         live = billing_engine(ledger, batch_size=7)
         for step in history:
             _apply(ledger, model, step, live)

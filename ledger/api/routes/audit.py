@@ -23,7 +23,7 @@ Auditor = Annotated[Caller, Depends(reader("audit"))]
 FRESH = [Depends(caught_up)]
 DateFrom = Annotated[date | None, Query(alias="from", description="first date (inclusive)")]
 DateTo = Annotated[date | None, Query(alias="to", description="last date (inclusive)")]
-Section = Literal["substitution", "overlap", "full_cost", "completeness", "evaluation"]
+Section = Literal["substitution", "overlap", "full_cost", "ineligible", "completeness", "evaluation"]
 
 
 @router.get("/access-log", response_model=AccessLogPage)

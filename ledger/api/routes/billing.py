@@ -44,6 +44,12 @@ def issue_reminders(body: b.IssueRemindersBody, run: Runner = Command("issue_rem
     return run(body)
 
 
+@router.post("/reference-rates", response_model=CommandResponse)
+def set_reference_rate(body: b.SetReferenceRateBody, run: Runner = Command("set_reference_rate")) -> Response:
+    """The central bank's reference rate from a date; default interest is that + 8 % a year (renteloven § 5)."""
+    return run(body)
+
+
 @router.get("/series/{municipality}/events", response_model=History, dependencies=[Depends(reader("billing"))])
 def series_events(municipality: MunicipalityPath, svc: ServicesDep, who: CallerDep) -> Response:
     """The municipality's invoice and credit-note numbering and its runs, as recorded."""
@@ -146,6 +152,26 @@ def unbilled(svc: ServicesDep, who: BillingReader, municipality: MunicipalityQue
     """Billable deliveries on no invoice yet."""
     return logged_read(svc, who, "billing:unbilled", municipality, None, lambda m: {
         "municipality": m, "unbilled": bq.unbilled_deliveries(svc.ledger.db, m, month)})
+
+
+@router.get("/debit-notes", response_model=Rows, dependencies=FRESH)
+def debit_notes(svc: ServicesDep, who: BillingReader, municipality: MunicipalityQuery = None,
+                citizen_id: CitizenQuery = None) -> dict:
+    """Debit notes (a re-rating's supplementary charges), each line naming the invoice line and the cause."""
+    return logged_read(svc, who, "billing:debit-notes", municipality, citizen_id, lambda m: {
+        "municipality": m, "debit_notes": bq.debit_notes(svc.ledger.db, m, _s(citizen_id))})
+
+
+@router.get("/reconciliation", response_model=Rows)
+def reconciliation(svc: ServicesDep, who: BillingReader, municipality: MunicipalityQuery = None,
+                   month: MonthQuery = None) -> dict:
+    """Per month of service: invoiced (invoices − credit notes + debit notes) against what is owed as
+    the facts are known now, the differences and the events behind them; `agree` is the verdict.
+    Read from the log and the records themselves, not from a projection (always current)."""
+    from ledger.application.reconciliation import reconcile
+
+    return logged_read(svc, who, "billing:reconciliation", municipality, None,
+                       lambda m: reconcile(svc.ledger, m, month))
 
 
 @router.get("/runs", response_model=Rows, dependencies=FRESH)

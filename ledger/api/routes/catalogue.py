@@ -33,6 +33,13 @@ def change_price(municipality: MunicipalityPath, offer_id: ShortIdPath, body: b.
     return run(body, municipality=municipality, offer_id=offer_id)
 
 
+@router.post("/{municipality}/offers/{offer_id}/price-corrections", response_model=CommandResponse)
+def correct_price_version(municipality: MunicipalityPath, offer_id: ShortIdPath, body: b.CorrectPriceVersionBody,
+                          run: Runner = Command("correct_price_version")) -> Response:
+    """Correct the price version from `effective`; the answer says which issued lines the next run re-rates."""
+    return run(body, municipality=municipality, offer_id=offer_id)
+
+
 @router.post("/{municipality}/offers/{offer_id}/retire", response_model=CommandResponse)
 def retire_offer(municipality: MunicipalityPath, offer_id: ShortIdPath, body: b.RetireOfferBody,
                  run: Runner = Command("retire_offer")) -> Response:

@@ -30,6 +30,19 @@ def choose_provider(citizen_id: CitizenPath, body: b.ChooseProviderBody,
     return run(body, citizen_id=citizen_id)
 
 
+@router.post("/{citizen_id}/klippekort", response_model=CommandResponse)
+def grant_klippekort(citizen_id: CitizenPath, body: b.GrantKlippekortBody,
+                     run: Runner = Command("grant_klippekort")) -> Response:
+    """A nursing-home resident's klippekort: free minutes per ISO week, from/to."""
+    return run(body, citizen_id=citizen_id)
+
+
+@router.post("/{citizen_id}/klippekort/end", response_model=CommandResponse)
+def end_klippekort(citizen_id: CitizenPath, body: b.EndKlippekortBody,
+                   run: Runner = Command("end_klippekort")) -> Response:
+    return run(body, citizen_id=citizen_id)
+
+
 @router.post("/{citizen_id}/residence", response_model=CommandResponse)
 def change_residence(citizen_id: CitizenPath, body: b.ChangeResidenceBody,
                      run: Runner = Command("change_residence")) -> Response:

@@ -1,9 +1,15 @@
 """The monthly invoice run and the reminder run.
 
 Finding what to bill spans every delivery of a municipality, which no one aggregate holds. The run
-therefore reads the event log itself (only the billable facts, after the position the previous run
-reached, which the invoice series remembers) and then decides against the aggregates: the account
-refuses a delivery it already billed, the delivery knows whether it was withdrawn. See ADR 0006.
+therefore reads the event log itself (only the billable facts, after the chain position the
+previous run reached, which the invoice series remembers) and then decides against the aggregates:
+the account refuses a delivery it already billed, the delivery knows whether it was withdrawn, and
+the eligibility rule is checked again on the delivery's date. See ADR 0006.
+
+Then it re-rates (rerating.py, ADR 0011): the facts seen since the last run that can change what a
+billed delivery is owed (price versions and corrections, scheme rules and windows, grant ends and
+corrections, provider changes, withdrawals) name the citizens to look at again, and the
+differences are issued as debit and credit notes.
 """
 
 from __future__ import annotations
@@ -15,21 +21,25 @@ from ledger.application import commands as c
 from ledger.application.handlers import handles
 from ledger.application.handlers.catalogue import catalogue
 from ledger.application.handlers.deliveries import series
+from ledger.application.handlers.rerating import (CITIZEN_TRIGGERS, MUNICIPAL_TRIGGERS, affected, barred_before,
+                                                   grant_ref, owed_now, rerate)
 from ledger.domain.account import Account, account_id
-from ledger.domain.assessment import Assessment, assessment_id
-from ledger.domain.delivery import Delivery
 from ledger.domain.errors import rule
+from ledger.domain.interest import MARGIN_BP, ReferenceRates, rates_id
 from ledger.domain.invoice_series import InvoiceSeries, series_id
 from ledger.domain.municipalities import municipality_code
 from ledger.domain.order import Order
-from ledger.domain.pricing import delivery_line, fee_line
+from ledger.domain.pricing import fee_line
 from ledger.domain.scheme import Scheme, scheme_id
 from ledger.domain.values import parse_month
 
 
-def _candidates(svc: Any, uow: Any, m: int, after: int, until: int) -> list[dict[str, Any]]:
+BILLABLE = ("DeliveryRecorded", "OrderCancelled")
+
+
+def _candidates(svc: Any, uow: Any, m: int, scanned: list[tuple[str, str, int, dict[str, Any]]]) -> list[dict[str, Any]]:
     found = []
-    for _pos, name, oid, ver, st in svc.scan(("DeliveryRecorded", "OrderCancelled"), after, until):
+    for name, oid, ver, st in scanned:
         if st["municipality"] != m:
             continue
         if name == "DeliveryRecorded" and not st["klippekort"]:  # klippekort hours are never billed
@@ -47,31 +57,26 @@ def _uuid(value: str) -> Any:
     return UUID(value)
 
 
-def _grant_ref(uow: Any, order: Order, on: str, sections: list[str]) -> str:
-    from datetime import date
-
-    for g in uow.get(Assessment, assessment_id(order.citizen_id)).active_on(date.fromisoformat(on)):
-        if g["section"] in sections:
-            return g["ref"]
-    return order.eligibility
+_grant_ref = grant_ref  # replay/invoice.py reproduces lines with the run's own grant lookup
 
 
-def _lines(uow: Any, cat: Any, scheme: Scheme, account: Account, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from datetime import date
-
+def _lines(uow: Any, cat: Any, scheme: Scheme, account: Account, items: list[dict[str, Any]],
+           pending: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     lines: list[dict[str, Any]] = []
     for item in items:
         key = str(item["id"]) if item["kind"] == "delivery" else f"fee:{item['id']}"
         if account.line_for(key) is not None:
             continue
         if item["kind"] == "delivery":
-            d = uow.get(Delivery, _uuid(item["id"]))
-            if not d.billable:
+            now, _, why = owed_now(uow, scheme, cat, str(item["id"]))
+            if now is None:
+                # Not billable as the facts now stand. Lost eligibility may come back with a later
+                # back-dated fact, so the run keeps looking at it; a withdrawal is final.
+                if pending is not None and why not in ("cancelled", "disputed", "klippekort", "missed"):
+                    pending.append(item)
                 continue
-            o = uow.get(Order, _uuid(d.order_id))
-            rules = scheme.rules_on(date.fromisoformat(d.date))
-            lines.append(delivery_line(len(lines) + 1, d, o, cat.offer(o.offer_id), rules,
-                                       _grant_ref(uow, o, d.date, rules["sections"])))
+            now["line_no"] = len(lines) + 1
+            lines.append(now)
         else:
             o = uow.get(Order, _uuid(item["id"]))
             vat_class = o.quoted["vat_class"]
@@ -89,9 +94,12 @@ def run_invoices(uow: Any, cmd: c.RunInvoices, ctx: Any, svc: Any) -> dict[str, 
          f"{cmd.month} is not over on {run_date}: invoices are issued in arrears, after the month ends")
     scheme = uow.get(Scheme, scheme_id(m), f"trial scheme for municipality {m}")
     s = series(uow, ctx, m, run_date)
-    head = svc.head_position()
+    # Positions are the chain's (contiguous, content-derived), never the store's notification ids.
     chain_head = svc.chain_head()
-    candidates = [*s.carried, *_candidates(svc, uow, m, s.scanned_to, head)]
+    head = chain_head["position"]
+    scanned = [(name, oid, ver, st) for _pos, name, oid, ver, st in
+               svc.scan_chain((*BILLABLE, *MUNICIPAL_TRIGGERS, *CITIZEN_TRIGGERS), s.scanned_to, head, m)]
+    candidates = [*s.carried, *_candidates(svc, uow, m, [x for x in scanned if x[0] in BILLABLE])]
     due = sorted((x for x in candidates if x["date"] <= last.isoformat()),
                  key=lambda x: (x["citizen_id"], x["date"], x["kind"], x["id"]))
     carried = [x for x in candidates if x["date"] > last.isoformat()]
@@ -99,22 +107,64 @@ def run_invoices(uow: Any, cmd: c.RunInvoices, ctx: Any, svc: Any) -> dict[str, 
     for x in due:
         by_citizen.setdefault(x["citizen_id"], []).append(x)
     cat = catalogue(uow, m)
+    first_billable = barred_before(cmd.month, svc.settings.rerate_months)
+    pending: list[dict[str, Any]] = []
     issued: list[dict[str, Any]] = []
+    rates = None
+    if svc.settings.default_interest:
+        # Default interest reaches every citizen with an overdue document, new deliveries or not.
+        rates = uow.find(ReferenceRates, rates_id(m))
+        rule(rates is not None, "no-reference-rate",
+             f"default interest is on but municipality {m} has recorded no reference rate (set_reference_rate)")
+        for citizen_id in sorted(s.invoiced_citizens - set(by_citizen)):
+            by_citizen[citizen_id] = []
     for citizen_id, items in by_citizen.items():
         account = uow.find(Account, account_id(citizen_id))
         if account is None:
             account = uow.add(Account.open(ctx, citizen_id, m, run_date))
-        lines = _lines(uow, cat, scheme, account, items)
+        lines = _lines(uow, cat, scheme, account, items, pending)
+        if rates is not None:
+            for line in account.interest_due(rates, run_date):
+                line["line_no"] = len(lines) + 1
+                lines.append(line)
         if not lines:
             continue
         number = s.invoice_number(len(issued) + 1)
         account.issue_invoice(ctx, number, cmd.month, run_date, run_date + timedelta(days=svc.settings.payment_terms_days),
                               lines, chain_head)
         issued.append({"number": number, "citizen_id": citizen_id, "gross": sum(x["gross"] for x in lines)})
-    if issued or carried != s.carried:
+    carried += sorted((x for x in pending if x["date"][:7] >= first_billable),
+                      key=lambda x: (x["citizen_id"], x["date"], x["kind"], x["id"]))
+    # Re-rating: every earlier month, as the facts are known now (docs/adr/0011).
+    last_billed = parse_month(max(s.runs))[1].isoformat() if s.runs else None
+    reach = affected(uow, [(n, o, st) for n, o, _v, st in scanned if n not in BILLABLE], s.invoiced_citizens,
+                     last_billed)
+    baseline = not getattr(s, "baselined", True) and bool(s.invoiced_citizens)
+    if baseline:
+        # The first run that re-rates looks at every billed delivery once, so a series billed
+        # before re-rating existed is brought to the facts as known now; later runs follow new facts.
+        reach = {c: "" for c in s.invoiced_citizens}
+    rerated = rerate(uow, ctx, svc, s, scheme, cat, cmd.month, run_date, reach)
+    if baseline:
+        s.mark_baselined(ctx, run_date, len(reach))
+    if issued or carried != s.carried or rerated["debit_notes"] or rerated["credit_notes"] or rerated["barred"]:
         s.complete_run(ctx, cmd.month, run_date, len(issued), chain_head, head, carried,
                        [x["citizen_id"] for x in issued])
-    return {"municipality": m, "month": cmd.month, "invoices": issued, "chain_head": chain_head}
+    return {"municipality": m, "month": cmd.month, "invoices": issued, "chain_head": chain_head,
+            "debit_notes": rerated["debit_notes"], "credit_notes": rerated["credit_notes"],
+            "barred": [{k: x[k] for k in ("citizen_id", "invoice_number", "invoice_line_no", "month", "delta",
+                                          "caused_by")} for x in rerated["barred"]]}
+
+
+@handles("set_reference_rate")
+def set_reference_rate(uow: Any, cmd: c.SetReferenceRate, ctx: Any, svc: Any) -> dict[str, Any]:
+    m = municipality_code(cmd.municipality)
+    rates = uow.find(ReferenceRates, rates_id(m))
+    if rates is None:
+        rates = uow.add(ReferenceRates.open(ctx, m, cmd.effective))
+    rates.set_rate(ctx, cmd.effective, cmd.rate_bp)
+    return {"municipality": m, "effective": cmd.effective.isoformat(), "rate_bp": cmd.rate_bp,
+            "default_interest_bp": cmd.rate_bp + MARGIN_BP}
 
 
 @handles("issue_reminders")

@@ -46,6 +46,19 @@ def change_price(uow: Any, cmd: c.ChangePrice, ctx: Any, svc: Any) -> dict[str, 
     return {"catalogue_id": str(cat.id), "offer_id": cmd.offer_id}
 
 
+@handles("correct_price_version")
+def correct_price_version(uow: Any, cmd: c.CorrectPriceVersion, ctx: Any, svc: Any) -> dict[str, Any]:
+    from ledger.application.handlers.rerating import preview
+
+    cat = catalogue(uow, cmd.municipality)
+    old = cat.correct_price(ctx, cmd.offer_id, cmd.effective, cmd.vat_class, cmd.prices.model_dump(),
+                            cmd.cost_basis.model_dump(), cmd.reason)
+    # What the correction reaches: the issued lines priced by the old version, and what the next
+    # invoice run's re-rating will bill for them (debit positive, credit negative).
+    return {"catalogue_id": str(cat.id), "offer_id": cmd.offer_id, "corrects": old["ref"],
+            **preview(uow, svc, cat, cmd.offer_id, old["effective"])}
+
+
 @handles("retire_offer")
 def retire(uow: Any, cmd: c.RetireOffer, ctx: Any, svc: Any) -> dict[str, Any]:
     cat = catalogue(uow, cmd.municipality)

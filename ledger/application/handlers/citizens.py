@@ -8,7 +8,8 @@ from ledger.application.handlers import handles
 from ledger.domain.assessment import Assessment, amount, assessment_id
 from ledger.domain.base import key_id
 from ledger.domain.citizen import Citizen
-from ledger.domain.errors import AlreadyExists
+from ledger.domain.errors import AlreadyExists, rule
+from ledger.domain.klippekort import Klippekort, klippekort_id
 from ledger.domain.municipalities import municipality_code
 
 
@@ -83,3 +84,25 @@ def correct(uow: Any, cmd: c.CorrectGrant, ctx: Any, svc: Any) -> dict[str, Any]
 def end(uow: Any, cmd: c.EndGrant, ctx: Any, svc: Any) -> dict[str, Any]:
     _assessment(uow, cmd.citizen_id).end(ctx, cmd.grant_id, cmd.last_day)
     return {"citizen_id": str(cmd.citizen_id), "grant_id": cmd.grant_id}
+
+
+@handles("grant_klippekort")
+def grant_klippekort(uow: Any, cmd: c.GrantKlippekort, ctx: Any, svc: Any) -> dict[str, Any]:
+    person = citizen(uow, cmd.citizen_id)
+    # The klippekort is the nursing homes' free half hour a week (domain.md §2), not a home-help right.
+    rule(person.residence_on(cmd.valid_from) == "nursing_home", "klippekort-not-nursing-home",
+         f"a klippekort is for nursing-home residents; on {cmd.valid_from} the citizen lives in "
+         f"{person.residence_on(cmd.valid_from) or 'no registered residence'}")
+    card = uow.find(Klippekort, klippekort_id(person.id))
+    if card is None:
+        card = uow.add(Klippekort.open(ctx, person.id, person.municipality, cmd.valid_from))
+    card.grant(ctx, cmd.minutes_per_week, cmd.valid_from, cmd.valid_to)
+    return {"citizen_id": str(person.id), "klippekort_id": str(card.id)}
+
+
+@handles("end_klippekort")
+def end_klippekort(uow: Any, cmd: c.EndKlippekort, ctx: Any, svc: Any) -> dict[str, Any]:
+    person = citizen(uow, cmd.citizen_id)
+    card = uow.get(Klippekort, klippekort_id(person.id), "klippekort")
+    card.end(ctx, cmd.last_day)
+    return {"citizen_id": str(person.id), "klippekort_id": str(card.id)}

@@ -7,16 +7,19 @@ from the municipality's series, referencing the original invoice line; the invoi
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from ledger.application import commands as c
 from ledger.application.handlers import handles
 from ledger.application.handlers.catalogue import catalogue
-from ledger.application.handlers.orders import order
+from ledger.application.handlers.citizens import citizen
+from ledger.application.handlers.orders import eligibility, order
 from ledger.domain.account import Account, account_id
 from ledger.domain.base import key_id
 from ledger.domain.delivery import Delivery
 from ledger.domain.errors import AlreadyExists, rule
 from ledger.domain.invoice_series import InvoiceSeries, series_id
+from ledger.domain.klippekort import Klippekort, klippekort_id
 
 
 def _checks(uow: Any, cmd: Any, ctx: Any) -> tuple[Any, Any]:
@@ -40,7 +43,16 @@ def _sealed(svc: Any, citizen_id: str, note: str | None) -> str | None:
 @handles("record_delivery")
 def record(uow: Any, cmd: c.RecordDelivery, ctx: Any, svc: Any) -> dict[str, Any]:
     o, did = _checks(uow, cmd, ctx)
+    # The order's rule holds at every delivery, not only when the order was placed: an add-on is
+    # sold only on top of a granted service, inside the window, with the required provider.
+    eligibility(uow, citizen(uow, UUID(o.citizen_id)), cmd.date)
     unit = catalogue(uow, o.municipality).offer(o.offer_id)["unit"]
+    if cmd.klippekort:
+        # Klippekort minutes are free only for a holder, and only up to the week's allowance.
+        card = uow.find(Klippekort, klippekort_id(o.citizen_id))
+        rule(card is not None, "no-klippekort",
+             f"citizen {o.citizen_id} holds no klippekort; the delivery cannot be recorded as klippekort")
+        card.use(ctx, did, cmd.date, cmd.minutes)
     d = uow.add(Delivery.record(ctx, did, o.municipality, str(o.id), o.citizen_id, o.offer_id, unit, cmd.date, cmd.band,
                                 cmd.minutes, cmd.units, cmd.staff_id, cmd.after_granted_visit, cmd.klippekort,
                                 _sealed(svc, o.citizen_id, cmd.note)))
@@ -69,8 +81,12 @@ def withdraw(uow: Any, cmd: c.WithdrawDelivery, ctx: Any, svc: Any) -> dict[str,
         d.dispute(ctx, cmd.effective, cmd.reason)
     else:
         d.cancel(ctx, cmd.effective, cmd.reason)
+    if d.klippekort:
+        card = uow.find(Klippekort, klippekort_id(d.citizen_id))
+        if card is not None:
+            card.release(ctx, d.id, cmd.effective)
     result: dict[str, Any] = {"delivery_id": str(d.id), "credit_note": None}
-    if billed is not None:
+    if billed is not None and account.still_charged(str(d.id))["gross"] > 0:
         invoice_number, line = billed
         number = series(uow, ctx, d.municipality, cmd.effective).take_credit_note_number(ctx, invoice_number, cmd.effective)
         account.issue_credit_note(ctx, number, invoice_number, line, cmd.effective, cmd.reason)

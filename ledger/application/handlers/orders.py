@@ -68,14 +68,15 @@ def place(uow: Any, cmd: c.PlaceOrder, ctx: Any, svc: Any) -> dict[str, Any]:
         # A recurring order without an end runs to the end of the trial window, never beyond it.
         end = date.fromisoformat(window_end)
     o = uow.add(Order.place(ctx, oid, person.municipality, str(person.id), offer, cmd.offer_id, cmd.kind, cmd.start,
-                            end, cmd.every_weeks, cmd.minutes, cmd.band, quoted, grant["ref"]))
+                            end, cmd.every_weeks, cmd.minutes, cmd.band, quoted, grant["ref"],
+                            cmd.start_time))
     return {"order_id": str(o.id), "quoted": quoted}
 
 
 @handles("change_order")
 def change(uow: Any, cmd: c.ChangeOrder, ctx: Any, svc: Any) -> dict[str, Any]:
     o = order(uow, cmd.order_id)
-    o.change(ctx, cmd.effective, cmd.every_weeks, cmd.end, cmd.minutes)
+    o.change(ctx, cmd.effective, cmd.every_weeks, cmd.end, cmd.minutes, cmd.start_time)
     return {"order_id": str(o.id)}
 
 

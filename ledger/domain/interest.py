@@ -1,0 +1,71 @@
+"""Default interest ("morarenter", renteloven § 5): the central bank's reference rate + 8 % a year.
+
+The reference rate is data, effective-dated: Danmarks Nationalbank's rate as published for each
+1 January and 1 July, recorded as `ReferenceRateSet` facts on the municipality's rate table (one
+aggregate per municipality, so the billing clerk who bills also keeps the table), so every
+interest line can be computed again from the log (replay) and names the rate facts it used.
+
+The arithmetic, in integers only: interest = principal × Σ(days × annual rate in basis points)
+/ (365 × 10,000), rounded half up once, to whole øre. Days run from the day after the due date
+(renteloven § 3) to the day before the invoice run that bills them; a document is never charged
+interest twice for the same day, and interest is not charged on interest or on reminder fees.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from ledger.domain.base import Context, LedgerAggregate, key_id
+from ledger.domain.errors import rule
+from ledger.domain.values import iso, round_half_up_div, whole
+
+MARGIN_BP = 800  # renteloven § 5 stk. 1: the reference rate plus 8 percentage points a year
+
+
+def rates_id(municipality: int):
+    return key_id("reference-rates", municipality)
+
+
+class ReferenceRates(LedgerAggregate):
+    class ReferenceRatesOpened(LedgerAggregate.Created):
+        def apply(self, r: ReferenceRates) -> None:
+            r.municipality = self.municipality
+            r.rates = []  # (effective, basis points, event ref), by effective
+
+    class ReferenceRateSet(LedgerAggregate.Event):
+        """The reference rate from `effective` (a later fact for the same date replaces it)."""
+
+        rate_bp: int
+
+        def apply(self, r: ReferenceRates) -> None:
+            ref = f"{self.originator_id}:{self.originator_version}"
+            r.rates = sorted([x for x in r.rates if x[0] != self.effective] + [(self.effective, self.rate_bp, ref)])
+
+    @classmethod
+    def open(cls, ctx: Context, municipality: int, effective: date) -> ReferenceRates:
+        return cls._start(cls.ReferenceRatesOpened, rates_id(municipality), ctx, iso(effective), municipality)
+
+    def set_rate(self, ctx: Context, effective: date, rate_bp: int) -> None:
+        whole(rate_bp, "rate_bp", low=-1_000, high=5_000)  # the rate has been negative (2015-2022)
+        self._record(self.ReferenceRateSet, ctx, iso(effective), rate_bp=rate_bp)
+
+    def periods(self, first: date, last: date) -> list[tuple[str, str, int, str]]:
+        """[(from, to, annual basis points incl. the margin, rate ref)] covering first..last (inclusive)."""
+        s, e = iso(first), iso(last)
+        rule(bool(self.rates) and self.rates[0][0] <= s, "no-reference-rate",
+             f"no reference rate is recorded for {s}; record it with set_reference_rate")
+        out = []
+        for i, (eff, bp, ref) in enumerate(self.rates):
+            nxt = self.rates[i + 1][0] if i + 1 < len(self.rates) else None
+            a = max(eff, s)
+            b = min(e, iso(date.fromisoformat(nxt) - timedelta(days=1))) if nxt else e
+            if a <= b:
+                out.append((a, b, bp + MARGIN_BP, ref))
+        return out
+
+
+def interest_ore(principal: int, periods: list[tuple[str, str, int, Any]]) -> int:
+    """principal × Σ(days × basis points) / (365 × 10,000), rounded half up once."""
+    total = sum(((date.fromisoformat(b) - date.fromisoformat(a)).days + 1) * bp for a, b, bp, _ in periods)
+    return max(0, round_half_up_div(principal * total, 365 * 10_000))
