@@ -77,12 +77,15 @@ def _kinds() -> dict[UUID, str]:
     from ledger.domain.account import account_id
     from ledger.domain.assessment import assessment_id
     from ledger.domain.catalogue import catalogue_id
+    from ledger.domain.interest import rates_id
+    from ledger.domain.klippekort import klippekort_id
     from ledger.domain.scheme import scheme_id
 
     citizen = UUID(SAMPLE_CITIZEN)
     return {scheme_id(657): "scheme", catalogue_id(657): "catalogue", citizen: "citizen",
             assessment_id(citizen): "assessment", UUID(SAMPLE_ORDER): "order", UUID(SAMPLE_DELIVERY): "delivery",
-            account_id(citizen): "account"}
+            account_id(citizen): "account", klippekort_id(citizen): "klippekort",
+            rates_id(657): "reference_rates"}
 
 
 def _template(url: str | None) -> str | None:

@@ -18,7 +18,8 @@ HEAD = {"position": 0, "hash": "0" * 64}
 
 
 def line(key: str, gross: int, line_no: int = 1) -> dict[str, object]:
-    return {"line_no": line_no, "billing_key": key, "net": gross, "vat": 0, "gross": gross}
+    return {"line_no": line_no, "billing_key": key, "net": gross, "vat": 0, "gross": gross,
+            "date": "2019-03-04", "kind": "delivery"}
 
 
 def account_with_invoice(gross: int = 35_400, number: str = "657-000001") -> Account:

@@ -69,7 +69,8 @@ def test_a_delivery_withdrawn_after_it_was_invoiced_gets_a_numbered_credit_note_
     account = ledger.uow.add(Account.open(ledger.context("run_invoices"), cid, 657, date(2019, 4, 1)))
     account.issue_invoice(ledger.context("run_invoices"), "657-000001", "2019-03", date(2019, 4, 1),
                           date(2019, 4, 15), [{"line_no": 1, "billing_key": did, "net": 35_400, "vat": 0,
-                                               "gross": 35_400}], {"position": 0, "hash": "0" * 64})
+                                               "gross": 35_400, "date": "2019-03-04",
+                                               "kind": "delivery"}], {"position": 0, "hash": "0" * 64})
     ledger.uow.commit()
     result = ledger.execute("cancel_delivery", {"delivery_id": did, "effective": "2019-04-20",
                                                 "reason": "recorded twice"})
