@@ -167,7 +167,7 @@ def run(
         # The re-rating of earlier months (docs/adr/0011): what changed since it was invoiced.
         for kind, label in (("debit_notes", "debit note"), ("credit_notes", "credit note")):
             for note in outcome.result.get(kind, []):
-                typer.echo(f"{label} {note['number']} on invoice {note['invoice_number']}: {kr(note['gross'])} kr, "
+                typer.echo(f"{label} {note['number']} on invoice {note['invoice_number']}: {kr(note['gross'])}, "
                            f"{note['lines']} lines, caused by {', '.join(note['caused_by'])}")
         barred = outcome.result.get("barred", [])
         if barred:
@@ -348,7 +348,7 @@ def invoice(
                f"made at chain position {found['chain_position']} ({found['chain_hash']})")
     emit(lines, fmt, amounts, title="Lines")
     for note in found.get("debit_notes", []):  # re-rating: what was added to this invoice's lines since
-        typer.echo(f"debit note {note['number']} ({note['reason']}): {kr(note['gross'])} kr, "
+        typer.echo(f"debit note {note['number']} ({note['reason']}): {kr(note['gross'])}, "
                    f"lines {', '.join(str(x['invoice_line_no']) for x in note['lines'])}")
     # Provenance: the stored events (aggregate id:version) each line was computed from.
     emit(lines, fmt, provenance, title="Provenance (event refs)")

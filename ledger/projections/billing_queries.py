@@ -223,8 +223,9 @@ def ageing(db: Database, municipality: int, as_of: date | str) -> list[dict[str,
     """
     day = as_of if isinstance(as_of, str) else as_of.isoformat()
     when = date.fromisoformat(day)
-    due = {r["number"]: r["due_on"] for r in rows(
-        db, "SELECT number, due_on FROM billing_invoices WHERE municipality = ? AND issued_on <= ?", (municipality, day))}
+    # Debit notes are owed like invoices (their own due dates), so they age too.
+    due = {r["number"]: r["due_on"] for table in ("billing_invoices", "billing_debit_notes") for r in rows(
+        db, f"SELECT number, due_on FROM {table} WHERE municipality = ? AND issued_on <= ?", (municipality, day))}
     out = []
     for acct in rows(db, "SELECT citizen_id, money FROM billing_account_state WHERE municipality = ? "
                          "ORDER BY citizen_id", (municipality,)):
