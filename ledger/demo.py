@@ -88,7 +88,7 @@ def build(url: str, seed: int, factor: float | None, out: Console) -> dict[str, 
     with tempfile.TemporaryDirectory(prefix="ledger-demo-") as tmp:
         path = Path(tmp) / "network.jsonl"
         started = time.perf_counter()
-        summary = run_generate("network", seed, 0.01, path, factor)
+        summary = run_generate("network", seed, None, path, factor)
         timings["generate"] = time.perf_counter() - started
         print_summary(summary)
         started = time.perf_counter()
@@ -201,24 +201,18 @@ def _audit(db: Database, summary: dict[str, Any], out: Console) -> None:
     if q is None:
         out.print("[yellow]the audit queries are not written yet")
         return
-    planted = {c["citizen_id"] for c in summary["planted_substitution_cases"]}
+    true = {c["order_id"] for c in summary["true_substitutions"]}
     found = []
     for m in summary["trial_municipalities"]:
         found += [(m, s) for s in q.substitution(db, m, 90)]
-    hits = {s["citizen_id"] for _, s in found}
-    out.print(f"substitution signals (a cut in granted cleaning within 90 days of an extra-cleaning order): "
-              f"{len(found)}; planted {len(planted)}, found {len(planted & hits)} of them")
+    hits = {o["order_id"] for _, s in found for o in s["orders"]}
+    out.print(f"substitution signals (a cut in granted cleaning within 90 days of a cleaning order): "
+              f"{len(found)}; the simulation bought back {len(true)} cuts, the signals name {len(true & hits)} of them")
     for m, s in found[:6]:
         o = s["orders"][0]
         out.print(f"  {m}: citizen {s['citizen_id']} {s['fsiii']} cut on {s['cut_on']} "
                   f"({s['minutes_before']} → {s['minutes_after']} min/week), order {o['offer_id']} from {o['start']} "
                   f"({o['days_after_cut']:+d} days)")
-    for b in summary["planted_below_cost"]:
-        rows = q.full_cost(db, int(b["municipality"]))
-        for r in rows:
-            out.print(f"  below full cost: {r['offer_id']} in {b['municipality']} from {r['in_force_from']} to "
-                      f"{r['in_force_to']}: price {min(r['prices'].values()) / 100:,.2f} < cost "
-                      f"{r['cost_total'] / 100:,.2f} DKK ({r['sold']['lines']} lines sold)")
     out.print("API: GET /municipalities/{m}/audit")
 
 
