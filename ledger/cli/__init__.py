@@ -52,7 +52,7 @@ def open_ledger() -> Any:
 def _register() -> None:
     import importlib
 
-    for name in ("core", "projections", "billing", "reports", "data", "serve"):
+    for name in ("core", "projections", "billing", "reports", "evaluation", "data", "serve"):
         try:
             importlib.import_module(f"ledger.cli.{name}")
         except ModuleNotFoundError as e:  # a module not written yet must not break the others
