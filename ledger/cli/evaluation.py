@@ -82,14 +82,17 @@ def citizen_as_of(
     = None,
 ) -> None:
     """The citizen's grants, provider, orders, deliveries and balance on D as known at K (JSON)."""
-    from ledger.db import Database
+    from ledger.application import Ledger
+    from ledger.projections.audit import AuditProjection
     from ledger.projections.citizen_asof import citizen_as_of as read
     from ledger.settings import Settings
 
     d, k = _date(date_, "date"), _instant(known_at)
-    db = Database(Settings.from_env().database_url)
+    assert d is not None
+    _database(AuditProjection(), True).close()  # which orders and deliveries are the citizen's
+    ledger = Ledger(Settings.from_env())
     try:
-        answer = read(db, citizen_id, d, k)
+        answer = read(ledger, citizen_id, d, k)
     finally:
-        db.close()
+        ledger.close()
     typer.echo(json.dumps(answer, indent=2, ensure_ascii=False, sort_keys=True))

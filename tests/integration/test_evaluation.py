@@ -25,6 +25,7 @@ from ledger.importer import Importer
 from ledger.projections import all_projections
 from ledger.projections import audit_queries as aq
 from ledger.projections.engine import Engine
+from ledger.projections.citizen_asof import citizen_as_of
 from ledger.projections.evaluation_export import export
 from ledger.settings import Settings
 
@@ -198,3 +199,14 @@ def test_the_export_at_d_k_equals_the_export_of_a_store_holding_only_what_was_re
             cut.close()
         assert a["files"] == b["files"]
         assert a["log_position"] == b["log_position"]
+        # The per-citizen read as of (D, K) equals the same read on the store cut at K.
+        full_l, cut_l = Ledger(Settings(database_url=url)), Ledger(Settings(database_url=cut_url))
+        try:
+            citizens = [r[0] for r in cut_l.db.query(
+                "SELECT DISTINCT citizen_id FROM au_orders ORDER BY citizen_id")][:6]
+            for citizen in citizens:
+                assert citizen_as_of(full_l, citizen, as_of, known_at) == {
+                    **citizen_as_of(cut_l, citizen, as_of, None), "known_at": known_at}, citizen
+        finally:
+            full_l.close()
+            cut_l.close()
