@@ -130,6 +130,7 @@ def generate(scale: Scale, seed: int, out: str | Path, take_up: float | None = N
         "deliveries": stats.deliveries,
         "invoices_expected": stats.invoices,
         "cleaning_cuts": stats.cuts,
+        "survey_responses": stats.survey_responses,
         "truth": str(truth_path(path)),
         "true_substitutions": truth["substitutions"],
         "true_vat_mismatches": truth["vat_mismatches"],

@@ -31,6 +31,7 @@ class Behaviour:
     vat_error_rate: float = 0.03  # sales where staff pick the wrong VAT class (estimate)
     adjacent_share: float = 0.6  # deliveries of more of a granted service made straight after a granted visit
     survey_response_rate: float = 0.45  # of those asked who answer a survey round (estimate)
+    buyer_satisfaction_lift: float = 0.0  # chance a buyer's answer is one step higher (no effect assumed)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

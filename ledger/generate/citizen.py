@@ -15,6 +15,7 @@ from ledger.generate.clock import DAY, at, d, day_of, iso_date
 from ledger.generate.commands import Cmd
 from ledger.generate.life import FOREVER, Grant, Stats
 from ledger.generate.paying import Paying
+from ledger.generate.surveys import Surveying
 from ledger.generate.people import PRIVATE_PROVIDERS, fake_cpr, fake_name, initial_grants, pick, reassessed, weekly
 from ledger.generate.world import ACTIVITY_END, HISTORY_START, HORIZON
 
@@ -24,13 +25,14 @@ CORRECTION_SHARE = 0.04  # awards and re-assessments corrected later, back-dated
 __all__ = ["LEAVE_RATE", "Life", "Stats"]
 
 
-class Life(Buying, Paying):
+class Life(Buying, Paying, Surveying):
     def run(self) -> list[Cmd]:
         self.stats.citizens += 1
         self.register()
         self.assess()
         if self.trial is not None:
             self.buy()
+            self.survey()
         return self.finish()
 
     def register(self) -> None:

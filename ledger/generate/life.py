@@ -25,6 +25,7 @@ class Stats:
     deliveries: int = 0
     invoices: int = 0
     cuts: int = 0  # cuts in granted cleaning made by assessors
+    survey_responses: int = 0
     # The simulation's own ground truth (written beside the history, never in it):
     substitutions: list[dict[str, str]] = field(default_factory=list)  # purchases that bought back a cut
     vat_mismatches: list[dict[str, str]] = field(default_factory=list)  # sales whose VAT class does not fit the grants

@@ -195,19 +195,63 @@ def _periods(first: str, last: str) -> list[tuple[str, str, str, str]]:
     return out
 
 
-def adjacent_deliveries(db: Database, known_at: str | None) -> tuple[set[str], int]:
-    """Ids of deliveries recorded as made straight after a granted visit, and the log position of
-    the last event recorded by `known_at` (the head when None)."""
+SURVEY_COLUMNS = ("municipality", "round_id", "measure", "group", "responses", "answered", "score_1", "score_2",
+                  "score_3", "score_4", "score_5", "mean_score")
+
+
+def scan_log(db: Database, known_at: str | None) -> tuple[set[str], dict[str, dict[str, Any]], int]:
+    """One pass over the events recorded by `known_at`: ids of deliveries made straight after a
+    granted visit, the survey responses (by response id, corrections applied), and the log
+    position of the last event read (the head when `known_at` is None)."""
     from ledger.projections.reader import read_batches
 
     flagged: set[str] = set()
+    surveys: dict[str, dict[str, Any]] = {}
     position = 0
     for _last, events in read_batches(db, 0, None, 10_000, known_at):
         for e in events:
             position = max(position, e.position)
             if e.name == "DeliveryRecorded" and e.state.get("after_granted_visit"):
                 flagged.add(e.originator_id)
-    return flagged, position
+            elif e.name == "SurveyResponseRecorded":
+                st = e.state
+                surveys[e.originator_id] = {"municipality": st["municipality"], "citizen_id": st["citizen_id"],
+                                            "round_id": st["round_id"], "answered_on": st["effective"],
+                                            "answers": st["answers"]}
+            elif e.name == "SurveyResponseCorrected" and e.originator_id in surveys:
+                surveys[e.originator_id]["answers"] = e.state["answers"]
+    return flagged, surveys, position
+
+
+def survey_table(db: Database, m: int, as_of: str | None, responses: dict[str, dict[str, Any]],
+                 suffix: str = "") -> list[dict[str, Any]]:
+    """Per round, measure and group (buyers: a delivery on or before the answer; non-buyers: the
+    others): responses, how many answered the measure, the count of each score and the mean."""
+    from ledger.domain.survey import MEASURES
+
+    first_delivery = {c: d for c, d in db.query(
+        f"SELECT citizen_id, MIN(date) FROM {_t('au_deliveries', suffix)} WHERE municipality = ? AND delivered = 1 "
+        "AND withdrawn IS NULL AND klippekort = 0 GROUP BY citizen_id", [m])}
+    cells: dict[tuple[str, str, str], list[int | None]] = {}
+    for r in responses.values():
+        if r["municipality"] != m or (as_of is not None and r["answered_on"] > as_of):
+            continue
+        bought = first_delivery.get(r["citizen_id"])
+        group = "buyers" if bought is not None and bought <= r["answered_on"] else "non_buyers"
+        for measure in MEASURES:
+            cells.setdefault((r["round_id"], measure, group), []).append(r["answers"].get(measure))
+    out = []
+    for (round_id, measure, group), values in sorted(cells.items(), key=lambda x: (x[0][0], MEASURES.index(x[0][1]),
+                                                                                     x[0][2])):
+        given = [v for v in values if v is not None]
+        row: dict[str, Any] = {"municipality": m, "round_id": round_id, "measure": measure, "group": group,
+                               "responses": len(values), "answered": len(given)}
+        for score in range(1, 6):
+            row[f"score_{score}"] = sum(1 for v in given if v == score)
+        # Exact to one decimal from integers (no float rounding differences between platforms).
+        row["mean_score"] = f"{(sum(given) * 10 + len(given) // 2) // len(given) / 10:.1f}" if given else None
+        out.append(row)
+    return out
 
 
 def reach(db: Database, m: int, as_of: str | None, flagged: set[str], suffix: str = "") -> list[dict[str, Any]]:
@@ -285,16 +329,18 @@ def export_tables(db: Database, municipalities: Sequence[int], as_of: str | None
     else:
         engine.catch_up(["audit"])
     try:
-        flagged, position = adjacent_deliveries(db, known_at)
+        flagged, responses, position = scan_log(db, known_at)
         tables: dict[str, tuple[tuple[str, ...], list[dict[str, Any]]]] = {
-            "reach": (REACH_COLUMNS, []), "items": (ITEM_COLUMNS, []), "offers": (OFFER_COLUMNS, []),
-            "buyers": (BUYER_COLUMNS, []), "granted_services": (GRANTED_COLUMNS, [])}
+            "reach": (REACH_COLUMNS, []), "sales": (ITEM_COLUMNS, []), "offers": (OFFER_COLUMNS, []),
+            "buyers": (BUYER_COLUMNS, []), "granted_services": (GRANTED_COLUMNS, []),
+            "surveys": (SURVEY_COLUMNS, [])}
         for m in municipalities:
             tables["reach"][1].extend(reach(db, m, as_of, flagged, suffix))
-            tables["items"][1].extend(items(db, m, as_of, flagged, suffix))
+            tables["sales"][1].extend(items(db, m, as_of, flagged, suffix))
             tables["offers"][1].extend(_dated(offers(db, m, suffix), "valid_from", as_of))
             tables["buyers"][1].extend(_dated(buyers(db, m, suffix), "first_order_on", as_of))
             tables["granted_services"][1].extend(granted_services(db, m, None, as_of, suffix=suffix))
+            tables["surveys"][1].extend(survey_table(db, m, as_of, responses, suffix))
     finally:
         if suffix:
             engine.drop_suffix(suffix, ["audit"])

@@ -112,7 +112,7 @@ def test_take_up_cleaning_share_and_ever_bought_from_the_export_alone(store, tmp
     ms = [int(r[0]) for r in db.query("SELECT municipality FROM au_schemes ORDER BY municipality")]
     export(db, ms, tmp_path)
     reach = _read(tmp_path / "reach.csv")
-    items = _read(tmp_path / "items.csv")
+    items = _read(tmp_path / "sales.csv")
     offers = {(r["municipality"], r["offer_id"]): r["fsiii"] for r in _read(tmp_path / "offers.csv")}
     lines = []
     for year in ("2018", "2019", "2020", "2021"):
@@ -127,6 +127,11 @@ def test_take_up_cleaning_share_and_ever_bought_from_the_export_alone(store, tmp
     print(f"\ntake-up per year (buyers / recipients): {'; '.join(lines)}"
           f"\ncleaning share of purchases (orders): {cleaning}/{orders} = {cleaning / orders:.1%}"
           f"\nshare ever bought over the trial: {ever:.2%}")
+    surveys = _read(tmp_path / "surveys.csv")
+    assert {r["group"] for r in surveys} == {"buyers", "non_buyers"}
+    assert {r["measure"] for r in surveys} == {"safety", "information", "coherence", "practical_help", "personal_care"}
+    for r in surveys:
+        assert int(r["answered"]) == sum(int(r[f"score_{n}"]) for n in range(1, 6)) <= int(r["responses"])
     assert 0.002 <= sum(int(r["buyers"]) for r in reach if r["period"] == "2020") / sum(
         int(r["recipients"]) for r in reach if r["period"] == "2020") <= 0.012
     assert 0.8 <= cleaning / orders <= 0.97
