@@ -286,7 +286,7 @@ class Buying(LifeBase):
         # provider, left), or it simply runs to its end.
         stop: tuple[int, int, int, str] | None = None  # (effective, notified, recorded, reason)
         natural_end = d(payload["end"]) if "end" in payload else trial.window_end
-        if rng.random() < 0.8:
+        if rng.random() < 0.95:  # most stop after a while (a buying spell); a few go on to the end
             wanted = start + int(rng.expovariate(1 / self.b.buying_spell_days))
             later = [v for v in visits if v > wanted]
             if later:
