@@ -68,8 +68,15 @@ def citizen_as_of(ledger: Any, citizen_id: str, on: str, known_at: str | None = 
         cid = UUID(str(citizen_id))
     except ValueError:
         raise InvalidInput(f"citizen id must be a UUID, got {citizen_id!r}", field="citizen_id") from None
+    from ledger.projections.reader import head_position
+
     d = date.fromisoformat(on)
     k = _instant(known_at)
+    # The head of the log when the read starts. As known "now" means as recorded by this instant,
+    # so a command stored while the read runs cannot leak half into the answer.
+    position = head_position(ledger.db)
+    if k is None:
+        k = datetime.now(timezone.utc)
     repo = ledger.repository
     person_events = _events(repo, cid, k)
     if not person_events:
@@ -110,6 +117,6 @@ def citizen_as_of(ledger: Any, citizen_id: str, on: str, known_at: str | None = 
         "citizen_id": str(cid), "municipality": person.municipality, "as_of": on, "known_at": known_at,
         "provider": person.provider_on(d), "residence": person.residence_on(d),
         "grants": grants, "orders": orders, "deliveries": sorted(deliveries, key=lambda x: (x["date"], x["delivery_id"])),
-        "invoices": invoices, "balance": balance, "versions": {"citizen": heads[0],
+        "invoices": invoices, "balance": balance, "log_position": position, "versions": {"citizen": heads[0],
                                                                "assessment": heads[1] if len(heads) > 1 else 0},
     }

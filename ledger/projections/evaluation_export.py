@@ -315,13 +315,15 @@ def _dated(rows: list[dict[str, Any]], key: str, as_of: str | None) -> list[dict
 
 
 def export_tables(db: Database, municipalities: Sequence[int], as_of: str | None, known_at: str | None
-                  ) -> tuple[dict[str, tuple[tuple[str, ...], list[dict[str, Any]]]], int]:
-    """Every table of the export at (D, K) and the log position it reflects. With `known_at`,
-    the audit projection is rebuilt into its own tables from the events recorded by then."""
+                  ) -> tuple[dict[str, tuple[tuple[str, ...], list[dict[str, Any]]]], int, dict[str, str]]:
+    """Every table of the export at (D, K), the log position it reflects and the digests of the
+    projection tables it read. With `known_at`, the audit projection is rebuilt into its own
+    tables from the events recorded by then."""
     from ledger.projections.audit import AuditProjection
     from ledger.projections.engine import Engine
 
-    engine = Engine(db, [AuditProjection()])
+    projection = AuditProjection()
+    engine = Engine(db, [projection])
     suffix = ""
     if known_at is not None:
         engine.rebuild(["audit"], suffix=EXPORT_SUFFIX, swap=False, until_recorded=known_at)
@@ -341,10 +343,13 @@ def export_tables(db: Database, municipalities: Sequence[int], as_of: str | None
             tables["buyers"][1].extend(_dated(buyers(db, m, suffix), "first_order_on", as_of))
             tables["granted_services"][1].extend(granted_services(db, m, None, as_of, suffix=suffix))
             tables["surveys"][1].extend(survey_table(db, m, as_of, responses, suffix))
+        # The same digest `ledger-replay verify` computes, so a published figure can be traced to
+        # the projection content it was read from (keyed by the live table's name).
+        digests = {t.name: engine.digest(t.name + suffix) for t in projection.tables}
     finally:
         if suffix:
             engine.drop_suffix(suffix, ["audit"])
-    return tables, position
+    return tables, position, digests
 
 
 def _cell(value: Any) -> str:
@@ -365,7 +370,7 @@ def export(db: Database, municipalities: Sequence[int], out_dir: str | Path, as_
         except ModuleNotFoundError:
             raise ValueError("parquet needs pyarrow, which is not installed (pip install pyarrow); "
                              "use --format csv") from None
-    tables, position = export_tables(db, municipalities, as_of, known_at)
+    tables, position, digests = export_tables(db, municipalities, as_of, known_at)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, Any] = {}
@@ -383,7 +388,7 @@ def export(db: Database, municipalities: Sequence[int], out_dir: str | Path, as_
 
             pq.write_table(pa.table({c: [r.get(c) for r in rows] for c in columns}), path)
         files[path.name] = {"rows": len(rows), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
-    manifest = {"as_of": as_of, "known_at": known_at, "log_position": position,
+    manifest = {"as_of": as_of, "known_at": known_at, "log_position": position, "projection_digests": digests,
                 "municipalities": list(municipalities), "format": fmt, "files": files,
                 "codebook": "docs/evaluation-export.md"}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ledger.application import Ledger
@@ -175,6 +175,7 @@ def small(tmp_path_factory):
 
 
 @settings(max_examples=4, deadline=None)
+@example(k=__import__("datetime").date(2021, 6, 1), d_offset=-150)  # late enough that orders are known
 @given(k=st.dates(min_value=__import__("datetime").date(2018, 3, 1), max_value=__import__("datetime").date(2022, 3, 1)),
        d_offset=st.integers(min_value=-400, max_value=200))
 def test_the_export_at_d_k_equals_the_export_of_a_store_holding_only_what_was_recorded_by_k(small, k, d_offset):
@@ -204,14 +205,78 @@ def test_the_export_at_d_k_equals_the_export_of_a_store_holding_only_what_was_re
             cut.close()
         assert a["files"] == b["files"]
         assert a["log_position"] == b["log_position"]
+        assert a["projection_digests"] == b["projection_digests"]
         # The per-citizen read as of (D, K) equals the same read on the store cut at K.
         full_l, cut_l = Ledger(Settings(database_url=url)), Ledger(Settings(database_url=cut_url))
         try:
             citizens = [r[0] for r in cut_l.db.query(
                 "SELECT DISTINCT citizen_id FROM au_orders ORDER BY citizen_id")][:6]
             for citizen in citizens:
-                assert citizen_as_of(full_l, citizen, as_of, known_at) == {
-                    **citizen_as_of(cut_l, citizen, as_of, None), "known_at": known_at}, citizen
+                a_, b_ = citizen_as_of(full_l, citizen, as_of, known_at), citizen_as_of(cut_l, citizen, as_of, None)
+                assert a_["log_position"] >= b_["log_position"]  # the head of each store when read
+                assert {**a_, "log_position": 0} == {**b_, "known_at": known_at, "log_position": 0}, citizen
         finally:
             full_l.close()
             cut_l.close()
+
+
+# -- the commands ----------------------------------------------------------------------------
+
+
+def _cli(url: str, *args: str, code: int = 0) -> str:
+    from typer.testing import CliRunner
+
+    from ledger.cli import app
+
+    result = CliRunner().invoke(app, list(args), env={"LEDGER_DATABASE_URL": url})
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    return result.output
+
+
+def test_the_export_command_writes_the_tables_and_the_manifest(small, tmp_path):
+    import json
+
+    _root, _path, url = small
+    out = _cli(url, "export", "evaluation", "-m", "all", "--out", str(tmp_path / "ev"), "--as-of", "2020-12-31",
+               "--known-at", "2021-01-31")
+    assert "reach.csv" in out and "log position" in out
+    manifest = json.loads((tmp_path / "ev" / "manifest.json").read_text())
+    assert manifest["as_of"] == "2020-12-31" and manifest["known_at"].startswith("2021-01-31T23:59:59")
+    assert sorted(manifest["files"]) == ["buyers.csv", "granted_services.csv", "offers.csv", "reach.csv", "sales.csv",
+                                         "surveys.csv"]
+    assert set(manifest["projection_digests"]) >= {"au_orders", "au_grants"}
+    assert max(r["last_day"] for r in _read(tmp_path / "ev" / "reach.csv")) <= "2020-12-31"
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--as-of", "2020-13-01"), "as_of"),
+    (("--known-at", "soon"), "--known-at must be"),
+    (("--format", "xlsx"), "--format must be csv or parquet"),
+    (("-m", "Atlantis"), "unknown municipality"),
+])
+def test_bad_export_input_exits_2_with_a_message(small, tmp_path, args, message):
+    _root, _path, url = small
+    base = {"-m": "all"}
+    extra = list(args)
+    if "-m" in extra:
+        base = {}
+    flat = [x for kv in base.items() for x in kv]
+    assert message in _cli(url, "export", "evaluation", *flat, "--out", str(tmp_path / "x"), *extra, code=2)
+
+
+def test_the_citizen_as_of_command(small):
+    import json
+
+    _root, _path, url = small
+    db = Database(url)
+    try:
+        citizen = db.query("SELECT citizen_id FROM au_orders ORDER BY start LIMIT 1")[0][0]
+    finally:
+        db.close()
+    answer = json.loads(_cli(url, "citizen", "as-of", citizen, "--date", "2021-06-30", "--known-at",
+                             "2021-07-01T00:00:00Z"))
+    assert answer["citizen_id"] == citizen and answer["orders"] and "balance" in answer
+    assert "not recorded" in _cli(url, "citizen", "as-of", citizen, "--date", "2021-06-30", "--known-at",
+                                  "2016-01-01", code=2)
+    assert "must be a UUID" in _cli(url, "citizen", "as-of", "nobody", "--date", "2021-06-30", code=2)
