@@ -82,14 +82,14 @@ ROUTES = {  # route -> command type, filled with example values
     ("post", "/deliveries/missed"): "record_missed_visit", ("post", "/deliveries/{o}/cancel"): "cancel_delivery",
     ("post", "/deliveries/{o}/dispute"): "dispute_delivery", ("post", "/payments"): "receive_payment",
     ("post", "/payments/{c}/p-1/reversal"): "reverse_payment", ("post", "/billing/runs"): "run_invoices",
-    ("post", "/billing/reminders"): "issue_reminders",
+    ("post", "/billing/reminders"): "issue_reminders", ("post", "/citizens/{c}/surveys"): "record_survey_response",
 }
 
 
 def test_the_role_matrix_covers_every_command_route(client):
     doc = client.get("/openapi.json").json()
     served = {(m, p) for p, ops in doc["paths"].items() for m in ops if m in ("post", "delete")}
-    assert len(served) == len(ROUTES) == 27
+    assert len(served) == len(ROUTES) == 28
     assert set(ROUTES.values()) == set(ROLE_COMMANDS["administrator"])
 
 

@@ -19,6 +19,8 @@ from ledger.api.schemas import CitizenView, CommandResponse, History
 from ledger.domain.account import account_id
 from ledger.domain.assessment import assessment_id
 
+SurveyResponseBody = b.body("record_survey_response", "citizen_id")
+
 router = APIRouter(prefix="/citizens", tags=["citizens"], responses=COMMAND_ERRORS)
 
 
@@ -36,6 +38,13 @@ def choose_provider(citizen_id: CitizenPath, body: b.ChooseProviderBody,
 @router.post("/{citizen_id}/residence", response_model=CommandResponse)
 def change_residence(citizen_id: CitizenPath, body: b.ChangeResidenceBody,
                      run: Runner = Command("change_residence")) -> Response:
+    return run(body, citizen_id=citizen_id)
+
+
+@router.post("/{citizen_id}/surveys", response_model=CommandResponse)
+def record_survey_response(citizen_id: CitizenPath, body: SurveyResponseBody,
+                           run: Runner = Command("record_survey_response")) -> Response:
+    """The citizen's answers to one round of the user-satisfaction survey (five measures, 1-5 or null)."""
     return run(body, citizen_id=citizen_id)
 
 
