@@ -65,13 +65,28 @@ def network(tmp_path_factory):
     return path, summary
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def store(request, network, tmp_path_factory):
-    url = _url(request.param, tmp_path_factory.mktemp("store"), request)
-    _load(url, network[0])
-    db = Database(url)
-    yield request.param, db
-    db.close()
+@pytest.fixture(scope="module")
+def stores(request, network, tmp_path_factory):
+    """The default network trial imported at most once per backend for the whole module (the tests
+    only read); `stores(kind)` gives the store, importing it on first use."""
+    made: dict[str, Database] = {}
+
+    def get(kind: str) -> Database:
+        if kind not in made:
+            # module-scoped request: a PostgreSQL schema is dropped when the module is done
+            url = _url(kind, tmp_path_factory.mktemp(kind), request)
+            _load(url, network[0])
+            made[kind] = Database(url)
+        return made[kind]
+
+    yield get
+    for db in made.values():
+        db.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request, stores):
+    return request.param, stores(request.param)
 
 
 def _pr(found: set, true: set) -> tuple[float, float]:
@@ -138,25 +153,22 @@ def test_take_up_cleaning_share_and_ever_bought_from_the_export_alone(store, tmp
     assert 0.008 <= ever <= 0.04
 
 
-def test_the_export_is_byte_identical_on_sqlite_and_postgresql(network, tmp_path_factory, request):
+def test_the_export_is_byte_identical_on_sqlite_and_postgresql(stores, tmp_path):
     from conftest import pg_ok
 
     if not pg_ok():
         pytest.skip("PostgreSQL is not reachable")
     outs = []
     for kind in ("sqlite", "postgres"):
-        url = _url(kind, tmp_path_factory.mktemp(kind), request)
-        _load(url, network[0])
-        db = Database(url)
-        try:
-            ms = [int(r[0]) for r in db.query("SELECT municipality FROM au_schemes ORDER BY municipality")]
-            out = tmp_path_factory.mktemp(f"export-{kind}")
-            export(db, ms, out, "2020-06-30", "2020-09-01T00:00:00+00:00")
-            outs.append(out)
-        finally:
-            db.close()
-    for f in sorted(p.name for p in outs[0].iterdir() if p.suffix == ".csv"):
-        assert (outs[0] / f).read_bytes() == (outs[1] / f).read_bytes(), f
+        db = stores(kind)
+        ms = [int(r[0]) for r in db.query("SELECT municipality FROM au_schemes ORDER BY municipality")]
+        out = tmp_path / kind
+        manifest = export(db, ms, out, "2020-06-30", "2020-09-01T00:00:00+00:00")
+        outs.append((out, manifest))
+    (a, ma), (b, mb) = outs
+    for f in sorted(p.name for p in a.iterdir() if p.suffix == ".csv"):
+        assert (a / f).read_bytes() == (b / f).read_bytes(), f
+    assert ma["files"] == mb["files"] and ma["projection_digests"] == mb["projection_digests"]
 
 
 # -- (D, K) against a store cut at K ----------------------------------------------------------
