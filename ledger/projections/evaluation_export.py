@@ -199,7 +199,8 @@ SURVEY_COLUMNS = ("municipality", "round_id", "measure", "group", "responses", "
                   "score_3", "score_4", "score_5", "mean_score")
 
 
-def scan_log(db: Database, known_at: str | None) -> tuple[set[str], dict[str, dict[str, Any]], int]:
+def scan_log(db: Database, known_at: str | None, until: int | None = None
+             ) -> tuple[set[str], dict[str, dict[str, Any]], int]:
     """One pass over the events recorded by `known_at`: ids of deliveries made straight after a
     granted visit, the survey responses (by response id, corrections applied), and the log
     position of the last event read (the head when `known_at` is None)."""
@@ -208,7 +209,7 @@ def scan_log(db: Database, known_at: str | None) -> tuple[set[str], dict[str, di
     flagged: set[str] = set()
     surveys: dict[str, dict[str, Any]] = {}
     position = 0
-    for _last, events in read_batches(db, 0, None, 10_000, known_at):
+    for _last, events in read_batches(db, 0, until, 10_000, known_at):
         for e in events:
             position = max(position, e.position)
             if e.name == "DeliveryRecorded" and e.state.get("after_granted_visit"):
@@ -325,13 +326,18 @@ def export_tables(db: Database, municipalities: Sequence[int], as_of: str | None
     projection = AuditProjection()
     engine = Engine(db, [projection])
     suffix = ""
+    until = None
     if known_at is not None:
         engine.rebuild(["audit"], suffix=EXPORT_SUFFIX, swap=False, until_recorded=known_at)
         suffix = EXPORT_SUFFIX
     else:
-        engine.catch_up(["audit"])
+        # Read the log only as far as the projection has applied it, so both halves of the
+        # export reflect the same position.
+        until = engine.catch_up(["audit"]).get("audit")
     try:
-        flagged, responses, position = scan_log(db, known_at)
+        flagged, responses, position = scan_log(db, known_at, until)
+        if until is not None:
+            position = until
         tables: dict[str, tuple[tuple[str, ...], list[dict[str, Any]]]] = {
             "reach": (REACH_COLUMNS, []), "sales": (ITEM_COLUMNS, []), "offers": (OFFER_COLUMNS, []),
             "buyers": (BUYER_COLUMNS, []), "granted_services": (GRANTED_COLUMNS, []),
