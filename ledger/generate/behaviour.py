@@ -24,7 +24,7 @@ class Behaviour:
     cleaning_share: float = _B["cleaning_share"]["value"]  # of purchases that are cleaning
     nursing_home_factor: float = _B["nursing_home_factor"]["value"]  # buying rate in nursing homes, relative
     next_order_rate: float = _B["next_order_rate"]["value"]  # further orders a year once a citizen has bought
-    buying_spell_days: float = 120.0  # mean time a buyer goes on buying (and a recurring order runs)
+    buying_spell_days: float = 60.0  # mean time a buyer goes on buying (and a recurring order runs)
     reassess_rate: float = 0.3  # re-assessments per grant a year (each one a cut or a raise, at random)
     substitution_rate: float = 0.01  # share of cuts in granted cleaning a citizen buys back (estimate)
     substitution_delay_days: float = 45.0  # mean days from such a cut to the purchase
