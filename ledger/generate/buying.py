@@ -247,9 +247,9 @@ class Buying(LifeBase):
         return next_weekday(day)
 
     def one_off(self, place: Cmd, order_id: str, offer_id: str, day: int, band: str, minutes: int | None,
-                units: int, staff: str, may_cancel: bool = True, certain: bool = False) -> None:
+                units: int, staff: str, may_cancel: bool = True) -> None:
         rng = self.rng
-        if may_cancel and not certain and rng.random() < 0.08:
+        if may_cancel and rng.random() < 0.08:
             spec = self.w.catalogues[self.m].offer(offer_id).spec
             if rng.random() < 0.3:  # late: the day before
                 notified = at(day - 1, rng.randrange(8, 20), rng.randrange(60))
@@ -263,7 +263,7 @@ class Buying(LifeBase):
                        "culture-package": 240}.get(offer_id, 60)
         elif offer_id == "holiday-escort":
             minutes = 600
-        self.visit(order_id, offer_id, day, band, minutes, units, staff, certain)
+        self.visit(order_id, offer_id, day, band, minutes, units, staff)
 
     def recurring(self, place: Cmd, order_id: str, offer_id: str, start: int, payload: dict[str, Any],
                   minutes: int, seg: Segment, staff: str) -> None:
@@ -323,13 +323,12 @@ class Buying(LifeBase):
         if late and spec.fee_ore > 0:
             self.items.append(Billable("fee", effective, recorded, fee_gross(self.w, self.m, offer_id, spec.fee_ore)))
 
-    def visit(self, order_id: str, offer_id: str, day: int, band: str, minutes: int, units: int, staff: str,
-              certain: bool = False) -> None:
+    def visit(self, order_id: str, offer_id: str, day: int, band: str, minutes: int, units: int, staff: str) -> None:
         rng, w, m = self.rng, self.w, self.m
         if day > ACTIVITY_END:
             return
         delivery_id = self.uuid()
-        if rng.random() < 0.04 and not certain:
+        if rng.random() < 0.04:
             self.add(self.office(day, 12, 18), "record_missed_visit", {
                 "delivery_id": delivery_id, "order_id": order_id, "date": iso_date(day),
                 "reason": pick(rng, MISSED_REASONS)}, staff, "provider_staff", day)
@@ -355,7 +354,7 @@ class Buying(LifeBase):
         if klippekort:
             return  # free hours are recorded but never billed
         item = Billable("delivery", day, t, delivery_gross(w, m, offer_id, day, band, minutes, units), delivery_id)
-        if rng.random() < 0.005 and not certain:  # recorded by mistake: withdrawn a day or two later
+        if rng.random() < 0.005:  # recorded by mistake: withdrawn a day or two later
             wt = self.office(day_of(t) + rng.randrange(1, 3), 8, 15)
             item.withdrawn = wt
             self.add(wt, "cancel_delivery", {"delivery_id": delivery_id, "effective": iso_date(day_of(wt)),
