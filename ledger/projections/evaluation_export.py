@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import re
+import secrets
 from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
@@ -328,8 +329,13 @@ def export_tables(db: Database, municipalities: Sequence[int], as_of: str | None
     suffix = ""
     until = None
     if known_at is not None:
-        engine.rebuild(["audit"], suffix=EXPORT_SUFFIX, swap=False, until_recorded=known_at)
-        suffix = EXPORT_SUFFIX
+        # Side tables of this export's own (two exports at once never share them), dropped below.
+        suffix = f"{EXPORT_SUFFIX}{secrets.token_hex(4)}"
+        try:
+            engine.rebuild(["audit"], suffix=suffix, swap=False, until_recorded=known_at)
+        except BaseException:
+            engine.drop_suffix(suffix, ["audit"])
+            raise
     else:
         # Read the log only as far as the projection has applied it, so both halves of the
         # export reflect the same position.
