@@ -6,8 +6,8 @@ brugerundersøgelser"), and the national evaluation surveys buyers and non-buyer
 l. 1661-1663). The seeds give no scale; we take the usual 1-5 satisfaction scale (1 very
 dissatisfied ... 5 very satisfied), and a measure may be left unanswered (None).
 
-One aggregate per (round, citizen): a second answer to the same round is refused; a correction is
-its own event naming the version it corrects. Only the pseudonymous citizen id is stored, never a
+One aggregate per (round, citizen): a second answer to the same round is refused. (A correction
+would be its own event naming the one it corrects; none is needed yet.) Only the pseudonymous citizen id is stored, never a
 name: the answers are care opinions, not identity.
 """
 
@@ -60,19 +60,8 @@ class SurveyResponse(LedgerAggregate):
             s.answered_on = self.effective
             s.answers = dict(self.answers)
 
-    class SurveyResponseCorrected(LedgerAggregate.Event):
-        answers: dict
-        corrects: str
-
-        def apply(self, s: SurveyResponse) -> None:
-            s.answers = dict(self.answers)
-
     @classmethod
     def record(cls, ctx: Context, municipality: int, citizen_id: UUID, round_id: str, answered_on: date,
                values: dict[str, Any]) -> SurveyResponse:
         return cls._start(cls.SurveyResponseRecorded, survey_response_id(round_id, citizen_id), ctx, iso(answered_on),
                           municipality, citizen_id=str(citizen_id), round_id=round_id, answers=answers(values))
-
-    def correct(self, ctx: Context, values: dict[str, Any]) -> None:
-        self._record(self.SurveyResponseCorrected, ctx, self.answered_on, answers=answers(values),
-                     corrects=self.event_ref())

@@ -203,7 +203,7 @@ SURVEY_COLUMNS = ("municipality", "round_id", "measure", "group", "responses", "
 def scan_log(db: Database, known_at: str | None, until: int | None = None
              ) -> tuple[set[str], dict[str, dict[str, Any]], int]:
     """One pass over the events recorded by `known_at`: ids of deliveries made straight after a
-    granted visit, the survey responses (by response id, corrections applied), and the log
+    granted visit, the survey responses (by response id), and the log
     position of the last event read (the head when `known_at` is None)."""
     from ledger.projections.reader import read_batches
 
@@ -220,8 +220,6 @@ def scan_log(db: Database, known_at: str | None, until: int | None = None
                 surveys[e.originator_id] = {"municipality": st["municipality"], "citizen_id": st["citizen_id"],
                                             "round_id": st["round_id"], "answered_on": st["effective"],
                                             "answers": st["answers"]}
-            elif e.name == "SurveyResponseCorrected" and e.originator_id in surveys:
-                surveys[e.originator_id]["answers"] = e.state["answers"]
     return flagged, surveys, position
 
 
