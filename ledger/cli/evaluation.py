@@ -43,10 +43,14 @@ def export_evaluation(
     known_at: Annotated[str | None, typer.Option("--known-at", help="as the records showed at K (default: now)")]
     = None,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet")] = "csv",
+    at_position: Annotated[int | None, typer.Option("--at-position", min=0, help="export the live read models "
+                                                    "at exactly this log position (refused once they are past it)")]
+    = None,
     catch_up: CatchUpOpt = True,
 ) -> None:
     """Write reach, items, offers, buyers and granted_services plus manifest.json (docs/evaluation-export.md)."""
     from ledger.projections.audit import AuditProjection
+    from ledger.projections.cut import PositionError
     from ledger.projections.evaluation_export import export as write
 
     if fmt not in ("csv", "parquet"):
@@ -55,14 +59,14 @@ def export_evaluation(
     if target.exists() and not target.is_dir():
         fail(f"--out {out} exists and is not a directory")
     d, k = _date(as_of, "as_of"), _instant(known_at)
-    db = _database(AuditProjection(), catch_up)
+    db = _database(AuditProjection(), catch_up and at_position is None)
     try:
         known = [int(r[0]) for r in db.query("SELECT municipality FROM au_schemes ORDER BY municipality")]
         ms = _municipalities(municipality, known)
         try:
-            manifest = write(db, ms, target, d, k, fmt)
-        except ValueError as e:
-            fail(str(e))
+            manifest = write(db, ms, target, d, k, fmt, at_position)
+        except (ValueError, PositionError) as e:
+            fail(f"{getattr(e, 'code', 'invalid-input')}: {e}")
         except OSError as e:
             fail(f"cannot write to {out}: {e.strerror or e}")
     finally:

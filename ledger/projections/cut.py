@@ -1,11 +1,13 @@
 """One consistent cut: a read of projection tables that states the log position it reflects.
 
 A projection's rows and its tracked position are committed in one transaction (engine.catch_up,
-and a rebuild's swap), so a read that finds the same tracked positions before and after it saw
-the tables as of exactly those positions. `read_at` retries a read that raced a catch-up, and with
-`at_position` answers only when every projection it reads stands at that position: ahead of the
-log, not yet reached, or already passed (the live tables cannot go back; `ledger-replay rebuild`
-reconstructs older cuts) are refused with their own errors.
+and a rebuild's swap). `read_at` catches the projections up to a target position P (the head, or
+the `at_position` asked for), reads, and checks that the tracked positions did not move during the
+read: then the tables were exactly those of the log up to P (a projection's tracked position may
+stay below P when the events after it are none of its business; it has still applied all of the
+log up to P). A read that raced a catch-up by someone else is read again. With `at_position`, a
+position beyond the log is refused, and so is one the projections have already passed (live
+tables cannot go back; `ledger-replay rebuild` reconstructs older cuts).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
 from ledger.db import Database
-from ledger.projections.engine import TRACKING_TABLE
+from ledger.projections.engine import TRACKING_TABLE, Engine, Projection
 from ledger.projections.reader import head_position
 
 T = TypeVar("T")
@@ -33,10 +35,6 @@ class PositionAhead(PositionError):
     code = "position-ahead-of-log"
 
 
-class PositionNotReached(PositionError):
-    code = "not-caught-up"
-
-
 class PositionPassed(PositionError):
     code = "position-passed"
 
@@ -53,23 +51,25 @@ def tracked(db: Database, names: Collection[str]) -> dict[str, int]:
     return {n: found.get(n, 0) for n in wanted}
 
 
-def read_at(db: Database, names: Collection[str], read: Callable[[], T], at_position: int | None = None,
+def read_at(db: Database, projections: list[Projection], read: Callable[[int], T], at_position: int | None = None,
             tries: int = 5) -> tuple[T, int]:
-    """(the read's answer, the log position it reflects). The projections named must stand at one
-    position (they do when caught up to the head together); with `at_position`, at that one."""
+    """(the read's answer, the log position P it reflects). `read(P)` does the reading."""
+    engine = Engine(db, projections)
+    names = [p.name for p in projections]
     for _ in range(tries):
+        head = head_position(db)
+        target = head if at_position is None else at_position
+        if target > head:
+            raise PositionAhead(f"at_position {target} is beyond the log head {head}", head=head)
+        engine.catch_up(names, until=target)
         before = tracked(db, names)
-        low, high = min(before.values()), max(before.values())
-        if at_position is not None:
-            head = head_position(db)
-            if at_position > head:
-                raise PositionAhead(f"at_position {at_position} is beyond the log head {head}", head=head)
-            if low < at_position:
-                raise PositionNotReached(f"the read models reached position {low}, not {at_position}", reached=low)
-            if high > at_position:
-                raise PositionPassed(f"the read models stand at position {high}, past {at_position}; an older cut "
-                                     "is reconstructed by `ledger-replay rebuild`, not read live", reached=high)
-        answer = read()
-        if tracked(db, names) == before and low == high:
-            return answer, low
-    raise ReadRaced("the read models kept moving during the read; retry", reached=low)
+        if max(before.values(), default=0) > target:
+            if at_position is None:
+                continue  # someone applied newer events meanwhile: take the new head
+            raise PositionPassed(f"the read models stand at position {max(before.values())}, past {target}; an "
+                                 "older cut is reconstructed by `ledger-replay rebuild`, not read live",
+                                 reached=max(before.values()))
+        answer = read(target)
+        if tracked(db, names) == before:
+            return answer, target
+    raise ReadRaced("the read models kept moving during the read; retry")

@@ -202,17 +202,19 @@ SURVEY_COLUMNS = ("municipality", "round_id", "measure", "group", "responses", "
 
 def scan_log(db: Database, known_at: str | None, until: int | None = None
              ) -> tuple[set[str], dict[str, dict[str, Any]], int]:
-    """One pass over the events recorded by `known_at`: ids of deliveries made straight after a
-    granted visit, the survey responses (by response id), and the log
-    position of the last event read (the head when `known_at` is None)."""
+    """One pass over the log up to `until` (the head when None), keeping the events recorded by
+    `known_at`: ids of deliveries made straight after a granted visit, the survey responses (by
+    response id), and the last log position read. (Events recorded by K are not a prefix of the
+    log: a batch stores each aggregate's events together, so the cut at K is by recorded time and
+    the position says how much of the log it was taken from.)"""
     from ledger.projections.reader import read_batches
 
     flagged: set[str] = set()
     surveys: dict[str, dict[str, Any]] = {}
     position = 0
-    for _last, events in read_batches(db, 0, until, 10_000, known_at):
+    for last, events in read_batches(db, 0, until, 10_000, known_at):
+        position = max(position, last)
         for e in events:
-            position = max(position, e.position)
             if e.name == "DeliveryRecorded" and e.state.get("after_granted_visit"):
                 flagged.add(e.originator_id)
             elif e.name == "SurveyResponseRecorded":
@@ -314,51 +316,59 @@ def _dated(rows: list[dict[str, Any]], key: str, as_of: str | None) -> list[dict
     return rows if as_of is None else [r for r in rows if (r.get(key) or "") <= as_of]
 
 
-def export_tables(db: Database, municipalities: Sequence[int], as_of: str | None, known_at: str | None
+def _tables(db: Database, municipalities: Sequence[int], as_of: str | None, known_at: str | None, suffix: str,
+            until: int | None) -> tuple[dict[str, tuple[tuple[str, ...], list[dict[str, Any]]]], int]:
+    flagged, responses, position = scan_log(db, known_at, until)
+    tables: dict[str, tuple[tuple[str, ...], list[dict[str, Any]]]] = {
+        "reach": (REACH_COLUMNS, []), "sales": (ITEM_COLUMNS, []), "offers": (OFFER_COLUMNS, []),
+        "buyers": (BUYER_COLUMNS, []), "granted_services": (GRANTED_COLUMNS, []),
+        "surveys": (SURVEY_COLUMNS, [])}
+    for m in municipalities:
+        tables["reach"][1].extend(reach(db, m, as_of, flagged, suffix))
+        tables["sales"][1].extend(items(db, m, as_of, flagged, suffix))
+        tables["offers"][1].extend(_dated(offers(db, m, suffix), "valid_from", as_of))
+        tables["buyers"][1].extend(_dated(buyers(db, m, suffix), "first_order_on", as_of))
+        tables["granted_services"][1].extend(granted_services(db, m, None, as_of, suffix=suffix))
+        tables["surveys"][1].extend(survey_table(db, m, as_of, responses, suffix))
+    return tables, (position if until is None else until)
+
+
+def export_tables(db: Database, municipalities: Sequence[int], as_of: str | None, known_at: str | None,
+                  at_position: int | None = None
                   ) -> tuple[dict[str, tuple[tuple[str, ...], list[dict[str, Any]]]], int, dict[str, str]]:
     """Every table of the export at (D, K), the log position it reflects and the digests of the
-    projection tables it read. With `known_at`, the audit projection is rebuilt into its own
-    tables from the events recorded by then."""
+    projection tables it read.
+
+    With `known_at`, the audit projection is rebuilt into side tables of this export's own from the
+    events recorded by then. Without it, the live tables are caught up to the head (or to
+    `at_position` exactly) and read as one cut with the log scan stopping at the same position
+    (cut.read_at)."""
+    from ledger.projections import cut
     from ledger.projections.audit import AuditProjection
     from ledger.projections.engine import Engine
 
     projection = AuditProjection()
     engine = Engine(db, [projection])
-    suffix = ""
-    until = None
     if known_at is not None:
+        if at_position is not None:
+            raise ValueError("give --known-at or --at-position, not both")
         # Side tables of this export's own (two exports at once never share them), dropped below.
         suffix = f"{EXPORT_SUFFIX}{secrets.token_hex(4)}"
         try:
             engine.rebuild(["audit"], suffix=suffix, swap=False, until_recorded=known_at)
-        except BaseException:
+            tables, position = _tables(db, municipalities, as_of, known_at, suffix, None)
+            digests = {t.name: engine.digest(t.name + suffix) for t in projection.tables}
+        finally:
             engine.drop_suffix(suffix, ["audit"])
-            raise
-    else:
-        # Read the log only as far as the projection has applied it, so both halves of the
-        # export reflect the same position.
-        until = engine.catch_up(["audit"]).get("audit")
-    try:
-        flagged, responses, position = scan_log(db, known_at, until)
-        if until is not None:
-            position = until
-        tables: dict[str, tuple[tuple[str, ...], list[dict[str, Any]]]] = {
-            "reach": (REACH_COLUMNS, []), "sales": (ITEM_COLUMNS, []), "offers": (OFFER_COLUMNS, []),
-            "buyers": (BUYER_COLUMNS, []), "granted_services": (GRANTED_COLUMNS, []),
-            "surveys": (SURVEY_COLUMNS, [])}
-        for m in municipalities:
-            tables["reach"][1].extend(reach(db, m, as_of, flagged, suffix))
-            tables["sales"][1].extend(items(db, m, as_of, flagged, suffix))
-            tables["offers"][1].extend(_dated(offers(db, m, suffix), "valid_from", as_of))
-            tables["buyers"][1].extend(_dated(buyers(db, m, suffix), "first_order_on", as_of))
-            tables["granted_services"][1].extend(granted_services(db, m, None, as_of, suffix=suffix))
-            tables["surveys"][1].extend(survey_table(db, m, as_of, responses, suffix))
+        return tables, position, digests
+
+    def read(position: int) -> tuple[dict[str, tuple[tuple[str, ...], list[dict[str, Any]]]], dict[str, str]]:
+        tables, _ = _tables(db, municipalities, as_of, None, "", position)
         # The same digest `ledger-replay verify` computes, so a published figure can be traced to
-        # the projection content it was read from (keyed by the live table's name).
-        digests = {t.name: engine.digest(t.name + suffix) for t in projection.tables}
-    finally:
-        if suffix:
-            engine.drop_suffix(suffix, ["audit"])
+        # the projection content it was read from.
+        return tables, {t.name: engine.digest(t.name) for t in projection.tables}
+
+    (tables, digests), position = cut.read_at(db, [projection], read, at_position)
     return tables, position, digests
 
 
@@ -367,7 +377,7 @@ def _cell(value: Any) -> str:
 
 
 def export(db: Database, municipalities: Sequence[int], out_dir: str | Path, as_of: str | None = None,
-           known_at: str | None = None, fmt: str = "csv") -> dict[str, Any]:
+           known_at: str | None = None, fmt: str = "csv", at_position: int | None = None) -> dict[str, Any]:
     """Write one tidy table per file and manifest.json into `out_dir`; returns the manifest."""
     import hashlib
     import json
@@ -380,7 +390,7 @@ def export(db: Database, municipalities: Sequence[int], out_dir: str | Path, as_
         except ModuleNotFoundError:
             raise ValueError("parquet needs pyarrow, which is not installed (pip install pyarrow); "
                              "use --format csv") from None
-    tables, position, digests = export_tables(db, municipalities, as_of, known_at)
+    tables, position, digests = export_tables(db, municipalities, as_of, known_at, at_position)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, Any] = {}

@@ -2,8 +2,8 @@
 buyers (numbered per answer, never by pseudonym) and granted services of buyers and non-buyers.
 
 Every answer states `log_position`, the position of the log the audit projection's tables stood at
-for the whole read (ledger/projections/cut.py); `at_position=P` answers only at exactly P (after
-waiting a moment for the read models to reach it), so several answers can be proven to read one cut.
+for the whole read (ledger/projections/cut.py: caught up to the head, or to `at_position=P`, and
+unchanged while read), so several answers can be proven to read one cut.
 The full export as of (D, K) is `ledger export evaluation` (docs/evaluation-export.md)."""
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ AtPosition = Annotated[int | None, Query(ge=0, le=2**53 - 1, description=(
 
 
 def _at(svc: Any, at_position: int | None, read: Callable[[], Any]) -> tuple[Any, int]:
-    if at_position is not None and svc.follower.reached < at_position:
-        svc.follower.wait_for(at_position, svc.config.read_wait_seconds)
+    from ledger.projections.audit import AuditProjection
+
     try:
-        return cut.read_at(svc.ledger.db, ["audit"], read, at_position)
+        return cut.read_at(svc.ledger.db, [AuditProjection()], lambda _position: read(), at_position)
     except cut.PositionError as e:
         headers = {"Retry-After": "1"} if e.code == "not-caught-up" else None
         raise ApiProblem(e.code, e.message, headers=headers, **e.extra) from None
