@@ -12,6 +12,7 @@ tables cannot go back; `ledger-replay rebuild` reconstructs older cuts).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
@@ -51,17 +52,35 @@ def tracked(db: Database, names: Collection[str]) -> dict[str, int]:
     return {n: found.get(n, 0) for n in wanted}
 
 
+_ENGINES: dict[tuple[int, tuple[str, ...]], tuple[Database, Engine, threading.Lock]] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def _engine(db: Database, projections: list[Projection]) -> tuple[Engine, threading.Lock]:
+    """One engine per store and set of projections (its table check and caches serve every read),
+    with a lock: an engine's caches are not for two threads at once (the API reads in a pool)."""
+    key = (id(db), tuple(sorted(p.name for p in projections)))
+    with _ENGINES_LOCK:
+        found = _ENGINES.get(key)
+        if found is None or found[0] is not db:
+            if len(_ENGINES) > 64:
+                _ENGINES.clear()
+            found = _ENGINES[key] = (db, Engine(db, projections), threading.Lock())
+    return found[1], found[2]
+
+
 def read_at(db: Database, projections: list[Projection], read: Callable[[int], T], at_position: int | None = None,
             tries: int = 5) -> tuple[T, int]:
     """(the read's answer, the log position P it reflects). `read(P)` does the reading."""
-    engine = Engine(db, projections)
+    engine, lock = _engine(db, projections)
     names = [p.name for p in projections]
     for _ in range(tries):
         head = head_position(db)
         target = head if at_position is None else at_position
         if target > head:
             raise PositionAhead(f"at_position {target} is beyond the log head {head}", head=head)
-        engine.catch_up(names, until=target)
+        with lock:
+            engine.catch_up(names, until=target)
         before = tracked(db, names)
         if max(before.values(), default=0) > target:
             if at_position is None:
