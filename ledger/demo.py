@@ -128,7 +128,7 @@ def build(url: str, seed: int, factor: float | None, out: Console) -> dict[str, 
     with tempfile.TemporaryDirectory(prefix="ledger-demo-") as tmp:
         path = Path(tmp) / "network.jsonl"
         started = time.perf_counter()
-        summary = run_generate("network", seed, 0.01, path, factor)
+        summary = run_generate("network", seed, None, path, factor)
         timings["generate"] = time.perf_counter() - started
         print_summary(summary)
         started = time.perf_counter()
@@ -255,30 +255,32 @@ def _audit(db: Database, summary: dict[str, Any], out: Console) -> None:
     if q is None:
         out.print("[yellow]the audit queries are not written yet")
         return
-    planted = {c["citizen_id"] for c in summary["planted_substitution_cases"]}
+    true = {c["order_id"] for c in summary["true_substitutions"]}
     found = []
     for m in summary["trial_municipalities"]:
         found += [(m, s) for s in q.substitution(db, m, 90)]
-    hits = {s["citizen_id"] for _, s in found}
-    out.print(f"substitution signals (a cut in granted cleaning within 90 days of an extra-cleaning order): "
-              f"{len(found)}; planted {len(planted)}, found {len(planted & hits)} of them")
+    hits = {o["order_id"] for _, s in found for o in s["orders"]}
+    out.print(f"substitution signals (a cut in granted cleaning within 90 days of a cleaning order): "
+              f"{len(found)}; the simulation bought back {len(true)} cuts, the signals name {len(true & hits)} of them")
     for m, s in found[:6]:
         o = s["orders"][0]
         out.print(f"  {m}: citizen {s['citizen_id']} {s['fsiii']} cut on {s['cut_on']} "
                   f"({s['minutes_before']} → {s['minutes_after']} min/week), order {o['offer_id']} from {o['start']} "
                   f"({o['days_after_cut']:+d} days)")
-    for b in summary["planted_below_cost"]:
-        rows = q.full_cost(db, int(b["municipality"]))
-        for r in rows:
-            out.print(f"  below full cost: {r['offer_id']} in {b['municipality']} from {r['in_force_from']} to "
-                      f"{r['in_force_to']}: price {kr(min(r['prices'].values()))} < cost "
-                      f"{kr(r['cost_total'])} ({r['sold']['lines']} lines sold)")
+    # Prices off full cost (either way), as the audit finds them: none is planted, so often none.
+    priced = [(m, r) for m in summary["trial_municipalities"] for r in q.full_cost(db, m)]
+    for m, r in priced[:3]:
+        out.print(f"  off full cost ({r['direction']}): {r['offer_id']} in {m} from {r['in_force_from']} to "
+                  f"{r['in_force_to']}: prices {', '.join(kr(p) for p in r['prices'].values())} vs cost "
+                  f"{kr(r['cost_total'])}")
+    if not priced:
+        out.print("  every price equals its full cost (the audit's full-cost section is empty)")
     _cmd(out, "  $ ledger audit --municipality all --section substitution")
     if found:
         _cmd(out, f"  API: GET /audit?municipality={found[0][0]}&section=substitution")
-    for b in summary["planted_below_cost"][:1]:
-        _cmd(out, f"  $ ledger audit --municipality {b['municipality']} --section full-cost")
-        _cmd(out, f"  API: GET /audit?municipality={b['municipality']}&section=full_cost")
+    for m, _r in priced[:1]:
+        _cmd(out, f"  $ ledger audit --municipality {m} --section full-cost")
+        _cmd(out, f"  API: GET /audit?municipality={m}&section=full_cost")
 
 
 def _verify(db: Database, out: Console) -> None:

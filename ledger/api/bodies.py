@@ -67,6 +67,9 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "run_invoices": {"municipality": 657, "month": "2019-03"},
     "issue_reminders": {"municipality": 657, "date": "2019-05-15"},
     "set_reference_rate": {"municipality": 657, "effective": "2019-01-01", "rate_bp": 5},
+    "record_survey_response": {"round_id": "tilfredshed-657-2019", "answered_on": "2019-10-05",
+                               "answers": {"safety": 4, "information": 3, "coherence": 4, "practical_help": 5,
+                                           "personal_care": None}},
 }
 
 

@@ -95,6 +95,9 @@ PROBLEMS: tuple[ProblemType, ...] = (
     ProblemType("internal-error", 500, "Internal error",
                 "A fault of the service itself. The `request_id` identifies it in the logs. Should never "
                 "occur; the schemathesis run in the test suite checks that it does not."),
+    ProblemType("position-passed", 409, "Position already passed",
+                "`at_position` is behind where the read models stand: live tables cannot go back to an older "
+                "position (reconstruct it with `ledger-replay rebuild`). `reached` says where they are."),
 )
 BY_CODE: dict[str, ProblemType] = {p.code: p for p in PROBLEMS}
 

@@ -307,6 +307,14 @@ class ReversePayment(Command):
     reason: Text
 
 
+# -- surveys (ledger/domain/survey.py) ------------------------------------------------------------
+class RecordSurveyResponse(Command):
+    citizen_id: UUID
+    round_id: ShortId
+    answered_on: Day
+    answers: dict[str, StrictInt | None]
+
+
 class RunInvoices(Command):
     municipality: Municipality
     month: Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
@@ -358,13 +366,14 @@ COMMANDS: dict[str, type[Command]] = {
     "run_invoices": RunInvoices,
     "issue_reminders": IssueReminders,
     "set_reference_rate": SetReferenceRate,
+    "record_survey_response": RecordSurveyResponse,
 }
 
 # Which roles may give which commands (the API enforces it; the import runs as administrator).
 ROLE_COMMANDS: dict[str, frozenset[str]] = {
     "assessor": frozenset({"register_citizen", "choose_provider", "change_residence", "award_grant", "reassess_grant",
                            "correct_grant", "end_grant", "grant_klippekort", "end_klippekort", "place_order",
-                           "change_order", "cancel_order"}),
+                           "change_order", "cancel_order", "record_survey_response"}),
     "catalogue_manager": frozenset({"establish_scheme", "open_scheme_window", "change_scheme_window",
                                     "change_scheme_rules", "add_item", "add_package", "change_price", "correct_price_version",
                                     "retire_offer"}),

@@ -116,11 +116,13 @@ def open_ledger() -> Any:
     return Ledger(settings())
 
 
-MODULES = ("core", "projections", "billing", "reports", "data", "serve")
-# Which module registers each top-level command (a command missing here still works: it loads all).
-COMMAND_MODULES = {"command": "core", "history": "core", "projections": "projections", "billing": "billing",
-                   "timeline": "reports", "audit": "reports", "export": "reports", "generate": "data",
-                   "import": "data", "demo": "data", "serve": "serve"}
+MODULES = ("core", "projections", "billing", "reports", "evaluation", "data", "serve")
+# Which modules register each top-level command (a command missing here still works: it loads all).
+COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "command": ("core",), "history": ("core",), "projections": ("projections",), "billing": ("billing",),
+    "timeline": ("reports",), "audit": ("reports",), "export": ("reports", "evaluation"),
+    "citizen": ("evaluation",), "generate": ("data",), "import": ("data",), "demo": ("data",),
+    "serve": ("serve",)}
 _registered = False
 
 
@@ -153,7 +155,8 @@ def main() -> None:
     args = sys.argv[1:]
     first = next((a for a in args if not a.startswith("-")), None)
     if first in COMMAND_MODULES and "--help" not in args[:args.index(first)]:
-        _load(COMMAND_MODULES[first])
+        for name in COMMAND_MODULES[first]:
+            _load(name)
     else:  # `ledger`, `ledger --help`, or a name this table does not know: every command
         _register()
     root(prog_name="ledger")

@@ -421,38 +421,4 @@ def _dialect(dialect: str, fmt: Format, out: str | None) -> str:
     return dialect
 
 
-# -- ledger export evaluation -------------------------------------------------------------
-
-
-@export.command("evaluation")
-@user_errors
-def export_evaluation(
-    municipality: MunicipalityOpt,
-    out: Annotated[str, typer.Option("--out", help="directory for the CSV files (created if missing)")],
-    catch_up: CatchUpOpt = True,
-) -> None:
-    """Write offers.csv, sales.csv, buyers.csv and granted_services.csv (see docs/evaluation-export.md).
-
-    One table per file, comma-separated, money in integer øre (1 kroner = 100 øre)."""
-    from pathlib import Path
-
-    from ledger.projections.audit import AuditProjection
-    from ledger.projections.evaluation_export import write_evaluation
-
-    if out == "-":
-        fail("the evaluation export is four tables, one file each: --out names a directory")
-    target = Path(out)
-    if target.exists() and not target.is_dir():
-        fail(f"--out {out} exists and is not a directory")
-    db = _database(AuditProjection(), catch_up)
-    try:
-        known = [int(r[0]) for r in db.query("SELECT municipality FROM au_schemes ORDER BY municipality")]
-        ms = _municipalities(municipality, known)
-        try:
-            counts = write_evaluation(db, ms, target)
-        except OSError as e:
-            fail(f"cannot write to {out}: {e.strerror or e}")
-    finally:
-        db.close()
-    for filename, n in counts.items():
-        typer.echo(f"{target / filename}: {n} rows")
+# `ledger export evaluation` lives in ledger/cli/evaluation.py (registered on `export` above).

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
+
+from ledger.generate.behaviour import DEFAULT, Behaviour
 from ledger.generate.citizen import LEAVE_RATE, Life, Stats
 from ledger.generate.clock import iso_date
 from ledger.generate.commands import Cmd
@@ -23,9 +27,9 @@ from ledger.generate.municipal import invoice_runs, reminder_runs, setup
 from ledger.generate.sorting import ExternalSorter
 from ledger.generate.world import HISTORY_START, SCALES, Scale, World, custom_scale
 
-__all__ = ["SCALES", "Scale", "custom_scale", "generate", "DEFAULT_TAKE_UP"]
+__all__ = ["SCALES", "Scale", "custom_scale", "generate", "DEFAULT_TAKE_UP", "Behaviour", "truth_path"]
 
-DEFAULT_TAKE_UP = 0.01  # of recipients who start buying in a year (the trials saw about 0.5 %)
+DEFAULT_TAKE_UP = DEFAULT.take_up  # first purchases per eligible recipient-year (tuned to about 0.5 % buying a year)
 YEARS = 5  # 2017–2021: arrivals replace those who leave
 
 Progress = Callable[[str, int, int], None]
@@ -37,9 +41,20 @@ def citizens_in(scale: Scale, m: int) -> int:
     return stock + round(stock * LEAVE_RATE * YEARS)
 
 
-def generate(scale: Scale, seed: int, out: str | Path, take_up: float = DEFAULT_TAKE_UP,
-             progress: Progress | None = None, tmp_dir: str | Path | None = None) -> dict[str, Any]:
-    """Write the history to `out` (atomically) and return a summary of what is in it."""
+def truth_path(out: str | Path) -> Path:
+    """Where the simulation's ground truth goes: beside the history, `<out>.truth.json`."""
+    path = Path(out)
+    return path.with_name(path.name + ".truth.json")
+
+
+def generate(scale: Scale, seed: int, out: str | Path, take_up: float | None = None,
+             progress: Progress | None = None, tmp_dir: str | Path | None = None,
+             behaviour: Behaviour | None = None) -> dict[str, Any]:
+    """Write the history to `out` (atomically), the simulation's ground truth beside it
+    (`truth_path(out)`), and return a summary of what is in them."""
+    behaviour = behaviour or DEFAULT
+    if take_up is not None:
+        behaviour = replace(behaviour, take_up=take_up)
     started = time.perf_counter()
     world = World(scale, seed)
     prefix = f"s{seed}"
@@ -62,7 +77,7 @@ def generate(scale: Scale, seed: int, out: str | Path, take_up: float = DEFAULT_
         done = 0
         for m in scale.municipalities:
             for i in range(citizens_in(scale, m)):
-                for k, cmd in enumerate(Life(world, m, i, take_up, reminders, stats, first_runs).run()):
+                for k, cmd in enumerate(Life(world, m, i, behaviour, reminders, stats, first_runs).run()):
                     emit(cmd, f"c{m}.{i}.{k}")
                 done += 1
                 if progress is not None and done % 500 == 0:
@@ -87,18 +102,24 @@ def generate(scale: Scale, seed: int, out: str | Path, take_up: float = DEFAULT_
                 if progress is not None and written % 20_000 == 0:
                     progress("writing", written, sorter.count)
         os.replace(partial, path)
+        truth = {"seed": seed, "scale": scale.name, "behaviour": behaviour.as_dict(), "cuts": stats.cuts,
+                 "substitutions": sorted(stats.substitutions, key=lambda x: (x["municipality"], x["order_id"])),
+                 "vat_mismatches": sorted(stats.vat_mismatches, key=lambda x: (x["municipality"], x["order_id"]))}
+        tp = truth_path(path)
+        tp.with_name(tp.name + ".partial").write_bytes(orjson.dumps(truth, option=orjson.OPT_INDENT_2))
+        os.replace(tp.with_name(tp.name + ".partial"), tp)
         if progress is not None:
             progress("writing", written, sorter.count)
     finally:
         sorter.close()
-    below_cost = [b for c in world.catalogues.values() for b in c.below_cost]
     return {
         "scale": scale.name,
         "recipients_factor": scale.factor,
         "municipalities": len(scale.municipalities),
         "trial_municipalities": sorted(world.trials),
         "seed": seed,
-        "take_up": take_up,
+        "take_up": behaviour.take_up,
+        "behaviour": behaviour.as_dict(),
         "history": f"{iso_date(HISTORY_START)}..2022-06-30 (recorded)",
         "lines": written,
         "commands": dict(sorted(types.items())),
@@ -108,8 +129,10 @@ def generate(scale: Scale, seed: int, out: str | Path, take_up: float = DEFAULT_
         "orders": stats.orders,
         "deliveries": stats.deliveries,
         "invoices_expected": stats.invoices,
-        "planted_substitution_cases": sorted(stats.planted, key=lambda p: (p["municipality"], p["citizen_id"])),
-        "planted_below_cost": [{**b, "sales": [x for x in stats.planted_sales if x["municipality"] == b["municipality"]]}
-                               for b in below_cost],
+        "cleaning_cuts": stats.cuts,
+        "survey_responses": stats.survey_responses,
+        "truth": str(truth_path(path)),
+        "true_substitutions": truth["substitutions"],
+        "true_vat_mismatches": truth["vat_mismatches"],
         "seconds": round(time.perf_counter() - started, 2),
     }

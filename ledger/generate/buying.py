@@ -1,8 +1,12 @@
 """Buying: when a citizen may buy, what and when they order, and what is delivered.
 
-Orders fit the citizen's grants so the audit finds only what is planted: more of a granted service
-(VAT exempt) only on top of that grant, a new kind of service (25 % VAT) only without one, and no
-cleaning order within 120 days of a cut in granted cleaning unless the case is planted.
+Two independent processes make the orders: a citizen's own wish to buy (a Poisson process at
+`Behaviour.take_up`, then `next_order_rate`), and, after an assessor cuts the citizen's granted
+cleaning, a chance (`substitution_rate`) that the citizen buys the difference back. What is bought
+follows the purchase mix (about 90 % cleaning) and the municipality's own catalogue; the VAT class
+is the one staff pick from the grants they see, wrong now and then (`vat_error_rate`). Nothing here
+looks at the audit's rules: the simulation only records, as its ground truth, which orders bought
+back a cut and which were sold under a VAT class that does not fit the citizen's grants.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from ledger.generate.billing import Billable, delivery_gross, fee_gross
 from ledger.generate.clock import DAY, HOUR, at, d, day_of, iso_date, iso_instant, month_key, next_weekday, weekday
 from ledger.generate.commands import Cmd
 from ledger.generate.life import FOREVER, LifeBase
-from ledger.generate.people import pick, weekly
 from ledger.domain.values import BAND_START, iso_week, local_instant
+from ledger.generate.people import pick, weekly
+from ledger.generate.world import ACTIVITY_END, HISTORY_START, OfferSpec
 
 KLIPPEKORT_MINUTES = 30  # the nursing homes' free half hour a week (domain.md §2)
 
@@ -25,14 +30,16 @@ def planned_start(ordinal: int, band: str) -> int:
     from datetime import date
 
     return int(local_instant(date.fromordinal(ordinal), BAND_START[band]).timestamp())
-from ledger.generate.world import ACTIVITY_END, HISTORY_START
 
-NEXT_ORDER_RATE = 1.3  # further orders a year once a citizen has bought (≈ 950 sales to 200 buyers in 3 years)
-CUT_QUIET_DAYS = 120  # no natural "cut, then extra cleaning" inside this many days: only planted cases
-OFFER_MIX = ((900, "extra-cleaning"), (30, "window-cleaning"), (20, "escort"), (15, "guests"),
-             (15, "relative-substitute"), (12, "holiday"), (8, "spring-cleaning"))
 MISSED_REASONS = ((50, "citizen_absent"), (20, "citizen_cancelled"), (15, "staff_unavailable"),
                   (10, "hospitalised"), (5, "other"))
+# Within cleaning: more (or a new service) of cleaning, window cleaning, the spring-cleaning package.
+CLEANING_MIX = ((90, "hourly"), (6, "window-cleaning"), (4, "spring-cleaning"))
+# Outside cleaning: by purchase class (domain § 2 gives no split; estimate).
+OTHER_MIX = ((25, "care"), (20, "escort"), (15, "support"), (15, "relief"), (25, "activity"))
+ONE_OFF_MINUTES = {"cleaning": (2, 9), "care": (1, 5), "escort": (4, 9), "support": (2, 7), "relief": (6, 9),
+                   "activity": (2, 7)}  # half hours: low, high (exclusive)
+RECURRING_SHARE = {"cleaning": 0.55, "care": 0.3, "support": 0.3, "relief": 0.3}
 
 
 @dataclass
@@ -57,19 +64,22 @@ class Buying(LifeBase):
         g_known = max(g.t for g in covered) + HOUR
         lo = max(trial.window_start, g_start, HISTORY_START)
         hi = min(trial.window_end, g_end, self.leave if self.leave is not None else FOREVER, ACTIVITY_END)
+        catalogue_known = min(o.added_recorded for o in self.w.catalogues[self.m].offers.values())
+        factor = self.b.nursing_home_factor
         out = []
         for k, (since, provider, known) in enumerate(self.providers):
             until = self.providers[k + 1][0] - 1 if k + 1 < len(self.providers) else FOREVER
             if provider != "municipal":
                 continue
             a, b = max(lo, since), min(hi, until)
-            kt = max(g_known, known + HOUR, self.w.catalogues[self.m].offers["extra-cleaning"].added_recorded + HOUR)
+            kt = max(g_known, known + HOUR, catalogue_known + HOUR)
             a = max(a, day_of(kt) + 2)
+            home = 1.0 if self.residence == "own_home" else factor
             if self.moved is not None and a < self.moved <= b:
-                out.append(Segment(a, self.moved - 1, kt, 1.0))
-                out.append(Segment(self.moved, b, kt, 0.1))
+                out.append(Segment(a, self.moved - 1, kt, home))
+                out.append(Segment(self.moved, b, kt, factor))
             elif a <= b:
-                out.append(Segment(a, b, kt, 1.0 if self.moved is None or b < self.moved else 0.1))
+                out.append(Segment(a, b, kt, home if self.moved is None or b < self.moved else factor))
         return [s for s in out if s.end - s.start >= 14]
 
     def arrivals(self, segments: list[Segment], after: int, rate_per_year: float) -> list[tuple[int, Segment]]:
@@ -80,6 +90,8 @@ class Buying(LifeBase):
             start = max(seg.start, after)
             while start <= seg.end - 7:
                 rate = rate_per_year * seg.rate_factor / 365
+                if rate <= 0:
+                    break
                 need = x / rate
                 if start + need > seg.end - 7:
                     x -= (seg.end - 7 - start) * rate
@@ -90,105 +102,106 @@ class Buying(LifeBase):
                 x = self.rng.expovariate(1.0)
         return out
 
-    def cleaning_cuts(self) -> list[int]:
-        """Days on which the citizen's granted H1.8 minutes go down, judged as the audit judges them:
-        on everything finally known (a later correction of the same date replaces the earlier amount;
-        an end counts as a cut to nothing)."""
-        found: list[int] = []
-        for g in self.grants:
-            if g.fsiii != "H1.8":
-                continue
-            amounts: dict[int, int] = {}
-            end = g.end
-            for c in sorted((c for c in self.cmds if c.payload.get("grant_id") == g.id), key=lambda c: (c.t, c.seq)):
-                if c.type == "end_grant":
-                    end = c.effective
-                else:
-                    amounts[c.effective] = weekly(c.payload["amount"])
-            def on(day: int) -> int:
-                if day < g.start or (end is not None and day > end):
-                    return 0
-                eff = max((e for e in amounts if e <= day), default=None)
-                return 0 if eff is None else amounts[eff]
-            days = set(amounts) | {g.start} | ({end + 1} if end is not None else set())
-            found += [day for day in days if on(day) < on(day - 1)]
-        return sorted(found)
-
     def buy(self) -> None:
         segments = self.segments()
         if not segments:
             return
-        self.cuts = self.cleaning_cuts()
-        first = self.arrivals(segments, 0, self.take_up)
-        planned: list[tuple[int, Segment, str | None]] = []
-        if self.planted and hasattr(self, "planted_cut"):
-            cut, cut_t = self.planted_cut
-            day = next_weekday(cut + self.rng.randrange(14, 70))
-            seg = next((s for s in segments if s.start <= day <= s.end - 14), None)
-            if seg is not None:
-                planned.append((day, seg, "planted"))
-        if self.planted_sale:  # window cleaning bought while it was priced below its full cost
-            day = next_weekday(d("2019-02-01") + self.rng.randrange(0, 120))
-            seg = next((s for s in segments if s.start <= day <= s.end - 14), None)
-            if seg is not None:
-                planned.append((day, seg, "below_cost"))
+        rng = self.rng
+        planned: list[tuple[int, Segment, tuple[str, int, int] | None]] = []
+        # Cuts an assessor made may be bought back (the substitution the trials worried about).
+        for cut in self.cut_log:
+            if rng.random() < self.b.substitution_rate:
+                day = cut[1] + int(rng.expovariate(1 / self.b.substitution_delay_days))
+                seg = next((s for s in segments if s.start <= day <= s.end - 14), None)
+                if seg is not None:
+                    planned.append((day, seg, cut))
+        first = self.arrivals(segments, 0, self.b.take_up)
         if first:
             planned.append((first[0][0], first[0][1], None))
         if not planned:
             return
         start = min(p[0] for p in planned)
-        planned += [(day, seg, None) for day, seg in self.arrivals(segments, start + 7, NEXT_ORDER_RATE)
-                    if (day, seg, None) not in planned]
-        planned.sort(key=lambda p: p[0])
-        for day, seg, why in planned:
-            self.order(day, seg, why)
+        # A buyer buys for a while, then stops (most bought in one year only: about 0.5 % a year
+        # against about 2 % ever, domain § 2): further orders fall inside a spell of mean length.
+        spell_end = start + int(rng.expovariate(1 / self.b.buying_spell_days))
+        planned += [(day, seg, None) for day, seg in self.arrivals(segments, start + 7, self.b.next_order_rate)
+                    if day <= spell_end]
+        planned.sort(key=lambda p: (p[0], p[2] is None))
+        for day, seg, cut in planned:
+            self.order(day, seg, cut)
         self.settle()
 
-    def grant_active(self, fsiii: str, day: int) -> bool:
-        return any(g.fsiii == fsiii and g.start <= day and (g.end is None or day <= g.end) for g in self.grants)
+    def grant_active(self, fsiii: str, day: int, section: str | None = None) -> bool:
+        return any(g.fsiii == fsiii and g.start <= day and (g.end is None or day <= g.end)
+                   and (section is None or g.section == section) for g in self.grants)
 
-    def cut_nearby(self, start: int) -> bool:
-        """A cleaning cut near the start of a cleaning order, before or after it (the audit looks both ways)."""
-        return any(abs(start - cut) <= CUT_QUIET_DAYS for cut in self.cuts)
+    def choose(self, day: int, cut: tuple[str, int, int] | None) -> str | None:
+        """What the citizen wants, as an offer id of the catalogue (None: nothing on offer fits)."""
+        rng, cat = self.rng, self.w.catalogues[self.m]
+        if cut is not None or rng.random() < self.b.cleaning_share:
+            what = "hourly" if cut is not None else pick(rng, CLEANING_MIX)
+            if what != "hourly":
+                return what if cat.has(what) else None
+            # Staff sell "more of a granted service" (no VAT) on top of granted cleaning and a new
+            # service (25 % VAT) otherwise; now and then they pick the other.
+            right = "extra-cleaning" if self.grant_active("H1.8", day) else "cleaning"
+            wrong = "cleaning" if right == "extra-cleaning" else "extra-cleaning"
+            choice = wrong if rng.random() < self.b.vat_error_rate else right
+            return choice if cat.has(choice) else (right if cat.has(right) else None)
+        by_kind: dict[str, list[OfferSpec]] = {}
+        for o in cat.offers.values():
+            spec = o.spec
+            if spec.purchase_class == "cleaning" or spec.offer_id == "holiday-fee" or not o.in_force(day):
+                continue
+            if spec.purchase_class == "care" and not (self.grant_active("H1.1", day)
+                                                      or rng.random() < self.b.vat_error_rate):
+                continue  # more personal care is asked for by those who hold it
+            if spec.purchase_class == "support" and not self.grant_active("H1.5", day, "85"):
+                continue
+            by_kind.setdefault(spec.purchase_class, []).append(spec)
+        mix = tuple((w, k) for w, k in OTHER_MIX if k in by_kind)
+        if not mix:
+            return None
+        options = by_kind[pick(rng, mix)]
+        return options[rng.randrange(len(options))].offer_id
 
-    def order(self, day: int, seg: Segment, why: str | None) -> None:
+    def truth_of_vat(self, spec: OfferSpec, start: int) -> str | None:
+        """The simulation's ground truth: does the VAT class fit the citizen's grants on the start day
+        (as the grants finally are)? "More of" a service the citizen does not hold is sold exempt
+        wrongly; a new kind of service sold with VAT while the very service is granted, likewise."""
+        if spec.vat_class == "exempt" and spec.more_of is not None and not self.grant_active(spec.more_of, start):
+            return "extra_service_without_grant"
+        if spec.vat_class == "standard" and spec.offer_id == "cleaning" and self.grant_active("H1.8", start):
+            return "granted_service_sold_as_new"
+        return None
+
+    def order(self, day: int, seg: Segment, cut: tuple[str, int, int] | None) -> None:
         rng, w, m = self.rng, self.w, self.m
         cat = w.catalogues[m]
-        choice = {"planted": "extra-cleaning", "below_cost": "window-cleaning"}.get(why or "") or pick(rng, OFFER_MIX)
+        trial = self.trial
+        assert trial is not None
+        offer_id = self.choose(day, cut)
+        if offer_id is None:
+            return
+        if offer_id == "holiday-escort" and cat.has("holiday-3-days") and rng.random() < 0.5:
+            offer_id = "holiday-3-days"
+        spec = cat.offer(offer_id).spec
         staff = f"staff-{m}-{rng.randrange(1, 40):03d}"
-        lead = rng.randrange(2, 8 if why else 21)
+        lead = rng.randrange(2, 21)
         placed = max(self.office(day - lead), seg.known)
-        if why == "planted":
-            placed = max(placed, self.planted_cut[1] + DAY)
+        if cut is not None:
+            placed = max(placed, cut[2] + DAY)
         start = max(day, day_of(placed) + 1)
         band = "weekday_day"
-        if choice in ("escort", "guests"):
+        if spec.unit == "hour" and spec.purchase_class in ("escort", "activity", "relief") and len(trial.bands) > 1:
             band = pick(rng, ((30, "weekday_day"), (40, "evening"), (30, "weekend")))
+            band = band if band in trial.bands else "weekday_day"
         start = self.fit_band(start, band)
-        if start > seg.end - 7:
+        if start > seg.end - 7 or not cat.offer(offer_id).in_force(start):
             return
-        # Sell what fits the grants, so the audit's overlap rules find nothing but what is planted:
-        # more of a granted service (exempt) only on top of that grant; a new kind (25 % VAT) only
-        # when no grant of that kind is held.
-        cleaning = self.grant_active("H1.8", start)
-        if why is not None:
-            pass
-        elif choice == "extra-cleaning" and not cleaning:
-            if rng.random() < 0.9:  # extra cleaning is bought on top of granted cleaning
-                return
-            choice = "window-cleaning"
-        elif choice in ("window-cleaning", "spring-cleaning") and cleaning:
-            choice = "extra-cleaning"
-        if choice in ("escort", "holiday") and self.grant_active("H1.5", start):
-            return
-        offer_id = "holiday-3-days" if choice == "holiday" and rng.random() < 0.5 else (
-            "holiday-escort" if choice == "holiday" else choice)
-        if not cat.offer(offer_id).in_force(start):
-            return
-        if why is None and cat.offer(offer_id).spec.fsiii == "H1.8" and self.cut_nearby(start):
-            return
-        recurring = (choice == "extra-cleaning" and (why == "planted" or rng.random() < 0.55)) or (
-            choice == "relative-substitute" and rng.random() < 0.3)
+        recurring = spec.unit == "hour" and rng.random() < RECURRING_SHARE.get(spec.purchase_class, 0.0)
+        if cut is not None:
+            recurring = True  # buying back a cut in a recurring grant
         if recurring and self.order_stop.get(offer_id, -1) >= start:
             return  # already has a recurring order of it
         order_id = self.uuid()
@@ -196,23 +209,18 @@ class Buying(LifeBase):
                                    "kind": "recurring" if recurring else "one_off", "start": iso_date(start)}
         minutes: int | None = None
         units = 1
-        unit = cat.offer(offer_id).spec.unit
         if recurring:
-            every = 4 if choice == "relative-substitute" else (2 if why == "planted" else pick(
-                rng, ((15, 1), (55, 2), (10, 3), (20, 4))))
-            minutes = 60 if why == "planted" else (180 if choice == "relative-substitute" else pick(
-                rng, ((60, 60), (20, 90), (10, 120), (10, 30))))
-            end = None
+            every = 4 if spec.purchase_class == "relief" else pick(rng, ((15, 1), (55, 2), (10, 3), (20, 4)))
+            minutes = 180 if spec.purchase_class == "relief" else pick(rng, ((60, 60), (20, 90), (10, 120), (10, 30)))
             if rng.random() < 0.15:
-                end = min(start + rng.randrange(8, 27) * 7, self.trial.window_end)
+                end = min(start + rng.randrange(8, 27) * 7, trial.window_end)
                 payload["end"] = iso_date(end)
             payload["every_weeks"] = every
-        else:
-            if unit == "hour":
-                minutes = {"extra-cleaning": rng.randrange(2, 9) * 30, "escort": rng.randrange(4, 9) * 30,
-                           "guests": rng.randrange(4, 7) * 30, "relative-substitute": rng.randrange(6, 9) * 30}[choice]
-            elif unit == "day":
-                units = rng.randrange(2, 6)
+        elif spec.unit == "hour":
+            lo, hi = ONE_OFF_MINUTES.get(spec.purchase_class, (2, 7))
+            minutes = rng.randrange(lo, hi) * 30
+        elif spec.unit == "day":
+            units = rng.randrange(2, 6)
         if minutes is not None:
             payload["minutes"] = minutes
         payload["band"] = band
@@ -222,20 +230,21 @@ class Buying(LifeBase):
             self.stats.buyers += 1
         self.stats.orders += 1
         place = self.add(placed, "place_order", payload, staff, "provider_staff", start)
-        if why == "below_cost":
-            self.stats.planted_sales.append({"citizen_id": self.citizen_id, "municipality": str(m),
-                                             "order_id": order_id, "offer_id": offer_id, "date": iso_date(start)})
-        if why == "planted":
-            cut, cut_t = self.planted_cut
-            self.stats.planted.append({"citizen_id": self.citizen_id, "municipality": str(m),
-                                       "grant_cut_effective": iso_date(cut), "grant_cut_recorded": iso_instant(cut_t),
-                                       "order_id": order_id, "order_start": iso_date(start),
-                                       "days_after_cut": str(start - cut)})
+        if cut is not None:
+            self.stats.substitutions.append({
+                "municipality": str(m), "citizen_id": self.citizen_id, "grant_id": cut[0],
+                "cut_on": iso_date(cut[1]), "cut_recorded": iso_instant(cut[2]), "order_id": order_id,
+                "offer_id": offer_id, "order_start": iso_date(start), "days_after_cut": str(start - cut[1])})
+        mismatch = self.truth_of_vat(spec, start)
+        if mismatch is not None:
+            self.stats.vat_mismatches.append({
+                "municipality": str(m), "citizen_id": self.citizen_id, "order_id": order_id, "offer_id": offer_id,
+                "vat_class": spec.vat_class, "start": iso_date(start), "finding": mismatch})
         if recurring:
             self.recurring(place, order_id, offer_id, start, payload, minutes or 60, seg, staff)
         else:
-            self.one_off(place, order_id, offer_id, start, band, minutes, units, staff, certain=why is not None)
-            if offer_id == "holiday-escort":  # the booking fee is its own one-off order
+            self.one_off(place, order_id, offer_id, start, band, minutes, units, staff)
+            if offer_id == "holiday-escort" and cat.has("holiday-fee"):  # the booking fee is its own one-off order
                 fee_id = self.uuid()
                 fee = self.add(placed + 120, "place_order", {
                     "order_id": fee_id, "citizen_id": self.citizen_id, "offer_id": "holiday-fee", "kind": "one_off",
@@ -249,9 +258,9 @@ class Buying(LifeBase):
         return next_weekday(day)
 
     def one_off(self, place: Cmd, order_id: str, offer_id: str, day: int, band: str, minutes: int | None,
-                units: int, staff: str, may_cancel: bool = True, certain: bool = False) -> None:
+                units: int, staff: str, may_cancel: bool = True) -> None:
         rng = self.rng
-        if may_cancel and not certain and rng.random() < 0.08:
+        if may_cancel and rng.random() < 0.08:
             spec = self.w.catalogues[self.m].offer(offer_id).spec
             if rng.random() < 0.3:  # late: the day before
                 notified = at(day - 1, rng.randrange(8, 20), rng.randrange(60))
@@ -261,10 +270,11 @@ class Buying(LifeBase):
             self.cancel(order_id, offer_id, day, notified, notified, staff, "citizen_request")
             return
         if minutes is None:
-            minutes = {"window-cleaning": 60, "spring-cleaning": 240, "holiday-3-days": 600}.get(offer_id, 60)
+            minutes = {"window-cleaning": 60, "spring-cleaning": 240, "holiday-3-days": 600,
+                       "culture-package": 240}.get(offer_id, 60)
         elif offer_id == "holiday-escort":
             minutes = 600
-        self.visit(order_id, offer_id, day, band, minutes, units, staff, certain)
+        self.visit(order_id, offer_id, day, band, minutes, units, staff)
 
     def recurring(self, place: Cmd, order_id: str, offer_id: str, start: int, payload: dict[str, Any],
                   minutes: int, seg: Segment, staff: str) -> None:
@@ -287,8 +297,8 @@ class Buying(LifeBase):
         # provider, left), or it simply runs to its end.
         stop: tuple[int, int, int, str] | None = None  # (effective, notified, recorded, reason)
         natural_end = d(payload["end"]) if "end" in payload else trial.window_end
-        if rng.random() < 0.55:
-            wanted = start + int(rng.expovariate(1 / 270))
+        if rng.random() < 0.95:  # most stop after a while (a buying spell); a few go on to the end
+            wanted = start + int(rng.expovariate(1 / self.b.buying_spell_days))
             later = [v for v in visits if v > wanted]
             if later:
                 v = later[0]
@@ -326,13 +336,12 @@ class Buying(LifeBase):
         if late and spec.fee_ore > 0:
             self.items.append(Billable("fee", effective, recorded, fee_gross(self.w, self.m, offer_id, spec.fee_ore)))
 
-    def visit(self, order_id: str, offer_id: str, day: int, band: str, minutes: int, units: int, staff: str,
-              certain: bool = False) -> None:
+    def visit(self, order_id: str, offer_id: str, day: int, band: str, minutes: int, units: int, staff: str) -> None:
         rng, w, m = self.rng, self.w, self.m
         if day > ACTIVITY_END:
             return
         delivery_id = self.uuid()
-        if rng.random() < 0.04 and not certain:
+        if rng.random() < 0.04:
             self.add(self.office(day, 12, 18), "record_missed_visit", {
                 "delivery_id": delivery_id, "order_id": order_id, "date": iso_date(day),
                 "reason": pick(rng, MISSED_REASONS)}, staff, "provider_staff", day)
@@ -352,16 +361,20 @@ class Buying(LifeBase):
             and used.get(week, 0) + minutes <= KLIPPEKORT_MINUTES
         if klippekort:
             used[week] = used.get(week, 0) + minutes
+        more_of = w.catalogues[m].offer(offer_id).spec.more_of
+        # Straight after a granted visit of the same service (seed 003 l. 1683-1690: one of the gains
+        # the trials set out to measure): only possible where that service is granted that day.
+        adjacent = more_of is not None and self.grant_active(more_of, day) and rng.random() < self.b.adjacent_share
         payload = {"delivery_id": delivery_id, "order_id": order_id, "date": iso_date(day), "band": band,
                    "minutes": minutes, "units": units, "staff_id": staff,
-                   "after_granted_visit": offer_id == "extra-cleaning" and rng.random() < 0.6,
+                   "after_granted_visit": adjacent,
                    "klippekort": klippekort}
         self.add(t, "record_delivery", payload, staff, "provider_staff", day)
         self.stats.deliveries += 1
         if klippekort:
             return  # free hours are recorded but never billed
         item = Billable("delivery", day, t, delivery_gross(w, m, offer_id, day, band, minutes, units), delivery_id)
-        if rng.random() < 0.005 and not certain:  # recorded by mistake: withdrawn a day or two later
+        if rng.random() < 0.005:  # recorded by mistake: withdrawn a day or two later
             wt = self.office(day_of(t) + rng.randrange(1, 3), 8, 15)
             item.withdrawn = wt
             self.add(wt, "cancel_delivery", {"delivery_id": delivery_id, "effective": iso_date(day_of(wt)),

@@ -15,23 +15,24 @@ from ledger.generate.clock import DAY, at, d, day_of, iso_date
 from ledger.generate.commands import Cmd
 from ledger.generate.life import FOREVER, Grant, Stats
 from ledger.generate.paying import Paying
-from ledger.generate.people import PRIVATE_PROVIDERS, fake_cpr, fake_name, initial_grants, pick, reassessed
+from ledger.generate.surveys import Surveying
+from ledger.generate.people import PRIVATE_PROVIDERS, fake_cpr, fake_name, initial_grants, pick, reassessed, weekly
 from ledger.generate.world import ACTIVITY_END, HISTORY_START, HORIZON
 
 LEAVE_RATE = 0.12  # a year: recipients who die, move away or stop needing help
-REASSESS_RATE = 0.3  # re-assessments per grant a year
 CORRECTION_SHARE = 0.04  # awards and re-assessments corrected later, back-dated
 
 __all__ = ["LEAVE_RATE", "Life", "Stats"]
 
 
-class Life(Buying, Paying):
+class Life(Buying, Paying, Surveying):
     def run(self) -> list[Cmd]:
         self.stats.citizens += 1
         self.register()
         self.assess()
         if self.trial is not None:
             self.buy()
+            self.survey()
         return self.finish()
 
     def register(self) -> None:
@@ -44,15 +45,15 @@ class Life(Buying, Paying):
             self.reg_day = rng.randrange(HISTORY_START, ACTIVITY_END - 30)
             self.reg_t = self.office(max(HISTORY_START + 1, self.reg_day + rng.randrange(-5, 6)))
         self.stock = stock
-        self.residence = "own_home" if self.steady else pick(rng, ((85, "own_home"), (11, "nursing_home"),
+        self.residence = pick(rng, ((85, "own_home"), (11, "nursing_home"),
                                                                    (4, "residential_care")))
-        private = self.residence == "own_home" and not self.steady and rng.random() < 0.28
+        private = self.residence == "own_home" and rng.random() < 0.28
         self.provider = rng.choice(PRIVATE_PROVIDERS) if private else "municipal"
         self.citizen_id = self.uuid()
         self.assessment = str(assessment_id(self.citizen_id))
         start = max(self.reg_day, HISTORY_START, day_of(self.reg_t) + 1)
         leave = self.hazard(start, LEAVE_RATE)
-        self.leave = None if self.steady or leave >= ACTIVITY_END else leave
+        self.leave = None if leave >= ACTIVITY_END else leave
         self.add(self.reg_t, "register_citizen", {
             "citizen_id": self.citizen_id, "municipality": m, "effective": iso_date(self.reg_day),
             "residence": self.residence, "provider": self.provider,
@@ -66,7 +67,7 @@ class Life(Buying, Paying):
     def assess(self) -> None:
         rng = self.rng
         t = self.reg_t
-        for spec in initial_grants(rng, self.residence, force_cleaning=self.planted, force_care=self.planted_sale):
+        for spec in initial_grants(rng, self.residence):
             if "rehab_weeks" in spec and self.stock:
                 continue  # a rehabilitation course years before the history is of no interest
             t += 60
@@ -90,13 +91,13 @@ class Life(Buying, Paying):
         begin = max(self.reg_day, HISTORY_START, day_of(self.reg_t) + 1)
         # Moving into a nursing home ends practical help; personal care goes on.
         self.moved = None
-        if self.residence == "own_home" and not self.steady:
+        if self.residence == "own_home":
             moved = self.hazard(max(begin, max((g.start for g in self.grants), default=begin) + 30), 0.03)
             if moved < life_end - 30:
                 self.moved = moved
         # Changes of provider (free choice): the municipal one or a private one.
         self.providers: list[tuple[int, str, int]] = [(self.reg_day, self.provider, self.reg_t)]
-        if self.residence == "own_home" and not self.steady:
+        if self.residence == "own_home":
             day = self.hazard(begin, 0.04)
             while day < min(life_end, self.moved or FOREVER) - 14:
                 now = self.providers[-1][1]
@@ -108,8 +109,6 @@ class Life(Buying, Paying):
                 day = self.hazard(day + 30, 0.04)
         for g in self.grants:
             self.reassess(g, begin, life_end)
-        if self.planted:
-            self.plant_cut()
         if self.moved is not None:
             mt = self.office(self.moved + rng.randrange(0, 5))
             self.add(mt, "change_residence", {"citizen_id": self.citizen_id, "effective": iso_date(self.moved),
@@ -133,21 +132,24 @@ class Life(Buying, Paying):
                  self.assessor, "assessor", last_day, assessment=True)
 
     def reassess(self, g: Grant, begin: int, life_end: int) -> None:
-        if g.section == "83a" or (self.planted and g.fsiii == "H1.8"):
+        if g.section == "83a":
             return
         rng = self.rng
         stop = min(life_end, self.moved or FOREVER) if g.fsiii in ("H1.8", "H1.9", "H1.7") else life_end
-        day = self.hazard(max(begin, g.start) + 30, REASSESS_RATE)
+        day = self.hazard(max(begin, g.start) + 30, self.b.reassess_rate)
         while day < stop - 7:
             new = reassessed(rng, g.fsiii, g.amount, allow_cut=True)
             if new is not None:
                 t = max(self.office(day - rng.randrange(0, 10)), g.last_t + 600)
+                if g.fsiii == "H1.8" and weekly(new) < weekly(g.amount):
+                    self.cut_log.append((g.id, day, t))
+                    self.stats.cuts += 1
                 g.amount, g.last_t = new, t
                 cmd = self.add(t, "reassess_grant", {"citizen_id": self.citizen_id, "grant_id": g.id,
                                                      "effective": iso_date(day), "amount": new},
                                self.assessor, "assessor", day, assessment=True)
                 self.maybe_correct(g, cmd)
-            day = self.hazard(day + 14, REASSESS_RATE)
+            day = self.hazard(day + 14, self.b.reassess_rate)
 
     def maybe_correct(self, g: Grant, corrected: Cmd) -> None:
         """Now and then an amount was registered wrongly and is corrected later, from the same date."""
@@ -156,8 +158,8 @@ class Life(Buying, Paying):
             return
         t = self.office(day_of(corrected.t) + rng.randrange(20, 150))
         amount = corrected.payload["amount"]
-        if g.fsiii == "H1.8":  # corrections of cleaning only ever add time: no hidden cuts
-            new = reassessed(rng, g.fsiii, amount, allow_cut=False)
+        if g.fsiii == "H1.8":
+            new = reassessed(rng, g.fsiii, amount, allow_cut=True)
         elif "minutes_per_week" in amount:
             new = {"minutes_per_week": max(15, amount["minutes_per_week"] + rng.choice((-30, -15, 15, 30, 45)))}
         else:
@@ -167,21 +169,6 @@ class Life(Buying, Paying):
         self.add(t, "correct_grant", {"citizen_id": self.citizen_id, "grant_id": g.id,
                                       "effective": iso_date(corrected.effective), "amount": new, "corrects": ""},
                  self.assessor, "assessor", corrected.effective, assessment=True, corrects=corrected)
-
-    def plant_cut(self) -> None:
-        """The planted audit case: weekly cleaning cut to every second week, then extra cleaning bought."""
-        rng, trial = self.rng, self.trial
-        assert trial is not None
-        g = next(g for g in self.grants if g.fsiii == "H1.8")
-        first = max(trial.window_start, HISTORY_START) + 60
-        cut = rng.randrange(first, d("2021-06-30"))
-        t = max(self.office(cut - rng.randrange(1, 8)), g.last_t + 600)
-        new = {"visits": 1, "period_days": 14, "minutes_per_visit": 60}
-        g.amount, g.last_t = new, t
-        self.add(t, "reassess_grant", {"citizen_id": self.citizen_id, "grant_id": g.id, "effective": iso_date(cut),
-                                       "amount": new}, self.assessor, "assessor", cut, assessment=True)
-        self.planted_cut = (cut, t)
-
 
     def finish(self) -> list[Cmd]:
         """The life in recorded order, with Assessment versions and correction references filled in."""

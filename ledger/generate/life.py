@@ -11,7 +11,8 @@ from typing import Any
 from ledger.generate.billing import Billable
 from ledger.generate.clock import at
 from ledger.generate.commands import Cmd
-from ledger.generate.world import Planted, Trial, World
+from ledger.generate.behaviour import DEFAULT, Behaviour
+from ledger.generate.world import Trial, World
 
 FOREVER = 10**9
 
@@ -23,8 +24,11 @@ class Stats:
     orders: int = 0
     deliveries: int = 0
     invoices: int = 0
-    planted: list[dict[str, str]] = field(default_factory=list)
-    planted_sales: list[dict[str, str]] = field(default_factory=list)
+    cuts: int = 0  # cuts in granted cleaning made by assessors
+    survey_responses: int = 0
+    # The simulation's own ground truth (written beside the history, never in it):
+    substitutions: list[dict[str, str]] = field(default_factory=list)  # purchases that bought back a cut
+    vat_mismatches: list[dict[str, str]] = field(default_factory=list)  # sales whose VAT class does not fit the grants
 
 
 @dataclass
@@ -49,25 +53,21 @@ class LifeBase:
     leave: int | None
     moved: int | None
     providers: list[tuple[int, str, int]]
-    planted_cut: tuple[int, int]
 
-    def __init__(self, world: World, m: int, index: int, take_up: float, reminders: set[tuple[int, int]],
+    def __init__(self, world: World, m: int, index: int, behaviour: Behaviour | None, reminders: set[tuple[int, int]],
                  stats: Stats, first_runs: dict[int, int] | None = None) -> None:
         self.w, self.m, self.i = world, m, index
-        self.take_up = take_up
+        self.b = behaviour or DEFAULT
         self.reminders = reminders
         self.first_runs = first_runs if first_runs is not None else {}  # municipality → first run with invoices
         self.stats = stats
         self.rng = world.rng("citizen", m, index)
         self.cmds: list[Cmd] = []
         self.trial = world.trials.get(m)
-        self.planted = Planted(m, index) in world.planted
-        self.planted_sale = Planted(m, index) in world.planted_sales
-        self.steady = self.planted or self.planted_sale  # planted lives: no moves, leaving or changes of provider
         self.assessor = f"assessor-{m}-{self.rng.randrange(1, 2 + world.scale.recipients(m) // 400):02d}"
         self.clerk = f"billing-{m}-1"
         self.grants: list[Grant] = []
-        self.cuts: list[int] = []  # days on which the granted H1.8 cleaning goes down, as finally known
+        self.cut_log: list[tuple[str, int, int]] = []  # (grant id, effective day, recorded instant) of each cut
         self.items: list[Billable] = []
         self.order_stop: dict[str, int] = {}  # offer → last day of the citizen's recurring order of it
         self.bought = False

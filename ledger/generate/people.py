@@ -67,21 +67,15 @@ def care_minutes(rng: random.Random, median: float) -> int:
     return max(15, min(2_400, int(round(value / 5)) * 5))
 
 
-def initial_grants(rng: random.Random, residence: str, force_cleaning: bool = False,
-                   force_care: bool = False) -> list[dict[str, Any]]:
+def initial_grants(rng: random.Random, residence: str) -> list[dict[str, Any]]:
     """The grants a new recipient gets: list of {fsiii, section, amount, rehab_weeks?}."""
     grants: list[dict[str, Any]] = []
-    if force_cleaning:
-        kind = "practical"
-    elif force_care:
-        kind = "care"
-    elif residence == "own_home":
+    if residence == "own_home":
         kind = pick(rng, ((62, "practical"), (16, "care"), (22, "both")))
     else:
         kind = pick(rng, ((70, "care"), (30, "both")))
     if kind in ("practical", "both"):
-        cleaning = ({"visits": 1, "period_days": 7, "minutes_per_visit": 60} if force_cleaning
-                    else dict(pick(rng, CLEANING_CADENCES)))
+        cleaning = dict(pick(rng, CLEANING_CADENCES))
         grants.append({"fsiii": "H1.8", "section": "83", "amount": cleaning})
         if rng.random() < 0.1:
             grants.append({"fsiii": "H1.9", "section": "83", "amount": dict(LAUNDRY)})
@@ -94,7 +88,7 @@ def initial_grants(rng: random.Random, residence: str, force_cleaning: bool = Fa
         if residence != "own_home":
             median = median * 7 // 5
         grants.append({"fsiii": "H1.1", "section": "83", "amount": {"minutes_per_week": care_minutes(rng, median)}})
-    if residence == "own_home" and not (force_cleaning or force_care) and rng.random() < 0.05:
+    if residence == "own_home" and rng.random() < 0.05:
         # A short § 83 a rehabilitation course instead of (some) help: 8–13 weeks.
         grants.append({"fsiii": "H2.6", "section": "83a", "amount": {"minutes_per_week": 60},
                        "rehab_weeks": rng.randrange(8, 14)})

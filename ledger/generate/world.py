@@ -4,17 +4,19 @@ price lists, and when each month's invoice run happens.
 Everything here is a pure function of the seed, so every citizen's life can be generated on its
 own (in any order, in constant memory) and still agree with the municipality-level commands.
 
-Sources for the figures: /work/shared/domain.md §1–2 (trial windows, Herning and Aabenraa prices,
-holiday escort, shares of granted time). Where a municipality's figure is not published, a
-plausible value is drawn from the seed.
+The schemes, windows, rules, time bands and catalogues are read from data/schemes.json, where every
+fact names the seed document line it comes from (or says it is an estimate). Prices equal full cost:
+the cost basis of every price version adds up to its weekday price.
 """
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
+from importlib import resources
 
 from ledger.domain.municipalities import MUNICIPALITIES
 from ledger.generate.clock import at, d, day_of, month_first, month_key, month_last, next_month
@@ -28,39 +30,41 @@ SHARE_OF_POPULATION = 0.0265  # ~155,000 home-help recipients / 5.85 million inh
 
 @dataclass(frozen=True)
 class Trial:
-    """One municipality's add-on trial: the selling window and the billing rules (domain.md §1)."""
+    """One municipality's add-on trial as the documents give it (data/schemes.json)."""
 
     municipality: int
     networks: tuple[int, ...]
-    approved: int  # ordinal: when the network's trial was approved
+    approved: int  # ordinal: when the (earliest) network's trial was approved
     window_start: int
     window_end: int
     minimum_minutes: int
     increment_minutes: int
     sections: tuple[str, ...] = ("83",)
     rules_change: tuple[int, int, int] | None = None  # (effective, minimum, increment)
+    bands: tuple[str, ...] = ("weekday_day", "evening", "weekend")
+    catalogue: tuple[str, ...] = ()
 
 
-_N1, _N2 = d("2017-07-01"), d("2018-01-01")
-_END = d("2021-12-31")
-# Herning and Aabenraa: published rules. The others: plausible (minimum 30 or 60, half or quarter hours).
-TRIALS: dict[int, Trial] = {t.municipality: t for t in (
-    Trial(710, (1,), _N1, _N1, _END, 30, 15),
-    Trial(657, (1,), _N1, d("2018-06-01"), _END, 30, 30),
-    Trial(661, (1,), _N1, _N1, _END, 30, 15),
-    Trial(730, (1, 2), _N1, _N1, _END, 30, 30, ("83", "85")),
-    Trial(740, (1,), _N1, _N1, _END, 60, 15, rules_change=(d("2020-01-01"), 30, 15)),
-    Trial(779, (1,), _N1, _N1, _END, 30, 30),
-    Trial(580, (1,), _N1, d("2018-06-01"), _END, 60, 30),
-    Trial(561, (2,), _N2, _N2, _END, 30, 15),
-    Trial(101, (2,), _N2, _N2, _END, 30, 30, ("83", "85")),
-    Trial(461, (2,), _N2, _N2, _END, 60, 30),
-    Trial(751, (2,), _N2, _N2, _END, 30, 15),
-)}
-NETWORK_NAMES = {
-    1: "Bedre styring af udgifterne på det specialiserede socialområde",
-    2: "Sammenhængende indsatser på tværs af sektorområder",
-}
+def _load() -> dict:
+    return json.loads(resources.files("ledger.generate").joinpath("data/schemes.json").read_text(encoding="utf-8"))
+
+
+DOCUMENTS = _load()
+
+
+def _trial(m: str, spec: dict) -> Trial:
+    nets = DOCUMENTS["networks"]
+    sections = sorted({s for n in spec["networks"] for s in nets[str(n)]["sections"]})
+    change = spec.get("rules_change")
+    return Trial(int(m), tuple(spec["networks"]), min(d(nets[str(n)]["approved"]) for n in spec["networks"]),
+                 d(spec["window"][0]), d(spec["window"][1]), spec["minimum_minutes"], spec["increment_minutes"],
+                 tuple(sections),
+                 (d(change["effective"]), change["minimum_minutes"], change["increment_minutes"]) if change else None,
+                 tuple(spec["bands"]), tuple(spec["catalogue"]))
+
+
+TRIALS: dict[int, Trial] = {int(m): _trial(m, spec) for m, spec in DOCUMENTS["municipalities"].items()}
+NETWORK_NAMES = {int(n): net["name"] for n, net in DOCUMENTS["networks"].items()}
 
 
 @dataclass(frozen=True)
@@ -105,34 +109,56 @@ class OfferSpec:
     notice_hours: int
     fee_ore: int
     items: tuple[str, ...] = ()  # for packages
+    more_of: str | None = None  # the granted service (FSIII) this is more of; None: a new kind of service
+    purchase_class: str = "other"  # cleaning | care | escort | support | relief | activity
+    requires_section: str | None = None
 
 
-def _offers(practical: int, care: int, standard_hour: int) -> list[OfferSpec]:
-    """The catalogue every trial municipality offers (names in Danish, as the citizen sees them).
+def _hourly(m: int, rng: random.Random) -> dict[str, int]:
+    """Hourly weekday prices (øre) by level: practical (more of a granted service), standard (a new
+    kind of service, net of VAT) and care."""
+    published = DOCUMENTS["municipalities"][str(m)].get("hourly_ore")
+    if published:
+        practical = published["practical"]
+        return {"practical": practical, "standard": published.get("standard", practical), "care": published["care"]}
+    practical = rng.randrange(300, 421) * 100  # estimate: no document gives this municipality's price
+    return {"practical": practical, "standard": practical, "care": practical + rng.randrange(30, 70) * 100}
 
-    practical: more of a granted service (exempt); standard_hour: new kinds of service (25 % VAT);
-    care: personal-care level work (the relative-substitute visit).
-    """
-    evening, weekend = 665 / 403, 496 / 403  # Herning 2021 personal care: 403 / 665 / 496
-    half_hour = (practical // 2) // 100 * 100
-    return [
-        OfferSpec("extra-cleaning", "Ekstra rengøring", "hour", "H1.8", "exempt", practical, (evening, weekend),
-                  24, half_hour),
-        OfferSpec("window-cleaning", "Vinduespudsning", "visit", "H1.8", "standard", 450_00, (1.0, 1.0), 48, 150_00),
-        OfferSpec("escort", "Ledsagelse ved kendt personale", "hour", "H1.5", "standard", standard_hour,
-                  (evening, weekend), 24, 0),
-        OfferSpec("guests", "Hjælp til at modtage gæster", "hour", "H1.10", "standard", standard_hour,
-                  (evening, weekend), 24, half_hour),
-        OfferSpec("relative-substitute", "Pårørendevikar (besøg)", "hour", "H3.2", "standard", care,
-                  (evening, weekend), 24, 0),
-        OfferSpec("holiday-escort", "Ferieledsagelse pr. dag", "day", "H1.5", "standard", 2_700_00, (1.0, 1.0),
-                  14 * 24, 250_00),
-        OfferSpec("holiday-fee", "Gebyr for ferieledsagelse", "visit", "H1.5", "standard", 250_00, (1.0, 1.0), 0, 0),
-        OfferSpec("spring-cleaning", "Forårsrengøring: 3 timers rengøring og vinduespudsning", "package", "H1.8",
-                  "standard", 3 * practical + 450_00, (1.0, 1.0), 48, 150_00, ("extra-cleaning", "window-cleaning")),
-        OfferSpec("holiday-3-days", "Ferieledsagelse, 3 dage inkl. gebyr", "package", "H1.5", "standard",
-                  3 * 2_700_00 + 250_00, (1.0, 1.0), 14 * 24, 250_00, ("holiday-escort", "holiday-fee")),
-    ]
+
+def _offers(m: int, rng: random.Random) -> list[OfferSpec]:
+    """The municipality's own catalogue (data/schemes.json), priced at full cost."""
+    trial = TRIALS[m]
+    hourly = _hourly(m, rng)
+    f = DOCUMENTS["band_factors"]
+    factors = (f["evening"][0] / f["evening"][1], f["weekend"][0] / f["weekend"][1]) if len(trial.bands) > 1 \
+        else (1.0, 1.0)  # one band sold (Aabenraa: weekdays only): one price
+    half_hour = (hourly["practical"] // 2) // 100 * 100
+    items, packages = DOCUMENTS["items"], DOCUMENTS["packages"]
+    weekday: dict[str, int] = {}
+    out: list[OfferSpec] = []
+    for offer_id in trial.catalogue:
+        if offer_id in packages:
+            continue
+        it = items[offer_id]
+        if it["unit"] == "hour":
+            level = it.get("price_level") or ("care" if it["fsiii"] == "H1.1" else
+                                               "standard" if it["vat_class"] == "standard" else "practical")
+            price, bf = hourly[level], factors
+        else:
+            price, bf = it["price_ore"], (1.0, 1.0)
+        fee = half_hour if it.get("fee") == "half_hour" else it.get("fee_ore", 0)
+        weekday[offer_id] = price
+        out.append(OfferSpec(offer_id, it["name"], it["unit"], it["fsiii"], it["vat_class"], price, bf,
+                             it["notice_hours"], fee, (), it["more_of"], it["purchase_class"],
+                             it.get("requires_section")))
+    for offer_id in trial.catalogue:
+        if offer_id not in packages:
+            continue
+        pk = packages[offer_id]
+        price = sum(weekday[i] * n for i, n in pk["content"].items())
+        out.append(OfferSpec(offer_id, pk["name"], "package", pk["fsiii"], pk["vat_class"], price, (1.0, 1.0),
+                             pk["notice_hours"], pk["fee_ore"], tuple(pk["items"]), None, pk["purchase_class"]))
+    return out
 
 
 @dataclass
@@ -165,6 +191,7 @@ class Offer:
 
 
 def _cost_basis(total: int) -> dict[str, int]:
+    """Full cost split into its parts; the parts add up to `total` exactly (the price: no profit)."""
     wage = total * 78 // 100
     overhead = total * 12 // 100
     transport = total * 7 // 100
@@ -182,18 +209,12 @@ def _band_prices(weekday: int, factors: tuple[float, float]) -> dict[str, int]:
 class Catalogue:
     municipality: int
     offers: dict[str, Offer]
-    below_cost: list[dict[str, str]]  # planted: an item priced below its full cost for a while
 
     def offer(self, offer_id: str) -> Offer:
         return self.offers[offer_id]
 
-
-@dataclass(frozen=True)
-class Planted:
-    """Which citizens get the planted 'grant cut, then add-on' case (index within their municipality)."""
-
-    municipality: int
-    index: int
+    def has(self, offer_id: str) -> bool:
+        return offer_id in self.offers
 
 
 class World:
@@ -204,8 +225,6 @@ class World:
         self.seed = seed
         self.trials = {m: TRIALS[m] for m in scale.municipalities if m in TRIALS}
         self.catalogues = {m: self._catalogue(m) for m in sorted(self.trials)}
-        self.planted = self._planted()
-        self.planted_sales = self._planted_sales()
 
     def rng(self, *parts: object) -> random.Random:
         """A generator of its own for one part of the world: independent of the order things are made in."""
@@ -221,88 +240,33 @@ class World:
     # -- catalogues ----------------------------------------------------------------------------
     def _catalogue(self, m: int) -> Catalogue:
         rng = self.rng("catalogue", m)
-        if m == 657:  # Herning 2021: practical help and escort 354, personal care weekday 403
-            practical, care, standard = 354_00, 403_00, 354_00
-        elif m == 580:  # Aabenraa 2018–21: 290 without VAT; 365 incl. VAT for a new kind of service
-            practical, care, standard = 290_00, 292_00, 292_00
-        else:
-            practical = rng.randrange(300, 421) * 100
-            care, standard = practical + rng.randrange(30, 70) * 100, practical
         t = self.trials[m]
+        spec_m = DOCUMENTS["municipalities"][str(m)]
         added = t.window_start
         added_recorded = at(added - rng.randrange(15, 45), 9, rng.randrange(60))
         offers: dict[str, Offer] = {}
-        for spec in _offers(practical, care, standard):
+        for spec in _offers(m, rng):
             offers[spec.offer_id] = Offer(spec, added, added_recorded)
         years = range(date_year(added), 2022)
-        below_cost: list[dict[str, str]] = []
         for offer in offers.values():
             for year in years:
                 effective = added if year == date_year(added) else d(f"{year}-01-01")
                 # Prices are adjusted each 1 January (about 2 % a year up to the 2021 level);
-                # Aabenraa kept the same price through the trial.
-                index = 1.0 if m == 580 else 1.02 ** (year - 2021)
+                # a municipality with one published price for the whole trial keeps it.
+                index = 1.0 if spec_m.get("fixed_prices") else 1.02 ** (year - 2021)
                 weekday = int(round(offer.spec.price_2021 * index / 100)) * 100
-                cost = weekday * rng.randrange(955, 992) // 1000  # full cost just under the price
                 prices = _band_prices(weekday, offer.spec.band_factor)
                 recorded = offer.added_recorded if year == date_year(added) else at(
                     d(f"{year - 1}-12-01") + rng.randrange(0, 15), 10, rng.randrange(60))
-                offer.versions.append(PriceVersion(effective, recorded, prices, _cost_basis(cost), offer.spec.vat_class))
-        # Planted for the audit: Holstebro (or the first trial municipality) priced window cleaning
-        # below its full cost from 1 January 2019 until a correction from 1 July 2019.
-        if m == self.below_cost_municipality:
-            offer = offers["window-cleaning"]
-            base = offer.version_on(d("2019-01-01"))
-            low = dict(base.prices)
-            low = {k: v - 60_00 for k, v in low.items()}
-            cost = sum(base.cost_basis.values())
-            fixed_cost = cost + 5_00
-            offer.versions = [v for v in offer.versions if v.effective != d("2019-01-01")] + [
-                PriceVersion(d("2019-01-01"), at(d("2018-12-03"), 10, 15), low, base.cost_basis, base.vat_class),
-                PriceVersion(d("2019-07-01"), at(d("2019-06-14"), 11, 5),
-                             {k: v + 20_00 for k, v in base.prices.items()}, _cost_basis(fixed_cost), base.vat_class),
-            ]
-            offer.versions.sort(key=lambda v: v.effective)
-            below_cost.append({"municipality": str(m), "offer_id": "window-cleaning", "from": "2019-01-01",
-                               "to": "2019-06-30", "price_ore": str(low["weekday_day"]), "cost_ore": str(cost)})
-        # Aarhus stopped offering help receiving guests in mid-2020 (little demand).
-        if m == 751:
-            offers["guests"].retired = d("2020-06-01")
-            offers["guests"].retired_recorded = at(d("2020-05-11"), 9, 30)
-            offers["guests"].versions = [v for v in offers["guests"].versions if v.effective < d("2020-06-01")]
-        return Catalogue(m, offers, below_cost)
-
-    # -- planted audit cases -------------------------------------------------------------------
-    def _planted(self) -> frozenset[Planted]:
-        """A handful of citizens whose H1.8 cleaning grant is cut and who then buy extra cleaning."""
-        rng = self.rng("planted")
-        ms = sorted(m for m in self.trials if self.scale.recipients(m) >= 20)
-        if not ms:
-            return frozenset()
-        count = 6 if len(self.scale.municipalities) <= 20 else 12
-        chosen: set[Planted] = set()
-        while len(chosen) < count:
-            m = ms[rng.randrange(len(ms))]
-            chosen.add(Planted(m, rng.randrange(self.scale.recipients(m))))
-        return frozenset(chosen)
-
-    @property
-    def below_cost_municipality(self) -> int:
-        return 661 if 661 in self.trials else min(self.trials)
-
-    def _planted_sales(self) -> frozenset[Planted]:
-        """Two citizens who buy window cleaning while it is priced below its full cost."""
-        if not self.trials:
-            return frozenset()
-        m = self.below_cost_municipality
-        stock = self.scale.recipients(m)
-        rng = self.rng("planted-sales")
-        chosen: set[Planted] = set()
-        while stock > len(self.planted) + 2 and len(chosen) < 2:
-            p = Planted(m, rng.randrange(stock))
-            if p not in self.planted:
-                chosen.add(p)
-        return frozenset(chosen)
+                # Full cost: the cost basis adds up to the weekday price exactly.
+                offer.versions.append(PriceVersion(effective, recorded, prices, _cost_basis(weekday),
+                                                   offer.spec.vat_class))
+        for offer_id, day in sorted(spec_m.get("retired", {}).items()):
+            o = offers[offer_id]
+            o.retired = d(day)
+            o.retired_recorded = at(d(day) - rng.randrange(14, 30), 9, 30)
+            o.versions = [v for v in o.versions if v.effective < o.retired]
+        return Catalogue(m, offers)
 
     # -- billing calendar ------------------------------------------------------------------------
     @cached_property

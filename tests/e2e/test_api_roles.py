@@ -86,13 +86,14 @@ ROUTES = {  # route -> command type, filled with example values
     ("post", "/citizens/{c}/klippekort"): "grant_klippekort", ("post", "/citizens/{c}/klippekort/end"): "end_klippekort",
     ("post", "/catalogue/657/offers/clean/price-corrections"): "correct_price_version",
     ("post", "/billing/reference-rates"): "set_reference_rate",
+    ("post", "/citizens/{c}/surveys"): "record_survey_response",
 }
 
 
 def test_the_role_matrix_covers_every_command_route(client):
     doc = client.get("/openapi.json").json()
     served = {(m, p) for p, ops in doc["paths"].items() for m in ops if m in ("post", "delete")}
-    assert len(served) == len(ROUTES) == 31
+    assert len(served) == len(ROUTES) == 32
     assert set(ROUTES.values()) == set(ROLE_COMMANDS["administrator"])
 
 

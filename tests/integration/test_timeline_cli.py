@@ -82,8 +82,8 @@ def test_the_evaluation_export_writes_its_four_files(history, cli, tmp_path):
     assert "buyers.csv: 1 rows" in out
     buyers = list(csv.DictReader(open(tmp_path / "ev" / "buyers.csv", encoding="utf-8")))
     assert (buyers[0]["buyer_no"], buyers[0]["start_band"], buyers[0]["delivered_minutes"]) == ("1", "120-239", "50")
-    assert sorted(p.name for p in (tmp_path / "ev").iterdir()) == ["buyers.csv", "granted_services.csv", "offers.csv",
-                                                                   "sales.csv"]
+    assert sorted(p.name for p in (tmp_path / "ev").iterdir()) == [
+        "buyers.csv", "granted_services.csv", "manifest.json", "offers.csv", "reach.csv", "sales.csv", "surveys.csv"]
 
 
 @pytest.mark.parametrize("args, message", [

@@ -15,17 +15,19 @@ import pytest
 
 from ledger.application import commands as cmds
 from ledger.domain.assessment import assessment_id
-from ledger.generate import custom_scale, generate
-from ledger.generate.world import TRIALS, World
+from ledger.generate import Behaviour, custom_scale, generate, truth_path
+from ledger.generate.world import DOCUMENTS, TRIALS, World
 from ledger.importer import parse_line
 
 SMALL = custom_scale(0.003)  # the eleven trial municipalities, 0.3 % of their recipients
+# So few recipients buy too little at the published take-up to test the shape of orders: buy more.
+BUSY = Behaviour(take_up=0.08, substitution_rate=0.3, vat_error_rate=0.2)
 
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     path = tmp_path_factory.mktemp("gen") / "small.jsonl"
-    summary = generate(SMALL, seed=7, out=path)
+    summary = generate(SMALL, seed=7, out=path, behaviour=BUSY)
     return path, summary
 
 
@@ -37,8 +39,9 @@ def test_the_same_seed_writes_the_same_bytes_in_another_process(history, tmp_pat
     path, _ = history
     again = tmp_path / "again.jsonl"
     # Another process with another hash seed: no set or dict order may leak into the file.
-    code = ("from ledger.generate import custom_scale, generate; "
-            f"generate(custom_scale(0.003), seed=7, out={str(again)!r})")
+    code = ("from ledger.generate import Behaviour, custom_scale, generate; "
+            f"generate(custom_scale(0.003), seed=7, out={str(again)!r}, "
+            "behaviour=Behaviour(take_up=0.08, substitution_rate=0.3, vat_error_rate=0.2))")
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONHASHSEED": "12345"})
     assert again.read_bytes() == path.read_bytes()
 
@@ -46,7 +49,7 @@ def test_the_same_seed_writes_the_same_bytes_in_another_process(history, tmp_pat
 def test_another_seed_writes_another_history(history, tmp_path):
     path, _ = history
     other = tmp_path / "other.jsonl"
-    generate(SMALL, seed=8, out=other)
+    generate(SMALL, seed=8, out=other, behaviour=BUSY)
     assert other.read_bytes() != path.read_bytes()
 
 
@@ -125,17 +128,31 @@ def test_the_assessment_versions_named_are_those_the_events_get(history):
             assert p["corrects"] in versions.values()
 
 
-def test_the_summary_lists_planted_cases_the_file_holds(history):
+def test_the_ground_truth_is_beside_the_history_and_never_in_it(history):
+    """Which orders bought back a cut is the simulation's own knowledge: in the side file only."""
     path, summary = history
-    found = lines(path)
-    orders = {line["payload"]["order_id"]: line for line in found if line["type"] == "place_order"}
-    assert summary["planted_substitution_cases"]
-    for case in summary["planted_substitution_cases"]:
+    truth = orjson.loads(truth_path(path).read_bytes())
+    assert truth["substitutions"] == summary["true_substitutions"]
+    orders = {line["payload"]["order_id"]: line for line in lines(path) if line["type"] == "place_order"}
+    for case in truth["substitutions"]:
         order = orders[case["order_id"]]
-        assert order["payload"]["offer_id"] == "extra-cleaning"
         assert order["payload"]["citizen_id"] == case["citizen_id"]
-        assert 0 < int(case["days_after_cut"]) <= 90
-    assert [b["offer_id"] for b in summary["planted_below_cost"]] == ["window-cleaning"]
+        assert order["payload"]["offer_id"] in ("extra-cleaning", "cleaning")
+        assert int(case["days_after_cut"]) >= 0
+    for case in truth["vat_mismatches"]:
+        assert orders[case["order_id"]]["payload"]["offer_id"] == case["offer_id"]
+    text = path.read_bytes()
+    assert b"substitution" not in text and b"mismatch" not in text and b"truth" not in text
+
+
+def test_substitution_and_vat_errors_follow_their_rates(tmp_path):
+    """The rates are parameters: no buying back and no VAT errors when both are zero."""
+    out = tmp_path / "none.jsonl"
+    summary = generate(SMALL, seed=7, out=out, behaviour=Behaviour(take_up=0.08, substitution_rate=0.0,
+                                                                   vat_error_rate=0.0))
+    assert summary["true_substitutions"] == []
+    assert all(m["offer_id"] == "extra-care" or m["finding"] != "granted_service_sold_as_new"
+               for m in summary["true_vat_mismatches"])
 
 
 def test_each_trial_has_its_published_window():
@@ -158,12 +175,38 @@ def test_herning_and_aabenraa_charge_their_published_prices():
     assert escort.prices["weekday_day"] * 125 // 100 == 365_00 and escort.vat_class == "standard"
 
 
-def test_prices_cover_full_cost_except_the_planted_one():
+def test_prices_equal_full_cost():
+    """Full cost, no profit (seed 001 l. 33): every version's cost basis adds up to its weekday price."""
     world = World(SMALL, seed=3)
-    below = []
-    for m, cat in world.catalogues.items():
+    for cat in world.catalogues.values():
         for offer in cat.offers.values():
             for v in offer.versions:
-                if v.prices["weekday_day"] < sum(v.cost_basis.values()):
-                    below.append((m, offer.spec.offer_id, date.fromordinal(v.effective).isoformat()))
-    assert below == [(661, "window-cleaning", "2019-01-01")]
+                assert sum(v.cost_basis.values()) == v.prices["weekday_day"], offer.spec.offer_id
+                assert min(v.prices.values()) >= sum(v.cost_basis.values())
+
+
+def test_schemes_follow_the_documents():
+    world = World(SMALL, seed=1)
+    assert TRIALS[657].sections == ("83", "85")  # seed 001 l. 17, l. 40
+    assert TRIALS[101].sections == ("83",)  # seed 000 l. 5-7
+    assert TRIALS[580].bands == ("weekday_day",)  # domain § 2: weekdays 07-16
+    kbh, herning = set(world.catalogues[101].offers), set(world.catalogues[657].offers)
+    assert {"it-course", "culture", "nada", "music", "relative-substitute"} <= kbh  # seed 000 l. 27-28, l. 43
+    assert {"extra-care", "support-85"} <= herning and not {"nada", "it-course"} & herning  # seed 001 l. 7, l. 31
+    assert "support-85" not in kbh
+
+
+def test_every_fact_in_the_schemes_file_names_its_source():
+    for m, spec in DOCUMENTS["municipalities"].items():
+        assert {"window", "rules", "bands", "catalogue"} <= set(spec["source"]), m
+    for offer_id, item in {**DOCUMENTS["items"], **DOCUMENTS["packages"]}.items():
+        assert re.search(r"seed \d{3} l\. \d+|domain §", item["source"]), offer_id
+
+
+def test_aabenraa_sells_on_weekdays_only(history):
+    found = lines(history[0])
+    aabenraa = {line["payload"]["citizen_id"] for line in found
+                if line["type"] == "register_citizen" and line["payload"]["municipality"] == 580}
+    for line in found:
+        if line["type"] == "place_order" and line["payload"]["citizen_id"] in aabenraa:
+            assert line["payload"]["band"] == "weekday_day"

@@ -3,18 +3,23 @@ grants, account and event histories. Every read of a citizen's data is recorded 
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
 from ledger.api import bodies as b
 from ledger.api.commanding import Command, Runner
-from ledger.api.deps import CallerDep, ServicesDep, reader
+from ledger.api.deps import CallerDep, ServicesDep, caught_up, in_municipality, reader
 from ledger.api.policy import may_read
 from ledger.api.reads import citizen, history
 from ledger.api.routes import COMMAND_ERRORS, CitizenPath, with_etag
 from ledger.api.schemas import CitizenView, CommandResponse, History
 from ledger.domain.account import account_id
 from ledger.domain.assessment import assessment_id
+
+SurveyResponseBody = b.body("record_survey_response", "citizen_id")
 
 router = APIRouter(prefix="/citizens", tags=["citizens"], responses=COMMAND_ERRORS)
 
@@ -49,6 +54,13 @@ def change_residence(citizen_id: CitizenPath, body: b.ChangeResidenceBody,
     return run(body, citizen_id=citizen_id)
 
 
+@router.post("/{citizen_id}/surveys", response_model=CommandResponse)
+def record_survey_response(citizen_id: CitizenPath, body: SurveyResponseBody,
+                           run: Runner = Command("record_survey_response")) -> Response:
+    """The citizen's answers to one round of the user-satisfaction survey (five measures, 1-5 or null)."""
+    return run(body, citizen_id=citizen_id)
+
+
 @router.delete("/{citizen_id}/identity", response_model=CommandResponse)
 def erase_identity(citizen_id: CitizenPath, run: Runner = Command("erase_identity")) -> Response:
     """Crypto-shred the citizen's CPR number and name (administrators only); amounts and dates stay."""
@@ -59,6 +71,23 @@ def erase_identity(citizen_id: CitizenPath, run: Runner = Command("erase_identit
 def get_citizen(citizen_id: CitizenPath, svc: ServicesDep, who: CallerDep) -> Response:
     """The citizen's current record and grants; the identity only for roles that must address them."""
     return with_etag(citizen(svc, who, citizen_id, with_identity=may_read(who.role, "identity")))
+
+
+@router.get("/{citizen_id}/as-of", dependencies=[Depends(reader("citizen")), Depends(caught_up)])
+def citizen_as_of(citizen_id: CitizenPath, svc: ServicesDep, who: CallerDep,
+                  date: Annotated[dt.date, Query(description="effective date D")],
+                  known_at: Annotated[dt.datetime | None, Query(description="as the records showed at K "
+                                                                "(default: now)")] = None) -> dict:
+    """The citizen's grants, provider, orders, deliveries and balance as effective on D and as known at K."""
+    from ledger.projections.citizen_asof import citizen_as_of as read
+
+    record = svc.records.get(citizen_id, "Citizen", "citizen")
+    in_municipality(svc, who, record.municipality, "citizen", str(citizen_id))
+    if known_at is not None and known_at.tzinfo is None:
+        known_at = known_at.replace(tzinfo=dt.timezone.utc)
+    answer = read(svc.ledger, str(citizen_id), date.isoformat(), known_at.isoformat() if known_at else None)
+    svc.access.record(who.access("citizen-as-of", str(citizen_id), record.municipality))
+    return answer
 
 
 @router.get("/{citizen_id}/events", response_model=History, dependencies=[Depends(reader("citizen"))])

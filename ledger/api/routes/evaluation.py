@@ -1,52 +1,79 @@
 """What the evaluators collect (the VIVE extract), as JSON: offers with prices over time, sales,
-buyers (numbered per answer, never by pseudonym) and granted services of buyers and non-buyers."""
+buyers (numbered per answer, never by pseudonym) and granted services of buyers and non-buyers.
+
+Every answer states `log_position`, the position of the log the audit projection's tables stood at
+for the whole read (ledger/projections/cut.py: caught up to the head, or to `at_position=P`, and
+unchanged while read), so several answers can be proven to read one cut.
+The full export as of (D, K) is `ledger export evaluation` (docs/evaluation-export.md)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
 from ledger.api.deps import Caller, ServicesDep, caught_up, reader
+from ledger.api.problems import ApiProblem
 from ledger.api.reads import scope
 from ledger.api.routes import READ_ERRORS, MunicipalityQuery
 from ledger.api.schemas import Rows
 from ledger.api.screening import screen
+from ledger.projections import cut
 from ledger.projections import evaluation_export as ev
 
 router = APIRouter(prefix="/evaluation", tags=["evaluation"], responses=READ_ERRORS,
                    dependencies=[Depends(caught_up)])
 Evaluator = Annotated[Caller, Depends(reader("timeline"))]
+AtPosition = Annotated[int | None, Query(ge=0, le=2**53 - 1, description=(
+    "answer only at exactly this log position (refused when ahead of the log, not reached in time, or passed)"))]
+
+
+def _at(svc: Any, at_position: int | None, read: Callable[[], Any]) -> tuple[Any, int]:
+    from ledger.projections.audit import AuditProjection
+
+    try:
+        return cut.read_at(svc.ledger.db, [AuditProjection()], lambda _position: read(), at_position)
+    except cut.PositionError as e:
+        headers = {"Retry-After": "1"} if e.code == "not-caught-up" else None
+        raise ApiProblem(e.code, e.message, headers=headers, **e.extra) from None
 
 
 @router.get("/offers", response_model=Rows)
-def offers(svc: ServicesDep, who: Evaluator, municipality: MunicipalityQuery = None) -> dict:
+def offers(svc: ServicesDep, who: Evaluator, municipality: MunicipalityQuery = None,
+           at_position: AtPosition = None) -> dict:
     """Every price version of every offer, its days in force, and whether it was below cost."""
     m = scope(svc, who, municipality, "evaluation")
-    return {"municipality": m, "offers": ev.offers(svc.ledger.db, m)}
+    rows, position = _at(svc, at_position, lambda: ev.offers(svc.ledger.db, m))
+    return {"municipality": m, "log_position": position, "offers": rows}
 
 
 @router.get("/sales", response_model=Rows)
-def sales(svc: ServicesDep, who: Evaluator, municipality: MunicipalityQuery = None) -> dict:
+def sales(svc: ServicesDep, who: Evaluator, municipality: MunicipalityQuery = None,
+          at_position: AtPosition = None) -> dict:
     """Per month and offer: orders started, buyers, deliveries, minutes, invoiced and credited."""
     m = scope(svc, who, municipality, "evaluation")
-    return {"municipality": m, "sales": ev.sales(svc.ledger.db, m)}
+    rows, position = _at(svc, at_position, lambda: ev.sales(svc.ledger.db, m))
+    return {"municipality": m, "log_position": position, "sales": rows}
 
 
 @router.get("/buyers", response_model=Rows)
-def buyers(svc: ServicesDep, who: Evaluator, municipality: MunicipalityQuery = None) -> dict:
+def buyers(svc: ServicesDep, who: Evaluator, municipality: MunicipalityQuery = None,
+           at_position: AtPosition = None) -> dict:
     """One row per buyer, numbered by first purchase (no pseudonyms)."""
     m = scope(svc, who, municipality, "evaluation")
-    return {"municipality": m, "buyers": ev.buyers(svc.ledger.db, m)}
+    rows, position = _at(svc, at_position, lambda: ev.buyers(svc.ledger.db, m))
+    return {"municipality": m, "log_position": position, "buyers": rows}
 
 
 @router.get("/granted-services", response_model=Rows)
 def granted_services(svc: ServicesDep, who: Evaluator, municipality: MunicipalityQuery = None,
                      first: Annotated[date | None, Query()] = None,
-                     last: Annotated[date | None, Query()] = None) -> dict:
+                     last: Annotated[date | None, Query()] = None, at_position: AtPosition = None) -> dict:
     """Per month, FSIII code, starting band and group: citizens and their weekly granted minutes."""
     screen([first, last], "first/last")
     m = scope(svc, who, municipality, "evaluation")
-    return {"municipality": m, "granted_services": ev.granted_services(
-        svc.ledger.db, m, first.isoformat() if first else None, last.isoformat() if last else None)}
+    rows, position = _at(svc, at_position, lambda: ev.granted_services(
+        svc.ledger.db, m, first.isoformat() if first else None, last.isoformat() if last else None))
+    return {"municipality": m, "log_position": position, "granted_services": rows}

@@ -20,3 +20,4 @@ def handles(*names: str) -> Callable[[Callable[..., dict[str, Any]]], Callable[.
 
 def load_all() -> None:
     from ledger.application.handlers import billing, catalogue, citizens, deliveries, orders, payments, schemes  # noqa: F401
+    from ledger.application.handlers import surveys  # noqa: F401

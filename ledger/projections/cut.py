@@ -1,0 +1,94 @@
+"""One consistent cut: a read of projection tables that states the log position it reflects.
+
+A projection's rows and its tracked position are committed in one transaction (engine.catch_up,
+and a rebuild's swap). `read_at` catches the projections up to a target position P (the head, or
+the `at_position` asked for), reads, and checks that the tracked positions did not move during the
+read: then the tables were exactly those of the log up to P (a projection's tracked position may
+stay below P when the events after it are none of its business; it has still applied all of the
+log up to P). A read that raced a catch-up by someone else is read again. With `at_position`, a
+position beyond the log is refused, and so is one the projections have already passed (live
+tables cannot go back; `ledger-replay rebuild` reconstructs older cuts).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Collection
+from typing import Any, TypeVar
+
+from ledger.db import Database
+from ledger.projections.engine import TRACKING_TABLE, Engine, Projection
+from ledger.projections.reader import head_position
+
+T = TypeVar("T")
+
+
+class PositionError(Exception):
+    code = "position-error"
+
+    def __init__(self, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = extra
+
+
+class PositionAhead(PositionError):
+    code = "position-ahead-of-log"
+
+
+class PositionPassed(PositionError):
+    code = "position-passed"
+
+
+class ReadRaced(PositionError):
+    code = "not-caught-up"
+
+
+def tracked(db: Database, names: Collection[str]) -> dict[str, int]:
+    wanted = sorted(names)
+    marks = ", ".join("?" for _ in wanted)
+    rows = db.query(f"SELECT name, position FROM {TRACKING_TABLE} WHERE name IN ({marks})", wanted)
+    found = {name: int(pos) for name, pos in rows}
+    return {n: found.get(n, 0) for n in wanted}
+
+
+_ENGINES: dict[tuple[int, tuple[str, ...]], tuple[Database, Engine, threading.Lock]] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def _engine(db: Database, projections: list[Projection]) -> tuple[Engine, threading.Lock]:
+    """One engine per store and set of projections (its table check and caches serve every read),
+    with a lock: an engine's caches are not for two threads at once (the API reads in a pool)."""
+    key = (id(db), tuple(sorted(p.name for p in projections)))
+    with _ENGINES_LOCK:
+        found = _ENGINES.get(key)
+        if found is None or found[0] is not db:
+            if len(_ENGINES) > 64:
+                _ENGINES.clear()
+            found = _ENGINES[key] = (db, Engine(db, projections), threading.Lock())
+    return found[1], found[2]
+
+
+def read_at(db: Database, projections: list[Projection], read: Callable[[int], T], at_position: int | None = None,
+            tries: int = 5) -> tuple[T, int]:
+    """(the read's answer, the log position P it reflects). `read(P)` does the reading."""
+    engine, lock = _engine(db, projections)
+    names = [p.name for p in projections]
+    for _ in range(tries):
+        head = head_position(db)
+        target = head if at_position is None else at_position
+        if target > head:
+            raise PositionAhead(f"at_position {target} is beyond the log head {head}", head=head)
+        with lock:
+            engine.catch_up(names, until=target)
+        before = tracked(db, names)
+        if max(before.values(), default=0) > target:
+            if at_position is None:
+                continue  # someone applied newer events meanwhile: take the new head
+            raise PositionPassed(f"the read models stand at position {max(before.values())}, past {target}; an "
+                                 "older cut is reconstructed by `ledger-replay rebuild`, not read live",
+                                 reached=max(before.values()))
+        answer = read(target)
+        if tracked(db, names) == before:
+            return answer, target
+    raise ReadRaced("the read models kept moving during the read; retry")
