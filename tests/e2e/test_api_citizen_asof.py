@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from ledger.api.testing import api_client, auth, build_world, ok
+from tests.helpers.api import api_client, auth, build_world, ok
 
 
 def test_the_as_of_read_answers_for_d_and_k_and_refuses_bad_input(database_url):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ledger.api.testing import api_client, auth, build_world, ok
+from tests.helpers.api import api_client, auth, build_world, ok
 
 
 def test_answers_carry_their_position_and_at_position_is_exact(database_url):

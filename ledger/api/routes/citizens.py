@@ -19,7 +19,7 @@ from ledger.api.schemas import CitizenView, CommandResponse, History
 from ledger.domain.account import account_id
 from ledger.domain.assessment import assessment_id
 
-SurveyResponseBody = b.body("record_survey_response", "citizen_id")
+SurveyResponseBody = b.RecordSurveyResponseBody
 
 router = APIRouter(prefix="/citizens", tags=["citizens"], responses=COMMAND_ERRORS)
 
