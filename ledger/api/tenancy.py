@@ -133,6 +133,10 @@ def primary_after(command_type: str, payload: dict[str, Any], result: dict[str, 
         return _uuid(result["delivery_id"])
     if command_type == "receive_payment":
         return account_id(_uuid(payload["citizen_id"]))
+    if command_type == "record_survey_response":
+        from ledger.domain.survey import survey_response_id
+
+        return survey_response_id(payload["round_id"], _uuid(payload["citizen_id"]))
     if command_type == "set_reference_rate":
         from ledger.domain.interest import rates_id
 

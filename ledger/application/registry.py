@@ -80,12 +80,14 @@ def _kinds() -> dict[UUID, str]:
     from ledger.domain.interest import rates_id
     from ledger.domain.klippekort import klippekort_id
     from ledger.domain.scheme import scheme_id
+    from ledger.domain.survey import survey_response_id
 
     citizen = UUID(SAMPLE_CITIZEN)
     return {scheme_id(657): "scheme", catalogue_id(657): "catalogue", citizen: "citizen",
             assessment_id(citizen): "assessment", UUID(SAMPLE_ORDER): "order", UUID(SAMPLE_DELIVERY): "delivery",
             account_id(citizen): "account", klippekort_id(citizen): "klippekort",
-            rates_id(657): "reference_rates"}
+            rates_id(657): "reference_rates",
+            survey_response_id("tilfredshed-657-2019", citizen): "survey_response"}
 
 
 def _template(url: str | None) -> str | None:
