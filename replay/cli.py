@@ -53,6 +53,31 @@ def usage_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def findings_not_crashes(fn: F) -> F:
+    """For the checking commands: an exception nobody foresaw is itself a finding, reported as
+    "could not verify: …" with exit 1 (the store could not be shown to hold), never a traceback.
+    Usage errors (exit 2) and the command's own exit pass through."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ledger.domain.errors import LedgerError
+        from ledger.settings import ConfigError
+
+        try:
+            return fn(*args, **kwargs)
+        except (UsageError, ConfigError, LedgerError, typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as e:
+            text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            notes = "; ".join(getattr(e, "__notes__", ()))
+            typer.echo(f"could not verify: {type(e).__name__}" + (f": {text}" if text else "")
+                       + (f" ({notes})" if notes else ""), err=True)
+            typer.echo("NOT VERIFIED")
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
 def _url(db: str | None) -> str:
     return db or os.environ.get("LEDGER_DATABASE_URL") or "sqlite:///ledger.db"
 
@@ -75,6 +100,7 @@ def _projections() -> list[Any]:
 
 @app.command()
 @usage_errors
+@findings_not_crashes
 def verify(
     db: DbOption = None,
     archive: Annotated[Path | None, typer.Option("--archive", help="verify an archive written by `export` instead (no database)")] = None,
