@@ -26,7 +26,7 @@ from ledger.application.handlers import HANDLERS, load_all
 from ledger.application.uow import UnitOfWork
 from ledger.db import Database
 from ledger.domain.base import Context
-from ledger.domain.errors import AlreadyExists, ConcurrencyConflict, IdempotencyMismatch, InvalidInput, LedgerError
+from ledger.domain.errors import ConcurrencyConflict, IdempotencyMismatch, InvalidInput, LedgerError
 from ledger.identity.store import IdentityStore
 from ledger.settings import Settings
 from ledger.store.recorders import COMMANDS_TABLE
@@ -170,11 +170,12 @@ class Ledger(Application):
             raise ConcurrencyConflict(
                 "another writer changed the same records first; nothing of this command was stored — reload and retry",
                 current_versions=self._current_versions(uow)) from None
-        except (AlreadyExists, ConcurrencyConflict):
+        except LedgerError as e:
             uow.discard()
-            # A retry racing its own original sees the original's aggregates before its command
-            # record: answer as the replay it is, not as a conflict.
-            if len(batch) == 1:
+            # A retry racing its own original is refused by the original's effects (already
+            # exists, already recorded, a version conflict), which commit with its command
+            # record: if that record is there now, answer as the replay it is, not the refusal.
+            if len(batch) == 1 and not isinstance(e, IdempotencyMismatch):
                 again = self.prior_commands([batch[0].context.command_id])
                 if batch[0].context.command_id in again:
                     return [self._replay(batch[0], again[batch[0].context.command_id], hashes[0])]
