@@ -37,6 +37,10 @@ class Settings:
     substitution_window_days: int = 90
     tokens_file: str | None = None
     log_format: str = "auto"  # auto | console | json
+    # The master key wrapping the citizens' keys, never in the database (ledger.identity.master):
+    # the key itself (base64) or a file holding it; neither: a generated file beside the database.
+    master_key: str | None = None
+    master_key_file: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -51,4 +55,6 @@ class Settings:
             substitution_window_days=_int(env, "LEDGER_SUBSTITUTION_WINDOW_DAYS", 90, low=1, high=730),
             tokens_file=env.get("LEDGER_TOKENS_FILE") or None,
             log_format=env.get("LEDGER_LOG_FORMAT", "auto"),
+            master_key=env.get("LEDGER_MASTER_KEY") or None,
+            master_key_file=env.get("LEDGER_MASTER_KEY_FILE") or None,
         )

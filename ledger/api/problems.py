@@ -89,6 +89,9 @@ PROBLEMS: tuple[ProblemType, ...] = (
     ProblemType("store-unavailable", 503, "Store unavailable",
                 "The database did not answer (down, or locked for longer than its timeout). Nothing was "
                 "stored; retry."),
+    ProblemType("identity-unavailable", 503, "Identity store unavailable",
+                "A CPR number or name was to be read or written, but the master key that wraps the citizens' "
+                "keys is not configured or is not the one they were wrapped by (ADR 0015). Nothing was stored."),
     ProblemType("not-ready", 503, "Not ready",
                 "`/ready` only: the store is unreachable or the projections lag beyond the bound."),
     ProblemType("ledger-error", 400, "Refused",

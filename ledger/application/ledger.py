@@ -27,6 +27,7 @@ from ledger.application.uow import UnitOfWork
 from ledger.db import Database
 from ledger.domain.base import Context
 from ledger.domain.errors import ConcurrencyConflict, IdempotencyMismatch, InvalidInput, LedgerError
+from ledger.identity.master import load_master_key
 from ledger.identity.store import IdentityStore
 from ledger.settings import Settings
 from ledger.store.recorders import COMMANDS_TABLE
@@ -84,7 +85,9 @@ class Ledger(Application):
             **(env or {}),
         }
         super().__init__(env=full_env)
-        self.identity = IdentityStore(self.db)
+        # Citizen keys are wrapped by a master key held outside the database (ADR 0015); it is
+        # loaded when an identity is first read or written.
+        self.identity = IdentityStore(self.db, lambda: load_master_key(self.settings))
         self.identity.ensure_tables()
 
     def construct_transcoder(self) -> Any:
@@ -133,6 +136,10 @@ class Ledger(Application):
         outcomes: list[Outcome | None] = []
         records: list[dict[str, Any]] = []
         in_batch: dict[str, tuple[str, dict[str, Any]]] = {}
+        # Identity writes and erasures are staged while the handlers run and stored by the
+        # recorder in the events' transaction: a refusal leaves none of them behind.
+        staging = self.identity.staging()
+        staged = staging.__enter__()
         try:
             for index, (sub, h) in enumerate(zip(batch, hashes)):
                 cid = sub.context.command_id
@@ -157,7 +164,7 @@ class Ledger(Application):
             changed = uow.pending()
             versions = {str(a.id): a.version for a in changed}
             if records:
-                recordings = self.save(*changed, commands=records)
+                recordings = self.save(*changed, commands=records, identities=staged)
                 position = max((r.notification.id for r in recordings), default=None)
             else:
                 position = None
@@ -183,7 +190,11 @@ class Ledger(Application):
         except BaseException:
             uow.discard()
             raise
+        finally:
+            staging.__exit__(None, None, None)
         uow.saved()
+        if staged.erased:
+            self.identity.scrub()
         done = []
         for o in outcomes:
             assert o is not None

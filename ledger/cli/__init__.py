@@ -1,7 +1,7 @@
 """The `ledger` command: a thin door to the application and the projections.
 
 Each area has its own module that registers its commands on `app` (core, projections, billing,
-reports, data, serve). Errors a user can fix exit with code 2 and a one-line message; nothing is
+reports, data, serve, identity). Errors a user can fix exit with code 2 and a one-line message; nothing is
 stored on a refusal.
 """
 
@@ -52,7 +52,7 @@ def open_ledger() -> Any:
 def _register() -> None:
     import importlib
 
-    for name in ("core", "projections", "billing", "reports", "data", "serve"):
+    for name in ("core", "projections", "billing", "reports", "data", "serve", "identity"):
         try:
             importlib.import_module(f"ledger.cli.{name}")
         except ModuleNotFoundError as e:  # a module not written yet must not break the others
