@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from ledger.api.access_log import citizens_shown
 from ledger.api.deps import Caller, in_municipality
 from ledger.api.problems import ApiProblem
 from ledger.api.services import Services
@@ -82,5 +83,6 @@ def logged_read(svc: Services, who: Caller, what: str, municipality: str | None,
         record = svc.records.get(citizen_id, "Citizen", "citizen")
         in_municipality(svc, who, record.municipality, what, cid)
     out = query(code)
-    svc.access.record(who.access(what, cid, code))
+    # The citizens the answer shows, not only the one asked for: a list of invoices shows many.
+    svc.access.record(who.access(what, cid, code), citizens_shown(out))
     return out
