@@ -23,7 +23,9 @@ def history(svc: Services, who: Caller, aggregate_id: UUID, kind: str, what: str
     in_municipality(svc, who, record.municipality, logged or what, record.citizen_id)
     events = svc.ledger.history(aggregate_id)
     if logged:
-        svc.access.record(who.access(logged, record.citizen_id, record.municipality))
+        shown = citizens_shown(events)  # an invoice series' events name every citizen invoiced
+        svc.access.record(who.access(logged, record.citizen_id, record.municipality),
+                          list(dict.fromkeys([record.citizen_id, *shown])) if record.citizen_id else shown)
     return {"aggregate_id": str(aggregate_id), "kind": kind, "version": events[-1]["version"] if events else 0,
             "events": events}
 
