@@ -41,6 +41,8 @@ class Settings:
     # the key itself (base64) or a file holding it; neither: a generated file beside the database.
     master_key: str | None = None
     master_key_file: str | None = None
+    # A directory (kept away from the database) that every invoice run writes a signed checkpoint to.
+    checkpoint_dir: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -57,4 +59,5 @@ class Settings:
             log_format=env.get("LEDGER_LOG_FORMAT", "auto"),
             master_key=env.get("LEDGER_MASTER_KEY") or None,
             master_key_file=env.get("LEDGER_MASTER_KEY_FILE") or None,
+            checkpoint_dir=env.get("LEDGER_CHECKPOINT_DIR") or None,
         )

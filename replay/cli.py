@@ -107,6 +107,8 @@ def verify(
     skip_projections: Annotated[bool, typer.Option("--skip-projections", help="check the chain only")] = False,
     expect_head: Annotated[list[str] | None, typer.Option("--expect-head", help="POSITION:HASH published elsewhere; repeatable")] = None,
     jobs: Annotated[int | None, typer.Option("--jobs", min=1, help="processes (default: one per CPU, at most 4, on a large log)")] = None,
+    checkpoints: Annotated[Path | None, typer.Option("--checkpoints", help="a directory of signed checkpoints: the log must extend every one")] = None,
+    emit_checkpoint: Annotated[Path | None, typer.Option("--emit-checkpoint", help="when everything verifies, write a signed checkpoint of the head into this directory")] = None,
 ) -> None:
     """Check the whole log against its hash chain and published heads, then rebuild every projection
     into scratch tables and compare it with the live one."""
@@ -115,21 +117,37 @@ def verify(
     out = console()
     expected = [parse_expect_head(text) for text in expect_head or []]
     if archive is not None:
-        if db is not None:
-            raise UsageError("give --db or --archive, not both")
+        if db is not None or checkpoints is not None or emit_checkpoint is not None:
+            raise UsageError("--archive takes no --db, --checkpoints or --emit-checkpoint")
         _verify_archive(out, archive, expected)
         return
     from replay.store import open_store
     from replay.verify import verify_store
 
+    if checkpoints is not None and not checkpoints.is_dir():
+        raise UsageError(f"--checkpoints {checkpoints}: no such directory")
     store = open_store(_url(db))
     try:
         report = verify_store(store, expected, None if skip_projections else _projections(), _bars(), jobs)
+        if checkpoints is not None:
+            from replay.checkpoints import check_checkpoints
+
+            count = check_checkpoints(store, checkpoints, report.check)
+            report.notes.append(f"{count} signed checkpoint(s) in {checkpoints} checked")
+        written = None
+        if emit_checkpoint is not None and report.ok:
+            from replay.checkpoints import emit, load_signing_key
+
+            position, head = report.check.head
+            written = emit(emit_checkpoint, position, head.hex(), store.describe(), "verify",
+                           load_signing_key(_url(db)))
     finally:
         store.close()
     from replay.render import render_verify
 
     render_verify(out, report)
+    if written is not None:
+        out.print(f"signed checkpoint: {written}")
     raise typer.Exit(0 if report.ok else 1)
 
 
@@ -217,6 +235,7 @@ def export(
     out_file: Annotated[Path, typer.Option("--out", help="the archive file to write (gzip'd JSON lines)")],
     until_recorded: Annotated[str | None, typer.Option("--until-recorded", help="stop before the first event recorded after K")] = None,
     until_position: Annotated[int | None, typer.Option("--until-position", min=0, help="stop after this chain position")] = None,
+    checkpoint: Annotated[Path | None, typer.Option("--checkpoint", help="also write a signed checkpoint of the archive's head into this directory")] = None,
     db: DbOption = None,
 ) -> None:
     """Write the log, as stored, with its chain, to a portable archive (`verify --archive` reads it)."""
@@ -239,13 +258,42 @@ def export(
         store.close()
     m = result.manifest
     out.print(f"Wrote {out_file}: {m['count']} chained events, positions {m['first_position']}–{m['last_position']}, "
-              f"head {m['head_hash'][:16]}…")
+              f"head {m['last_position']}:{m['head_hash']}")
+    if checkpoint is not None and result.check.ok:
+        from replay.checkpoints import emit, load_signing_key
+
+        written = emit(checkpoint, int(m["last_position"] or 0), m["head_hash"], store.describe(), "export",
+                       load_signing_key(_url(db)))
+        out.print(f"signed checkpoint: {written}")
     if not result.check.ok:
         from replay.render import render_problems
 
         out.print("[red]The store's chain does not verify; the archive holds it as it is:[/]")
         render_problems(out, result.check)
         raise typer.Exit(1)
+
+
+# -- checkpoint -----------------------------------------------------------------------------
+
+
+@app.command()
+@usage_errors
+def checkpoint(
+    out_dir: Annotated[Path, typer.Option("--out", help="the checkpoint directory (kept away from the database)")],
+    db: DbOption = None,
+) -> None:
+    """Write a signed checkpoint (position, head, time) of the log's head as stored now."""
+    from replay.checkpoints import emit, load_signing_key
+    from replay.store import open_store
+
+    store = open_store(_url(db))
+    try:
+        row = store.query("SELECT position, hash FROM ledger_chain ORDER BY position DESC LIMIT 1")
+        position, head = (int(row[0][0]), bytes(row[0][1]).hex()) if row else (0, "0" * 64)
+        written = emit(out_dir, position, head, store.describe(), "checkpoint", load_signing_key(_url(db)))
+    finally:
+        store.close()
+    console().print(f"signed checkpoint of head {position}:{head}: {written}")
 
 
 def main() -> None:

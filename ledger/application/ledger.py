@@ -195,6 +195,9 @@ class Ledger(Application):
         uow.saved()
         if staged.erased:
             self.identity.scrub()
+        if self.settings.checkpoint_dir and any(o is not None and o.command_type in READS_LOG and not o.replayed
+                                                for o in outcomes):
+            self._checkpoint("invoice run")
         done = []
         for o in outcomes:
             assert o is not None
@@ -203,6 +206,23 @@ class Ledger(Application):
                 o.versions = versions
             done.append(o)
         return done
+
+    def _checkpoint(self, by: str) -> None:
+        """A signed checkpoint of the chain head just stored (ADR 0014). The run is stored
+        whatever happens here: a checkpoint that cannot be written is logged, not raised."""
+        from pathlib import Path
+
+        import structlog
+
+        from replay.checkpoints import emit, load_signing_key
+        from replay.store import Store
+
+        try:
+            head = self.chain_head()
+            emit(Path(self.settings.checkpoint_dir or "."), head["position"], head["hash"], Store(self.db).describe(),
+                 by, load_signing_key(self.settings.database_url))
+        except Exception as e:
+            structlog.get_logger("ledger.application").error("checkpoint not written", error=f"{type(e).__name__}: {e}")
 
     def _current_versions(self, uow: UnitOfWork) -> dict[str, int]:
         out = {}
