@@ -117,8 +117,10 @@ def verify(
     out = console()
     expected = [parse_expect_head(text) for text in expect_head or []]
     if archive is not None:
-        if db is not None or checkpoints is not None or emit_checkpoint is not None:
-            raise UsageError("--archive takes no --db, --checkpoints or --emit-checkpoint")
+        if db is not None:
+            raise UsageError("give --db or --archive, not both")
+        if checkpoints is not None or emit_checkpoint is not None:
+            raise UsageError("--checkpoints and --emit-checkpoint check a database; --archive takes neither")
         _verify_archive(out, archive, expected)
         return
     from replay.store import open_store
