@@ -35,7 +35,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ledger.identity.master import default_key_file
+from ledger.identity.master import default_key_file, write_key_file
 from replay.errors import UsageError
 
 FORMAT = 1
@@ -65,13 +65,10 @@ def load_signing_key(database_url: str, key_file: str | None = None) -> Ed25519P
             raise UsageError(f"no checkpoint signing key {path} (LEDGER_CHECKPOINT_KEY_FILE)")
         pem = Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(pem)
+            write_key_file(path, pem)
         except FileExistsError:
-            pass
+            pass  # another process made it first: use theirs
         warnings.warn(f"no checkpoint signing key configured: generated {path} (set LEDGER_CHECKPOINT_KEY_FILE; "
                       "see ADR 0014)", stacklevel=2)
     try:

@@ -108,12 +108,22 @@ def default_key_file(database_url: str) -> Path:
     return folder / f"master-{name}.key"
 
 
-def write_key_file(path: Path, text: str) -> None:
-    """A new key file, readable by its owner only; never overwrites one."""
+def write_key_file(path: Path, text: str | bytes) -> None:
+    """A new key file, readable by its owner only; never overwrites one (FileExistsError).
+
+    Written beside and then linked into place, so a process that starts at the same moment sees
+    either no file or the whole key, never an empty one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text + "\n")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(text if isinstance(text, bytes) else (text + "\n").encode())
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def load_master_key(settings: Any) -> KeyWrapper:
