@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ledger.api.testing import api_client, auth, build_world, ok
+from ledger.api.testing import api_client, auth, build_world
 
 CLIENTS = 16
 
