@@ -85,8 +85,9 @@ def _signed_part(body: dict[str, Any]) -> bytes:
 
 
 def emit(out_dir: Path, position: int, head: str, store: str, by: str, key: Ed25519PrivateKey,
-         at: datetime | None = None) -> Path:
-    """Write one signed checkpoint (and the public key, once) into `out_dir`; returns its path."""
+         at: datetime | None = None, tree_root: str | None = None) -> Path:
+    """Write one signed checkpoint (and the public key, once) into `out_dir`; returns its path.
+    With `tree_root` (replay.merkle, the tree of the first `position` events) it signs that too."""
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"checkpoint directory {out_dir} is a file")
     public = key.public_key()
@@ -94,6 +95,8 @@ def emit(out_dir: Path, position: int, head: str, store: str, by: str, key: Ed25
     when = (at or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat(timespec="microseconds")
     body: dict[str, Any] = {"format": FORMAT, "position": int(position), "head": head.lower(), "time": when,
                             "store": store, "by": by, "key_id": kid}
+    if tree_root is not None:
+        body["tree_size"], body["tree_root"] = int(position), tree_root
     body["signature"] = base64.b64encode(key.sign(_signed_part(body))).decode()
     keys = out_dir / "keys"
     keys.mkdir(parents=True, exist_ok=True)
@@ -113,6 +116,7 @@ class Loaded:
     head: str
     time: str
     by: str
+    tree_root: str | None = None
 
 
 def load_checkpoints(directory: Path, check: Any) -> list[Loaded]:
@@ -142,8 +146,15 @@ def load_checkpoints(directory: Path, check: Any) -> list[Loaded]:
             check.problem(position, "checkpoint", f"checkpoint {path.name}: the signature does not hold "
                                                   "(the file was altered or forged)")
             continue
-        found.append(Loaded(path, position, head, str(body.get("time", "")), str(body.get("by", ""))))
+        found.append(Loaded(path, position, head, str(body.get("time", "")), str(body.get("by", "")),
+                            body.get("tree_root")))
     return found
+
+
+def signed_tree_root(store: Any, position: int) -> str:
+    from replay.merkle import roots_at
+
+    return roots_at(store, [position])[position].hex()
 
 
 def check_checkpoints(store: Any, directory: Path, check: Any) -> int:
@@ -164,4 +175,14 @@ def check_checkpoints(store: Any, directory: Path, check: Any) -> int:
         elif have.hex() != c.head:
             check.problem(c.position, "checkpoint", f"position {c.position}: stored hash {have.hex()} differs from "
                                                     f"{signed}: the log up to there was rewritten or replaced")
+    treed = [c for c in checkpoints if c.tree_root and c.position <= top]
+    if treed:
+        from replay.merkle import roots_at
+
+        roots = roots_at(store, (c.position for c in treed))
+        for c in treed:
+            have_root = roots.get(c.position)
+            if have_root is None or have_root.hex() != c.tree_root:
+                check.problem(c.position, "checkpoint", f"position {c.position}: the log's Merkle tree of {c.position} "
+                                                        f"events differs from the tree root signed in {c.path.name}")
     return len(checkpoints)

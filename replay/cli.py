@@ -140,9 +140,11 @@ def verify(
         if emit_checkpoint is not None and report.ok:
             from replay.checkpoints import emit, load_signing_key
 
+            from replay.checkpoints import signed_tree_root
+
             position, head = report.check.head
             written = emit(emit_checkpoint, position, head.hex(), store.describe(), "verify",
-                           load_signing_key(_url(db)))
+                           load_signing_key(_url(db)), tree_root=signed_tree_root(store, position))
     finally:
         store.close()
     from replay.render import render_verify
@@ -292,10 +294,84 @@ def checkpoint(
     try:
         row = store.query("SELECT position, hash FROM ledger_chain ORDER BY position DESC LIMIT 1")
         position, head = (int(row[0][0]), bytes(row[0][1]).hex()) if row else (0, "0" * 64)
-        written = emit(out_dir, position, head, store.describe(), "checkpoint", load_signing_key(_url(db)))
+        from replay.checkpoints import signed_tree_root
+
+        written = emit(out_dir, position, head, store.describe(), "checkpoint", load_signing_key(_url(db)),
+                       tree_root=signed_tree_root(store, position))
     finally:
         store.close()
     console().print(f"signed checkpoint of head {position}:{head}: {written}")
+
+
+# -- prove ----------------------------------------------------------------------------------
+
+
+@app.command()
+@usage_errors
+def prove(
+    checkpoint_file: Annotated[Path, typer.Option("--checkpoint", help="a signed checkpoint with a tree root")],
+    position: Annotated[int | None, typer.Option("--position", min=1, help="prove this event is in the checkpoint's tree")] = None,
+    earlier: Annotated[Path | None, typer.Option("--from", help="prove the checkpoint's tree extends this earlier checkpoint's")] = None,
+    db: DbOption = None,
+) -> None:
+    """Print a Merkle proof (RFC 9162) as JSON: that an event is in a checkpoint's tree (inclusion),
+    or that a checkpoint's tree extends an earlier one's (consistency). The proof is checked
+    against the signed roots before it is printed."""
+    import orjson
+
+    from replay import merkle
+    from replay.store import open_store
+
+    later = _checkpoint_tree(checkpoint_file)
+    if (position is None) == (earlier is None):
+        raise UsageError("give --position (inclusion) or --from (consistency)")
+    store = open_store(_url(db))
+    try:
+        leaves = [h for _, h in merkle.log_leaf_hashes(store, later[0])]
+    finally:
+        store.close()
+    if len(leaves) != later[0]:
+        raise UsageError(f"the log holds {len(leaves)} sound positions, fewer than the checkpoint's {later[0]}")
+    if position is not None:
+        if position > later[0]:
+            raise UsageError(f"position {position} is beyond the checkpoint's tree of {later[0]}")
+        proof = merkle.inclusion_proof(position - 1, leaves)
+        ok = merkle.verify_inclusion(leaves[position - 1], position - 1, later[0], proof, bytes.fromhex(later[1]))
+        body = {"kind": "inclusion", "position": position, "leaf_hash": leaves[position - 1].hex(),
+                "tree_size": later[0], "tree_root": later[1], "path": [p.hex() for p in proof]}
+    else:
+        assert earlier is not None
+        first = _checkpoint_tree(earlier)
+        if first[0] > later[0] or first[0] < 1:
+            raise UsageError(f"--from names a tree of {first[0]}, not between 1 and {later[0]}")
+        proof = merkle.consistency_proof(first[0], leaves)
+        ok = merkle.verify_consistency(first[0], later[0], bytes.fromhex(first[1]), bytes.fromhex(later[1]), proof)
+        body = {"kind": "consistency", "first_size": first[0], "first_root": first[1], "second_size": later[0],
+                "second_root": later[1], "path": [p.hex() for p in proof]}
+    typer.echo(orjson.dumps({**body, "verified": ok}, option=orjson.OPT_INDENT_2).decode())
+    raise typer.Exit(0 if ok else 1)
+
+
+def _checkpoint_tree(path: Path) -> tuple[int, str]:
+    """(tree size, tree root) of a checkpoint whose signature holds (keys/ beside it)."""
+    import orjson
+
+    from replay.chain import ChainCheck
+    from replay.checkpoints import load_checkpoints
+
+    if not path.is_file():
+        raise UsageError(f"no checkpoint file {path}")
+    check = ChainCheck()
+    if not any(c.path.resolve() == path.resolve() for c in load_checkpoints(path.parent, check)):
+        reasons = [p.message for p in check.problems if path.name in p.message]
+        raise UsageError(reasons[0] if reasons else f"{path} is not a signed checkpoint")
+    try:
+        body = orjson.loads(path.read_bytes())
+        return int(body["tree_size"]), str(body["tree_root"])
+    except FileNotFoundError:
+        raise UsageError(f"no checkpoint file {path}") from None
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        raise UsageError(f"{path} is not a checkpoint with a tree root (tree_size, tree_root)") from None
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from ledger.domain.base import Context
 from ledger.settings import Settings
 from ledger.store.chain import link as store_link
 from replay.cli import app
-from tests.integration.test_replay_chain import HERNING, event_at, execute, history, position_of, rows
+from tests.integration.test_replay_chain import CITIZEN_A, HERNING, event_at, execute, history, position_of, rows
 
 runner = CliRunner()
 
@@ -132,3 +132,31 @@ def test_verify_and_export_emit_checkpoints_and_an_invoice_run_does_when_configu
     result = replay("verify", "--db", url, "--skip-projections", "--checkpoints", str(folder))
     assert result.exit_code == 0, result.output
     assert "3 signed checkpoint(s)" in result.output
+
+
+def test_merkle_proofs_show_an_event_in_a_checkpoint_and_one_checkpoint_extending_another(store: Any) -> None:
+    url, db, folder = store
+    first = Path(replay("checkpoint", "--db", url, "--out", str(folder)).output.rsplit(": ", 1)[1].strip())
+    ledger = Ledger(Settings(database_url=url))
+    try:
+        ledger.execute("receive_payment", {"payment_id": "p-late", "citizen_id": CITIZEN_A, "amount": 1000,
+                                           "date": "2018-10-01", "method": "cash"},
+                       Context("test", "administrator", "pay-late", datetime(2018, 10, 1, 6, tzinfo=timezone.utc)))
+    finally:
+        ledger.close()
+    second = Path(replay("checkpoint", "--db", url, "--out", str(folder)).output.rsplit(": ", 1)[1].strip())
+    assert orjson.loads(second.read_bytes())["tree_size"] > orjson.loads(first.read_bytes())["tree_size"]
+    inclusion = replay("prove", "--db", url, "--checkpoint", str(second), "--position", "5")
+    assert inclusion.exit_code == 0, inclusion.output
+    assert orjson.loads(inclusion.output)["verified"] is True
+    consistency = replay("prove", "--db", url, "--checkpoint", str(second), "--from", str(first))
+    assert consistency.exit_code == 0, consistency.output
+    assert orjson.loads(consistency.output)["kind"] == "consistency"
+    assert replay("verify", "--db", url, "--skip-projections", "--checkpoints", str(folder)).exit_code == 0
+    # A log rewritten before the first checkpoint no longer yields its signed tree.
+    nid, state = event_at(db, position_of(db, "DeliveryRecorded"))
+    execute(db, (f"UPDATE {db.events_table} SET state = ? WHERE {db.position_column} = ?",
+                 (state.replace(b'"minutes":55', b'"minutes":54'), nid)))
+    assert replay("prove", "--db", url, "--checkpoint", str(second), "--from", str(first)).exit_code == 1
+    result = replay("verify", "--db", url, "--skip-projections", "--checkpoints", str(folder))
+    assert result.exit_code == 1 and "Merkle tree" in result.output
