@@ -222,22 +222,43 @@ class IdentityStore:
         return orjson.loads(_open(key, citizen_id, row[1]))
 
     # -- erasure and rotation ---------------------------------------------------------------------
-    def scrub(self) -> None:
-        """After an erasure: leave no copy of a deleted row in the live tables' files.
+    def scrub(self, attempts: int = 4) -> bool:
+        """After an erasure: leave no copy of a deleted row in the live tables' files; True when
+        done. (ADR 0015.)
 
         PostgreSQL keeps a deleted row's bytes in its page until the page is rewritten (a plain
-        VACUUM only marks the space free); VACUUM FULL writes the tables anew without them. SQLite
-        erases with `secure_delete` on (ledger.db), which zeroes deleted content as it goes."""
+        VACUUM only marks the space free). VACUUM FULL writes the tables anew without them, except
+        for rows a transaction older than the erasure may still see: those it must copy. It is
+        tried again for a moment while such a transaction is open, and a warning is logged when
+        one outlives the attempts (the next erasure's scrub, or `ledger identity rotate-master-key`,
+        finishes the job). SQLite erases with `secure_delete` on, which zeroes deleted content as it
+        goes."""
         if not self.db.is_postgres:
-            return
+            return True
+        import time
+
+        import structlog
+
+        held: list[str] = []
         with self.db.connection() as conn:
             autocommit = conn.autocommit
             conn.autocommit = True
+            conn.add_notice_handler(lambda d: held.append(d.message_detail or "")
+                                    if "cannot be removed yet" in (d.message_detail or "") else None)
             try:
-                conn.execute("VACUUM FULL identity_keys")
-                conn.execute("VACUUM FULL identity_records")
+                for attempt in range(attempts):
+                    held.clear()
+                    conn.execute("VACUUM (FULL, VERBOSE) identity_keys")
+                    conn.execute("VACUUM (FULL, VERBOSE) identity_records")
+                    if not any(not d.startswith("0 dead") for d in held):
+                        return True
+                    time.sleep(0.1 * 2 ** attempt)
             finally:
                 conn.autocommit = autocommit
+        structlog.get_logger("ledger.identity").warning(
+            "erased identity rows are still held by an older open transaction; they leave the tables' "
+            "files at the next scrub", detail="; ".join(held))
+        return False
 
     def rewrap(self, old: KeyWrapper | None, new: KeyWrapper) -> int:
         """Re-wrap every live citizen key under `new` (keys stored in clear are taken as they are
