@@ -235,16 +235,28 @@ class IdentityStore:
         goes."""
         if not self.db.is_postgres:
             return True
+        import structlog
+
+        held: list[str] = []
+        try:
+            return self._vacuum_full(attempts, held)
+        except Exception as e:  # the erasure is stored either way: a failed scrub is reported, not raised
+            structlog.get_logger("ledger.identity").error("scrub after erasure failed", error=f"{type(e).__name__}: {e}")
+            return False
+
+    def _vacuum_full(self, attempts: int, held: list[str]) -> bool:
         import time
 
         import structlog
 
-        held: list[str] = []
+        def note(d: Any) -> None:
+            if "cannot be removed yet" in (d.message_detail or ""):
+                held.append(d.message_detail or "")
+
         with self.db.connection() as conn:
             autocommit = conn.autocommit
             conn.autocommit = True
-            conn.add_notice_handler(lambda d: held.append(d.message_detail or "")
-                                    if "cannot be removed yet" in (d.message_detail or "") else None)
+            conn.add_notice_handler(note)
             try:
                 for attempt in range(attempts):
                     held.clear()
@@ -254,6 +266,7 @@ class IdentityStore:
                         return True
                     time.sleep(0.1 * 2 ** attempt)
             finally:
+                conn.remove_notice_handler(note)  # the connection goes back to the pool
                 conn.autocommit = autocommit
         structlog.get_logger("ledger.identity").warning(
             "erased identity rows are still held by an older open transaction; they leave the tables' "
