@@ -31,7 +31,6 @@ from ledger.domain.account import account_id
 from ledger.domain.assessment import assessment_id
 from ledger.domain.base import Context
 from ledger.domain.errors import LedgerError
-from ledger.identity.store import IdentityStore
 
 DEFAULT_BATCH = 2_000
 DEFAULT_CACHE = 150_000  # aggregates kept between batches (about 0.5 GB at most)
@@ -198,64 +197,6 @@ def relax_sqlite_sync(ledger: Ledger) -> None:
     pool._ledger_sync_normal = True  # type: ignore[attr-defined]
 
 
-class BufferedIdentity:
-    """Stands in for `ledger.identity` during an import: a batch's identities are written together.
-
-    The identity store writes each registration in a transaction of its own (a connection, four
-    statements and a commit: most of the time of a registration). Here they are kept until the
-    batch is about to be saved and then written in one transaction, just before the events; a batch
-    refused by the rules writes none of them (the store alone would keep those of the commands
-    before the bad one). See the report of issue 7 for the core change that makes this unneeded.
-    """
-
-    def __init__(self, store: IdentityStore) -> None:
-        self.store = store
-        self.pending: dict[str, tuple[str, str]] = {}
-
-    def put(self, citizen_id: str, cpr: str, name: str) -> None:
-        self.pending[citizen_id] = (cpr, name)
-
-    def get(self, citizen_id: str) -> dict[str, str] | None:
-        if citizen_id in self.pending:
-            cpr, name = self.pending[citizen_id]
-            return {"cpr": cpr, "name": name}
-        return self.store.get(citizen_id)
-
-    def erase(self, citizen_id: str) -> bool:
-        was_pending = self.pending.pop(citizen_id, None) is not None
-        return self.store.erase(citizen_id) or was_pending
-
-    def __getattr__(self, name: str) -> Any:  # seal, unseal, ensure_tables: the store's own
-        return getattr(self.store, name)
-
-    def discard(self) -> None:
-        self.pending.clear()
-
-    def flush(self) -> None:
-        if not self.pending:
-            return
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-        db = self.store.db
-        ids = list(self.pending)
-        with db.transaction() as cur:
-            keys: dict[str, bytes] = {}
-            for i in range(0, len(ids), 500):
-                chunk = ids[i:i + 500]
-                cur.execute(db.sql(f"SELECT citizen_id, key_bytes FROM identity_keys WHERE citizen_id IN "
-                                   f"({','.join('?' * len(chunk))})"), chunk)
-                keys.update((cid, bytes(key)) for cid, key in cur.fetchall())
-            new = [(cid, AESGCM.generate_key(bit_length=256)) for cid in ids if cid not in keys]
-            keys.update(new)
-            rows = [(cid, IdentityStore._seal(keys[cid], cid, orjson.dumps({"cpr": cpr, "name": name})))
-                    for cid, (cpr, name) in self.pending.items()]
-            if new:
-                cur.executemany(db.sql("INSERT INTO identity_keys VALUES (?, ?)"), new)
-            cur.executemany(db.sql("DELETE FROM identity_records WHERE citizen_id = ?"), [(cid,) for cid in ids])
-            cur.executemany(db.sql("INSERT INTO identity_records VALUES (?, ?)"), rows)
-        self.pending.clear()
-
-
 def _can_record_directly(ledger: Ledger) -> bool:
     from eventsourcing.application import Application
 
@@ -366,22 +307,18 @@ class Importer:
         relax_sqlite_sync(ledger)
 
     def run(self, path: str | Path, progress: Progress | None = None) -> ImportReport:
-        store = self.ledger.identity
-        self.identity = BufferedIdentity(store)
-        save = self.ledger.save
+        # A batch's identities are staged by the identity store and written by the recorder in
+        # the batch's own transaction (ADR 0015): a refused batch leaves none behind.
+        if not _can_record_directly(self.ledger):
+            return self._run(path, progress)
 
-        fast = _can_record_directly(self.ledger)
+        def save_directly(*objs: Any, **kwargs: Any) -> Any:
+            return _record_directly(self.ledger, objs, kwargs)
 
-        def save_with_identities(*objs: Any, **kwargs: Any) -> Any:
-            self.identity.flush()  # identities of the batch, just before its events
-            return _record_directly(self.ledger, objs, kwargs) if fast else save(*objs, **kwargs)
-
-        self.ledger.identity = self.identity  # type: ignore[assignment]
-        self.ledger.save = save_with_identities  # type: ignore[method-assign]
+        self.ledger.save = save_directly  # type: ignore[method-assign]
         try:
             return self._run(path, progress)
         finally:
-            self.ledger.identity = store
             del self.ledger.save
 
     def _run(self, path: str | Path, progress: Progress | None) -> ImportReport:
@@ -426,7 +363,6 @@ class Importer:
         try:
             outcomes = self.ledger.execute_batch(batch, cache=self.cache)
         except LedgerError as e:
-            self.identity.discard()
             index = e.details.get("index")
             if not isinstance(index, int):  # e.g. a command id reused with another payload: find it
                 named = [i for i, sub in enumerate(batch) if f" {sub.context.command_id} " in f" {e.message} "]
@@ -434,9 +370,6 @@ class Importer:
             where = numbers[index] if isinstance(index, int) and 0 <= index < len(numbers) else numbers[0]
             suffix = "" if isinstance(index, int) else f" (in the batch of lines {numbers[0]}–{numbers[-1]})"
             raise LineRejected(where, f"{e.code}: {e.message}{suffix}") from None
-        except BaseException:
-            self.identity.discard()
-            raise
         finally:
             self.cache.absent = set()
             self.cache.trim()

@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     default_interest: bool = False
     tokens_file: str | None = None
     log_format: Literal["auto", "console", "json"] = "auto"
+    # The master key wrapping the citizens' keys, never in the database (ledger.identity.master):
+    # the key itself (base64) or a file holding it; neither: a generated file beside the database.
+    master_key: str | None = Field(None, repr=False)
+    master_key_file: str | None = None
+    # A directory (kept away from the database) that every invoice run writes a signed checkpoint to.
+    checkpoint_dir: str | None = None
     api: ApiSettings = Field(default_factory=ApiSettings)
     extra: dict[str, str] = Field(default_factory=dict)
 

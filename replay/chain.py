@@ -212,15 +212,19 @@ class ChainCheck:
             self.claims[key] = Claim(key[0], key[1], f"{name} {label} at position {pos}".replace("  ", " "), pos)
 
 
-def check_heads(check: ChainCheck, stored: dict[int, bytes], expected: list[Claim]) -> None:
-    """Compare published heads (claims in events, --expect-head) with the chain's stored hashes."""
+def check_heads(check: ChainCheck, stored: dict[int, bytes], expected: list[Claim], top: int | None = None) -> None:
+    """Compare published heads (claims in events, --expect-head) with the chain's stored hashes.
+    A head published beyond the chain's end (`top`) means the chain lost its end: truncation."""
     for claim in expected:
         if claim.at and claim.position >= claim.at:
             check.problem(claim.position, "head", f"{claim.by} names chain position {claim.position}, "
                                                   "which is not before it")
             continue
         have = GENESIS if claim.position == 0 else stored.get(claim.position)
-        if have is None:
+        if have is None and top is not None and claim.position > top:
+            check.problem(top, "truncation", f"truncation after position {top}: the chain ends there, but "
+                                             f"{claim.by} published the head {claim.position}:{claim.hash}")
+        elif have is None:
             check.problem(claim.position, "head", f"position {claim.position}: no chain row, but {claim.by} "
                                                   f"published the head {claim.hash[:16]}…")
         elif have.hex() != claim.hash.lower():

@@ -36,8 +36,10 @@ def render_verify(out: Console, report: VerifyReport) -> None:
         steps.add_row(step.name, f"{step.items:,}", f"{step.seconds:.2f}", f"{step.rate:,.0f}")
     out.print(steps)
     position, head = check.head
-    out.print(f"chain: {check.checked:,} positions, {check.events:,} events, head {position} {head.hex()[:16]}…, "
+    out.print(f"chain: {check.checked:,} positions, {check.events:,} events, "
               f"{len(check.claims)} published head(s) checked: " + (OK if check.ok else BAD))
+    # In the exact form `--expect-head` takes, so the line can be published and given back as it is.
+    out.print(f"head: {position}:{head.hex()}")
     if report.comparison is not None:
         for r in report.comparison.results:
             if r.status == "not compared":
@@ -45,7 +47,7 @@ def render_verify(out: Console, report: VerifyReport) -> None:
             elif r.status == "equal":
                 out.print(f"projection {r.name}: {len(r.tables)} table(s) equal to a rebuild from zero: {OK}")
             else:
-                out.print(f"projection {r.name}: {BAD}")
+                out.print(f"projection {r.name}: {BAD}" + (f" ({r.reason})" if r.reason else ""))
                 for t in r.tables:
                     if not t.equal:
                         out.print(f"  table {t.table} differs from its rebuild (live {t.live_digest[:12]}…, "

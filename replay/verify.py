@@ -3,8 +3,13 @@
 Steps, each timed (the benchmark reads the timings):
 1. chain: stream chain rows and event rows, join them, check every link (replay.chain);
 2. heads: every chain head recorded in InvoiceIssued / InvoiceRunCompleted events, and each
-   `--expect-head`, against the stored chain;
+   `--expect-head`, against the stored chain; then the end of the log against what other records
+   say they saw of it (projection tracking positions, command records): if they saw further than
+   the log now reaches, events were removed from its end (truncation);
 3. projections: rebuild each into scratch tables and compare digests (replay.projections).
+
+Every check reports, never crashes: a rebuild that stops on a tampered event is a finding of that
+projection (what stopped it, and at which position), not an exception.
 On a large log the steps run in separate processes at the same time (see `verify_store`).
 """
 
@@ -22,10 +27,12 @@ from typing import Any
 
 from ledger.db import Database
 from ledger.projections import all_projections
+from ledger.projections.engine import TRACKING_TABLE
+from ledger.store.recorders import CHAIN_TABLE, COMMANDS_TABLE
 from replay.chain import ChainCheck, Claim, check_heads, join
 from replay.errors import UsageError
-from replay.projections import Comparison, ScratchEngine, compare_projections, scratch_suffix
-from replay.store import Store, open_store
+from replay.projections import Comparison, ProjectionResult, ScratchEngine, compare_projections, scratch_suffix
+from replay.store import Store, _table_exists, open_store
 
 Progress = Callable[[int, int], None]
 StepBar = Callable[[str], AbstractContextManager[Progress]]
@@ -83,9 +90,63 @@ def check_chain(store: Store, expect: list[Claim], bar: StepBar = _no_bar) -> tu
     started = time.perf_counter()
     claims = [*check.claims.values(), *expect]
     stored = store.chain_hashes(c.position for c in claims if c.position > 0)
-    check_heads(check, stored, claims)
+    check_heads(check, stored, claims, top)
+    check_log_end(store, check)
     steps.append(Step("heads", time.perf_counter() - started, len(claims)))
     return check, steps
+
+
+def check_log_end(store: Store, check: ChainCheck) -> None:
+    """Truncation: the projections' tracking positions and the command records name the
+    notification their writer last saw; a log that now ends before that lost its end.
+
+    Read in one statement with the log's end, so a writer appending meanwhile cannot make the
+    records look ahead of a log bound read earlier."""
+    json_position = ("(result::jsonb->>'position')::bigint" if store.is_postgres
+                     else "CAST(json_extract(result, '$.position') AS INTEGER)")
+    parts = [f"(SELECT max({store.nid}) FROM {store.events})", f"(SELECT max(position) FROM {CHAIN_TABLE})"]
+    names = []
+    for table, expr in ((TRACKING_TABLE, "max(position)"), (COMMANDS_TABLE, f"max({json_position})")):
+        if _table_exists(store, table):
+            parts.append(f"(SELECT {expr} FROM {table})")
+            names.append(table)
+    row = store.query("SELECT " + ", ".join(parts))[0]
+    last_nid, last_pos = int(row[0] or 0), int(row[1] or 0)
+    for table, seen in zip(names, row[2:]):
+        if seen is not None and int(seen) > last_nid:
+            who = "the projections were applied" if table == TRACKING_TABLE else "a stored command wrote events"
+            check.problem(last_pos, "truncation",
+                          f"truncation after position {last_pos}: {who} up to notification {int(seen)} "
+                          f"(table {table}), but the log ends at notification {last_nid}: events were removed "
+                          "from its end")
+
+
+def _failed(name: str, error: BaseException) -> ProjectionResult:
+    """A rebuild that stopped: the projection differs, and the report says what stopped it where
+    (the engine notes the projection and position on the exception)."""
+    where = "; ".join(getattr(error, "__notes__", ())) or f"projection {name!r}"
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return ProjectionResult(name, "differs",
+                            f"the rebuild from zero stopped at {where}: {type(error).__name__}"
+                            + (f" {text}" if text else "") + " (a stored event it cannot apply: altered?)")
+
+
+def _compare_reporting(db: Database, projections: list[Any], progress: Progress | None = None,
+                       suffix: str | None = None) -> Comparison:
+    """compare_projections, with a failed rebuild reported as a finding. All projections rebuild in
+    one pass, so when that pass stops, each is rebuilt alone to tell which of them fail."""
+    try:
+        return compare_projections(db, projections, progress, suffix)
+    except Exception as e:
+        if len(projections) == 1:
+            return Comparison([_failed(projections[0].name, e)])
+    results = []
+    for p in projections:
+        try:
+            results.extend(compare_projections(db, [p]).results)
+        except Exception as e:
+            results.append(_failed(p.name, e))
+    return Comparison(results)
 
 
 def verify_store(store: Store, expect: list[Claim], projections: list[Any] | None, bar: StepBar = _no_bar,
@@ -109,7 +170,7 @@ def verify_store(store: Store, expect: list[Claim], projections: list[Any] | Non
         check, steps = check_chain(store, expect, bar)
         started = time.perf_counter()
         with bar("projections") as progress:
-            comparison = compare_projections(store.db, projections, progress)
+            comparison = _compare_reporting(store.db, projections, progress)
         step = Step("projections", time.perf_counter() - started, comparison.events)
         return VerifyReport(store.describe(), check, [*steps, step], comparison)
     return _verify_in_processes(store, expect, projections, bar, jobs)
@@ -138,7 +199,7 @@ def _projection_task(url: str, name: str, suffix: str) -> tuple[Comparison, floa
     try:
         started = time.perf_counter()
         projections = [p for p in all_projections() if p.name == name]
-        return compare_projections(db, projections, suffix=suffix), time.perf_counter() - started
+        return _compare_reporting(db, projections, suffix=suffix), time.perf_counter() - started
     finally:
         db.close()
 

@@ -46,6 +46,19 @@ def _ensure_database() -> None:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _master_keys_in_a_temporary_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The default master key of a PostgreSQL store is a file in the user's config folder
+    (ledger.identity.master); tests keep theirs in a folder of their own."""
+    saved = os.environ.get("LEDGER_MASTER_KEY_DIR")
+    os.environ["LEDGER_MASTER_KEY_DIR"] = str(tmp_path_factory.mktemp("master-keys"))
+    yield
+    if saved is None:
+        os.environ.pop("LEDGER_MASTER_KEY_DIR", None)
+    else:
+        os.environ["LEDGER_MASTER_KEY_DIR"] = saved
+
+
 def _pg_available() -> bool:
     try:
         import psycopg

@@ -69,18 +69,22 @@ class AccessLog:
             for ddl in _PG_DDL if self.db.is_postgres else _SQLITE_DDL:
                 cur.execute(ddl)
 
-    def record(self, a: Access) -> None:
+    def record(self, a: Access, shown: list[str] | None = None) -> None:
+        """One entry; with `shown` (the citizen ids a read showed), one entry per citizen shown, so
+        "who saw citizen A" finds every read that showed A, a list of many citizens included."""
         at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+        citizens: list[str | None] = [a.citizen_id] if not shown else list(dict.fromkeys(shown))
+        rows = [(at, a.request_id, a.user, a.role, a.method, a.route, a.path, a.what, cid, a.municipality, a.outcome)
+                for cid in citizens]
         with self.db.connection() as conn:
             cur = conn.cursor()
-            cur.execute(self.db.sql(
+            cur.executemany(self.db.sql(
                 f"INSERT INTO {TABLE} (at, request_id, user_id, role, method, route, path, what, citizen_id, "
-                "municipality, outcome) VALUES (?,?,?,?,?,?,?,?,?,?,?)"),
-                (at, a.request_id, a.user, a.role, a.method, a.route, a.path, a.what, a.citizen_id, a.municipality,
-                 a.outcome))
+                "municipality, outcome) VALUES (?,?,?,?,?,?,?,?,?,?,?)"), rows)
             if not self.db.is_postgres:
                 conn.commit()
             cur.close()
+
 
     def entries(self, *, municipalities: frozenset[int] | None, user: str | None = None,
                 citizen_id: str | None = None, municipality: int | None = None, since: str | None = None,
@@ -100,3 +104,19 @@ class AccessLog:
             f"SELECT {', '.join(COLUMNS)} FROM {TABLE} WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
             [*params, limit])
         return [dict(zip(COLUMNS, row)) for row in rows]
+
+
+def citizens_shown(value: Any) -> list[str]:
+    """Every `citizen_id` in a read's answer, in order of first appearance (rows, nested lines)."""
+    found: dict[str, None] = {}
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            cid = item.get("citizen_id")
+            if isinstance(cid, str) and cid:
+                found.setdefault(cid)
+            stack.extend(reversed([v for v in item.values() if isinstance(v, (dict, list))]))
+        elif isinstance(item, list):
+            stack.extend(reversed([v for v in item if isinstance(v, (dict, list))]))
+    return list(found)

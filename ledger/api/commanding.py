@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
@@ -148,6 +148,7 @@ def command(command_type: str) -> Callable[..., Runner]:
     headers (400) before the body is looked at, and returns the Runner."""
 
     def dependency(
+        request: Request,
         svc: ServicesDep,
         who: CallerDep,
         idempotency_key: Annotated[str | None, Header(
@@ -165,6 +166,9 @@ def command(command_type: str) -> Callable[..., Runner]:
             raise ApiProblem("bad-request", "Idempotency-Key must be 1-200 visible ASCII characters")
         if if_match is not None and if_match.strip() != "*" and not _IF_MATCH.match(if_match.strip()):
             raise ApiProblem("bad-request", f'If-Match must be one version in quotes, e.g. "3"; got {if_match!r}')
+        refusal = getattr(request.state, "body_refusal", None)  # noted by the Gate (ledger.api.middleware)
+        if refusal is not None:
+            raise ApiProblem(*refusal)
         key = idempotency_key or str(uuid.uuid4())
         return Runner(svc, who, command_type, f"{who.user}:{key}", if_match)
 

@@ -226,7 +226,9 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
-    app.openapi_schema = doc
+    from ledger.api.schemas import tighten_openapi
+
+    app.openapi_schema = tighten_openapi(doc)
     return doc
 
 

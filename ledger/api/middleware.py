@@ -1,13 +1,17 @@
 """The gate every request passes, as one plain ASGI middleware (cheap: no per-request task).
 
 In order: give the request an id; refuse bodies over the limit (413) and NUL bytes in the URL
-(400); authenticate the bearer token (401) except on the public routes; run the app; turn any
+(400); authenticate the bearer token (401) except on the public routes; read the body and note
+(`state["body_refusal"]`) whether it is anything but UTF-8 JSON without duplicate keys (the
+command dependency gives that refusal, 415 or 422, in its place in the order of precedence,
+after the role check); run the app; turn any
 unexpected exception into a 500 problem (last resort: it is a bug, logged with its traceback);
 log one line with request id, user, route, status and duration. The token is never logged.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -67,7 +71,7 @@ class Gate:
             if refusal is not None:
                 await refusal(scope, receive, send_logged)
             else:
-                receive = await self._buffered(scope, receive)
+                receive = await self._buffered(scope, receive, state)
                 if receive is None:
                     await self._respond(scope, send_logged, "payload-too-large",
                                         f"the body is larger than {self.max_body} bytes")
@@ -124,7 +128,7 @@ class Gate:
                            headers=headers)
         await response(scope, _no_receive, send)
 
-    async def _buffered(self, scope: Scope, receive: Any) -> Any:
+    async def _buffered(self, scope: Scope, receive: Any, state: dict[str, Any] | None = None) -> Any:
         """Read the whole body (at most the limit) before the app, so an oversized chunked body is a
         clean 413 rather than a half-read request. Returns a receive that replays it, or None."""
         if scope.get("method") not in _BODY_METHODS:
@@ -142,6 +146,10 @@ class Gate:
             if not message.get("more_body", False):
                 break
         whole = b"".join(chunks)
+        if state is not None and whole:
+            refusal = body_refusal(_header(scope, b"content-type"), whole)
+            if refusal is not None:
+                state["body_refusal"] = refusal
         sent = False
 
         async def replay() -> dict[str, Any]:
@@ -152,6 +160,47 @@ class Gate:
             return await receive()
 
         return replay
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def body_refusal(content_type: str | None, body: bytes) -> tuple[str, str] | None:
+    """(problem code, detail) when a body is not strict JSON, else None.
+
+    JSON parsers differ on a repeated key (most keep the last, some the first) and on encodings
+    (Python's reads UTF-16 and UTF-32 too): a body that two systems may read differently is refused
+    rather than guessed at, as the import refuses it (RFC 8259: JSON exchanged between systems is
+    UTF-8; names within an object should be unique). Malformed JSON is left to the app (400)."""
+    media, _, params = (content_type or "").partition(";")
+    media = media.strip().lower()
+    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        return "unsupported-media-type", f"send the body as application/json, not {content_type or 'no content type'}"
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            return "unsupported-media-type", f"send the body as UTF-8 JSON, not charset {value.strip()}"
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "unsupported-media-type", "the body is not UTF-8: send JSON encoded as UTF-8"
+    try:
+        json.loads(text, object_pairs_hook=_no_duplicates)
+    except _DuplicateKey as e:
+        return "invalid-request", f"the key {e.args[0]!r} appears twice in one object of the body; send it once"
+    except ValueError:
+        return None  # not JSON at all: the app answers 400 with the parser's reason
+    return None
 
 
 async def _no_receive() -> dict[str, Any]:  # pragma: no cover - responses never read the body

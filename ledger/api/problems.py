@@ -52,10 +52,11 @@ PROBLEMS: tuple[ProblemType, ...] = (
                 "known). Every refusal is logged; refused reads of citizen or billing data are also recorded "
                 "in the access log."),
     ProblemType("unsupported-media-type", 415, "Unsupported media type",
-                "A command body was sent with a content type other than `application/json`."),
+                "A command body was sent with a content type other than `application/json` (or `+json`), "
+                "a charset other than UTF-8, or bytes that are not UTF-8 (checked after the role)."),
     ProblemType("invalid-request", 422, "Request does not match the schema",
                 "A field, path segment or query parameter is missing, has the wrong type or an unknown name, "
-                "or breaks a schema constraint. `errors` lists each problem with its location."),
+                "or breaks a schema constraint; or one object of the body repeats a key. `errors` lists each problem with its location."),
     ProblemType(domain.InvalidInput.code, domain.InvalidInput.status, "Invalid input",
                 "A value is well-typed but not acceptable: a date outside 1900-2199, an integer beyond +/-2^53, "
                 "text with a NUL character, an unknown municipality or FSIII code, a malformed amount, a grant "
@@ -88,6 +89,9 @@ PROBLEMS: tuple[ProblemType, ...] = (
     ProblemType("store-unavailable", 503, "Store unavailable",
                 "The database did not answer (down, or locked for longer than its timeout). Nothing was "
                 "stored; retry."),
+    ProblemType("identity-unavailable", 503, "Identity store unavailable",
+                "A CPR number or name was to be read or written, but the master key that wraps the citizens' "
+                "keys is not configured or is not the one they were wrapped by (ADR 0015). Nothing was stored."),
     ProblemType("not-ready", 503, "Not ready",
                 "`/ready` only: the store is unreachable or the projections lag beyond the bound."),
     ProblemType("ledger-error", 400, "Refused",

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from ledger.api.access_log import citizens_shown
 from ledger.api.deps import Caller, in_municipality
 from ledger.api.problems import ApiProblem
 from ledger.api.services import Services
@@ -22,7 +23,9 @@ def history(svc: Services, who: Caller, aggregate_id: UUID, kind: str, what: str
     in_municipality(svc, who, record.municipality, logged or what, record.citizen_id)
     events = svc.ledger.history(aggregate_id)
     if logged:
-        svc.access.record(who.access(logged, record.citizen_id, record.municipality))
+        shown = citizens_shown(events)  # an invoice series' events name every citizen invoiced
+        svc.access.record(who.access(logged, record.citizen_id, record.municipality),
+                          list(dict.fromkeys([record.citizen_id, *shown])) if record.citizen_id else shown)
     return {"aggregate_id": str(aggregate_id), "kind": kind, "version": events[-1]["version"] if events else 0,
             "events": events}
 
@@ -82,5 +85,6 @@ def logged_read(svc: Services, who: Caller, what: str, municipality: str | None,
         record = svc.records.get(citizen_id, "Citizen", "citizen")
         in_municipality(svc, who, record.municipality, what, cid)
     out = query(code)
-    svc.access.record(who.access(what, cid, code))
+    # The citizens the answer shows, not only the one asked for: a list of invoices shows many.
+    svc.access.record(who.access(what, cid, code), citizens_shown(out))
     return out

@@ -16,12 +16,19 @@ Commands with `If-Match` and commands that read the log to decide (invoice and r
 always run alone, exactly as they would without the writer. Several writer threads keep several
 groups in flight (one loads while another commits); two groups that touch the same record meet
 the store's version check like any two writers, and the loser is run again one command at a time.
+
+Retries of one command (the same Idempotency-Key, so the same command id) that arrive while it is
+still running wait for it here, in this process, and then go the ordinary way: the first answer is
+stored by then, so they get it back as a replay (or, with another body, the 422 of a reused key),
+never a refusal caused by the first one's own effects. Across processes the same holds because a
+refusal is checked once more against the command records before it is given (see `_refused`).
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -32,7 +39,7 @@ import orjson
 import structlog
 
 from ledger.domain.base import Context
-from ledger.domain.errors import AlreadyExists, ConcurrencyConflict, LedgerError
+from ledger.domain.errors import ConcurrencyConflict, IdempotencyMismatch, LedgerError
 
 log = structlog.get_logger("ledger.api.writer")
 
@@ -62,6 +69,9 @@ class Writer:
         self.threads = max(1, threads)
         self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._workers: list[threading.Thread] = []
+        # command id -> set once the request running it is answered (its retries wait on it)
+        self._running: dict[str, threading.Event] = {}
+        self._running_lock = threading.Lock()
         self.batches = 0  # transactions of more than one command
         self.commands = 0  # commands stored by those
         self.singles = 0  # commands run on their own
@@ -70,6 +80,34 @@ class Writer:
     def execute(self, command_type: str, payload: dict[str, Any], context: Context,
                 expected: dict[UUID, int] | None = None) -> Any:
         """The command's Outcome (or its refusal raised), as `Ledger.execute` would give it."""
+        command_id = context.command_id
+        deadline = time.monotonic() + self.wait_seconds
+        while True:
+            with self._running_lock:
+                running = self._running.get(command_id)
+                if running is None:
+                    mine = self._running[command_id] = threading.Event()
+                    break
+            # The same command is running for another request (a retry sent before the first
+            # answer came): wait for its answer, then ask again, which replays it.
+            if not running.wait(max(0.0, deadline - time.monotonic())):
+                raise self._unanswered()
+        try:
+            return self._execute(command_type, payload, context, expected)
+        finally:
+            with self._running_lock:
+                del self._running[command_id]
+            mine.set()
+
+    def _unanswered(self) -> Exception:
+        from ledger.api.problems import ApiProblem
+
+        return ApiProblem("store-unavailable",
+                          f"the command was not answered within {self.wait_seconds:g} s; it may still be stored: "
+                          "retry with the same Idempotency-Key", headers={"Retry-After": "1"})
+
+    def _execute(self, command_type: str, payload: dict[str, Any], context: Context,
+                 expected: dict[UUID, int] | None) -> Any:
         if not self._workers or self.max_batch == 1:
             return self._alone(_Item(command_type, payload, context, expected))
         item = _Item(command_type, payload, context, expected)
@@ -77,11 +115,7 @@ class Writer:
         try:
             return item.future.result(self.wait_seconds)
         except FutureTimeout:
-            from ledger.api.problems import ApiProblem
-
-            raise ApiProblem("store-unavailable",
-                             f"the command was not answered within {self.wait_seconds:g} s; it may still be stored: "
-                             "retry with the same Idempotency-Key", headers={"Retry-After": "1"}) from None
+            raise self._unanswered() from None
 
     # -- the writer thread ----------------------------------------------------------------
     def start(self) -> None:
@@ -153,12 +187,7 @@ class Writer:
                 e.details.pop("index", None)
                 refused = items[index]
                 items = items[:index] + items[index + 1:]
-                if isinstance(e, AlreadyExists):
-                    # Perhaps a retry whose original another writer has just committed: alone, it
-                    # is answered as a replay if so, and refused as before if not.
-                    self._settle(refused, lambda it=refused: self._alone(it))
-                else:
-                    refused.future.set_exception(e)
+                self._settle(refused, lambda it=refused, err=e: self._refused(it, err))
                 continue
             except Exception:
                 break  # a fault: one at a time below, so only its command gets it
@@ -182,13 +211,17 @@ class Writer:
         try:
             return self.ledger.execute(item.command_type, item.payload, item.context,
                                        expected_versions=item.expected)
-        except (AlreadyExists, ConcurrencyConflict):
-            # A retry that raced its own original (another thread or process committed it between
-            # the idempotency check and the save): asked again, the application replays it.
-            if not self.ledger.prior_commands([item.context.command_id]):
-                raise
-            return self.ledger.execute(item.command_type, item.payload, item.context,
-                                       expected_versions=item.expected)
+        except LedgerError as e:
+            return self._refused(item, e)
+
+    def _refused(self, item: _Item, error: LedgerError) -> Any:
+        """A refusal is given only if the command is still unrecorded. A retry that raced its own
+        original (another process committed it between the idempotency check and the save) is
+        refused by the original's effects (`payment p-1 is already recorded`, a version conflict):
+        asked again, the application replays the original's answer instead."""
+        if isinstance(error, IdempotencyMismatch) or not self.ledger.prior_commands([item.context.command_id]):
+            raise error
+        return self.ledger.execute(item.command_type, item.payload, item.context, expected_versions=item.expected)
 
 
 def _versions_by_command(ledger: Any, outcomes: list[Any]) -> dict[str, dict[str, int]]:

@@ -317,7 +317,7 @@ class RecordSurveyResponse(Command):
 
 class RunInvoices(Command):
     municipality: Municipality
-    month: Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+    month: Annotated[str, StringConstraints(pattern=r"^(19|20|21)\d{2}-(0[1-9]|1[0-2])$")]  # 1900-2199, as dates
     run_date: Day | None = None
 
 

@@ -25,7 +25,8 @@ from ledger.application.handlers import HANDLERS, load_all
 from ledger.application.uow import UnitOfWork
 from ledger.db import Database
 from ledger.domain.base import Context
-from ledger.domain.errors import AlreadyExists, ConcurrencyConflict, IdempotencyMismatch, InvalidInput, LedgerError
+from ledger.domain.errors import ConcurrencyConflict, IdempotencyMismatch, InvalidInput, LedgerError
+from ledger.identity.master import load_master_key
 from ledger.identity.store import IdentityStore
 from ledger.settings import Settings
 from ledger.store.recorders import COMMANDS_TABLE
@@ -83,7 +84,9 @@ class Ledger(Application):
             **(env or {}),
         }
         super().__init__(env=full_env)
-        self.identity = IdentityStore(self.db)
+        # Citizen keys are wrapped by a master key held outside the database (ADR 0015); it is
+        # loaded when an identity is first read or written.
+        self.identity = IdentityStore(self.db, lambda: load_master_key(self.settings))
         self.identity.ensure_tables()
 
     def construct_transcoder(self) -> Any:
@@ -132,6 +135,10 @@ class Ledger(Application):
         outcomes: list[Outcome | None] = []
         records: list[dict[str, Any]] = []
         in_batch: dict[str, tuple[str, dict[str, Any]]] = {}
+        # Identity writes and erasures are staged while the handlers run and stored by the
+        # recorder in the events' transaction: a refusal leaves none of them behind.
+        staging = self.identity.staging()
+        staged = staging.__enter__()
         try:
             for index, (sub, h) in enumerate(zip(batch, hashes)):
                 cid = sub.context.command_id
@@ -156,7 +163,7 @@ class Ledger(Application):
             changed = uow.pending()
             versions = {str(a.id): a.version for a in changed}
             if records:
-                recordings = self.save(*changed, commands=records)
+                recordings = self.save(*changed, commands=records, identities=staged)
                 position = max((r.notification.id for r in recordings), default=None)
             else:
                 position = None
@@ -169,11 +176,12 @@ class Ledger(Application):
             raise ConcurrencyConflict(
                 "another writer changed the same records first; nothing of this command was stored — reload and retry",
                 current_versions=self._current_versions(uow)) from None
-        except (AlreadyExists, ConcurrencyConflict):
+        except LedgerError as e:
             uow.discard()
-            # A retry racing its own original sees the original's aggregates before its command
-            # record: answer as the replay it is, not as a conflict.
-            if len(batch) == 1:
+            # A retry racing its own original is refused by the original's effects (already
+            # exists, already recorded, a version conflict), which commit with its command
+            # record: if that record is there now, answer as the replay it is, not the refusal.
+            if len(batch) == 1 and not isinstance(e, IdempotencyMismatch):
                 again = self.prior_commands([batch[0].context.command_id])
                 if batch[0].context.command_id in again:
                     return [self._replay(batch[0], again[batch[0].context.command_id], hashes[0])]
@@ -181,7 +189,14 @@ class Ledger(Application):
         except BaseException:
             uow.discard()
             raise
+        finally:
+            staging.__exit__(None, None, None)
         uow.saved()
+        if staged.erased:
+            self.identity.scrub()
+        if self.settings.checkpoint_dir and any(o is not None and o.command_type in READS_LOG and not o.replayed
+                                                for o in outcomes):
+            self._checkpoint("invoice run")
         done = []
         for o in outcomes:
             assert o is not None
@@ -190,6 +205,23 @@ class Ledger(Application):
                 o.versions = versions
             done.append(o)
         return done
+
+    def _checkpoint(self, by: str) -> None:
+        """A signed checkpoint of the chain head just stored (ADR 0014). The run is stored
+        whatever happens here: a checkpoint that cannot be written is logged, not raised."""
+        from pathlib import Path
+
+        import structlog
+
+        from replay.checkpoints import emit, load_signing_key
+        from replay.store import Store
+
+        try:
+            head = self.chain_head()
+            emit(Path(self.settings.checkpoint_dir or "."), head["position"], head["hash"], Store(self.db).describe(),
+                 by, load_signing_key(self.settings.database_url))
+        except Exception as e:
+            structlog.get_logger("ledger.application").error("checkpoint not written", error=f"{type(e).__name__}: {e}")
 
     def _current_versions(self, uow: UnitOfWork) -> dict[str, int]:
         out = {}

@@ -1,7 +1,7 @@
 """The `ledger` command: a thin door to the application and the projections.
 
 Each area has its own module that registers its commands on `root` (core, projections, billing,
-reports, data, serve). The modules are imported lazily: `ledger billing …` imports only the billing
+reports, evaluation, data, serve, identity). The modules are imported lazily: `ledger billing …` imports only the billing
 module (COMMAND_MODULES says which module holds a command; a name not listed loads them all), and
 `ledger.cli.app` (what tests and tools import) is `root` with every module registered. Errors a user
 can fix exit with code 2 and a one-line message; nothing is stored on a refusal.
@@ -116,13 +116,13 @@ def open_ledger() -> Any:
     return Ledger(settings())
 
 
-MODULES = ("core", "projections", "billing", "reports", "evaluation", "data", "serve")
+MODULES = ("core", "projections", "billing", "reports", "evaluation", "data", "serve", "identity")
 # Which modules register each top-level command (a command missing here still works: it loads all).
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "command": ("core",), "history": ("core",), "projections": ("projections",), "billing": ("billing",),
     "timeline": ("reports",), "audit": ("reports",), "export": ("reports", "evaluation"),
     "citizen": ("evaluation",), "generate": ("data",), "import": ("data",), "demo": ("data",),
-    "serve": ("serve",)}
+    "serve": ("serve",), "identity": ("identity",)}
 _registered = False
 
 

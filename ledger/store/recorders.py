@@ -4,7 +4,9 @@ caused them (idempotency: a retried command id returns the stored result and rec
 
 Both engines serialise writers before the chain row is computed (SQLite: the write lock taken by
 the insert; PostgreSQL: the library's EXCLUSIVE table lock), so the chain can neither lag nor fork.
-The application passes `commands=[{command_id, command_type, payload_hash, result}]` to `save()`.
+The application passes `commands=[{command_id, command_type, payload_hash, result}]` to `save()`,
+and `identities=` the identity changes its commands staged (ledger.identity.store), which are
+written here too, so a citizen's key and record exist exactly when their events do (ADR 0015).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
+from ledger.identity.store import write_staged
 from ledger.store.chain import GENESIS, link
 
 CHAIN_TABLE = "ledger_chain"
@@ -61,6 +64,11 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         commands = kwargs.get("commands") or []
         if commands:
             c.executemany(f"INSERT INTO {COMMANDS_TABLE} VALUES (?,?,?,?)", _command_rows(commands, max(ids, default=None)))
+        staged = kwargs.get("identities")
+        if staged:
+            if staged.erased:
+                c.execute("PRAGMA secure_delete = ON")  # an erased key's bytes are zeroed in the file
+            write_staged(c, staged, "?")
         return ids
 
 
@@ -86,6 +94,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         # Runs first in the transaction; only a command that recorded no events is written here.
         if not stored_events:
             self._insert_commands(curs, kwargs.get("commands") or [], None)
+            write_staged(curs, kwargs.get("identities"), "%s", self.datastore.schema)
 
     def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         ids = list(super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs) or [])
@@ -96,4 +105,5 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         curs.executemany(SQL("INSERT INTO {} VALUES (%s,%s,%s)").format(self.chain_table),
                          _chain_rows(last, ids, stored_events))
         self._insert_commands(curs, kwargs.get("commands") or [], max(ids, default=None))
+        write_staged(curs, kwargs.get("identities"), "%s", self.datastore.schema)
         return ids

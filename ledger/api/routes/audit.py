@@ -10,7 +10,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 
-from ledger.api.deps import Caller, ServicesDep, caught_up, reader
+from ledger.api.deps import Caller, ServicesDep, caught_up, in_municipality, reader
 from ledger.api.reads import logged_read
 from ledger.api.routes import READ_ERRORS, MunicipalityQuery
 from ledger.api.schemas import AccessLogPage, Rows
@@ -40,6 +40,8 @@ def access_log(
 ) -> dict:
     """Entries oldest first; an auditor sees the entries of their own municipalities."""
     code = code_of(municipality) if municipality is not None else None
+    if code is not None:  # another municipality's log is refused like every other read of it (403)
+        in_municipality(svc, who, code, "access-log", str(citizen_id) if citizen_id else None)
     entries = svc.access.entries(municipalities=who.principal.municipalities, user=user,
                                  citizen_id=str(citizen_id) if citizen_id else None, municipality=code,
                                  since=since, until=until, after_id=after_id, limit=limit)
