@@ -13,7 +13,8 @@ from typing import Annotated
 
 import typer
 
-from ledger.cli import app, fail, user_errors
+from ledger.cli import fail, user_errors
+from ledger.cli import root as app
 
 identity = typer.Typer(no_args_is_help=True, help="The identity store's master key.")
 app.add_typer(identity, name="identity")
