@@ -74,18 +74,25 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import os
 import re
+import selectors
+import subprocess
+import sys
+import threading
 import time
+import traceback
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, ClassVar
 
 import orjson
 
 from ledger.db import Database
 from ledger.projections.reader import RawEvent, head_position, read_batches, read_events, read_raw
-from ledger.projections.view import COLUMN_TYPES, BackgroundWriter, Dialect, Table, View, dialect_for
+from ledger.projections.view import COLUMN_TYPES, BackgroundWriter, Dialect, Table, View, _recv, _send, dialect_for
 
 __all__ = [
     "Engine",
@@ -116,6 +123,8 @@ class Projection:
     name: ClassVar[str] = ""
     version: ClassVar[int] = 1
     tables: ClassVar[tuple[Table, ...]] = ()
+    # Relative cost of a rebuild, for sharing projections out over `rebuild(jobs=N)` workers.
+    rebuild_cost: ClassVar[float] = 1.0
 
     def handlers(self) -> dict[str, Handler]:
         """Event name -> bound `on_<EventName>` method."""
@@ -160,10 +169,12 @@ class _Run:
     def wanted(self) -> frozenset[str] | None:
         return None if self.handlers is None else frozenset(self.handlers)
 
-    def apply(self, events: list[RawEvent]) -> None:
+    def apply(self, events: list[RawEvent], hooks: bool = True) -> None:
+        """Apply events as one batch; `hooks=False` leaves start_batch/end_batch to the caller
+        (a rebuild makes everything between two flushes one batch)."""
         view = self.view
         projection = self.projection
-        if self.start:
+        if hooks and self.start:
             projection.start_batch(view)
         event = None
         try:
@@ -181,8 +192,16 @@ class _Run:
             if event is not None:
                 exc.add_note(f"projection {self.name!r} at position {event.position} ({event.name})")
             raise
-        if self.end:
+        if hooks and self.end:
             projection.end_batch(view)
+
+    def start_batch(self) -> None:
+        if self.start:
+            self.projection.start_batch(self.view)
+
+    def end_batch(self) -> None:
+        if self.end:
+            self.projection.end_batch(self.view)
 
 
 @contextmanager
@@ -210,12 +229,89 @@ def _now() -> str:
 
 
 def _bitmap_bits(events: int) -> int:
-    """Bits of a rebuild's written-key bitmap: ≥ 8 per event (every key is first written by an
-    event), so false "maybe written" answers stay rare, and capped at 128 MiB per table."""
+    """Bits of a rebuild's written-key bitmap: ≥ 64 per event, so ≥ 8 per written row at up to 8
+    rows an event (the timeline writes ~6.5; sized by events alone, one bit in six answered
+    "maybe written" and cost a needless SELECT), capped at 128 MiB per table. It is only
+    consulted after a spill (see `flush_rows`), so small rebuilds never allocate much of it."""
     bits = 1 << 16
-    while bits < events * 8 and bits < (1 << 30):
+    while bits < events * 64 and bits < (1 << 30):
         bits <<= 1
     return bits
+
+
+def _share_out(projections: list[Projection], jobs: int) -> list[list[Projection]]:
+    """At most `jobs` groups of projections, the costliest first onto the least loaded group."""
+    jobs = max(1, min(jobs, len(projections)))
+    groups: list[list[Projection]] = [[] for _ in range(jobs)]
+    loads = [0.0] * jobs
+    for projection in sorted(projections, key=lambda p: -type(p).rebuild_cost):
+        i = loads.index(min(loads))
+        groups[i].append(projection)
+        loads[i] += type(projection).rebuild_cost
+    order = {p.name: n for n, p in enumerate(projections)}
+    return [sorted(g, key=lambda p: order[p.name]) for g in groups if g]
+
+
+class _Worker:
+    """A rebuild worker: a plain `python -c` child (so the caller's `__main__` is never imported
+    again) that gets its task on stdin and answers with framed pickles on stdout. It watches its
+    stdin: when this process dies, the worker exits before committing anything."""
+
+    def __init__(self, url: str, projections: list[Projection], settings: dict[str, Any], suffix: str,
+                 swap: bool, until_recorded: str | None, head: int) -> None:
+        root = str(Path(__file__).resolve().parents[2])
+        env = dict(os.environ)
+        # The parent's import path, so projections defined anywhere it can import unpickle here.
+        env["PYTHONPATH"] = os.pathsep.join([root, *[p for p in sys.path if p]])
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from ledger.projections.engine import _rebuild_child; _rebuild_child()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+        )
+        self.stdout = self.proc.stdout
+        _send(self.proc.stdin, (url, projections, settings, suffix, swap, until_recorded, head))
+
+    def close(self) -> None:
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
+
+
+def _rebuild_child() -> None:
+    """A worker's main: fold the given projections over the log into the (existing, empty)
+    suffix tables, commit, report. Its result is pickled back to `Engine._rebuild_parallel`."""
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # a stray print must not corrupt the protocol
+    url, projections, settings, suffix, swap, until_recorded, head = _recv(inp)
+
+    def watch() -> None:  # end-of-input: the parent is gone, so is the reason to commit
+        while inp.read(1 << 16):
+            pass
+        os._exit(3)
+
+    threading.Thread(target=watch, daemon=True).start()
+    db = Database(url)
+    try:
+        engine = Engine(db, projections, rebuild_writer="inline", **settings)
+        bits = _bitmap_bits(head)
+        runs = [_Run(p, engine._view(p, rebuild=True, suffix=suffix, bits=bits)) for p in projections]
+        with db.connection() as conn:
+            applied, position = engine._rebuild_pass(
+                conn, runs, head, None, swap, until_recorded, lambda done, total: _send(out, ("progress", done, total))
+            )
+        _send(out, ("done", {"names": [p.name for p in projections], "events": applied, "position": position,
+                             "projections": {run.name: vars(run.view.stats).copy() for run in runs}}))
+    except BaseException:
+        _send(out, ("error", traceback.format_exc()))
+    finally:
+        db.close()
 
 
 class Engine:
@@ -234,7 +330,7 @@ class Engine:
         batch_size: int = 2_000,
         rebuild_batch_size: int = 10_000,
         cache_rows: int = 100_000,
-        flush_rows: int = 50_000,
+        flush_rows: int = 1_000_000,
         rebuild_writer: str = "auto",
     ) -> None:
         if rebuild_writer not in ("auto", "process", "inline"):
@@ -243,7 +339,11 @@ class Engine:
         self.batch_size = batch_size  # events per catch_up transaction
         self.rebuild_batch_size = rebuild_batch_size
         self.cache_rows = cache_rows  # cached rows per table and view, across batches
-        self.flush_rows = flush_rows  # staged rows that make a rebuild write out
+        # Staged rows that make a rebuild write out (spill) before the end. Below it a rebuild
+        # is a fold: every row lives in memory, no row is read back, each final row is written
+        # once (COPY / executemany) at the end. Past it the engine spills and reads back through
+        # the cache and the written-key bitmap, so memory stays bounded on any log.
+        self.flush_rows = flush_rows
         # Where a rebuild's writes run: a child process pays off from a few 100k events
         # (starting it costs a few tenths of a second); "auto" decides by the log's size.
         self.rebuild_writer = rebuild_writer
@@ -373,9 +473,14 @@ class Engine:
         swap: bool = True,
         until_recorded: str | None = None,
         progress: Callable[[int, int], None] | None = None,
+        jobs: int | None = 1,
     ) -> dict[str, Any]:
         """Build the projections from the start of the log into `<table><suffix>` tables, in one
         pass over the log, then (swap=True) replace the live tables in one transaction.
+
+        `jobs` > 1 (None: one per core) shares the projections out over that many worker
+        processes (by `rebuild_cost`), each reading the log and folding its projections on its
+        own connection; the swap is still one transaction in this process.
 
         `until_recorded` keeps only events recorded at or before that instant (auditors'
         "as known at"); it needs swap=False, since the live tables must reflect the whole log.
@@ -389,6 +494,9 @@ class Engine:
         self.ensure_tables()
         started = time.perf_counter()
         head = head_position(self.db)
+        groups = _share_out(projections, os.cpu_count() or 1 if jobs is None else jobs)
+        if len(groups) > 1:
+            return self._rebuild_parallel(groups, suffix, swap, until_recorded, progress, head, started)
         bits = _bitmap_bits(head)
         runs = [_Run(p, self._view(p, rebuild=True, suffix=suffix, bits=bits)) for p in projections]
         use_process = self.rebuild_writer == "process" or (
@@ -405,6 +513,7 @@ class Engine:
                 writer = BackgroundWriter(self.db.url, {k: v for r in runs for k, v in r.view.dialects.items()})
             try:
                 applied, position = self._rebuild_pass(conn, runs, head, writer, swap, until_recorded, progress)
+                positions = {run.name: position for run in runs}
                 if writer is not None:
                     writer.close()  # the last flush is committed before indexes and swap
             finally:
@@ -419,7 +528,7 @@ class Engine:
                         for statement in self._dialect(table, physical).create_indexes():
                             cur.execute(statement)
             if swap:
-                self._swap(conn, runs, suffix, position)
+                self._swap(conn, [run.projection for run in runs], suffix, positions)
                 for run in runs:  # this engine's live caches described the old tables
                     self._live_positions.pop(run.name, None)
         seconds = time.perf_counter() - started
@@ -431,7 +540,87 @@ class Engine:
             "swapped": swap,
             "suffix": suffix,
             "writer": "process" if use_process else "inline",
+            "jobs": 1,
             "projections": {run.name: vars(run.view.stats).copy() for run in runs},
+        }
+
+    def _prepare_suffix_tables(self, conn: Any, projections: list[Projection], suffix: str) -> None:
+        with self.db.transaction(conn) as cur:
+            for table, physical in self._tables(projections, suffix):
+                cur.execute(f"DROP TABLE IF EXISTS {self._dialect(table, physical).q}")
+                # Primary key only: secondary indexes are cheaper to build once at the end.
+                cur.execute(self._dialect(table, physical).create_table())
+
+    def _finish(self, conn: Any, projections: list[Projection], suffix: str, swap: bool,
+                positions: dict[str, int]) -> None:
+        if self.db.is_postgres or not swap:
+            with self.db.transaction(conn) as cur:
+                for table, physical in self._tables(projections, suffix):
+                    for statement in self._dialect(table, physical).create_indexes():
+                        cur.execute(statement)
+        if swap:
+            self._swap(conn, projections, suffix, positions)
+            for projection in projections:
+                self._live_positions.pop(projection.name, None)
+
+    def _rebuild_parallel(
+        self,
+        groups: list[list[Projection]],
+        suffix: str,
+        swap: bool,
+        until_recorded: str | None,
+        progress: Callable[[int, int], None] | None,
+        head: int,
+        started: float,
+    ) -> dict[str, Any]:
+        """One worker process per group; each folds its projections into the suffix tables (made
+        here first) and commits; then indexes and the swap, here, in one transaction."""
+        projections = [p for group in groups for p in group]
+        with self.db.connection() as conn:
+            self._prepare_suffix_tables(conn, projections, suffix)
+        settings = {"rebuild_batch_size": self.rebuild_batch_size, "cache_rows": self.cache_rows,
+                    "flush_rows": self.flush_rows}
+        workers = [_Worker(self.db.url, group, settings, suffix, swap, until_recorded, head) for group in groups]
+        results: dict[int, dict[str, Any]] = {}
+        try:
+            done = {i: 0 for i in range(len(workers))}
+            pending = dict(enumerate(workers))
+            with selectors.DefaultSelector() as sel:
+                for i, worker in pending.items():
+                    sel.register(worker.stdout, selectors.EVENT_READ, i)
+                while pending:
+                    for key, _ in sel.select():
+                        i = key.data
+                        message = _recv(pending[i].stdout)
+                        if message is None or message[0] == "error":
+                            detail = "exited" if message is None else message[1]
+                            raise RuntimeError(f"rebuild worker for {[p.name for p in groups[i]]} failed: {detail}")
+                        if message[0] == "progress":
+                            done[i] = message[1]
+                            if progress is not None:
+                                progress(min(done.values()), message[2])
+                            continue
+                        results[i] = message[1]
+                        sel.unregister(pending[i].stdout)
+                        pending.pop(i).close()
+        finally:
+            for worker in workers:
+                worker.kill()
+        positions = {name: r["position"] for r in results.values() for name in r["names"]}
+        with self.db.connection() as conn:
+            self._finish(conn, projections, suffix, swap, positions)
+        seconds = time.perf_counter() - started
+        applied = max((r["events"] for r in results.values()), default=0)
+        return {
+            "events": applied,
+            "position": min(positions.values(), default=head),
+            "seconds": seconds,
+            "events_per_second": applied / seconds if seconds else 0.0,
+            "swapped": swap,
+            "suffix": suffix,
+            "writer": "inline",
+            "jobs": len(groups),
+            "projections": {k: v for r in results.values() for k, v in r["projections"].items()},
         }
 
     def _rebuild_pass(
@@ -450,6 +639,8 @@ class Engine:
             run.view.bind(reader)
         wanted = self._wanted(runs)
         position = applied = 0
+        for run in runs:
+            run.start_batch()
         with _gc_paused():
             # Events keep arriving during a long rebuild; before swapping, read again up to
             # the new head (a few rounds, each shorter) so the live tables resume close to it.
@@ -461,22 +652,29 @@ class Engine:
                     self.db, position, end, self.rebuild_batch_size, until_recorded, wanted
                 ):
                     for run in runs:
-                        run.apply(events)
+                        run.apply(events, hooks=False)
                     applied += len(events)
                     position = last
                     if sum(run.view.dirty_rows for run in runs) >= self.flush_rows:
+                        for run in runs:
+                            run.end_batch()
+                            run.view.growth = end / max(position, 1)
                         self._flush(conn, runs, writer)
+                        for run in runs:
+                            run.start_batch()
                     if progress is not None:
                         progress(position, end)
+            for run in runs:
+                run.end_batch()
             self._flush(conn, runs, writer)
         reader.close()
         return applied, position
 
-    def _swap(self, conn: Any, runs: list[_Run], suffix: str, position: int) -> None:
+    def _swap(self, conn: Any, projections: list[Projection], suffix: str, positions: dict[str, int]) -> None:
         with self.db.transaction(conn) as cur:
-            self._lock(cur, [run.name for run in runs])  # wait for any catch_up batch in flight
-            for run in runs:
-                for table in run.projection.tables:
+            self._lock(cur, [p.name for p in projections])  # wait for any catch_up batch in flight
+            for projection in projections:
+                for table in projection.tables:
                     live = self._dialect(table, table.name)
                     new = self._dialect(table, table.name + suffix)
                     cur.execute(f"DROP TABLE IF EXISTS {live.q}")
@@ -490,7 +688,7 @@ class Engine:
                     else:
                         for statement in live.create_indexes():
                             cur.execute(statement)
-                self._track(cur, run.projection, position)
+                self._track(cur, projection, positions[projection.name])
 
     def _flush(self, conn: Any, runs: list[_Run], writer: BackgroundWriter | None = None) -> None:
         if writer is None:

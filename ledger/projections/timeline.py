@@ -235,6 +235,7 @@ def revise(view: View, table: Table, keys: dict[str, Any], current: list[dict[st
 class TimelineProjection(Projection):
     name = "timeline"
     version = 2
+    rebuild_cost = 3.0
     tables = (STATE, WINDOWS, RULES, OFFERS, GRANTS, ORDERS, PLACED, DELIVERIES, AGG_KEYS, AGG_HEADS, AGG_NODES,
               AGG_DELTAS)
 

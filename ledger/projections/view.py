@@ -228,7 +228,8 @@ class _TableState:
     """Staging and cache for one table of one View."""
 
     __slots__ = (
-        "table", "sql", "staged", "cache", "pk0", "key_of", "params_of", "ncols", "written", "mask", "in_flight"
+        "table", "sql", "staged", "cache", "pk0", "key_of", "params_of", "ncols", "written", "mask", "in_flight",
+        "tracked",
     )
 
     def __init__(self, table: Table, sql: Dialect, written_bits: int) -> None:
@@ -255,12 +256,17 @@ class _TableState:
         # table. A clear bit proves the key was never written, so no SELECT and a plain insert;
         # a set bit means "maybe" (hash collision), which only costs a SELECT or an upsert.
         # Unlike a set of keys it has a fixed size however many keys the rebuild writes.
+        # Allocated at the first flush (`_plan_table`), sized by the rows then staged: a rebuild
+        # that fits in memory flushes once, at the end, and never needs it.
         self.mask = written_bits - 1 if written_bits else 0
-        self.written = bytearray(written_bits // 8) if written_bits else None
+        self.written: bytearray | None = None
+        self.tracked = bool(written_bits)
 
     def maybe_written(self, key: tuple) -> bool:
+        if self.written is None:
+            return False  # nothing flushed yet
         h = hash(key) & self.mask
-        return bool(self.written[h >> 3] & (1 << (h & 7)))  # type: ignore[index]
+        return bool(self.written[h >> 3] & (1 << (h & 7)))
 
 
 @dataclass
@@ -291,6 +297,7 @@ class View:
     ) -> None:
         self.rebuild = rebuild
         self.cache_rows = cache_rows
+        self.growth = 1.0  # rebuild: log positions in all / read so far, set by the engine
         self.stats = ViewStats()
         self._cur: Any = None
         # Looked up by name or by Table object, whichever the handler passes.
@@ -341,7 +348,7 @@ class View:
     def _load(self, state: _TableState, pk: tuple) -> dict[str, Any] | None:
         if len(pk) != len(state.table.primary_key):
             raise TypeError(f"{state.table.name}: primary key has {len(state.table.primary_key)} parts, got {pk!r}")
-        if state.written is not None and not state.maybe_written(pk):
+        if state.tracked and not state.maybe_written(pk):
             return None  # rebuild: never written, so not there (not cached: the bitmap is as cheap)
         self.stats.loads += 1
         self._cur.execute(state.sql.select_one, pk)
@@ -377,22 +384,35 @@ class View:
         new: list[dict] = []
         changed: list[dict] = []
         gone: list[tuple] = []
+        if state.tracked and state.written is None:
+            # First flush of a rebuild: size the bitmap at ≥ 16 bits per row expected in the
+            # end (rows staged so far times how much of the log is still to come).
+            bits = 1 << 16
+            want = 16 * len(state.staged) * max(self.growth, 1.0)
+            while bits < want and bits < state.mask + 1:
+                bits <<= 1
+            state.mask = bits - 1
+            state.written = bytearray(bits // 8)
         written, mask = state.written, state.mask
+        marks: list[int] = []  # bits of this flush's new rows, set after the loop: staged keys
+        # are distinct, so only earlier flushes' bits may say "maybe written"
+        mark = marks.append
         for key, row in state.staged.items():
             if written is None:  # live: the table may hold anything
                 fresh = False
             else:  # rebuild: consult the bitmap (inlined: this runs for every written row)
                 h = hash(key) & mask
-                bit = 1 << (h & 7)
-                fresh = not written[h >> 3] & bit
+                fresh = not written[h >> 3] & (1 << (h & 7))
             if row is None:
                 if not fresh:
                     gone.append(key)
             elif fresh:
                 new.append(row)
-                written[h >> 3] |= bit  # type: ignore[index]
+                mark(h)
             else:
                 changed.append(row)
+        for h in marks:
+            written[h >> 3] |= 1 << (h & 7)  # type: ignore[index]
         physical = state.sql.physical
         ops: list[FlushOp] = []
         if new:
