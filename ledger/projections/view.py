@@ -387,7 +387,7 @@ class View:
         if state.tracked and state.written is None:
             # First flush of a rebuild: size the bitmap at ≥ 16 bits per row expected in the
             # end (rows staged so far times how much of the log is still to come).
-            bits = 1 << 16
+            bits = min(1 << 16, state.mask + 1)
             want = 16 * len(state.staged) * max(self.growth, 1.0)
             while bits < want and bits < state.mask + 1:
                 bits <<= 1
