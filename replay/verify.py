@@ -109,7 +109,7 @@ def verify_store(store: Store, expect: list[Claim], projections: list[Any] | Non
         check, steps = check_chain(store, expect, bar)
         started = time.perf_counter()
         with bar("projections") as progress:
-            comparison = compare_projections(store.db, projections, progress)
+            comparison = compare_projections(store.db, projections, progress, jobs=jobs)
         step = Step("projections", time.perf_counter() - started, comparison.events)
         return VerifyReport(store.describe(), check, [*steps, step], comparison)
     return _verify_in_processes(store, expect, projections, bar, jobs)

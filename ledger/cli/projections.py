@@ -77,7 +77,10 @@ def status(fmt: Annotated[str, typer.Option("--format", "-f", help="table or jso
 
 @projections.command("rebuild")
 @user_errors
-def rebuild(name: NameArg = None) -> None:
+def rebuild(
+    name: NameArg = None,
+    jobs: int = typer.Option(0, "--jobs", min=0, help="worker processes (0: one per core)"),
+) -> None:
     """Rebuild from the first event into fresh tables, then swap them in (all at once)."""
     db, engine = _engine()
     try:
@@ -88,7 +91,7 @@ def rebuild(name: NameArg = None) -> None:
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            result = engine.rebuild(names, progress=progress)
+            result = engine.rebuild(names, progress=progress, jobs=jobs or None)
     finally:
         db.close()
     typer.echo(f"rebuilt {', '.join(result['projections'])}: {result['events']} events to position "

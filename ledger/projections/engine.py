@@ -284,6 +284,18 @@ class _Worker:
                 pipe.close()
 
 
+def _peak_rss_mib() -> float:
+    """This process's peak resident memory (VmHWM), for the rebuild's report."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return 0.0
+
+
 def _rebuild_child() -> None:
     """A worker's main: fold the given projections over the log into the (existing, empty)
     suffix tables, commit, report. Its result is pickled back to `Engine._rebuild_parallel`."""
@@ -307,7 +319,8 @@ def _rebuild_child() -> None:
                 conn, runs, head, None, swap, until_recorded, lambda done, total: _send(out, ("progress", done, total))
             )
         _send(out, ("done", {"names": [p.name for p in projections], "events": applied, "position": position,
-                             "projections": {run.name: vars(run.view.stats).copy() for run in runs}}))
+                             "projections": {run.name: vars(run.view.stats).copy() for run in runs},
+                             "peak_rss_mib": _peak_rss_mib()}))
     except BaseException:
         _send(out, ("error", traceback.format_exc()))
     finally:
@@ -620,6 +633,7 @@ class Engine:
             "suffix": suffix,
             "writer": "inline",
             "jobs": len(groups),
+            "worker_peak_rss_mib": [results[i]["peak_rss_mib"] for i in sorted(results)],
             "projections": {k: v for r in results.values() for k, v in r["projections"].items()},
         }
 
