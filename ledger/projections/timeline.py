@@ -242,19 +242,32 @@ class TimelineProjection(Projection):
     # batches --------------------------------------------------------------------------
     def start_batch(self, view: View) -> None:
         self._totals = Totals()
+        # Entity states saved in this batch, kept decoded (kind, key) -> state: an entity's later
+        # events in the batch use them as they are, and each is encoded and put once, at the end.
+        self._saved: dict[tuple[str, str], dict[str, Any]] = {}
 
     def end_batch(self, view: View) -> None:
         self._totals.apply(view)
+        self._put_states(view)
+
+    def _put_states(self, view: View) -> None:
+        dumps = orjson.dumps
+        for (kind, key), data in self._saved.items():
+            view.put(STATE, {"kind": kind, "key": key, "data": dumps(data).decode()})
+        self._saved = {}
 
     # state rows -----------------------------------------------------------------------
-    @staticmethod
-    def _load(view: View, kind: str, key: str) -> dict[str, Any] | None:
+    def _load(self, view: View, kind: str, key: str) -> dict[str, Any] | None:
+        saved = self._saved.get((kind, key))
+        if saved is not None:
+            return saved
         row = view.get(STATE, kind, key)
         return None if row is None else orjson.loads(row["data"])
 
-    @staticmethod
-    def _save(view: View, kind: str, key: str, data: dict[str, Any]) -> None:
-        view.put(STATE, {"kind": kind, "key": key, "data": orjson.dumps(data).decode()})
+    def _save(self, view: View, kind: str, key: str, data: dict[str, Any]) -> None:
+        self._saved[(kind, key)] = data
+        if len(self._saved) >= _STATES_CHUNK:  # decoded states are large: bound them
+            self._put_states(view)
 
     # schemes --------------------------------------------------------------------------
     def on_SchemeEstablished(self, e: RawEvent, view: View) -> None:
@@ -572,6 +585,7 @@ def week_of(day: str) -> str:
     return (d - timedelta(days=d.weekday())).isoformat()
 
 
+_STATES_CHUNK = 20_000  # decoded entity states held in a batch before they are encoded and put
 _TOTALS_CHUNK = 20_000  # events' deltas held before they are summed in (bounds a rebuild's memory)
 
 
@@ -600,39 +614,50 @@ class Totals:
         get, put = view.get, view.put
         mark = get(STATE, "hw", "")
         start_hw = hw = mark["data"] if mark else None
-        heads: dict[tuple[int, str, int], dict[str, Any] | None] = {}
-        keys: set[tuple[int, str]] = set()
+        # (municipality, key) -> node -> [period, v1, v2], or None where the view has no head. A
+        # key without its tl_agg_keys row has no heads at all (the row comes with its first
+        # delta), so only a known key's nodes are looked up in the view.
+        series: dict[tuple[int, str], dict[int, list[Any] | None]] = {}
+        known: dict[tuple[int, str], bool] = {}
         for m, deltas, position, ts in self.pending:
-            hw = ts if hw is None or ts > hw else hw
+            if hw is None or ts > hw:
+                hw = ts
             period = week_of(hw)
             late = week_of(ts) < period
             for seq, ((key, on), (v1, v2)) in enumerate(sorted(deltas.items())):
-                if (m, key) not in keys:
-                    keys.add((m, key))
-                    if get(AGG_KEYS, m, key) is None:
+                mk = (m, key)
+                nodes = series.get(mk)
+                if nodes is None:
+                    nodes = series[mk] = {}
+                    known[mk] = get(AGG_KEYS, m, key) is not None
+                    if not known[mk]:
                         put(AGG_KEYS, {"municipality": m, "key": key})
+                lookup = known[mk]
                 i = fenwick_index(on)
                 while i <= FENWICK_SIZE:
-                    at = (m, key, i)
-                    head = heads.get(at, _UNREAD)
+                    head = nodes.get(i, _UNREAD)
                     if head is _UNREAD:
-                        head = heads[at] = get(AGG_HEADS, m, key, i)
+                        row = get(AGG_HEADS, m, key, i) if lookup else None
+                        head = nodes[i] = None if row is None else [row["period"], row["v1"], row["v2"]]
                     if head is None:
-                        heads[at] = {"municipality": m, "key": key, "node": i, "period": period, "v1": v1, "v2": v2}
+                        nodes[i] = [period, v1, v2]
                     else:
-                        if head["period"] != period:
-                            put(AGG_NODES, head.copy())  # the final version of the week it was last changed in
-                            head["period"] = period
-                        head["v1"] += v1
-                        head["v2"] += v2
+                        if head[0] != period:  # the final version of the week it was last changed in
+                            put(AGG_NODES, {"municipality": m, "key": key, "node": i, "period": head[0],
+                                            "v1": head[1], "v2": head[2]})
+                            head[0] = period
+                        head[1] += v1
+                        head[2] += v2
                     i += i & -i
                 put(AGG_DELTAS, {
                     "municipality": m, "position": position, "seq": seq, "key": key, "edate": on, "ts": ts, "hw": hw,
                     "v1": v1, "v2": v2, "sclass": RECORDED + recorded_span_class(ts, hw) if late else NOT_LATE,
                     "skey": ts})
-        for head in heads.values():
-            if head is not None:
-                put(AGG_HEADS, head)
+        for (m, key), nodes in series.items():
+            for i, head in nodes.items():
+                if head is not None:
+                    put(AGG_HEADS, {"municipality": m, "key": key, "node": i, "period": head[0], "v1": head[1],
+                                    "v2": head[2]})
         if hw != start_hw:
             put(STATE, {"kind": "hw", "key": "", "data": hw})
         self.pending = []

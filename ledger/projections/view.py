@@ -229,7 +229,7 @@ class _TableState:
 
     __slots__ = (
         "table", "sql", "staged", "cache", "pk0", "key_of", "params_of", "ncols", "written", "mask", "in_flight",
-        "tracked",
+        "tracked", "npk",
     )
 
     def __init__(self, table: Table, sql: Dialect, written_bits: int) -> None:
@@ -242,6 +242,7 @@ class _TableState:
         self.cache: dict[tuple, dict[str, Any] | None] = {}
         self.in_flight = 0  # rows of the last planned flush (the newest cache entries)
         pk = table.primary_key
+        self.npk = len(pk)
         # Single-column keys (the common case) are built inline in put(), without a call.
         self.pk0: str | None = pk[0] if len(pk) == 1 else None
         self.key_of: Callable[[dict], tuple] = itemgetter(*pk)
@@ -317,6 +318,8 @@ class View:
         state = self._states[table]
         row = state.staged.get(pk, _MISSING)
         if row is _MISSING:
+            if state.tracked and state.written is None and len(pk) == state.npk:
+                return None  # rebuild, nothing flushed yet: what is not staged does not exist
             row = state.cache.get(pk, _MISSING)
             if row is _MISSING:
                 row = self._load(state, pk)
