@@ -125,6 +125,24 @@ class Projection:
     tables: ClassVar[tuple[Table, ...]] = ()
     # Relative cost of a rebuild, for sharing projections out over `rebuild(jobs=N)` workers.
     rebuild_cost: ClassVar[float] = 1.0
+    # A state field whose value partitions the projection's rows (see "Partitions" above): a
+    # parallel rebuild then folds each partition's events in a worker of its own.
+    partition_by: ClassVar[str | None] = None
+    # True in a worker that folds one partition (set by the engine before the first batch).
+    in_partition: bool = False
+
+    def partition_share(self) -> Any:
+        """In a partition's worker, after its last event: what the other partitions must know of
+        it (picklable). The default: nothing."""
+        return None
+
+    @classmethod
+    def partition_combine(cls, shares: list[Any]) -> list[Any]:
+        """Every partition's share, in partition order -> each partition's answer."""
+        return [None] * len(shares)
+
+    def partition_finish(self, view: View, answer: Any) -> None:
+        """In a partition's worker: apply the answer, before the last end_batch and write."""
 
     def handlers(self) -> dict[str, Handler]:
         """Event name -> bound `on_<EventName>` method."""
@@ -164,6 +182,14 @@ class _Run:
         )
         self.start = kind.start_batch is not Projection.start_batch
         self.end = kind.end_batch is not Projection.end_batch
+        # (field, value -> partition, this partition): only those events are applied
+        self.part: tuple[str, dict[Any, int], int] | None = None
+
+    def mine(self, events: list[RawEvent]) -> list[RawEvent]:
+        if self.part is None:
+            return events
+        field, parts, me = self.part
+        return [e for e in events if parts.get(e.state.get(field), 0) == me]
 
     @property
     def wanted(self) -> frozenset[str] | None:
@@ -252,23 +278,29 @@ def _share_out(projections: list[Projection], jobs: int) -> list[list[Projection
     return [sorted(g, key=lambda p: order[p.name]) for g in groups if g]
 
 
+class _PartitionConflict(RuntimeError):
+    """Two partitions of a partitioned rebuild wrote the same row."""
+
+
 class _Worker:
     """A rebuild worker: a plain `python -c` child (so the caller's `__main__` is never imported
     again) that gets its task on stdin and answers with framed pickles on stdout. It watches its
     stdin: when this process dies, the worker exits before committing anything."""
 
-    def __init__(self, url: str, projections: list[Projection], settings: dict[str, Any], suffix: str,
-                 swap: bool, until_recorded: str | None, head: int) -> None:
+    def __init__(self, url: str, task: list[tuple[Projection, tuple[str, dict[Any, int], int] | None]],
+                 settings: dict[str, Any], suffix: str, until_recorded: str | None, head: int,
+                 exchange: bool) -> None:
         root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         # The parent's import path, so projections defined anywhere it can import unpickle here.
         env["PYTHONPATH"] = os.pathsep.join([root, *[p for p in sys.path if p]])
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from ledger.projections.engine import _rebuild_child; _rebuild_child()"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+            # Unbuffered: the parent selects on the pipe, so no message may wait in a buffer.
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0,
         )
         self.stdout = self.proc.stdout
-        _send(self.proc.stdin, (url, projections, settings, suffix, swap, until_recorded, head))
+        _send(self.proc.stdin, (url, task, settings, suffix, until_recorded, head, exchange))
 
     def close(self) -> None:
         if self.proc.stdin is not None and not self.proc.stdin.closed:
@@ -296,33 +328,62 @@ def _peak_rss_mib() -> float:
     return 0.0
 
 
+def _is_conflict(exc: BaseException) -> bool:
+    import sqlite3
+
+    if isinstance(exc, sqlite3.IntegrityError):
+        return True
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, psycopg.errors.IntegrityError)
+
+
 def _rebuild_child() -> None:
-    """A worker's main: fold the given projections over the log into the (existing, empty)
-    suffix tables, commit, report. Its result is pickled back to `Engine._rebuild_parallel`."""
+    """A worker's main: fold the given projections (or partitions of them) over the log into the
+    (existing, empty) suffix tables, commit, report to `Engine._rebuild_parallel`."""
+    import queue
+
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print must not corrupt the protocol
-    url, projections, settings, suffix, swap, until_recorded, head = _recv(inp)
+    url, task, settings, suffix, until_recorded, head, must_exchange = _recv(inp)
+    inbox: queue.Queue[Any] = queue.Queue()
 
-    def watch() -> None:  # end-of-input: the parent is gone, so is the reason to commit
-        while inp.read(1 << 16):
-            pass
+    def watch() -> None:  # end-of-input: the parent is gone, and so is the reason to commit
+        while (message := _recv(inp)) is not None:
+            inbox.put(message)
         os._exit(3)
 
     threading.Thread(target=watch, daemon=True).start()
     db = Database(url)
     try:
+        projections = [p for p, _ in task]
         engine = Engine(db, projections, rebuild_writer="inline", **settings)
         bits = _bitmap_bits(head)
-        runs = [_Run(p, engine._view(p, rebuild=True, suffix=suffix, bits=bits)) for p in projections]
+        runs = []
+        for projection, part in task:
+            run = _Run(projection, engine._view(projection, rebuild=True, suffix=suffix, bits=bits))
+            if part is not None:
+                projection.in_partition = True
+                run.part = part
+            runs.append(run)
+
+        def exchange(shares: dict[str, Any]) -> dict[str, Any]:
+            _send(out, ("share", shares))
+            return inbox.get()[1]
+
         with db.connection() as conn:
             applied, position = engine._rebuild_pass(
-                conn, runs, head, None, swap, until_recorded, lambda done, total: _send(out, ("progress", done, total))
+                conn, runs, head, None, False, until_recorded,
+                lambda done, total: _send(out, ("progress", done, total)),
+                exchange if must_exchange else None,
             )
         _send(out, ("done", {"names": [p.name for p in projections], "events": applied, "position": position,
                              "projections": {run.name: vars(run.view.stats).copy() for run in runs},
                              "peak_rss_mib": _peak_rss_mib()}))
-    except BaseException:
-        _send(out, ("error", traceback.format_exc()))
+    except BaseException as exc:
+        _send(out, ("conflict" if _is_conflict(exc) else "error", traceback.format_exc()))
     finally:
         db.close()
 
@@ -507,9 +568,18 @@ class Engine:
         self.ensure_tables()
         started = time.perf_counter()
         head = head_position(self.db)
-        groups = _share_out(projections, os.cpu_count() or 1 if jobs is None else jobs)
-        if len(groups) > 1:
-            return self._rebuild_parallel(groups, suffix, swap, until_recorded, progress, head, started)
+        workers = (os.cpu_count() or 1) if jobs is None else max(1, jobs)
+        if workers > 1:
+            plan = self._plan(projections, workers, head, until_recorded)
+            try:
+                if len(plan[0]) > 1:
+                    return self._rebuild_parallel(plan, suffix, swap, until_recorded, progress, head, started)
+            except _PartitionConflict:
+                # Two partitions wrote the same row: the data do not partition as declared.
+                # Fold each projection whole instead (still one worker per group).
+                plan = ([[(p, None) for p in g] for g in _share_out(projections, workers)], {})
+                if len(plan[0]) > 1:
+                    return self._rebuild_parallel(plan, suffix, swap, until_recorded, progress, head, started)
         bits = _bitmap_bits(head)
         runs = [_Run(p, self._view(p, rebuild=True, suffix=suffix, bits=bits)) for p in projections]
         use_process = self.rebuild_writer == "process" or (
@@ -576,9 +646,50 @@ class Engine:
             for projection in projections:
                 self._live_positions.pop(projection.name, None)
 
+    def _plan(self, projections: list[Projection], workers: int, head: int, until_recorded: str | None
+              ) -> tuple[list[list[tuple[Projection, int | None]]], dict[str, tuple[str, dict[Any, int], int]]]:
+        """Which worker folds what: each partitioned projection split into `workers` partitions
+        (values balanced by their events, counted in one read of the log), the others whole,
+        onto the least loaded worker. -> (per worker: (projection, partition or None), parts)"""
+        split = [p for p in projections if p.partition_by]
+        parts: dict[str, tuple[str, dict[Any, int], int]] = {}
+        if split:
+            fields = {p.partition_by for p in split}
+            counts: dict[str, dict[Any, int]] = {f: {} for f in fields if f}
+            names = self._wanted([_Run(p, self._view(p, rebuild=True)) for p in split])
+            for _, events in read_batches(self.db, 0, head, self.rebuild_batch_size, until_recorded, names):
+                for e in events:
+                    for f, c in counts.items():
+                        v = e.state.get(f)
+                        c[v] = c.get(v, 0) + 1
+            for f, c in counts.items():
+                if len(c) < 2:
+                    continue
+                load = [0] * workers
+                mapping: dict[Any, int] = {}
+                for value, n in sorted(c.items(), key=lambda kv: (-kv[1], str(kv[0]))):
+                    i = load.index(min(load))
+                    mapping[value] = i
+                    load[i] += n
+                for p in split:
+                    if p.partition_by == f:
+                        parts[p.name] = (f, mapping, workers)
+        plan: list[list[tuple[Projection, int | None]]] = [[] for _ in range(workers)]
+        load = [0.0] * workers
+        for p in projections:
+            if p.name in parts:
+                for i in range(workers):
+                    plan[i].append((p, i))
+                    load[i] += type(p).rebuild_cost / workers
+        for p in sorted((p for p in projections if p.name not in parts), key=lambda p: -type(p).rebuild_cost):
+            i = load.index(min(load))
+            plan[i].append((p, None))
+            load[i] += type(p).rebuild_cost
+        return [w for w in plan if w], parts
+
     def _rebuild_parallel(
         self,
-        groups: list[list[Projection]],
+        plan: tuple[list[list[tuple[Projection, int | None]]], dict[str, tuple[str, dict[Any, int], int]]],
         suffix: str,
         swap: bool,
         until_recorded: str | None,
@@ -586,15 +697,22 @@ class Engine:
         head: int,
         started: float,
     ) -> dict[str, Any]:
-        """One worker process per group; each folds its projections into the suffix tables (made
-        here first) and commits; then indexes and the swap, here, in one transaction."""
-        projections = [p for group in groups for p in group]
+        """One worker process per group; each folds its projections (or its partition of them)
+        into the suffix tables (made here first) and commits; then indexes and the swap, here,
+        in one transaction. Partitions' shares are exchanged through here (`partition_combine`)."""
+        groups, parts = plan
+        projections = list({id(p): p for group in groups for p, _ in group}.values())
         with self.db.connection() as conn:
             self._prepare_suffix_tables(conn, projections, suffix)
         settings = {"rebuild_batch_size": self.rebuild_batch_size, "cache_rows": self.cache_rows,
                     "flush_rows": self.flush_rows}
-        workers = [_Worker(self.db.url, group, settings, suffix, swap, until_recorded, head) for group in groups]
+        workers = [
+            _Worker(self.db.url, [(p, None if i is None else (*parts[p.name][:2], i)) for p, i in group], settings,
+                    suffix, until_recorded, head, bool(parts))
+            for group in groups
+        ]
         results: dict[int, dict[str, Any]] = {}
+        shares: dict[int, dict[str, Any]] = {}
         try:
             done = {i: 0 for i in range(len(workers))}
             pending = dict(enumerate(workers))
@@ -605,13 +723,21 @@ class Engine:
                     for key, _ in sel.select():
                         i = key.data
                         message = _recv(pending[i].stdout)
-                        if message is None or message[0] == "error":
+                        names = [p.name for p, _ in groups[i]]
+                        if message is None or message[0] in ("error", "conflict"):
                             detail = "exited" if message is None else message[1]
-                            raise RuntimeError(f"rebuild worker for {[p.name for p in groups[i]]} failed: {detail}")
+                            if message is not None and message[0] == "conflict":
+                                raise _PartitionConflict(detail)
+                            raise RuntimeError(f"rebuild worker for {names} failed: {detail}")
                         if message[0] == "progress":
                             done[i] = message[1]
                             if progress is not None:
                                 progress(min(done.values()), message[2])
+                            continue
+                        if message[0] == "share":
+                            shares[i] = message[1]
+                            if len(shares) == len(workers):
+                                self._answer(workers, groups, parts, shares)
                             continue
                         results[i] = message[1]
                         sel.unregister(pending[i].stdout)
@@ -624,6 +750,12 @@ class Engine:
             self._finish(conn, projections, suffix, swap, positions)
         seconds = time.perf_counter() - started
         applied = max((r["events"] for r in results.values()), default=0)
+        stats: dict[str, dict[str, int]] = {}
+        for r in results.values():
+            for name, st in r["projections"].items():
+                mine = stats.setdefault(name, dict.fromkeys(st, 0))
+                for k, v in st.items():
+                    mine[k] += v
         return {
             "events": applied,
             "position": min(positions.values(), default=head),
@@ -633,9 +765,24 @@ class Engine:
             "suffix": suffix,
             "writer": "inline",
             "jobs": len(groups),
+            "partitioned": sorted(parts),
             "worker_peak_rss_mib": [results[i]["peak_rss_mib"] for i in sorted(results)],
-            "projections": {k: v for r in results.values() for k, v in r["projections"].items()},
+            "projections": stats,
         }
+
+    @staticmethod
+    def _answer(workers: list[_Worker], groups: list[list[tuple[Projection, int | None]]],
+                parts: dict[str, tuple[str, dict[Any, int], int]], shares: dict[int, dict[str, Any]]) -> None:
+        """Every worker has shared: combine each partitioned projection's shares, answer each."""
+        answers: dict[int, dict[str, Any]] = {i: {} for i in range(len(workers))}
+        for name, (_field, _mapping, n) in parts.items():
+            owner = {part: i for i, group in enumerate(groups) for p, part in group if p.name == name}
+            kind = type(next(p for group in groups for p, _ in group if p.name == name))
+            combined = kind.partition_combine([shares[owner[part]].get(name) for part in range(n)])
+            for part in range(n):
+                answers[owner[part]][name] = combined[part]
+        for i, worker in enumerate(workers):
+            _send(worker.proc.stdin, ("answers", answers[i]))
 
     def _rebuild_pass(
         self,
@@ -646,8 +793,12 @@ class Engine:
         swap: bool,
         until_recorded: str | None,
         progress: Callable[[int, int], None] | None,
+        exchange: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> tuple[int, int]:
-        """Read the log once, apply to every run, flush as staging fills. -> (events, position)"""
+        """Read the log once, apply to every run, flush as staging fills. -> (events, position)
+
+        `exchange` (a partition's worker): the runs' partition shares go out, the answers come
+        back, before the last end_batch."""
         reader = conn.cursor()  # cache misses read here, outside the flush transactions
         for run in runs:
             run.view.bind(reader)
@@ -666,7 +817,7 @@ class Engine:
                     self.db, position, end, self.rebuild_batch_size, until_recorded, wanted
                 ):
                     for run in runs:
-                        run.apply(events, hooks=False)
+                        run.apply(run.mine(events), hooks=False)
                     applied += len(events)
                     position = last
                     if sum(run.view.dirty_rows for run in runs) >= self.flush_rows:
@@ -678,6 +829,11 @@ class Engine:
                             run.start_batch()
                     if progress is not None:
                         progress(position, end)
+            if exchange is not None:
+                answers = exchange({run.name: run.projection.partition_share() for run in runs if run.part})
+                for run in runs:
+                    if run.part:
+                        run.projection.partition_finish(run.view, answers[run.name])
             for run in runs:
                 run.end_batch()
             self._flush(conn, runs, writer)

@@ -236,19 +236,58 @@ class TimelineProjection(Projection):
     name = "timeline"
     version = 2
     rebuild_cost = 3.0
+    # Every row but the totals' recorded high-water mark belongs to one municipality; the mark
+    # is combined across partitions (partition_share / partition_combine below).
+    partition_by = "municipality"
+    _totals: Totals | None = None
+    _in_partition = False
+
+    @property
+    def in_partition(self) -> bool:
+        return self._in_partition
+
+    @in_partition.setter
+    def in_partition(self, value: bool) -> None:
+        # A partition's totals wait for every partition's recorded instants (partition_finish).
+        self._in_partition = value
+        self._totals = Totals()
     tables = (STATE, WINDOWS, RULES, OFFERS, GRANTS, ORDERS, PLACED, DELIVERIES, AGG_KEYS, AGG_HEADS, AGG_NODES,
               AGG_DELTAS)
 
     # batches --------------------------------------------------------------------------
     def start_batch(self, view: View) -> None:
-        self._totals = Totals()
+        if not self._in_partition or self._totals is None:
+            self._totals = Totals()
         # Entity states saved in this batch, kept decoded (kind, key) -> state: an entity's later
         # events in the batch use them as they are, and each is encoded and put once, at the end.
         self._saved: dict[tuple[str, str], dict[str, Any]] = {}
 
     def end_batch(self, view: View) -> None:
-        self._totals.apply(view)
+        if not self._in_partition:
+            self._totals.apply(view)
         self._put_states(view)
+
+    # partitions (a parallel rebuild) ---------------------------------------------------
+    def partition_share(self) -> list[tuple[int, str]]:
+        """(position, recorded) of this partition's events that changed the totals."""
+        return [(position, ts) for _m, _d, position, ts in self._totals.pending]
+
+    @classmethod
+    def partition_combine(cls, shares: list[Any]) -> list[Any]:
+        """The high-water mark after each of a partition's totals-changing events, as one pass
+        over all partitions in log order would have it; the last partition writes the final mark."""
+        merged = sorted((position, ts, part, i) for part, share in enumerate(shares) for i, (position, ts)
+                        in enumerate(share or ()))
+        hws: list[list[str]] = [[""] * len(share or ()) for share in shares]
+        hw = None
+        for _position, ts, part, i in merged:
+            if hw is None or ts > hw:
+                hw = ts
+            hws[part][i] = hw
+        return [{"hws": hws[part], "final": hw if part == len(shares) - 1 else None} for part in range(len(shares))]
+
+    def partition_finish(self, view: View, answer: Any) -> None:
+        self._totals.apply(view, answer["hws"], answer["final"])
 
     def _put_states(self, view: View) -> None:
         dumps = orjson.dumps
@@ -412,7 +451,7 @@ class TimelineProjection(Projection):
         if deltas:
             # Summed into the totals at the end of the batch, in log order (see Totals).
             self._totals.add(st["m"], deltas, e.position, recorded_key(e.recorded))
-            if len(self._totals) >= _TOTALS_CHUNK:
+            if len(self._totals) >= _TOTALS_CHUNK and not self._in_partition:
                 self._totals.apply(view)
         self._save(view, "citizen", citizen, st)
 
@@ -608,19 +647,29 @@ class Totals:
     def add(self, m: int, deltas: dict[tuple[str, str], list[int]], position: int, ts: str) -> None:
         self.pending.append((m, deltas, position, ts))
 
-    def apply(self, view: View) -> None:
-        if not self.pending:
-            return
+    def apply(self, view: View, hws: list[str] | None = None, final: str | None = None) -> None:
+        """Sum the pending deltas in. `hws` (a partition of a parallel rebuild): the high-water
+        mark after each pending event, as combined over all partitions; `final` the mark to
+        store (given to one partition only)."""
         get, put = view.get, view.put
-        mark = get(STATE, "hw", "")
-        start_hw = hw = mark["data"] if mark else None
+        if hws is not None:
+            if final is not None:
+                put(STATE, {"kind": "hw", "key": "", "data": final})
+            start_hw = hw = None
+        else:
+            if not self.pending:
+                return
+            mark = get(STATE, "hw", "")
+            start_hw = hw = mark["data"] if mark else None
         # (municipality, key) -> node -> [period, v1, v2], or None where the view has no head. A
         # key without its tl_agg_keys row has no heads at all (the row comes with its first
         # delta), so only a known key's nodes are looked up in the view.
         series: dict[tuple[int, str], dict[int, list[Any] | None]] = {}
         known: dict[tuple[int, str], bool] = {}
-        for m, deltas, position, ts in self.pending:
-            if hw is None or ts > hw:
+        for n, (m, deltas, position, ts) in enumerate(self.pending):
+            if hws is not None:
+                hw = hws[n]
+            elif hw is None or ts > hw:
                 hw = ts
             period = week_of(hw)
             late = week_of(ts) < period
@@ -658,7 +707,7 @@ class Totals:
                 if head is not None:
                     put(AGG_HEADS, {"municipality": m, "key": key, "node": i, "period": head[0], "v1": head[1],
                                     "v2": head[2]})
-        if hw != start_hw:
+        if hws is None and hw != start_hw:
             put(STATE, {"kind": "hw", "key": "", "data": hw})
         self.pending = []
 

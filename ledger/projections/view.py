@@ -546,16 +546,30 @@ class BackgroundWriter:
 
 def _send(pipe: BinaryIO | None, obj: Any) -> None:
     data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    pipe.write(len(data).to_bytes(8, "big"))  # type: ignore[union-attr]
-    pipe.write(data)  # type: ignore[union-attr]
+    view = memoryview(len(data).to_bytes(8, "big") + data)
+    while view:  # an unbuffered pipe may take less than all of it per write
+        written = pipe.write(view)  # type: ignore[union-attr]
+        view = view[written if written is not None else 0:]
     pipe.flush()  # type: ignore[union-attr]
 
 
+def _read_exact(pipe: BinaryIO, n: int) -> bytes:
+    """n bytes, or fewer at end of input (an unbuffered pipe may return less per read)."""
+    parts, got = [], 0
+    while got < n:
+        chunk = pipe.read(n - got)
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
+
+
 def _recv(pipe: BinaryIO | None) -> Any:
-    head = pipe.read(8)  # type: ignore[union-attr]
+    head = _read_exact(pipe, 8)  # type: ignore[arg-type]
     if len(head) < 8:
         return None
-    return pickle.loads(pipe.read(int.from_bytes(head, "big")))  # type: ignore[union-attr]
+    return pickle.loads(_read_exact(pipe, int.from_bytes(head, "big")))  # type: ignore[arg-type]
 
 
 def _writer_child() -> None:

@@ -21,7 +21,7 @@ from ledger.application import Ledger
 from ledger.generate import custom_scale, generate
 from ledger.importer import Importer
 from ledger.projections import all_projections
-from ledger.projections.engine import Engine
+from ledger.projections.engine import Engine, Projection, RawEvent, Table, View
 from ledger.projections.reader import head_position
 from ledger.settings import Settings
 
@@ -135,7 +135,7 @@ KILLED_REBUILD = textwrap.dedent("""
     import os, signal, sys
     from ledger.db import Database
     from ledger.projections import all_projections
-    from ledger.projections.engine import Engine
+    from ledger.projections.engine import Engine, Projection, RawEvent, Table, View
 
     def die(done, total):
         print(os.getpid(), flush=True)
@@ -171,3 +171,28 @@ def _workers_running() -> bool:
     out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     return "_rebuild_child" in out and any(
         "_rebuild_child" in line and "python" in line for line in out.splitlines())
+
+
+class EventsPerName(Projection):
+    """Declares itself partitioned by municipality, but its rows (one per event name) are not:
+    two partitions write the same row, and the rebuild must notice and fold it whole."""
+
+    name = "events_per_name"
+    partition_by = "municipality"
+    tables = (Table("fold_events_per_name", {"name": "TEXT", "n": "BIGINT"}, ("name",)),)
+
+    def handle(self, event: RawEvent, view: View) -> None:
+        row = view.get("fold_events_per_name", event.name) or {"name": event.name, "n": 0}
+        row["n"] += 1
+        view.put("fold_events_per_name", row)
+
+
+def test_a_projection_that_does_not_partition_as_declared_is_folded_whole(store: Ledger) -> None:
+    engine = Engine(store.db, [EventsPerName(), *all_projections()])
+    engine.catch_up(["events_per_name"])
+    live = engine.digest("fold_events_per_name")
+    stats = engine.rebuild(swap=False, suffix="__whole", jobs=2)
+    assert stats["partitioned"] == []  # the partitioned attempt was given up
+    assert engine.digest("fold_events_per_name__whole") == live
+    assert _digests(engine, "__whole") == _digests(engine)
+    engine.drop_suffix("__whole")
