@@ -265,6 +265,18 @@ def _bitmap_bits(events: int) -> int:
     return bits
 
 
+def _portable(projections: list[Projection]) -> bool:
+    """Whether a worker process can receive these projections: picklable, and their classes
+    importable by name there (not defined in `__main__` or inside a function)."""
+    import pickle
+
+    try:
+        pickle.dumps(projections)
+    except Exception:  # noqa: BLE001 - any failure means: fold them here instead
+        return False
+    return all(type(p).__module__ != "__main__" for p in projections)
+
+
 def _share_out(projections: list[Projection], jobs: int) -> list[list[Projection]]:
     """At most `jobs` groups of projections, the costliest first onto the least loaded group."""
     jobs = max(1, min(jobs, len(projections)))
@@ -569,7 +581,7 @@ class Engine:
         started = time.perf_counter()
         head = head_position(self.db)
         workers = (os.cpu_count() or 1) if jobs is None else max(1, jobs)
-        if workers > 1:
+        if workers > 1 and _portable(projections):
             plan = self._plan(projections, workers, head, until_recorded)
             try:
                 if len(plan[0]) > 1:
