@@ -82,7 +82,7 @@ def compare_projections(db: Database, projections: list[Projection], progress: P
     up to the log head; otherwise it is reported as not compared, with the reason. `suffix`
     (default: a fresh random one) names the scratch tables, which are always dropped again.
     The rebuild is the engine's fold, shared out over `jobs` worker processes (None: one per
-    core), exactly as `ledger projections rebuild` does it.
+    core on a large log), exactly as `ledger projections rebuild` does it.
     """
     if not projections:
         return Comparison([])

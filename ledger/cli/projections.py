@@ -79,7 +79,7 @@ def status(fmt: Annotated[str, typer.Option("--format", "-f", help="table or jso
 @user_errors
 def rebuild(
     name: NameArg = None,
-    jobs: int = typer.Option(0, "--jobs", min=0, help="worker processes (0: one per core)"),
+    jobs: int = typer.Option(0, "--jobs", min=0, help="worker processes (0: one per core on a large log)"),
 ) -> None:
     """Rebuild from the first event into fresh tables, then swap them in (all at once)."""
     db, engine = _engine()

@@ -108,6 +108,7 @@ __all__ = [
 
 TRACKING_TABLE = "projection_tracking"
 _WRITER_FROM_EVENTS = 200_000
+_PARALLEL_FROM_EVENTS = 50_000  # rebuild(jobs=None) uses one worker per core from here
 _SUFFIX = re.compile(r"^[a-z0-9_]{1,20}$")
 
 Handler = Callable[[RawEvent, View], None]
@@ -564,7 +565,7 @@ class Engine:
         """Build the projections from the start of the log into `<table><suffix>` tables, in one
         pass over the log, then (swap=True) replace the live tables in one transaction.
 
-        `jobs` > 1 (None: one per core) shares the projections out over that many worker
+        `jobs` > 1 (None: one per core on logs of 50,000 positions or more) shares the projections out over that many worker
         processes (by `rebuild_cost`), each reading the log and folding its projections on its
         own connection; the swap is still one transaction in this process.
 
@@ -580,7 +581,10 @@ class Engine:
         self.ensure_tables()
         started = time.perf_counter()
         head = head_position(self.db)
-        workers = (os.cpu_count() or 1) if jobs is None else max(1, jobs)
+        if jobs is None:  # automatic: starting workers costs about a second, worth it on larger logs
+            workers = (os.cpu_count() or 1) if head >= _PARALLEL_FROM_EVENTS else 1
+        else:
+            workers = max(1, jobs)
         if workers > 1 and _portable(projections):
             plan = self._plan(projections, workers, head, until_recorded)
             try:
