@@ -485,8 +485,8 @@ def markdown(results: dict[str, Any]) -> str:
              "| backend | scale | events | import ev/s (CPU-bound ev/s) | rebuild ev/s (jobs=1) | raw read+decode ev/s "
              "| rebuild/raw (jobs=1) | rows written/event | each projection alone ev/s "
              "| library runner ev/s | rebuild/library | timeline p50/p95 ms | audit p50/p95 ms | verify s (chain s) "
-             "| peak RSS MiB (step; rebuild workers summed) | start-up s (--help / status) |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| peak RSS MiB (step; rebuild workers summed) | start-up s (--help / status) | rebuild measured |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for backend, scale in pairs:
         def g(step: str, key: str) -> Any:
             return _get(results, backend, scale, step, key)
@@ -512,7 +512,8 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {_fmt(g('verify', 'verify_seconds'))}{'' if g('verify', 'verify_ok') in (None, True) else ' NOT VERIFIED'}"
             f" ({_fmt(g('verify', 'chain_seconds'))}) "
             f"| {_fmt(top[0]) + ' (' + top[1] + ')' if top else '–'}; {_fmt(g('rebuild', 'workers_peak_rss_mib'))} "
-            f"| {_fmt(g('startup', 'help_seconds'))} / {_fmt(g('startup', 'status_seconds'))} |")
+            f"| {_fmt(g('startup', 'help_seconds'))} / {_fmt(g('startup', 'status_seconds'))} "
+            f"| {(g('rebuild', 'measured') or '–')[:16]} |")
     lines += ["", "## Against the targets", "", "| target | where | measured | met |", "|---|---|---:|:-:|"]
 
     def target(name: str, where: str, value: Any, goal: float, higher: bool = True, unit: str = "") -> None:
