@@ -417,7 +417,7 @@ class Engine:
         batch_size: int = 2_000,
         rebuild_batch_size: int = 10_000,
         cache_rows: int = 100_000,
-        flush_rows: int = 1_000_000,
+        flush_rows: int = 600_000,
         rebuild_writer: str = "auto",
     ) -> None:
         if rebuild_writer not in ("auto", "process", "inline"):
