@@ -852,6 +852,7 @@ class Engine:
                         run.projection.partition_finish(run.view, answers[run.name])
             for run in runs:
                 run.end_batch()
+                run.view.final = True
             self._flush(conn, runs, writer)
         reader.close()
         return applied, position

@@ -299,6 +299,7 @@ class View:
         self.rebuild = rebuild
         self.cache_rows = cache_rows
         self.growth = 1.0  # rebuild: log positions in all / read so far, set by the engine
+        self.final = False  # rebuild: the engine's last flush, after which nothing is read
         self.stats = ViewStats()
         self._cur: Any = None
         # Looked up by name or by Table object, whichever the handler passes.
@@ -387,6 +388,11 @@ class View:
         new: list[dict] = []
         changed: list[dict] = []
         gone: list[tuple] = []
+        if state.tracked and state.written is None and self.final:
+            # A fold's one and only write: nothing was written before and nothing is read after,
+            # so every staged row is new and no bitmap is needed.
+            new = [row for row in state.staged.values() if row is not None]
+            return self._planned(state, new, changed, gone)
         if state.tracked and state.written is None:
             # First flush of a rebuild: size the bitmap at ≥ 16 bits per row expected in the
             # end (rows staged so far times how much of the log is still to come).
@@ -416,6 +422,9 @@ class View:
                 changed.append(row)
         for h in marks:
             written[h >> 3] |= 1 << (h & 7)  # type: ignore[index]
+        return self._planned(state, new, changed, gone)
+
+    def _planned(self, state: _TableState, new: list[dict], changed: list[dict], gone: list[tuple]) -> list[FlushOp]:
         physical = state.sql.physical
         ops: list[FlushOp] = []
         if new:
@@ -427,6 +436,10 @@ class View:
         if gone:
             ops.append((physical, "delete", gone))
             self.stats.deleted += len(gone)
+        if self.final:  # nothing reads this view again: no need to cache what was written
+            state.cache.clear()
+            state.staged = {}
+            return ops
         # The rows are now what the database holds (or will, once the ops run). Re-insert them
         # at the end of the cache so eviction (oldest first) drops the longest-unwritten rows.
         cache = state.cache
