@@ -186,10 +186,21 @@ def upsert_version(history: list[list[Any]], entry: list[Any]) -> list[list[Any]
 # -- the bitemporal revision --------------------------------------------------------------
 
 
+_RECORDED_FROM = b',"recorded_from":'
+
+
 def _signature(seg: dict[str, Any]) -> bytes:
-    # Segments are always built with their keys in the same order (and JSON keeps that order), so
-    # no key sorting is needed; a mismatch would only close and reopen an unchanged row.
-    return orjson.dumps({k: v for k, v in seg.items() if k != "recorded_from"})
+    """A segment's content without its recorded_from, as bytes to compare (without the closing
+    brace). Segments are always built with their keys in the same order (and JSON keeps that
+    order), so no key sorting is needed. A believed segment is `{**wanted, "recorded_from": at}`:
+    its JSON up to that last key is the wanted segment's JSON, so no copy of the dict is made."""
+    raw = orjson.dumps(seg)
+    if "recorded_from" not in seg:
+        return raw[:-1]
+    cut = raw.rfind(_RECORDED_FROM)
+    if cut > 0 and next(reversed(seg)) == "recorded_from":
+        return raw[:cut]
+    return orjson.dumps({k: v for k, v in seg.items() if k != "recorded_from"})[:-1]
 
 
 def revise(view: View, table: Table, keys: dict[str, Any], current: list[dict[str, Any]],
