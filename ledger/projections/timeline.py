@@ -35,6 +35,7 @@ the history grows (`stab_arms` in timeline_queries.py builds the ranges).
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -141,12 +142,14 @@ DELIVERIES = Table(
 # -- dates and spans ----------------------------------------------------------------------
 
 
+@lru_cache(maxsize=1 << 16)  # pure, and called with the same few dates over and over
 def next_day(iso_date: str) -> str:
     if iso_date >= OPEN_DATE:
         return OPEN_DATE
     return (date.fromisoformat(iso_date) + timedelta(days=1)).isoformat()
 
 
+@lru_cache(maxsize=1 << 16)  # pure, and called with the same few dates over and over
 def span_class(valid_from: str, valid_to: str) -> int:
     if valid_to >= OPEN_DATE or valid_from <= FIRST_DATE:
         return TOP_SPAN
@@ -154,6 +157,7 @@ def span_class(valid_from: str, valid_to: str) -> int:
     return min(max(max(days - 1, 0).bit_length(), MIN_SPAN), TOP_SPAN)
 
 
+@lru_cache(maxsize=1 << 16)  # pure, and called with the same few dates over and over
 def recorded_span_class(recorded_from: str, recorded_to: str) -> int:
     if recorded_to >= OPEN_RECORDED:
         return TOP_SPAN
@@ -616,6 +620,7 @@ def profile_deltas(profile: list[list[Any]]) -> dict[tuple[str, str], list[int]]
     return out
 
 
+@lru_cache(maxsize=1 << 16)  # pure, and called with the same few dates over and over
 def fenwick_index(on: str) -> int:
     return min(max(date.fromisoformat(on).toordinal() - FENWICK_BASE + 1, 1), FENWICK_SIZE)
 
@@ -629,6 +634,7 @@ def fenwick_path(on: str) -> list[int]:
     return out
 
 
+@lru_cache(maxsize=1 << 16)  # pure, and called with the same few dates over and over
 def week_of(day: str) -> str:
     """The Monday of the week of an ISO date: the period node versions are kept by."""
     d = date.fromisoformat(day[:10])
