@@ -397,8 +397,15 @@ def _rebuild_child() -> None:
                              "peak_rss_mib": _peak_rss_mib()}))
     except BaseException as exc:
         _send(out, ("conflict" if _is_conflict(exc) else "error", traceback.format_exc()))
+        code = 1
+    else:
+        code = 0
     finally:
         db.close()
+    # Leave without interpreter shutdown: the stdin watcher thread is blocked in a read, and
+    # finalising under it aborts the process. Everything is committed and reported by now.
+    sys.stderr.flush()
+    os._exit(code)
 
 
 class Engine:
