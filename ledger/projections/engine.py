@@ -68,6 +68,20 @@ Things to know
   `_gc_paused`); reference counting still frees everything that is not part of a cycle.
 * Large rebuilds (`rebuild_writer="auto"`: from 200k events) write through a child process
   (`view.BackgroundWriter`), so that inserting rows overlaps with applying events.
+
+Rebuild as a fold, and partitions (ADR 0013)
+============================================
+
+* A rebuild keeps what it stages in memory until `flush_rows` rows are staged: below that it
+  reads nothing back and writes every final row once, at the end. In a rebuild, `start_batch` /
+  `end_batch` wrap everything between two such writes, so per-entity work done in `end_batch`
+  runs once per entity.
+* `rebuild(jobs=N)` runs N worker processes. A projection with `partition_by = "<field>"` is
+  folded in N partitions (values of `event.state[field]`, dealt out by their event counts); the
+  others whole, one per worker. Declare it only when every row the projection reads or writes
+  belongs to one value of the field; a value it must combine across partitions goes through
+  `partition_share` → `partition_combine` → `partition_finish` (see the timeline's high-water
+  mark). Two partitions writing one primary key make the engine fold each projection whole.
 """
 
 from __future__ import annotations
