@@ -45,8 +45,8 @@ sys.path.insert(0, str(ROOT))
 
 RESULTS = ROOT / "bench" / "results"
 PG_BASE = os.environ.get("LEDGER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
-STEPS = ("generate", "import", "rebuild", "peer", "timeline", "timeline4x", "audit", "verify", "api")
-DEFAULT_STEPS = ("generate", "import", "rebuild", "peer", "timeline", "audit", "verify")
+STEPS = ("generate", "import", "rebuild", "peer", "timeline", "timeline4x", "audit", "verify", "startup", "api")
+DEFAULT_STEPS = ("generate", "import", "rebuild", "peer", "timeline", "audit", "verify", "startup")
 TARGETS = {
     "import_pg_events_per_second": 20_000,
     "rebuild_events_per_second": 100_000,
@@ -54,6 +54,8 @@ TARGETS = {
     "rebuild_over_library": 10.0,
     "timeline_p95_ms_national": 50.0,
     "peak_rss_mib": 1024.0,
+    "verify_seconds_national": 120.0,
+    "startup_seconds": 0.3,
 }
 
 
@@ -100,7 +102,8 @@ def load_module(name: str) -> Any:
 def store_url(backend: str, scale: str, seed: int, data: Path) -> str:
     if backend == "sqlite":
         return f"sqlite:///{data / f'{scale}-s{seed}.db'}"
-    return f"{PG_BASE}?schema=bench_{scale}_s{seed}"
+    # LEDGER_BENCH_PREFIX keeps benchmarks of several checkouts on one server apart.
+    return f"{PG_BASE}?schema={os.environ.get('LEDGER_BENCH_PREFIX', 'bench')}_{scale}_s{seed}"
 
 
 def fresh_store(url: str) -> None:
@@ -181,6 +184,8 @@ def step_import(p: dict[str, Any]) -> dict[str, Any]:
 
 
 def step_rebuild(p: dict[str, Any]) -> dict[str, Any]:
+    """Side by side in one process and run: raw read + decode, read_events, the full rebuild with
+    one worker and with `--jobs` workers (each swapped in), and each projection alone."""
     import gc
 
     from ledger.db import Database
@@ -189,10 +194,12 @@ def step_rebuild(p: dict[str, Any]) -> dict[str, Any]:
     from ledger.projections.reader import read_events, read_raw
 
     db = Database(p["url"])
+    jobs = p.get("jobs") or os.cpu_count() or 1
     try:
         events = log_size(p["url"])
-        raw, decoded, rebuild = [], [], []
+        raw, decoded, rebuild, parallel, alone = [], [], [], [], {}
         projections = all_projections()
+        rows = workers_rss = 0.0
         for _ in range(p["repeat"]):
             # The baselines run with the cyclic GC paused, as the engine runs its batches.
             gc.disable()
@@ -207,16 +214,43 @@ def step_rebuild(p: dict[str, Any]) -> dict[str, Any]:
                 gc.enable()
             assert n == events, (n, events)
             started = time.perf_counter()
-            Engine(db, projections).rebuild()
+            one = Engine(db, projections).rebuild(jobs=1)
             rebuild.append(time.perf_counter() - started)
+            rows = sum(s["inserted"] + s["upserted"] + s["deleted"] for s in one["projections"].values())
+            started = time.perf_counter()
+            many = Engine(db, projections).rebuild(jobs=jobs)
+            parallel.append(time.perf_counter() - started)
+            workers_rss = max(workers_rss, sum(many.get("worker_peak_rss_mib", [])))
+        for projection in projections:
+            started = time.perf_counter()
+            Engine(db, projections).rebuild([projection.name], jobs=1)
+            alone[projection.name] = round(events / (time.perf_counter() - started))
     finally:
         db.close()
-    raw_s, dec_s, reb_s = (statistics.median(x) for x in (raw, decoded, rebuild))
+    raw_s, dec_s, reb_s, par_s = (statistics.median(x) for x in (raw, decoded, rebuild, parallel))
     return {"events": events, "runs": p["repeat"], "projections": [pr.name for pr in projections],
             "raw_seconds": round(raw_s, 2), "raw_events_per_second": round(events / raw_s),
             "read_events_per_second": round(events / dec_s),
-            "rebuild_seconds": round(reb_s, 2), "rebuild_events_per_second": round(events / reb_s),
-            "rebuild_share_of_raw": round(raw_s / reb_s, 3)}
+            "rebuild_jobs1_seconds": round(reb_s, 2), "rebuild_jobs1_events_per_second": round(events / reb_s),
+            "jobs": jobs, "rebuild_seconds": round(par_s, 2), "rebuild_events_per_second": round(events / par_s),
+            "rebuild_share_of_raw": round(raw_s / par_s, 3), "rebuild_jobs1_share_of_raw": round(raw_s / reb_s, 3),
+            "rows_written_per_event": round(rows / events, 2), "alone_events_per_second": alone,
+            "workers_peak_rss_mib": workers_rss}
+
+
+def step_startup(p: dict[str, Any]) -> dict[str, Any]:
+    """Wall time of `ledger --help` and `ledger projections status` (median of 5 each)."""
+    env = dict(os.environ, LEDGER_DATABASE_URL=p["url"])
+    out: dict[str, Any] = {}
+    for label, args in (("help", ["--help"]), ("status", ["projections", "status"])):
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            subprocess.run([str(Path(sys.executable).parent / "ledger"), *args], env=env, capture_output=True,
+                           check=False)
+            times.append(time.perf_counter() - started)
+        out[f"{label}_seconds"] = round(statistics.median(times), 3)
+    return out
 
 
 def _peer_env(url: str) -> dict[str, str]:
@@ -448,29 +482,38 @@ def markdown(results: dict[str, Any]) -> str:
              f"Written by `bench/run.py` on {results.get('updated', '?')}; machine: "
              f"{json.dumps(results.get('machine', {}))}. Rates are events of the log per second, wall clock, "
              "on a shared 2-core machine (noisy: compare within a run). Peak RSS is each step's own process.", "",
-             "| backend | scale | events | import ev/s (CPU-bound ev/s) | rebuild ev/s | raw read+decode ev/s | rebuild/raw "
+             "| backend | scale | events | import ev/s (CPU-bound ev/s) | rebuild ev/s (jobs=1) | raw read+decode ev/s "
+             "| rebuild/raw (jobs=1) | rows written/event | each projection alone ev/s "
              "| library runner ev/s | rebuild/library | timeline p50/p95 ms | audit p50/p95 ms | verify s (chain s) "
-             "| peak RSS MiB (step) |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| peak RSS MiB (step; rebuild workers summed) | start-up s (--help / status) | rebuild measured |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for backend, scale in pairs:
         def g(step: str, key: str) -> Any:
             return _get(results, backend, scale, step, key)
 
         events = g("import", "events") or g("rebuild", "events")
+        share1 = g("rebuild", "rebuild_jobs1_share_of_raw")
+        alone = g("rebuild", "alone_events_per_second") or {}
         reb, peer = g("rebuild", "rebuild_events_per_second"), g("peer", "events_per_second")
         rss = [(runs[k].get("peak_rss_mib") or 0, k.split("/")[2]) for k in runs if k.startswith(f"{backend}/{scale}/")]
         top = max(rss) if rss else None
         lines.append(
             f"| {backend} | {scale} | {_fmt(events)} "
             f"| {_fmt(g('import', 'events_per_second'))} ({_fmt(g('import', 'events_per_cpu_second'))}) "
-            f"| {_fmt(reb)} | {_fmt(g('rebuild', 'raw_events_per_second'))} "
-            f"| {_fmt(None if g('rebuild', 'rebuild_share_of_raw') is None else g('rebuild', 'rebuild_share_of_raw') * 100, ' %')} | {_fmt(peer)} "
+            f"| {_fmt(reb)} ({_fmt(g('rebuild', 'rebuild_jobs1_events_per_second'))}) "
+            f"| {_fmt(g('rebuild', 'raw_events_per_second'))} "
+            f"| {_fmt(None if g('rebuild', 'rebuild_share_of_raw') is None else g('rebuild', 'rebuild_share_of_raw') * 100, ' %')}"
+            f" ({_fmt(None if share1 is None else share1 * 100, ' %')}) "
+            f"| {_fmt(g('rebuild', 'rows_written_per_event'))} "
+            f"| {', '.join(f'{k} {v:,}' for k, v in alone.items()) or '–'} | {_fmt(peer)} "
             f"| {_fmt(reb / peer if reb and peer else None)}× "
             f"| {_fmt((g('timeline', 'all') or {}).get('p50_ms'))} / {_fmt((g('timeline', 'all') or {}).get('p95_ms'))} "
             f"| {_fmt(g('audit', 'p50_ms'))} / {_fmt(g('audit', 'p95_ms'))} "
             f"| {_fmt(g('verify', 'verify_seconds'))}{'' if g('verify', 'verify_ok') in (None, True) else ' NOT VERIFIED'}"
             f" ({_fmt(g('verify', 'chain_seconds'))}) "
-            f"| {_fmt(top[0]) + ' (' + top[1] + ')' if top else '–'} |")
+            f"| {_fmt(top[0]) + ' (' + top[1] + ')' if top else '–'}; {_fmt(g('rebuild', 'workers_peak_rss_mib'))} "
+            f"| {_fmt(g('startup', 'help_seconds'))} / {_fmt(g('startup', 'status_seconds'))} "
+            f"| {(g('rebuild', 'measured') or '–')[:16]} |")
     lines += ["", "## Against the targets", "", "| target | where | measured | met |", "|---|---|---:|:-:|"]
 
     def target(name: str, where: str, value: Any, goal: float, higher: bool = True, unit: str = "") -> None:
@@ -493,7 +536,17 @@ def markdown(results: dict[str, Any]) -> str:
         if scale == "national":
             tl = _get(results, backend, scale, "timeline", "all") or {}
             target("timeline p95 < 50 ms", where, tl.get("p95_ms"), TARGETS["timeline_p95_ms_national"], higher=False)
+        if scale == "national":
+            target("verify < 2 min", where, _get(results, backend, scale, "verify", "verify_seconds"),
+                   TARGETS["verify_seconds_national"], higher=False, unit=" s")
+        for label in ("help", "status"):
+            target(f"start-up of `ledger {'--help' if label == 'help' else 'projections status'}` < 0.3 s", where,
+                   _get(results, backend, scale, "startup", f"{label}_seconds"), TARGETS["startup_seconds"],
+                   higher=False, unit=" s")
         rss = [runs[k].get("peak_rss_mib") for k in runs if k.startswith(f"{backend}/{scale}/")]
+        workers = _get(results, backend, scale, "rebuild", "workers_peak_rss_mib")
+        if workers:
+            rss.append(workers)
         target("peak RSS < 1 GiB (every step)", where, max((r for r in rss if r), default=None),
                TARGETS["peak_rss_mib"], higher=False, unit=" MiB")
     four = {k: v for k, v in runs.items() if k.endswith("/timeline4x")}
@@ -535,6 +588,7 @@ def main() -> None:
                     help="where generated files and SQLite stores live")
     ap.add_argument("--batch", type=int, default=2_000, help="import batch size")
     ap.add_argument("--repeat", type=int, default=0, help="rebuild runs (default: 3 network, 1 national)")
+    ap.add_argument("--jobs", type=int, default=0, help="rebuild workers of the parallel rebuild (default: one per core)")
     ap.add_argument("--peer-limit", type=int, default=100_000, help="events the library's runner processes")
     ap.add_argument("--queries", type=int, default=300, help="timeline and audit queries")
     ap.add_argument("--synthetic-citizens", type=int, default=1_000, help="timeline4x: citizens at any time")
@@ -569,7 +623,7 @@ def main() -> None:
                 if step == "import":
                     params.update(file=str(file), batch=args.batch)
                 elif step == "rebuild":
-                    params.update(repeat=repeat)
+                    params.update(repeat=repeat, jobs=args.jobs)
                 elif step == "peer":
                     params.update(limit=args.peer_limit, timeout=3_600)
                 elif step in ("timeline", "audit"):

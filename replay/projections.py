@@ -75,12 +75,14 @@ class Comparison:
 
 
 def compare_projections(db: Database, projections: list[Projection], progress: Progress | None = None,
-                        suffix: str | None = None) -> Comparison:
+                        suffix: str | None = None, jobs: int | None = None) -> Comparison:
     """Rebuild every comparable projection from zero and compare it with its live tables.
 
     A projection is comparable when its live tables exist and were built by this code's version
     up to the log head; otherwise it is reported as not compared, with the reason. `suffix`
     (default: a fresh random one) names the scratch tables, which are always dropped again.
+    The rebuild is the engine's fold, shared out over `jobs` worker processes (None: one per
+    core on a large log), exactly as `ledger projections rebuild` does it.
     """
     if not projections:
         return Comparison([])
@@ -98,7 +100,7 @@ def compare_projections(db: Database, projections: list[Projection], progress: P
         engine = ScratchEngine(db, comparable)
         suffix = suffix or scratch_suffix("verify")
         try:
-            built = engine.rebuild(suffix=suffix, swap=False, progress=progress)
+            built = engine.rebuild(suffix=suffix, swap=False, progress=progress, jobs=jobs)
             comparison.events, comparison.seconds = built["events"], built["seconds"]
             for p in comparable:
                 if built["position"] != status[p.name]["position"]:

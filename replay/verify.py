@@ -132,11 +132,11 @@ def _failed(name: str, error: BaseException) -> ProjectionResult:
 
 
 def _compare_reporting(db: Database, projections: list[Any], progress: Progress | None = None,
-                       suffix: str | None = None) -> Comparison:
+                       suffix: str | None = None, jobs: int | None = None) -> Comparison:
     """compare_projections, with a failed rebuild reported as a finding. All projections rebuild in
     one pass, so when that pass stops, each is rebuilt alone to tell which of them fail."""
     try:
-        return compare_projections(db, projections, progress, suffix)
+        return compare_projections(db, projections, progress, suffix, jobs=jobs)
     except Exception as e:
         if len(projections) == 1:
             return Comparison([_failed(projections[0].name, e)])
@@ -170,7 +170,7 @@ def verify_store(store: Store, expect: list[Claim], projections: list[Any] | Non
         check, steps = check_chain(store, expect, bar)
         started = time.perf_counter()
         with bar("projections") as progress:
-            comparison = _compare_reporting(store.db, projections, progress)
+            comparison = _compare_reporting(store.db, projections, progress, jobs=jobs)
         step = Step("projections", time.perf_counter() - started, comparison.events)
         return VerifyReport(store.describe(), check, [*steps, step], comparison)
     return _verify_in_processes(store, expect, projections, bar, jobs)

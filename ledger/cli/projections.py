@@ -77,7 +77,10 @@ def status(fmt: Annotated[str, typer.Option("--format", "-f", help="table or jso
 
 @projections.command("rebuild")
 @user_errors
-def rebuild(name: NameArg = None) -> None:
+def rebuild(
+    name: NameArg = None,
+    jobs: int = typer.Option(0, "--jobs", min=0, help="worker processes (0: one per core on a large log)"),
+) -> None:
     """Rebuild from the first event into fresh tables, then swap them in (all at once)."""
     db, engine = _engine()
     try:
@@ -89,7 +92,7 @@ def rebuild(name: NameArg = None) -> None:
                 bar.update(task, completed=done, total=total)
 
             try:
-                result = engine.rebuild(names, progress=progress)
+                result = engine.rebuild(names, progress=progress, jobs=jobs or None)
             except KeyboardInterrupt:
                 bar.stop()
                 again = f"ledger projections rebuild {name}" if name else "ledger projections rebuild"

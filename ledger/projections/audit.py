@@ -14,8 +14,10 @@ determine on their own:
 * `au_revenue`: what invoice lines sold at each price version (provenance price ref), less credits.
 
 Everything is read and written by primary key (the engine's contract). A citizen's grants live in
-one JSON state row, so any grant event recomputes that citizen's segments and cuts and rewrites
-only the rows that changed.
+one JSON state row. The segments, cuts and citizen row depend only on the grants as they stand, so
+they are a fold: grant events change the grants in memory, and at the end of the batch (in a
+rebuild: once, at the end) each touched citizen's segments and cuts are recomputed and only the
+rows that changed are rewritten.
 """
 
 from __future__ import annotations
@@ -228,6 +230,10 @@ def price_rows(m: int, offer_id: str, st: dict[str, Any]) -> dict[str, dict[str,
 class AuditProjection(Projection):
     name = "audit"
     version = 2
+    rebuild_cost = 1.5
+    # Every row belongs to one municipality's aggregates (an order, its deliveries, a catalogue
+    # and the invoice lines that sold from it share one): a parallel rebuild folds each apart.
+    partition_by = "municipality"
     tables = (OWNERS, GRANT_STATE, GRANTS, CUTS, CITIZENS, ORDERS, DELIVERIES, LINES, RUNS, CATALOGUE, PRICES,
               REVENUE, SCHEMES)
 
@@ -261,12 +267,27 @@ class AuditProjection(Projection):
         view.put(SCHEMES, row)
 
     # grants ----------------------------------------------------------------------------
+    def start_batch(self, view: View) -> None:
+        # citizen -> (municipality, grants, state) changed in this batch, refreshed in end_batch
+        self._touched: dict[str, tuple[int, dict[str, Any], dict[str, Any]]] = {}
+
+    def end_batch(self, view: View) -> None:
+        for citizen, (m, grants, st) in self._touched.items():
+            self._refresh(view, citizen, m, grants, st)
+        self._touched = {}
+
     def _grants(self, view: View, citizen: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        touched = self._touched.get(citizen)
+        if touched is not None:
+            return touched[1], touched[2]
         row = view.get(GRANT_STATE, citizen)
         if row is None:
             return {}, {"grants": {}, "segs": {}, "cuts": {}, "citizen": None}
         st = orjson.loads(row["data"])
         return st["grants"], st
+
+    def _changed(self, citizen: str, m: int, grants: dict[str, Any], st: dict[str, Any]) -> None:
+        self._touched[citizen] = (m, grants, st)
 
     def on_GrantAwarded(self, e: RawEvent, view: View) -> None:
         s = e.state
@@ -275,14 +296,14 @@ class AuditProjection(Projection):
         grants[s["grant_id"]] = {"fsiii": s["fsiii"], "section": s["section"], "from": s["valid_from"],
                                  "to": s["valid_to"], "award_ref": _ref(e), "end_ref": None,
                                  "changes": [[s["valid_from"], s["amount"]["weekly_minutes"], _ref(e)]]}
-        self._refresh(view, citizen, s["municipality"], grants, st)
+        self._changed(citizen, s["municipality"], grants, st)
 
     def _grant_change(self, e: RawEvent, view: View) -> None:
         citizen = self._citizen(view, e.originator_id)
         grants, st = self._grants(view, citizen)
         g = grants[e.state["grant_id"]]
         g["changes"] = _upsert(g["changes"], [e.state["effective"], e.state["amount"]["weekly_minutes"], _ref(e)])
-        self._refresh(view, citizen, e.state["municipality"], grants, st)
+        self._changed(citizen, e.state["municipality"], grants, st)
 
     on_GrantReassessed = _grant_change
     on_GrantCorrected = _grant_change
@@ -293,7 +314,7 @@ class AuditProjection(Projection):
         g = grants[e.state["grant_id"]]
         g["to"] = e.state["effective"]
         g["end_ref"] = _ref(e)
-        self._refresh(view, citizen, e.state["municipality"], grants, st)
+        self._changed(citizen, e.state["municipality"], grants, st)
 
     def _refresh(self, view: View, citizen: str, m: int, grants: dict[str, Any], st: dict[str, Any]) -> None:
         segs: dict[str, dict[str, Any]] = {}

@@ -68,24 +68,45 @@ Things to know
   `_gc_paused`); reference counting still frees everything that is not part of a cycle.
 * Large rebuilds (`rebuild_writer="auto"`: from 200k events) write through a child process
   (`view.BackgroundWriter`), so that inserting rows overlaps with applying events.
+
+Rebuild as a fold, and partitions (ADR 0013)
+============================================
+
+* A rebuild keeps what it stages in memory until `flush_rows` rows are staged: below that it
+  reads nothing back and writes every final row once, at the end. In a rebuild, `start_batch` /
+  `end_batch` wrap everything between two such writes, so per-entity work done in `end_batch`
+  runs once per entity.
+* `rebuild(jobs=N)` runs N worker processes. A projection with `partition_by = "<field>"` is
+  folded in N partitions (values of `event.state[field]`, dealt out by their event counts); the
+  others whole, one per worker. Declare it only when every row the projection reads or writes
+  belongs to one value of the field; a value it must combine across partitions goes through
+  `partition_share` → `partition_combine` → `partition_finish` (see the timeline's high-water
+  mark). Two partitions writing one primary key make the engine fold each projection whole.
 """
 
 from __future__ import annotations
 
 import gc
 import hashlib
+import os
 import re
+import selectors
+import subprocess
+import sys
+import threading
 import time
+import traceback
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, ClassVar
 
 import orjson
 
 from ledger.db import Database
 from ledger.projections.reader import RawEvent, head_position, read_batches, read_events, read_raw
-from ledger.projections.view import COLUMN_TYPES, BackgroundWriter, Dialect, Table, View, dialect_for
+from ledger.projections.view import COLUMN_TYPES, BackgroundWriter, Dialect, Table, View, _recv, _send, dialect_for
 
 __all__ = [
     "Engine",
@@ -101,6 +122,7 @@ __all__ = [
 
 TRACKING_TABLE = "projection_tracking"
 _WRITER_FROM_EVENTS = 200_000
+_PARALLEL_FROM_EVENTS = 50_000  # rebuild(jobs=None) uses one worker per core from here
 _SUFFIX = re.compile(r"^[a-z0-9_]{1,20}$")
 
 Handler = Callable[[RawEvent, View], None]
@@ -116,6 +138,26 @@ class Projection:
     name: ClassVar[str] = ""
     version: ClassVar[int] = 1
     tables: ClassVar[tuple[Table, ...]] = ()
+    # Relative cost of a rebuild, for sharing projections out over `rebuild(jobs=N)` workers.
+    rebuild_cost: ClassVar[float] = 1.0
+    # A state field whose value partitions the projection's rows (see "Partitions" above): a
+    # parallel rebuild then folds each partition's events in a worker of its own.
+    partition_by: ClassVar[str | None] = None
+    # True in a worker that folds one partition (set by the engine before the first batch).
+    in_partition: bool = False
+
+    def partition_share(self) -> Any:
+        """In a partition's worker, after its last event: what the other partitions must know of
+        it (picklable). The default: nothing."""
+        return None
+
+    @classmethod
+    def partition_combine(cls, shares: list[Any]) -> list[Any]:
+        """Every partition's share, in partition order -> each partition's answer."""
+        return [None] * len(shares)
+
+    def partition_finish(self, view: View, answer: Any) -> None:
+        """In a partition's worker: apply the answer, before the last end_batch and write."""
 
     def handlers(self) -> dict[str, Handler]:
         """Event name -> bound `on_<EventName>` method."""
@@ -155,15 +197,25 @@ class _Run:
         )
         self.start = kind.start_batch is not Projection.start_batch
         self.end = kind.end_batch is not Projection.end_batch
+        # (field, value -> partition, this partition): only those events are applied
+        self.part: tuple[str, dict[Any, int], int] | None = None
+
+    def mine(self, events: list[RawEvent]) -> list[RawEvent]:
+        if self.part is None:
+            return events
+        field, parts, me = self.part
+        return [e for e in events if parts.get(e.state.get(field), 0) == me]
 
     @property
     def wanted(self) -> frozenset[str] | None:
         return None if self.handlers is None else frozenset(self.handlers)
 
-    def apply(self, events: list[RawEvent]) -> None:
+    def apply(self, events: list[RawEvent], hooks: bool = True) -> None:
+        """Apply events as one batch; `hooks=False` leaves start_batch/end_batch to the caller
+        (a rebuild makes everything between two flushes one batch)."""
         view = self.view
         projection = self.projection
-        if self.start:
+        if hooks and self.start:
             projection.start_batch(view)
         event = None
         try:
@@ -181,8 +233,16 @@ class _Run:
             if event is not None:
                 exc.add_note(f"projection {self.name!r} at position {event.position} ({event.name})")
             raise
-        if self.end:
+        if hooks and self.end:
             projection.end_batch(view)
+
+    def start_batch(self) -> None:
+        if self.start:
+            self.projection.start_batch(self.view)
+
+    def end_batch(self) -> None:
+        if self.end:
+            self.projection.end_batch(self.view)
 
 
 @contextmanager
@@ -210,12 +270,156 @@ def _now() -> str:
 
 
 def _bitmap_bits(events: int) -> int:
-    """Bits of a rebuild's written-key bitmap: ≥ 8 per event (every key is first written by an
-    event), so false "maybe written" answers stay rare, and capped at 128 MiB per table."""
+    """Bits of a rebuild's written-key bitmap: ≥ 64 per event, so ≥ 8 per written row at up to 8
+    rows an event (the timeline writes ~6.5; sized by events alone, one bit in six answered
+    "maybe written" and cost a needless SELECT), capped at 128 MiB per table. It is only
+    consulted after a spill (see `flush_rows`), so small rebuilds never allocate much of it."""
     bits = 1 << 16
-    while bits < events * 8 and bits < (1 << 30):
+    while bits < events * 64 and bits < (1 << 30):
         bits <<= 1
     return bits
+
+
+def _portable(projections: list[Projection]) -> bool:
+    """Whether a worker process can receive these projections: picklable, and their classes
+    importable by name there (not defined in `__main__` or inside a function)."""
+    import pickle
+
+    try:
+        pickle.dumps(projections)
+    except Exception:  # noqa: BLE001 - any failure means: fold them here instead
+        return False
+    return all(type(p).__module__ != "__main__" for p in projections)
+
+
+def _share_out(projections: list[Projection], jobs: int) -> list[list[Projection]]:
+    """At most `jobs` groups of projections, the costliest first onto the least loaded group."""
+    jobs = max(1, min(jobs, len(projections)))
+    groups: list[list[Projection]] = [[] for _ in range(jobs)]
+    loads = [0.0] * jobs
+    for projection in sorted(projections, key=lambda p: -type(p).rebuild_cost):
+        i = loads.index(min(loads))
+        groups[i].append(projection)
+        loads[i] += type(projection).rebuild_cost
+    order = {p.name: n for n, p in enumerate(projections)}
+    return [sorted(g, key=lambda p: order[p.name]) for g in groups if g]
+
+
+class _PartitionConflict(RuntimeError):
+    """Two partitions of a partitioned rebuild wrote the same row."""
+
+
+class _Worker:
+    """A rebuild worker: a plain `python -c` child (so the caller's `__main__` is never imported
+    again) that gets its task on stdin and answers with framed pickles on stdout. It watches its
+    stdin: when this process dies, the worker exits before committing anything."""
+
+    def __init__(self, url: str, task: list[tuple[Projection, tuple[str, dict[Any, int], int] | None]],
+                 settings: dict[str, Any], suffix: str, until_recorded: str | None, head: int,
+                 exchange: bool) -> None:
+        root = str(Path(__file__).resolve().parents[2])
+        env = dict(os.environ)
+        # The parent's import path, so projections defined anywhere it can import unpickle here.
+        env["PYTHONPATH"] = os.pathsep.join([root, *[p for p in sys.path if p]])
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from ledger.projections.engine import _rebuild_child; _rebuild_child()"],
+            # Unbuffered: the parent selects on the pipe, so no message may wait in a buffer.
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0,
+        )
+        self.stdout = self.proc.stdout
+        _send(self.proc.stdin, (url, task, settings, suffix, until_recorded, head, exchange))
+
+    def close(self) -> None:
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident memory (VmHWM), for the rebuild's report."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return 0.0
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    import sqlite3
+
+    if isinstance(exc, sqlite3.IntegrityError):
+        return True
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, psycopg.errors.IntegrityError)
+
+
+def _rebuild_child() -> None:
+    """A worker's main: fold the given projections (or partitions of them) over the log into the
+    (existing, empty) suffix tables, commit, report to `Engine._rebuild_parallel`."""
+    import queue
+
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # a stray print must not corrupt the protocol
+    url, task, settings, suffix, until_recorded, head, must_exchange = _recv(inp)
+    inbox: queue.Queue[Any] = queue.Queue()
+
+    def watch() -> None:  # end-of-input: the parent is gone, and so is the reason to commit
+        while (message := _recv(inp)) is not None:
+            inbox.put(message)
+        os._exit(3)
+
+    threading.Thread(target=watch, daemon=True).start()
+    db = Database(url)
+    try:
+        projections = [p for p, _ in task]
+        engine = Engine(db, projections, rebuild_writer="inline", **settings)
+        bits = _bitmap_bits(head)
+        runs = []
+        for projection, part in task:
+            run = _Run(projection, engine._view(projection, rebuild=True, suffix=suffix, bits=bits))
+            if part is not None:
+                projection.in_partition = True
+                run.part = part
+            runs.append(run)
+
+        def exchange(shares: dict[str, Any]) -> dict[str, Any]:
+            _send(out, ("share", shares))
+            return inbox.get()[1]
+
+        with db.connection() as conn:
+            applied, position = engine._rebuild_pass(
+                conn, runs, head, None, False, until_recorded,
+                lambda done, total: _send(out, ("progress", done, total)),
+                exchange if must_exchange else None,
+            )
+        _send(out, ("done", {"names": [p.name for p in projections], "events": applied, "position": position,
+                             "projections": {run.name: vars(run.view.stats).copy() for run in runs},
+                             "peak_rss_mib": _peak_rss_mib()}))
+    except BaseException as exc:
+        _send(out, ("conflict" if _is_conflict(exc) else "error", traceback.format_exc()))
+        code = 1
+    else:
+        code = 0
+    finally:
+        db.close()
+    # Leave without interpreter shutdown: the stdin watcher thread is blocked in a read, and
+    # finalising under it aborts the process. Everything is committed and reported by now.
+    sys.stderr.flush()
+    os._exit(code)
 
 
 class Engine:
@@ -234,7 +438,7 @@ class Engine:
         batch_size: int = 2_000,
         rebuild_batch_size: int = 10_000,
         cache_rows: int = 100_000,
-        flush_rows: int = 50_000,
+        flush_rows: int = 600_000,
         rebuild_writer: str = "auto",
     ) -> None:
         if rebuild_writer not in ("auto", "process", "inline"):
@@ -243,7 +447,11 @@ class Engine:
         self.batch_size = batch_size  # events per catch_up transaction
         self.rebuild_batch_size = rebuild_batch_size
         self.cache_rows = cache_rows  # cached rows per table and view, across batches
-        self.flush_rows = flush_rows  # staged rows that make a rebuild write out
+        # Staged rows that make a rebuild write out (spill) before the end. Below it a rebuild
+        # is a fold: every row lives in memory, no row is read back, each final row is written
+        # once (COPY / executemany) at the end. Past it the engine spills and reads back through
+        # the cache and the written-key bitmap, so memory stays bounded on any log.
+        self.flush_rows = flush_rows
         # Where a rebuild's writes run: a child process pays off from a few 100k events
         # (starting it costs a few tenths of a second); "auto" decides by the log's size.
         self.rebuild_writer = rebuild_writer
@@ -373,9 +581,14 @@ class Engine:
         swap: bool = True,
         until_recorded: str | None = None,
         progress: Callable[[int, int], None] | None = None,
+        jobs: int | None = 1,
     ) -> dict[str, Any]:
         """Build the projections from the start of the log into `<table><suffix>` tables, in one
         pass over the log, then (swap=True) replace the live tables in one transaction.
+
+        `jobs` > 1 (None: one per core on logs of 50,000 positions or more) shares the projections out over that many worker
+        processes (by `rebuild_cost`), each reading the log and folding its projections on its
+        own connection; the swap is still one transaction in this process.
 
         `until_recorded` keeps only events recorded at or before that instant (auditors'
         "as known at"); it needs swap=False, since the live tables must reflect the whole log.
@@ -389,6 +602,21 @@ class Engine:
         self.ensure_tables()
         started = time.perf_counter()
         head = head_position(self.db)
+        if jobs is None:  # automatic: starting workers costs about a second, worth it on larger logs
+            workers = (os.cpu_count() or 1) if head >= _PARALLEL_FROM_EVENTS else 1
+        else:
+            workers = max(1, jobs)
+        if workers > 1 and _portable(projections):
+            plan = self._plan(projections, workers, head, until_recorded)
+            try:
+                if len(plan[0]) > 1:
+                    return self._rebuild_parallel(plan, suffix, swap, until_recorded, progress, head, started)
+            except _PartitionConflict:
+                # Two partitions wrote the same row: the data do not partition as declared.
+                # Fold each projection whole instead (still one worker per group).
+                plan = ([[(p, None) for p in g] for g in _share_out(projections, workers)], {})
+                if len(plan[0]) > 1:
+                    return self._rebuild_parallel(plan, suffix, swap, until_recorded, progress, head, started)
         bits = _bitmap_bits(head)
         runs = [_Run(p, self._view(p, rebuild=True, suffix=suffix, bits=bits)) for p in projections]
         use_process = self.rebuild_writer == "process" or (
@@ -405,6 +633,7 @@ class Engine:
                 writer = BackgroundWriter(self.db.url, {k: v for r in runs for k, v in r.view.dialects.items()})
             try:
                 applied, position = self._rebuild_pass(conn, runs, head, writer, swap, until_recorded, progress)
+                positions = {run.name: position for run in runs}
                 if writer is not None:
                     writer.close()  # the last flush is committed before indexes and swap
             finally:
@@ -419,7 +648,7 @@ class Engine:
                         for statement in self._dialect(table, physical).create_indexes():
                             cur.execute(statement)
             if swap:
-                self._swap(conn, runs, suffix, position)
+                self._swap(conn, [run.projection for run in runs], suffix, positions)
                 for run in runs:  # this engine's live caches described the old tables
                     self._live_positions.pop(run.name, None)
         seconds = time.perf_counter() - started
@@ -431,8 +660,166 @@ class Engine:
             "swapped": swap,
             "suffix": suffix,
             "writer": "process" if use_process else "inline",
+            "jobs": 1,
             "projections": {run.name: vars(run.view.stats).copy() for run in runs},
         }
+
+    def _prepare_suffix_tables(self, conn: Any, projections: list[Projection], suffix: str) -> None:
+        with self.db.transaction(conn) as cur:
+            for table, physical in self._tables(projections, suffix):
+                cur.execute(f"DROP TABLE IF EXISTS {self._dialect(table, physical).q}")
+                # Primary key only: secondary indexes are cheaper to build once at the end.
+                cur.execute(self._dialect(table, physical).create_table())
+
+    def _finish(self, conn: Any, projections: list[Projection], suffix: str, swap: bool,
+                positions: dict[str, int]) -> None:
+        if self.db.is_postgres or not swap:
+            with self.db.transaction(conn) as cur:
+                for table, physical in self._tables(projections, suffix):
+                    for statement in self._dialect(table, physical).create_indexes():
+                        cur.execute(statement)
+        if swap:
+            self._swap(conn, projections, suffix, positions)
+            for projection in projections:
+                self._live_positions.pop(projection.name, None)
+
+    def _plan(self, projections: list[Projection], workers: int, head: int, until_recorded: str | None
+              ) -> tuple[list[list[tuple[Projection, int | None]]], dict[str, tuple[str, dict[Any, int], int]]]:
+        """Which worker folds what: each partitioned projection split into `workers` partitions
+        (values balanced by their events, counted in one read of the log), the others whole,
+        onto the least loaded worker. -> (per worker: (projection, partition or None), parts)"""
+        split = [p for p in projections if p.partition_by]
+        parts: dict[str, tuple[str, dict[Any, int], int]] = {}
+        if split:
+            fields = {p.partition_by for p in split}
+            counts: dict[str, dict[Any, int]] = {f: {} for f in fields if f}
+            names = self._wanted([_Run(p, self._view(p, rebuild=True)) for p in split])
+            for _, events in read_batches(self.db, 0, head, self.rebuild_batch_size, until_recorded, names):
+                for e in events:
+                    for f, c in counts.items():
+                        v = e.state.get(f)
+                        c[v] = c.get(v, 0) + 1
+            for f, c in counts.items():
+                if len(c) < 2:
+                    continue
+                load = [0] * workers
+                mapping: dict[Any, int] = {}
+                for value, n in sorted(c.items(), key=lambda kv: (-kv[1], str(kv[0]))):
+                    i = load.index(min(load))
+                    mapping[value] = i
+                    load[i] += n
+                for p in split:
+                    if p.partition_by == f:
+                        parts[p.name] = (f, mapping, workers)
+        plan: list[list[tuple[Projection, int | None]]] = [[] for _ in range(workers)]
+        load = [0.0] * workers
+        for p in projections:
+            if p.name in parts:
+                for i in range(workers):
+                    plan[i].append((p, i))
+                    load[i] += type(p).rebuild_cost / workers
+        for p in sorted((p for p in projections if p.name not in parts), key=lambda p: -type(p).rebuild_cost):
+            i = load.index(min(load))
+            plan[i].append((p, None))
+            load[i] += type(p).rebuild_cost
+        return [w for w in plan if w], parts
+
+    def _rebuild_parallel(
+        self,
+        plan: tuple[list[list[tuple[Projection, int | None]]], dict[str, tuple[str, dict[Any, int], int]]],
+        suffix: str,
+        swap: bool,
+        until_recorded: str | None,
+        progress: Callable[[int, int], None] | None,
+        head: int,
+        started: float,
+    ) -> dict[str, Any]:
+        """One worker process per group; each folds its projections (or its partition of them)
+        into the suffix tables (made here first) and commits; then indexes and the swap, here,
+        in one transaction. Partitions' shares are exchanged through here (`partition_combine`)."""
+        groups, parts = plan
+        projections = list({id(p): p for group in groups for p, _ in group}.values())
+        with self.db.connection() as conn:
+            self._prepare_suffix_tables(conn, projections, suffix)
+        settings = {"rebuild_batch_size": self.rebuild_batch_size, "cache_rows": self.cache_rows,
+                    "flush_rows": self.flush_rows}
+        workers = [
+            _Worker(self.db.url, [(p, None if i is None else (*parts[p.name][:2], i)) for p, i in group], settings,
+                    suffix, until_recorded, head, bool(parts))
+            for group in groups
+        ]
+        results: dict[int, dict[str, Any]] = {}
+        shares: dict[int, dict[str, Any]] = {}
+        try:
+            done = {i: 0 for i in range(len(workers))}
+            pending = dict(enumerate(workers))
+            with selectors.DefaultSelector() as sel:
+                for i, worker in pending.items():
+                    sel.register(worker.stdout, selectors.EVENT_READ, i)
+                while pending:
+                    for key, _ in sel.select():
+                        i = key.data
+                        message = _recv(pending[i].stdout)
+                        names = [p.name for p, _ in groups[i]]
+                        if message is None or message[0] in ("error", "conflict"):
+                            detail = "exited" if message is None else message[1]
+                            if message is not None and message[0] == "conflict":
+                                raise _PartitionConflict(detail)
+                            raise RuntimeError(f"rebuild worker for {names} failed: {detail}")
+                        if message[0] == "progress":
+                            done[i] = message[1]
+                            if progress is not None:
+                                progress(min(done.values()), message[2])
+                            continue
+                        if message[0] == "share":
+                            shares[i] = message[1]
+                            if len(shares) == len(workers):
+                                self._answer(workers, groups, parts, shares)
+                            continue
+                        results[i] = message[1]
+                        sel.unregister(pending[i].stdout)
+                        pending.pop(i).close()
+        finally:
+            for worker in workers:
+                worker.kill()
+        positions = {name: r["position"] for r in results.values() for name in r["names"]}
+        with self.db.connection() as conn:
+            self._finish(conn, projections, suffix, swap, positions)
+        seconds = time.perf_counter() - started
+        applied = max((r["events"] for r in results.values()), default=0)
+        stats: dict[str, dict[str, int]] = {}
+        for r in results.values():
+            for name, st in r["projections"].items():
+                mine = stats.setdefault(name, dict.fromkeys(st, 0))
+                for k, v in st.items():
+                    mine[k] += v
+        return {
+            "events": applied,
+            "position": min(positions.values(), default=head),
+            "seconds": seconds,
+            "events_per_second": applied / seconds if seconds else 0.0,
+            "swapped": swap,
+            "suffix": suffix,
+            "writer": "inline",
+            "jobs": len(groups),
+            "partitioned": sorted(parts),
+            "worker_peak_rss_mib": [results[i]["peak_rss_mib"] for i in sorted(results)],
+            "projections": stats,
+        }
+
+    @staticmethod
+    def _answer(workers: list[_Worker], groups: list[list[tuple[Projection, int | None]]],
+                parts: dict[str, tuple[str, dict[Any, int], int]], shares: dict[int, dict[str, Any]]) -> None:
+        """Every worker has shared: combine each partitioned projection's shares, answer each."""
+        answers: dict[int, dict[str, Any]] = {i: {} for i in range(len(workers))}
+        for name, (_field, _mapping, n) in parts.items():
+            owner = {part: i for i, group in enumerate(groups) for p, part in group if p.name == name}
+            kind = type(next(p for group in groups for p, _ in group if p.name == name))
+            combined = kind.partition_combine([shares[owner[part]].get(name) for part in range(n)])
+            for part in range(n):
+                answers[owner[part]][name] = combined[part]
+        for i, worker in enumerate(workers):
+            _send(worker.proc.stdin, ("answers", answers[i]))
 
     def _rebuild_pass(
         self,
@@ -443,13 +830,19 @@ class Engine:
         swap: bool,
         until_recorded: str | None,
         progress: Callable[[int, int], None] | None,
+        exchange: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> tuple[int, int]:
-        """Read the log once, apply to every run, flush as staging fills. -> (events, position)"""
+        """Read the log once, apply to every run, flush as staging fills. -> (events, position)
+
+        `exchange` (a partition's worker): the runs' partition shares go out, the answers come
+        back, before the last end_batch."""
         reader = conn.cursor()  # cache misses read here, outside the flush transactions
         for run in runs:
             run.view.bind(reader)
         wanted = self._wanted(runs)
         position = applied = 0
+        for run in runs:
+            run.start_batch()
         with _gc_paused():
             # Events keep arriving during a long rebuild; before swapping, read again up to
             # the new head (a few rounds, each shorter) so the live tables resume close to it.
@@ -461,22 +854,35 @@ class Engine:
                     self.db, position, end, self.rebuild_batch_size, until_recorded, wanted
                 ):
                     for run in runs:
-                        run.apply(events)
+                        run.apply(run.mine(events), hooks=False)
                     applied += len(events)
                     position = last
                     if sum(run.view.dirty_rows for run in runs) >= self.flush_rows:
+                        for run in runs:
+                            run.end_batch()
+                            run.view.growth = end / max(position, 1)
                         self._flush(conn, runs, writer)
+                        for run in runs:
+                            run.start_batch()
                     if progress is not None:
                         progress(position, end)
+            if exchange is not None:
+                answers = exchange({run.name: run.projection.partition_share() for run in runs if run.part})
+                for run in runs:
+                    if run.part:
+                        run.projection.partition_finish(run.view, answers[run.name])
+            for run in runs:
+                run.end_batch()
+                run.view.final = True
             self._flush(conn, runs, writer)
         reader.close()
         return applied, position
 
-    def _swap(self, conn: Any, runs: list[_Run], suffix: str, position: int) -> None:
+    def _swap(self, conn: Any, projections: list[Projection], suffix: str, positions: dict[str, int]) -> None:
         with self.db.transaction(conn) as cur:
-            self._lock(cur, [run.name for run in runs])  # wait for any catch_up batch in flight
-            for run in runs:
-                for table in run.projection.tables:
+            self._lock(cur, [p.name for p in projections])  # wait for any catch_up batch in flight
+            for projection in projections:
+                for table in projection.tables:
                     live = self._dialect(table, table.name)
                     new = self._dialect(table, table.name + suffix)
                     cur.execute(f"DROP TABLE IF EXISTS {live.q}")
@@ -490,7 +896,7 @@ class Engine:
                     else:
                         for statement in live.create_indexes():
                             cur.execute(statement)
-                self._track(cur, run.projection, position)
+                self._track(cur, projection, positions[projection.name])
 
     def _flush(self, conn: Any, runs: list[_Run], writer: BackgroundWriter | None = None) -> None:
         if writer is None:

@@ -35,6 +35,7 @@ the history grows (`stab_arms` in timeline_queries.py builds the ranges).
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -141,12 +142,14 @@ DELIVERIES = Table(
 # -- dates and spans ----------------------------------------------------------------------
 
 
+@lru_cache(maxsize=1 << 16)  # pure, and called with the same few dates over and over
 def next_day(iso_date: str) -> str:
     if iso_date >= OPEN_DATE:
         return OPEN_DATE
     return (date.fromisoformat(iso_date) + timedelta(days=1)).isoformat()
 
 
+@lru_cache(maxsize=1 << 16)  # pure, and called with the same few dates over and over
 def span_class(valid_from: str, valid_to: str) -> int:
     if valid_to >= OPEN_DATE or valid_from <= FIRST_DATE:
         return TOP_SPAN
@@ -154,6 +157,7 @@ def span_class(valid_from: str, valid_to: str) -> int:
     return min(max(max(days - 1, 0).bit_length(), MIN_SPAN), TOP_SPAN)
 
 
+@lru_cache(maxsize=1 << 16)  # pure, and called with the same few dates over and over
 def recorded_span_class(recorded_from: str, recorded_to: str) -> int:
     if recorded_to >= OPEN_RECORDED:
         return TOP_SPAN
@@ -186,10 +190,21 @@ def upsert_version(history: list[list[Any]], entry: list[Any]) -> list[list[Any]
 # -- the bitemporal revision --------------------------------------------------------------
 
 
+_RECORDED_FROM = b',"recorded_from":'
+
+
 def _signature(seg: dict[str, Any]) -> bytes:
-    # Segments are always built with their keys in the same order (and JSON keeps that order), so
-    # no key sorting is needed; a mismatch would only close and reopen an unchanged row.
-    return orjson.dumps({k: v for k, v in seg.items() if k != "recorded_from"})
+    """A segment's content without its recorded_from, as bytes to compare (without the closing
+    brace). Segments are always built with their keys in the same order (and JSON keeps that
+    order), so no key sorting is needed. A believed segment is `{**wanted, "recorded_from": at}`:
+    its JSON up to that last key is the wanted segment's JSON, so no copy of the dict is made."""
+    raw = orjson.dumps(seg)
+    if "recorded_from" not in seg:
+        return raw[:-1]
+    cut = raw.rfind(_RECORDED_FROM)
+    if cut > 0 and next(reversed(seg)) == "recorded_from":
+        return raw[:cut]
+    return orjson.dumps({k: v for k, v in seg.items() if k != "recorded_from"})[:-1]
 
 
 def revise(view: View, table: Table, keys: dict[str, Any], current: list[dict[str, Any]],
@@ -235,18 +250,78 @@ def revise(view: View, table: Table, keys: dict[str, Any], current: list[dict[st
 class TimelineProjection(Projection):
     name = "timeline"
     version = 2
+    rebuild_cost = 3.0
+    # Every row but the totals' recorded high-water mark belongs to one municipality; the mark
+    # is combined across partitions (partition_share / partition_combine below).
+    partition_by = "municipality"
+    _totals: Totals | None = None
+    _in_partition = False
+
+    @property
+    def in_partition(self) -> bool:
+        return self._in_partition
+
+    @in_partition.setter
+    def in_partition(self, value: bool) -> None:
+        # A partition's totals wait for every partition's recorded instants (partition_finish).
+        self._in_partition = value
+        self._totals = Totals()
     tables = (STATE, WINDOWS, RULES, OFFERS, GRANTS, ORDERS, PLACED, DELIVERIES, AGG_KEYS, AGG_HEADS, AGG_NODES,
               AGG_DELTAS)
 
+    # batches --------------------------------------------------------------------------
+    def start_batch(self, view: View) -> None:
+        if not self._in_partition or self._totals is None:
+            self._totals = Totals()
+        # Entity states saved in this batch, kept decoded (kind, key) -> state: an entity's later
+        # events in the batch use them as they are, and each is encoded and put once, at the end.
+        self._saved: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def end_batch(self, view: View) -> None:
+        if not self._in_partition:
+            self._totals.apply(view)
+        self._put_states(view)
+
+    # partitions (a parallel rebuild) ---------------------------------------------------
+    def partition_share(self) -> list[tuple[int, str]]:
+        """(position, recorded) of this partition's events that changed the totals."""
+        return [(position, ts) for _m, _d, position, ts in self._totals.pending]
+
+    @classmethod
+    def partition_combine(cls, shares: list[Any]) -> list[Any]:
+        """The high-water mark after each of a partition's totals-changing events, as one pass
+        over all partitions in log order would have it; the last partition writes the final mark."""
+        merged = sorted((position, ts, part, i) for part, share in enumerate(shares) for i, (position, ts)
+                        in enumerate(share or ()))
+        hws: list[list[str]] = [[""] * len(share or ()) for share in shares]
+        hw = None
+        for _position, ts, part, i in merged:
+            if hw is None or ts > hw:
+                hw = ts
+            hws[part][i] = hw
+        return [{"hws": hws[part], "final": hw if part == len(shares) - 1 else None} for part in range(len(shares))]
+
+    def partition_finish(self, view: View, answer: Any) -> None:
+        self._totals.apply(view, answer["hws"], answer["final"])
+
+    def _put_states(self, view: View) -> None:
+        dumps = orjson.dumps
+        for (kind, key), data in self._saved.items():
+            view.put(STATE, {"kind": kind, "key": key, "data": dumps(data).decode()})
+        self._saved = {}
+
     # state rows -----------------------------------------------------------------------
-    @staticmethod
-    def _load(view: View, kind: str, key: str) -> dict[str, Any] | None:
+    def _load(self, view: View, kind: str, key: str) -> dict[str, Any] | None:
+        saved = self._saved.get((kind, key))
+        if saved is not None:
+            return saved
         row = view.get(STATE, kind, key)
         return None if row is None else orjson.loads(row["data"])
 
-    @staticmethod
-    def _save(view: View, kind: str, key: str, data: dict[str, Any]) -> None:
-        view.put(STATE, {"kind": kind, "key": key, "data": orjson.dumps(data).decode()})
+    def _save(self, view: View, kind: str, key: str, data: dict[str, Any]) -> None:
+        self._saved[(kind, key)] = data
+        if len(self._saved) >= _STATES_CHUNK:  # decoded states are large: bound them
+            self._put_states(view)
 
     # schemes --------------------------------------------------------------------------
     def on_SchemeEstablished(self, e: RawEvent, view: View) -> None:
@@ -390,7 +465,12 @@ class TimelineProjection(Projection):
             old[0] -= values[0]
             old[1] -= values[1]
         st["profile"] = profile
-        aggregate(view, st["m"], {k: v for k, v in deltas.items() if v != [0, 0]}, e)
+        deltas = {k: v for k, v in deltas.items() if v != [0, 0]}
+        if deltas:
+            # Summed into the totals at the end of the batch, in log order (see Totals).
+            self._totals.add(st["m"], deltas, e.position, recorded_key(e.recorded))
+            if len(self._totals) >= _TOTALS_CHUNK and not self._in_partition:
+                self._totals.apply(view)
         self._save(view, "citizen", citizen, st)
 
     # orders ---------------------------------------------------------------------------
@@ -543,6 +623,7 @@ def profile_deltas(profile: list[list[Any]]) -> dict[tuple[str, str], list[int]]
     return out
 
 
+@lru_cache(maxsize=1 << 16)  # pure, and called with the same few dates over and over
 def fenwick_index(on: str) -> int:
     return min(max(date.fromisoformat(on).toordinal() - FENWICK_BASE + 1, 1), FENWICK_SIZE)
 
@@ -556,14 +637,107 @@ def fenwick_path(on: str) -> list[int]:
     return out
 
 
+@lru_cache(maxsize=1 << 16)  # pure, and called with the same few dates over and over
 def week_of(day: str) -> str:
     """The Monday of the week of an ISO date: the period node versions are kept by."""
     d = date.fromisoformat(day[:10])
     return (d - timedelta(days=d.weekday())).isoformat()
 
 
+_STATES_CHUNK = 20_000  # decoded entity states held in a batch before they are encoded and put
+_TOTALS_CHUNK = 20_000  # events' deltas held before they are summed in (bounds a rebuild's memory)
+
+
+class Totals:
+    """The pre-summed totals' changes of one batch, summed in at its end.
+
+    Only `_grants` writes the totals and nothing reads them while events are applied, so the
+    deltas of a batch can be summed in after it, in log order, with the same result as one event
+    at a time (`aggregate`). Done together, each Fenwick node touched is read from the view and
+    written back once per batch, not once per delta (a rebuild: once), and the high-water mark
+    once: that was most of the timeline's row operations.
+    """
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[int, dict[tuple[str, str], list[int]], int, str]] = []
+
+    def __len__(self) -> int:
+        return len(self.pending)
+
+    def add(self, m: int, deltas: dict[tuple[str, str], list[int]], position: int, ts: str) -> None:
+        self.pending.append((m, deltas, position, ts))
+
+    def apply(self, view: View, hws: list[str] | None = None, final: str | None = None) -> None:
+        """Sum the pending deltas in. `hws` (a partition of a parallel rebuild): the high-water
+        mark after each pending event, as combined over all partitions; `final` the mark to
+        store (given to one partition only)."""
+        get, put = view.get, view.put
+        if hws is not None:
+            if final is not None:
+                put(STATE, {"kind": "hw", "key": "", "data": final})
+            start_hw = hw = None
+        else:
+            if not self.pending:
+                return
+            mark = get(STATE, "hw", "")
+            start_hw = hw = mark["data"] if mark else None
+        # (municipality, key) -> node -> [period, v1, v2], or None where the view has no head. A
+        # key without its tl_agg_keys row has no heads at all (the row comes with its first
+        # delta), so only a known key's nodes are looked up in the view.
+        series: dict[tuple[int, str], dict[int, list[Any] | None]] = {}
+        known: dict[tuple[int, str], bool] = {}
+        for n, (m, deltas, position, ts) in enumerate(self.pending):
+            if hws is not None:
+                hw = hws[n]
+            elif hw is None or ts > hw:
+                hw = ts
+            period = week_of(hw)
+            late = week_of(ts) < period
+            for seq, ((key, on), (v1, v2)) in enumerate(sorted(deltas.items())):
+                mk = (m, key)
+                nodes = series.get(mk)
+                if nodes is None:
+                    nodes = series[mk] = {}
+                    known[mk] = get(AGG_KEYS, m, key) is not None
+                    if not known[mk]:
+                        put(AGG_KEYS, {"municipality": m, "key": key})
+                lookup = known[mk]
+                i = fenwick_index(on)
+                while i <= FENWICK_SIZE:
+                    head = nodes.get(i, _UNREAD)
+                    if head is _UNREAD:
+                        row = get(AGG_HEADS, m, key, i) if lookup else None
+                        head = nodes[i] = None if row is None else [row["period"], row["v1"], row["v2"]]
+                    if head is None:
+                        nodes[i] = [period, v1, v2]
+                    else:
+                        if head[0] != period:  # the final version of the week it was last changed in
+                            put(AGG_NODES, {"municipality": m, "key": key, "node": i, "period": head[0],
+                                            "v1": head[1], "v2": head[2]})
+                            head[0] = period
+                        head[1] += v1
+                        head[2] += v2
+                    i += i & -i
+                put(AGG_DELTAS, {
+                    "municipality": m, "position": position, "seq": seq, "key": key, "edate": on, "ts": ts, "hw": hw,
+                    "v1": v1, "v2": v2, "sclass": RECORDED + recorded_span_class(ts, hw) if late else NOT_LATE,
+                    "skey": ts})
+        for (m, key), nodes in series.items():
+            for i, head in nodes.items():
+                if head is not None:
+                    put(AGG_HEADS, {"municipality": m, "key": key, "node": i, "period": head[0], "v1": head[1],
+                                    "v2": head[2]})
+        if hws is None and hw != start_hw:
+            put(STATE, {"kind": "hw", "key": "", "data": hw})
+        self.pending = []
+
+
+_UNREAD: Any = object()
+
+
 def aggregate(view: View, m: int, deltas: dict[tuple[str, str], list[int]], e: RawEvent) -> None:
-    """Add one event's deltas to the municipality's pre-summed totals (see AGG_NODES above)."""
+    """Add one event's deltas to the municipality's pre-summed totals (see AGG_NODES above), one
+    event at a time: the reference that `Totals` (which the projection uses) must equal."""
     if not deltas:
         return
     ts = recorded_key(e.recorded)

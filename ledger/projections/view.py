@@ -184,14 +184,22 @@ class PostgresDialect(Dialect):
         return ", ".join(f"%s::{t}[]" for t in types)
 
     def upsert(self, cur: Any, params: list[tuple]) -> None:
-        # One statement per table and flush: the rows travel as one typed array per column.
-        # (executemany would cost a server round of parse/bind/execute per row.)
+        # Binary COPY into a scratch table of this transaction, then one INSERT ... ON CONFLICT.
+        # (One `unnest` of typed arrays per column spent most of its time adapting the Python
+        # lists; executemany would cost a server round trip per row.) The scratch table is made
+        # like the target every time (ON COMMIT DROP), so a swapped-in new shape never meets an
+        # old one.
+        stage = ident(f"stage_{self.physical}")
+        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {self.q}) ON COMMIT DROP")
+        with cur.copy(f"COPY {stage} ({self.col_list}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(self.copy_types)
+            write = copy.write_row
+            for row in params:
+                write(row)
         action = f"DO UPDATE SET {self.update_set}" if self.update_set else "DO NOTHING"
-        cur.execute(
-            f"INSERT INTO {self.q} ({self.col_list}) SELECT * FROM unnest({self._unnest(self.copy_types)}) "
-            f"ON CONFLICT ({self.pk_list}) {action}",
-            [list(col) for col in zip(*params)],
-        )
+        cur.execute(f"INSERT INTO {self.q} ({self.col_list}) SELECT {self.col_list} FROM {stage} "
+                    f"ON CONFLICT ({self.pk_list}) {action}")
+        cur.execute(f"TRUNCATE {stage}")
 
     def delete(self, cur: Any, keys: list[tuple]) -> None:
         cur.execute(
@@ -228,7 +236,8 @@ class _TableState:
     """Staging and cache for one table of one View."""
 
     __slots__ = (
-        "table", "sql", "staged", "cache", "pk0", "key_of", "params_of", "ncols", "written", "mask", "in_flight"
+        "table", "sql", "staged", "cache", "pk0", "key_of", "params_of", "ncols", "written", "mask", "in_flight",
+        "tracked", "npk",
     )
 
     def __init__(self, table: Table, sql: Dialect, written_bits: int) -> None:
@@ -241,6 +250,7 @@ class _TableState:
         self.cache: dict[tuple, dict[str, Any] | None] = {}
         self.in_flight = 0  # rows of the last planned flush (the newest cache entries)
         pk = table.primary_key
+        self.npk = len(pk)
         # Single-column keys (the common case) are built inline in put(), without a call.
         self.pk0: str | None = pk[0] if len(pk) == 1 else None
         self.key_of: Callable[[dict], tuple] = itemgetter(*pk)
@@ -255,12 +265,17 @@ class _TableState:
         # table. A clear bit proves the key was never written, so no SELECT and a plain insert;
         # a set bit means "maybe" (hash collision), which only costs a SELECT or an upsert.
         # Unlike a set of keys it has a fixed size however many keys the rebuild writes.
+        # Allocated at the first flush (`_plan_table`), sized by the rows then staged: a rebuild
+        # that fits in memory flushes once, at the end, and never needs it.
         self.mask = written_bits - 1 if written_bits else 0
-        self.written = bytearray(written_bits // 8) if written_bits else None
+        self.written: bytearray | None = None
+        self.tracked = bool(written_bits)
 
     def maybe_written(self, key: tuple) -> bool:
+        if self.written is None:
+            return False  # nothing flushed yet
         h = hash(key) & self.mask
-        return bool(self.written[h >> 3] & (1 << (h & 7)))  # type: ignore[index]
+        return bool(self.written[h >> 3] & (1 << (h & 7)))
 
 
 @dataclass
@@ -291,6 +306,8 @@ class View:
     ) -> None:
         self.rebuild = rebuild
         self.cache_rows = cache_rows
+        self.growth = 1.0  # rebuild: log positions in all / read so far, set by the engine
+        self.final = False  # rebuild: the engine's last flush, after which nothing is read
         self.stats = ViewStats()
         self._cur: Any = None
         # Looked up by name or by Table object, whichever the handler passes.
@@ -310,6 +327,8 @@ class View:
         state = self._states[table]
         row = state.staged.get(pk, _MISSING)
         if row is _MISSING:
+            if state.tracked and state.written is None and len(pk) == state.npk:
+                return None  # rebuild, nothing flushed yet: what is not staged does not exist
             row = state.cache.get(pk, _MISSING)
             if row is _MISSING:
                 row = self._load(state, pk)
@@ -341,7 +360,7 @@ class View:
     def _load(self, state: _TableState, pk: tuple) -> dict[str, Any] | None:
         if len(pk) != len(state.table.primary_key):
             raise TypeError(f"{state.table.name}: primary key has {len(state.table.primary_key)} parts, got {pk!r}")
-        if state.written is not None and not state.maybe_written(pk):
+        if state.tracked and not state.maybe_written(pk):
             return None  # rebuild: never written, so not there (not cached: the bitmap is as cheap)
         self.stats.loads += 1
         self._cur.execute(state.sql.select_one, pk)
@@ -377,22 +396,43 @@ class View:
         new: list[dict] = []
         changed: list[dict] = []
         gone: list[tuple] = []
+        if state.tracked and state.written is None and self.final:
+            # A fold's one and only write: nothing was written before and nothing is read after,
+            # so every staged row is new and no bitmap is needed.
+            new = [row for row in state.staged.values() if row is not None]
+            return self._planned(state, new, changed, gone)
+        if state.tracked and state.written is None:
+            # First flush of a rebuild: size the bitmap at ≥ 16 bits per row expected in the
+            # end (rows staged so far times how much of the log is still to come).
+            bits = min(1 << 16, state.mask + 1)
+            want = 16 * len(state.staged) * max(self.growth, 1.0)
+            while bits < want and bits < state.mask + 1:
+                bits <<= 1
+            state.mask = bits - 1
+            state.written = bytearray(bits // 8)
         written, mask = state.written, state.mask
+        marks: list[int] = []  # bits of this flush's new rows, set after the loop: staged keys
+        # are distinct, so only earlier flushes' bits may say "maybe written"
+        mark = marks.append
         for key, row in state.staged.items():
             if written is None:  # live: the table may hold anything
                 fresh = False
             else:  # rebuild: consult the bitmap (inlined: this runs for every written row)
                 h = hash(key) & mask
-                bit = 1 << (h & 7)
-                fresh = not written[h >> 3] & bit
+                fresh = not written[h >> 3] & (1 << (h & 7))
             if row is None:
                 if not fresh:
                     gone.append(key)
             elif fresh:
                 new.append(row)
-                written[h >> 3] |= bit  # type: ignore[index]
+                mark(h)
             else:
                 changed.append(row)
+        for h in marks:
+            written[h >> 3] |= 1 << (h & 7)  # type: ignore[index]
+        return self._planned(state, new, changed, gone)
+
+    def _planned(self, state: _TableState, new: list[dict], changed: list[dict], gone: list[tuple]) -> list[FlushOp]:
         physical = state.sql.physical
         ops: list[FlushOp] = []
         if new:
@@ -404,6 +444,10 @@ class View:
         if gone:
             ops.append((physical, "delete", gone))
             self.stats.deleted += len(gone)
+        if self.final:  # nothing reads this view again: no need to cache what was written
+            state.cache.clear()
+            state.staged = {}
+            return ops
         # The rows are now what the database holds (or will, once the ops run). Re-insert them
         # at the end of the cache so eviction (oldest first) drops the longest-unwritten rows.
         cache = state.cache
@@ -523,16 +567,30 @@ class BackgroundWriter:
 
 def _send(pipe: BinaryIO | None, obj: Any) -> None:
     data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    pipe.write(len(data).to_bytes(8, "big"))  # type: ignore[union-attr]
-    pipe.write(data)  # type: ignore[union-attr]
+    view = memoryview(len(data).to_bytes(8, "big") + data)
+    while view:  # an unbuffered pipe may take less than all of it per write
+        written = pipe.write(view)  # type: ignore[union-attr]
+        view = view[written if written is not None else 0:]
     pipe.flush()  # type: ignore[union-attr]
 
 
+def _read_exact(pipe: BinaryIO, n: int) -> bytes:
+    """n bytes, or fewer at end of input (an unbuffered pipe may return less per read)."""
+    parts, got = [], 0
+    while got < n:
+        chunk = pipe.read(n - got)
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
+
+
 def _recv(pipe: BinaryIO | None) -> Any:
-    head = pipe.read(8)  # type: ignore[union-attr]
+    head = _read_exact(pipe, 8)  # type: ignore[arg-type]
     if len(head) < 8:
         return None
-    return pickle.loads(pipe.read(int.from_bytes(head, "big")))  # type: ignore[union-attr]
+    return pickle.loads(_read_exact(pipe, int.from_bytes(head, "big")))  # type: ignore[arg-type]
 
 
 def _writer_child() -> None:

@@ -1,0 +1,198 @@
+"""The rebuild as a fold, on SQLite and PostgreSQL: for every projection, alone or together, and
+for every `jobs` value, a rebuild gives the same tables (by digest) as the live projections built
+by catch-ups of any batch size; a rebuild killed with SIGKILL (workers included) changes nothing,
+and the rebuild run again then equals an uninterrupted one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ledger.application import Ledger
+from ledger.generate import custom_scale, generate
+from ledger.importer import Importer
+from ledger.projections import all_projections
+from ledger.projections.engine import Engine, Projection, RawEvent, Table, View
+from ledger.projections.reader import head_position
+from ledger.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+# Herning and Aabenraa, 1 % of their recipients: every kind of event, a few thousand of them.
+SMALL = custom_scale(0.01, (657, 580))
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("fold") / "small.jsonl"
+    generate(SMALL, seed=5, out=path)
+    return path
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def store(request, history, tmp_path_factory):
+    """The small history imported once per backend, with the live projections caught up in
+    small batches (the importer's own catch-ups are dropped first)."""
+    from conftest import drop_pg_schema, fresh_pg_url, pg_ok
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('store') / 'ledger.db'}"
+    else:
+        if not pg_ok():
+            pytest.skip("PostgreSQL is not reachable")
+        url = fresh_pg_url()
+        request.addfinalizer(lambda: drop_pg_schema(url))
+    led = Ledger(Settings(database_url=url))
+    Importer(led, batch_size=250).run(history)
+    engine = Engine(led.db, all_projections(), batch_size=97)
+    _reset_live(engine)
+    engine.catch_up()
+    yield led
+    led.close()
+
+
+def _tables(names: list[str] | None = None) -> list[str]:
+    return [t.name for p in all_projections() if names is None or p.name in names for t in p.tables]
+
+
+def _digests(engine: Engine, suffix: str = "", names: list[str] | None = None) -> dict[str, str]:
+    return {t: engine.digest(t + suffix) for t in _tables(names)}
+
+
+def _reset_live(engine: Engine) -> None:
+    engine.ensure_tables()
+    with engine.db.transaction() as cur:
+        for table in _tables():
+            cur.execute(f'DELETE FROM "{table}"')
+        cur.execute("DELETE FROM projection_tracking")
+    engine._live_positions.clear()
+    for view in engine._live_views.values():
+        view.reset()
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 3])
+def test_rebuild_equals_live_for_every_jobs_value(store: Ledger, jobs: int) -> None:
+    engine = Engine(store.db, all_projections())
+    live = _digests(engine)
+    stats = engine.rebuild(swap=False, suffix=f"__j{jobs}", jobs=jobs)
+    assert stats["jobs"] == min(jobs, 3)
+    assert stats["position"] == head_position(store.db)
+    assert _digests(engine, f"__j{jobs}") == live
+    # a fold: nothing is read back or written twice
+    assert all(s["loads"] == 0 and s["upserted"] == 0 for s in stats["projections"].values())
+    engine.drop_suffix(f"__j{jobs}")
+
+
+@pytest.mark.parametrize("name", [p.name for p in all_projections()])
+def test_each_projection_alone_equals_live(store: Ledger, name: str) -> None:
+    engine = Engine(store.db, all_projections())
+    live = _digests(engine, names=[name])
+    engine.rebuild([name], swap=False, suffix="__alone", jobs=2)
+    assert _digests(engine, "__alone", [name]) == live
+    engine.drop_suffix("__alone", [name])
+
+
+def test_spilling_rebuild_equals_the_fold(store: Ledger) -> None:
+    """Past `flush_rows` a rebuild writes out and reads rows back: the same tables."""
+    engine = Engine(store.db, all_projections(), flush_rows=500, cache_rows=50, rebuild_batch_size=300)
+    live = _digests(engine)
+    stats = engine.rebuild(swap=False, suffix="__spill", jobs=2)
+    assert _digests(engine, "__spill") == live
+    assert any(s["loads"] > 0 for s in stats["projections"].values())
+    engine.drop_suffix("__spill")
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.integers(min_value=1, max_value=2_000), min_size=1, max_size=6),
+       batch=st.integers(min_value=1, max_value=700))
+def test_catch_ups_of_any_batch_size_equal_the_rebuild(store: Ledger, steps: list[int], batch: int) -> None:
+    engine = Engine(store.db, all_projections(), batch_size=batch)
+    rebuilt = engine.rebuild(swap=False, suffix="__ref", jobs=2)
+    reference = _digests(engine, "__ref")
+    _reset_live(engine)
+    position = 0
+    for step in steps:
+        position += step
+        engine.catch_up(until=position)
+    engine.catch_up()
+    assert _digests(engine) == reference
+    assert rebuilt["position"] == head_position(store.db)
+    engine.drop_suffix("__ref")
+
+
+# A rebuild that SIGKILLs its own process at its first progress report: mid-pass, with the
+# workers (jobs=2) still folding, or (jobs=1) with rows staged and nothing written.
+KILLED_REBUILD = textwrap.dedent("""
+    import os, signal, sys
+    from ledger.db import Database
+    from ledger.projections import all_projections
+    from ledger.projections.engine import Engine, Projection, RawEvent, Table, View
+
+    def die(done, total):
+        print(os.getpid(), flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    engine = Engine(Database(sys.argv[1]), all_projections(), rebuild_batch_size=200)
+    engine.rebuild(progress=die, jobs=int(sys.argv[2]))
+""")
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_sigkill_mid_rebuild_then_rebuild_again_equals_an_uninterrupted_run(store: Ledger, jobs: int) -> None:
+    engine = Engine(store.db, all_projections())
+    live = _digests(engine)
+    tracked = {s["name"]: s["position"] for s in engine.status()}
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.run([sys.executable, "-c", KILLED_REBUILD, store.db.url, str(jobs)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    # The workers notice their parent is gone and exit without committing.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _workers_running():
+        time.sleep(0.2)
+    assert not _workers_running()
+    assert _digests(engine) == live  # nothing swapped
+    assert {s["name"]: s["position"] for s in engine.status()} == tracked
+    stats = engine.rebuild(jobs=jobs)
+    assert stats["swapped"] and _digests(engine) == live
+    assert engine.catch_up() == {name: head_position(store.db) for name in tracked}
+
+
+def _workers_running() -> bool:
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    return "_rebuild_child" in out and any(
+        "_rebuild_child" in line and "python" in line for line in out.splitlines())
+
+
+class EventsPerName(Projection):
+    """Declares itself partitioned by municipality, but its rows (one per event name) are not:
+    two partitions write the same row, and the rebuild must notice and fold it whole."""
+
+    name = "events_per_name"
+    partition_by = "municipality"
+    tables = (Table("fold_events_per_name", {"name": "TEXT", "n": "BIGINT"}, ("name",)),)
+
+    def handle(self, event: RawEvent, view: View) -> None:
+        row = view.get("fold_events_per_name", event.name) or {"name": event.name, "n": 0}
+        row["n"] += 1
+        view.put("fold_events_per_name", row)
+
+
+def test_a_projection_that_does_not_partition_as_declared_is_folded_whole(store: Ledger) -> None:
+    engine = Engine(store.db, [EventsPerName(), *all_projections()])
+    engine.catch_up(["events_per_name"])
+    live = engine.digest("fold_events_per_name")
+    stats = engine.rebuild(swap=False, suffix="__whole", jobs=2)
+    assert stats["partitioned"] == []  # the partitioned attempt was given up
+    assert engine.digest("fold_events_per_name__whole") == live
+    assert _digests(engine, "__whole") == _digests(engine)
+    engine.drop_suffix("__whole")
