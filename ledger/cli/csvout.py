@@ -21,7 +21,8 @@ import sys
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, TextIO
+from typing import Any, TextIO
+from collections.abc import Iterator
 
 DIALECTS = ("plain", "excel-da")
 

@@ -8,8 +8,6 @@ always one tidy table: `--section` picks which, `--out DIR` writes every section
 
 from __future__ import annotations
 
-import csv
-import sys
 from collections.abc import Sequence
 from enum import Enum
 from typing import Annotated, Any

@@ -19,7 +19,7 @@ from ledger.generate.clock import DAY, HOUR, at, d, day_of, iso_date, iso_instan
 from ledger.generate.commands import Cmd
 from ledger.generate.life import FOREVER, LifeBase
 from ledger.domain.values import BAND_START, iso_week, local_instant
-from ledger.generate.people import pick, weekly
+from ledger.generate.people import pick
 from ledger.generate.world import ACTIVITY_END, HISTORY_START, OfferSpec
 
 KLIPPEKORT_MINUTES = 30  # the nursing homes' free half hour a week (domain.md §2)

@@ -34,7 +34,7 @@ class Surveying(LifeBase):
                 continue
             lift = self.b.buyer_satisfaction_lift if self.bought_by(day) else 0.0
 
-            def score() -> int:
+            def score(lift: float = lift) -> int:  # bound now: called only within this round
                 s = pick(rng, SCORES)
                 return min(5, s + 1) if lift and rng.random() < lift else s
 
