@@ -6,9 +6,8 @@ the same events (content, in chain order), the same chain head, the same project
 
 Fast profile (CI): one seed, two kills per phase, a history of about 9,000 commands (invoice runs
 included). Long profile by hand: `LEDGER_SIM_SEEDS=20 LEDGER_SIM_KILLS=5 LEDGER_SIM_FACTOR=0.1`.
-On PostgreSQL the comparison is expected to fail until invoice events stop carrying sequence values
-(it does today: the chain head and the invoice events differ); `LEDGER_SIM_PG_STRICT=1` runs it
-anyway, and the xfail goes once that change is in.
+It holds on PostgreSQL too: invoice events carry chain positions, never values of the
+notification-id sequence that a killed transaction advances.
 """
 
 from __future__ import annotations
@@ -88,11 +87,6 @@ def fingerprint(url: str) -> dict[str, Any]:
 @pytest.mark.parametrize("seed", SEEDS)
 def test_a_store_killed_at_random_and_restarted_equals_the_uninterrupted_one(database_url: str, tmp_path: Path,
                                                                                seed: int) -> None:
-    if database_url.startswith("postgres") and not os.environ.get("LEDGER_SIM_PG_STRICT"):
-        # Invoice events carry `scanned_to`/`chain_head` taken from the notification-id sequence,
-        # which a killed transaction advances (issue 13, engineer A's part): until that lands the
-        # PostgreSQL store differs in those fields only.
-        pytest.xfail("PostgreSQL invoice events still depend on sequence values (deterministic stores pending)")
     rng = random.Random(seed)
     history = tmp_path / "history.jsonl"
     run(["generate", "--scale", "network", "--seed", str(seed), "--factor", FACTOR, "--out", str(history)],
