@@ -66,6 +66,10 @@ def test_the_readme_has_examples_and_the_tour_prints_commands_and_paths(demo):
     _, tour = demo
     assert len(readme_examples()) >= 10
     assert len(tour_commands(tour)) >= 5 and len(tour_paths(tour)) >= 3
+    # The demo's planted corrections are shown where a user finds them.
+    assert {"billing reconcile", "billing debit-notes", "--section ineligible"} <= {
+        part for command in tour_commands(tour) for part in
+        ("billing reconcile", "billing debit-notes", "--section ineligible") if part in command}
     assert readme_paths()
 
 
