@@ -26,14 +26,22 @@ from rich.console import Console
 from ledger.cli.tables import kr, render
 from ledger.db import Database, parse_database_url
 
-TOUR_DATE = "2021-03-31"  # the timeline is shown as effective on this date …
-TOUR_KNOWN = "2021-04-15T00:00:00Z"  # … both as known now and as the records showed then
+# The timeline is shown as effective on this date (every trial municipality is in its window by
+# then, the last ones from 2018-06-01, and some sold in the month at every demo scale) …
+TOUR_DATE = "2019-05-31"
+TOUR_KNOWN = "2019-06-15T00:00:00Z"  # … both as known now and as the records showed then
 
-# The municipality and month the README's examples use: København has invoices in March 2021 at
-# every demo scale (the smallest, --factor 0.005, included), so every example answers something.
+# The municipality and month the README's examples use. Take-up follows the trial documents (about
+# 1 % a year), so most municipality-months have no sale at the demo's scales; København has invoices
+# in April 2018 (with three lines or more) both at the smallest scale the examples are checked on
+# and at the default (--factor 0.05), and its substitution signal, back-dated grant end and price
+# correction (ledger/demo_corrections.py) are there at both too.
 EXAMPLE_MUNICIPALITY = "København"
-EXAMPLE_MONTH = "2021-03"
-SMALLEST_FACTOR = 0.005  # the smallest scale the examples are checked on (and the tests use)
+EXAMPLE_MUNICIPALITY_CODE = 101
+EXAMPLE_MONTH = "2018-04"
+# The smallest scale the examples are checked on (and the tests use): at 0.005 the whole trial holds
+# three invoices, one line each, and no substitution signal, too little for the examples to answer.
+SMALLEST_FACTOR = 0.01
 
 # SQLite's application id (a 32-bit number in the file's header) marks a store the demo built: "LDEM".
 DEMO_APPLICATION_ID = 0x4C44454D
@@ -187,6 +195,7 @@ def tour(url: str, summary: dict[str, Any], out: Console) -> None:
         _step(out, "The audit: signals it must find", lambda: _audit(db, summary, out))
         from ledger.demo_corrections import plant_and_show  # issue 11: a correction reaches the money
         _step(out, "Corrections reach the money: re-rating and reconciliation", lambda: plant_and_show(url, summary, out))
+        _step(out, "Where the corrections show", lambda: _corrections(db, summary, out))
         _step(out, "Verify: the chain over every stored event", lambda: _verify(db, out))
         _step(out, "Try next (the README's examples, on this data)", lambda: _next(out))
     finally:
@@ -275,12 +284,38 @@ def _audit(db: Database, summary: dict[str, Any], out: Console) -> None:
                   f"{kr(r['cost_total'])}")
     if not priced:
         out.print("  every price equals its full cost (the audit's full-cost section is empty)")
-    _cmd(out, "  $ ledger audit --municipality all --section substitution")
-    if found:
+    if found:  # only what answers: at a small scale there may be no signal at all
+        _cmd(out, "  $ ledger audit --municipality all --section substitution")
         _cmd(out, f"  API: GET /audit?municipality={found[0][0]}&section=substitution")
     for m, _r in priced[:1]:
         _cmd(out, f"  $ ledger audit --municipality {m} --section full-cost")
         _cmd(out, f"  API: GET /audit?municipality={m}&section=full_cost")
+
+
+def _corrections(db: Database, summary: dict[str, Any], out: Console) -> None:
+    """The commands and paths that show the planted corrections, for the municipality they landed in
+    (the one whose debit notes, ineligible deliveries or both the audit and billing now hold)."""
+    bq, aq = _optional("ledger.projections.billing_queries"), _optional("ledger.projections.audit_queries")
+    if bq is None or aq is None:
+        out.print("[yellow]the billing or audit queries are not written yet")
+        return
+    shown = False
+    for m in summary["trial_municipalities"]:
+        debit, ineligible = bq.debit_notes(db, m), aq.ineligible(db, m)
+        if not (debit or ineligible):
+            continue
+        shown = True
+        out.print(f"municipality {m}: {len(debit)} debit notes, {len(ineligible)} deliveries no longer eligible")
+        _cmd(out, f"  $ ledger billing reconcile --municipality {m}")
+        _cmd(out, f"  API: GET /billing/reconciliation?municipality={m}")
+        if debit:
+            _cmd(out, f"  $ ledger billing debit-notes --municipality {m}")
+        if ineligible:
+            _cmd(out, f"  $ ledger audit --municipality {m} --section ineligible")
+            _cmd(out, f"  API: GET /audit?municipality={m}&section=ineligible")
+        break
+    if not shown:
+        out.print("no correction reached an issued document")
 
 
 def _verify(db: Database, out: Console) -> None:
@@ -302,13 +337,22 @@ def example_commands() -> list[str]:
     """The README's examples (README.md, "What you can run"), on the municipality and month where
     the demo has data at every scale."""
     m, month = EXAMPLE_MUNICIPALITY, EXAMPLE_MONTH
+    month_end = _month_end(month)
     return [
         f"ledger billing invoices --municipality {m} --month {month}",
         f"ledger billing export --municipality {m} --month {month} --out koebenhavn-{month}.csv",
-        f"ledger timeline --municipality {m} --as-of {month}-31 --known-at {month}-31T23:59:59Z",
+        f"ledger timeline --municipality {m} --as-of {month_end} --known-at {month_end}T23:59:59Z",
         "ledger audit --municipality all --section substitution",
+        f"ledger billing reconcile --municipality {m}",
         "ledger projections status",
     ]
+
+
+def _month_end(month: str) -> str:
+    import calendar
+
+    year, mon = (int(x) for x in month.split("-"))
+    return f"{month}-{calendar.monthrange(year, mon)[1]:02d}"
 
 
 def _next(out: Console) -> None:

@@ -1,5 +1,5 @@
 """The README's examples and the demo tour's printed commands and API paths, run as a newcomer
-runs them: in the folder of a fresh demo (its smallest scale), each in a shell. Each must exit 0
+runs them: in the folder of a fresh demo (the smallest scale they are checked on), each in a shell. Each must exit 0
 and answer something: not "no invoices", not a section of "none", not a file of 0 lines."""
 
 from __future__ import annotations
@@ -66,6 +66,10 @@ def test_the_readme_has_examples_and_the_tour_prints_commands_and_paths(demo):
     _, tour = demo
     assert len(readme_examples()) >= 10
     assert len(tour_commands(tour)) >= 5 and len(tour_paths(tour)) >= 3
+    # The demo's planted corrections are shown where a user finds them.
+    assert {"billing reconcile", "billing debit-notes", "--section ineligible"} <= {
+        part for command in tour_commands(tour) for part in
+        ("billing reconcile", "billing debit-notes", "--section ineligible") if part in command}
     assert readme_paths()
 
 
@@ -74,9 +78,9 @@ def test_every_readme_example_answers_on_the_demo(demo):
     problems = [p for command in readme_examples() if (p := answered(command, run(where, command)))]
     assert not problems, "\n".join(problems)
     # What the examples wrote is there and holds rows.
-    assert len((where / "koebenhavn-2021-03.csv").read_text(encoding="utf-8").splitlines()) > 1
+    assert len((where / "koebenhavn-2018-04.csv").read_text(encoding="utf-8").splitlines()) > 1
     assert (where / "for-excel.csv").read_bytes().startswith(b"\xef\xbb\xbf")
-    assert sorted(p.name for p in (where / "timeline-2021-03").iterdir()) == [
+    assert sorted(p.name for p in (where / "timeline-2018-04").iterdir()) == [
         "catalogue.csv", "granted_minutes.csv", "summary.csv"]
 
 
