@@ -103,7 +103,7 @@ def test_each_projection_alone_equals_live(store: Ledger, name: str) -> None:
 
 def test_spilling_rebuild_equals_the_fold(store: Ledger) -> None:
     """Past `flush_rows` a rebuild writes out and reads rows back: the same tables."""
-    engine = Engine(store.db, all_projections(), flush_rows=500, cache_rows=50, rebuild_batch_size=300)
+    engine = Engine(store.db, all_projections(), flush_rows=100, cache_rows=10, rebuild_batch_size=300)
     live = _digests(engine)
     stats = engine.rebuild(swap=False, suffix="__spill", jobs=2)
     assert _digests(engine, "__spill") == live
