@@ -17,13 +17,14 @@ from fastapi import APIRouter, Depends, Query
 from ledger.api.deps import Caller, ServicesDep, caught_up, reader
 from ledger.api.problems import ApiProblem
 from ledger.api.reads import scope
-from ledger.api.routes import READ_ERRORS, MunicipalityQuery
+from ledger.api.routes import READ_ERRORS, MunicipalityQuery, problems
 from ledger.api.schemas import Rows
 from ledger.api.screening import screen
 from ledger.projections import cut
 from ledger.projections import evaluation_export as ev
 
-router = APIRouter(prefix="/evaluation", tags=["evaluation"], responses=READ_ERRORS,
+# 409: `at_position` already passed (position-passed), beside the errors every read may answer.
+router = APIRouter(prefix="/evaluation", tags=["evaluation"], responses={**READ_ERRORS, **problems(409)},
                    dependencies=[Depends(caught_up)])
 Evaluator = Annotated[Caller, Depends(reader("timeline"))]
 AtPosition = Annotated[int | None, Query(ge=0, le=2**53 - 1, description=(
