@@ -18,7 +18,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-root = typer.Typer(name="ledger", no_args_is_help=True, add_completion=False, help="The add-on ledger (tilkøb): an event-sourced ledger.")
+root = typer.Typer(name="ledger", no_args_is_help=True, rich_markup_mode=None, add_completion=False, help="The add-on ledger (tilkøb): an event-sourced ledger.")
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -18,7 +18,7 @@ import typer
 
 from ledger.cli import root as app, fail, open_ledger, user_errors
 
-billing = typer.Typer(no_args_is_help=True, help="Invoice runs, reminders, exports, invoices, balances and ageing.")
+billing = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Invoice runs, reminders, exports, invoices, balances and ageing.")
 app.add_typer(billing, name="billing")
 
 

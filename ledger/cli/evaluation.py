@@ -12,7 +12,7 @@ from ledger.cli import fail, user_errors
 from ledger.cli import root as app
 from ledger.cli.reports import CatchUpOpt, MunicipalityOpt, _database, _date, _municipalities, export
 
-citizen_app = typer.Typer(no_args_is_help=True, help="One citizen's history as of a date and as known at an instant.")
+citizen_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="One citizen's history as of a date and as known at an instant.")
 app.add_typer(citizen_app, name="citizen")
 
 

@@ -16,7 +16,7 @@ import typer
 from ledger.cli import fail, user_errors
 from ledger.cli import root as app
 
-identity = typer.Typer(no_args_is_help=True, help="The identity store's master key.")
+identity = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="The identity store's master key.")
 app.add_typer(identity, name="identity")
 
 

@@ -13,7 +13,7 @@ import typer
 
 from ledger.cli import root as app, fail, user_errors
 
-projections = typer.Typer(no_args_is_help=True, help="Projection positions, catch-up and rebuild.")
+projections = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Projection positions, catch-up and rebuild.")
 app.add_typer(projections, name="projections")
 
 # Positions per catch-up step: small enough for a lively progress bar, large enough to stay fast.

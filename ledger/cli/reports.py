@@ -17,7 +17,7 @@ import typer
 
 from ledger.cli import root as app, fail, user_errors
 
-export = typer.Typer(no_args_is_help=True, help="Extracts for others: the evaluation export.")
+export = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Extracts for others: the evaluation export.")
 app.add_typer(export, name="export")
 
 # Positions per catch-up step when the projection is far behind (one progress-bar tick each).
