@@ -8,13 +8,18 @@ stay below P when the events after it are none of its business; it has still app
 log up to P). A read that raced a catch-up by someone else is read again. With `at_position`, a
 position beyond the log is refused, and so is one the projections have already passed (live
 tables cannot go back; `ledger-replay rebuild` reconstructs older cuts).
+
+A read of one record from the store needs no catch-up: `version_at` says which version the record
+had at P, and the record loaded at that version is exactly what the log up to P says
+(docs/adr/0020-read-shapes-and-one-cut.md).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
+from uuid import UUID
 
 from ledger.db import Database
 from ledger.projections.engine import TRACKING_TABLE, Engine, Projection
@@ -42,6 +47,36 @@ class PositionPassed(PositionError):
 
 class ReadRaced(PositionError):
     code = "not-caught-up"
+
+
+_BY_NAME: dict[str, Projection] = {}
+
+
+def projections(names: Sequence[str]) -> list[Projection]:
+    """The projections of these names (one instance each per process, as the engines keep them)."""
+    if not _BY_NAME:
+        from ledger.projections import all_projections
+
+        _BY_NAME.update({p.name: p for p in all_projections()})
+    return [_BY_NAME[n] for n in names]
+
+
+def store_position(db: Database, at_position: int | None = None) -> int:
+    """The position a read of the store answers at: the head, or `at_position` when it is not beyond it."""
+    head = head_position(db)
+    if at_position is None:
+        return head
+    if at_position > head:
+        raise PositionAhead(f"at_position {at_position} is beyond the log head {head}", head=head)
+    return at_position
+
+
+def version_at(db: Database, aggregate_id: UUID, position: int) -> int:
+    """The version one record had at log position `position` (0: it did not exist yet)."""
+    key = str(aggregate_id) if db.is_postgres else aggregate_id.hex
+    found = db.query(f"SELECT MAX(originator_version) FROM {db.events_table} WHERE originator_id = ? "
+                     f"AND {db.position_column} <= ?", (key, position))
+    return int(found[0][0] or 0) if found else 0
 
 
 def tracked(db: Database, names: Collection[str]) -> dict[str, int]:
