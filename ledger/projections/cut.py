@@ -127,3 +127,20 @@ def read_at(db: Database, projections: list[Projection], read: Callable[[int], T
         if tracked(db, names) == before:
             return answer, target
     raise ReadRaced("the read models kept moving during the read; retry")
+
+
+def read_cut(db: Database, names: Sequence[str], read: Callable[[], T], *, at_position: int | None = None,
+             catch_up: bool = True, tries: int = 5) -> tuple[T, int]:
+    """`read_at` for the projections named; without catching up (and no `at_position`), the
+    position the projections stand at, when they stand together (a read of several projections
+    caught up at different times reflects no single position, and is refused)."""
+    if catch_up or at_position is not None:
+        return read_at(db, projections(names), lambda _position: read(), at_position, tries)
+    for _ in range(tries):
+        before = tracked(db, names)
+        answer = read()
+        if tracked(db, names) == before:
+            if len(set(before.values())) > 1:
+                raise ReadRaced(f"the read models stand at different positions ({before}); catch them up")
+            return answer, min(before.values(), default=0)
+    raise ReadRaced("the read models kept moving during the read; retry")
