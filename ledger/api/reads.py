@@ -134,10 +134,10 @@ def scope(svc: Services, who: Caller, municipality: str | None, what: str, citiz
 
 
 def logged_read(svc: Services, who: Caller, what: str, municipality: str | None, citizen_id: UUID | None,
-                query: Callable[[int], dict[str, Any]], reads: Sequence[str] | None = BILLING,
-                at_position: int | None = None) -> dict[str, Any]:
+                query: Callable[[int], Any], reads: Sequence[str] | None = BILLING,
+                at_position: int | None = None) -> Any:
     """Run `query(code)` for one municipality of the caller, on the projections `reads` at one cut,
-    and record the read in the access log. The answer gains the `log_position` it reflects
+    and record the read in the access log. An answer object gains the `log_position` it reflects
     (reads=None: the query reads the store and states its position itself)."""
     cid = str(citizen_id) if citizen_id is not None else None
     code = scope(svc, who, municipality, what, cid)
@@ -148,7 +148,8 @@ def logged_read(svc: Services, who: Caller, what: str, municipality: str | None,
         out = query(code)
     else:
         answer, position = at_cut(svc, reads, at_position, lambda: query(code))
-        out = {**answer, "log_position": position}
+        # An answer object gains its position; a bare list (the web pages' own reads) stays as it is.
+        out = {**answer, "log_position": position} if isinstance(answer, dict) else answer
     # The citizens the answer shows, not only the one asked for: a list of invoices shows many.
     svc.access.record(who.access(what, cid, code), citizens_shown(out))
     return out
