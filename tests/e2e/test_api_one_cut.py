@@ -81,9 +81,11 @@ def _cli(database_url: str, *args: str, code: int = 0) -> str:
     return result.output
 
 
-def _answers(client: Any, at_position: int | None = None) -> list[dict[str, Any]]:
+def _answers(client: Any, at_position: int | None = None, records: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The report's reads, then each record's (`/citizens/...`: exact at any position up to the head)."""
     extra = {} if at_position is None else {"at_position": at_position}
-    return [ok(client.get(path, headers=headers, params={**params, **extra})) for path, headers, params in READS]
+    reads = READS + [(path, AUDITOR, {}) for path in records]
+    return [ok(client.get(path, headers=headers, params={**params, **extra})) for path, headers, params in reads]
 
 
 def test_billing_timeline_and_audit_at_one_position_agree_with_a_rebuild_cut_there(database_url, tmp_path):
@@ -108,12 +110,15 @@ def test_billing_timeline_and_audit_at_one_position_agree_with_a_rebuild_cut_the
         ok(client.post("/billing/runs", headers=CLERK, json={"municipality": 657, "month": "2019-04",
                                                              "run_date": "2019-05-01"}))
 
-        at_p = _answers(client, cut_at)
+        citizen = world.citizens[657][0]
+        records = (f"/citizens/{citizen}", f"/citizens/{citizen}/account/events")
+        at_p = _answers(client, cut_at, records)
         assert {a["log_position"] for a in at_p} == {cut_at}  # every answer of the report is of P
         now = _answers(client)
         head = now[0]["log_position"]
         assert head > cut_at and {a["log_position"] for a in now} == {head}
         assert len(now[0]["invoices"]) > len(at_p[0]["invoices"])  # the cut is not the head
+        account_now = ok(client.get(records[1], headers=AUDITOR))
         # The live tables have passed P now: P cannot be read live again.
         r = client.get("/billing/invoices", headers=CLERK, params={"at_position": cut_at})
         assert r.status_code == 409 and r.json()["code"] == "position-passed", r.text
@@ -138,7 +143,11 @@ def test_billing_timeline_and_audit_at_one_position_agree_with_a_rebuild_cut_the
     with _another_store(database_url, tmp_path) as rebuilt:
         with api_client(rebuilt, follow=False) as client:  # the app lays out the empty store
             _copy_log(database_url, rebuilt, cut_at)
-            again = _answers(client)
-    assert [a["log_position"] for a in again] == [cut_at] * len(READS)
-    for (path, _, _), live, cut in zip(READS, at_p, again):
+            again = _answers(client, None, records)
+    assert [a["log_position"] for a in again] == [cut_at] * len(at_p)
+    for path, live, cut in zip([r[0] for r in READS] + list(records), at_p, again, strict=True):
         assert live == cut, path
+    # The account at P ends with the March invoice: the April payment and invoice came later.
+    assert at_p[-1]["events"][-1]["event"] == "InvoiceIssued"
+    assert at_p[-1]["version"] < account_now["version"] and at_p[-1]["ref"] == f"{account_now['aggregate_id']}:" \
+        f"{at_p[-1]['version']}"
