@@ -49,16 +49,13 @@ class ReadRaced(PositionError):
     code = "not-caught-up"
 
 
-_BY_NAME: dict[str, Projection] = {}
-
-
 def projections(names: Sequence[str]) -> list[Projection]:
-    """The projections of these names (one instance each per process, as the engines keep them)."""
-    if not _BY_NAME:
-        from ledger.projections import all_projections
+    """New instances of the projections of these names (an engine keeps its own: a projection's
+    batch state is not for two engines at once)."""
+    from ledger.projections import all_projections
 
-        _BY_NAME.update({p.name: p for p in all_projections()})
-    return [_BY_NAME[n] for n in names]
+    found = {p.name: p for p in all_projections() if p.name in names}
+    return [found[n] for n in names]
 
 
 def store_position(db: Database, at_position: int | None = None) -> int:
