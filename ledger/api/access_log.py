@@ -90,7 +90,8 @@ class AccessLog:
                 citizen_id: str | None = None, municipality: int | None = None, since: str | None = None,
                 until: str | None = None, after_id: int = 0, limit: int = 100) -> list[dict[str, Any]]:
         """Entries oldest first, after `after_id`; limited to `municipalities` (None: all)."""
-        where, params = ["id > ?"], [after_id]
+        where: list[str] = ["id > ?"]
+        params: list[Any] = [after_id]
         if municipalities is not None:
             codes = sorted(municipalities)
             where.append(f"municipality IN ({','.join('?' * len(codes))})")

@@ -121,3 +121,9 @@ def caught_up(svc: ServicesDep, min_position: Annotated[int | None, Query(
 
 MinPosition = Annotated[int | None, Depends(caught_up)]
 
+
+
+AtPosition = Annotated[int | None, Query(ge=0, le=2**53 - 1, description=(
+    "answer exactly at this log position (the `log_position` of another answer, so both are of one cut); "
+    "refused when beyond the log head (422 position-ahead-of-log) or when the read models have passed it "
+    "(409 position-passed). Default: the head"))]

@@ -185,7 +185,7 @@ def _who_may(doc: dict[str, Any]) -> None:
     for route in (r for router in _routers() for r in router.routes):
         if not isinstance(route, APIRoute):
             continue
-        for method in route.methods:
+        for method in route.methods or ():
             operation = doc["paths"].get(route.path_format, {}).get(method.lower())
             if operation is None:
                 continue

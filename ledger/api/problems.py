@@ -82,10 +82,12 @@ PROBLEMS: tuple[ProblemType, ...] = (
                 "Another request changed the same records first; nothing of this one was stored. "
                 "`current_versions` says where they are now: reload and retry."),
     ProblemType("position-ahead-of-log", 422, "Position not in the log",
-                "`min_position` is beyond the last position the log holds, so no wait could reach it."),
+                "`min_position` or `at_position` is beyond the last position the log holds, so no wait "
+                "could reach it. `head` says where the log ends."),
     ProblemType("not-caught-up", 503, "Projections not caught up",
                 "A query with `min_position` waited the bound (5 s by default) and the read models had not "
-                "reached that position yet. Retry after `Retry-After` seconds."),
+                "reached that position yet, or a read kept racing the read models' catch-up (or, for a read "
+                "of the records, new events). Retry after `Retry-After` seconds."),
     ProblemType("store-unavailable", 503, "Store unavailable",
                 "The database did not answer (down, or locked for longer than its timeout). Nothing was "
                 "stored; retry."),
@@ -100,8 +102,10 @@ PROBLEMS: tuple[ProblemType, ...] = (
                 "A fault of the service itself. The `request_id` identifies it in the logs. Should never "
                 "occur; the schemathesis run in the test suite checks that it does not."),
     ProblemType("position-passed", 409, "Position already passed",
-                "`at_position` is behind where the read models stand: live tables cannot go back to an older "
-                "position (reconstruct it with `ledger-replay rebuild`). `reached` says where they are."),
+                "`at_position` is behind where the read models a billing, timeline, audit or evaluation read "
+                "depends on stand (or, for the reconciliation, behind the head): live tables cannot go back to "
+                "an older position (read the report again at a new position, or reconstruct the old cut with "
+                "`ledger-replay rebuild`). `reached` says where they are."),
 )
 BY_CODE: dict[str, ProblemType] = {p.code: p for p in PROBLEMS}
 

@@ -48,11 +48,36 @@ class Problem(BaseModel):
     request_id: str | None = None
 
 
+# -- every read: the log position it reflects (docs/adr/0020-read-shapes-and-one-cut.md) ------
+# Two shapes, and every read answer is one of them:
+#   a listing  {municipality, log_position, <what it holds>: [row, ...]} (or one object, for one
+#              invoice; a report holds several named sections), read from the projections;
+#   a document {..., version?, log_position}: one record from the store, or one report whose
+#              fields are its own (the timeline). Event references are whole: "<aggregate id>:<version>".
+
+POSITION = ("the log position this answer reflects: exactly the log up to here, no more and no less; "
+            "pass it as `at_position` to another read to have both answers of the same cut")
+
+
+class Read(BaseModel):
+    """What every read answer carries."""
+
+    log_position: int = Field(description=POSITION)
+
+
+class Listing(Read):
+    """A projection read for one municipality; the list (or object) is named after what it holds."""
+
+    municipality: int
+
+
 class StoredEvent(BaseModel):
-    """One stored event as recorded: the common facts plus the event's own fields."""
+    """One stored event as recorded: the common facts, then the event's own fields (those of its
+    command, docs/commands.md; they differ by event, so they are not listed here)."""
 
     model_config = ConfigDict(extra="allow")
 
+    ref: str = Field(description="the event's reference, '<aggregate id>:<version>', as provenance names it")
     version: int
     event: str = Field(description="the event's name, a fact in the past tense, e.g. OrderPlaced")
     timestamp: str = Field(description="when it was recorded (UTC)")
@@ -63,10 +88,11 @@ class StoredEvent(BaseModel):
     command_id: str
 
 
-class History(BaseModel):
+class History(Read):
     aggregate_id: str
     kind: str
-    version: int
+    version: int = Field(description="the record's version at `log_position` (also the ETag)")
+    ref: str | None = Field(description="the last event's reference '<aggregate id>:<version>' (null: none)")
     events: list[StoredEvent]
 
 
@@ -96,11 +122,12 @@ class Identity(BaseModel):
     name: str
 
 
-class CitizenView(BaseModel):
+class CitizenView(Read):
     citizen_id: str
     municipality: int
     registered_on: str
     version: int
+    ref: str = Field(description="the citizen record's last event, '<citizen id>:<version>'")
     erased: bool
     providers: list[DatedValue]
     residences: list[DatedValue]
@@ -109,16 +136,74 @@ class CitizenView(BaseModel):
                                                          "the citizen, and absent once erased. Every read is logged.")
 
 
+class AsOfGrant(BaseModel):
+    grant_id: str
+    fsiii: str
+    section: str
+    weekly_minutes: int | None
+    ref: str
+
+
+class Quote(BaseModel):
+    price_ore: int
+    vat_class: str
+    unit: str
+    price_ref: str
+
+
+class AsOfOrder(BaseModel):
+    order_id: str
+    offer_id: str
+    kind: str
+    start: str
+    end: str | None
+    every_weeks: int | None
+    minutes: int | None
+    band: str | None
+    cancelled_from: str | None
+    status: str
+    quoted: Quote | None
+
+
+class AsOfDelivery(BaseModel):
+    delivery_id: str
+    order_id: str
+    date: str
+    delivered: bool
+    minutes: int | None
+    band: str | None
+    klippekort: bool | None
+    after_granted_visit: bool
+    withdrawn: str | None
+
+
+class CitizenAsOf(Read):
+    citizen_id: str
+    municipality: int
+    as_of: str
+    known_at: str | None
+    provider: str | None
+    residence: str | None
+    grants: list[AsOfGrant]
+    orders: list[AsOfOrder]
+    deliveries: list[AsOfDelivery]
+    invoices: list[str]
+    balance: int = Field(description="øre; positive: the citizen owes")
+    versions: dict[str, int] = Field(description="the citizen's and the assessment's versions as known at K")
+
+
 class Health(BaseModel):
     status: str
 
 
 class ProjectionStatus(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
     name: str
     position: int
+    head: int
     lag: int
+    version: int | None
+    code_version: int
+    needs_rebuild: bool
 
 
 class Ready(BaseModel):
@@ -144,16 +229,700 @@ class AccessEntry(BaseModel):
 
 
 class AccessLogPage(BaseModel):
+    """The access log is not the event log: its pages carry no log position."""
+
     entries: list[AccessEntry]
     next_after_id: int | None = Field(description="pass as after_id for the next page; null at the end")
 
 
-class Rows(BaseModel):
-    """A query's answer for one municipality; the list is named after what it holds."""
+# -- billing ------------------------------------------------------------------------------------
 
-    model_config = ConfigDict(extra="allow")
-
+class InvoiceRow(BaseModel):
+    number: str
     municipality: int
+    citizen_id: str
+    month: str
+    issued_on: str
+    due_on: str
+    line_count: int
+    net: int
+    vat: int
+    gross: int
+    fees: int
+    credited: int
+    charged: int
+    open_amount: int
+    reminder_count: int
+    last_reminder_on: str | None
+    chain_position: int
+    chain_hash: str
+    event_ref: str
+
+
+class InvoiceLine(BaseModel):
+    line_no: int
+    kind: str
+    billing_key: str
+    delivery_id: str | None
+    order_id: str | None
+    offer_id: str | None
+    offer_name: str | None
+    service_date: str | None
+    band: str | None
+    unit: str | None
+    minutes: int | None
+    billed_minutes: int | None
+    quantity: int | None
+    unit_price: int | None
+    vat_class: str
+    net: int
+    vat: int
+    gross: int
+    credit_note: str | None
+    provenance: dict[str, Any] = Field(description="the events the line was computed from: order, delivery, "
+                                                   "price, grant, cancellation -> '<aggregate id>:<version>'")
+
+
+class CreditNoteLine(BaseModel):
+    line_no: int
+    invoice_line_no: int
+    billing_key: str
+    offer_id: str | None
+    vat_class: str
+    net: int
+    vat: int
+    gross: int
+    caused_by: list[str] | None = Field(None, description="a re-rating's causes (event refs); absent for a withdrawal")
+    why: str | None = None
+
+
+class CreditNoteRef(BaseModel):
+    number: str
+    issued_on: str
+    net: int
+    vat: int
+    gross: int
+    reason: str | None
+    event_ref: str
+    lines: list[CreditNoteLine]
+
+
+class CreditNote(CreditNoteRef):
+    municipality: int
+    citizen_id: str
+    invoice_number: str
+    line_count: int
+
+
+class DebitNoteLine(BaseModel):
+    line_no: int
+    invoice_number: str
+    invoice_line_no: int
+    billing_key: str
+    service_date: str | None
+    offer_id: str | None
+    vat_class: str
+    net: int
+    vat: int
+    gross: int
+    caused_by: list[str]
+    why: str | None
+    prov_price: str | None
+
+
+class DebitNoteRef(BaseModel):
+    number: str
+    issued_on: str
+    due_on: str
+    net: int
+    vat: int
+    gross: int
+    open_amount: int
+    reason: str | None
+    event_ref: str
+    lines: list[DebitNoteLine]
+
+
+class DebitNote(DebitNoteRef):
+    municipality: int
+    citizen_id: str
+    invoice_number: str
+    line_count: int
+
+
+class ReminderRef(BaseModel):
+    sequence: int
+    issued_on: str
+    fee: int
+    event_ref: str
+
+
+class Reminder(ReminderRef):
+    invoice_number: str
+    citizen_id: str
+
+
+class AllocationRef(BaseModel):
+    payment_id: str
+    amount: int
+
+
+class Invoice(InvoiceRow):
+    payment_id: str = Field(description="the FI +71 payment id, derived from the number")
+    lines: list[InvoiceLine]
+    credit_notes: list[CreditNoteRef]
+    debit_notes: list[DebitNoteRef]
+    reminders: list[ReminderRef]
+    allocations: list[AllocationRef]
+
+
+class Allocation(BaseModel):
+    invoice_number: str
+    amount: int
+
+
+class Payment(BaseModel):
+    citizen_id: str
+    payment_id: str
+    amount: int
+    paid_on: str
+    method: str | None
+    reference: str | None
+    reversed: bool
+    reversed_on: str | None
+    reversal_reason: str | None
+    allocated: int
+    unallocated: int
+    event_ref: str
+    allocations: list[Allocation]
+
+
+class Balance(BaseModel):
+    citizen_id: str
+    invoiced: int
+    fees: int
+    credited: int
+    paid: int
+    owed: int
+    credit: int
+    balance: int
+    open_invoices: int
+
+
+class OpenItem(BaseModel):
+    number: str
+    citizen_id: str
+    month: str
+    issued_on: str
+    due_on: str
+    gross: int
+    fees: int
+    credited: int
+    charged: int
+    open_amount: int
+    reminder_count: int
+
+
+class AgeingRow(BaseModel):
+    citizen_id: str
+    not_due: int
+    days_0_30: int
+    days_31_60: int
+    days_61_90: int
+    days_over_90: int
+    open: int
+    credit: int
+    balance: int
+
+
+class RevenueRow(BaseModel):
+    month: str
+    offer_id: str
+    vat_class: str
+    lines: int
+    invoiced_net: int
+    invoiced_vat: int
+    invoiced_gross: int
+    credited_net: int
+    credited_vat: int
+    credited_gross: int
+    net: int
+    vat: int
+    gross: int
+
+
+class UnbilledDelivery(BaseModel):
+    delivery_id: str
+    citizen_id: str
+    order_id: str
+    offer_id: str
+    service_date: str
+    band: str | None
+    minutes: int | None
+    units: int | None
+    event_ref: str
+
+
+class BillingDelivery(UnbilledDelivery):
+    klippekort: bool
+    status: str
+    withdrawn_on: str | None
+    billable: bool
+    invoice_number: str | None
+    line_no: int | None
+    credit_note: str | None
+
+
+class InvoiceRun(BaseModel):
+    seq: int
+    month: str
+    run_date: str
+    invoice_count: int
+    first_number: str | None
+    last_number: str | None
+    chain_position: int
+    chain_hash: str
+    scanned_to: int | None
+    carried: int | None
+
+
+class Difference(BaseModel):
+    billing_key: str
+    citizen_id: str
+    date: str
+    invoice_number: str | None
+    invoice_line_no: int | None
+    charged: int
+    owed: int
+    difference: int
+    why: str
+    caused_by: list[str]
+
+
+class ReconciledMonth(BaseModel):
+    month: str
+    invoiced: int
+    owed: int
+    difference: int
+    differences: list[Difference]
+    barred: bool
+
+
+class InvoiceList(Listing):
+    invoices: list[InvoiceRow]
+
+
+class InvoiceDocument(Listing):
+    invoice: Invoice
+
+
+class BalanceList(Listing):
+    balances: list[Balance]
+
+
+class OpenItemList(Listing):
+    open_items: list[OpenItem]
+
+
+class AgeingList(Listing):
+    as_of: str
+    ageing: list[AgeingRow]
+
+
+class PaymentList(Listing):
+    payments: list[Payment]
+
+
+class CreditNoteList(Listing):
+    credit_notes: list[CreditNote]
+
+
+class DebitNoteList(Listing):
+    debit_notes: list[DebitNote]
+
+
+class ReminderList(Listing):
+    reminders: list[Reminder]
+
+
+class RevenueList(Listing):
+    revenue: list[RevenueRow]
+
+
+class BillingDeliveryList(Listing):
+    deliveries: list[BillingDelivery]
+
+
+class UnbilledList(Listing):
+    unbilled: list[UnbilledDelivery]
+
+
+class RunList(Listing):
+    runs: list[InvoiceRun]
+
+
+class Reconciliation(Listing):
+    through: str | None = Field(description="the last month invoiced (later months are not compared)")
+    agree: bool
+    months: list[ReconciledMonth]
+    barred_before: str | None
+
+
+# -- timeline -----------------------------------------------------------------------------------
+
+class Prices(BaseModel):
+    weekday_day: int | None
+    evening: int | None
+    weekend: int | None
+
+
+class Revenue(BaseModel):
+    net: int
+    vat: int
+    gross: int
+
+
+class SchemeRules(BaseModel):
+    sections: list[str]
+    minimum_minutes: int
+    increment_minutes: int
+    requires_municipal_provider: bool
+
+
+class SchemeOnDate(BaseModel):
+    name: str | None
+    windows: list[list[str]]
+    window: list[str] | None
+    rules: SchemeRules | None
+
+
+class OfferVersion(BaseModel):
+    offer_id: str
+    kind: str
+    name: str
+    unit: str | None
+    fsiii: str | None
+    vat_class: str
+    prices: Prices
+    cost_total: int | None
+    valid_from: str
+    valid_to: str | None
+    retired_from: str | None
+    price_ref: str
+    recorded: str | None = Field(description="when this version was recorded")
+
+
+class GroupMinutes(BaseModel):
+    citizens: int
+    weekly_minutes: int
+
+
+class GrantedMinutes(BaseModel):
+    fsiii: str
+    buyers: GroupMinutes
+    non_buyers: GroupMinutes
+
+
+class MonthFlows(BaseModel):
+    orders_placed: int
+    deliveries: int
+    missed_visits: int
+    withdrawn: int
+    minutes_delivered: int
+    klippekort_minutes: int
+    unpriced_deliveries: int
+    revenue: Revenue
+
+
+class TimelineEntry(BaseModel):
+    municipality: int
+    name: str
+    scheme: SchemeOnDate
+    catalogue: list[OfferVersion]
+    citizens_with_active_grants: int
+    citizens_with_covered_grants: int
+    buyers: int
+    month: MonthFlows
+    granted_minutes: list[GrantedMinutes]
+
+
+class TimelineTotals(BaseModel):
+    municipalities: int
+    in_window: int
+    citizens_with_active_grants: int
+    citizens_with_covered_grants: int
+    buyers: int
+    month: MonthFlows
+    granted_minutes: list[GrantedMinutes]
+
+
+class Timeline(Read):
+    """The trial on D as known at K: one municipality, or the network (every one with a scheme)."""
+
+    as_of: str
+    known_at: str | None
+    month: str
+    municipalities: list[TimelineEntry]
+    totals: TimelineTotals
+
+
+class SeriesMonth(BaseModel):
+    month: str
+    on: str = Field(description="the day the month's stock figures are read on")
+    buyers: int
+    citizens_with_active_grants: int
+    citizens_with_covered_grants: int
+    granted_minutes: list[GrantedMinutes]
+    orders_placed: int
+    deliveries: int
+    missed_visits: int
+    withdrawn: int
+    minutes_delivered: int
+    klippekort_minutes: int
+    unpriced_deliveries: int
+    revenue: Revenue
+
+
+class Series(Listing):
+    known_at: str | None
+    windows: list[list[str]]
+    months: list[SeriesMonth]
+
+
+class CatalogueHistory(Listing):
+    offers: list[OfferVersion]
+
+
+# -- audit --------------------------------------------------------------------------------------
+
+class SignalOrder(BaseModel):
+    order_id: str
+    offer_id: str
+    start: str
+    days_after_cut: int
+
+
+class Substitution(BaseModel):
+    citizen_id: str
+    fsiii: str
+    cut_on: str
+    minutes_before: int | None
+    minutes_after: int | None
+    grant_refs: list[str]
+    orders: list[SignalOrder]
+    order_refs: list[str]
+
+
+class Overlap(BaseModel):
+    finding: str
+    order_id: str
+    citizen_id: str
+    offer_id: str
+    fsiii: str | None
+    vat_class: str
+    start: str
+    order_ref: str
+    grant_refs: list[str]
+
+
+class Sold(BaseModel):
+    lines: int
+    net: int
+    vat: int
+    gross: int
+    credited_lines: int
+    credited_net: int
+    credited_gross: int
+    net_after_credits: int
+    gross_after_credits: int
+
+
+class FullCost(BaseModel):
+    price_ref: str
+    offer_id: str
+    name: str | None
+    fsiii: str | None
+    vat_class: str | None
+    status: str
+    effective: str
+    in_force_from: str | None
+    in_force_to: str | None
+    open_ended: bool
+    days_in_force: int | None
+    prices: Prices
+    cost_total: int
+    cost_basis: dict[str, int]
+    direction: str
+    bands_below_cost: list[str]
+    bands_above_cost: list[str]
+    excess_per_unit: int
+    shortfall_per_unit: int
+    retired_from: str | None
+    replaced_by: str | None
+    sold: Sold
+
+
+class Ineligible(BaseModel):
+    delivery_id: str
+    citizen_id: str
+    service_date: str | None
+    offer_id: str | None
+    invoice_number: str
+    invoice_line_no: int
+    credit_note: str
+    credited_on: str
+    credited_gross: int
+    why: str
+    caused_by: list[str]
+
+
+class UninvoicedDelivery(BaseModel):
+    delivery_id: str
+    citizen_id: str
+    order_id: str
+    offer_id: str
+    date: str
+    minutes: int | None
+    delivery_ref: str
+    missed_by_run_for: str | None
+
+
+class LineWithoutDelivery(BaseModel):
+    invoice_number: str
+    line_no: int
+    citizen_id: str
+    delivery_id: str | None
+    order_id: str | None
+    service_date: str | None
+    net: int
+    gross: int
+    invoice_ref: str | None
+    problem: str
+
+
+class OrderNeverDelivered(BaseModel):
+    order_id: str
+    citizen_id: str
+    offer_id: str
+    kind: str
+    start: str
+    end: str | None
+    cancelled_from: str | None
+    missed_visits: int
+    order_ref: str
+
+
+class Completeness(BaseModel):
+    uninvoiced_deliveries: list[UninvoicedDelivery]
+    lines_without_delivery: list[LineWithoutDelivery]
+    orders_never_delivered: list[OrderNeverDelivered]
+
+
+class GroupMean(GroupMinutes):
+    mean_weekly_minutes: float | None
+
+
+class EvaluationCell(BaseModel):
+    month: str
+    on: str
+    start_band: str
+    buyers: GroupMean
+    non_buyers: GroupMean
+
+
+class Audit(Listing):
+    """The sections asked for (all by default); a section not asked for is absent."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    date_from: str | None = Field(alias="from")
+    date_to: str | None = Field(alias="to")
+    substitution_window_days: int
+    substitution: list[Substitution] | None = None
+    overlap: list[Overlap] | None = None
+    full_cost: list[FullCost] | None = None
+    ineligible: list[Ineligible] | None = None
+    completeness: Completeness | None = None
+    evaluation: list[EvaluationCell] | None = None
+
+
+# -- evaluation ---------------------------------------------------------------------------------
+
+class EvaluationOffer(BaseModel):
+    municipality: int
+    offer_id: str
+    name: str | None
+    kind: str
+    unit: str | None
+    fsiii: str | None
+    vat_class: str | None
+    valid_from: str
+    valid_to: str | None
+    days_in_force: int | None
+    price_weekday_day: int | None
+    price_evening: int | None
+    price_weekend: int | None
+    cost_total: int | None
+    below_cost: int = Field(description="1 when a price of the version was below its full cost, else 0")
+    retired_from: str | None
+
+
+class EvaluationSales(BaseModel):
+    municipality: int
+    month: str
+    offer_id: str
+    orders_started: int
+    buyers: int
+    deliveries: int
+    delivered_minutes: int
+    invoiced_lines: int
+    invoiced_net: int
+    invoiced_vat: int
+    invoiced_gross: int
+    credited_gross: int
+
+
+class EvaluationBuyer(BaseModel):
+    municipality: int
+    buyer_no: int
+    start_band: str | None
+    start_weekly_minutes: int | None
+    first_grant_on: str | None
+    first_order_on: str
+    orders: int
+    offers: str = Field(description="the offers bought, ';'-separated")
+    fsiii_codes: str
+    deliveries: int
+    delivered_minutes: int
+    invoiced_gross: int
+
+
+class EvaluationGranted(BaseModel):
+    municipality: int
+    month: str
+    on: str
+    fsiii: str
+    start_band: str
+    group: str
+    citizens: int
+    weekly_minutes: int
+    mean_weekly_minutes: str | None = Field(description="one decimal, as text (as in the export's CSV)")
+
+
+class EvaluationOffers(Listing):
+    offers: list[EvaluationOffer]
+
+
+class EvaluationSalesList(Listing):
+    sales: list[EvaluationSales]
+
+
+class EvaluationBuyers(Listing):
+    buyers: list[EvaluationBuyer]
+
+
+class EvaluationGrantedList(Listing):
+    granted_services: list[EvaluationGranted]
 
 
 # -- the OpenAPI document states what validation enforces ------------------------------------

@@ -38,6 +38,10 @@ ColumnsOpt = Annotated[str | None, typer.Option(
     show_default=False)]
 CatchUpOpt = Annotated[bool, typer.Option("--catch-up/--no-catch-up",
                                           help="apply new events to the billing projection before reading")]
+AtPositionOpt = Annotated[int | None, typer.Option(
+    "--at-position", min=0, help="answer exactly at this log position (the log_position of another answer, so "
+                                 "both are of one cut); refused when beyond the log or already passed by the "
+                                 "billing projection", show_default=False)]
 
 MONEY_KEYS = frozenset({"difference", "owed_now", "net", "vat", "gross", "fees", "credited", "charged", "open_amount", "amount", "allocated",
                         "unallocated", "invoiced", "paid", "owed", "credit", "balance", "fee", "open", "unit_price",
@@ -97,11 +101,13 @@ def catch_up_billing(db: Any) -> None:
 
 def emit(rows: Sequence[dict[str, Any]], fmt: Format, columns: Sequence[str], title: str | None = None,
          empty: str = "nothing to show", shown: str | None = None, default: Sequence[str] | None = None,
-         dialect: str = "plain") -> None:
+         dialect: str = "plain", listing: tuple[str, dict[str, Any]] | None = None) -> None:
     """Print rows as a rich table (money in kroner; `shown`/`default` pick its columns), JSON (øre)
-    or CSV (øre, every column)."""
+    or CSV (øre, every column). With `listing` (name, head), JSON is the API's listing:
+    {**head, name: rows}, the head stating the municipality and the log position."""
     if fmt is Format.json:
-        typer.echo(orjson.dumps(list(rows), option=orjson.OPT_INDENT_2).decode())
+        value: Any = list(rows) if listing is None else {**listing[1], listing[0]: list(rows)}
+        typer.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
         return
     if dialect not in ("plain", "excel-da"):
         fail(f"--dialect must be plain or excel-da, got {dialect!r}")
@@ -121,10 +127,15 @@ def emit(rows: Sequence[dict[str, Any]], fmt: Format, columns: Sequence[str], ti
     render(console, title, select(columns, shown, default), rows, MONEY_KEYS)
 
 
-def _query(fn: Callable[..., list[dict[str, Any]]], *args: Any, catch_up: bool = True, **kwargs: Any) -> list[dict[str, Any]]:
-    db = billing_db(catch_up)
+def _query(fn: Callable[..., Any], *args: Any, catch_up: bool = True, at_position: int | None = None,
+           **kwargs: Any) -> tuple[Any, int]:
+    """(what `fn(db, ...)` answers, the log position it reflects): the billing projection read at
+    one cut, the head or `at_position` (ledger.projections.cut)."""
+    from ledger.cli.reports import at_cut
+
+    db = billing_db(catch_up and at_position is None)
     try:
-        return fn(db, *args, **kwargs)
+        return at_cut(db, ("billing",), lambda: fn(db, *args, **kwargs), at_position, catch_up)
     finally:
         db.close()
 
@@ -209,24 +220,39 @@ def reconcile(
     municipality_: MunicipalityOpt,
     month: Annotated[str | None, typer.Option("--month", help="only this month of service, YYYY-MM")] = None,
     fmt: FormatOpt = Format.table,
+    at_position: Annotated[int | None, typer.Option(
+        "--at-position", min=0, help="answer only if the log stands exactly here (the reconciliation reads the "
+                                     "records as they are now)", show_default=False)] = None,
 ) -> None:
     """Per month: invoiced (invoices − credit notes + debit notes) against what the facts as known now
-    say is owed, with each difference and the events behind it. Exit 0 when they agree, 1 otherwise."""
+    say is owed, with each difference and the events behind them. Exit 0 when they agree, 1 otherwise."""
     from ledger.application.reconciliation import reconcile as query
+    from ledger.projections import cut
 
     m = municipality(municipality_)
     ledger = open_ledger()
     try:
-        report = query(ledger, m, month_arg(month) if month else None)
+        for _ in range(3):
+            head = cut.store_position(ledger.db)
+            if at_position is not None and at_position != head:
+                fail(f"position-ahead-of-log: at_position {at_position} is beyond the log head {head}"
+                     if at_position > head else
+                     f"position-passed: the reconciliation reads the records as they are now, at position {head}, "
+                     f"past {at_position}")
+            report = query(ledger, m, month_arg(month) if month else None)
+            if cut.store_position(ledger.db) == head:  # nothing recorded meanwhile: the answer is of `head`
+                break
+        else:
+            fail("not-caught-up: the log kept moving during the reconciliation; retry")
     finally:
         ledger.close()
     if fmt is Format.json:
-        typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+        typer.echo(orjson.dumps({**report, "log_position": head}, option=orjson.OPT_INDENT_2).decode())
     else:
         rows = [{**r, "differences": len(r["differences"]), "barred": "barred" if r["barred"] else ""}
                 for r in report["months"]]
         emit(rows, fmt, ("month", "invoiced", "owed", "difference", "differences", "barred"),
-             title=f"Reconciliation of municipality {m} through {report['through']}",
+             title=f"Reconciliation of municipality {m} through {report['through']} (log position {head})",
              empty=f"municipality {m} has invoiced nothing yet")
         diffs = [{"month": r["month"], **d, "caused_by": " ".join(d["caused_by"])}
                  for r in report["months"] for d in r["differences"]]
@@ -259,6 +285,7 @@ def export(
                         "same as --dialect excel-da")] = False,
     dialect: Annotated[str, typer.Option(
         "--dialect", help="plain (comma, money in integer øre, columns *_ore) or excel-da")] = "plain",
+    at_position: AtPositionOpt = None,
 ) -> None:
     """Write a month's invoice lines as CSV for the finance system (see docs/billing-export.md).
 
@@ -271,10 +298,13 @@ def export(
         fail(f"--dialect must be plain or excel-da, got {dialect!r}")
     if totals is None and out != "-":
         totals = str(totals_path_for(out))
+    from ledger.cli.reports import at_cut
+
     m = municipality(municipality_)
-    db = billing_db(catch_up)
+    db = billing_db(catch_up and at_position is None)
     try:
-        summary = export_month(db, m, month_arg(month), out, trailer=trailer, dialect=dialect, totals=totals)
+        summary, position = at_cut(db, ("billing",), lambda: export_month(
+            db, m, month_arg(month), out, trailer=trailer, dialect=dialect, totals=totals), at_position, catch_up)
     except ExportMismatch as e:
         fail(str(e), code=1)
     except OSError as e:
@@ -284,7 +314,7 @@ def export(
     where = "standard output" if summary["path"] == "-" else summary["path"]
     typer.echo(f"wrote {summary['lines']} lines of {summary['invoices']} invoices to {where}: "
                f"net {kr(summary['net'])}, VAT {kr(summary['vat'])}, gross {kr(summary['gross'])} "
-               "(equal to the invoice totals)"
+               f"(equal to the invoice totals), at log position {position}"
                + (f"; totals in {summary['totals_path']}" if summary["totals_path"] not in (None, "-") else ""),
                err=out == "-")
 
@@ -301,15 +331,18 @@ def invoices(
     catch_up: CatchUpOpt = True,
     columns: ColumnsOpt = None,
     dialect: DialectOpt = "plain",
+    at_position: AtPositionOpt = None,
 ) -> None:
     """List invoices (number, citizen, month, amounts, what is still open)."""
     from ledger.projections.billing_queries import invoices as query
 
     m = municipality(municipality_)
-    rows = _query(query, m, month_arg(month) if month else None, citizen, catch_up=catch_up)
+    rows, position = _query(query, m, month_arg(month) if month else None, citizen, catch_up=catch_up,
+                            at_position=at_position)
     emit(rows, fmt, ("number", "citizen_id", "month", "issued_on", "due_on", "line_count", "net", "vat", "gross",
                      "credited", "fees", "open_amount"), title="Invoices", empty="no invoices", shown=columns,
-         default=("number", "citizen_id", "gross", "open_amount"), dialect=dialect)
+         default=("number", "citizen_id", "gross", "open_amount"), dialect=dialect,
+         listing=("invoices", {"municipality": m, "log_position": position}))
 
 
 @billing.command("invoice")
@@ -319,20 +352,18 @@ def invoice(
     municipality_: MunicipalityOpt,
     fmt: FormatOpt = Format.table,
     catch_up: CatchUpOpt = True,
+    at_position: AtPositionOpt = None,
 ) -> None:
     """One invoice with its lines and the provenance of each (order, delivery, price, grant)."""
     from ledger.projections.billing_queries import invoice as query
 
     m = municipality(municipality_)
-    db = billing_db(catch_up)
-    try:
-        found = query(db, m, number)
-    finally:
-        db.close()
+    found, position = _query(query, m, number, catch_up=catch_up, at_position=at_position)
     if found is None:
         fail(f"municipality {m} has no invoice {number}")
-    if fmt is Format.json:
-        typer.echo(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode())
+    if fmt is Format.json:  # as the API answers: {municipality, log_position, invoice}
+        typer.echo(orjson.dumps({"municipality": m, "log_position": position, "invoice": found},
+                                option=orjson.OPT_INDENT_2).decode())
         return
     lines = [{**line, **{f"prov_{k}": v for k, v in line["provenance"].items()}} for line in found["lines"]]
     amounts = ("line_no", "service_date", "offer_id", "band", "minutes", "billed_minutes", "quantity", "unit_price",
@@ -360,11 +391,13 @@ def _simple(name: str, query_name: str, columns: tuple[str, ...], doc: str, titl
     @billing.command(name, help=doc)
     @user_errors
     def command(municipality_: MunicipalityOpt, fmt: FormatOpt = Format.table, catch_up: CatchUpOpt = True,
-                shown: ColumnsOpt = None, dialect: DialectOpt = "plain") -> None:
+                shown: ColumnsOpt = None, dialect: DialectOpt = "plain", at_position: AtPositionOpt = None) -> None:
         from ledger.projections import billing_queries
 
-        rows = _query(getattr(billing_queries, query_name), municipality(municipality_), catch_up=catch_up)
-        emit(rows, fmt, columns, title=title, shown=shown, dialect=dialect)
+        m = municipality(municipality_)
+        rows, position = _query(getattr(billing_queries, query_name), m, catch_up=catch_up, at_position=at_position)
+        emit(rows, fmt, columns, title=title, shown=shown, dialect=dialect,
+             listing=(name.replace("-", "_"), {"municipality": m, "log_position": position}))
 
 
 _simple("balances", "balances", ("citizen_id", "invoiced", "fees", "credited", "paid", "owed", "credit", "balance",
@@ -397,6 +430,7 @@ def ageing(
     catch_up: CatchUpOpt = True,
     columns: ColumnsOpt = None,
     dialect: DialectOpt = "plain",
+    at_position: AtPositionOpt = None,
 ) -> None:
     """Open amounts per citizen by days past due: not due, 0–30, 31–60, 61–90, over 90."""
     from ledger.domain.values import parse_date
@@ -404,8 +438,10 @@ def ageing(
     from ledger.projections.billing_queries import ageing as query
 
     m = municipality(municipality_)
-    rows = _query(query, m, parse_date(as_of, "as_of"), catch_up=catch_up)
+    day = parse_date(as_of, "as_of")
+    rows, position = _query(query, m, day, catch_up=catch_up, at_position=at_position)
     if fmt is Format.table and rows:
         rows = [*rows, {"citizen_id": "total", **{k: sum(r[k] for r in rows) for k in (*AGEING_BUCKETS, "open", "credit")}}]
     emit(rows, fmt, ("citizen_id", *AGEING_BUCKETS, "open", "credit"), title=f"Ageing at {as_of}",
-         empty=f"nothing open on {as_of}", shown=columns, dialect=dialect)
+         empty=f"nothing open on {as_of}", shown=columns, dialect=dialect,
+         listing=("ageing", {"municipality": m, "log_position": position, "as_of": day.isoformat()}))

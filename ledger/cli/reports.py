@@ -41,6 +41,10 @@ DialectOpt = Annotated[str, typer.Option(
     "--dialect", help="CSV dialect: plain (comma, øre) or excel-da (semicolon, kroner with decimal comma, "
                       "UTF-8 BOM)")]
 CatchUpOpt = Annotated[bool, typer.Option("--catch-up/--no-catch-up", help="apply new events before reading")]
+AtPositionOpt = Annotated[int | None, typer.Option(
+    "--at-position", min=0, help="answer exactly at this log position (the log_position of another answer, so "
+                                 "both are of one cut); refused when beyond the log or already passed by the "
+                                 "read models", show_default=False)]
 
 MONEY = frozenset({"revenue_net", "revenue_vat", "revenue_gross", "weekday_day", "evening", "weekend", "cost_total",
                    "shortfall_per_unit", "sold_net", "sold_gross", "net_after_credits", "net", "gross"})
@@ -98,6 +102,18 @@ def _catch_up(db: Any, projection: Any) -> None:
                 bar.update(task, completed=until - start)
     except NeedsRebuild as e:
         fail(f"{e}; run: ledger projections rebuild {projection.name}")
+
+
+def at_cut(db: Any, names: Sequence[str], read: Any, at_position: int | None, catch_up: bool) -> tuple[Any, int]:
+    """(the answer of `read()`, the log position it reflects): the projections `names` read at one
+    cut (ledger.projections.cut); a position that cannot be read is exit 2 with the reason."""
+    from ledger.projections import cut
+
+    try:
+        return cut.read_cut(db, names, read, at_position=at_position, catch_up=catch_up)
+    except cut.PositionError as e:
+        fail(f"{e.code}: {e.message}")
+        raise  # not reached: fail() exits
 
 
 def _err_console() -> Any:
@@ -252,6 +268,7 @@ def timeline_command(
     catch_up: CatchUpOpt = True,
     out: OutOpt = None,
     dialect: DialectOpt = "plain",
+    at_position: AtPositionOpt = None,
 ) -> None:
     """The trial on date D as the records showed at K: schemes, catalogue, grants, buyers, the month."""
     from ledger.projections import timeline_queries as tq
@@ -259,21 +276,26 @@ def timeline_command(
 
     d = tq.as_of_date(as_of)
     k = tq.known_key(known_at)
-    db = _database(TimelineProjection(), catch_up)
-    try:
-        network = municipality.strip().casefold() == "all"
+    db = _database(TimelineProjection(), catch_up and at_position is None)
+    network = municipality.strip().casefold() == "all"
+    with_series = (not network) if series is None else series
+    with_history = (not network) if history is None else history
+
+    def read() -> tuple[list[int], dict[str, Any], dict[int, Any], dict[int, Any]]:
         ms = _municipalities(municipality, tq.scheme_municipalities(db, k))
         if network and not ms:
             fail("no municipality had a scheme as known at that instant")
         report = tq.timeline(db, None if network else ms[0], d, k)
-        with_series = (not network) if series is None else series
-        with_history = (not network) if history is None else history
         series_of = {m: tq.series(db, m, k) for m in ms} if with_series else {}
         history_of = {m: tq.catalogue_history(db, m, k) for m in ms} if with_history else {}
+        return ms, report, series_of, history_of
+
+    try:
+        (ms, report, series_of, history_of), position = at_cut(db, ("timeline",), read, at_position, catch_up)
     finally:
         db.close()
     if fmt is Format.json:
-        _json({"timeline": report, **({"series": series_of} if with_series else {}),
+        _json({"log_position": position, "timeline": report, **({"series": series_of} if with_series else {}),
                **({"catalogue_history": history_of} if with_history else {})})
         return
     entries = report["municipalities"]
@@ -294,7 +316,8 @@ def timeline_command(
     if with_history:
         blocks.append(("catalogue_history", HISTORY_COLUMNS,
                        [_offer_row(m, o) for m in ms for o in history_of[m]]))
-    titles = {"summary": f"summary on {d}" + (f", as known at {report['known_at']}" if report["known_at"] else "")}
+    titles = {"summary": f"summary on {d}" + (f", as known at {report['known_at']}" if report["known_at"] else "")
+              + f" (log position {position})"}
     _emit(blocks, fmt, section, out, titles, _dialect(dialect, fmt, out))
 
 
@@ -371,6 +394,7 @@ def audit_command(
     catch_up: CatchUpOpt = True,
     out: OutOpt = None,
     dialect: DialectOpt = "plain",
+    at_position: AtPositionOpt = None,
 ) -> None:
     """Substitution signals, overlaps, prices below full cost, completeness, and the evaluation view."""
     from ledger.projections import audit_queries as aq
@@ -391,15 +415,25 @@ def audit_command(
     if not 1 <= window <= 730:
         fail(f"--window-days must be between 1 and 730, got {window}")
     wanted = aq.SECTIONS if section is None else (section.replace("-", "_"),)
-    db = _database(AuditProjection(), catch_up)
-    try:
+    db = _database(AuditProjection(), catch_up and at_position is None)
+    if catch_up and at_position is None:
+        from ledger.projections.billing import BillingProjection
+
+        _catch_up(db, BillingProjection())  # the ineligible section reads the billing tables
+
+    def read() -> tuple[list[int], dict[int, dict[str, Any]]]:
         known = [int(r[0]) for r in db.query("SELECT municipality FROM au_schemes ORDER BY municipality")]
         ms = _municipalities(municipality, known)
-        reports = {m: aq.audit(db, m, date_from=d1, date_to=d2, window_days=window, sections=wanted) for m in ms}
+        return ms, {m: aq.audit(db, m, date_from=d1, date_to=d2, window_days=window, sections=wanted) for m in ms}
+
+    try:
+        (ms, reports), position = at_cut(db, ("audit", "billing"), read, at_position, catch_up)
     finally:
         db.close()
     if fmt is Format.json:
-        _json(reports if len(ms) != 1 else reports[ms[0]])
+        # One municipality: its audit, as the API answers it; several: {"log_position": P, "audits": [...]}.
+        _json({"log_position": position, **reports[ms[0]]} if len(ms) == 1
+              else {"log_position": position, "audits": [reports[m] for m in ms]})
         return
     merged: dict[str, tuple[Sequence[str], list[dict[str, Any]]]] = {}
     for m in ms:

@@ -43,7 +43,7 @@ def test_billing_run_issues_the_months_invoices_once_and_shows_them(database_url
     assert "no invoices issued" in cli("billing", "run", "-m", "657", "--month", "2019-03", "--run-date", "2019-04-02")
     table = cli("billing", "invoices", "-m", "herning")
     assert "657-000001" in table and "354,00 kr." in table
-    invoice = orjson.loads(cli("billing", "invoice", "657-000001", "-m", "657", "-f", "json"))
+    invoice = orjson.loads(cli("billing", "invoice", "657-000001", "-m", "657", "-f", "json"))["invoice"]
     assert invoice["lines"][0]["billed_minutes"] == 60
     assert set(invoice["lines"][0]["provenance"]) == {"order", "delivery", "price", "grant"}
     shown = cli("billing", "invoice", "657-000001", "-m", "657")
@@ -57,11 +57,13 @@ def test_billing_reads_answer_in_table_json_and_csv(database_url, cli, tmp_path)
         pay(ledger, ids["citizens"][0], 1_000, "2019-06-02")
     finally:
         ledger.close()
-    balances = orjson.loads(cli("billing", "balances", "-m", "657", "-f", "json"))
+    answer = orjson.loads(cli("billing", "balances", "-m", "657", "-f", "json"))
+    balances = answer["balances"]
+    assert answer["municipality"] == 657 and answer["log_position"] > 0
     assert {b["citizen_id"] for b in balances} == set(ids["citizens"][:2])
     rows = list(csv.DictReader(io.StringIO(cli("billing", "balances", "-m", "657", "-f", "csv"))))
     assert [int(r["balance"]) for r in rows] == [b["balance"] for b in balances]
-    ageing = orjson.loads(cli("billing", "ageing", "-m", "657", "--as-of", "2019-07-01", "-f", "json"))
+    ageing = orjson.loads(cli("billing", "ageing", "-m", "657", "--as-of", "2019-07-01", "-f", "json"))["ageing"]
     assert sum(a["open"] for a in ageing) == sum(b["owed"] for b in balances)
     assert "total" in cli("billing", "ageing", "-m", "657", "--as-of", "2019-07-01")
     for command in ("payments", "credit-notes", "revenue", "open-items", "unbilled"):

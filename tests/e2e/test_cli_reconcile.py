@@ -45,7 +45,7 @@ def test_reconcile_exits_1_until_the_next_run_bills_a_price_correction_then_0(da
     shown = cli("billing", "run", "-m", "657", "--month", "2019-02", "--run-date", "2019-03-01")
     assert "debit note 657-D00001 on invoice 657-000001: 10,00 kr." in shown
     assert "agree" in cli("billing", "reconcile", "-m", "657", "--month", "2019-01")
-    notes = orjson.loads(cli("billing", "debit-notes", "-m", "657", "-f", "json"))
+    notes = orjson.loads(cli("billing", "debit-notes", "-m", "657", "-f", "json"))["debit_notes"]
     assert [(n["number"], n["gross"]) for n in notes] == [("657-D00001", 1_000)]
     cli("billing", "reconcile", "-m", "657", "--month", "2019-13", code=2)
 

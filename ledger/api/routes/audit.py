@@ -5,20 +5,20 @@ billing, the evaluation of buyers against non-buyers). Auditors and administrato
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 
-from ledger.api.deps import Caller, ServicesDep, caught_up, in_municipality, reader
-from ledger.api.reads import logged_read
-from ledger.api.routes import READ_ERRORS, MunicipalityQuery
-from ledger.api.schemas import AccessLogPage, Rows
+from ledger.api.deps import AtPosition, Caller, ServicesDep, caught_up, in_municipality, reader
+from ledger.api.reads import AUDIT, logged_read
+from ledger.api.routes import READ_ERRORS, MunicipalityQuery, problems
+from ledger.api.schemas import AccessLogPage, Audit
 from ledger.api.screening import screen
 from ledger.api.tenancy import code_of
 from ledger.projections import audit_queries as aq
 
-router = APIRouter(prefix="/audit", tags=["audit"], responses=READ_ERRORS)
+router = APIRouter(prefix="/audit", tags=["audit"], responses={**READ_ERRORS, **problems(409)})
 Auditor = Annotated[Caller, Depends(reader("audit"))]
 FRESH = [Depends(caught_up)]
 DateFrom = Annotated[date | None, Query(alias="from", description="first date (inclusive)")]
@@ -37,7 +37,7 @@ def access_log(
     until: Annotated[str | None, Query(max_length=40, description="ISO instant, exclusive")] = None,
     after_id: Annotated[int, Query(ge=0, le=2**53 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> dict:
+) -> dict[str, Any]:
     """Entries oldest first; an auditor sees the entries of their own municipalities."""
     code = code_of(municipality) if municipality is not None else None
     if code is not None:  # another municipality's log is refused like every other read of it (403)
@@ -49,19 +49,19 @@ def access_log(
     return {"entries": entries, "next_after_id": entries[-1]["id"] if len(entries) == limit else None}
 
 
-@router.get("", response_model=Rows, dependencies=FRESH)
+@router.get("", response_model=Audit, response_model_exclude_unset=True, dependencies=FRESH)
 def audit(svc: ServicesDep, who: Auditor, municipality: MunicipalityQuery = None, date_from: DateFrom = None,
           date_to: DateTo = None,
           window_days: Annotated[int, Query(ge=1, le=730, description="substitution window around a cut")] = 90,
           as_of: Annotated[date | None, Query(description="date by which an order should have been delivered "
                                                           "(default: `to`, else today)")] = None,
           section: Annotated[list[Section] | None, Query(description="only these sections (repeatable)")] = None,
-          ) -> dict:
+          at_position: AtPosition = None) -> dict[str, Any]:
     """The audit of one municipality: every section, or those named."""
     screen([date_from, date_to, as_of], "dates")
     return logged_read(svc, who, "audit", municipality, None, lambda m: aq.audit(
         svc.ledger.db, m, date_from=_iso(date_from), date_to=_iso(date_to), window_days=window_days,
-        as_of=_iso(as_of), sections=tuple(section or aq.SECTIONS)))
+        as_of=_iso(as_of), sections=tuple(section or aq.SECTIONS)), reads=AUDIT, at_position=at_position)
 
 
 def _iso(d: date | None) -> str | None:

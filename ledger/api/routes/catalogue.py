@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from ledger.api import bodies as b
 from ledger.api.commanding import Command, Runner
-from ledger.api.deps import CallerDep, ServicesDep, reader
-from ledger.api.reads import history
-from ledger.api.routes import COMMAND_ERRORS, MunicipalityPath, ShortIdPath, with_etag
+from ledger.api.deps import AtPosition, CallerDep, ServicesDep, reader
+from ledger.api.reads import etag, history
+from ledger.api.routes import COMMAND_ERRORS, MunicipalityPath, ShortIdPath
 from ledger.api.schemas import CommandResponse, History
 from ledger.domain.catalogue import catalogue_id
 from ledger.api.tenancy import code_of
@@ -47,5 +49,6 @@ def retire_offer(municipality: MunicipalityPath, offer_id: ShortIdPath, body: b.
 
 
 @router.get("/{municipality}/events", response_model=History, dependencies=[Depends(reader("catalogue"))])
-def catalogue_events(municipality: MunicipalityPath, svc: ServicesDep, who: CallerDep) -> Response:
-    return with_etag(history(svc, who, catalogue_id(code_of(municipality)), "Catalogue", "catalogue", None))
+def catalogue_events(municipality: MunicipalityPath, svc: ServicesDep, who: CallerDep, response: Response,
+                     at_position: AtPosition = None) -> dict[str, Any]:
+    return etag(response, history(svc, who, catalogue_id(code_of(municipality)), "Catalogue", "catalogue", None, at_position))

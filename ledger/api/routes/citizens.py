@@ -4,18 +4,18 @@ grants, account and event histories. Every read of a citizen's data is recorded 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
 from ledger.api import bodies as b
 from ledger.api.commanding import Command, Runner
-from ledger.api.deps import CallerDep, ServicesDep, caught_up, in_municipality, reader
+from ledger.api.deps import AtPosition, CallerDep, ServicesDep, caught_up, in_municipality, reader
 from ledger.api.policy import may_read
-from ledger.api.reads import citizen, history
-from ledger.api.routes import COMMAND_ERRORS, CitizenPath, with_etag
-from ledger.api.schemas import CitizenView, CommandResponse, History
+from ledger.api.reads import citizen, etag, history
+from ledger.api.routes import COMMAND_ERRORS, CitizenPath
+from ledger.api.schemas import CitizenAsOf, CitizenView, CommandResponse, History
 from ledger.domain.account import account_id
 from ledger.domain.assessment import assessment_id
 
@@ -68,17 +68,22 @@ def erase_identity(citizen_id: CitizenPath, run: Runner = Command("erase_identit
 
 
 @router.get("/{citizen_id}", response_model=CitizenView, dependencies=[Depends(reader("citizen"))])
-def get_citizen(citizen_id: CitizenPath, svc: ServicesDep, who: CallerDep) -> Response:
-    """The citizen's current record and grants; the identity only for roles that must address them."""
-    return with_etag(citizen(svc, who, citizen_id, with_identity=may_read(who.role, "identity")))
+def get_citizen(citizen_id: CitizenPath, svc: ServicesDep, who: CallerDep, response: Response,
+                at_position: AtPosition = None) -> dict[str, Any]:
+    """The citizen's record and grants (at `at_position`, or now); the identity only for roles that must address
+    them."""
+    return etag(response, citizen(svc, who, citizen_id, with_identity=may_read(who.role, "identity"),
+                                  at_position=at_position))
 
 
-@router.get("/{citizen_id}/as-of", dependencies=[Depends(reader("citizen")), Depends(caught_up)])
+@router.get("/{citizen_id}/as-of", response_model=CitizenAsOf,
+            dependencies=[Depends(reader("citizen")), Depends(caught_up)])
 def citizen_as_of(citizen_id: CitizenPath, svc: ServicesDep, who: CallerDep,
                   date: Annotated[dt.date, Query(description="effective date D")],
                   known_at: Annotated[dt.datetime | None, Query(description="as the records showed at K "
-                                                                "(default: now)")] = None) -> dict:
-    """The citizen's grants, provider, orders, deliveries and balance as effective on D and as known at K."""
+                                                                "(default: now)")] = None) -> dict[str, Any]:
+    """The citizen's grants, provider, orders, deliveries and balance as effective on D and as known at K.
+    Bounded by a recorded instant K, not by a position: `log_position` is the head when the read began."""
     from ledger.projections.citizen_asof import citizen_as_of as read
 
     record = svc.records.get(citizen_id, "Citizen", "citizen")
@@ -91,19 +96,24 @@ def citizen_as_of(citizen_id: CitizenPath, svc: ServicesDep, who: CallerDep,
 
 
 @router.get("/{citizen_id}/events", response_model=History, dependencies=[Depends(reader("citizen"))])
-def citizen_events(citizen_id: CitizenPath, svc: ServicesDep, who: CallerDep) -> Response:
-    return with_etag(history(svc, who, citizen_id, "Citizen", "citizen", "citizen-events"))
+def citizen_events(citizen_id: CitizenPath, svc: ServicesDep, who: CallerDep, response: Response,
+                   at_position: AtPosition = None) -> dict[str, Any]:
+    return etag(response, history(svc, who, citizen_id, "Citizen", "citizen", "citizen-events", at_position))
 
 
 @router.get("/{citizen_id}/assessment/events", response_model=History, dependencies=[Depends(reader("citizen"))])
-def assessment_events(citizen_id: CitizenPath, svc: ServicesDep, who: CallerDep) -> Response:
+def assessment_events(citizen_id: CitizenPath, svc: ServicesDep, who: CallerDep, response: Response,
+                      at_position: AtPosition = None) -> dict[str, Any]:
     """The citizen's grants, re-assessments, corrections and endings, as recorded."""
     svc.records.get(citizen_id, "Citizen", "citizen")
-    return with_etag(history(svc, who, assessment_id(citizen_id), "Assessment", "assessment", "grant-events"))
+    return etag(response, history(svc, who, assessment_id(citizen_id), "Assessment", "assessment", "grant-events",
+                                  at_position))
 
 
 @router.get("/{citizen_id}/account/events", response_model=History, dependencies=[Depends(reader("billing"))])
-def account_events(citizen_id: CitizenPath, svc: ServicesDep, who: CallerDep) -> Response:
+def account_events(citizen_id: CitizenPath, svc: ServicesDep, who: CallerDep, response: Response,
+                   at_position: AtPosition = None) -> dict[str, Any]:
     """Invoices, credit notes, reminders, payments and reversals of the citizen, as recorded."""
     svc.records.get(citizen_id, "Citizen", "citizen")
-    return with_etag(history(svc, who, account_id(citizen_id), "Account", "account", "account-events"))
+    return etag(response, history(svc, who, account_id(citizen_id), "Account", "account", "account-events",
+                                  at_position))

@@ -3,7 +3,7 @@ delivery (cancelled or disputed; a credit note follows when it was already invoi
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path
@@ -11,9 +11,9 @@ from starlette.responses import Response
 
 from ledger.api import bodies as b
 from ledger.api.commanding import Command, Runner
-from ledger.api.deps import CallerDep, ServicesDep, reader
-from ledger.api.reads import history
-from ledger.api.routes import COMMAND_ERRORS, with_etag
+from ledger.api.deps import AtPosition, CallerDep, ServicesDep, reader
+from ledger.api.reads import etag, history
+from ledger.api.routes import COMMAND_ERRORS
 from ledger.api.schemas import CommandResponse, History
 
 router = APIRouter(prefix="/deliveries", tags=["deliveries"], responses=COMMAND_ERRORS)
@@ -43,5 +43,6 @@ def dispute_delivery(delivery_id: DeliveryPath, body: b.DisputeDeliveryBody,
 
 
 @router.get("/{delivery_id}/events", response_model=History, dependencies=[Depends(reader("citizen"))])
-def delivery_events(delivery_id: DeliveryPath, svc: ServicesDep, who: CallerDep) -> Response:
-    return with_etag(history(svc, who, delivery_id, "Delivery", "delivery", "delivery-events"))
+def delivery_events(delivery_id: DeliveryPath, svc: ServicesDep, who: CallerDep, response: Response,
+                    at_position: AtPosition = None) -> dict[str, Any]:
+    return etag(response, history(svc, who, delivery_id, "Delivery", "delivery", "delivery-events", at_position))

@@ -8,73 +8,58 @@ The full export as of (D, K) is `ledger export evaluation` (docs/evaluation-expo
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from ledger.api.deps import Caller, ServicesDep, caught_up, reader
-from ledger.api.problems import ApiProblem
-from ledger.api.reads import scope
+from ledger.api.deps import AtPosition, Caller, ServicesDep, caught_up, reader
+from ledger.api.reads import EVALUATION, at_cut, scope
 from ledger.api.routes import READ_ERRORS, MunicipalityQuery, problems
-from ledger.api.schemas import Rows
+from ledger.api.schemas import EvaluationBuyers, EvaluationGrantedList, EvaluationOffers, EvaluationSalesList
 from ledger.api.screening import screen
-from ledger.projections import cut
 from ledger.projections import evaluation_export as ev
 
 # 409: `at_position` already passed (position-passed), beside the errors every read may answer.
 router = APIRouter(prefix="/evaluation", tags=["evaluation"], responses={**READ_ERRORS, **problems(409)},
                    dependencies=[Depends(caught_up)])
 Evaluator = Annotated[Caller, Depends(reader("timeline"))]
-AtPosition = Annotated[int | None, Query(ge=0, le=2**53 - 1, description=(
-    "answer only at exactly this log position (refused when ahead of the log, not reached in time, or passed)"))]
 
 
-def _at(svc: Any, at_position: int | None, read: Callable[[], Any]) -> tuple[Any, int]:
-    from ledger.projections.audit import AuditProjection
-
-    try:
-        return cut.read_at(svc.ledger.db, [AuditProjection()], lambda _position: read(), at_position)
-    except cut.PositionError as e:
-        headers = {"Retry-After": "1"} if e.code == "not-caught-up" else None
-        raise ApiProblem(e.code, e.message, headers=headers, **e.extra) from None
-
-
-@router.get("/offers", response_model=Rows)
+@router.get("/offers", response_model=EvaluationOffers)
 def offers(svc: ServicesDep, who: Evaluator, municipality: MunicipalityQuery = None,
-           at_position: AtPosition = None) -> dict:
+           at_position: AtPosition = None) -> dict[str, Any]:
     """Every price version of every offer, its days in force, and whether it was below cost."""
     m = scope(svc, who, municipality, "evaluation")
-    rows, position = _at(svc, at_position, lambda: ev.offers(svc.ledger.db, m))
+    rows, position = at_cut(svc, EVALUATION, at_position, lambda: ev.offers(svc.ledger.db, m))
     return {"municipality": m, "log_position": position, "offers": rows}
 
 
-@router.get("/sales", response_model=Rows)
+@router.get("/sales", response_model=EvaluationSalesList)
 def sales(svc: ServicesDep, who: Evaluator, municipality: MunicipalityQuery = None,
-          at_position: AtPosition = None) -> dict:
+          at_position: AtPosition = None) -> dict[str, Any]:
     """Per month and offer: orders started, buyers, deliveries, minutes, invoiced and credited."""
     m = scope(svc, who, municipality, "evaluation")
-    rows, position = _at(svc, at_position, lambda: ev.sales(svc.ledger.db, m))
+    rows, position = at_cut(svc, EVALUATION, at_position, lambda: ev.sales(svc.ledger.db, m))
     return {"municipality": m, "log_position": position, "sales": rows}
 
 
-@router.get("/buyers", response_model=Rows)
+@router.get("/buyers", response_model=EvaluationBuyers)
 def buyers(svc: ServicesDep, who: Evaluator, municipality: MunicipalityQuery = None,
-           at_position: AtPosition = None) -> dict:
+           at_position: AtPosition = None) -> dict[str, Any]:
     """One row per buyer, numbered by first purchase (no pseudonyms)."""
     m = scope(svc, who, municipality, "evaluation")
-    rows, position = _at(svc, at_position, lambda: ev.buyers(svc.ledger.db, m))
+    rows, position = at_cut(svc, EVALUATION, at_position, lambda: ev.buyers(svc.ledger.db, m))
     return {"municipality": m, "log_position": position, "buyers": rows}
 
 
-@router.get("/granted-services", response_model=Rows)
+@router.get("/granted-services", response_model=EvaluationGrantedList)
 def granted_services(svc: ServicesDep, who: Evaluator, municipality: MunicipalityQuery = None,
                      first: Annotated[date | None, Query()] = None,
-                     last: Annotated[date | None, Query()] = None, at_position: AtPosition = None) -> dict:
+                     last: Annotated[date | None, Query()] = None, at_position: AtPosition = None) -> dict[str, Any]:
     """Per month, FSIII code, starting band and group: citizens and their weekly granted minutes."""
     screen([first, last], "first/last")
     m = scope(svc, who, municipality, "evaluation")
-    rows, position = _at(svc, at_position, lambda: ev.granted_services(
+    rows, position = at_cut(svc, EVALUATION, at_position, lambda: ev.granted_services(
         svc.ledger.db, m, first.isoformat() if first else None, last.isoformat() if last else None))
     return {"municipality": m, "log_position": position, "granted_services": rows}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path
@@ -10,9 +10,9 @@ from starlette.responses import Response
 
 from ledger.api import bodies as b
 from ledger.api.commanding import Command, Runner
-from ledger.api.deps import CallerDep, ServicesDep, reader
-from ledger.api.reads import history
-from ledger.api.routes import COMMAND_ERRORS, with_etag
+from ledger.api.deps import AtPosition, CallerDep, ServicesDep, reader
+from ledger.api.reads import etag, history
+from ledger.api.routes import COMMAND_ERRORS
 from ledger.api.schemas import CommandResponse, History
 
 router = APIRouter(prefix="/orders", tags=["orders"], responses=COMMAND_ERRORS)
@@ -35,5 +35,6 @@ def cancel_order(order_id: OrderPath, body: b.CancelOrderBody, run: Runner = Com
 
 
 @router.get("/{order_id}/events", response_model=History, dependencies=[Depends(reader("citizen"))])
-def order_events(order_id: OrderPath, svc: ServicesDep, who: CallerDep) -> Response:
-    return with_etag(history(svc, who, order_id, "Order", "order", "order-events"))
+def order_events(order_id: OrderPath, svc: ServicesDep, who: CallerDep, response: Response,
+                 at_position: AtPosition = None) -> dict[str, Any]:
+    return etag(response, history(svc, who, order_id, "Order", "order", "order-events", at_position))

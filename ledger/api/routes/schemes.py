@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from ledger.api import bodies as b
 from ledger.api.commanding import Command, Runner
-from ledger.api.deps import CallerDep, ServicesDep, reader
-from ledger.api.reads import history
-from ledger.api.routes import COMMAND_ERRORS, MunicipalityPath, with_etag
+from ledger.api.deps import AtPosition, CallerDep, ServicesDep, reader
+from ledger.api.reads import etag, history
+from ledger.api.routes import COMMAND_ERRORS, MunicipalityPath
 from ledger.api.schemas import CommandResponse, History
 from ledger.api.tenancy import code_of
 from ledger.domain.scheme import scheme_id
@@ -41,5 +43,6 @@ def change_scheme_rules(municipality: MunicipalityPath, body: b.ChangeSchemeRule
 
 
 @router.get("/{municipality}/events", response_model=History, dependencies=[Depends(reader("catalogue"))])
-def scheme_events(municipality: MunicipalityPath, svc: ServicesDep, who: CallerDep) -> Response:
-    return with_etag(history(svc, who, scheme_id(code_of(municipality)), "Scheme", "scheme", None))
+def scheme_events(municipality: MunicipalityPath, svc: ServicesDep, who: CallerDep, response: Response,
+                  at_position: AtPosition = None) -> dict[str, Any]:
+    return etag(response, history(svc, who, scheme_id(code_of(municipality)), "Scheme", "scheme", None, at_position))
