@@ -49,7 +49,7 @@ class Repository:
     def __init__(self, store: Store, before: int) -> None:
         self.store = store
         self.before = before
-        self.mapper = Mapper(transcoder=OrjsonTranscoder())
+        self.mapper: Mapper[UUID] = Mapper(transcoder=OrjsonTranscoder())
         self.loaded: dict[UUID, Any] = {}
 
     def events(self, aggregate_id: UUID) -> list[tuple[int, str, bytes]]:
@@ -74,8 +74,8 @@ class Repository:
 
 @dataclass
 class LineResult:
-    line_no: int
-    kind: str
+    line_no: int | None  # as stored (None if the stored line lacks it)
+    kind: str | None
     stored: dict[str, Any]
     recomputed: dict[str, Any] | None
     differences: list[tuple[str, Any, Any]] = field(default_factory=list)

@@ -54,8 +54,8 @@ def reconcile(app: Any, m: int, month: str | None = None) -> dict[str, Any]:
         else:
             now, causes, why = owed_now(uow, scheme, cat, key)
             owed = now.amounts.as_dict() if now else dict(ZERO)
-            if now is not None and now.provenance.price is not None:
-                causes = [now.provenance.price]
+            if now is not None:
+                causes = [now.price_ref]
         row = months.setdefault(mon, {"month": mon, "invoiced": 0, "owed": 0, "difference": 0, "differences": [],
                                       "barred": mon < first_billable})
         row["invoiced"] += charged["gross"]

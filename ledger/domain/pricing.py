@@ -147,6 +147,18 @@ class InvoiceLine:
     def amounts(self) -> Amounts:
         return Amounts(self.net, self.vat, self.gross)
 
+    @property
+    def price_ref(self) -> str:
+        """The price version a delivery line was priced by."""
+        assert self.provenance.price is not None, f"a {self.kind} line names no price version"
+        return self.provenance.price
+
+    @property
+    def grant_ref(self) -> str:
+        """The grant that made the line's delivery (or the cancelled order) eligible."""
+        assert self.provenance.grant is not None, f"a {self.kind} line names no grant"
+        return self.provenance.grant
+
     def numbered(self, line_no: int) -> InvoiceLine:
         return replace(self, line_no=line_no)
 

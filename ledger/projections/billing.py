@@ -384,9 +384,9 @@ class BillingProjection(Projection):
             view.put(PAYMENTS, payment)
         money = account.money
         for i, entry in enumerate(money):  # as Account.PaymentReversed.apply does (allocation.reverse_payment)
-            event = MoneyEvent.from_row(entry)
-            if event.is_payment(payment_id):
-                money[i] = event.reversed(s["effective"]).to_row()
+            m = MoneyEvent.from_row(entry)
+            if m.is_payment(payment_id):
+                money[i] = m.reversed(s["effective"]).to_row()
 
 
 # The money list is stored compactly, one short list per event in log order, in the domain's one

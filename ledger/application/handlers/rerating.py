@@ -87,17 +87,17 @@ def fee_owed(uow: Any, item: dict[str, Any]) -> dict[str, int]:
 def _causes(scheme: Any, original: dict[str, Any], now: InvoiceLine, charged: dict[str, int]) -> tuple[list[str], str]:
     """Which events made an eligible delivery's amount differ from what was charged."""
     causes, why = [], []
-    if now.provenance.price != original["provenance"]["price"]:
-        causes.append(now.provenance.price)
+    if now.price_ref != original["provenance"]["price"]:
+        causes.append(now.price_ref)
         why.append("price")
     if now.billed_minutes != original["billed_minutes"]:
         causes.append(scheme.rules_ref_on(date.fromisoformat(now.date)))
         why.append("rules")
     if charged["gross"] == 0:
-        causes.append(now.provenance.grant)
+        causes.append(now.grant_ref)
         why.append("eligible-again")
     if not causes:
-        causes.append(now.provenance.price)
+        causes.append(now.price_ref)
         why.append("price")
     return causes, "+".join(why)
 
@@ -120,7 +120,7 @@ def difference(uow: Any, scheme: Any, cat: Any, account: Account, key: str) -> d
             "date": entry["date"], "month": entry["date"][:7], "offer_id": original["offer_id"],
             "vat_class": now.vat_class if now else original["vat_class"], "charged": charged, "owed": owed,
             "delta": delta, "caused_by": causes, "why": why,
-            "price": now.provenance.price if now else None}
+            "price": now.price_ref if now else None}
 
 
 def barred_before(month: str, months_back: int) -> str:
