@@ -12,9 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ledger.domain.values import billable_minutes, hourly_net, line_amounts
+
+if TYPE_CHECKING:  # the aggregates import these values, so they are named here for the type checker only
+    from ledger.domain.delivery import Delivery
+    from ledger.domain.order import Order
 
 Ore: TypeAlias = int  # money is a whole number of øre, never a float
 Payload: TypeAlias = dict[str, Any]  # a JSON object as it is stored in an event
@@ -204,9 +208,11 @@ def offer_versions(offer: Mapping[str, Any]) -> list[PriceVersion]:
     return [PriceVersion.from_state(v) for v in offer["versions"]]
 
 
-def delivery_line(line_no: int, delivery: Any, order: Any, offer: Mapping[str, Any], rules: Mapping[str, Any],
+def delivery_line(line_no: int, delivery: Delivery, order: Order, offer: Mapping[str, Any], rules: Mapping[str, Any],
                   grant_ref: str) -> InvoiceLine:
-    """The line a delivery (ledger.domain.delivery.Delivery) of an order bills at."""
+    """The line a delivery of an order bills at."""
+    if delivery.band is None:  # a missed visit: never billable (ledger-replay reports it as a problem)
+        raise ValueError(f"delivery {delivery.id} is a missed visit, which has no band and no price")
     version = price_version_on(offer_versions(offer), delivery.date)
     p = price_delivery(offer["unit"], version, delivery.band, delivery.minutes, delivery.units,
                        rules["minimum_minutes"], rules["increment_minutes"])
@@ -217,7 +223,7 @@ def delivery_line(line_no: int, delivery: Any, order: Any, offer: Mapping[str, A
         Provenance(order=order.placed_ref, delivery=delivery.recorded_ref, price=version.ref, grant=grant_ref))
 
 
-def fee_line(line_no: int, order: Any, offer: Mapping[str, Any], cancelled_on: str, fee: Ore, cancel_ref: str,
+def fee_line(line_no: int, order: Order, offer: Mapping[str, Any], cancelled_on: str, fee: Ore, cancel_ref: str,
              vat_class: str) -> InvoiceLine:
     a = Amounts.of(fee, vat_class)
     return InvoiceLine(
