@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +55,7 @@ def link(previous: bytes, position: int, version: int, originator_id: bytes, top
 
 
 def join(chain_pages: Iterable[list[tuple]], event_pages: Iterable[list[tuple]],
-         lookup: Callable[[int], tuple | None]) -> Iterator[list[Joined]]:
+         lookup: Callable[[int], tuple | None]) -> Generator[list[Joined], None, None]:
     """Merge chain rows (position order) with event rows (notification order) into joined rows.
 
     In a sound store both orders agree, so this is a plain merge. An event the chain skips comes

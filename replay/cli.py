@@ -6,7 +6,6 @@ first bad position or line); 2 bad usage (unusable URL, missing file, unknown in
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -395,4 +394,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

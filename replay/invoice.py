@@ -3,8 +3,8 @@
 The `InvoiceIssued` event holds the invoice as issued. Every aggregate a line depends on
 (delivery, order, the municipality's catalogue and scheme, the citizen's assessment and account)
 is loaded in memory from the events stored *before* that event (the run saw nothing later), and
-each line is computed again with the domain's own `delivery_line` / `fee_line` and the invoice
-run's own grant lookup. The result is compared field by field with the stored line, including its
+each line is computed again with the domain's own `delivery_line` / `fee_line` and its
+`grant_ref`, which the invoice run uses too. The result is compared field by field with the stored line, including its
 provenance (so the price version, order, delivery and grant it names are checked too).
 
 No application, projection or write is involved: this works on a read-only copy of the store.
@@ -21,8 +21,8 @@ import orjson
 from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
-from ledger.application.handlers.billing import _grant_ref
 from ledger.domain.account import Account
+from ledger.domain.assessment import Assessment, assessment_id, grant_ref
 from ledger.domain.catalogue import Catalogue, catalogue_id
 from ledger.domain.delivery import Delivery
 from ledger.domain.errors import NotFound
@@ -49,7 +49,7 @@ class Repository:
     def __init__(self, store: Store, before: int) -> None:
         self.store = store
         self.before = before
-        self.mapper = Mapper(transcoder=OrjsonTranscoder())
+        self.mapper: Mapper[UUID] = Mapper(transcoder=OrjsonTranscoder())
         self.loaded: dict[UUID, Any] = {}
 
     def events(self, aggregate_id: UUID) -> list[tuple[int, str, bytes]]:
@@ -74,8 +74,8 @@ class Repository:
 
 @dataclass
 class LineResult:
-    line_no: int
-    kind: str
+    line_no: int | None  # as stored (None if the stored line lacks it)
+    kind: str | None
     stored: dict[str, Any]
     recomputed: dict[str, Any] | None
     differences: list[tuple[str, Any, Any]] = field(default_factory=list)
@@ -166,8 +166,9 @@ def _delivery_line(repo: Repository, m: int, invoice: dict[str, Any], stored: di
     scheme = repo.get(Scheme, scheme_id(m), "scheme")
     offer = repo.get(Catalogue, catalogue_id(m), "catalogue").offer(o.offer_id)
     rules = scheme.rules_on(date.fromisoformat(d.date))
-    grant = _grant_ref(repo, o, d.date, rules["sections"])
-    return delivery_line(stored["line_no"], d, o, offer, rules, grant)
+    assessment = repo.get(Assessment, assessment_id(o.citizen_id), "assessment")
+    grant = grant_ref(assessment, o.eligibility, d.date, rules["sections"])
+    return delivery_line(stored["line_no"], d, o, offer, rules, grant).to_payload()
 
 
 def _fee_line(repo: Repository, m: int, stored: dict[str, Any], problems: list[str]) -> dict[str, Any]:
@@ -182,7 +183,7 @@ def _fee_line(repo: Repository, m: int, stored: dict[str, Any], problems: list[s
         problems.append(f"the cancellation {ref} was not late or carried no fee")
     offer = repo.get(Catalogue, catalogue_id(m), "catalogue").offer(o.offer_id)
     return fee_line(stored["line_no"], o, offer, cancelled["effective"], cancelled["fee_ore"], ref,
-                    o.quoted["vat_class"])
+                    o.quoted["vat_class"]).to_payload()
 
 
 def _interest_line(repo: Repository, m: int, invoice: dict[str, Any], account: Account | None,
@@ -195,9 +196,8 @@ def _interest_line(repo: Repository, m: int, invoice: dict[str, Any], account: A
     rates = repo.get(ReferenceRates, rates_id(m), "reference rate table")
     document = stored["interest"]["document"]
     for line in account.interest_due(rates, date.fromisoformat(invoice["effective"])):
-        if line["interest"]["document"] == document:
-            line["line_no"] = stored["line_no"]
-            return line
+        if line.interest is not None and line.interest.document == document:
+            return line.numbered(stored["line_no"]).to_payload()
     raise NotFound(f"no interest was due on {document} when the invoice was issued")
 
 

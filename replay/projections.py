@@ -11,7 +11,7 @@ missing, and a check run against an auditor's copy of the store must not add liv
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,7 +139,7 @@ def _compare_table(engine: Engine, db: Database, table: Table, suffix: str) -> T
     return result
 
 
-def canonical_rows(db: Database, table: Table, physical: str) -> Iterator[list[Any]]:
+def canonical_rows(db: Database, table: Table, physical: str) -> Generator[list[Any], None, None]:
     """A table's rows in primary-key order, as lists of canonical values (int/str/None), the
     same rendering `Engine.digest` hashes, so SQLite and PostgreSQL give the same lists."""
     sql = dialect_for(db.is_postgres, table, physical)

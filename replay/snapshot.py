@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from functools import partial
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from datetime import date, datetime, time, timezone
@@ -120,7 +121,7 @@ def rebuild_known_at(store: Store, projections: list[Projection], known_at: str,
             tables: dict[str, dict[str, Any]] = {}
             for p in projections:
                 name = f"{p.name}.tables.json"
-                files[name] = _write(out / name, lambda f, p=p: _dump_tables(f, scratch, p, known_at, as_of))
+                files[name] = _write(out / name, partial(_dump_tables, db=scratch, p=p, known_at=known_at, as_of=as_of))
                 tables[p.name] = {"version": p.version,
                                   "digests": {t.name: Engine(scratch, [p]).digest(t.name) for t in p.tables}}
                 view = view_for(p.name)
@@ -128,7 +129,7 @@ def rebuild_known_at(store: Store, projections: list[Projection], known_at: str,
                 if data is not None:
                     body = {"projection": p.name, "known_at": known_at, "as_of": as_of, "view": data}
                     name = f"{p.name}.view.json"
-                    files[name] = _write(out / name, lambda f, b=body: f.write(orjson.dumps(b, option=_PRETTY) + b"\n"))
+                    files[name] = _write(out / name, partial(_dump_json, body=body))
         finally:
             scratch.close()
     manifest = {
@@ -160,6 +161,10 @@ class _Hashing:
     def write(self, data: bytes) -> int:
         self.digest.update(data)
         return self.f.write(data)
+
+
+def _dump_json(f: BinaryIO, body: dict[str, Any]) -> None:
+    f.write(orjson.dumps(body, option=_PRETTY) + b"\n")
 
 
 def _dump_tables(f: BinaryIO, db: Database, p: Projection, known_at: str, as_of: str | None) -> None:

@@ -20,7 +20,7 @@ import os
 import re
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -219,7 +219,8 @@ def _verify_in_processes(store: Store, expect: list[Claim], projections: list[An
         chain = pool.submit(_chain_task, url, expect)
         with bar("chain and projections") as progress:
             total = len(tasks) + 1
-            for done, _ in enumerate(as_completed([*tasks, chain]), start=1):
+            futures: list[Future[Any]] = [*tasks, chain]
+            for done, _ in enumerate(as_completed(futures), start=1):
                 progress(done, total)
         check, steps = chain.result()
         results, events, seconds = {}, 0, 0.0

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ledger.application.handlers.billing import BILLABLE, _candidates
-from ledger.application.handlers.rerating import MONEY, ZERO, barred_before, difference, fee_owed, owed_now
+from ledger.application.handlers.rerating import ZERO, barred_before, difference, fee_owed, owed_now
 from ledger.application.uow import UnitOfWork
 from ledger.domain.account import Account, account_id
 from ledger.domain.catalogue import Catalogue, catalogue_id
@@ -53,9 +53,9 @@ def reconcile(app: Any, m: int, month: str | None = None) -> dict[str, Any]:
             owed = fee_owed(uow, item)
         else:
             now, causes, why = owed_now(uow, scheme, cat, key)
-            owed = {k: now[k] for k in MONEY} if now else dict(ZERO)
+            owed = now.amounts.as_dict() if now else dict(ZERO)
             if now is not None:
-                causes = [now["provenance"]["price"]]
+                causes = [now.price_ref]
         row = months.setdefault(mon, {"month": mon, "invoiced": 0, "owed": 0, "difference": 0, "differences": [],
                                       "barred": mon < first_billable})
         row["invoiced"] += charged["gross"]

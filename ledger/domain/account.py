@@ -11,25 +11,41 @@ documents so far charged for it, which is what a re-rating compares with.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from ledger.domain.allocation import AccountState, allocate
+from ledger.domain.allocation import AccountState, MoneyEvent, allocate, reverse_payment
 from ledger.domain.base import Context, LedgerAggregate, key_id
 from ledger.domain.errors import InvalidInput, NotFound, rule
+from ledger.domain.pricing import InvoiceLine, Payload
 from ledger.domain.values import PAYMENT_METHODS, iso, one_of, ore
+
+if TYPE_CHECKING:
+    from ledger.domain.interest import ReferenceRates
 
 
 def account_id(citizen_id: UUID | str) -> UUID:
     return key_id("account", citizen_id)
 
 
-def _totals(lines: list[dict[str, Any]]) -> dict[str, int]:
+def _totals(lines: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     return {k: sum(line[k] for line in lines) for k in ("net", "vat", "gross")}
 
 
 class Account(LedgerAggregate):
+    if TYPE_CHECKING:  # state the events' apply() methods assign (declared for the type checker only)
+        citizen_id: str
+        invoices: dict[str, dict[str, Any]]
+        billed: dict[str, tuple[str, int]]
+        credited: set[tuple[str, int]]
+        payments: dict[str, dict[str, Any]]
+        money: list[MoneyEvent]
+        issued: dict[str, dict[str, Any]]
+        debit_notes: dict[str, dict[str, Any]]
+        interest_to: dict[str, str]
+
     class AccountOpened(LedgerAggregate.Created):
         citizen_id: str
 
@@ -51,11 +67,11 @@ class Account(LedgerAggregate):
         number: str
         month: str
         due_on: str
-        lines: list
+        lines: list[Payload]
         net: int
         vat: int
         gross: int
-        chain_head: dict
+        chain_head: dict[str, Any]
 
         def apply(self, a: Account) -> None:
             a.invoices[self.number] = {"month": self.month, "issued_on": self.effective, "due_on": self.due_on,
@@ -67,12 +83,12 @@ class Account(LedgerAggregate):
                                                  "date": line["date"], "kind": line["kind"]}
                 if line["kind"] == "interest":
                     a.interest_to[line["interest"]["document"]] = line["interest"]["to"]
-            a.money.append({"kind": "invoice", "number": self.number, "gross": self.gross})
+            a.money.append(MoneyEvent.invoice(self.number, self.gross, self.effective))
 
     class CreditNoteIssued(LedgerAggregate.Event):
         number: str
         invoice_number: str
-        lines: list
+        lines: list[Payload]
         net: int
         vat: int
         gross: int
@@ -82,7 +98,7 @@ class Account(LedgerAggregate):
             for line in self.lines:
                 a.credited.add((self.invoice_number, line["invoice_line_no"]))
                 a._adjust(line, -1)
-            a.money.append({"kind": "credit_note", "invoice_number": self.invoice_number, "gross": self.gross})
+            a.money.append(MoneyEvent.credit_note(self.invoice_number, self.gross, self.effective))
 
     class DebitNoteIssued(LedgerAggregate.Event):
         """More is owed for lines of an issued invoice than it charged (a re-rating); its own number."""
@@ -90,7 +106,7 @@ class Account(LedgerAggregate):
         number: str
         invoice_number: str
         due_on: str
-        lines: list
+        lines: list[Payload]
         net: int
         vat: int
         gross: int
@@ -101,7 +117,7 @@ class Account(LedgerAggregate):
                                           "due_on": self.due_on, "gross": self.gross, "lines": self.lines}
             for line in self.lines:
                 a._adjust(line, +1)
-            a.money.append({"kind": "debit_note", "number": self.number, "gross": self.gross})
+            a.money.append(MoneyEvent.debit_note(self.number, self.gross, self.effective))
 
     def _adjust(self, line: dict[str, Any], sign: int) -> None:
         entry = self.issued.get(line["billing_key"])
@@ -116,7 +132,7 @@ class Account(LedgerAggregate):
 
         def apply(self, a: Account) -> None:
             a.invoices[self.invoice_number]["reminders"].append(self.effective)
-            a.money.append({"kind": "reminder", "invoice_number": self.invoice_number, "fee": self.fee_ore})
+            a.money.append(MoneyEvent.reminder(self.invoice_number, self.fee_ore, self.effective))
 
     class PaymentReceived(LedgerAggregate.Event):
         payment_id: str
@@ -126,8 +142,7 @@ class Account(LedgerAggregate):
 
         def apply(self, a: Account) -> None:
             a.payments[self.payment_id] = {"amount": self.amount, "reversed": False}
-            a.money.append({"kind": "payment", "payment_id": self.payment_id, "amount": self.amount,
-                            "reference": self.reference, "reversed": False})
+            a.money.append(MoneyEvent.payment(self.payment_id, self.amount, self.effective, self.reference))
 
     class PaymentReversed(LedgerAggregate.Event):
         payment_id: str
@@ -135,9 +150,7 @@ class Account(LedgerAggregate):
 
         def apply(self, a: Account) -> None:
             a.payments[self.payment_id]["reversed"] = True
-            for m in a.money:
-                if m["kind"] == "payment" and m["payment_id"] == self.payment_id:
-                    m["reversed"] = True
+            reverse_payment(a.money, self.payment_id, self.effective)
 
     # -- commands --------------------------------------------------------------------------
     @classmethod
@@ -146,14 +159,16 @@ class Account(LedgerAggregate):
                           citizen_id=str(citizen_id))
 
     def issue_invoice(self, ctx: Context, number: str, month: str, issued_on: date, due_on: date,
-                      lines: list[dict[str, Any]], chain_head: dict[str, Any]) -> None:
+                      lines: Sequence[InvoiceLine | Payload], chain_head: dict[str, Any]) -> None:
+        """Issue an invoice of these lines (typed lines; a stored line's payload dict is taken as it is)."""
         assert lines, "an invoice has at least one line"
-        for line in lines:
+        payloads = [x.to_payload() if isinstance(x, InvoiceLine) else x for x in lines]
+        for line in payloads:
             rule(line["billing_key"] not in self.billed, "billed-twice",
                  f"{line['billing_key']} is already on invoice {self.billed.get(line['billing_key'], ('?',))[0]}")
             assert all(isinstance(line[k], int) for k in ("net", "vat", "gross")), "money is integer øre"
         self._record(self.InvoiceIssued, ctx, iso(issued_on), number=number, month=month, due_on=iso(due_on),
-                     lines=lines, **_totals(lines), chain_head=chain_head)
+                     lines=payloads, **_totals(payloads), chain_head=chain_head)
 
     def line_for(self, billing_key: str) -> tuple[str, dict[str, Any]] | None:
         """The invoice number and line that billed a delivery (or fee), if any."""
@@ -225,7 +240,7 @@ class Account(LedgerAggregate):
                      sequence=len(reminders) + 1, fee_ore=fee_ore)
         return True
 
-    def interest_due(self, rates: Any, run_date: date) -> list[dict[str, Any]]:
+    def interest_due(self, rates: ReferenceRates, run_date: date) -> list[InvoiceLine]:
         """Default interest lines (line_no 0) for every overdue invoice and debit note, for the days
         from the day after it fell due (or after the last day already charged) to the day before
         `run_date`. The principal is what is still open, at most the document's own charges (no
@@ -234,7 +249,7 @@ class Account(LedgerAggregate):
 
         from ledger.domain.pricing import interest_line
 
-        lines = []
+        lines: list[InvoiceLine] = []
         last = run_date - timedelta(days=1)
         state = self.state()
         # Money on the account (an over-payment, a credit larger than its invoice) waits for the
@@ -253,7 +268,7 @@ class Account(LedgerAggregate):
             if principal <= 0 or first > last:
                 continue
             line = interest_line(0, number, principal, rates.periods(first, last))
-            if line["gross"] > 0:
+            if line.gross > 0:
                 lines.append(line)
         return lines
 

@@ -12,10 +12,82 @@ becomes credit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, TypeAlias
 
 from ledger.domain.fi_payment import invoice_for_reference
+
+MoneyKind: TypeAlias = Literal["invoice", "debit_note", "credit_note", "reminder", "payment"]
+
+# The one encoding of a money event as a short list (the billing projection stores an account's
+# money as JSON of these, written on every change, so their size matters):
+#   ["i", invoice number, gross, issued on]        ["r", invoice number, fee, issued on]
+#   ["c", invoice number, gross, issued on]        ["p", payment id, amount, paid on, reference, reversed on]
+#   ["d", debit note number, gross, issued on]
+_CODE: dict[MoneyKind, str] = {"invoice": "i", "debit_note": "d", "credit_note": "c", "reminder": "r", "payment": "p"}
+_KIND: dict[str, MoneyKind] = {v: k for k, v in _CODE.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class MoneyEvent:
+    """One fact that moves money on an account, as allocation reads it.
+
+    `key` is the document number for an invoice or a debit note, the invoice number for a credit
+    note or a reminder, the payment id for a payment; `amount` its gross, fee or amount in øre."""
+
+    kind: MoneyKind
+    key: str
+    amount: int
+    on: str  # the effective date (ISO)
+    reference: str | None = None  # payment: what the payer wrote (an invoice number or FI id)
+    reversed_on: str | None = None  # payment: the date it was reversed
+
+    # -- the money events of the Account aggregate's events -------------------------------
+    @classmethod
+    def invoice(cls, number: str, gross: int, on: str) -> MoneyEvent:
+        return cls("invoice", number, gross, on)
+
+    @classmethod
+    def debit_note(cls, number: str, gross: int, on: str) -> MoneyEvent:
+        return cls("debit_note", number, gross, on)
+
+    @classmethod
+    def credit_note(cls, invoice_number: str, gross: int, on: str) -> MoneyEvent:
+        return cls("credit_note", invoice_number, gross, on)
+
+    @classmethod
+    def reminder(cls, invoice_number: str, fee: int, on: str) -> MoneyEvent:
+        return cls("reminder", invoice_number, fee, on)
+
+    @classmethod
+    def payment(cls, payment_id: str, amount: int, on: str, reference: str | None) -> MoneyEvent:
+        return cls("payment", payment_id, amount, on, reference)
+
+    def is_payment(self, payment_id: str) -> bool:
+        return self.kind == "payment" and self.key == payment_id
+
+    def reversed(self, on: str) -> MoneyEvent:
+        return replace(self, reversed_on=on)
+
+    # -- the stored encoding --------------------------------------------------------------
+    def to_row(self) -> list[Any]:
+        if self.kind == "payment":
+            return ["p", self.key, self.amount, self.on, self.reference, self.reversed_on]
+        return [_CODE[self.kind], self.key, self.amount, self.on]
+
+    @classmethod
+    def from_row(cls, row: list[Any]) -> MoneyEvent:
+        if row[0] == "p":
+            return cls("payment", row[1], row[2], row[3], row[4], row[5])
+        return cls(_KIND[row[0]], row[1], row[2], row[3])
+
+
+def reverse_payment(money: list[MoneyEvent], payment_id: str, on: str) -> None:
+    """Mark the payment reversed from `on`, in place (as Account.PaymentReversed does)."""
+    for i, m in enumerate(money):
+        if m.is_payment(payment_id):
+            money[i] = m.reversed(on)
 
 
 @dataclass
@@ -38,43 +110,37 @@ class AccountState:
         return available - take
 
 
-def allocate(money_events: list[dict[str, Any]]) -> AccountState:
-    """money_events: dicts with 'kind' in invoice|reminder|credit_note|payment and their amounts.
-
-    invoice, debit_note: number, gross · reminder: invoice_number, fee · credit_note: invoice_number, gross
-    payment: payment_id, amount, reference, reversed (bool)
-    """
+def allocate(money: Iterable[MoneyEvent], as_of: str | None = None) -> AccountState:
+    """The account's state after its money events, in order; with `as_of`, only the events dated
+    on or before it count (a reversal dated later has not happened yet)."""
     s = AccountState()
-    for e in money_events:
-        kind = e["kind"]
-        if kind in ("invoice", "debit_note"):  # a debit note is owed as an invoice is, under its own number
-            n = e["number"]
-            s.owed[n] = e["gross"]
-            s.charged[n] = e["gross"]
+    for e in money:
+        if as_of is not None and e.on > as_of:
+            continue
+        kind, n = e.kind, e.key
+        if kind == "invoice" or kind == "debit_note":  # a debit note is owed as an invoice is, under its own number
+            s.owed[n] = e.amount
+            s.charged[n] = e.amount
             if s.credit > 0:
                 s.credit = s._pay("credit", n, s.credit)
         elif kind == "reminder":
-            n = e["invoice_number"]
-            s.owed[n] = s.owed.get(n, 0) + e["fee"]
-            s.charged[n] = s.charged.get(n, 0) + e["fee"]
+            s.owed[n] = s.owed.get(n, 0) + e.amount
+            s.charged[n] = s.charged.get(n, 0) + e.amount
         elif kind == "credit_note":
-            n = e["invoice_number"]
-            s.charged[n] = s.charged.get(n, 0) - e["gross"]
-            reduce = min(e["gross"], s.owed.get(n, 0))
+            s.charged[n] = s.charged.get(n, 0) - e.amount
+            reduce = min(e.amount, s.owed.get(n, 0))
             s.owed[n] = s.owed.get(n, 0) - reduce
-            s.credit += e["gross"] - reduce
-        elif kind == "payment":
-            if e.get("reversed"):
+            s.credit += e.amount - reduce
+        else:  # payment
+            if e.reversed_on is not None and (as_of is None or e.reversed_on <= as_of):
                 continue
-            left = e["amount"]
-            ref = invoice_for_reference(e.get("reference"))  # an invoice number or its FI payment id
+            left = e.amount
+            ref = invoice_for_reference(e.reference)  # an invoice number or its FI payment id
             if ref and ref in s.owed:
-                left = s._pay(e["payment_id"], ref, left)
-            for n in list(s.owed):
+                left = s._pay(n, ref, left)
+            for number in list(s.owed):
                 if left <= 0:
                     break
-                left = s._pay(e["payment_id"], n, left)
+                left = s._pay(n, number, left)
             s.credit += left
-        else:  # pragma: no cover - programmer error
-            raise AssertionError(f"unknown money event {kind}")
     return s

@@ -8,8 +8,9 @@ event whose effective date lies in the past; nothing is ever edited.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from ledger.domain.base import Context, LedgerAggregate, key_id
@@ -39,6 +40,10 @@ def amount(minutes_per_week: int | None = None, visits: int | None = None, perio
 
 
 class Assessment(LedgerAggregate):
+    if TYPE_CHECKING:  # state the events' apply() methods assign (declared for the type checker only)
+        citizen_id: str
+        grants: dict[str, dict[str, Any]]
+
     class AssessmentOpened(LedgerAggregate.Created):
         citizen_id: str
 
@@ -51,7 +56,7 @@ class Assessment(LedgerAggregate):
         grant_id: str
         fsiii: str
         section: str
-        amount: dict
+        amount: dict[str, Any]
         valid_from: str
         valid_to: str | None
 
@@ -67,7 +72,7 @@ class Assessment(LedgerAggregate):
         """The amount changes from `effective` (a re-assessment, "revisitation")."""
 
         grant_id: str
-        amount: dict
+        amount: dict[str, Any]
 
         def apply(self, a: Assessment) -> None:
             a._change(self.grant_id, self.effective, self.amount, f"{self.originator_id}:{self.originator_version}")
@@ -76,7 +81,7 @@ class Assessment(LedgerAggregate):
         """A back-dated correction of the amount from `effective`; it names the event it corrects."""
 
         grant_id: str
-        amount: dict
+        amount: dict[str, Any]
         corrects: str
 
         def apply(self, a: Assessment) -> None:
@@ -91,7 +96,7 @@ class Assessment(LedgerAggregate):
             a.grants[self.grant_id]["valid_to"] = self.effective
             a.grants[self.grant_id]["ended_ref"] = f"{self.originator_id}:{self.originator_version}"
 
-    def _change(self, grant_id: str, effective: str, amt: dict, ref: str) -> None:
+    def _change(self, grant_id: str, effective: str, amt: dict[str, Any], ref: str) -> None:
         changes = [c for c in self.grants[grant_id]["changes"] if c[0] != effective]
         self.grants[grant_id]["changes"] = sorted([*changes, (effective, amt, ref)], key=lambda c: c[0])
 
@@ -170,3 +175,14 @@ class Assessment(LedgerAggregate):
                 out.append({"grant_id": gid, "fsiii": g["fsiii"], "section": g["section"],
                             "weekly_minutes": current[0]["weekly_minutes"], "ref": current[1]})
         return out
+
+
+def grant_ref(assessment: Assessment, eligibility: str, on: str, sections: Sequence[str]) -> str:
+    """The grant that makes a delivery on `on` eligible (an invoice line's provenance): the first
+    grant active that day under one of the scheme's sections; the order's own `eligibility` (the
+    grant it was placed under) if none is active now."""
+    for g in assessment.active_on(date.fromisoformat(on)):
+        if g["section"] in sections:
+            ref: str = g["ref"]
+            return ref
+    return eligibility

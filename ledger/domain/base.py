@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
@@ -43,6 +43,9 @@ A = TypeVar("A", bound="LedgerAggregate")
 
 class LedgerAggregate(Aggregate):
     """Base of every aggregate: stamps each event with the common facts."""
+
+    if TYPE_CHECKING:  # assigned by each aggregate's created event (declared for the type checker only)
+        municipality: int
 
     class Event(Aggregate.Event):
         effective: str

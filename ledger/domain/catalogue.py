@@ -9,16 +9,18 @@ invoice line can name the exact version ('<catalogue id>:<version>') it used.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from ledger.domain.base import Context, LedgerAggregate, key_id
 from ledger.domain.errors import AlreadyExists, InvalidInput, NotFound, RuleViolated, rule
+from ledger.domain.pricing import PriceVersion, offer_versions, price_version_on
 from ledger.domain.values import BANDS, UNITS, VAT_CLASSES, fsiii_code, iso, one_of, ore, whole
 
 COST_PARTS = ("wage", "overhead", "transport", "capital")
 
 
-def catalogue_id(municipality: int):
+def catalogue_id(municipality: int) -> UUID:
     return key_id("catalogue", municipality)
 
 
@@ -46,6 +48,9 @@ def terms(value: object) -> dict[str, int]:
 
 
 class Catalogue(LedgerAggregate):
+    if TYPE_CHECKING:  # state the events' apply() methods assign (declared for the type checker only)
+        offers: dict[str, dict[str, Any]]
+
     class CatalogueOpened(LedgerAggregate.Created):
         def apply(self, c: Catalogue) -> None:
             c.municipality = self.municipality
@@ -57,9 +62,9 @@ class Catalogue(LedgerAggregate):
         unit: str
         fsiii: str
         vat_class: str
-        prices: dict
-        cost_basis: dict
-        cancellation: dict
+        prices: dict[str, Any]
+        cost_basis: dict[str, Any]
+        cancellation: dict[str, Any]
 
         def apply(self, c: Catalogue) -> None:
             c._add(self, "item", [])
@@ -67,12 +72,12 @@ class Catalogue(LedgerAggregate):
     class PackageAdded(LedgerAggregate.Event):
         package_id: str
         name: str
-        items: list
+        items: list[Any]
         fsiii: str
         vat_class: str
-        prices: dict
-        cost_basis: dict
-        cancellation: dict
+        prices: dict[str, Any]
+        cost_basis: dict[str, Any]
+        cancellation: dict[str, Any]
 
         def apply(self, c: Catalogue) -> None:
             c._add(self, "package", list(self.items))
@@ -82,8 +87,8 @@ class Catalogue(LedgerAggregate):
 
         offer_id: str
         vat_class: str
-        prices: dict
-        cost_basis: dict
+        prices: dict[str, Any]
+        cost_basis: dict[str, Any]
 
         def apply(self, c: Catalogue) -> None:
             o = c.offers[self.offer_id]
@@ -99,8 +104,8 @@ class Catalogue(LedgerAggregate):
         offer_id: str
         corrects: str
         vat_class: str
-        prices: dict
-        cost_basis: dict
+        prices: dict[str, Any]
+        cost_basis: dict[str, Any]
         reason: str
 
         def apply(self, c: Catalogue) -> None:
@@ -141,7 +146,7 @@ class Catalogue(LedgerAggregate):
             raise InvalidInput("an item or package needs a name", field="name")
 
     def add_item(self, ctx: Context, item_id: str, name: str, unit: str, fsiii: str, vat_class: str,
-                 prices_: dict, cost_basis_: dict, effective: date, cancellation: dict | None = None) -> None:
+                 prices_: dict[str, Any], cost_basis_: dict[str, Any], effective: date, cancellation: dict[str, Any] | None = None) -> None:
         self._check_new(item_id, name)
         one_of(unit, UNITS[:3], "unit")
         one_of(vat_class, VAT_CLASSES, "vat_class")
@@ -150,7 +155,7 @@ class Catalogue(LedgerAggregate):
                      cost_basis=cost_basis(cost_basis_), cancellation=terms(cancellation))
 
     def add_package(self, ctx: Context, package_id: str, name: str, items: list[str], fsiii: str, vat_class: str,
-                    prices_: dict, cost_basis_: dict, effective: date, cancellation: dict | None = None) -> None:
+                    prices_: dict[str, Any], cost_basis_: dict[str, Any], effective: date, cancellation: dict[str, Any] | None = None) -> None:
         self._check_new(package_id, name)
         if not isinstance(items, list) or not items:
             raise InvalidInput("a package must name at least one item", field="items")
@@ -164,12 +169,13 @@ class Catalogue(LedgerAggregate):
                      cost_basis=cost_basis(cost_basis_), cancellation=terms(cancellation))
 
     def offer(self, offer_id: str) -> dict[str, Any]:
-        if offer_id not in self.offers:
+        found = self.offers.get(offer_id)
+        if found is None:
             raise NotFound(f"the catalogue of municipality {self.municipality} has no item or package {offer_id!r}")
-        return self.offers[offer_id]
+        return found
 
-    def change_price(self, ctx: Context, offer_id: str, effective: date, vat_class: str, prices_: dict,
-                     cost_basis_: dict) -> None:
+    def change_price(self, ctx: Context, offer_id: str, effective: date, vat_class: str, prices_: dict[str, Any],
+                     cost_basis_: dict[str, Any]) -> None:
         o = self.offer(offer_id)
         one_of(vat_class, VAT_CLASSES, "vat_class")
         rule(iso(effective) >= o["versions"][0]["effective"], "price-before-offer",
@@ -184,12 +190,12 @@ class Catalogue(LedgerAggregate):
         self._record(self.PriceChanged, ctx, iso(effective), offer_id=offer_id, vat_class=vat_class,
                      prices=prices(prices_), cost_basis=cost_basis(cost_basis_))
 
-    def correct_price(self, ctx: Context, offer_id: str, effective: date, vat_class: str, prices_: dict,
-                      cost_basis_: dict, reason: str) -> dict[str, Any]:
+    def correct_price(self, ctx: Context, offer_id: str, effective: date, vat_class: str, prices_: dict[str, Any],
+                      cost_basis_: dict[str, Any], reason: str) -> dict[str, Any]:
         """Correct the version in force from `effective` (its own date); returns the version corrected."""
         o = self.offer(offer_id)
         one_of(vat_class, VAT_CLASSES, "vat_class")
-        old = next((v for v in o["versions"] if v["effective"] == iso(effective)), None)
+        old: dict[str, Any] | None = next((v for v in o["versions"] if v["effective"] == iso(effective)), None)
         if old is None:
             raise NotFound(f"{offer_id} has no price version from {effective}; versions start "
                            + ", ".join(v["effective"] for v in o["versions"]))
@@ -213,13 +219,9 @@ class Catalogue(LedgerAggregate):
         s = iso(d)
         return o["versions"][0]["effective"] <= s and (o["retired_from"] is None or s < o["retired_from"])
 
-    def price_on(self, offer_id: str, d: date) -> dict[str, Any]:
+    def price_on(self, offer_id: str, d: date) -> PriceVersion:
         """The price version in force on d; refuses a date before the offer or after retirement."""
         o = self.offer(offer_id)
         if not self.in_force(offer_id, d):
             raise RuleViolated("offer-not-in-force", f"{offer_id} is not in the catalogue on {d}")
-        s, current = iso(d), o["versions"][0]
-        for v in o["versions"]:
-            if v["effective"] <= s:
-                current = v
-        return current
+        return price_version_on(offer_versions(o), iso(d))

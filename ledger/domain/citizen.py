@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from ledger.domain.base import Context, LedgerAggregate
@@ -20,7 +21,7 @@ _PRIVATE = re.compile(r"^private:[\w .&/\-]{1,80}$")
 def provider(value: object) -> str:
     """'municipal' or 'private:<provider name>' (a business name, never a person)."""
     if value == "municipal" or (isinstance(value, str) and _PRIVATE.match(value)):
-        return value  # type: ignore[return-value]
+        return value
     raise InvalidInput(f"provider must be 'municipal' or 'private:<name>', got {value!r}", field="provider")
 
 
@@ -33,6 +34,13 @@ def _as_of(history: list[tuple[str, str]], d: date) -> str | None:
 
 
 class Citizen(LedgerAggregate):
+    if TYPE_CHECKING:  # state the events' apply() methods assign (declared for the type checker only)
+        registered_on: str
+        providers: list[tuple[str, str]]
+        residences: list[tuple[str, str]]
+        erased: bool
+        provider_refs: list[tuple[str, str]]
+
     class CitizenRegistered(LedgerAggregate.Created):
         residence: str
         provider: str

@@ -9,6 +9,7 @@ Free text that might describe health is sealed under the citizen's key before it
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING, TypeAlias
 from uuid import UUID
 
 from ledger.domain.base import Context, LedgerAggregate
@@ -17,7 +18,24 @@ from ledger.domain.values import (BANDS, MAX_DAYS_PER_DELIVERY, MAX_VISIT_MINUTE
                                   whole)
 
 
+Day: TypeAlias = date  # the aggregate's own `date` attribute shadows the type inside its class
+
+
 class Delivery(LedgerAggregate):
+    if TYPE_CHECKING:  # state the events' apply() methods assign (declared for the type checker only)
+        order_id: str
+        citizen_id: str
+        offer_id: str
+        date: str
+        delivered: bool
+        withdrawn: str | None
+        withdrawn_ref: str | None
+        recorded_ref: str
+        band: str | None
+        minutes: int
+        units: int
+        klippekort: bool
+
     class DeliveryRecorded(LedgerAggregate.Created):
         order_id: str
         citizen_id: str
@@ -59,7 +77,7 @@ class Delivery(LedgerAggregate):
             d.withdrawn = "disputed"
             d.withdrawn_ref = f"{self.originator_id}:{self.originator_version}"
 
-    def _init(self, e: LedgerAggregate.Event, delivered: bool) -> None:
+    def _init(self, e: DeliveryRecorded | VisitMissed, delivered: bool) -> None:
         self.municipality = e.municipality
         self.order_id, self.citizen_id, self.offer_id = e.order_id, e.citizen_id, e.offer_id
         self.date = e.effective
@@ -70,7 +88,7 @@ class Delivery(LedgerAggregate):
 
     @classmethod
     def record(cls, ctx: Context, delivery_id: UUID, municipality: int, order_id: str, citizen_id: str, offer_id: str,
-               unit: str, on: date, band: str, minutes: int, units: int, staff_id: str, after_granted_visit: bool,
+               unit: str, on: Day, band: str, minutes: int, units: int, staff_id: str, after_granted_visit: bool,
                klippekort: bool, note_sealed: str | None) -> Delivery:
         one_of(band, BANDS, "band")
         whole(minutes, "minutes", low=1, high=MAX_VISIT_MINUTES)
@@ -87,7 +105,7 @@ class Delivery(LedgerAggregate):
 
     @classmethod
     def missed(cls, ctx: Context, delivery_id: UUID, municipality: int, order_id: str, citizen_id: str, offer_id: str,
-               on: date, reason: str, note_sealed: str | None) -> Delivery:
+               on: Day, reason: str, note_sealed: str | None) -> Delivery:
         one_of(reason, MISSED_REASONS, "reason")
         return cls._start(cls.VisitMissed, delivery_id, ctx, iso(on), municipality, order_id=order_id,
                           citizen_id=citizen_id, offer_id=offer_id, reason=reason, note_sealed=note_sealed)
@@ -96,11 +114,11 @@ class Delivery(LedgerAggregate):
         rule(self.delivered, "not-delivered", "a missed visit was never delivered; there is nothing to cancel")
         rule(self.withdrawn is None, "already-withdrawn", f"the delivery is already {self.withdrawn}")
 
-    def cancel(self, ctx: Context, effective: date, reason: str) -> None:
+    def cancel(self, ctx: Context, effective: Day, reason: str) -> None:
         self._withdrawable()
         self._record(self.DeliveryCancelled, ctx, iso(effective), reason=_reason(reason))
 
-    def dispute(self, ctx: Context, effective: date, reason: str) -> None:
+    def dispute(self, ctx: Context, effective: Day, reason: str) -> None:
         self._withdrawable()
         self._record(self.DeliveryDisputed, ctx, iso(effective), reason=_reason(reason))
 

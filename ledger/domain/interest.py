@@ -13,8 +13,10 @@ interest twice for the same day, and interest is not charged on interest or on r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from ledger.domain.base import Context, LedgerAggregate, key_id
 from ledger.domain.errors import rule
@@ -23,11 +25,14 @@ from ledger.domain.values import iso, round_half_up_div, whole
 MARGIN_BP = 800  # renteloven § 5 stk. 1: the reference rate plus 8 percentage points a year
 
 
-def rates_id(municipality: int):
+def rates_id(municipality: int) -> UUID:
     return key_id("reference-rates", municipality)
 
 
 class ReferenceRates(LedgerAggregate):
+    if TYPE_CHECKING:  # state the events' apply() methods assign (declared for the type checker only)
+        rates: list[tuple[str, int, str]]
+
     class ReferenceRatesOpened(LedgerAggregate.Created):
         def apply(self, r: ReferenceRates) -> None:
             r.municipality = self.municipality
@@ -65,7 +70,7 @@ class ReferenceRates(LedgerAggregate):
         return out
 
 
-def interest_ore(principal: int, periods: list[tuple[str, str, int, Any]]) -> int:
+def interest_ore(principal: int, periods: Sequence[tuple[str, str, int, Any]]) -> int:
     """principal × Σ(days × basis points) / (365 × 10,000), rounded half up once."""
     total = sum(((date.fromisoformat(b) - date.fromisoformat(a)).days + 1) * bp for a, b, bp, _ in periods)
     return max(0, round_half_up_div(principal * total, 365 * 10_000))

@@ -9,17 +9,28 @@ supplementary charges) 657-D00001: three series, each without gaps.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from ledger.domain.base import Context, LedgerAggregate, key_id
 from ledger.domain.values import iso
 
 
-def series_id(municipality: int):
+def series_id(municipality: int) -> UUID:
     return key_id("invoice-series", municipality)
 
 
 class InvoiceSeries(LedgerAggregate):
+    if TYPE_CHECKING:  # state the events' apply() methods assign (declared for the type checker only)
+        last_invoice: int
+        last_credit_note: int
+        last_debit_note: int
+        runs: dict[str, list[dict[str, Any]]]
+        scanned_to: int
+        carried: list[dict[str, Any]]
+        invoiced_citizens: set[str]
+        baselined: bool
+
     class SeriesOpened(LedgerAggregate.Created):
         def apply(self, s: InvoiceSeries) -> None:
             s.municipality = self.municipality
@@ -43,10 +54,10 @@ class InvoiceSeries(LedgerAggregate):
         first_number: str | None
         last_number: str | None
         count: int
-        chain_head: dict
+        chain_head: dict[str, Any]
         scanned_to: int
-        carried: list
-        citizens: list
+        carried: list[Any]
+        citizens: list[Any]
 
         def apply(self, s: InvoiceSeries) -> None:
             s.last_invoice += self.count

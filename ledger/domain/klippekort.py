@@ -9,7 +9,7 @@ transaction). Klippekort minutes are never billed (domain.md §2).
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from ledger.domain.base import Context, LedgerAggregate, key_id
@@ -22,6 +22,12 @@ def klippekort_id(citizen_id: UUID | str) -> UUID:
 
 
 class Klippekort(LedgerAggregate):
+    if TYPE_CHECKING:  # state the events' apply() methods assign (declared for the type checker only)
+        citizen_id: str
+        periods: list[list[Any]]
+        used: dict[str, int]
+        uses: dict[str, tuple[str, int]]
+
     class KlippekortOpened(LedgerAggregate.Created):
         citizen_id: str
 
@@ -94,7 +100,8 @@ class Klippekort(LedgerAggregate):
         week = iso_week(on)
         left = self.remaining(on)
         rule(minutes <= left, "klippekort-exhausted",
-             f"{minutes} klippekort minutes on {on} exceed what is left of week {week}: {left} of {period[2]}")
+             f"{minutes} klippekort minutes on {on} exceed what is left of week {week}: {left} of "
+             f"{period[2] if period else 0}")
         if str(delivery_id) in self.uses:
             raise InvalidInput(f"delivery {delivery_id} already used klippekort minutes", field="delivery_id")
         self._record(self.KlippekortMinutesUsed, ctx, iso(on), delivery_id=str(delivery_id), week=week,

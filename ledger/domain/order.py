@@ -9,16 +9,35 @@ by the application before `place` is called; the order checks what it alone know
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from ledger.domain.base import Context, LedgerAggregate
 from ledger.domain.errors import InvalidInput, rule
+from ledger.domain.pricing import Quote
 from ledger.domain.values import (BAND_START, BANDS, MAX_VISIT_MINUTES, ORDER_KINDS, clock_time, iso, local_instant,
                                   one_of, whole)
 
 
 class Order(LedgerAggregate):
+    if TYPE_CHECKING:  # state the events' apply() methods assign (declared for the type checker only)
+        citizen_id: str
+        offer_id: str
+        offer_kind: str
+        fsiii: str
+        kind: str
+        every_weeks: int | None
+        start: str
+        end: str | None
+        minutes: int | None
+        band: str
+        cancelled_from: str | None
+        placed_ref: str
+        eligibility: str
+        quoted: dict[str, Any]
+        start_time: str
+        start_times: list[tuple[str, str]]
+
     class OrderPlaced(LedgerAggregate.Created):
         """v2 adds `start_time`: the visits' planned local start (HH:MM); late notice is measured to it."""
 
@@ -33,12 +52,12 @@ class Order(LedgerAggregate):
         end: str | None
         minutes: int | None
         band: str
-        quoted: dict
+        quoted: dict[str, Any]
         eligibility: str
         start_time: str
 
         @staticmethod
-        def upcast_v1_v2(state: dict) -> None:
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
             # Orders placed before visits carried a time start when their band starts.
             state["start_time"] = BAND_START[state["band"]]
 
@@ -71,7 +90,7 @@ class Order(LedgerAggregate):
         start_time: str | None
 
         @staticmethod
-        def upcast_v1_v2(state: dict) -> None:
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["start_time"] = None
 
         def apply(self, o: Order) -> None:
@@ -93,7 +112,7 @@ class Order(LedgerAggregate):
     @classmethod
     def place(cls, ctx: Context, order_id: UUID, municipality: int, citizen_id: str, offer: dict[str, Any],
               offer_id: str, kind: str, start: date, end: date | None, every_weeks: int | None,
-              minutes: int | None, band: str, quoted: dict[str, Any], eligibility: str,
+              minutes: int | None, band: str, quoted: Quote, eligibility: str,
               start_time: str | None = None) -> Order:
         one_of(kind, ORDER_KINDS, "kind")
         one_of(band, BANDS, "band")
@@ -114,7 +133,7 @@ class Order(LedgerAggregate):
         return cls._start(cls.OrderPlaced, order_id, ctx, iso(start), municipality, citizen_id=citizen_id,
                           offer_id=offer_id, offer_kind=offer["kind"], fsiii=offer["fsiii"], kind=kind,
                           every_weeks=every_weeks, start=iso(start), end=iso(end), minutes=minutes, band=band,
-                          quoted=quoted, eligibility=eligibility, start_time=start_time)
+                          quoted=quoted.to_payload(), eligibility=eligibility, start_time=start_time)
 
     def _open(self) -> None:
         rule(self.cancelled_from is None, "order-cancelled", f"the order is cancelled from {self.cancelled_from}")

@@ -7,14 +7,15 @@ One Scheme per municipality (id from the municipality code). A scheme can hold s
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from ledger.domain.base import Context, LedgerAggregate, key_id
 from ledger.domain.errors import AlreadyExists, InvalidInput, rule
 from ledger.domain.values import SECTIONS, iso, whole
 
 
-def scheme_id(municipality: int):
+def scheme_id(municipality: int) -> UUID:
     return key_id("scheme", municipality)
 
 
@@ -37,11 +38,17 @@ def _rules(sections: list[str], minimum_minutes: int, increment_minutes: int, re
 
 
 class Scheme(LedgerAggregate):
+    if TYPE_CHECKING:  # state the events' apply() methods assign (declared for the type checker only)
+        name: str
+        windows: list[tuple[str, str]]
+        rule_versions: list[tuple[str, dict[str, Any]]]
+        refs: dict[str, Any]  # "rules": {effective: ref}, "windows": [ref, ...]
+
     class SchemeEstablished(LedgerAggregate.Created):
         name: str
         window_start: str
         window_end: str
-        rules: dict
+        rules: dict[str, Any]
 
         def apply(self, s: Scheme) -> None:
             s.municipality = self.municipality
@@ -69,7 +76,7 @@ class Scheme(LedgerAggregate):
             s.refs["windows"].append(f"{self.originator_id}:{self.originator_version}")
 
     class SchemeRulesChanged(LedgerAggregate.Event):
-        rules: dict
+        rules: dict[str, Any]
 
         def apply(self, s: Scheme) -> None:
             s.rule_versions = sorted([*s.rule_versions, (self.effective, self.rules)], key=lambda v: v[0])
@@ -118,8 +125,14 @@ class Scheme(LedgerAggregate):
 
     def rules_ref_on(self, d: date) -> str:
         """The event that set the rules in force on d."""
-        s = iso(d)
-        return max(((e, r) for e, r in self.refs["rules"].items() if e <= s), default=min(self.refs["rules"].items()))[1]
+        s, refs = iso(d), self.rules_refs
+        return max(((e, r) for e, r in refs.items() if e <= s), default=min(refs.items()))[1]
+
+    @property
+    def rules_refs(self) -> dict[str, str]:
+        """effective date → the event that set the rules from that date."""
+        refs: dict[str, str] = self.refs["rules"]
+        return refs
 
     def rules_on(self, d: date) -> dict[str, Any]:
         s = iso(d)

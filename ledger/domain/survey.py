@@ -14,7 +14,7 @@ name: the answers are care opinions, not identity.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from ledger.domain.base import Context, LedgerAggregate, key_id
@@ -48,10 +48,16 @@ def answers(values: dict[str, Any]) -> dict[str, int | None]:
 
 
 class SurveyResponse(LedgerAggregate):
+    if TYPE_CHECKING:  # state the events' apply() methods assign (declared for the type checker only)
+        citizen_id: str
+        round_id: str
+        answered_on: str
+        answers: dict[str, int | None]
+
     class SurveyResponseRecorded(LedgerAggregate.Created):
         citizen_id: str
         round_id: str
-        answers: dict
+        answers: dict[str, int | None]
 
         def apply(self, s: SurveyResponse) -> None:
             s.municipality = self.municipality

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timezone
+from typing import overload
 
 from ledger.domain.errors import InvalidInput
 
@@ -41,6 +42,12 @@ def parse_date(value: object, field: str = "date") -> date:
         raise InvalidInput(f"{field} must be an ISO date (YYYY-MM-DD), got {value!r}", field=field) from None
 
 
+@overload
+def iso(d: date) -> str: ...
+@overload
+def iso(d: None) -> None: ...
+@overload
+def iso(d: date | None) -> str | None: ...
 def iso(d: date | None) -> str | None:
     return None if d is None else d.isoformat()
 
@@ -81,7 +88,7 @@ def month_of(d: date | str) -> str:
 def one_of(value: object, allowed: tuple[str, ...], field: str) -> str:
     if value not in allowed:
         raise InvalidInput(f"{field} must be one of {', '.join(allowed)}; got {value!r}", field=field)
-    return value  # type: ignore[return-value]
+    return value
 
 
 def ore(value: object, field: str, *, allow_zero: bool = True, allow_negative: bool = False) -> int:

@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.domain.allocation import allocate
-from ledger.domain.values import billable_minutes, hourly_net, line_amounts
+from ledger.domain.allocation import MoneyEvent, allocate
+from ledger.domain.pricing import PriceVersion, price_delivery
+from ledger.domain.values import line_amounts
 from ledger.generate.world import World
 
 PAYMENT_TERMS_DAYS = 14  # the ledger's default (LEDGER_PAYMENT_TERMS_DAYS)
@@ -25,13 +26,10 @@ REMINDER_DAYS_APART = 10
 def delivery_gross(world: World, m: int, offer_id: str, day: int, band: str, minutes: int, units: int) -> int:
     offer = world.catalogues[m].offer(offer_id)
     version = offer.version_on(day)
-    price = version.prices[band]
-    if offer.spec.unit == "hour":
-        minimum, increment = world.rules_on(m, day)
-        net = hourly_net(billable_minutes(minutes, minimum, increment), price)
-    else:
-        net = price * units
-    return line_amounts(net, version.vat_class)[2]
+    minimum, increment = world.rules_on(m, day) if offer.spec.unit == "hour" else (0, 1)
+    priced = price_delivery(offer.spec.unit, PriceVersion("", version.vat_class, version.prices), band, minutes, units,
+                            minimum, increment)
+    return priced.amounts.gross
 
 
 def fee_gross(world: World, m: int, offer_id: str, fee: int) -> int:
@@ -69,19 +67,18 @@ class AccountSim:
     """A citizen's account as the ledger will hold it: money events in order, `allocate` for what is owed."""
 
     def __init__(self) -> None:
-        self.money: list[dict[str, Any]] = []
+        self.money: list[MoneyEvent] = []  # dated "" : the simulation allocates without as_of
         self.invoices: list[dict[str, Any]] = []  # {key, due, reminders: [days]}
 
     def invoice(self, key: str, gross: int, due: int) -> None:
-        self.money.append({"kind": "invoice", "number": key, "gross": gross})
+        self.money.append(MoneyEvent.invoice(key, gross, ""))
         self.invoices.append({"key": key, "due": due, "reminders": []})
 
     def credit(self, key: str, gross: int) -> None:
-        self.money.append({"kind": "credit_note", "invoice_number": key, "gross": gross})
+        self.money.append(MoneyEvent.credit_note(key, gross, ""))
 
     def pay(self, payment_id: str, amount: int) -> None:
-        self.money.append({"kind": "payment", "payment_id": payment_id, "amount": amount, "reference": None,
-                           "reversed": False})
+        self.money.append(MoneyEvent.payment(payment_id, amount, "", None))
 
     def balance(self) -> int:
         return allocate(self.money).balance
@@ -98,6 +95,6 @@ class AccountSim:
             if inv["reminders"] and day - inv["reminders"][-1] < REMINDER_DAYS_APART:
                 continue
             inv["reminders"].append(day)
-            self.money.append({"kind": "reminder", "invoice_number": inv["key"], "fee": REMINDER_FEE_ORE})
+            self.money.append(MoneyEvent.reminder(inv["key"], REMINDER_FEE_ORE, ""))
             issued += 1
         return issued

@@ -127,8 +127,8 @@ class Buying(LifeBase):
         planned += [(day, seg, None) for day, seg in self.arrivals(segments, start + 7, self.b.next_order_rate)
                     if day <= spell_end]
         planned.sort(key=lambda p: (p[0], p[2] is None))
-        for day, seg, cut in planned:
-            self.order(day, seg, cut)
+        for day, seg, bought_back in planned:
+            self.order(day, seg, bought_back)
         self.settle()
 
     def grant_active(self, fsiii: str, day: int, section: str | None = None) -> bool:

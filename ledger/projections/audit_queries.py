@@ -174,7 +174,7 @@ def full_cost(db: Database, m: int, date_from: str | None = None, date_to: str |
         out.append({
             "price_ref": ref, "offer_id": offer_id, "name": name, "fsiii": fsiii, "vat_class": vat, "status": status,
             "effective": eff, "in_force_from": start if days else None,
-            "in_force_to": (date.fromisoformat(end) - timedelta(days=1)).isoformat() if days else None,
+            "in_force_to": (date.fromisoformat(end) - timedelta(days=1)).isoformat() if days and end else None,
             "open_ended": vt is None and status == "in_force", "days_in_force": days,
             "prices": prices, "cost_total": cost, "cost_basis": orjson.loads(basis),
             "direction": off,

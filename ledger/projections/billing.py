@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from ledger.domain.allocation import allocate
+from ledger.domain.allocation import MoneyEvent, allocate
 from ledger.projections.engine import Projection, RawEvent, Table, View
 
 INVOICES = Table(
@@ -288,7 +288,7 @@ class BillingProjection(Projection):
                 sums[3] += gross
         for (offer_id, vat_class), (count, net, vat, gross) in revenue.items():
             _revenue(view, m, month, offer_id, vat_class, count, net, vat, gross, 0, 0, 0)
-        account.money.append(["i", number, s["gross"], s["effective"]])
+        account.money.append(MoneyEvent.invoice(number, s["gross"], s["effective"]).to_row())
 
     def on_CreditNoteIssued(self, event: RawEvent, view: View) -> None:
         s = event.state
@@ -321,7 +321,7 @@ class BillingProjection(Projection):
         if invoice is not None:
             invoice["credited"] += s["gross"]
             view.put(INVOICES, invoice)
-        account.money.append(["c", invoice_number, s["gross"], s["effective"]])
+        account.money.append(MoneyEvent.credit_note(invoice_number, s["gross"], s["effective"]).to_row())
 
     def on_DebitNoteIssued(self, event: RawEvent, view: View) -> None:
         s = event.state
@@ -344,7 +344,7 @@ class BillingProjection(Projection):
                 "service_date": debit["date"], "offer_id": debit["offer_id"], "vat_class": debit["vat_class"],
                 "net": debit["net"], "vat": debit["vat"], "gross": debit["gross"], "caused_by": _causes(debit),
                 "prov_price": debit.get("price"), "why": debit.get("why")})
-        account.money.append(["d", number, s["gross"], s["effective"]])
+        account.money.append(MoneyEvent.debit_note(number, s["gross"], s["effective"]).to_row())
 
     def on_ReminderIssued(self, event: RawEvent, view: View) -> None:
         s = event.state
@@ -360,7 +360,7 @@ class BillingProjection(Projection):
             invoice["reminder_count"] += 1
             invoice["last_reminder_on"] = s["effective"]
             view.put(INVOICES, invoice)
-        account.money.append(["r", invoice_number, s["fee_ore"], s["effective"]])
+        account.money.append(MoneyEvent.reminder(invoice_number, s["fee_ore"], s["effective"]).to_row())
 
     def on_PaymentReceived(self, event: RawEvent, view: View) -> None:
         s = event.state
@@ -370,7 +370,7 @@ class BillingProjection(Projection):
             "amount": s["amount"], "paid_on": s["effective"], "method": s["method"], "reference": s["reference"],
             "reversed": 0, "reversed_on": None, "reversal_reason": None, "allocated": 0, "event_ref": _ref(event),
             "recorded_at": s["timestamp"]})
-        account.money.append(["p", s["payment_id"], s["amount"], s["effective"], s["reference"], None])
+        account.money.append(MoneyEvent.payment(s["payment_id"], s["amount"], s["effective"], s["reference"]).to_row())
 
     def on_PaymentReversed(self, event: RawEvent, view: View) -> None:
         s = event.state
@@ -382,38 +382,19 @@ class BillingProjection(Projection):
             payment["reversed_on"] = s["effective"]
             payment["reversal_reason"] = s["reason"]
             view.put(PAYMENTS, payment)
-        for entry in account.money:  # as Account.PaymentReversed.apply does
-            if entry[0] == "p" and entry[1] == payment_id:
-                entry[5] = s["effective"]
+        money = account.money
+        for i, entry in enumerate(money):  # as Account.PaymentReversed.apply does (allocation.reverse_payment)
+            m = MoneyEvent.from_row(entry)
+            if m.is_payment(payment_id):
+                money[i] = m.reversed(s["effective"]).to_row()
 
 
-# The money list is stored compactly, one short list per event, in log order (the stored JSON is
-# escaped on every write, so its size matters):
-#   ["i", invoice number, gross, issued on]        ["r", invoice number, fee, issued on]
-#   ["c", invoice number, gross, issued on]        ["p", payment id, amount, paid on, reference, reversed on]
-#   ["d", debit note number, gross, issued on]
-def money_events(money: list[list[Any]], as_of: str | None = None) -> list[dict[str, Any]]:
-    """The stored money list as allocation.allocate() reads it; with as_of, only the events dated
-    on or before it (a reversal dated later has not happened yet)."""
-    out: list[dict[str, Any]] = []
-    append = out.append
-    for entry in money:
-        kind, key, amount, on = entry[0], entry[1], entry[2], entry[3]
-        if as_of is not None and on > as_of:
-            continue
-        if kind == "i":
-            append({"kind": "invoice", "number": key, "gross": amount})
-        elif kind == "p":
-            reversed_on = entry[5]
-            append({"kind": "payment", "payment_id": key, "amount": amount, "reference": entry[4],
-                    "reversed": reversed_on is not None and (as_of is None or reversed_on <= as_of)})
-        elif kind == "r":
-            append({"kind": "reminder", "invoice_number": key, "fee": amount})
-        elif kind == "d":
-            append({"kind": "debit_note", "number": key, "gross": amount})
-        else:
-            append({"kind": "credit_note", "invoice_number": key, "gross": amount})
-    return out
+# The money list is stored compactly, one short list per event in log order, in the domain's one
+# encoding of money events (allocation.MoneyEvent.to_row); the stored JSON is escaped on every
+# write, so its size matters.
+def money_events(money: list[list[Any]]) -> list[MoneyEvent]:
+    """The stored money list as allocation.allocate() reads it."""
+    return [MoneyEvent.from_row(entry) for entry in money]
 
 
 class _Account:
@@ -430,7 +411,8 @@ class _Account:
         """Re-allocate the account and write the rows whose figures changed."""
         row, money, citizen_id = self.row, self.money, self.citizen_id
         m = row["municipality"]
-        state = allocate(money_events(money))
+        events = money_events(money)
+        state = allocate(events)
         old_invoices, old = _loads(row["written"])
         # Invoices: what is still open, and what was charged (gross + fees − credit notes).
         owed, charged = state.owed, state.charged
@@ -472,17 +454,17 @@ class _Account:
                         view.put(PAYMENTS, payment)
         # The account's totals.
         invoiced = fees = credited = paid = 0
-        for entry in money:
-            kind = entry[0]
-            if kind == "i" or kind == "d":
-                invoiced += entry[2]
-            elif kind == "p":
-                if entry[5] is None:
-                    paid += entry[2]
-            elif kind == "r":
-                fees += entry[2]
+        for e in events:
+            kind = e.kind
+            if kind == "invoice" or kind == "debit_note":
+                invoiced += e.amount
+            elif kind == "payment":
+                if e.reversed_on is None:
+                    paid += e.amount
+            elif kind == "reminder":
+                fees += e.amount
             else:
-                credited += entry[2]
+                credited += e.amount
         account = view.get(ACCOUNTS, citizen_id)
         assert account is not None
         account.update(invoiced=invoiced, fees=fees, credited=credited, paid=paid, owed=sum(owed.values()),

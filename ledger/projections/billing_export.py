@@ -119,7 +119,7 @@ def write_export(db: Database, municipality: int, month: str, out: TextIO, *, tr
                              f"the projection's invoices {expected}")
     if trailer:
         # The totals row: line_no holds the number of line rows, the amount columns their sums.
-        total = dict.fromkeys(COLUMNS, "")
+        total: dict[str, str | int] = dict.fromkeys(COLUMNS, "")
         total.update({"record_type": "total", "municipality": municipality, "invoice_month": month, "line_no": lines,
                       "quantity": len(invoices), "net_ore": net, "vat_ore": vat, "gross_ore": gross})
         writer.writerow(_cells([total[c] for c in COLUMNS], COLUMNS, dialect))

@@ -229,7 +229,7 @@ def ageing(db: Database, municipality: int, as_of: date | str) -> list[dict[str,
     out = []
     for acct in rows(db, "SELECT citizen_id, money FROM billing_account_state WHERE municipality = ? "
                          "ORDER BY citizen_id", (municipality,)):
-        state = allocate(money_events(orjson.loads(acct["money"]), as_of=day))
+        state = allocate(money_events(orjson.loads(acct["money"])), as_of=day)
         buckets = dict.fromkeys(AGEING_BUCKETS, 0)
         for number, owed in state.owed.items():
             if owed > 0:

@@ -11,7 +11,7 @@ what was known at K); anything with no event recorded by K is left out.
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from ledger.domain.account import Account, account_id
@@ -41,12 +41,15 @@ def _events(repo: Any, uid: UUID, k: datetime | None) -> list[Any]:
     return out
 
 
-def _fold(cls: type, events: list[Any], on: str) -> Any:
+A = TypeVar("A")
+
+
+def _fold(cls: type[A], events: list[Any], on: str) -> A | None:
     """The aggregate's state from its creation and the events effective by `on` (each event's own
     `apply`, on a bare instance of the aggregate class: the library's constructor is not run)."""
     if not events:
         return None
-    state = object.__new__(cls)
+    state: A = object.__new__(cls)
     state.__dict__["_id"] = events[0].originator_id
     for n, e in enumerate(events):
         if n == 0 or (e.effective or "") <= on:

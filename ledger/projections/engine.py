@@ -100,7 +100,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar
 
 import orjson
 
@@ -326,7 +326,8 @@ class _Worker:
             # Unbuffered: the parent selects on the pipe, so no message may wait in a buffer.
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0,
         )
-        self.stdout = self.proc.stdout
+        assert self.proc.stdout is not None  # stdout=PIPE
+        self.stdout: IO[bytes] = self.proc.stdout
         _send(self.proc.stdin, (url, task, settings, suffix, until_recorded, head, exchange))
 
     def close(self) -> None:
@@ -702,7 +703,7 @@ class Engine:
             for f, c in counts.items():
                 if len(c) < 2:
                     continue
-                load = [0] * workers
+                load: list[float] = [0] * workers
                 mapping: dict[Any, int] = {}
                 for value, n in sorted(c.items(), key=lambda kv: (-kv[1], str(kv[0]))):
                     i = load.index(min(load))
@@ -712,7 +713,7 @@ class Engine:
                     if p.partition_by == f:
                         parts[p.name] = (f, mapping, workers)
         plan: list[list[tuple[Projection, int | None]]] = [[] for _ in range(workers)]
-        load = [0.0] * workers
+        load = [0.0] * workers  # the same list[float] as the partition load above
         for p in projections:
             if p.name in parts:
                 for i in range(workers):

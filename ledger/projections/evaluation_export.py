@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -142,7 +142,8 @@ def granted_services(db: Database, m: int, first: str | None = None, last: str |
     return out
 
 
-FILES = {
+# Each file's columns and the function that gives its rows for one municipality.
+FILES: dict[str, tuple[Sequence[str], Callable[..., list[dict[str, Any]]]]] = {
     "offers.csv": (OFFER_COLUMNS, offers),
     "sales.csv": (SALES_COLUMNS, sales),
     "buyers.csv": (BUYER_COLUMNS, buyers),

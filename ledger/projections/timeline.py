@@ -219,6 +219,7 @@ def revise(view: View, table: Table, keys: dict[str, Any], current: list[dict[st
     """
     wanted_sigs = {_signature(w) for w in wanted}
     kept: dict[bytes, dict[str, Any]] = {}
+    seg: dict[str, Any] | None
     for seg in current:
         sig = _signature(seg)
         if sig in wanted_sigs:
@@ -254,7 +255,7 @@ class TimelineProjection(Projection):
     # Every row but the totals' recorded high-water mark belongs to one municipality; the mark
     # is combined across partitions (partition_share / partition_combine below).
     partition_by = "municipality"
-    _totals: Totals | None = None
+    _totals: Totals  # set by start_batch (or the in_partition setter) before any event is applied
     _in_partition = False
 
     @property

@@ -33,7 +33,8 @@ from typing import Any
 from ledger.db import Database
 from ledger.domain.errors import InvalidInput
 from ledger.domain.municipalities import municipality_name
-from ledger.domain.values import billable_minutes, hourly_net, line_amounts, month_end
+from ledger.domain.pricing import PriceVersion, price_delivery, price_version_on
+from ledger.domain.values import month_end
 from ledger.projections.reader import recorded_key
 from ledger.projections.timeline import (FENWICK_BASE, FENWICK_SIZE, MIN_SPAN, OPEN_DATE, RECORDED, TOP_SPAN,
                                          fenwick_path, week_of)
@@ -373,15 +374,20 @@ def _grant_figures(db: Reader, ms: list[int], d: str, k: str, suffix: str,
     return counts, buyers, minutes
 
 
-def _price_book(db: Reader, ms: list[int], k: str, suffix: str) -> tuple[dict, dict]:
+PriceBook = dict[tuple[int, str], list[tuple[str, PriceVersion]]]  # (municipality, offer) → [(unit, version)]
+RulesBook = dict[int, list[tuple[str, str, int, int]]]  # municipality → [(valid_from, valid_to, minimum, increment)]
+
+
+def _price_book(db: Reader, ms: list[int], k: str, suffix: str) -> tuple[PriceBook, RulesBook]:
     """Every price version and every rules version of these municipalities as known at K."""
-    prices: dict[tuple[int, str], list[tuple]] = defaultdict(list)
+    prices: PriceBook = defaultdict(list)
     for m, offer_id, vf, unit, vat, p_day, p_eve, p_wkd in _rows(
             db, "SELECT municipality, offer_id, valid_from, unit, vat_class, price_weekday_day, price_evening, "
                 f"price_weekend FROM {_t('tl_offer_versions', suffix)} WHERE municipality IN ({_marks(ms)}) "
                 "AND recorded_from <= ? AND recorded_to > ? ORDER BY valid_from", [*ms, k, k]):
-        prices[(int(m), offer_id)].append((vf, unit, vat, {"weekday_day": p_day, "evening": p_eve, "weekend": p_wkd}))
-    rules: dict[int, list[tuple]] = defaultdict(list)
+        prices[(int(m), offer_id)].append(
+            (unit, PriceVersion(vf, vat, {"weekday_day": p_day, "evening": p_eve, "weekend": p_wkd})))
+    rules: RulesBook = defaultdict(list)
     for m, vf, vt, minimum, increment in _rows(
             db, f"SELECT municipality, valid_from, valid_to, minimum_minutes, increment_minutes "
                 f"FROM {_t('tl_scheme_rules', suffix)} WHERE municipality IN ({_marks(ms)}) "
@@ -390,26 +396,21 @@ def _price_book(db: Reader, ms: list[int], k: str, suffix: str) -> tuple[dict, d
     return prices, rules
 
 
-def delivery_amounts(delivery: dict[str, Any], versions: list[tuple], rules: list[tuple]) -> tuple[int, int, int] | None:
-    """(net, vat, gross) a billable delivery bills at, as the invoice run prices it; None when no
-    price or rules are known for its date."""
+def delivery_amounts(delivery: dict[str, Any], versions: list[tuple[str, PriceVersion]],
+                     rules: list[tuple[str, str, int, int]]) -> tuple[int, int, int] | None:
+    """(net, vat, gross) a billable delivery bills at, priced by the domain's one rule
+    (pricing.price_version_on and price_delivery, as the invoice run does); None when no price or
+    rules are known for its date."""
     if not versions or not rules:
         return None
     on = delivery["date"]
-    version = versions[0]
-    for v in versions:  # the last version dated on or before the delivery (pricing.price_version_on)
-        if v[0] <= on:
-            version = v
     rule = next((r for r in rules if r[0] <= on < r[1]), None)
     if rule is None:
         return None
-    _, unit, vat_class, prices = version
-    price = prices[delivery["band"]]
-    if unit == "hour":
-        net = hourly_net(billable_minutes(delivery["minutes"], rule[2], rule[3]), price)
-    else:
-        net = price * delivery["units"]
-    return line_amounts(net, vat_class)
+    version = price_version_on([v for _, v in versions], on)
+    unit = next(u for u, v in versions if v is version)
+    a = price_delivery(unit, version, delivery["band"], delivery["minutes"], delivery["units"], rule[2], rule[3]).amounts
+    return a.net, a.vat, a.gross
 
 
 def _flows(db: Reader, ms: list[int], first_month: str, last_month: str, k: str, suffix: str

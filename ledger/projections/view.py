@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import IO, Any, Callable, cast
 
 # Portable column types -> (PostgreSQL COPY type name, canonical Python type).
 COLUMN_TYPES: dict[str, tuple[str, type]] = {
@@ -325,14 +325,14 @@ class View:
         """The current row with this primary key, or None. The dict is a copy: change it and
         `put` it back to store the change."""
         state = self._states[table]
-        row = state.staged.get(pk, _MISSING)
+        row: dict[str, Any] | object | None = state.staged.get(pk, _MISSING)
         if row is _MISSING:
             if state.tracked and state.written is None and len(pk) == state.npk:
                 return None  # rebuild, nothing flushed yet: what is not staged does not exist
             row = state.cache.get(pk, _MISSING)
             if row is _MISSING:
                 row = self._load(state, pk)
-        return None if row is None else row.copy()  # type: ignore[union-attr]
+        return None if row is None else cast("dict[str, Any]", row).copy()  # _MISSING was replaced above
 
     def put(self, table: str | Table, row: dict[str, Any]) -> None:
         """Insert or replace the row with this row's primary key. Missing columns become NULL.
@@ -565,7 +565,7 @@ class BackgroundWriter:
                 pipe.close()
 
 
-def _send(pipe: BinaryIO | None, obj: Any) -> None:
+def _send(pipe: IO[bytes] | None, obj: Any) -> None:
     data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     view = memoryview(len(data).to_bytes(8, "big") + data)
     while view:  # an unbuffered pipe may take less than all of it per write
@@ -574,7 +574,7 @@ def _send(pipe: BinaryIO | None, obj: Any) -> None:
     pipe.flush()  # type: ignore[union-attr]
 
 
-def _read_exact(pipe: BinaryIO, n: int) -> bytes:
+def _read_exact(pipe: IO[bytes], n: int) -> bytes:
     """n bytes, or fewer at end of input (an unbuffered pipe may return less per read)."""
     parts, got = [], 0
     while got < n:
@@ -586,7 +586,7 @@ def _read_exact(pipe: BinaryIO, n: int) -> bytes:
     return b"".join(parts)
 
 
-def _recv(pipe: BinaryIO | None) -> Any:
+def _recv(pipe: IO[bytes] | None) -> Any:
     head = _read_exact(pipe, 8)  # type: ignore[arg-type]
     if len(head) < 8:
         return None

@@ -11,12 +11,12 @@ import tempfile
 import uuid
 import zipfile
 from datetime import date, datetime, timezone
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 from uuid import UUID
 
 import orjson
 from fastapi import APIRouter, Depends, Form, Query
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
 from ledger.api.deps import refuse
@@ -124,7 +124,9 @@ def accounts(p: P, municipality: Muni = None, citizen_id: str | None = None, as_
         "municipality": code, "balances": bq.balances(p.db, code, str(cid) if cid else None),
         "open_items": bq.open_items(p.db, code, str(cid) if cid else None)})
     code = got["municipality"]
-    ageing = logged_read(p.svc, p.who, "billing:ageing", str(code), None, lambda c: bq.ageing(p.db, c, day))
+    # logged_read answers what its query answers (here a list; its annotation says dict).
+    ageing = cast("list[dict[str, Any]]",
+                  logged_read(p.svc, p.who, "billing:ageing", str(code), None, lambda c: bq.ageing(p.db, c, day)))
     if cid is not None:
         ageing = [a for a in ageing if a["citizen_id"] == str(cid)]
     buckets = ("not_due", "days_0_30", "days_31_60", "days_61_90", "days_over_90", "open", "credit", "balance")
@@ -167,14 +169,15 @@ def _may_run(p: Page, kind: str) -> str:
     return command
 
 
-def _payload(kind: str, municipality: str, month: str | None, on: str | None) -> dict[str, Any]:
+def _payload(kind: str, municipality: str, month: str | None, on: str | None) -> BaseModel:
     from ledger.api import bodies as b
 
     try:
         if kind == "invoices":
-            body = b.RunInvoicesBody(municipality=municipality, month=month or "", run_date=on or None)
+            body = b.RunInvoicesBody.model_validate({"municipality": municipality, "month": month or "",
+                                                     "run_date": on or None})
         else:
-            body = b.IssueRemindersBody(municipality=municipality, date=on or "")
+            body = b.IssueRemindersBody.model_validate({"municipality": municipality, "date": on or ""})
     except ValidationError as e:
         detail = "; ".join(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors()[:5])
         raise ApiProblem("invalid-request", detail) from None
@@ -186,19 +189,19 @@ def confirm_run(p: P, kind: str, municipality: Annotated[str, Query(max_length=4
                 month: Month = None, on: Day = None) -> Response:
     """What the run will look at, before it runs: nothing is recorded until the form is sent."""
     p.require("billing")
-    on = _day(on, "on")
+    day_on = _day(on, "on")
     _may_run(p, kind)
-    body = _payload(kind, municipality, month, on.isoformat() if on else None)
+    body = _payload(kind, municipality, month, day_on.isoformat() if day_on else None)
     if kind == "invoices":
         got = logged_read(p.svc, p.who, "billing:unbilled", municipality, None, lambda code: {
             "municipality": code, "rows": bq.unbilled_deliveries(p.db, code, month)})
     else:
-        day = on.isoformat() if on else ""
+        day = day_on.isoformat() if day_on else ""
         got = logged_read(p.svc, p.who, "billing:open-items", municipality, None, lambda code: {
             "municipality": code, "rows": [r for r in bq.open_items(p.db, code) if r["due_on"] < day
                                            and r["reminder_count"] < 3]})
     return p.render("run_confirm.html", kind=kind, municipality=got["municipality"], month=month or "",
-                    on=on.isoformat() if on else "", rows=got["rows"], command_id=str(uuid.uuid4()),
+                    on=day_on.isoformat() if day_on else "", rows=got["rows"], command_id=str(uuid.uuid4()),
                     body=body.model_dump(mode="json"))
 
 
@@ -310,16 +313,16 @@ def access_log(p: P, user: Annotated[str | None, Query(max_length=64)] = None, c
                since: Day = None, until: Day = None, after_id: Annotated[int, Query(ge=0)] = 0) -> Response:
     p.require("audit")
     cid = _uuid(citizen_id, "citizen_id")
-    since, until = _day(since, "since"), _day(until, "until")
+    first, last = _day(since, "since"), _day(until, "until")
     limit = 200
     entries = p.svc.access.entries(
         municipalities=p.principal.municipalities, user=user or None, citizen_id=str(cid) if cid else None,
-        since=since.isoformat() if since else None,
-        until=date.fromordinal(until.toordinal() + 1).isoformat() if until else None, after_id=after_id,
+        since=first.isoformat() if first else None,
+        until=date.fromordinal(last.toordinal() + 1).isoformat() if last else None, after_id=after_id,
         limit=limit)
     p.svc.access.record(p.who.access("access-log", str(cid) if cid else None))
     return p.render("access_log.html", entries=entries, user=user or "", citizen_id=citizen_id or "",
-                    since=since.isoformat() if since else "", until=until.isoformat() if until else "",
+                    since=first.isoformat() if first else "", until=last.isoformat() if last else "",
                     next_after=entries[-1]["id"] if len(entries) == limit else None)
 
 

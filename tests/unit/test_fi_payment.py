@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger.domain import fi_payment as fi
-from ledger.domain.allocation import allocate
+from ledger.domain.allocation import MoneyEvent, allocate
 
 
 def test_check_digits_of_the_conventions() -> None:
@@ -51,10 +51,9 @@ def test_round_trip_and_every_single_digit_error_is_caught(municipality: int, se
 
 def test_allocation_follows_the_payment_id() -> None:
     # Two open invoices; the payment quotes the younger one's slip id, so it pays that one first.
-    money = [{"kind": "invoice", "number": "657-000001", "gross": 10_000},
-             {"kind": "invoice", "number": "657-000002", "gross": 5_000},
-             {"kind": "payment", "payment_id": "p1", "amount": 5_000, "reference": fi.payment_id("657-000002"),
-              "reversed": False}]
+    money = [MoneyEvent.invoice("657-000001", 10_000, "2019-04-01"),
+             MoneyEvent.invoice("657-000002", 5_000, "2019-05-01"),
+             MoneyEvent.payment("p1", 5_000, "2019-05-10", fi.payment_id("657-000002"))]
     state = allocate(money)
     assert state.allocations == [("p1", "657-000002", 5_000)]
     assert state.owed == {"657-000001": 10_000, "657-000002": 0}

@@ -13,10 +13,11 @@ from hypothesis import strategies as st
 from ledger.domain.base import Context
 from ledger.domain.errors import InvalidInput, RuleViolated
 from ledger.domain.order import Order
+from ledger.domain.pricing import Quote
 
 CTX = Context("tester", "assessor", "cmd-1", datetime(2019, 3, 1, 9, tzinfo=timezone.utc))
 HOURLY = {"kind": "item", "unit": "hour", "fsiii": "H1.8"}
-QUOTED = {"price_ore": 35_400, "vat_class": "exempt", "unit": "hour", "price_ref": "cat:1"}
+QUOTED = Quote(price_ore=35_400, vat_class="exempt", unit="hour", price_ref="cat:1")
 TERMS = {"notice_hours": 24, "fee_ore": 10_000}
 
 
@@ -33,7 +34,8 @@ def one_off(on: date = date(2019, 3, 4), end: date | None = None, every_weeks: i
 
 def test_a_placed_order_remembers_what_the_citizen_was_quoted():
     order = recurring()
-    assert order.quoted == QUOTED and order.placed_ref == f"{order.id}:1" and order.eligibility == "grant:1"
+    assert order.quoted == {"price_ore": 35_400, "vat_class": "exempt", "unit": "hour", "price_ref": "cat:1"}
+    assert order.placed_ref == f"{order.id}:1" and order.eligibility == "grant:1"
 
 
 def test_a_one_off_order_is_for_one_date():

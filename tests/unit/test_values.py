@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.domain.allocation import allocate
+from ledger.domain.allocation import MoneyEvent, allocate
 from ledger.domain.errors import InvalidInput
 from ledger.domain.municipalities import municipality_code
 from ledger.domain.values import (band_of, billable_minutes, hourly_net, line_amounts, month_end, ore, parse_month,
@@ -70,11 +70,11 @@ def test_municipalities_by_code_or_name():
 
 def test_allocation_pays_the_referenced_invoice_then_the_oldest_and_keeps_the_rest_as_credit():
     s = allocate([
-        {"kind": "invoice", "number": "A", "gross": 1000},
-        {"kind": "invoice", "number": "B", "gross": 500},
-        {"kind": "payment", "payment_id": "p1", "amount": 700, "reference": "B"},
-        {"kind": "payment", "payment_id": "p2", "amount": 1200, "reference": None},
-        {"kind": "invoice", "number": "C", "gross": 300},
+        MoneyEvent.invoice("A", 1000, "2019-04-01"),
+        MoneyEvent.invoice("B", 500, "2019-04-01"),
+        MoneyEvent.payment("p1", 700, "2019-04-05", "B"),
+        MoneyEvent.payment("p2", 1200, "2019-04-06", None),
+        MoneyEvent.invoice("C", 300, "2019-05-01"),
     ])
     assert s.allocations == [("p1", "B", 500), ("p1", "A", 200), ("p2", "A", 800), ("credit", "C", 300)]
     assert s.owed == {"A": 0, "B": 0, "C": 0} and s.credit == 100 and s.balance == -100
@@ -82,9 +82,29 @@ def test_allocation_pays_the_referenced_invoice_then_the_oldest_and_keeps_the_re
 
 def test_a_credit_note_on_a_paid_invoice_becomes_credit_and_a_reversed_payment_counts_as_never_made():
     s = allocate([
-        {"kind": "invoice", "number": "A", "gross": 1000},
-        {"kind": "payment", "payment_id": "p1", "amount": 1000, "reference": None},
-        {"kind": "credit_note", "invoice_number": "A", "gross": 400},
-        {"kind": "payment", "payment_id": "p2", "amount": 50, "reference": None, "reversed": True},
+        MoneyEvent.invoice("A", 1000, "2019-04-01"),
+        MoneyEvent.payment("p1", 1000, "2019-04-05", None),
+        MoneyEvent.credit_note("A", 400, "2019-04-10"),
+        MoneyEvent.payment("p2", 50, "2019-04-11", None).reversed("2019-04-12"),
     ])
     assert s.credit == 400 and s.balance == -400
+
+
+def test_a_money_event_keeps_its_stored_encoding_both_ways():
+    payment = MoneyEvent.payment("p1", 700, "2019-04-05", "B")
+    assert payment.to_row() == ["p", "p1", 700, "2019-04-05", "B", None]
+    assert payment.reversed("2019-04-09").to_row() == ["p", "p1", 700, "2019-04-05", "B", "2019-04-09"]
+    for e in (MoneyEvent.invoice("A", 1000, "2019-04-01"), MoneyEvent.debit_note("657-D000001", 50, "2019-05-01"),
+              MoneyEvent.credit_note("A", 400, "2019-04-10"), MoneyEvent.reminder("A", 10_000, "2019-04-20"),
+              payment, payment.reversed("2019-04-09")):
+        assert MoneyEvent.from_row(e.to_row()) == e
+    assert MoneyEvent.invoice("A", 1000, "2019-04-01").to_row() == ["i", "A", 1000, "2019-04-01"]
+
+
+def test_allocation_as_of_a_day_ignores_later_events_and_later_reversals():
+    money = [MoneyEvent.invoice("A", 1000, "2019-04-01"),
+             MoneyEvent.payment("p1", 1000, "2019-04-05", None).reversed("2019-04-20"),
+             MoneyEvent.invoice("B", 500, "2019-05-01")]
+    assert allocate(money, as_of="2019-04-10").owed == {"A": 0}
+    assert allocate(money, as_of="2019-04-30").owed == {"A": 1000}
+    assert allocate(money).owed == {"A": 1000, "B": 500}

@@ -22,14 +22,14 @@ from ledger.application.handlers import handles
 from ledger.application.handlers.catalogue import catalogue
 from ledger.application.handlers.deliveries import series
 from ledger.application.handlers.rerating import (CITIZEN_TRIGGERS, MUNICIPAL_TRIGGERS, affected, barred_before,
-                                                   grant_ref, owed_now, rerate)
+                                                   owed_now, rerate)
 from ledger.domain.account import Account, account_id
 from ledger.domain.errors import rule
 from ledger.domain.interest import MARGIN_BP, ReferenceRates, rates_id
 from ledger.domain.invoice_series import InvoiceSeries, series_id
 from ledger.domain.municipalities import municipality_code
 from ledger.domain.order import Order
-from ledger.domain.pricing import fee_line
+from ledger.domain.pricing import InvoiceLine, fee_line
 from ledger.domain.scheme import Scheme, scheme_id
 from ledger.domain.values import parse_month
 
@@ -57,12 +57,9 @@ def _uuid(value: str) -> Any:
     return UUID(value)
 
 
-_grant_ref = grant_ref  # replay/invoice.py reproduces lines with the run's own grant lookup
-
-
 def _lines(uow: Any, cat: Any, scheme: Scheme, account: Account, items: list[dict[str, Any]],
-           pending: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    lines: list[dict[str, Any]] = []
+           pending: list[dict[str, Any]] | None = None) -> list[InvoiceLine]:
+    lines: list[InvoiceLine] = []
     for item in items:
         key = str(item["id"]) if item["kind"] == "delivery" else f"fee:{item['id']}"
         if account.line_for(key) is not None:
@@ -75,8 +72,7 @@ def _lines(uow: Any, cat: Any, scheme: Scheme, account: Account, items: list[dic
                 if pending is not None and why not in ("cancelled", "disputed", "klippekort", "missed"):
                     pending.append(item)
                 continue
-            now["line_no"] = len(lines) + 1
-            lines.append(now)
+            lines.append(now.numbered(len(lines) + 1))
         else:
             o = uow.get(Order, _uuid(item["id"]))
             vat_class = o.quoted["vat_class"]
@@ -125,14 +121,13 @@ def run_invoices(uow: Any, cmd: c.RunInvoices, ctx: Any, svc: Any) -> dict[str, 
         lines = _lines(uow, cat, scheme, account, items, pending)
         if rates is not None:
             for line in account.interest_due(rates, run_date):
-                line["line_no"] = len(lines) + 1
-                lines.append(line)
+                lines.append(line.numbered(len(lines) + 1))
         if not lines:
             continue
         number = s.invoice_number(len(issued) + 1)
         account.issue_invoice(ctx, number, cmd.month, run_date, run_date + timedelta(days=svc.settings.payment_terms_days),
                               lines, chain_head)
-        issued.append({"number": number, "citizen_id": citizen_id, "gross": sum(x["gross"] for x in lines)})
+        issued.append({"number": number, "citizen_id": citizen_id, "gross": sum(x.gross for x in lines)})
     carried += sorted((x for x in pending if x["date"][:7] >= first_billable),
                       key=lambda x: (x["citizen_id"], x["date"], x["kind"], x["id"]))
     # Re-rating: every earlier month, as the facts are known now (docs/adr/0011).

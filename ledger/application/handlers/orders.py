@@ -18,6 +18,7 @@ from ledger.domain.assessment import Assessment, assessment_id
 from ledger.domain.base import key_id
 from ledger.domain.errors import AlreadyExists, NotFound, rule
 from ledger.domain.order import Order
+from ledger.domain.pricing import Quote
 from ledger.domain.scheme import Scheme, scheme_id
 
 
@@ -61,8 +62,7 @@ def place(uow: Any, cmd: c.PlaceOrder, ctx: Any, svc: Any) -> dict[str, Any]:
     rule(cat.in_force(cmd.offer_id, cmd.start), "offer-not-in-force",
          f"{cmd.offer_id} is not in the catalogue on {cmd.start}")
     price = cat.price_on(cmd.offer_id, cmd.start)
-    quoted = {"price_ore": price["prices"][cmd.band], "vat_class": price["vat_class"], "unit": offer["unit"],
-              "price_ref": price["ref"]}
+    quoted = Quote.of(price, cmd.band, offer["unit"])
     end = cmd.end
     if end is None and cmd.kind == "recurring":
         # A recurring order without an end runs to the end of the trial window, never beyond it.
@@ -70,7 +70,7 @@ def place(uow: Any, cmd: c.PlaceOrder, ctx: Any, svc: Any) -> dict[str, Any]:
     o = uow.add(Order.place(ctx, oid, person.municipality, str(person.id), offer, cmd.offer_id, cmd.kind, cmd.start,
                             end, cmd.every_weeks, cmd.minutes, cmd.band, quoted, grant["ref"],
                             cmd.start_time))
-    return {"order_id": str(o.id), "quoted": quoted}
+    return {"order_id": str(o.id), "quoted": quoted.to_payload()}
 
 
 @handles("change_order")

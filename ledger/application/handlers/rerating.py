@@ -16,11 +16,12 @@ from uuid import UUID
 from ledger.application.handlers.orders import eligibility
 from ledger.domain.account import Account, account_id
 from ledger.domain.assessment import Assessment, assessment_id
+from ledger.domain.assessment import grant_ref as eligible_grant_ref
 from ledger.domain.citizen import Citizen
 from ledger.domain.delivery import Delivery
 from ledger.domain.errors import RuleViolated
 from ledger.domain.order import Order
-from ledger.domain.pricing import delivery_line
+from ledger.domain.pricing import InvoiceLine, delivery_line
 from ledger.domain.values import add_months, line_amounts
 
 MONEY = ("net", "vat", "gross")
@@ -36,14 +37,11 @@ CITIZEN_TRIGGERS = ("GrantEnded", "GrantCorrected", "GrantReassessed", "GrantAwa
 
 def grant_ref(uow: Any, order: Order, on: str, sections: list[str]) -> str:
     """The grant that makes the delivery eligible (provenance); the order's own if none now."""
-    for g in uow.get(Assessment, assessment_id(order.citizen_id)).active_on(date.fromisoformat(on)):
-        if g["section"] in sections:
-            return g["ref"]
-    return order.eligibility
+    return eligible_grant_ref(uow.get(Assessment, assessment_id(order.citizen_id)), order.eligibility, on, sections)
 
 
-def _amounts(line: dict[str, Any] | None) -> dict[str, int]:
-    return {k: line[k] for k in MONEY} if line else dict(ZERO)
+def _amounts(line: InvoiceLine | None) -> dict[str, int]:
+    return line.amounts.as_dict() if line else dict(ZERO)
 
 
 def _why_ineligible(uow: Any, scheme: Any, person: Citizen, day: date, refusal: RuleViolated) -> list[str]:
@@ -58,7 +56,7 @@ def _why_ineligible(uow: Any, scheme: Any, person: Citizen, day: date, refusal: 
     return []
 
 
-def owed_now(uow: Any, scheme: Any, cat: Any, delivery_id: str) -> tuple[dict[str, Any] | None, list[str], str | None]:
+def owed_now(uow: Any, scheme: Any, cat: Any, delivery_id: str) -> tuple[InvoiceLine | None, list[str], str | None]:
     """(the invoice line the delivery would get now or None, the events behind a refusal, why not).
 
     A delivery is owed nothing when it is withdrawn, klippekort, or no longer eligible on its date
@@ -86,20 +84,20 @@ def fee_owed(uow: Any, item: dict[str, Any]) -> dict[str, int]:
     return {"net": net, "vat": vat, "gross": gross}
 
 
-def _causes(scheme: Any, original: dict[str, Any], now: dict[str, Any], charged: dict[str, int]) -> tuple[list[str], str]:
+def _causes(scheme: Any, original: dict[str, Any], now: InvoiceLine, charged: dict[str, int]) -> tuple[list[str], str]:
     """Which events made an eligible delivery's amount differ from what was charged."""
     causes, why = [], []
-    if now["provenance"]["price"] != original["provenance"]["price"]:
-        causes.append(now["provenance"]["price"])
+    if now.price_ref != original["provenance"]["price"]:
+        causes.append(now.price_ref)
         why.append("price")
-    if now["billed_minutes"] != original["billed_minutes"]:
-        causes.append(scheme.rules_ref_on(date.fromisoformat(now["date"])))
+    if now.billed_minutes != original["billed_minutes"]:
+        causes.append(scheme.rules_ref_on(date.fromisoformat(now.date)))
         why.append("rules")
     if charged["gross"] == 0:
-        causes.append(now["provenance"]["grant"])
+        causes.append(now.grant_ref)
         why.append("eligible-again")
     if not causes:
-        causes.append(now["provenance"]["price"])
+        causes.append(now.price_ref)
         why.append("price")
     return causes, "+".join(why)
 
@@ -120,9 +118,9 @@ def difference(uow: Any, scheme: Any, cat: Any, account: Account, key: str) -> d
         causes, why = _causes(scheme, original, now, charged)
     return {"billing_key": key, "invoice_number": entry["invoice"], "invoice_line_no": entry["line_no"],
             "date": entry["date"], "month": entry["date"][:7], "offer_id": original["offer_id"],
-            "vat_class": now["vat_class"] if now else original["vat_class"], "charged": charged, "owed": owed,
+            "vat_class": now.vat_class if now else original["vat_class"], "charged": charged, "owed": owed,
             "delta": delta, "caused_by": causes, "why": why,
-            "price": now["provenance"]["price"] if now else None}
+            "price": now.price_ref if now else None}
 
 
 def barred_before(month: str, months_back: int) -> str:
