@@ -31,6 +31,7 @@ import threading
 import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -38,6 +39,8 @@ from uuid import UUID
 import orjson
 import structlog
 
+from ledger.application.commands import Command
+from ledger.application.ledger import Submission
 from ledger.domain.base import Context
 from ledger.domain.errors import ConcurrencyConflict, IdempotencyMismatch, LedgerError
 
@@ -46,17 +49,17 @@ log = structlog.get_logger("ledger.api.writer")
 
 @dataclass
 class _Item:
-    command_type: str
-    payload: dict[str, Any]
-    context: Context
+    sub: Submission
     expected: dict[UUID, int] | None
-    future: Future = field(default_factory=Future)
+    future: Future[Any] = field(default_factory=Future)
+
+    @property
+    def context(self) -> Context:
+        return self.sub.context
 
     @property
     def alone(self) -> bool:
-        from ledger.application.ledger import READS_LOG
-
-        return self.expected is not None or self.command_type in READS_LOG
+        return self.expected is not None or self.sub.reads_log
 
 
 class Writer:
@@ -77,9 +80,11 @@ class Writer:
         self.singles = 0  # commands run on their own
 
     # -- for request threads --------------------------------------------------------------
-    def execute(self, command_type: str, payload: dict[str, Any], context: Context,
-                expected: dict[UUID, int] | None = None) -> Any:
-        """The command's Outcome (or its refusal raised), as `Ledger.execute` would give it."""
+    def execute(self, command: Command, context: Context, expected: dict[UUID, int] | None = None,
+                payload: Mapping[str, Any] | None = None) -> Any:
+        """The command's Outcome (or its refusal raised), as `Ledger.execute` would give it.
+        `payload`: what the caller sent, which the idempotency hash is taken over (default: the
+        command's JSON)."""
         command_id = context.command_id
         deadline = time.monotonic() + self.wait_seconds
         while True:
@@ -93,7 +98,7 @@ class Writer:
             if not running.wait(max(0.0, deadline - time.monotonic())):
                 raise self._unanswered()
         try:
-            return self._execute(command_type, payload, context, expected)
+            return self._execute(_Item(Submission.of(command, context, payload), expected))
         finally:
             with self._running_lock:
                 del self._running[command_id]
@@ -106,11 +111,9 @@ class Writer:
                           f"the command was not answered within {self.wait_seconds:g} s; it may still be stored: "
                           "retry with the same Idempotency-Key", headers={"Retry-After": "1"})
 
-    def _execute(self, command_type: str, payload: dict[str, Any], context: Context,
-                 expected: dict[UUID, int] | None) -> Any:
+    def _execute(self, item: _Item) -> Any:
         if not self._workers or self.max_batch == 1:
-            return self._alone(_Item(command_type, payload, context, expected))
-        item = _Item(command_type, payload, context, expected)
+            return self._alone(item)
         self._queue.put(item)
         try:
             return item.future.result(self.wait_seconds)
@@ -175,11 +178,9 @@ class Writer:
             item.future.set_exception(e)
 
     def _batch(self, items: list[_Item]) -> None:
-        from ledger.application.ledger import Submission
-
         while len(items) > 1:
             try:
-                outcomes = self.ledger.execute_batch([Submission(i.command_type, i.payload, i.context) for i in items])
+                outcomes = self.ledger.execute_batch([i.sub for i in items])
             except LedgerError as e:
                 index = e.details.get("index")
                 if isinstance(e, ConcurrencyConflict) or not isinstance(index, int) or not 0 <= index < len(items):
@@ -209,8 +210,7 @@ class Writer:
     def _alone(self, item: _Item) -> Any:
         self.singles += 1
         try:
-            return self.ledger.execute(item.command_type, item.payload, item.context,
-                                       expected_versions=item.expected)
+            return self.ledger.execute_batch([item.sub], expected_versions=item.expected)[0]
         except LedgerError as e:
             return self._refused(item, e)
 
@@ -221,7 +221,7 @@ class Writer:
         asked again, the application replays the original's answer instead."""
         if isinstance(error, IdempotencyMismatch) or not self.ledger.prior_commands([item.context.command_id]):
             raise error
-        return self.ledger.execute(item.command_type, item.payload, item.context, expected_versions=item.expected)
+        return self.ledger.execute_batch([item.sub], expected_versions=item.expected)[0]
 
 
 def _versions_by_command(ledger: Any, outcomes: list[Any]) -> dict[str, dict[str, int]]:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledger.application.handlers.billing import BILLABLE, _candidates
-from ledger.application.handlers.rerating import MONEY, ZERO, barred_before, difference, fee_owed, owed_now
+from ledger.application.commands.billing import BILLABLE, _candidates
+from ledger.application.commands.rerating import MONEY, ZERO, barred_before, difference, fee_owed, owed_now
 from ledger.application.uow import UnitOfWork
 from ledger.domain.account import Account, account_id
 from ledger.domain.catalogue import Catalogue, catalogue_id

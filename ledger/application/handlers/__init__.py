@@ -1,23 +1,12 @@
-"""Use cases: one function per command, registered by name. Each validates everything first,
-then changes aggregates through the unit of work; the application saves them in one transaction."""
+"""Moved: the handlers now live beside their commands in `ledger.application.commands.<resource>`
+(ADR 0019). These names stay importable for one release, for code outside the application that
+still imports `ledger.application.handlers.billing` or `.rerating` (replay/invoice.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import sys
 
-HANDLERS: dict[str, Callable[..., dict[str, Any]]] = {}
+from ledger.application.commands import billing, rerating
 
-
-def handles(*names: str) -> Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]]:
-    def register(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-        for name in names:
-            HANDLERS[name] = fn
-        return fn
-
-    return register
-
-
-def load_all() -> None:
-    from ledger.application.handlers import billing, catalogue, citizens, deliveries, orders, payments, schemes  # noqa: F401
-    from ledger.application.handlers import surveys  # noqa: F401
+sys.modules[f"{__name__}.billing"] = billing
+sys.modules[f"{__name__}.rerating"] = rerating
