@@ -88,7 +88,7 @@ def validation_message(e: ValidationError) -> str:
     return "; ".join(parts)
 
 
-class Ledger(Application):
+class Ledger(Application[UUID]):
     name = "Ledger"
 
     def __init__(self, settings: Settings | None = None, env: dict[str, str] | None = None) -> None:

@@ -33,7 +33,8 @@ def sample_payload(spec: CommandSpec[Any]) -> dict[str, Any]:
 
 
 def sample_command(spec: CommandSpec[Any]) -> Command:
-    return spec.parse({**spec.example, **{f: SAMPLE_PATH[f] for f in spec.path_fields}})
+    command: Command = spec.parse({**spec.example, **{f: SAMPLE_PATH[f] for f in spec.path_fields}})
+    return command
 
 
 def by_class() -> Mapping[type[Command], CommandSpec[Any]]:

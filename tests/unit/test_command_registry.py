@@ -134,3 +134,12 @@ def test_the_import_loads_ahead_what_a_command_names():
     assert list(receive.touches(sample_command(receive))) == [citizen, account_id(citizen)]
     delivery = by_name()["record_delivery"]
     assert list(delivery.touches(sample_command(delivery))) == [UUID(SAMPLE_PATH["order_id"])]
+
+
+def test_the_commands_reference_names_each_commands_roles_as_declared():
+    rows = {}
+    for line in DOCS.read_text(encoding="utf-8").splitlines():
+        cells = [x.strip() for x in line.strip().strip("|").split("|")]
+        if len(cells) >= 4 and cells[0].startswith("`") and cells[0].strip("`") in by_name():
+            rows[cells[0].strip("`")] = set() if cells[1] == "—" else {r.strip() for r in cells[1].split(",")}
+    assert {name: spec.roles - {"administrator"} for name, spec in by_name().items()} == rows

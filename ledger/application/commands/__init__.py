@@ -59,7 +59,8 @@ def lookup(command_type: str) -> CommandSpec[Any]:
 
 def parse(command_type: str, payload: Mapping[str, Any]) -> Command:
     """Validate a payload against its command's schema (raises pydantic.ValidationError)."""
-    return lookup(command_type).parse(payload)
+    command: Command = lookup(command_type).parse(payload)
+    return command
 
 
 def role_commands() -> dict[str, frozenset[str]]:

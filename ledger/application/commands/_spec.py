@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 from uuid import UUID
 
 from pydantic import ConfigDict, create_model
@@ -179,8 +179,8 @@ def _body(schema: type[Command], path: tuple[str, ...], example: Mapping[str, An
         return None
     base = type(f"_{schema.__name__}Base", (Command,), {"model_config": ConfigDict(
         extra="forbid", frozen=True, json_schema_extra={"examples": [dict(example)]})})
-    model: type[Command] = create_model(f"{schema.__name__}Body", __base__=base, __doc__=schema.__doc__, **fields)
-    return model
+    return cast("type[Command]", create_model(f"{schema.__name__}Body", __base__=base, __doc__=schema.__doc__,
+                                               **fields))
 
 
 def declare(schema: type[C], *, name: str, roles: Sequence[str], example: Mapping[str, Any],

@@ -77,7 +77,7 @@ def catalogue(uow: UnitOfWork, municipality: object, ctx: Context | None = None,
     """The municipality's catalogue; opened on first use when a catalogue manager adds to it."""
     m = municipality_code(municipality)
     cat = uow.find(Catalogue, catalogue_id(m))
-    if cat is None and ctx is not None:
+    if cat is None and ctx is not None and effective is not None:
         cat = uow.add(Catalogue.open(ctx, m, effective))
     if cat is None:
         return uow.get(Catalogue, catalogue_id(m), f"catalogue of municipality {m}")

@@ -97,6 +97,7 @@ def record(uow: UnitOfWork, cmd: RecordDelivery, ctx: Context, svc: Services) ->
         card = uow.find(Klippekort, klippekort_id(o.citizen_id))
         rule(card is not None, "no-klippekort",
              f"citizen {o.citizen_id} holds no klippekort; the delivery cannot be recorded as klippekort")
+        assert card is not None  # the rule above refused otherwise
         card.use(ctx, did, cmd.date, cmd.minutes)
     d = uow.add(Delivery.record(ctx, did, o.municipality, str(o.id), o.citizen_id, o.offer_id, unit, cmd.date, cmd.band,
                                 cmd.minutes, cmd.units, cmd.staff_id, cmd.after_granted_visit, cmd.klippekort,
@@ -144,7 +145,7 @@ def _withdraw(uow: UnitOfWork, cmd: WithdrawDelivery, ctx: Context) -> Result:
         if card is not None:
             card.release(ctx, d.id, cmd.effective)
     result: dict[str, Any] = {"delivery_id": str(d.id), "credit_note": None}
-    if billed is not None and account.still_charged(str(d.id))["gross"] > 0:
+    if billed is not None and account is not None and account.still_charged(str(d.id))["gross"] > 0:
         invoice_number, line = billed
         number = series(uow, ctx, d.municipality, cmd.effective).take_credit_note_number(ctx, invoice_number, cmd.effective)
         account.issue_credit_note(ctx, number, invoice_number, line, cmd.effective, cmd.reason)

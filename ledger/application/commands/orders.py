@@ -60,6 +60,7 @@ def eligibility(uow: UnitOfWork, person: Citizen, on: date) -> tuple[Scheme, dic
     m = person.municipality
     scheme = uow.find(Scheme, scheme_id(m))
     rule(scheme is not None, "no-scheme", f"municipality {m} has no add-on trial scheme")
+    assert scheme is not None  # the rule above refused otherwise
     rule(scheme.window_on(on) is not None, "outside-window",
          f"{on} is outside the trial windows of municipality {m}: "
          + ", ".join(f"{a}..{b}" for a, b in scheme.windows))
@@ -90,7 +91,9 @@ def place(uow: UnitOfWork, cmd: PlaceOrder, ctx: Context, svc: Services) -> Resu
     if uow.find(Order, oid) is not None:
         raise AlreadyExists(f"order {oid} already exists")
     scheme, _, grant = eligibility(uow, person, cmd.start)
-    window_end = scheme.window_on(cmd.start)[1]
+    window = scheme.window_on(cmd.start)
+    assert window is not None  # eligibility refused a start outside the windows
+    window_end = window[1]
     rule(cmd.end is None or cmd.end.isoformat() <= window_end, "outside-window",
          f"the order ends {cmd.end}, after the trial window ends {window_end}")
     cat = catalogue(uow, person.municipality)
