@@ -52,31 +52,6 @@ PATH_PARAMETERS: Mapping[str, Any] = {
 }
 
 
-def versions_of(ledger: Any, command_id: str, position: int | None, max_pages: int = 8) -> dict[str, int]:
-    """The versions a command left its records at, read back from its own events (for a replay:
-    the command record keeps the result and position, not the versions). Its events sit at or
-    just below its position (writers are serialised; a group commit may put other commands of the
-    same transaction after them), so the scan skips to them and stops at the first event after."""
-    if not position:
-        return {}
-    versions: dict[str, int] = {}
-    stop, page = position, 64
-    for _ in range(max_pages):
-        if stop <= 0:
-            break
-        start = max(1, stop - page + 1)
-        rows = ledger.recorder.select_notifications(start, page, stop=stop, inclusive_of_start=True)
-        for n in reversed(rows):
-            if orjson.loads(n.state).get("command_id") != command_id:
-                if versions:
-                    return versions
-                continue
-            key = str(n.originator_id)
-            versions[key] = max(versions.get(key, 0), n.originator_version)
-        stop = start - 1
-    return versions
-
-
 def respond(spec: CommandSpec[C], command: C, outcome: Outcome, versions: dict[str, int]) -> Response:
     """201/200 with the outcome; ETag of the spec's record, Location where there is one, and a
     replay marked as such (its body is the first response's)."""
@@ -110,10 +85,7 @@ class Run(Generic[C]):
         in_municipality(svc, self.who, municipality, "command", None if citizen is None else str(citizen))
         context = Context(self.who.user, self.who.role, self.command_id)
         outcome = svc.writer.execute(command, context, self._expected(), payload=self.payload)
-        versions = outcome.versions
-        if outcome.replayed and not versions:
-            versions = versions_of(svc.ledger, outcome.command_id, outcome.position)
-        return respond(self.spec, command, outcome, versions)
+        return respond(self.spec, command, outcome, outcome.versions)
 
     def _expected(self) -> dict[UUID, int] | None:
         if self.if_match is None:
