@@ -3,8 +3,8 @@
 The file holds one command per line as JSON (docs/import-format.md). Lines are read in order and
 executed in batches with `Ledger.execute_batch`, so each batch is stored whole or not at all, and a
 command id seen before is answered from the store (a re-run of the same file stores nothing new).
-A command that reads the stored log to decide (`READS_LOG` of ledger.application.ledger: the
-invoice run) is executed alone, after everything before it is stored.
+A command whose spec reads the stored log to decide (`CommandSpec.reads_log`: the invoice run) is
+executed alone, after everything before it is stored.
 
 On the first bad line (not JSON, unknown command, schema error, a rule refused) the import stops
 with the line number and the reason: nothing of that line's batch is stored, earlier batches stay
@@ -18,17 +18,16 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import orjson
 
+from pydantic import ValidationError
+
 from ledger.application import commands as cmds
-from ledger.application.ledger import READS_LOG, Ledger, Submission
-from ledger.domain.account import account_id
-from ledger.domain.assessment import assessment_id
+from ledger.application.ledger import Ledger, Submission
 from ledger.domain.base import Context
 from ledger.domain.errors import LedgerError
 
@@ -127,7 +126,8 @@ def parse_line(raw: bytes, line_no: int, now: datetime) -> Submission:
         parts = ([f"missing {', '.join(missing)}"] if missing else []) + ([f"unknown {', '.join(extra)}"] if extra else [])
         raise LineRejected(line_no, "; ".join(parts))
     kind = doc["type"]
-    if kind not in cmds.COMMANDS:
+    spec = cmds.by_name().get(kind) if isinstance(kind, str) else None
+    if spec is None:
         raise LineRejected(line_no, f"unknown command type {kind!r}")
     command_id = doc["command_id"]
     if not isinstance(command_id, str) or not command_id.strip() or len(command_id) > 200:
@@ -148,13 +148,18 @@ def parse_line(raw: bytes, line_no: int, now: datetime) -> Submission:
             or not actor["id"].strip():
         raise LineRejected(line_no, 'actor must be {"id": "...", "role": "..."}')
     role = actor["role"]
-    if role not in cmds.ROLE_COMMANDS:
-        raise LineRejected(line_no, f"unknown role {role!r}; known: {', '.join(sorted(cmds.ROLE_COMMANDS))}")
-    if kind not in cmds.ROLE_COMMANDS[role]:
+    if role not in cmds.ROLES:
+        raise LineRejected(line_no, f"unknown role {role!r}; known: {', '.join(sorted(cmds.ROLES))}")
+    if role not in spec.roles:
         raise LineRejected(line_no, f"the role {role} may not give {kind}")
     if not isinstance(doc["payload"], dict):
         raise LineRejected(line_no, "payload must be a JSON object")
-    return Submission(kind, doc["payload"], Context(actor["id"], role, command_id, recorded=recorded))
+    try:
+        command = spec.parse(doc["payload"])
+    except ValidationError:
+        command = None  # refused in its batch, by the application, in its words
+    # The hash that makes a re-run a replay is taken over the payload as the file spells it.
+    return Submission(kind, doc["payload"], Context(actor["id"], role, command_id, recorded=recorded), command)
 
 
 def read_lines(path: str | Path) -> Iterator[tuple[int, int, bytes]]:
@@ -223,36 +228,12 @@ def _record_directly(ledger: Ledger, objs: tuple[Any, ...], kwargs: dict[str, An
     return recordings
 
 
-@lru_cache(maxsize=200_000)
-def _uuid(value: Any) -> UUID | None:
-    try:
-        return UUID(str(value))
-    except (TypeError, ValueError, AttributeError):
-        return None
-
-
-# A citizen's assessment and account ids are name-based (uuid5: a SHA-1 each); citizens recur.
-_assessment_id = lru_cache(maxsize=200_000)(assessment_id)
-_account_id = lru_cache(maxsize=50_000)(account_id)
-
-
 def touched(sub: Submission) -> Iterator[UUID]:
-    """The aggregates a command will read, as far as its payload tells (a guess that is only ever
-    used to load them ahead, all at once: a wrong guess costs a load, never a wrong result)."""
-    p, kind = sub.payload, sub.command_type
-    if "citizen_id" in p:
-        citizen = _uuid(p["citizen_id"]) if isinstance(p["citizen_id"], str) else None
-        if citizen is not None:
-            yield citizen
-            if kind in ("receive_payment", "reverse_payment"):
-                yield _account_id(citizen)
-            elif kind != "register_citizen":
-                yield _assessment_id(citizen)
-    for key in ("order_id", "delivery_id"):
-        if key in p and isinstance(p[key], str):
-            found = _uuid(p[key])
-            if found is not None:
-                yield found
+    """The aggregates a command will read, as its spec tells from its fields (`CommandSpec.touches`:
+    only ever used to load them ahead; a line whose payload does not parse touches nothing)."""
+    if sub.command is None:
+        return iter(())
+    return sub.spec.touches(sub.command)
 
 
 def prefetch(ledger: Ledger, cache: AggregateCache, ids: Iterable[UUID]) -> None:
@@ -334,7 +315,7 @@ class Importer:
             for line_no, done, raw in read_lines(path):
                 sub = parse_line(raw, line_no, now)
                 self.report.lines += 1
-                if sub.command_type in READS_LOG:  # alone, after everything before it is stored
+                if sub.reads_log:  # alone, after everything before it is stored
                     if batch:
                         self._execute(batch, numbers)
                         batch, numbers = [], []

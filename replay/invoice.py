@@ -244,7 +244,7 @@ def reproduce_note(store: Store, number: str, municipality: int) -> Reproduction
     invoice line it adjusts and the events named as causes must all be the same. A credit note for
     a withdrawn delivery must credit exactly what was still charged for it, and the delivery must be
     withdrawn by then."""
-    from ledger.application.handlers.rerating import difference
+    from ledger.application.commands.rerating import difference
 
     nid, account_id, state = find_note(store, number, municipality)
     repo = Repository(store, nid)

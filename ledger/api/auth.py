@@ -20,12 +20,13 @@ from typing import Any
 
 import orjson
 
-from ledger.application.commands import ROLE_COMMANDS
+from ledger.application.commands import ROLES as _ROLES
+from ledger.application.commands import by_name
 from ledger.domain.errors import LedgerError
 from ledger.domain.municipalities import municipality_code
 from ledger.settings import ConfigError
 
-ROLES = tuple(ROLE_COMMANDS)  # assessor, catalogue_manager, ..., administrator
+ROLES = _ROLES  # assessor, catalogue_manager, ..., administrator
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _USER = re.compile(r"^[A-Za-z0-9_.@\-]{1,64}$")
 
@@ -42,7 +43,8 @@ class Principal:
         return self.municipalities is None or municipality in self.municipalities
 
     def may_command(self, command_type: str) -> bool:
-        return command_type in ROLE_COMMANDS.get(self.role, frozenset())
+        spec = by_name().get(command_type)
+        return spec is not None and self.role in spec.roles
 
 
 @dataclass(frozen=True)

@@ -1,140 +1,99 @@
-"""How an HTTP request becomes one command of the application, and its outcome a response.
+"""How an HTTP request becomes one typed command of the application, and its outcome a response.
 
-The route hands over the parsed body and the path values; this module adds what HTTP carries
-beside the body: the caller (role and municipality checks), the `Idempotency-Key` (the command id,
-namespaced by user so two users can never collide) and `If-Match` (the expected version). Then it
-makes the one application call, `Ledger.execute`, and shapes the response: 201/200, `ETag` of the
-primary record, `Location` where there is one, and the same body again on an idempotent retry.
+`Command(PlaceOrder)` in a route signature is the whole declaration of a command route: from the
+command's spec (ledger.application.commands) it takes the body model (the schema minus the path's
+fields), the path parameters, the roles, and it adds what HTTP carries beside the body: the caller
+(role and municipality checks), the `Idempotency-Key` (the command id, namespaced by user so two
+users can never collide) and `If-Match` (the expected version). The route gets a `Run` holding the
+typed command; calling it makes the one application call and shapes the response from the spec:
+201/200, `ETag` of the spec's record, `Location` where there is one, and the same body again on an
+idempotent retry.
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 import uuid
-from collections.abc import Callable
-from typing import Annotated, Any
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
 import orjson
-from fastapi import Depends, Header, Request
-from pydantic import BaseModel
+from fastapi import Body, Depends, Header, Path, Request
+from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
 from ledger.api.deps import Caller, CallerDep, ServicesDep, in_municipality, refuse
 from ledger.api.problems import ApiProblem
 from ledger.api.screening import screen
 from ledger.api.services import Services
-from ledger.api.tenancy import code_of, primary_after, primary_before
+from ledger.api.tenancy import code_of
+from ledger.application.commands import Command as CommandModel
+from ledger.application.commands import CommandSpec, lookup, spec_of
+from ledger.application.ledger import Outcome, validation_message
 from ledger.domain.base import Context
+from ledger.domain.errors import InvalidInput
+
+C = TypeVar("C", bound=CommandModel)
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,200}$")  # visible ASCII: what every HTTP stack carries unchanged
 _IF_MATCH = re.compile(r'^(?:W/)?"?(\d{1,12})"?$')
 
-# Commands that create a record answer 201 Created; the others 200.
-CREATES = frozenset({"establish_scheme", "register_citizen", "award_grant", "add_item", "add_package", "place_order",
-                     "record_delivery", "record_missed_visit", "receive_payment", "run_invoices"})
+# The path parameters command routes take, by the command field they fill.
+PATH_PARAMETERS: Mapping[str, Any] = {
+    "municipality": Annotated[str, Path(description="official code (657) or name (Herning)", max_length=40)],
+    "citizen_id": Annotated[UUID, Path(description="the citizen's pseudonym")],
+    "order_id": Annotated[UUID, Path(description="the order's id")],
+    "delivery_id": Annotated[UUID, Path(description="the delivery's id")],
+    "grant_id": Annotated[str, Path(min_length=1, max_length=64)],
+    "offer_id": Annotated[str, Path(min_length=1, max_length=64)],
+    "payment_id": Annotated[str, Path(min_length=1, max_length=64)],
+}
 
 
-def location(command_type: str, payload: dict[str, Any], result: dict[str, Any]) -> str | None:
-    r = result
-    match command_type:
-        case "establish_scheme":
-            return f"/schemes/{r['municipality']}/events"
-        case "register_citizen" | "award_grant":
-            return f"/citizens/{r['citizen_id']}"
-        case "add_item" | "add_package":
-            return f"/catalogue/{payload['municipality']}/events"
-        case "place_order":
-            return f"/orders/{r['order_id']}/events"
-        case "record_delivery" | "record_missed_visit":
-            return f"/deliveries/{r['delivery_id']}/events"
-        case "receive_payment":
-            return f"/citizens/{r['citizen_id']}/account/events"
-        case "run_invoices":
-            return f"/billing/invoices?municipality={r['municipality']}&month={r['month']}"
-    return None
-
-
-def versions_of(ledger: Any, command_id: str, position: int | None, max_pages: int = 8) -> dict[str, int]:
-    """The versions a command left its records at, read back from its own events (for a replay:
-    the command record keeps the result and position, not the versions). Its events sit at or
-    just below its position (writers are serialised; a group commit may put other commands of the
-    same transaction after them), so the scan skips to them and stops at the first event after."""
-    if not position:
-        return {}
-    versions: dict[str, int] = {}
-    stop, page = position, 64
-    for _ in range(max_pages):
-        if stop <= 0:
-            break
-        start = max(1, stop - page + 1)
-        rows = ledger.recorder.select_notifications(start, page, stop=stop, inclusive_of_start=True)
-        for n in reversed(rows):
-            if orjson.loads(n.state).get("command_id") != command_id:
-                if versions:
-                    return versions
-                continue
-            key = str(n.originator_id)
-            versions[key] = max(versions.get(key, 0), n.originator_version)
-        stop = start - 1
-    return versions
-
-
-def respond(command_type: str, payload: dict[str, Any], outcome: Any, versions: dict[str, int]) -> Response:
-    """201/200 with the outcome; ETag of the primary record, Location where there is one, and a
+def respond(spec: CommandSpec[C], command: C, outcome: Outcome, versions: dict[str, int]) -> Response:
+    """201/200 with the outcome; ETag of the spec's record, Location where there is one, and a
     replay marked as such (its body is the first response's)."""
     headers = {}
-    primary = primary_after(command_type, payload, outcome.result)
+    primary = spec.etag_target(command, outcome.result)
     if primary is not None and str(primary) in versions:
         headers["ETag"] = f'"{versions[str(primary)]}"'
-    where = location(command_type, payload, outcome.result)
+    where = spec.location_of(command, outcome.result)
     if where:
         headers["Location"] = where
     if outcome.replayed:
         headers["Idempotent-Replayed"] = "true"
     body = {"command_id": outcome.command_id, "position": outcome.position, "result": outcome.result,
             "versions": versions}
-    return Response(orjson.dumps(body), status_code=201 if command_type in CREATES else 200,
+    return Response(orjson.dumps(body), status_code=201 if spec.creates else 200,
                     media_type="application/json", headers=headers)
 
 
-class Runner:
-    """One command, ready to run once the route has parsed the body."""
+class Run(Generic[C]):
+    """One typed command, checked and ready to run: `run()` in the route gives the response."""
 
-    def __init__(self, svc: Services, who: Caller, command_type: str, command_id: str, if_match: str | None) -> None:
-        self.svc, self.who, self.command_type, self.command_id, self.if_match = svc, who, command_type, command_id, if_match
+    def __init__(self, svc: Services, who: Caller, spec: CommandSpec[C], command: C, payload: dict[str, Any],
+                 command_id: str, if_match: str | None) -> None:
+        self.svc, self.who, self.spec, self.command = svc, who, spec, command
+        self.payload, self.command_id, self.if_match = payload, command_id, if_match
 
-    def __call__(self, body: BaseModel | None = None, **path: Any) -> Response:
-        svc = self.svc
-        payload = self._payload(body, path)
-        municipality = svc.records.municipality_of(self.command_type, payload)
-        in_municipality(svc, self.who, municipality, "command", payload.get("citizen_id"))
+    def __call__(self) -> Response:
+        svc, command = self.svc, self.command
+        municipality = svc.records.municipality_of(self.spec, command)
+        citizen = getattr(command, "citizen_id", None)
+        in_municipality(svc, self.who, municipality, "command", None if citizen is None else str(citizen))
         context = Context(self.who.user, self.who.role, self.command_id)
-        outcome = svc.writer.execute(self.command_type, payload, context, self._expected(payload))
-        versions = outcome.versions
-        if outcome.replayed and not versions:
-            versions = versions_of(svc.ledger, outcome.command_id, outcome.position)
-        return respond(self.command_type, payload, outcome, versions)
+        outcome = svc.writer.execute(command, context, self._expected(), payload=self.payload)
+        return respond(self.spec, command, outcome, outcome.versions)
 
-    @staticmethod
-    def _payload(body: BaseModel | None, path: dict[str, Any]) -> dict[str, Any]:
-        """The command's payload: the body's fields and the path's, in one spelling (so that a retry
-        spelling the municipality 657, "657" or "Herning" is the same command)."""
-        if body is not None:
-            screen(body)
-        payload = {**(body.model_dump(mode="json") if body is not None else {}),
-                   **{k: str(v) if isinstance(v, UUID) else v for k, v in path.items()}}
-        if "municipality" in payload:
-            payload["municipality"] = code_of(payload["municipality"])
-        return payload
-
-    def _expected(self, payload: dict[str, Any]) -> dict[UUID, int] | None:
+    def _expected(self) -> dict[UUID, int] | None:
         if self.if_match is None:
             return None
-        target = primary_before(self.command_type, payload)
+        target = self.spec.if_match_target(self.command)
         if target is None:
             raise ApiProblem("precondition-not-applicable",
-                             f"{self.command_type} creates a record or spans many; it has no single version "
+                             f"{self.spec.name} creates a record or spans many; it has no single version "
                              "for If-Match to compare")
         if self.if_match.strip() == "*":
             return None
@@ -143,11 +102,46 @@ class Runner:
         return {target: int(m.group(1))}
 
 
-def command(command_type: str) -> Callable[..., Runner]:
-    """The dependency of a command route: refuses roles without the command (403) and malformed
-    headers (400) before the body is looked at, and returns the Runner."""
+def payload_of(body: BaseModel | None, path: Mapping[str, Any]) -> dict[str, Any]:
+    """The command's payload: the body's fields and the path's, in one spelling (so that a retry
+    spelling the municipality 657, "657" or "Herning" is the same command). Its hash is what makes
+    a retry the same command (the command records store it), so its spelling never changes."""
+    if body is not None:
+        screen(body)
+    payload = {**(body.model_dump(mode="json") if body is not None else {}),
+               **{k: str(v) if isinstance(v, UUID) else v for k, v in path.items()}}
+    if "municipality" in payload:
+        payload["municipality"] = code_of(payload["municipality"])
+    return payload
 
-    def dependency(
+
+def typed(spec: CommandSpec[C], payload: Mapping[str, Any]) -> C:
+    """The body and the path, once, as the typed command (InvalidInput, as the application words
+    it, for a path value the schema refuses: the body was checked already)."""
+    try:
+        return spec.parse(payload)
+    except ValidationError as e:
+        raise InvalidInput(f"{spec.name}: {validation_message(e)}") from None
+
+
+class Runner:
+    """A command given by name (the web workplace's forms): made typed from the body and the path,
+    then run like a route's."""
+
+    def __init__(self, svc: Services, who: Caller, command_type: str, command_id: str, if_match: str | None) -> None:
+        self.svc, self.who, self.spec = svc, who, lookup(command_type)
+        self.command_id, self.if_match = command_id, if_match
+
+    def __call__(self, body: BaseModel | None = None, **path: Any) -> Response:
+        payload = payload_of(body, path)
+        return Run(self.svc, self.who, self.spec, typed(self.spec, payload), payload, self.command_id, self.if_match)()
+
+
+def _gate(spec: CommandSpec[Any]) -> Callable[..., tuple[Services, Caller, str, str | None]]:
+    """Refuses roles without the command (403) and malformed headers (400) before the body is
+    looked at (FastAPI solves this sub-dependency before the body)."""
+
+    def gate(
         request: Request,
         svc: ServicesDep,
         who: CallerDep,
@@ -158,9 +152,9 @@ def command(command_type: str) -> Callable[..., Runner]:
                         "refused (422). Keys are per user and kept for good.")] = None,
         if_match: Annotated[str | None, Header(
             alias="If-Match", description='the version you last saw in an ETag, e.g. "3"; a stale one gives 412')] = None,
-    ) -> Runner:
-        if not who.principal.may_command(command_type):
-            raise refuse(svc, who, f"the role {who.role} may not give the command {command_type}", "command",
+    ) -> tuple[Services, Caller, str, str | None]:
+        if who.role not in spec.roles:
+            raise refuse(svc, who, f"the role {who.role} may not give the command {spec.name}", "command",
                          record=False)
         if idempotency_key is not None and not _KEY.match(idempotency_key):
             raise ApiProblem("bad-request", "Idempotency-Key must be 1-200 visible ASCII characters")
@@ -170,12 +164,41 @@ def command(command_type: str) -> Callable[..., Runner]:
         if refusal is not None:
             raise ApiProblem(*refusal)
         key = idempotency_key or str(uuid.uuid4())
-        return Runner(svc, who, command_type, f"{who.user}:{key}", if_match)
+        return svc, who, f"{who.user}:{key}", if_match
 
-    dependency.__name__ = f"command_{command_type}"
+    gate.__name__ = f"gate_{spec.name}"
+    return gate
+
+
+def command(schema: type[C]) -> Callable[..., Run[C]]:
+    """The dependency of a command route, built from the command's spec: its signature is the gate
+    (roles, headers), the body model and the path parameters; it returns the typed command's Run."""
+    spec: CommandSpec[C] = spec_of(schema)
+    gated = Annotated[tuple[Services, Caller, str, str | None], Depends(_gate(spec))]
+
+    def dependency(gate: Any, body: BaseModel | None = None, **path: Any) -> Run[C]:
+        svc, who, command_id, if_match = gate
+        payload = payload_of(body, path)
+        return Run(svc, who, spec, typed(spec, payload), payload, command_id, if_match)
+
+    parameters = [inspect.Parameter("gate", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gated)]
+    if spec.body is not None:
+        parameters.append(inspect.Parameter("body", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                            annotation=Annotated[spec.body, Body()]))
+    parameters += [inspect.Parameter(f, inspect.Parameter.KEYWORD_ONLY, annotation=PATH_PARAMETERS[f])
+                   for f in spec.path_fields]
+    dependency.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    dependency.__name__ = f"command_{spec.name}"
     return dependency
 
 
-def Command(command_type: str) -> Any:  # noqa: N802 - reads as a declaration in route signatures
-    """`run: Runner = Command("place_order")` in a route signature (a default, so it type-checks)."""
-    return Depends(command(command_type))
+def Command(schema: type[C]) -> Any:  # noqa: N802 - reads as a declaration in route signatures
+    """`run: Run[PlaceOrder] = Command(PlaceOrder)` in a route signature (a default, so it type-checks)."""
+    return Depends(command(schema))
+
+
+def declared(schema: type[CommandModel]) -> dict[str, Any]:
+    """The route decorator's arguments a command's spec decides: `@router.post("", **declared(PlaceOrder))`."""
+    from ledger.api.schemas import CommandResponse
+
+    return {"status_code": 201 if spec_of(schema).creates else 200, "response_model": CommandResponse}

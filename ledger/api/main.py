@@ -172,11 +172,11 @@ def _handlers(app: FastAPI) -> None:
 
 def _who_may(doc: dict[str, Any]) -> None:
     """Name, on each operation, the command it gives and the roles that may call it (from the one
-    policy: ROLE_COMMANDS and policy.READERS), so the document cannot drift from the code."""
+    policy: the commands' specs and policy.READERS), so the document cannot drift from the code."""
     from fastapi.routing import APIRoute
 
     from ledger.api.policy import READERS
-    from ledger.application.commands import COMMANDS, ROLE_COMMANDS
+    from ledger.application.commands import by_name
 
     def names(dependant: Any) -> list[str]:
         found = [getattr(dependant.call, "__name__", "")] if dependant.call else []
@@ -192,10 +192,11 @@ def _who_may(doc: dict[str, Any]) -> None:
             for name in names(route.dependant):
                 if name.startswith("command_"):
                     kind = name.removeprefix("command_")
-                    roles = sorted(r for r, allowed in ROLE_COMMANDS.items() if kind in allowed)
+                    spec = by_name()[kind]
+                    roles = sorted(spec.roles)
                     operation["x-command"] = kind
                     operation["x-roles"] = roles
-                    note = (f"Command `{kind}` (schema `{COMMANDS[kind].__name__}`). Roles: {', '.join(roles)}. "
+                    note = (f"Command `{kind}` (schema `{spec.schema.__name__}`). Roles: {', '.join(roles)}. "
                             "Send an `Idempotency-Key`; a retry with the same key and body is answered with the "
                             "first response.")
                 elif name.startswith("reader_"):

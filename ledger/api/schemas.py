@@ -971,14 +971,11 @@ def _tighten(node: Any, name: str | None = None) -> None:
 
 
 def _takes_if_match(command_type: str | None) -> bool:
-    from ledger.api.tenancy import primary_before
+    from ledger.application.commands import by_name
 
     if command_type is None:
         return True
-    try:
-        return primary_before(command_type, {}) is not None
-    except (KeyError, ValueError, TypeError):
-        return True  # it looks into the payload for the record: it has one
+    return by_name()[command_type].if_match is not None
 
 
 def tighten_openapi(doc: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Which municipality a command or a read concerns, and which aggregate its version refers to.
+"""Which municipality a command or a read concerns (for a command: the record its spec's owner
+field names; which record its version refers to is the spec's, too).
 
 A record's municipality never changes after its first event, so it is read once from that event
 (one indexed row) and cached for the life of the process. Every command and every read is checked
@@ -9,17 +10,16 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
-from ledger.domain.account import account_id
-from ledger.domain.assessment import assessment_id
-from ledger.domain.catalogue import catalogue_id
+from ledger.application.commands import Command, CommandSpec
 from ledger.domain.errors import InvalidInput, NotFound
-from ledger.domain.klippekort import klippekort_id
 from ledger.domain.municipalities import municipality_code
-from ledger.domain.scheme import scheme_id
 from ledger.store.decoding import aggregate_name, decode
+
+
+C = TypeVar("C", bound=Command)
 
 
 @dataclass(frozen=True)
@@ -30,15 +30,6 @@ class Record:
     kind: str  # the aggregate class: Citizen, Order, Delivery, Account, ...
     municipality: int
     citizen_id: str | None  # the citizen a record belongs to, if any
-
-
-# The field of a command whose record decides the municipality, in order of preference (a new
-# order names its citizen; a new delivery names its order).
-_OWNER_FIELDS = (("citizen_id", "Citizen", "citizen"), ("order_id", "Order", "order"),
-                 ("delivery_id", "Delivery", "delivery"))
-# Commands that create the record named by one of those fields (so that field cannot decide).
-_CREATES = {"register_citizen": "citizen_id", "place_order": "order_id", "record_delivery": "delivery_id",
-            "record_missed_visit": "delivery_id"}
 
 
 class Records:
@@ -73,75 +64,15 @@ class Records:
             raise NotFound(f"no {what} {aggregate_id}", field=f"{what}_id")
         return record
 
-    def municipality_of(self, command_type: str, payload: dict[str, Any]) -> int:
-        """The municipality a command acts in (raises NotFound/InvalidInput for unknown ids/codes)."""
-        if "municipality" in payload:
-            return municipality_code(payload["municipality"])
-        skip = _CREATES.get(command_type)
-        for field, kind, what in _OWNER_FIELDS:
-            value = payload.get(field)
-            if value is not None and field != skip:
-                return self.get(UUID(str(value)), kind, what).municipality
-        raise AssertionError(f"{command_type} names no municipality, citizen, order or delivery")
-
-
-def _uuid(value: Any) -> UUID:
-    return value if isinstance(value, UUID) else UUID(str(value))
-
-
-def primary_before(command_type: str, payload: dict[str, Any]) -> UUID | None:
-    """The existing aggregate a command changes, for `If-Match`; None for commands that create a
-    record or span many (they have no single version to compare)."""
-    p = payload
-    if command_type in ("open_scheme_window", "change_scheme_window", "change_scheme_rules"):
-        return scheme_id(municipality_code(p["municipality"]))
-    if command_type in ("change_price", "correct_price_version", "retire_offer"):
-        return catalogue_id(municipality_code(p["municipality"]))
-    if command_type in ("choose_provider", "change_residence", "erase_identity"):
-        return _uuid(p["citizen_id"])
-    if command_type in ("reassess_grant", "correct_grant", "end_grant"):
-        return assessment_id(_uuid(p["citizen_id"]))
-    if command_type == "end_klippekort":
-        return klippekort_id(_uuid(p["citizen_id"]))
-    if command_type in ("change_order", "cancel_order"):
-        return _uuid(p["order_id"])
-    if command_type in ("cancel_delivery", "dispute_delivery"):
-        return _uuid(p["delivery_id"])
-    if command_type == "reverse_payment":
-        return account_id(_uuid(p["citizen_id"]))
-    return None
-
-
-def primary_after(command_type: str, payload: dict[str, Any], result: dict[str, Any]) -> UUID | None:
-    """The aggregate whose version a command's response reports as its ETag."""
-    before = primary_before(command_type, payload)
-    if before is not None:
-        return before
-    if command_type == "establish_scheme":
-        return scheme_id(municipality_code(payload["municipality"]))
-    if command_type in ("add_item", "add_package"):
-        return catalogue_id(municipality_code(payload["municipality"]))
-    if command_type == "register_citizen":
-        return _uuid(result["citizen_id"])
-    if command_type == "award_grant":
-        return assessment_id(_uuid(payload["citizen_id"]))
-    if command_type == "grant_klippekort":
-        return klippekort_id(_uuid(payload["citizen_id"]))
-    if command_type == "place_order":
-        return _uuid(result["order_id"])
-    if command_type in ("record_delivery", "record_missed_visit"):
-        return _uuid(result["delivery_id"])
-    if command_type == "receive_payment":
-        return account_id(_uuid(payload["citizen_id"]))
-    if command_type == "record_survey_response":
-        from ledger.domain.survey import survey_response_id
-
-        return survey_response_id(payload["round_id"], _uuid(payload["citizen_id"]))
-    if command_type == "set_reference_rate":
-        from ledger.domain.interest import rates_id
-
-        return rates_id(municipality_code(payload["municipality"]))
-    return None  # run_invoices, issue_reminders: many records
+    def municipality_of(self, spec: CommandSpec[C], command: C) -> int:
+        """The municipality a command acts in, decided by its spec's owner field (raises
+        NotFound/InvalidInput for unknown ids/codes)."""
+        value = getattr(command, spec.owner)
+        owner = spec.owner_record()
+        if owner is None:
+            return municipality_code(value)
+        kind, what = owner
+        return self.get(value if isinstance(value, UUID) else UUID(str(value)), kind, what).municipality
 
 
 def code_of(value: object) -> int:

@@ -2,17 +2,21 @@
 idempotently over the eventsourcing library's event store.
 
 Flow: command id already known? → return the first result (same payload) or refuse (different
-payload). Otherwise parse → handler (validates everything, then changes aggregates) → one `save()`
-of every changed aggregate, the chain rows and the command record, in one transaction. Any refusal
+payload). Otherwise the command's spec (ledger.application.commands, one registry keyed by the
+command's class) → its handler (validates everything, then changes aggregates) → one `save()` of
+every changed aggregate, the chain rows and the command record, in one transaction. Any refusal
 stores nothing. A lost race on an aggregate is a ConcurrencyConflict, never a silent overwrite.
+
+Two doors: `execute(command, context)` takes a typed command (the API), `execute(name, payload,
+context)` a name and a JSON payload (the CLI, the import), which is one lookup and `spec.parse`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 from uuid import UUID
 
 import orjson
@@ -21,7 +25,7 @@ from eventsourcing.persistence import IntegrityError
 from pydantic import ValidationError
 
 from ledger.application import commands as cmds
-from ledger.application.handlers import HANDLERS, load_all
+from ledger.application.commands import Command, CommandSpec, spec_of
 from ledger.application.uow import UnitOfWork
 from ledger.db import Database
 from ledger.domain.base import Context
@@ -31,11 +35,6 @@ from ledger.identity.store import IdentityStore
 from ledger.settings import Settings
 from ledger.store.recorders import COMMANDS_TABLE
 
-load_all()
-
-# Commands that read the log to decide (invoice and reminder runs) must see everything before them
-# stored, so a batch is cut before each of them.
-READS_LOG = frozenset({"run_invoices"})
 
 
 @dataclass
@@ -52,9 +51,29 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Submission:
+    """One command of a batch: its name, the payload its idempotency hash is taken over (what the
+    caller sent), and the typed command when the caller already has it (otherwise it is parsed
+    from the payload here, once)."""
+
     command_type: str
-    payload: dict[str, Any]
+    payload: Mapping[str, Any]
     context: Context
+    command: Command | None = None
+
+    @classmethod
+    def of(cls, command: Command, context: Context, payload: Mapping[str, Any] | None = None) -> Submission:
+        """A typed command; `payload` (default: the command's JSON) is what its hash is taken over."""
+        spec = spec_of(command)
+        return cls(spec.name, command.model_dump(mode="json") if payload is None else payload, context, command)
+
+    @property
+    def spec(self) -> CommandSpec[Any]:
+        return spec_of(self.command) if self.command is not None else cmds.lookup(self.command_type)
+
+    @property
+    def reads_log(self) -> bool:
+        """It decides by reading the log: it runs alone, after everything before it is stored."""
+        return self.spec.reads_log
 
 
 def payload_hash(command_type: str, payload: Any) -> str:
@@ -69,7 +88,7 @@ def validation_message(e: ValidationError) -> str:
     return "; ".join(parts)
 
 
-class Ledger(Application):
+class Ledger(Application[UUID]):
     name = "Ledger"
 
     def __init__(self, settings: Settings | None = None, env: dict[str, str] | None = None) -> None:
@@ -121,10 +140,26 @@ class Ledger(Application):
         return Outcome(sub.context.command_id, sub.command_type, result, position, replayed=True)
 
     # -- execution -------------------------------------------------------------------------
-    def execute(self, command_type: str, payload: dict[str, Any], context: Context,
-                expected_versions: dict[UUID, int] | None = None) -> Outcome:
-        """Execute one command atomically; see the module docstring."""
-        return self.execute_batch([Submission(command_type, payload, context)], expected_versions=expected_versions)[0]
+    @overload
+    def execute(self, command: Command, context: Context, /, *,
+                expected_versions: dict[UUID, int] | None = None) -> Outcome: ...
+
+    @overload
+    def execute(self, command: str, payload: Mapping[str, Any], context: Context, /,
+                expected_versions: dict[UUID, int] | None = None) -> Outcome: ...
+
+    def execute(self, command: Command | str, *args: Any, expected_versions: dict[UUID, int] | None = None) -> Outcome:
+        """Execute one command atomically; see the module docstring. `execute(command, context)`
+        for a typed command; `execute(name, payload, context)` for a name and a JSON payload."""
+        if isinstance(command, Command):
+            (context,) = args
+            sub = Submission.of(command, context)
+        else:
+            payload, context, *rest = args
+            if rest:
+                (expected_versions,) = rest
+            sub = Submission(command, payload, context)
+        return self.execute_batch([sub], expected_versions=expected_versions)[0]
 
     def execute_batch(self, batch: Sequence[Submission], expected_versions: dict[UUID, int] | None = None,
                       cache: dict[UUID, Any] | None = None) -> list[Outcome]:
@@ -145,14 +180,17 @@ class Ledger(Application):
                 if cid in prior or cid in in_batch:
                     outcomes.append(self._replay(sub, prior.get(cid) or in_batch[cid], h))
                     continue
-                try:
-                    command = cmds.parse(sub.command_type, sub.payload)
-                except ValidationError as e:
-                    raise InvalidInput(f"{sub.command_type}: {validation_message(e)}", index=index) from None
+                command = sub.command
+                if command is None:
+                    try:
+                        command = cmds.lookup(sub.command_type).parse(sub.payload)
+                    except ValidationError as e:
+                        raise InvalidInput(f"{sub.command_type}: {validation_message(e)}", index=index) from None
+                spec = spec_of(command)
                 ctx = sub.context if sub.context.command_type else Context(
-                    sub.context.actor, sub.context.role, cid, sub.context.recorded, sub.command_type)
+                    sub.context.actor, sub.context.role, cid, sub.context.recorded, spec.name)
                 try:
-                    result = HANDLERS[sub.command_type](uow, command, ctx, self)
+                    result = spec.handler(uow, command, ctx, self)
                 except LedgerError as e:
                     e.details.setdefault("index", index)
                     raise
@@ -194,8 +232,8 @@ class Ledger(Application):
         uow.saved()
         if staged.erased:
             self.identity.scrub()
-        if self.settings.checkpoint_dir and any(o is not None and o.command_type in READS_LOG and not o.replayed
-                                                for o in outcomes):
+        if self.settings.checkpoint_dir and any(o is not None and cmds.lookup(o.command_type).reads_log
+                                                and not o.replayed for o in outcomes):
             self._checkpoint("invoice run")
         done = []
         for o in outcomes:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledger.application.handlers.billing import BILLABLE, _candidates
-from ledger.application.handlers.rerating import ZERO, barred_before, difference, fee_owed, owed_now
+from ledger.application.commands.billing import BILLABLE, _candidates
+from ledger.application.commands.rerating import ZERO, barred_before, difference, fee_owed, owed_now
 from ledger.application.uow import UnitOfWork
 from ledger.domain.account import Account, account_id
 from ledger.domain.catalogue import Catalogue, catalogue_id
@@ -62,7 +62,7 @@ def reconcile(app: Any, m: int, month: str | None = None) -> dict[str, Any]:
         row["owed"] += owed["gross"]
         if owed != charged:
             line = account.line_for(key) if account is not None else None
-            if line is not None and item["kind"] == "delivery":
+            if line is not None and account is not None and item["kind"] == "delivery":
                 diff = difference(uow, scheme, cat, account, key)  # the run's own view of why
                 if diff is not None:
                     causes, why = diff["caused_by"], f"re-rating due: {diff['why']}"

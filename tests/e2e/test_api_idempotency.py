@@ -225,17 +225,21 @@ def test_commands_written_together_each_get_their_own_answer(client):
 
 
 def test_one_group_commit_stores_the_good_commands_and_refuses_only_the_bad(client):
-    from ledger.api.writer import Writer, _Item
+    from ledger.api.writer import Writer
+    from ledger.application.group_commit import _Item
+    from ledger.application.ledger import Submission
     from ledger.domain.base import Context
     from ledger.domain.errors import RuleViolated
 
     order = build_world(client, 1).orders[657][0]
     svc = client.app.state.services
     writer = Writer(svc.ledger, max_batch=16, threads=1)  # not started: the group is run here, in one go
-    items = [_Item("record_delivery", delivery(order, f"2019-05-{i + 1:02d}"), Context("t", "administrator", f"g-{i}"),
-                   None) for i in range(4)]
-    items.insert(2, _Item("record_delivery", delivery(order, "2016-01-01"), Context("t", "administrator", "bad"), None))
-    items.append(_Item("record_delivery", delivery(order, "2019-05-01"), Context("t", "administrator", "g-0"), None))
+    items = [_Item(Submission("record_delivery", delivery(order, f"2019-05-{i + 1:02d}"),
+                              Context("t", "administrator", f"g-{i}")), None) for i in range(4)]
+    items.insert(2, _Item(Submission("record_delivery", delivery(order, "2016-01-01"),
+                                     Context("t", "administrator", "bad")), None))
+    items.append(_Item(Submission("record_delivery", delivery(order, "2019-05-01"),
+                                  Context("t", "administrator", "g-0")), None))
     before = stored(client)
     writer._run(items)
     assert writer.batches == 1 and writer.commands == 5 and writer.singles == 0

@@ -6,9 +6,11 @@ from __future__ import annotations
 import pytest
 import structlog
 
-from ledger.api.bodies import EXAMPLES
 from tests.helpers.api import USERS, api_client, auth, build_world, ok
-from ledger.application.commands import ROLE_COMMANDS
+from ledger.application.commands import by_name, role_commands
+
+EXAMPLES = {name: dict(spec.example) for name, spec in by_name().items()}
+ROLE_COMMANDS = role_commands()
 
 
 @pytest.fixture

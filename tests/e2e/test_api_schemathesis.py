@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import (content_type_conformance, not_a_server_error, response_schema_conformance,
                                  status_code_conformance)
 
-from ledger.api.bodies import EXAMPLES
+from ledger.application.commands import by_name
 from ledger.api.config import ApiConfig
 from ledger.api.main import create_app
 from ledger.api.services import Services
@@ -28,6 +28,8 @@ from tests.helpers.api import auth, build_world, test_tokens
 from ledger.settings import Settings
 
 import re
+
+EXAMPLES = {name: dict(spec.example) for name, spec in by_name().items()}
 
 
 # Refused as malformed: these must never answer a request the document calls valid.

@@ -346,7 +346,7 @@ def test_default_interest_is_computed_to_the_ore_from_the_rate_table_and_reprodu
 def test_the_first_re_rating_run_looks_at_every_billed_delivery_once(database_url, monkeypatch):
     """A series billed before re-rating existed has no triggers to follow: its first re-rating run
     re-rates every billed delivery (here with the triggers switched off to show it), once."""
-    import ledger.application.handlers.billing as billing
+    import ledger.application.commands.billing as billing
 
     ledger = open_ledger(database_url)
     try:

@@ -16,13 +16,10 @@ from functools import reduce
 from typing import Any, TypeVar
 from uuid import UUID
 
-from ledger.application.commands import parse
-from ledger.application.handlers import HANDLERS, load_all
+from ledger.application.commands import lookup
 from ledger.domain.base import Context, LedgerAggregate
 from ledger.domain.errors import NotFound
 from ledger.settings import Settings
-
-load_all()
 
 A = TypeVar("A", bound=LedgerAggregate)
 RECORDED = datetime(2019, 6, 1, 12, tzinfo=timezone.utc)
@@ -113,9 +110,10 @@ class FakeLedger:
 
     def execute(self, command_type: str, payload: dict[str, Any], role: str = "administrator") -> dict[str, Any]:
         """Parse, handle, commit; on any refusal discard and re-raise (nothing is kept)."""
-        command = parse(command_type, payload)
+        spec = lookup(command_type)
+        command = spec.parse(payload)
         try:
-            result = HANDLERS[command_type](self.uow, command, self.context(command_type, role), self)
+            result = spec.handler(self.uow, command, self.context(command_type, role), self)
         except BaseException:
             self.uow.discard()
             raise

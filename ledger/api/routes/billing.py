@@ -11,15 +11,13 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
-from ledger.api import bodies as b
-from ledger.api.commanding import Command, Runner
-from ledger.api.deps import AtPosition, Caller, CallerDep, ServicesDep, caught_up, reader
+from ledger.application import commands as c
+from ledger.api.commanding import Command, Run, declared
+from ledger.api.deps import Caller, CallerDep, ServicesDep, caught_up, reader, AtPosition
 from ledger.api.problems import ApiProblem
-from ledger.api.reads import etag, history, logged_read, store_position
+from ledger.api.reads import history, logged_read, etag, store_position
 from ledger.api.routes import COMMAND_ERRORS, MonthQuery, MunicipalityPath, MunicipalityQuery, ShortIdPath
-from ledger.api.schemas import (AgeingList, BalanceList, BillingDeliveryList, CommandResponse, CreditNoteList,
-                                DebitNoteList, History, InvoiceDocument, InvoiceList, OpenItemList, PaymentList,
-                                Reconciliation, ReminderList, RevenueList, RunList, UnbilledList)
+from ledger.api.schemas import (History, AgeingList, BalanceList, BillingDeliveryList, CreditNoteList, DebitNoteList, InvoiceDocument, InvoiceList, OpenItemList, PaymentList, Reconciliation, ReminderList, RevenueList, RunList, UnbilledList)
 from ledger.api.screening import screen
 from ledger.domain.errors import NotFound
 from ledger.domain.invoice_series import series_id
@@ -33,22 +31,22 @@ CitizenQuery = Annotated[UUID | None, Query(description="only this citizen")]
 FRESH = [Depends(caught_up)]
 
 
-@router.post("/runs", status_code=201, response_model=CommandResponse)
-def run_invoices(body: b.RunInvoicesBody, run: Runner = Command("run_invoices")) -> Response:
+@router.post("/runs", **declared(c.RunInvoices))
+def run_invoices(run: Run[c.RunInvoices] = Command(c.RunInvoices)) -> Response:
     """Invoice a closed month in arrears: every billable delivery and late-cancellation fee not yet billed."""
-    return run(body)
+    return run()
 
 
-@router.post("/reminders", response_model=CommandResponse)
-def issue_reminders(body: b.IssueRemindersBody, run: Runner = Command("issue_reminders")) -> Response:
+@router.post("/reminders", **declared(c.IssueReminders))
+def issue_reminders(run: Run[c.IssueReminders] = Command(c.IssueReminders)) -> Response:
     """Remind every overdue invoice that may be reminded on the date (at most 3, 10 days apart)."""
-    return run(body)
+    return run()
 
 
-@router.post("/reference-rates", response_model=CommandResponse)
-def set_reference_rate(body: b.SetReferenceRateBody, run: Runner = Command("set_reference_rate")) -> Response:
+@router.post("/reference-rates", **declared(c.SetReferenceRate))
+def set_reference_rate(run: Run[c.SetReferenceRate] = Command(c.SetReferenceRate)) -> Response:
     """The central bank's reference rate from a date; default interest is that + 8 % a year (renteloven § 5)."""
-    return run(body)
+    return run()
 
 
 @router.get("/series/{municipality}/events", response_model=History, dependencies=[Depends(reader("billing"))])

@@ -7,45 +7,42 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
-from ledger.api import bodies as b
-from ledger.api.commanding import Command, Runner
-from ledger.api.deps import AtPosition, CallerDep, ServicesDep, reader
-from ledger.api.reads import etag, history
-from ledger.api.routes import COMMAND_ERRORS, MunicipalityPath, ShortIdPath
-from ledger.api.schemas import CommandResponse, History
+from ledger.application import commands as c
+from ledger.api.commanding import Command, Run, declared
+from ledger.api.deps import CallerDep, ServicesDep, reader, AtPosition
+from ledger.api.reads import history, etag
+from ledger.api.routes import COMMAND_ERRORS, MunicipalityPath
+from ledger.api.schemas import History
 from ledger.domain.catalogue import catalogue_id
 from ledger.api.tenancy import code_of
 
 router = APIRouter(prefix="/catalogue", tags=["catalogue"], responses=COMMAND_ERRORS)
 
 
-@router.post("/items", status_code=201, response_model=CommandResponse)
-def add_item(body: b.AddItemBody, run: Runner = Command("add_item")) -> Response:
-    return run(body)
+@router.post("/items", **declared(c.AddItem))
+def add_item(run: Run[c.AddItem] = Command(c.AddItem)) -> Response:
+    return run()
 
 
-@router.post("/packages", status_code=201, response_model=CommandResponse)
-def add_package(body: b.AddPackageBody, run: Runner = Command("add_package")) -> Response:
-    return run(body)
+@router.post("/packages", **declared(c.AddPackage))
+def add_package(run: Run[c.AddPackage] = Command(c.AddPackage)) -> Response:
+    return run()
 
 
-@router.post("/{municipality}/offers/{offer_id}/prices", response_model=CommandResponse)
-def change_price(municipality: MunicipalityPath, offer_id: ShortIdPath, body: b.ChangePriceBody,
-                 run: Runner = Command("change_price")) -> Response:
-    return run(body, municipality=municipality, offer_id=offer_id)
+@router.post("/{municipality}/offers/{offer_id}/prices", **declared(c.ChangePrice))
+def change_price(run: Run[c.ChangePrice] = Command(c.ChangePrice)) -> Response:
+    return run()
 
 
-@router.post("/{municipality}/offers/{offer_id}/price-corrections", response_model=CommandResponse)
-def correct_price_version(municipality: MunicipalityPath, offer_id: ShortIdPath, body: b.CorrectPriceVersionBody,
-                          run: Runner = Command("correct_price_version")) -> Response:
+@router.post("/{municipality}/offers/{offer_id}/price-corrections", **declared(c.CorrectPriceVersion))
+def correct_price_version(run: Run[c.CorrectPriceVersion] = Command(c.CorrectPriceVersion)) -> Response:
     """Correct the price version from `effective`; the answer says which issued lines the next run re-rates."""
-    return run(body, municipality=municipality, offer_id=offer_id)
+    return run()
 
 
-@router.post("/{municipality}/offers/{offer_id}/retire", response_model=CommandResponse)
-def retire_offer(municipality: MunicipalityPath, offer_id: ShortIdPath, body: b.RetireOfferBody,
-                 run: Runner = Command("retire_offer")) -> Response:
-    return run(body, municipality=municipality, offer_id=offer_id)
+@router.post("/{municipality}/offers/{offer_id}/retire", **declared(c.RetireOffer))
+def retire_offer(run: Run[c.RetireOffer] = Command(c.RetireOffer)) -> Response:
+    return run()
 
 
 @router.get("/{municipality}/events", response_model=History, dependencies=[Depends(reader("catalogue"))])

@@ -9,62 +9,56 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
-from ledger.api import bodies as b
-from ledger.api.commanding import Command, Runner
-from ledger.api.deps import AtPosition, CallerDep, ServicesDep, caught_up, in_municipality, reader
+from ledger.application import commands as c
+from ledger.api.commanding import Command, Run, declared
+from ledger.api.deps import CallerDep, ServicesDep, caught_up, in_municipality, reader, AtPosition
 from ledger.api.policy import may_read
-from ledger.api.reads import citizen, etag, history
+from ledger.api.reads import citizen, history, etag
 from ledger.api.routes import COMMAND_ERRORS, CitizenPath
-from ledger.api.schemas import CitizenAsOf, CitizenView, CommandResponse, History
+from ledger.api.schemas import CitizenView, History, CitizenAsOf
 from ledger.domain.account import account_id
 from ledger.domain.assessment import assessment_id
 
-SurveyResponseBody = b.RecordSurveyResponseBody
 
 router = APIRouter(prefix="/citizens", tags=["citizens"], responses=COMMAND_ERRORS)
 
 
-@router.post("", status_code=201, response_model=CommandResponse)
-def register_citizen(body: b.RegisterCitizenBody, run: Runner = Command("register_citizen")) -> Response:
-    return run(body)
+@router.post("", **declared(c.RegisterCitizen))
+def register_citizen(run: Run[c.RegisterCitizen] = Command(c.RegisterCitizen)) -> Response:
+    return run()
 
 
-@router.post("/{citizen_id}/provider", response_model=CommandResponse)
-def choose_provider(citizen_id: CitizenPath, body: b.ChooseProviderBody,
-                    run: Runner = Command("choose_provider")) -> Response:
-    return run(body, citizen_id=citizen_id)
+@router.post("/{citizen_id}/provider", **declared(c.ChooseProvider))
+def choose_provider(run: Run[c.ChooseProvider] = Command(c.ChooseProvider)) -> Response:
+    return run()
 
 
-@router.post("/{citizen_id}/klippekort", response_model=CommandResponse)
-def grant_klippekort(citizen_id: CitizenPath, body: b.GrantKlippekortBody,
-                     run: Runner = Command("grant_klippekort")) -> Response:
+@router.post("/{citizen_id}/klippekort", **declared(c.GrantKlippekort))
+def grant_klippekort(run: Run[c.GrantKlippekort] = Command(c.GrantKlippekort)) -> Response:
     """A nursing-home resident's klippekort: free minutes per ISO week, from/to."""
-    return run(body, citizen_id=citizen_id)
+    return run()
 
 
-@router.post("/{citizen_id}/klippekort/end", response_model=CommandResponse)
-def end_klippekort(citizen_id: CitizenPath, body: b.EndKlippekortBody,
-                   run: Runner = Command("end_klippekort")) -> Response:
-    return run(body, citizen_id=citizen_id)
+@router.post("/{citizen_id}/klippekort/end", **declared(c.EndKlippekort))
+def end_klippekort(run: Run[c.EndKlippekort] = Command(c.EndKlippekort)) -> Response:
+    return run()
 
 
-@router.post("/{citizen_id}/residence", response_model=CommandResponse)
-def change_residence(citizen_id: CitizenPath, body: b.ChangeResidenceBody,
-                     run: Runner = Command("change_residence")) -> Response:
-    return run(body, citizen_id=citizen_id)
+@router.post("/{citizen_id}/residence", **declared(c.ChangeResidence))
+def change_residence(run: Run[c.ChangeResidence] = Command(c.ChangeResidence)) -> Response:
+    return run()
 
 
-@router.post("/{citizen_id}/surveys", response_model=CommandResponse)
-def record_survey_response(citizen_id: CitizenPath, body: SurveyResponseBody,
-                           run: Runner = Command("record_survey_response")) -> Response:
+@router.post("/{citizen_id}/surveys", **declared(c.RecordSurveyResponse))
+def record_survey_response(run: Run[c.RecordSurveyResponse] = Command(c.RecordSurveyResponse)) -> Response:
     """The citizen's answers to one round of the user-satisfaction survey (five measures, 1-5 or null)."""
-    return run(body, citizen_id=citizen_id)
+    return run()
 
 
-@router.delete("/{citizen_id}/identity", response_model=CommandResponse)
-def erase_identity(citizen_id: CitizenPath, run: Runner = Command("erase_identity")) -> Response:
+@router.delete("/{citizen_id}/identity", **declared(c.EraseIdentity))
+def erase_identity(run: Run[c.EraseIdentity] = Command(c.EraseIdentity)) -> Response:
     """Crypto-shred the citizen's CPR number and name (administrators only); amounts and dates stay."""
-    return run(None, citizen_id=citizen_id)
+    return run()
 
 
 @router.get("/{citizen_id}", response_model=CitizenView, dependencies=[Depends(reader("citizen"))])

@@ -9,37 +9,35 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Path
 from starlette.responses import Response
 
-from ledger.api import bodies as b
-from ledger.api.commanding import Command, Runner
-from ledger.api.deps import AtPosition, CallerDep, ServicesDep, reader
-from ledger.api.reads import etag, history
+from ledger.application import commands as c
+from ledger.api.commanding import Command, Run, declared
+from ledger.api.deps import CallerDep, ServicesDep, reader, AtPosition
+from ledger.api.reads import history, etag
 from ledger.api.routes import COMMAND_ERRORS
-from ledger.api.schemas import CommandResponse, History
+from ledger.api.schemas import History
 
 router = APIRouter(prefix="/deliveries", tags=["deliveries"], responses=COMMAND_ERRORS)
 DeliveryPath = Annotated[UUID, Path(description="the delivery's id")]
 
 
-@router.post("", status_code=201, response_model=CommandResponse)
-def record_delivery(body: b.RecordDeliveryBody, run: Runner = Command("record_delivery")) -> Response:
-    return run(body)
+@router.post("", **declared(c.RecordDelivery))
+def record_delivery(run: Run[c.RecordDelivery] = Command(c.RecordDelivery)) -> Response:
+    return run()
 
 
-@router.post("/missed", status_code=201, response_model=CommandResponse)
-def record_missed_visit(body: b.RecordMissedVisitBody, run: Runner = Command("record_missed_visit")) -> Response:
-    return run(body)
+@router.post("/missed", **declared(c.RecordMissedVisit))
+def record_missed_visit(run: Run[c.RecordMissedVisit] = Command(c.RecordMissedVisit)) -> Response:
+    return run()
 
 
-@router.post("/{delivery_id}/cancel", response_model=CommandResponse)
-def cancel_delivery(delivery_id: DeliveryPath, body: b.CancelDeliveryBody,
-                    run: Runner = Command("cancel_delivery")) -> Response:
-    return run(body, delivery_id=delivery_id)
+@router.post("/{delivery_id}/cancel", **declared(c.CancelDelivery))
+def cancel_delivery(run: Run[c.CancelDelivery] = Command(c.CancelDelivery)) -> Response:
+    return run()
 
 
-@router.post("/{delivery_id}/dispute", response_model=CommandResponse)
-def dispute_delivery(delivery_id: DeliveryPath, body: b.DisputeDeliveryBody,
-                     run: Runner = Command("dispute_delivery")) -> Response:
-    return run(body, delivery_id=delivery_id)
+@router.post("/{delivery_id}/dispute", **declared(c.DisputeDelivery))
+def dispute_delivery(run: Run[c.DisputeDelivery] = Command(c.DisputeDelivery)) -> Response:
+    return run()
 
 
 @router.get("/{delivery_id}/events", response_model=History, dependencies=[Depends(reader("citizen"))])

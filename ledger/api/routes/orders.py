@@ -8,30 +8,30 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Path
 from starlette.responses import Response
 
-from ledger.api import bodies as b
-from ledger.api.commanding import Command, Runner
-from ledger.api.deps import AtPosition, CallerDep, ServicesDep, reader
-from ledger.api.reads import etag, history
+from ledger.application import commands as c
+from ledger.api.commanding import Command, Run, declared
+from ledger.api.deps import CallerDep, ServicesDep, reader, AtPosition
+from ledger.api.reads import history, etag
 from ledger.api.routes import COMMAND_ERRORS
-from ledger.api.schemas import CommandResponse, History
+from ledger.api.schemas import History
 
 router = APIRouter(prefix="/orders", tags=["orders"], responses=COMMAND_ERRORS)
 OrderPath = Annotated[UUID, Path(description="the order's id")]
 
 
-@router.post("", status_code=201, response_model=CommandResponse)
-def place_order(body: b.PlaceOrderBody, run: Runner = Command("place_order")) -> Response:
-    return run(body)
+@router.post("", **declared(c.PlaceOrder))
+def place_order(run: Run[c.PlaceOrder] = Command(c.PlaceOrder)) -> Response:
+    return run()
 
 
-@router.post("/{order_id}/changes", response_model=CommandResponse)
-def change_order(order_id: OrderPath, body: b.ChangeOrderBody, run: Runner = Command("change_order")) -> Response:
-    return run(body, order_id=order_id)
+@router.post("/{order_id}/changes", **declared(c.ChangeOrder))
+def change_order(run: Run[c.ChangeOrder] = Command(c.ChangeOrder)) -> Response:
+    return run()
 
 
-@router.post("/{order_id}/cancel", response_model=CommandResponse)
-def cancel_order(order_id: OrderPath, body: b.CancelOrderBody, run: Runner = Command("cancel_order")) -> Response:
-    return run(body, order_id=order_id)
+@router.post("/{order_id}/cancel", **declared(c.CancelOrder))
+def cancel_order(run: Run[c.CancelOrder] = Command(c.CancelOrder)) -> Response:
+    return run()
 
 
 @router.get("/{order_id}/events", response_model=History, dependencies=[Depends(reader("citizen"))])

@@ -5,20 +5,18 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from ledger.api import bodies as b
-from ledger.api.commanding import Command, Runner
-from ledger.api.routes import COMMAND_ERRORS, CitizenPath, ShortIdPath
-from ledger.api.schemas import CommandResponse
+from ledger.application import commands as c
+from ledger.api.commanding import Command, Run, declared
+from ledger.api.routes import COMMAND_ERRORS
 
 router = APIRouter(prefix="/payments", tags=["payments"], responses=COMMAND_ERRORS)
 
 
-@router.post("", status_code=201, response_model=CommandResponse)
-def receive_payment(body: b.ReceivePaymentBody, run: Runner = Command("receive_payment")) -> Response:
-    return run(body)
+@router.post("", **declared(c.ReceivePayment))
+def receive_payment(run: Run[c.ReceivePayment] = Command(c.ReceivePayment)) -> Response:
+    return run()
 
 
-@router.post("/{citizen_id}/{payment_id}/reversal", response_model=CommandResponse)
-def reverse_payment(citizen_id: CitizenPath, payment_id: ShortIdPath, body: b.ReversePaymentBody,
-                    run: Runner = Command("reverse_payment")) -> Response:
-    return run(body, citizen_id=citizen_id, payment_id=payment_id)
+@router.post("/{citizen_id}/{payment_id}/reversal", **declared(c.ReversePayment))
+def reverse_payment(run: Run[c.ReversePayment] = Command(c.ReversePayment)) -> Response:
+    return run()

@@ -7,39 +7,36 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
-from ledger.api import bodies as b
-from ledger.api.commanding import Command, Runner
-from ledger.api.deps import AtPosition, CallerDep, ServicesDep, reader
-from ledger.api.reads import etag, history
+from ledger.application import commands as c
+from ledger.api.commanding import Command, Run, declared
+from ledger.api.deps import CallerDep, ServicesDep, reader, AtPosition
+from ledger.api.reads import history, etag
 from ledger.api.routes import COMMAND_ERRORS, MunicipalityPath
-from ledger.api.schemas import CommandResponse, History
+from ledger.api.schemas import History
 from ledger.api.tenancy import code_of
 from ledger.domain.scheme import scheme_id
 
 router = APIRouter(prefix="/schemes", tags=["schemes"], responses=COMMAND_ERRORS)
 
 
-@router.post("", status_code=201, response_model=CommandResponse)
-def establish_scheme(body: b.EstablishSchemeBody, run: Runner = Command("establish_scheme")) -> Response:
-    return run(body)
+@router.post("", **declared(c.EstablishScheme))
+def establish_scheme(run: Run[c.EstablishScheme] = Command(c.EstablishScheme)) -> Response:
+    return run()
 
 
-@router.post("/{municipality}/windows", response_model=CommandResponse)
-def open_scheme_window(municipality: MunicipalityPath, body: b.OpenSchemeWindowBody,
-                       run: Runner = Command("open_scheme_window")) -> Response:
-    return run(body, municipality=municipality)
+@router.post("/{municipality}/windows", **declared(c.OpenSchemeWindow))
+def open_scheme_window(run: Run[c.OpenSchemeWindow] = Command(c.OpenSchemeWindow)) -> Response:
+    return run()
 
 
-@router.post("/{municipality}/window-changes", response_model=CommandResponse)
-def change_scheme_window(municipality: MunicipalityPath, body: b.ChangeSchemeWindowBody,
-                         run: Runner = Command("change_scheme_window")) -> Response:
-    return run(body, municipality=municipality)
+@router.post("/{municipality}/window-changes", **declared(c.ChangeSchemeWindow))
+def change_scheme_window(run: Run[c.ChangeSchemeWindow] = Command(c.ChangeSchemeWindow)) -> Response:
+    return run()
 
 
-@router.post("/{municipality}/rules", response_model=CommandResponse)
-def change_scheme_rules(municipality: MunicipalityPath, body: b.ChangeSchemeRulesBody,
-                        run: Runner = Command("change_scheme_rules")) -> Response:
-    return run(body, municipality=municipality)
+@router.post("/{municipality}/rules", **declared(c.ChangeSchemeRules))
+def change_scheme_rules(run: Run[c.ChangeSchemeRules] = Command(c.ChangeSchemeRules)) -> Response:
+    return run()
 
 
 @router.get("/{municipality}/events", response_model=History, dependencies=[Depends(reader("catalogue"))])

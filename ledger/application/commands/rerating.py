@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
 
-from ledger.application.handlers.orders import eligibility
+from ledger.application.commands.orders import eligibility
 from ledger.domain.account import Account, account_id
 from ledger.domain.assessment import Assessment, assessment_id
 from ledger.domain.assessment import grant_ref as eligible_grant_ref

@@ -15,14 +15,18 @@ differences are issued as debit and credit notes.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from ledger.application import commands as c
-from ledger.application.handlers import handles
-from ledger.application.handlers.catalogue import catalogue
-from ledger.application.handlers.deliveries import series
-from ledger.application.handlers.rerating import (CITIZEN_TRIGGERS, MUNICIPAL_TRIGGERS, affected, barred_before,
+from pydantic import StrictInt, StringConstraints
+
+from ledger.application.commands._base import Command, Day, Municipality
+from ledger.application.commands._spec import Result, Services, declare
+from ledger.application.commands.catalogue import catalogue
+from ledger.application.commands.deliveries import series
+from ledger.application.commands.rerating import (CITIZEN_TRIGGERS, MUNICIPAL_TRIGGERS, affected, barred_before,
                                                    owed_now, rerate)
+from ledger.application.uow import UnitOfWork
+from ledger.domain.base import Context
 from ledger.domain.account import Account, account_id
 from ledger.domain.errors import rule
 from ledger.domain.interest import MARGIN_BP, ReferenceRates, rates_id
@@ -35,6 +39,25 @@ from ledger.domain.values import parse_month
 
 
 BILLABLE = ("DeliveryRecorded", "OrderCancelled")
+
+
+class RunInvoices(Command):
+    municipality: Municipality
+    month: Annotated[str, StringConstraints(pattern=r"^(19|20|21)\d{2}-(0[1-9]|1[0-2])$")]  # 1900-2199, as dates
+    run_date: Day | None = None
+
+
+class SetReferenceRate(Command):
+    """The central bank's reference rate from `effective` (1 January, 1 July), in basis points."""
+
+    municipality: Municipality
+    effective: Day
+    rate_bp: StrictInt
+
+
+class IssueReminders(Command):
+    municipality: Municipality
+    date: Day
 
 
 def _candidates(svc: Any, uow: Any, m: int, scanned: list[tuple[str, str, int, dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -81,8 +104,10 @@ def _lines(uow: Any, cat: Any, scheme: Scheme, account: Account, items: list[dic
     return lines
 
 
-@handles("run_invoices")
-def run_invoices(uow: Any, cmd: c.RunInvoices, ctx: Any, svc: Any) -> dict[str, Any]:
+@declare(RunInvoices, name="run_invoices", roles=["billing_clerk"], creates=True, reads_log=True,
+         location="/billing/invoices?municipality={municipality}&month={month}",
+         example={"municipality": 657, "month": "2019-03"})
+def run_invoices(uow: UnitOfWork, cmd: RunInvoices, ctx: Context, svc: Services) -> Result:
     m = municipality_code(cmd.municipality)
     first, last = parse_month(cmd.month)
     run_date = cmd.run_date or ctx.timestamp().date()
@@ -151,8 +176,9 @@ def run_invoices(uow: Any, cmd: c.RunInvoices, ctx: Any, svc: Any) -> dict[str, 
                                           "caused_by")} for x in rerated["barred"]]}
 
 
-@handles("set_reference_rate")
-def set_reference_rate(uow: Any, cmd: c.SetReferenceRate, ctx: Any, svc: Any) -> dict[str, Any]:
+@declare(SetReferenceRate, name="set_reference_rate", roles=["billing_clerk"], etag="reference_rates",
+         example={"municipality": 657, "effective": "2019-01-01", "rate_bp": 5})
+def set_reference_rate(uow: UnitOfWork, cmd: SetReferenceRate, ctx: Context, svc: Services) -> Result:
     m = municipality_code(cmd.municipality)
     rates = uow.find(ReferenceRates, rates_id(m))
     if rates is None:
@@ -162,8 +188,9 @@ def set_reference_rate(uow: Any, cmd: c.SetReferenceRate, ctx: Any, svc: Any) ->
             "default_interest_bp": cmd.rate_bp + MARGIN_BP}
 
 
-@handles("issue_reminders")
-def issue_reminders(uow: Any, cmd: c.IssueReminders, ctx: Any, svc: Any) -> dict[str, Any]:
+@declare(IssueReminders, name="issue_reminders", roles=["billing_clerk"],
+         example={"municipality": 657, "date": "2019-05-15"})
+def issue_reminders(uow: UnitOfWork, cmd: IssueReminders, ctx: Context, svc: Services) -> Result:
     m = municipality_code(cmd.municipality)
     s = uow.find(InvoiceSeries, series_id(m))
     issued: list[dict[str, Any]] = []

@@ -8,25 +8,60 @@ scheme requires it, and only from items in force on the order date.
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Any, Literal
+from uuid import UUID
 
-from ledger.application import commands as c
-from ledger.application.handlers import handles
-from ledger.application.handlers.catalogue import catalogue
-from ledger.application.handlers.citizens import citizen
+from pydantic import StrictInt
+
+from ledger.application.commands._base import Band, ClockTime, Command, Day, Instant, Minutes, ShortId, Text
+from ledger.application.commands._spec import Result, Services, declare
+from ledger.application.commands.catalogue import catalogue
+from ledger.application.commands.citizens import citizen
+from ledger.application.uow import UnitOfWork
 from ledger.domain.assessment import Assessment, assessment_id
-from ledger.domain.base import key_id
+from ledger.domain.base import Context, key_id
+from ledger.domain.citizen import Citizen
 from ledger.domain.errors import AlreadyExists, NotFound, rule
 from ledger.domain.order import Order
 from ledger.domain.pricing import Quote
 from ledger.domain.scheme import Scheme, scheme_id
 
 
-def eligibility(uow: Any, person: Any, on: Any) -> tuple[Scheme, dict[str, Any], dict[str, Any]]:
+class PlaceOrder(Command):
+    order_id: UUID | None = None
+    citizen_id: UUID
+    offer_id: ShortId
+    kind: Literal["one_off", "recurring"]
+    start: Day
+    end: Day | None = None
+    every_weeks: StrictInt | None = None
+    minutes: Minutes | None = None
+    band: Band = "weekday_day"
+    start_time: ClockTime | None = None
+
+
+class ChangeOrder(Command):
+    order_id: UUID
+    effective: Day
+    every_weeks: StrictInt | None = None
+    end: Day | None = None
+    minutes: Minutes | None = None
+    start_time: ClockTime | None = None
+
+
+class CancelOrder(Command):
+    order_id: UUID
+    effective: Day
+    notified_at: Instant | None = None
+    reason: Text = "citizen_request"
+
+
+def eligibility(uow: UnitOfWork, person: Citizen, on: date) -> tuple[Scheme, dict[str, Any], dict[str, Any]]:
     """(scheme, rules on the date, the grant that makes the citizen eligible) or a refusal."""
     m = person.municipality
     scheme = uow.find(Scheme, scheme_id(m))
     rule(scheme is not None, "no-scheme", f"municipality {m} has no add-on trial scheme")
+    assert scheme is not None  # the rule above refused otherwise
     rule(scheme.window_on(on) is not None, "outside-window",
          f"{on} is outside the trial windows of municipality {m}: "
          + ", ".join(f"{a}..{b}" for a, b in scheme.windows))
@@ -43,18 +78,23 @@ def eligibility(uow: Any, person: Any, on: Any) -> tuple[Scheme, dict[str, Any],
     return scheme, rules, covered[0]
 
 
-def order(uow: Any, order_id: Any) -> Order:
+def order(uow: UnitOfWork, order_id: UUID) -> Order:
     return uow.get(Order, order_id, "order")
 
 
-@handles("place_order")
-def place(uow: Any, cmd: c.PlaceOrder, ctx: Any, svc: Any) -> dict[str, Any]:
+@declare(PlaceOrder, name="place_order", roles=["assessor", "provider_staff"], creates=True, etag="order",
+         location="/orders/{order_id}/events",
+         example={"citizen_id": "2554e582-e697-59f2-9cfd-e5850753d758", "offer_id": "clean", "kind": "recurring", "start": "2019-03-01",
+                  "every_weeks": 2, "minutes": 60, "band": "weekday_day"})
+def place(uow: UnitOfWork, cmd: PlaceOrder, ctx: Context, svc: Services) -> Result:
     person = citizen(uow, cmd.citizen_id)
     oid = cmd.order_id or key_id("order", ctx.command_id)
     if uow.find(Order, oid) is not None:
         raise AlreadyExists(f"order {oid} already exists")
     scheme, _, grant = eligibility(uow, person, cmd.start)
-    window_end = scheme.window_on(cmd.start)[1]
+    window = scheme.window_on(cmd.start)
+    assert window is not None  # eligibility refused a start outside the windows
+    window_end = window[1]
     rule(cmd.end is None or cmd.end.isoformat() <= window_end, "outside-window",
          f"the order ends {cmd.end}, after the trial window ends {window_end}")
     cat = catalogue(uow, person.municipality)
@@ -73,15 +113,17 @@ def place(uow: Any, cmd: c.PlaceOrder, ctx: Any, svc: Any) -> dict[str, Any]:
     return {"order_id": str(o.id), "quoted": quoted.to_payload()}
 
 
-@handles("change_order")
-def change(uow: Any, cmd: c.ChangeOrder, ctx: Any, svc: Any) -> dict[str, Any]:
+@declare(ChangeOrder, name="change_order", roles=["assessor", "provider_staff"], path=["order_id"], if_match="order",
+         example={"effective": "2019-06-01", "every_weeks": 1})
+def change(uow: UnitOfWork, cmd: ChangeOrder, ctx: Context, svc: Services) -> Result:
     o = order(uow, cmd.order_id)
     o.change(ctx, cmd.effective, cmd.every_weeks, cmd.end, cmd.minutes, cmd.start_time)
     return {"order_id": str(o.id)}
 
 
-@handles("cancel_order")
-def cancel(uow: Any, cmd: c.CancelOrder, ctx: Any, svc: Any) -> dict[str, Any]:
+@declare(CancelOrder, name="cancel_order", roles=["assessor", "provider_staff"], path=["order_id"], if_match="order",
+         example={"effective": "2019-07-01", "notified_at": "2019-06-28T09:00:00Z", "reason": "citizen_request"})
+def cancel(uow: UnitOfWork, cmd: CancelOrder, ctx: Context, svc: Services) -> Result:
     o = order(uow, cmd.order_id)
     cat = catalogue(uow, o.municipality)
     try:

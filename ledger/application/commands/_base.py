@@ -1,0 +1,82 @@
+"""The value types every command schema shares: checked text, plausible dates, øre, the base class.
+
+These schemas check shape and types only (an integer of øre, an ISO date, no unknown fields); the
+business rules live in the domain and the handlers.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, StrictInt, StringConstraints
+
+# No NUL characters: PostgreSQL cannot store them in text, and they mean nothing in a ledger.
+_CLEAN = r"^[^\x00]*$"
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_CLEAN)]
+ShortId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=_CLEAN)]
+Note = Annotated[str, StringConstraints(max_length=2000, pattern=_CLEAN)]
+Fsiii = Annotated[str, StringConstraints(max_length=20)]
+Provider = Annotated[str, StringConstraints(max_length=90)]
+Section = Literal["83", "83a", "85", "107", "108"]
+Band = Literal["weekday_day", "evening", "weekend"]
+VatClass = Literal["exempt", "standard"]
+Residence = Literal["own_home", "nursing_home", "residential_care"]
+ClockTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+def _plausible_day(d: date) -> date:
+    # Far dates are typos, and they overflow date arithmetic (a year 9999 order runs off the calendar).
+    if not date(1900, 1, 1) <= d <= date(2199, 12, 31):
+        raise ValueError("date must lie between 1900-01-01 and 2199-12-31")
+    return d
+
+
+def _plausible_instant(t: datetime) -> datetime:
+    _plausible_day(t.date())
+    return t
+
+
+Day = Annotated[date, AfterValidator(_plausible_day)]
+Instant = Annotated[datetime, AfterValidator(_plausible_instant)]
+Municipality = StrictInt | Annotated[str, StringConstraints(min_length=1, max_length=40)]
+Ore = StrictInt
+Minutes = StrictInt
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Prices(Command):
+    weekday_day: Ore
+    evening: Ore
+    weekend: Ore
+
+
+class CostBasis(Command):
+    wage: Ore
+    overhead: Ore
+    transport: Ore
+    capital: Ore
+
+
+class CancellationTerms(Command):
+    notice_hours: StrictInt = 24
+    fee_ore: Ore = 0
+
+
+class Amount(Command):
+    """Minutes per week, or visits per period (days) with minutes per visit."""
+
+    minutes_per_week: Minutes | None = None
+    visits: StrictInt | None = None
+    period_days: StrictInt | None = None
+    minutes_per_visit: Minutes | None = None
+
+
+class Identity(Command):
+    """Personal data: goes to the erasable identity store, never into an event."""
+
+    cpr: Annotated[str, StringConstraints(pattern=r"^\d{6}-?\d{4}$")]
+    name: Text

@@ -1,0 +1,65 @@
+"""Payments a citizen makes, and their reversal."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+from uuid import UUID
+
+from ledger.application.commands._base import Command, Day, Ore, ShortId, Text
+from ledger.application.commands._spec import Result, Services, declare
+from ledger.application.commands.citizens import citizen
+from ledger.application.uow import UnitOfWork
+from ledger.domain.base import Context
+from ledger.domain.citizen import Citizen
+from ledger.domain.account import Account, account_id
+from ledger.domain.base import key_id
+from ledger.domain.errors import NotFound, rule
+
+
+class ReceivePayment(Command):
+    payment_id: ShortId | None = None
+    citizen_id: UUID
+    amount: Ore
+    date: Day
+    method: Literal["digital_post", "direct_debit", "bank_transfer", "card", "cash"]
+    reference: ShortId | None = None
+
+
+class ReversePayment(Command):
+    citizen_id: UUID
+    payment_id: ShortId
+    date: Day
+    reason: Text
+
+
+def account(uow: UnitOfWork, ctx: Context, person: Citizen, on: date, create: bool) -> Account:
+    a = uow.find(Account, account_id(person.id))
+    if a is None:
+        if not create:
+            raise NotFound(f"citizen {person.id} has no account yet")
+        a = uow.add(Account.open(ctx, person.id, person.municipality, on))
+    return a
+
+
+@declare(ReceivePayment, name="receive_payment", roles=["billing_clerk"], creates=True, etag="account",
+         location="/citizens/{citizen_id}/account/events",
+         example={"citizen_id": "2554e582-e697-59f2-9cfd-e5850753d758", "amount": 35400, "date": "2019-04-20", "method": "bank_transfer",
+                  "reference": "FIK-123"})
+def receive(uow: UnitOfWork, cmd: ReceivePayment, ctx: Context, svc: Services) -> Result:
+    person = citizen(uow, cmd.citizen_id)
+    today = ctx.timestamp().date()
+    rule(cmd.date <= today, "payment-in-future", f"a payment dated {cmd.date} cannot be received before {today}")
+    a = account(uow, ctx, person, cmd.date, create=True)
+    pid = cmd.payment_id or f"p-{key_id('payment', ctx.command_id).hex[:12]}"
+    a.receive_payment(ctx, pid, cmd.amount, cmd.date, cmd.method, cmd.reference)
+    return {"citizen_id": str(person.id), "payment_id": pid, "balance_ore": a.state().balance}
+
+
+@declare(ReversePayment, name="reverse_payment", roles=["billing_clerk"], path=["citizen_id", "payment_id"],
+         if_match="account", example={"date": "2019-04-25", "reason": "the transfer bounced"})
+def reverse(uow: UnitOfWork, cmd: ReversePayment, ctx: Context, svc: Services) -> Result:
+    person = citizen(uow, cmd.citizen_id)
+    a = account(uow, ctx, person, cmd.date, create=False)
+    a.reverse_payment(ctx, cmd.payment_id, cmd.date, cmd.reason)
+    return {"citizen_id": str(person.id), "payment_id": cmd.payment_id, "balance_ore": a.state().balance}

@@ -1,0 +1,287 @@
+"""Group commit: the commands of concurrent callers are written together, one transaction per
+group, by a few writer threads per process (the API server's; ADR 0008).
+
+The decisions are the application's, so they live here: which commands run alone, how a refused
+group is split, when a group is run one command at a time, how retries of one command wait for it,
+and which versions each command left. The API only turns "not answered in time" into its 503
+(`ledger.api.writer.Writer`).
+
+Why: every write takes the event table's lock until its commit, and a commit waits for the disk
+(fsync, about 3-5 ms on this machine), so one command per transaction caps a server at a few dozen
+commands per second however many clients wait. `Ledger.execute_batch` stores many commands in one
+transaction with the same guarantees (each command checked in order, against the effects of the
+ones before it; all stored or none), so the writer takes whatever has queued up while the previous
+group was committing and hands it over as one batch.
+
+What a caller sees does not change: each request gets its own outcome or its own refusal. A
+refusal in a group names the command that caused it (`index`); that request gets the refusal and
+the rest of the group is run again without it (nothing of a refused group was stored). A failure
+that names no command (a lost race with another process) runs the group one command at a time.
+Commands with `If-Match` and commands that read the log to decide (the invoice run, `reads_log`)
+always run alone, exactly as they would without the writer. Several writer threads keep several
+groups in flight (one loads while another commits); two groups that touch the same record meet
+the store's version check like any two writers, and the loser is run again one command at a time.
+
+Retries of one command (the same Idempotency-Key, so the same command id) that arrive while it is
+still running wait for it here, in this process, and then go the ordinary way: the first answer is
+stored by then, so they get it back as a replay (or, with another body, the 422 of a reused key),
+never a refusal caused by the first one's own effects. Across processes the same holds because a
+refusal is checked once more against the command records before it is given (see `_refused`).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import orjson
+import structlog
+
+from ledger.application.commands import Command
+from ledger.application.ledger import Outcome, Submission
+from ledger.domain.base import Context
+from ledger.domain.errors import ConcurrencyConflict, IdempotencyMismatch, LedgerError
+
+log = structlog.get_logger("ledger.application.group_commit")
+
+
+class Unanswered(Exception):
+    """A command was not answered within the writer's wait: it may still be stored."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the command was not answered within {seconds:g} s")
+        self.seconds = seconds
+
+
+@dataclass
+class _Item:
+    sub: Submission
+    expected: dict[UUID, int] | None
+    future: Future[Any] = field(default_factory=Future)
+
+    @property
+    def context(self) -> Context:
+        return self.sub.context
+
+    @property
+    def alone(self) -> bool:
+        return self.expected is not None or self.sub.reads_log
+
+
+class GroupCommit:
+    """Runs the commands of many threads in groups, each group in one transaction."""
+
+    def __init__(self, ledger: Any, max_batch: int = 64, threads: int = 4, wait_seconds: float = 120.0) -> None:
+        self.ledger = ledger
+        self.max_batch = max(1, max_batch)
+        self.wait_seconds = wait_seconds
+        # Several writer threads: while one group waits for its commit (and the table lock), the
+        # next loads its records; the database still serialises the commits themselves.
+        self.threads = max(1, threads)
+        self._queue: queue.Queue[_Item | None] = queue.Queue()
+        self._workers: list[threading.Thread] = []
+        # command id -> set once the request running it is answered (its retries wait on it)
+        self._running: dict[str, threading.Event] = {}
+        self._running_lock = threading.Lock()
+        self.batches = 0  # transactions of more than one command
+        self.commands = 0  # commands stored by those
+        self.singles = 0  # commands run on their own
+
+    # -- for request threads --------------------------------------------------------------
+    def execute(self, command: Command, context: Context, expected: dict[UUID, int] | None = None,
+                payload: Mapping[str, Any] | None = None) -> Outcome:
+        """The command's Outcome (or its refusal raised), as `Ledger.execute` would give it, with
+        the versions it left (read back from the log for a replay). `payload`: what the caller
+        sent, which the idempotency hash is taken over (default: the command's JSON)."""
+        command_id = context.command_id
+        deadline = time.monotonic() + self.wait_seconds
+        while True:
+            with self._running_lock:
+                running = self._running.get(command_id)
+                if running is None:
+                    mine = self._running[command_id] = threading.Event()
+                    break
+            # The same command is running for another request (a retry sent before the first
+            # answer came): wait for its answer, then ask again, which replays it.
+            if not running.wait(max(0.0, deadline - time.monotonic())):
+                raise self._unanswered()
+        try:
+            outcome: Outcome = self._execute(_Item(Submission.of(command, context, payload), expected))
+            if outcome.replayed and not outcome.versions:
+                outcome.versions = versions_of(self.ledger, outcome.command_id, outcome.position)
+            return outcome
+        finally:
+            with self._running_lock:
+                del self._running[command_id]
+            mine.set()
+
+    def _unanswered(self) -> Exception:
+        """What a caller waiting too long gets (the API words it as its 503)."""
+        return Unanswered(self.wait_seconds)
+
+    def _execute(self, item: _Item) -> Any:
+        if not self._workers or self.max_batch == 1:
+            return self._alone(item)
+        self._queue.put(item)
+        try:
+            return item.future.result(self.wait_seconds)
+        except FutureTimeout:
+            raise self._unanswered() from None
+
+    # -- the writer thread ----------------------------------------------------------------
+    def start(self) -> None:
+        for n in range(self.threads):
+            worker = threading.Thread(target=self._loop, name=f"ledger-writer-{n}", daemon=True)
+            worker.start()
+            self._workers.append(worker)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self._workers:
+            self._queue.put(None)  # each worker passes it on to the next before it ends
+            for worker in self._workers:
+                worker.join(timeout)
+            self._workers = []
+            log.info("writer stopped", batches=self.batches, batched_commands=self.commands, singles=self.singles)
+
+    def _loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                self._queue.put(None)
+                return
+            group = [first]
+            while len(group) < self.max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)  # stop after this group
+                    break
+                group.append(nxt)
+            try:
+                self._run(group)
+            except BaseException as e:  # never leave a request waiting for ever
+                log.exception("writer failed")
+                for item in group:
+                    if not item.future.done():
+                        item.future.set_exception(e)
+
+    def _run(self, group: list[_Item]) -> None:
+        batch: list[_Item] = []
+        for item in group:  # in arrival order; lone commands cut the group
+            if item.alone:
+                self._batch(batch)
+                batch = []
+                self._settle(item, lambda it=item: self._alone(it))
+            else:
+                batch.append(item)
+        self._batch(batch)
+
+    @staticmethod
+    def _settle(item: _Item, work: Any) -> None:
+        try:
+            item.future.set_result(work())
+        except BaseException as e:
+            item.future.set_exception(e)
+
+    def _batch(self, items: list[_Item]) -> None:
+        while len(items) > 1:
+            try:
+                outcomes = self.ledger.execute_batch([i.sub for i in items])
+            except LedgerError as e:
+                index = e.details.get("index")
+                if isinstance(e, ConcurrencyConflict) or not isinstance(index, int) or not 0 <= index < len(items):
+                    break  # not attributable: one at a time below
+                e.details.pop("index", None)
+                refused = items[index]
+                items = items[:index] + items[index + 1:]
+                self._settle(refused, lambda it=refused, err=e: self._refused(it, err))
+                continue
+            except Exception:
+                break  # a fault: one at a time below, so only its command gets it
+            self.batches += 1
+            self.commands += len(items)
+            versions = _versions_by_command(self.ledger, outcomes)
+            first = {o.command_id: o for o in outcomes if not o.replayed}
+            for item, outcome in zip(items, outcomes):
+                if not outcome.replayed:
+                    outcome.versions = versions.get(outcome.command_id, {})
+                elif outcome.command_id in first:  # a retry of a command earlier in this same batch
+                    outcome.position = first[outcome.command_id].position
+                    outcome.versions = versions.get(outcome.command_id, {})
+                item.future.set_result(outcome)
+            return
+        for item in items:
+            self._settle(item, lambda it=item: self._alone(it))
+
+    def _alone(self, item: _Item) -> Any:
+        self.singles += 1
+        try:
+            return self.ledger.execute_batch([item.sub], expected_versions=item.expected)[0]
+        except LedgerError as e:
+            return self._refused(item, e)
+
+    def _refused(self, item: _Item, error: LedgerError) -> Any:
+        """A refusal is given only if the command is still unrecorded. A retry that raced its own
+        original (another process committed it between the idempotency check and the save) is
+        refused by the original's effects (`payment p-1 is already recorded`, a version conflict):
+        asked again, the application replays the original's answer instead."""
+        if isinstance(error, IdempotencyMismatch) or not self.ledger.prior_commands([item.context.command_id]):
+            raise error
+        return self.ledger.execute_batch([item.sub], expected_versions=item.expected)[0]
+
+
+def versions_of(ledger: Any, command_id: str, position: int | None, max_pages: int = 8) -> dict[str, int]:
+    """The versions a command left its records at, read back from its own events (for a replay:
+    the command record keeps the result and position, not the versions). Its events sit at or
+    just below its position (writers are serialised; a group commit may put other commands of the
+    same transaction after them), so the scan skips to them and stops at the first event after."""
+    if not position:
+        return {}
+    versions: dict[str, int] = {}
+    stop, page = position, 64
+    for _ in range(max_pages):
+        if stop <= 0:
+            break
+        start = max(1, stop - page + 1)
+        rows = ledger.recorder.select_notifications(start, page, stop=stop, inclusive_of_start=True)
+        for n in reversed(rows):
+            if orjson.loads(n.state).get("command_id") != command_id:
+                if versions:
+                    return versions
+                continue
+            key = str(n.originator_id)
+            versions[key] = max(versions.get(key, 0), n.originator_version)
+        stop = start - 1
+    return versions
+
+
+def _versions_by_command(ledger: Any, outcomes: list[Any]) -> dict[str, dict[str, int]]:
+    """command id -> {aggregate id: version it left} for a freshly stored batch, read back from the
+    batch's own events (they end at its position and are contiguous: writers are serialised)."""
+    fresh = {o.command_id for o in outcomes if not o.replayed}
+    position = max((o.position or 0 for o in outcomes if not o.replayed), default=0)
+    out: dict[str, dict[str, int]] = {cid: {} for cid in fresh}
+    stop, page = position, 256
+    while stop > 0:
+        start = max(1, stop - page + 1)
+        rows = ledger.recorder.select_notifications(start, page, stop=stop, inclusive_of_start=True)
+        for n in reversed(rows):
+            cid = orjson.loads(n.state).get("command_id")
+            if cid not in fresh:
+                return out
+            mine = out[cid]
+            key = str(n.originator_id)
+            mine[key] = max(mine.get(key, 0), n.originator_version)
+        if not rows:
+            break
+        stop = start - 1
+    return out
