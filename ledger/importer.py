@@ -216,7 +216,7 @@ def _record_directly(ledger: Ledger, objs: tuple[Any, ...], kwargs: dict[str, An
     The objects are the aggregates `execute_batch` collected; the recording is the library's own."""
     from eventsourcing.application import ProcessingEvent
 
-    processing = ProcessingEvent()
+    processing: ProcessingEvent[UUID] = ProcessingEvent()
     for obj in objs:
         processing.events.extend(obj.collect_events())
         processing.aggregates[obj.id] = obj
@@ -250,6 +250,7 @@ def prefetch(ledger: Ledger, cache: AggregateCache, ids: Iterable[UUID]) -> None
     found: dict[UUID, Any] = {}
     for i in range(0, len(missing), 500):
         chunk = missing[i:i + 500]
+        params: list[Any]
         if db.is_postgres:
             sql, params = (f"SELECT originator_id, originator_version, topic, state FROM {db.events_table} "
                            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"), [chunk]

@@ -134,4 +134,6 @@ def cancel(uow: UnitOfWork, cmd: CancelOrder, ctx: Context, svc: Services) -> Re
     if notified.tzinfo is None:
         notified = notified.replace(tzinfo=timezone.utc)
     o.cancel(ctx, cmd.effective, notified, terms, cmd.reason)
-    return {"order_id": str(o.id), "late": o.pending_events[-1].late}
+    cancelled = o.pending_events[-1]
+    assert isinstance(cancelled, Order.OrderCancelled)  # what cancel() just triggered
+    return {"order_id": str(o.id), "late": cancelled.late}

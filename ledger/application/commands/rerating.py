@@ -47,7 +47,8 @@ def _amounts(line: InvoiceLine | None) -> dict[str, int]:
 def _why_ineligible(uow: Any, scheme: Any, person: Citizen, day: date, refusal: RuleViolated) -> list[str]:
     """The events behind a lost eligibility: the grant's end, the provider change, the window change."""
     if refusal.rule == "no-active-grant":
-        return uow.get(Assessment, assessment_id(person.id)).lost_on(day, scheme.rules_on(day)["sections"])
+        lost: list[str] = uow.get(Assessment, assessment_id(person.id)).lost_on(day, scheme.rules_on(day)["sections"])
+        return lost
     if refusal.rule == "provider-not-municipal":
         ref = person.provider_ref_on(day)
         return [ref] if ref else []
