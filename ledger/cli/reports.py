@@ -248,18 +248,22 @@ def timeline_command(
         "--history/--no-history", help="the catalogue's change history (default as --series)",
         show_default=False)] = None,
     section: Annotated[str | None, typer.Option(help="print one section only (summary, granted_minutes, "
-                                                     "catalogue, series, catalogue_history)")] = None,
+                                                     "catalogue, surveys, series, catalogue_history)")] = None,
     catch_up: CatchUpOpt = True,
     out: OutOpt = None,
     dialect: DialectOpt = "plain",
 ) -> None:
     """The trial on date D as the records showed at K: schemes, catalogue, grants, buyers, the month."""
+    from ledger.projections import survey_queries as sq
     from ledger.projections import timeline_queries as tq
+    from ledger.projections.surveys import SurveyProjection
     from ledger.projections.timeline import TimelineProjection
 
     d = tq.as_of_date(as_of)
     k = tq.known_key(known_at)
     db = _database(TimelineProjection(), catch_up)
+    if catch_up:  # the survey answers beside the timeline (ledger/projections/survey_queries.py)
+        _catch_up(db, SurveyProjection())
     try:
         network = municipality.strip().casefold() == "all"
         ms = _municipalities(municipality, tq.scheme_municipalities(db, k))
@@ -288,6 +292,7 @@ def timeline_command(
         ("summary", SUMMARY_COLUMNS, summary),
         ("granted_minutes", GRANTED_COLUMNS, granted),
         ("catalogue", CATALOGUE_COLUMNS, [_offer_row(e["municipality"], o) for e in entries for o in e["catalogue"]]),
+        ("surveys", sq.SURVEY_COLUMNS, [r for e in entries for r in sq.survey_rows(e["municipality"], e["surveys"])]),
     ]
     if with_series:
         blocks.append(("series", SERIES_COLUMNS, [r for m in ms for r in _series_rows(series_of[m])]))

@@ -383,9 +383,9 @@ TEXT_COLUMNS = frozenset({"period_type", "period", "month", "offer_id", "name", 
 
 
 def parquet_type(column: str) -> str:
-    """The column's Parquet (Arrow) type name: date32, decimal128(12, 1), string or int64."""
+    """The column's Parquet (Arrow) type, as Arrow names it: date32[day], decimal128(12, 1), string or int64."""
     if column in DATE_COLUMNS:
-        return "date32"
+        return "date32[day]"
     if column in DECIMAL_COLUMNS:
         return "decimal128(12, 1)"
     return "string" if column in TEXT_COLUMNS else "int64"
@@ -401,14 +401,14 @@ def write_parquet(path: Path, columns: Sequence[str], rows: list[dict[str, Any]]
 
     def arrow(column: str) -> Any:
         kind = parquet_type(column)
-        return {"date32": pa.date32(), "decimal128(12, 1)": pa.decimal128(12, 1), "string": pa.string(),
+        return {"date32[day]": pa.date32(), "decimal128(12, 1)": pa.decimal128(12, 1), "string": pa.string(),
                 "int64": pa.int64()}[kind]
 
     def value(column: str, v: Any) -> Any:
         if v is None:
             return None
         kind = parquet_type(column)
-        if kind == "date32":
+        if kind == "date32[day]":
             return date.fromisoformat(v)
         if kind.startswith("decimal"):
             return Decimal(str(v))
