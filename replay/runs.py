@@ -108,7 +108,8 @@ def check_runs(store: Store) -> RunsReport:
         if stored is None or stored.hex() != read["hash"]:
             check.problems.append(f"chain hash at position {read['to']} is not the one the run recorded")
         entries = [(n, o, v, s) for _p, n, o, v, s in
-                   log.scan_chain(read["names"], int(read["from"]), int(read["to"]), run["municipality"])]
+                   log.scan_chain(read["names"], int(read["from"]), int(read["to"]),  # type: ignore[misc]
+                                  run["municipality"])]
         events, digest = slice_digest(entries)
         if (events, digest) == (read["events"], read["digest"]):
             check.log = "equal"
@@ -118,11 +119,11 @@ def check_runs(store: Store) -> RunsReport:
                                   f"{digest[:12]}; the run recorded {read['events']}, {read['digest'][:12]}")
         if check.problems and check.log == "equal":
             check.log = "differs"
-    wanted = {}
-    for run in report.runs:
-        found = billing.get((run.municipality, run.month, run.position))
+    wanted: dict[int, dict[str, Any]] = {}
+    for checked in report.runs:
+        found = billing.get((checked.municipality, checked.month, checked.position))
         if found is not None:
-            wanted[id(run)] = found
+            wanted[id(checked)] = found
     if wanted:
         _check_billing(store, [r for r in report.runs if id(r) in wanted], wanted)
     return report

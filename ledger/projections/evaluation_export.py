@@ -396,8 +396,8 @@ def write_parquet(path: Path, columns: Sequence[str], rows: list[dict[str, Any]]
     or where it was written (no pandas metadata, no timestamps): the same rows give the same bytes."""
     from decimal import Decimal
 
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
     def arrow(column: str) -> Any:
         kind = parquet_type(column)

@@ -125,3 +125,25 @@ def test_a_run_stored_before_the_digest_existed_is_read_with_read_none():
                         "citizens": []})
     state = decode_state(get_topic(InvoiceSeries.InvoiceRunCompleted), old)
     assert state["read"] is None and state["count"] == 0
+
+
+def test_the_exports_manifest_digests_are_the_ones_ledger_replay_verify_computes(database_url, tmp_path):
+    from ledger.db import Database
+    from ledger.projections.audit import AuditProjection
+    from ledger.projections.evaluation_export import export
+    from replay.projections import compare_projections
+
+    ledger = open_ledger(database_url)
+    try:
+        _history(ledger)
+    finally:
+        ledger.close()
+    db = Database(database_url)
+    try:
+        manifest = export(db, [HERNING], tmp_path / "ev")
+        (result,) = compare_projections(db, [AuditProjection()]).results
+    finally:
+        db.close()
+    assert result.status == "equal"
+    assert manifest["projection_digests"] == {t.table: t.live_digest for t in result.tables}
+    assert manifest["projection_digests"] == {t.table: t.rebuilt_digest for t in result.tables}
