@@ -1,6 +1,7 @@
 """`verify-runs`: every invoice run's published digest against a replay of the log (ADR 0021).
 
-For each `InvoiceRunCompleted` that records what it read (`read`, class version 2):
+For each `InvoiceRunCompleted` that records what it read (`read`, class version 2), and each run
+that stored no event (it changed nothing) but whose command record names what it read:
 1. the chain hash at `read.to` is the one the run recorded (the log up to there is unchanged);
 2. the log slice (from, to] of the run's municipality and event names is read again, exactly as
    the run read it, and its digest recomputed (`ledger.application.published.slice_digest`).
@@ -41,6 +42,7 @@ class RunCheck:
     position: int  # the chain head the run read up to
     log: str  # "equal" | "differs" | "not recorded"
     billing: str  # "equal" | "differs" | "not recorded"
+    source: str = "run event"  # or "command record": a run that stored no event
     problems: list[str] = field(default_factory=list)
 
 
@@ -79,51 +81,63 @@ def _runs(store: Store) -> list[dict[str, Any]]:
     return found
 
 
-def _recorded_billing(store: Store) -> dict[tuple[int, str, int], dict[str, Any]]:
-    """(municipality, month, chain position) -> the billing digests a run's command record names."""
+def _recorded_answers(store: Store) -> dict[tuple[int, str, int], dict[str, Any]]:
+    """(municipality, month, chain position) -> what a run's command record says it published."""
     if not _table_exists(store, COMMANDS_TABLE):
         return {}
     out = {}
     for (result,) in store.query(f"SELECT result FROM {COMMANDS_TABLE} WHERE command_type = ?", ("run_invoices",)):
         r = orjson.loads(result)
-        billing = (r.get("published") or {}).get("billing") or {}
-        if billing.get("digests"):
-            out[(int(r["municipality"]), r["month"], int(billing["position"]))] = billing
+        published = r.get("published")
+        if published and published.get("read"):
+            out[(int(r["municipality"]), r["month"], int(published["read"]["to"]))] = published
     return out
 
 
+def _check_log(log: _Log, hashes: dict[int, bytes], municipality: int, read: dict[str, Any], check: RunCheck) -> None:
+    stored = hashes.get(int(read["to"]))
+    if stored is None or stored.hex() != read["hash"]:
+        check.problems.append(f"chain hash at position {read['to']} is not the one the run recorded")
+    entries = [(n, o, v, s) for _p, n, o, v, s in
+               log.scan_chain(read["names"], int(read["from"]), int(read["to"]),  # type: ignore[misc]
+                              municipality)]
+    events, digest = slice_digest(entries)
+    if (events, digest) != (read["events"], read["digest"]):
+        check.problems.append(f"the log slice ({read['from']}, {read['to']}] now gives {events} events, digest "
+                              f"{digest[:12]}; the run recorded {read['events']}, {read['digest'][:12]}")
+    check.log = "differs" if check.problems else "equal"
+
+
 def check_runs(store: Store) -> RunsReport:
+    """Every run with an InvoiceRunCompleted event, then every run whose command record names a
+    read but which stored no event (it issued and changed nothing)."""
     report = RunsReport()
     log = _Log(store.db)
-    billing = _recorded_billing(store)
-    hashes = store.chain_hashes(int(r["read"]["to"]) for r in _runs(store) if r["read"])
-    for run in _runs(store):
-        read = run["read"]
+    answers = _recorded_answers(store)
+    runs = _runs(store)
+    reads = [r["read"] for r in runs if r["read"]] + [a["read"] for a in answers.values()]
+    hashes = store.chain_hashes(int(r["to"]) for r in reads)
+    wanted: dict[int, dict[str, Any]] = {}
+    seen = set()
+    for run in runs:
         check = RunCheck(run["municipality"], run["month"], int(run["chain_head"]["position"]), "not recorded",
                          "not recorded")
         report.runs.append(check)
-        if not read:
+        key = (check.municipality, check.month, check.position)
+        seen.add(key)
+        if run["read"]:
+            _check_log(log, hashes, check.municipality, run["read"], check)
+        answer = answers.get(key)
+        if answer is not None and answer["billing"].get("digests"):
+            wanted[id(check)] = answer["billing"]
+    for key, answer in sorted(answers.items()):
+        if key in seen:
             continue
-        stored = hashes.get(int(read["to"]))
-        if stored is None or stored.hex() != read["hash"]:
-            check.problems.append(f"chain hash at position {read['to']} is not the one the run recorded")
-        entries = [(n, o, v, s) for _p, n, o, v, s in
-                   log.scan_chain(read["names"], int(read["from"]), int(read["to"]),  # type: ignore[misc]
-                                  run["municipality"])]
-        events, digest = slice_digest(entries)
-        if (events, digest) == (read["events"], read["digest"]):
-            check.log = "equal"
-        else:
-            check.log = "differs"
-            check.problems.append(f"the log slice ({read['from']}, {read['to']}] now gives {events} events, digest "
-                                  f"{digest[:12]}; the run recorded {read['events']}, {read['digest'][:12]}")
-        if check.problems and check.log == "equal":
-            check.log = "differs"
-    wanted: dict[int, dict[str, Any]] = {}
-    for checked in report.runs:
-        found = billing.get((checked.municipality, checked.month, checked.position))
-        if found is not None:
-            wanted[id(checked)] = found
+        check = RunCheck(key[0], key[1], key[2], "not recorded", "not recorded", source="command record")
+        report.runs.append(check)
+        _check_log(log, hashes, check.municipality, answer["read"], check)
+        if answer["billing"].get("digests"):
+            wanted[id(check)] = answer["billing"]
     if wanted:
         _check_billing(store, [r for r in report.runs if id(r) in wanted], wanted)
     return report
@@ -173,7 +187,8 @@ def render(report: RunsReport) -> list[str]:
     lines = []
     for r in report.runs:
         lines.append(f"run {r.municipality} {r.month} at chain position {r.position}: log slice {r.log}, "
-                     f"billing projection {r.billing}")
+                     f"billing projection {r.billing}" + (" (no run event: from its command record)"
+                                                          if r.source != "run event" else ""))
         lines.extend(f"  {p}" for p in r.problems)
     recorded = sum(1 for r in report.runs if r.log != "not recorded")
     lines.append(f"{len(report.runs)} invoice run(s), {recorded} with a published digest: "

@@ -56,11 +56,16 @@ def test_an_invoice_run_records_the_log_slice_it_read_and_the_billing_digest_at_
         billing = second["published"]["billing"]
         assert billing["position"] == read["to"] and set(billing["digests"]) >= {"billing_invoices",
                                                                                    "billing_invoice_lines"}
+        # A run with nothing to do stores no event; its command record still names what it read.
+        idle = invoice_run(ledger, HERNING, "2019-05")
+        assert not idle["invoices"] and idle["published"]["read"]["from"] == read["to"]
+        assert len(_run_events(ledger)) == 2
     finally:
         ledger.close()
     result = verify_runs(database_url)
     assert result.exit_code == 0, result.output
-    assert result.output.count("log slice equal, billing projection equal") == 2
+    assert result.output.count("log slice equal, billing projection equal") == 3
+    assert result.output.count("(no run event: from its command record)") == 1
     assert "every published digest is what the replay gives" in result.output
 
 
