@@ -292,8 +292,10 @@ def timeline_command(
         ("summary", SUMMARY_COLUMNS, summary),
         ("granted_minutes", GRANTED_COLUMNS, granted),
         ("catalogue", CATALOGUE_COLUMNS, [_offer_row(e["municipality"], o) for e in entries for o in e["catalogue"]]),
-        ("surveys", sq.SURVEY_COLUMNS, [r for e in entries for r in sq.survey_rows(e["municipality"], e["surveys"])]),
     ]
+    surveyed = [r for e in entries for r in sq.survey_rows(e["municipality"], e["surveys"])]
+    if surveyed or fmt is not Format.table or section is not None:  # a table view leaves out a date with none
+        blocks.append(("surveys", sq.SURVEY_COLUMNS, surveyed))
     if with_series:
         blocks.append(("series", SERIES_COLUMNS, [r for m in ms for r in _series_rows(series_of[m])]))
     if with_history:
