@@ -45,10 +45,12 @@ def run_read(scanned_from: int, chain_head: dict[str, Any], names: Sequence[str]
 def billing_at(svc: Any, position: int) -> dict[str, Any]:
     """The billing projection's table digests with the projection at exactly chain position
     `position` (caught up to it if behind). When another writer's events were applied past it
-    meanwhile the live tables cannot go back: `digests` is None and `why` says so."""
+    meanwhile the live tables cannot go back, and tables built by another version of the code are
+not rebuilt inside a run: then `digests` is None and `why` says so (`position-passed`,
+`needs-rebuild`). The run itself never fails for want of its digest."""
     from ledger.projections import cut
     from ledger.projections.billing import BillingProjection
-    from ledger.projections.engine import Engine
+    from ledger.projections.engine import Engine, NeedsRebuild
 
     projection = BillingProjection()
     nid = svc.notification_id_at(position)
@@ -58,6 +60,8 @@ def billing_at(svc: Any, position: int) -> dict[str, Any]:
                                  lambda _p: {t.name: engine.digest(t.name) for t in projection.tables}, nid)
     except cut.PositionError as e:
         return {"position": position, "notification": nid, "digests": None, "why": e.code}
+    except NeedsRebuild:  # built by another version of the code: the run goes on without the digest
+        return {"position": position, "notification": nid, "digests": None, "why": "needs-rebuild"}
     return {"position": position, "notification": nid, "digests": digests}
 
 

@@ -152,3 +152,22 @@ def test_the_exports_manifest_digests_are_the_ones_ledger_replay_verify_computes
     assert result.status == "equal"
     assert manifest["projection_digests"] == {t.table: t.live_digest for t in result.tables}
     assert manifest["projection_digests"] == {t.table: t.rebuilt_digest for t in result.tables}
+
+
+def test_a_run_goes_on_without_the_billing_digest_when_the_projection_needs_a_rebuild(database_url):
+    ledger = open_ledger(database_url)
+    try:
+        herning(ledger)
+        a = citizen(ledger, HERNING)
+        deliver(ledger, order(ledger, a, "extra-cleaning", "2019-03-04"), "2019-03-04", 60)
+        from ledger.projections.billing import BillingProjection
+        from ledger.projections.engine import Engine
+
+        Engine(ledger.db, [BillingProjection()]).catch_up(["billing"])
+        with ledger.db.transaction() as cur:  # as if built by an older version of the code
+            cur.execute("UPDATE projection_tracking SET version = version + 100 WHERE name = 'billing'")
+        answer = invoice_run(ledger, HERNING, "2019-03")
+        assert answer["invoices"] and answer["published"]["billing"]["digests"] is None
+        assert answer["published"]["billing"]["why"] == "needs-rebuild" and answer["published"]["read"]["events"]
+    finally:
+        ledger.close()
