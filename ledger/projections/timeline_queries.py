@@ -36,6 +36,7 @@ from ledger.domain.municipalities import municipality_name
 from ledger.domain.pricing import PriceVersion, price_delivery, price_version_on
 from ledger.domain.values import month_end
 from ledger.projections.reader import recorded_key
+from ledger.projections.survey_queries import surveys_at
 from ledger.projections.timeline import (FENWICK_BASE, FENWICK_SIZE, MIN_SPAN, OPEN_DATE, RECORDED, TOP_SPAN,
                                          fenwick_path, week_of)
 
@@ -476,6 +477,7 @@ def timeline(db: Database | Snapshot, municipality: int | None, as_of: str | dat
         catalogue = _catalogue(db, ms, d, k, suffix)
         counts, buyers, minutes = _grant_figures(db, ms, d, k, suffix, schemes)
         flows = _flows(db, ms, month, month, k, suffix)
+        surveys = surveys_at(db, ms, d, k, suffix)  # survey_queries.py (ADR 0021)
         for m in ms:
             out["municipalities"].append({
                 "municipality": m, "name": municipality_name(m), "scheme": schemes[m], "catalogue": catalogue[m],
@@ -484,6 +486,7 @@ def timeline(db: Database | Snapshot, municipality: int | None, as_of: str | dat
                 "buyers": buyers[m],
                 "month": flows[(m, month)],
                 "granted_minutes": [{"fsiii": code, **minutes[m][code]} for code in sorted(minutes[m])],
+                "surveys": surveys[m],
             })
         out["totals"] = _totals(out["municipalities"])
         return out
