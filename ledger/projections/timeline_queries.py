@@ -258,7 +258,7 @@ def totals_at(db: Reader, ms: list[int], days: list[str], k: str, suffix: str = 
     """Totals over all citizens of these municipalities on each day, as known at K:
     day → (municipality, key) → [citizens, weekly minutes]. Keys: "c:<fsiii>" (citizens with an
     active grant of that code, and their weekly minutes) and "s:<sections>" (citizens whose active
-    grants are under exactly those sections, listed in any order).
+    grants are under exactly those sections, in sorted order).
 
     Counted here from the grant rows valid on the day and believed at K, in the database (ADR
     0022): a citizen's grants are one aggregate's, so the rows believed at K are the grants as
@@ -287,7 +287,11 @@ def totals_at(db: Reader, ms: list[int], days: list[str], k: str, suffix: str = 
            f"(SELECT d, municipality, citizen_id, {sections} AS sections FROM a GROUP BY d, municipality, citizen_id) p "
            "GROUP BY d, municipality, sections")
     for kind, d, m, name, citizens, minutes in _rows(db, sql, params):
-        out[d][(int(m), f"{kind}:{name}")] = [int(citizens), int(minutes or 0)]
+        if kind == "s":  # the database lists a citizen's sections in no particular order
+            name = ",".join(sorted(name.split(",")))
+        v = out[d].setdefault((int(m), f"{kind}:{name}"), [0, 0])
+        v[0] += int(citizens)
+        v[1] += int(minutes or 0)
     return out
 
 
