@@ -320,3 +320,39 @@ def test_a_rebuild_writes_fewer_than_two_rows_per_event_of_the_log(store: Ledger
     assert rows == sum(store.db.query(f"SELECT count(*) FROM {t}__rows")[0][0] for t in _tables())
     assert rows / events < 2, (rows, events)
     engine.drop_suffix("__rows")
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def network_store(request, tmp_path_factory):
+    """Every trial municipality, 0.4 % of their recipients: more municipalities than workers."""
+    from conftest import drop_pg_schema, fresh_pg_url, pg_ok
+
+    path = tmp_path_factory.mktemp("fold-network") / "network.jsonl"
+    generate(custom_scale(0.004), seed=3, out=path)
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('network-store') / 'ledger.db'}"
+    else:
+        if not pg_ok():
+            pytest.skip("PostgreSQL is not reachable")
+        url = fresh_pg_url()
+        request.addfinalizer(lambda: drop_pg_schema(url))
+    led = Ledger(Settings(database_url=url))
+    Importer(led, batch_size=500).run(path)
+    engine = Engine(led.db, all_projections(), batch_size=211)
+    _reset_live(engine)
+    engine.catch_up()
+    yield led
+    led.close()
+
+
+def test_partitions_too_large_for_memory_are_folded_in_passes_with_the_same_tables(network_store: Ledger) -> None:
+    """When a worker's share of the partitioned rows exceeds `flush_rows`, the municipalities are
+    dealt into more partitions than workers and each worker folds its partitions one pass after
+    the other, each written whole (no spill: nothing read back, nothing upserted)."""
+    engine = Engine(network_store.db, all_projections(), flush_rows=1_500)
+    live = _digests(engine)
+    stats = engine.rebuild(swap=False, suffix="__passes", jobs=2)
+    assert max(stats["worker_passes"]) > 1
+    assert _digests(engine, "__passes") == live
+    assert all(s["loads"] == 0 and s["upserted"] == 0 for s in stats["projections"].values())
+    engine.drop_suffix("__passes")
