@@ -24,6 +24,7 @@ invoiced; what was actually invoiced is the billing projection's business.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -260,39 +261,85 @@ def totals_at(db: Reader, ms: list[int], days: list[str], k: str, suffix: str = 
     active grant of that code, and their weekly minutes) and "s:<sections>" (citizens whose active
     grants are under exactly those sections, in sorted order).
 
-    Counted here from the grant rows valid on the day and believed at K, in the database (ADR
-    0022): a citizen's grants are one aggregate's, so the rows believed at K are the grants as
-    that assessment stood at K, which is what the totals mean. One day reads through the interval
-    index (`stab_arms`); several days join the days against the municipalities' grant rows."""
+    Counted at query time from the grant rows believed at K (ADR 0022): a citizen's grants are one
+    aggregate's, so the rows believed at K are the grants as that assessment stood at K, which is
+    what the totals mean. One day is counted in the database over the interval index
+    (`stab_arms`); several days read the municipalities' grant rows believed at K once and sweep
+    each citizen's rows over the days (`_sweep`)."""
     out: dict[str, dict[tuple[int, str], list[int]]] = {d: {} for d in days}
     if not ms or not days:
         return out
     grants_t = _t("tl_grants", suffix)
+    if len(days) > 1:
+        rows = _rows(db, f"SELECT municipality, citizen_id, fsiii, section, weekly_minutes, valid_from, valid_to "
+                         f"FROM {grants_t} WHERE municipality IN ({_marks(ms)}) AND recorded_from <= ? "
+                         "AND recorded_to > ? AND valid_from <= ? AND valid_to > ?", [*ms, k, k, max(days), min(days)])
+        return _sweep(rows, days)
     columns = "municipality, citizen_id, fsiii, section, weekly_minutes"
-    if len(days) == 1:
-        rows_sql, params = stab_arms(grants_t, columns, f"municipality IN ({_marks(ms)})", ms, days[0], k)
-        active = f"a AS (SELECT CAST(? AS TEXT) AS d, {columns} FROM ({rows_sql}) x)"
-        params = [days[0], *params]
-    else:
-        values = ", ".join("(CAST(? AS TEXT))" for _ in days)
-        active = (f"mo(d) AS (VALUES {values}), a AS (SELECT mo.d AS d, g.municipality, g.citizen_id, g.fsiii, "
-                  f"g.section, g.weekly_minutes FROM {grants_t} g JOIN mo ON g.valid_from <= mo.d AND g.valid_to > mo.d "
-                  f"WHERE g.municipality IN ({_marks(ms)}) AND g.recorded_from <= ? AND g.recorded_to > ?)")
-        params = [*days, *ms, k, k]
+    rows_sql, params = stab_arms(grants_t, columns, f"municipality IN ({_marks(ms)})", ms, days[0], k)
     sections = "string_agg(DISTINCT section, ',')" if db.is_postgres else "group_concat(DISTINCT section)"
-    sql = (f"WITH {active} "
-           "SELECT 'c', d, municipality, fsiii, COUNT(DISTINCT citizen_id), SUM(weekly_minutes) FROM a "
-           "GROUP BY d, municipality, fsiii UNION ALL "
-           "SELECT 's', d, municipality, sections, COUNT(*), 0 FROM "
-           f"(SELECT d, municipality, citizen_id, {sections} AS sections FROM a GROUP BY d, municipality, citizen_id) p "
-           "GROUP BY d, municipality, sections")
-    for kind, d, m, name, citizens, minutes in _rows(db, sql, params):
+    sql = (f"WITH a AS (SELECT {columns} FROM ({rows_sql}) x) "
+           "SELECT 'c', municipality, fsiii, COUNT(DISTINCT citizen_id), SUM(weekly_minutes) FROM a "
+           "GROUP BY municipality, fsiii UNION ALL "
+           "SELECT 's', municipality, sections, COUNT(*), 0 FROM "
+           f"(SELECT municipality, citizen_id, {sections} AS sections FROM a GROUP BY municipality, citizen_id) p "
+           "GROUP BY municipality, sections")
+    per = out[days[0]]
+    for kind, m, name, citizens, minutes in _rows(db, sql, params):
         if kind == "s":  # the database lists a citizen's sections in no particular order
             name = ",".join(sorted(name.split(",")))
-        v = out[d].setdefault((int(m), f"{kind}:{name}"), [0, 0])
+        v = per.setdefault((int(m), f"{kind}:{name}"), [0, 0])
         v[0] += int(citizens)
         v[1] += int(minutes or 0)
     return out
+
+
+def _sweep(rows: list[tuple], days: list[str]) -> dict[str, dict[tuple[int, str], list[int]]]:
+    """The totals on each day from grant rows (municipality, citizen, fsiii, section, weekly
+    minutes, valid_from, valid_to): per citizen, the days between two of its rows' ends share one
+    set of active rows, counted once into difference arrays over the days, then summed up."""
+    order = sorted(set(days))
+    n = len(order)
+    pieces: dict[tuple[int, str], list[tuple[int, int, str, str, int]]] = defaultdict(list)
+    for m, citizen, fsiii, section, weekly, vf, vt in rows:
+        i, j = bisect_left(order, vf), bisect_left(order, vt)  # the days d with vf <= d < vt
+        if i < j:
+            pieces[(int(m), citizen)].append((i, j, fsiii, section, int(weekly)))
+    diffs: dict[tuple[int, str], list[list[int]]] = {}
+
+    def add(key: tuple[int, str], a: int, b: int, minutes: int) -> None:
+        d = diffs.get(key)
+        if d is None:
+            d = diffs[key] = [[0] * (n + 1), [0] * (n + 1)]
+        d[0][a] += 1
+        d[0][b] -= 1
+        d[1][a] += minutes
+        d[1][b] -= minutes
+
+    for (m, _citizen), own in pieces.items():
+        points = sorted({p[0] for p in own} | {p[1] for p in own})
+        for a, b in zip(points, points[1:]):
+            minutes: dict[str, int] = {}
+            sections: set[str] = set()
+            for i, j, fsiii, section, weekly in own:
+                if i <= a < j:
+                    minutes[fsiii] = minutes.get(fsiii, 0) + weekly
+                    sections.add(section)
+            if not sections:
+                continue
+            for code, weekly in minutes.items():
+                add((m, f"c:{code}"), a, b, weekly)
+            add((m, "s:" + ",".join(sorted(sections))), a, b, 0)
+    by_day: list[dict[tuple[int, str], list[int]]] = [{} for _ in range(n)]
+    for key, (citizens, minutes) in diffs.items():
+        c = w = 0
+        for i in range(n):
+            c += citizens[i]
+            w += minutes[i]
+            if c:
+                by_day[i][key] = [c, w]
+    found = dict(zip(order, by_day))
+    return {d: {key: list(v) for key, v in found[d].items()} for d in days}
 
 
 def _figures(totals: dict[tuple[int, str], list[int]], buyer_rows: dict[tuple[int, str], tuple[int, int]],
