@@ -566,8 +566,11 @@ def _met(value: Any, goal: float, higher: bool) -> str:
 def side_by_side(results: dict[str, Any]) -> list[str]:
     """The read side against issue 12's targets, per backend and scale, from one run each."""
     runs = results["runs"]
+    # Only stores whose rebuild step this version of the harness measured (older entries of
+    # results.json lack the per-projection row counts and measured other code).
     pairs = sorted({(b, s) for b, s, *_ in (k.split("/") for k in runs)
-                    if b in ("sqlite", "postgres") and s not in ("-", "synthetic")},
+                    if b in ("sqlite", "postgres") and s not in ("-", "synthetic")
+                    and "rows_written_by_projection" in runs.get(f"{b}/{s}/rebuild", {})},
                    key=lambda p: (p[1] != "network", p[0] != "sqlite"))
     lines = ["## The read side, side by side (issue 12)", "",
              "Each row is one `bench/run.py` run of the steps `rebuild`, `peer` and `verify` on one backend and "
