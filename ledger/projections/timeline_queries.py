@@ -333,11 +333,11 @@ def _sweep(rows: list[tuple], days: list[str]) -> dict[str, dict[tuple[int, str]
                 add((m, f"c:{code}"), a, b, weekly)
             add((m, "s:" + ",".join(sorted(sections))), a, b, 0)
     by_day: list[dict[tuple[int, str], list[int]]] = [{} for _ in range(n)]
-    for key, (citizens, weekly_minutes) in diffs.items():
+    for key, (citizen_diff, minute_diff) in diffs.items():
         c = w = 0
         for i in range(n):
-            c += citizens[i]
-            w += weekly_minutes[i]
+            c += citizen_diff[i]
+            w += minute_diff[i]
             if c:
                 by_day[i][key] = [c, w]
     found = dict(zip(order, by_day))
