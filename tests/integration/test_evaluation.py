@@ -234,7 +234,10 @@ def test_the_export_at_d_k_equals_the_export_of_a_store_holding_only_what_was_re
             full.close()
             cut.close()
         assert a["files"] == b["files"]
-        assert a["projection_digests"] == b["projection_digests"]
+        # Not the projection digests: a store re-imported from the lines recorded by K numbers its
+        # events differently whenever a line recorded after K came earlier in the file, and the audit
+        # tables keep notification ids (au_deliveries.position). The digests are compared on a copy
+        # that keeps the ids: tests/property/test_evaluation_properties.py.
         # The cut at K is by recorded time; each manifest says how much of its own log was read.
         assert a["log_position"] >= b["log_position"]
         # The per-citizen read as of (D, K) equals the same read on the store cut at K.
