@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     # Default interest (renteloven § 5: reference rate + 8 % a year) on overdue invoices and debit
     # notes, billed by the next invoice run. Off by default: many municipalities charge none.
     default_interest: bool = False
+    # Each invoice run also publishes the billing projection's digest at its chain head (ADR 0021):
+    # a digest of the whole billing tables, so its cost grows with them. `ledger import` turns it
+    # off (a migration's runs are checked after by `ledger-replay verify-runs`, which rebuilds it).
+    run_billing_digest: bool = True
     tokens_file: str | None = None
     log_format: Literal["auto", "console", "json"] = "auto"
     # The master key wrapping the citizens' keys, never in the database (ledger.identity.master):

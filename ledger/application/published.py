@@ -66,7 +66,11 @@ not rebuilt inside a run: then `digests` is None and `why` says so (`position-pa
 
 
 def published(svc: Any, read: dict[str, Any]) -> dict[str, Any]:
-    """The run's answer: what it read, and the billing projection's digest at that position."""
+    """The run's answer: what it read, and the billing projection's digest at that position
+    (unless the settings turn it off: `run_billing_digest`, off during `ledger import`)."""
+    if not svc.settings.run_billing_digest:
+        return {"read": read, "billing": {"position": int(read["to"]), "notification": None, "digests": None,
+                                          "why": "not-asked"}}
     return {"read": read, "billing": billing_at(svc, int(read["to"]))}
 
 
