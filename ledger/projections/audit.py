@@ -71,6 +71,7 @@ DELIVERIES = Table(
      "minutes": "INTEGER", "position": "BIGINT", "ref": "TEXT"},
     ("delivery_id",),
     indexes=(("municipality", "month"),),
+    ordinal=("position",),  # compared with au_invoice_runs.position only
 )
 LINES = Table(
     "au_invoice_lines",
@@ -81,7 +82,7 @@ LINES = Table(
     indexes=(("municipality", "month"), ("delivery_id",), ("order_id",)),
 )
 RUNS = Table("au_invoice_runs", {"municipality": "INTEGER", "month": "TEXT", "position": "BIGINT", "ref": "TEXT"},
-             ("municipality", "month", "position"))
+             ("municipality", "month", "position"), ordinal=("position",))
 CATALOGUE = Table("au_offer_state", {"municipality": "INTEGER", "offer_id": "TEXT", "data": "TEXT"},
                   ("municipality", "offer_id"))
 PRICES = Table(

@@ -999,21 +999,27 @@ class Engine:
     def digest(self, table_name: str) -> str:
         """sha256 of a table's rows in primary-key order, rendered canonically (JSON of typed
         values), so equal content gives equal digests on SQLite and PostgreSQL. `table_name`
-        is a projection table or one of its `<table><suffix>` copies."""
+        is a projection table or one of its `<table><suffix>` copies. The table's `ordinal`
+        columns (log positions kept for their order) are rendered as their rank in the table, so
+        the digest does not depend on which notification ids the store gave the events."""
         table = self._table_for(table_name)
         sql = self._dialect(table, table_name)
         kinds = [COLUMN_TYPES[table.columns[c]][1] for c in sql.cols]
         digest = hashlib.sha256(orjson.dumps([table.columns]))
         dumps = orjson.dumps
+        select = sql.select_ordered()
+        if table.ordinal:
+            cols = ", ".join(f'DENSE_RANK() OVER (ORDER BY "{c}")' if c in table.ordinal else f'"{c}"' for c in sql.cols)
+            select = f"SELECT {cols} FROM {sql.q} ORDER BY {sql.pk_order()}"
         with self.db.connection() as conn:
             if self.db.is_postgres:
                 with conn.transaction(), conn.cursor(name="projection_digest") as cur:
                     cur.itersize = 10_000
-                    cur.execute(sql.select_ordered())
+                    cur.execute(select)
                     for row in cur:
                         digest.update(dumps([None if v is None else k(v) for v, k in zip(row, kinds)]) + b"\n")
             else:
-                for row in conn.execute(sql.select_ordered()):
+                for row in conn.execute(select):
                     digest.update(dumps([None if v is None else k(v) for v, k in zip(row, kinds)]) + b"\n")
         return digest.hexdigest()
 

@@ -54,6 +54,11 @@ class Table:
     columns: dict[str, str]
     primary_key: tuple[str, ...]
     indexes: tuple[tuple[str, ...], ...] = field(default=())
+    # Columns holding a log position (notification id) that the projection reads only for their
+    # order. `Engine.digest` renders each as its rank in the table, because the ids themselves
+    # belong to the store, not to the history: a store holding the same events under other ids
+    # (another import, a recorded-time cut, PostgreSQL sequence gaps) must digest alike.
+    ordinal: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         if not _IDENT.match(self.name) or len(self.name) > 40:
@@ -67,6 +72,10 @@ class Table:
         object.__setattr__(self, "columns", columns)
         object.__setattr__(self, "primary_key", tuple(self.primary_key))
         object.__setattr__(self, "indexes", tuple(tuple(ix) for ix in self.indexes))
+        object.__setattr__(self, "ordinal", tuple(self.ordinal))
+        unknown = [c for c in self.ordinal if c not in columns]
+        if unknown:
+            raise ValueError(f"{self.name}: ordinal columns {unknown} are not columns")
         if not self.primary_key:
             raise ValueError(f"{self.name}: a primary key is required")
         for cols in (self.primary_key, *self.indexes):

@@ -13,8 +13,15 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, StrictInt, StringCon
 
 # No NUL characters: PostgreSQL cannot store them in text, and they mean nothing in a ledger.
 _CLEAN = r"^[^\x00]*$"
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_CLEAN)]
-ShortId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=_CLEAN)]
+# Text and ShortId are stripped and must then be non-empty, so their published pattern says so: at
+# least one character that is neither NUL nor whitespace. The class spells out the Unicode
+# White_Space characters that the strip removes (pydantic-core trims by that property), so the
+# pattern means the same to every reader of the document (ECMA-262, Python re, Rust regex) and a
+# whitespace-only value is refused by the schema as it is by the validation.
+_SPACE = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_WORDS = rf"^[^\x00]*[^\x00{_SPACE}][^\x00]*$"
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_WORDS)]
+ShortId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=_WORDS)]
 Note = Annotated[str, StringConstraints(max_length=2000, pattern=_CLEAN)]
 Fsiii = Annotated[str, StringConstraints(max_length=20)]
 Provider = Annotated[str, StringConstraints(max_length=90)]
