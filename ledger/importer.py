@@ -27,6 +27,7 @@ import orjson
 from pydantic import ValidationError
 
 from ledger.application import commands as cmds
+from ledger.application.commands._spec import RECORDS
 from ledger.application.ledger import Ledger, Submission
 from ledger.domain.base import Context
 from ledger.domain.errors import LedgerError
@@ -229,11 +230,21 @@ def _record_directly(ledger: Ledger, objs: tuple[Any, ...], kwargs: dict[str, An
 
 
 def touched(sub: Submission) -> Iterator[UUID]:
-    """The aggregates a command will read, as its spec tells from its fields (`CommandSpec.touches`:
-    only ever used to load them ahead; a line whose payload does not parse touches nothing)."""
+    """The aggregates a command will read, as its spec tells from its fields (`CommandSpec.touches`,
+    and the records its ETag and If-Match name, e.g. a survey response or a klippekort, and a
+    municipality's scheme and catalogue): only ever used to load them ahead, so a wrong guess costs
+    a load, never a wrong result. A line whose payload does not parse touches nothing."""
     if sub.command is None:
-        return iter(())
-    return sub.spec.touches(sub.command)
+        return
+    spec = sub.spec
+    yield from spec.touches(sub.command)
+    for kind in {spec.etag, spec.if_match, *(("scheme", "catalogue") if spec.owner == "municipality" else ())}:
+        if kind is None or kind not in RECORDS:
+            continue
+        try:
+            yield RECORDS[kind](sub.command, {})
+        except (AttributeError, TypeError, ValueError, LedgerError):  # an id the handler makes: nothing to load
+            continue
 
 
 def prefetch(ledger: Ledger, cache: AggregateCache, ids: Iterable[UUID]) -> None:
