@@ -209,6 +209,26 @@ def rebuild(
         out.print(f"  {out_dir / name}  sha256 {digest[:16]}…")
 
 
+@app.command("verify-runs")
+@usage_errors
+@findings_not_crashes
+def verify_runs(db: DbOption = None) -> None:
+    """Check every invoice run's published digest (what it read of the log, and the billing
+    projection at its chain head) against a replay of the log (ADR 0021). Exit 1 if any differs."""
+    from replay.runs import check_runs, render
+    from replay.store import open_store
+
+    out = console()
+    store = open_store(_url(db))
+    try:
+        report = check_runs(store)
+    finally:
+        store.close()
+    for line in render(report):
+        out.print(line, markup=False, highlight=False)
+    raise typer.Exit(0 if report.ok else 1)
+
+
 # -- invoice --------------------------------------------------------------------------------
 
 

@@ -32,7 +32,7 @@ T = TypeVar("T")
 
 # The projections each kind of read depends on: its answer is of a cut only if all of them are.
 BILLING = ("billing",)
-TIMELINE = ("timeline",)
+TIMELINE = ("timeline", "surveys")  # the timeline carries the survey answers (ADR 0021)
 AUDIT = ("audit", "billing")  # the audit's `ineligible` section reads the billing tables
 EVALUATION = ("audit",)
 

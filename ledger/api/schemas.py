@@ -634,6 +634,22 @@ class MonthFlows(BaseModel):
     revenue: Revenue
 
 
+class SurveyGroup(BaseModel):
+    """One group's answers to one measure of one survey round (scores 1-5; the mean to one decimal)."""
+
+    responses: int
+    answered: int
+    scores: list[int] = Field(description="how many answered 1, 2, 3, 4 and 5")
+    mean_score: str | None = Field(description="the mean score to one decimal, exactly (None: no answers)")
+
+
+class SurveyMeasure(BaseModel):
+    round_id: str
+    measure: str
+    buyers: SurveyGroup
+    non_buyers: SurveyGroup
+
+
 class TimelineEntry(BaseModel):
     municipality: int
     name: str
@@ -644,6 +660,7 @@ class TimelineEntry(BaseModel):
     buyers: int
     month: MonthFlows
     granted_minutes: list[GrantedMinutes]
+    surveys: list[SurveyMeasure] = Field(description="survey answers on D as known at K, buyers vs non-buyers")
 
 
 class TimelineTotals(BaseModel):

@@ -184,6 +184,10 @@ def run(
         if barred:
             typer.echo(f"{len(barred)} differences older than the re-rating limit were not billed "
                        "(see ledger billing reconcile)")
+        from ledger.application.published import lines as published  # ADR 0021
+
+        for line in published(outcome.result):
+            typer.echo(line)
 
 
 @billing.command("reminders")

@@ -264,13 +264,14 @@ def timeline_command(
         "--history/--no-history", help="the catalogue's change history (default as --series)",
         show_default=False)] = None,
     section: Annotated[str | None, typer.Option(help="print one section only (summary, granted_minutes, "
-                                                     "catalogue, series, catalogue_history)")] = None,
+                                                     "catalogue, surveys, series, catalogue_history)")] = None,
     catch_up: CatchUpOpt = True,
     out: OutOpt = None,
     dialect: DialectOpt = "plain",
     at_position: AtPositionOpt = None,
 ) -> None:
     """The trial on date D as the records showed at K: schemes, catalogue, grants, buyers, the month."""
+    from ledger.projections import survey_queries as sq
     from ledger.projections import timeline_queries as tq
     from ledger.projections.timeline import TimelineProjection
 
@@ -291,7 +292,7 @@ def timeline_command(
         return ms, report, series_of, history_of
 
     try:
-        (ms, report, series_of, history_of), position = at_cut(db, ("timeline",), read, at_position, catch_up)
+        (ms, report, series_of, history_of), position = at_cut(db, ("timeline", "surveys"), read, at_position, catch_up)
     finally:
         db.close()
     if fmt is Format.json:
@@ -311,6 +312,9 @@ def timeline_command(
         ("granted_minutes", GRANTED_COLUMNS, granted),
         ("catalogue", CATALOGUE_COLUMNS, [_offer_row(e["municipality"], o) for e in entries for o in e["catalogue"]]),
     ]
+    surveyed = [r for e in entries for r in sq.survey_rows(e["municipality"], e["surveys"])]
+    if surveyed or fmt is not Format.table or section is not None:  # a table view leaves out a date with none
+        blocks.append(("surveys", sq.SURVEY_COLUMNS, surveyed))
     if with_series:
         blocks.append(("series", SERIES_COLUMNS, [r for m in ms for r in _series_rows(series_of[m])]))
     if with_history:

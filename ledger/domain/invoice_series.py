@@ -50,6 +50,9 @@ class InvoiceSeries(LedgerAggregate):
             s.baselined = False
 
     class InvoiceRunCompleted(LedgerAggregate.Event):
+        # Version 2 adds `read`: what the run read of the log and its digest (ADR 0021); a
+        # version-1 event is upcast with `read` None (recorded before runs published a digest).
+        class_version = 2
         month: str
         first_number: str | None
         last_number: str | None
@@ -58,6 +61,7 @@ class InvoiceSeries(LedgerAggregate):
         scanned_to: int
         carried: list[Any]
         citizens: list[Any]
+        read: dict[str, Any] | None
 
         def apply(self, s: InvoiceSeries) -> None:
             s.last_invoice += self.count
@@ -97,12 +101,13 @@ class InvoiceSeries(LedgerAggregate):
         return f"{self.municipality}-{self.last_invoice + offset:06d}"
 
     def complete_run(self, ctx: Context, month: str, run_date: date, count: int, chain_head: dict[str, Any],
-                     scanned_to: int, carried: list[dict[str, Any]], citizens: list[str]) -> None:
+                     scanned_to: int, carried: list[dict[str, Any]], citizens: list[str],
+                     read: dict[str, Any] | None = None) -> None:
         first = self.invoice_number(1) if count else None
         last = self.invoice_number(count) if count else None
         self._record(self.InvoiceRunCompleted, ctx, iso(run_date), month=month, first_number=first, last_number=last,
                      count=count, chain_head=chain_head, scanned_to=scanned_to, carried=carried,
-                     citizens=sorted(set(citizens)))
+                     citizens=sorted(set(citizens)), read=read)
 
     def take_credit_note_number(self, ctx: Context, invoice_number: str, on: date) -> str:
         number = f"{self.municipality}-K{self.last_credit_note + 1:05d}"

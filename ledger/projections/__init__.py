@@ -13,6 +13,7 @@ REGISTRY = (
     ("ledger.projections.billing", "BillingProjection"),
     ("ledger.projections.timeline", "TimelineProjection"),
     ("ledger.projections.audit", "AuditProjection"),
+    ("ledger.projections.surveys", "SurveyProjection"),
 )
 
 

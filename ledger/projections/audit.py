@@ -14,7 +14,7 @@ determine on their own:
 * `au_revenue`: what invoice lines sold at each price version (provenance price ref), less credits.
 
 Everything is read and written by primary key (the engine's contract). A citizen's grants live in
-one JSON state row. The segments, cuts and citizen row depend only on the grants as they stand, so
+the `data` of their au_citizens row. The segments, cuts and citizen row depend only on the grants as they stand, so
 they are a fold: grant events change the grants in memory, and at the end of the batch (in a
 rebuild: once, at the end) each touched citizen's segments and cuts are recomputed and only the
 rows that changed are rewritten.
@@ -32,8 +32,6 @@ from ledger.projections.engine import Projection, RawEvent, Table, View
 OPEN_DATE = "9999-12-31"
 
 OWNERS = Table("au_owners", {"aggregate_id": "TEXT", "citizen_id": "TEXT"}, ("aggregate_id",))
-GRANT_STATE = Table("au_grant_state", {"citizen_id": "TEXT", "municipality": "INTEGER", "data": "TEXT"},
-                    ("citizen_id",))
 GRANTS = Table(
     "au_grants",
     {"citizen_id": "TEXT", "grant_id": "TEXT", "valid_from": "TEXT", "valid_to": "TEXT", "municipality": "INTEGER",
@@ -48,9 +46,12 @@ CUTS = Table(
     ("citizen_id", "fsiii", "cut_on"),
     indexes=(("municipality", "cut_on"),),
 )
+# One row per citizen with grants: what the queries read, and (`data`, JSON) the citizen's grants
+# with the segment and cut rows last written for them, which the next grant event starts from.
 CITIZENS = Table(
     "au_citizens",
-    {"citizen_id": "TEXT", "municipality": "INTEGER", "first_grant_on": "TEXT", "start_minutes": "INTEGER"},
+    {"citizen_id": "TEXT", "municipality": "INTEGER", "first_grant_on": "TEXT", "start_minutes": "INTEGER",
+     "data": "TEXT"},
     ("citizen_id",),
     indexes=(("municipality",),),
 )
@@ -229,12 +230,13 @@ def price_rows(m: int, offer_id: str, st: dict[str, Any]) -> dict[str, dict[str,
 
 class AuditProjection(Projection):
     name = "audit"
-    version = 2
+    # 3: the citizen's grant state moved into au_citizens (no au_grant_state).
+    version = 3
     rebuild_cost = 1.5
     # Every row belongs to one municipality's aggregates (an order, its deliveries, a catalogue
     # and the invoice lines that sold from it share one): a parallel rebuild folds each apart.
     partition_by = "municipality"
-    tables = (OWNERS, GRANT_STATE, GRANTS, CUTS, CITIZENS, ORDERS, DELIVERIES, LINES, RUNS, CATALOGUE, PRICES,
+    tables = (OWNERS, GRANTS, CUTS, CITIZENS, ORDERS, DELIVERIES, LINES, RUNS, CATALOGUE, PRICES,
               REVENUE, SCHEMES)
 
     # owners of aggregates whose later events do not name the citizen --------------------
@@ -280,9 +282,9 @@ class AuditProjection(Projection):
         touched = self._touched.get(citizen)
         if touched is not None:
             return touched[1], touched[2]
-        row = view.get(GRANT_STATE, citizen)
+        row = view.get(CITIZENS, citizen)
         if row is None:
-            return {}, {"grants": {}, "segs": {}, "cuts": {}, "citizen": None}
+            return {}, {"grants": {}, "segs": {}, "cuts": {}}
         st = orjson.loads(row["data"])
         return st["grants"], st
 
@@ -335,10 +337,8 @@ class AuditProjection(Projection):
         first = min(g["from"] for g in grants.values())
         citizen_row = {"citizen_id": citizen, "municipality": m, "first_grant_on": first,
                        "start_minutes": total_on(grants, first)}
-        if citizen_row != st["citizen"]:
-            view.put(CITIZENS, dict(citizen_row))
-        st.update(grants=grants, segs=segs, cuts=found, citizen=citizen_row)
-        view.put(GRANT_STATE, {"citizen_id": citizen, "municipality": m, "data": orjson.dumps(st).decode()})
+        st.update(grants=grants, segs=segs, cuts=found)
+        view.put(CITIZENS, {**citizen_row, "data": orjson.dumps(st).decode()})
 
     # orders ----------------------------------------------------------------------------
     def on_OrderPlaced(self, e: RawEvent, view: View) -> None:

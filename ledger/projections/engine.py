@@ -86,6 +86,7 @@ Rebuild as a fold, and partitions (ADR 0013)
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import os
@@ -123,6 +124,9 @@ __all__ = [
 TRACKING_TABLE = "projection_tracking"
 _WRITER_FROM_EVENTS = 200_000
 _PARALLEL_FROM_EVENTS = 50_000  # rebuild(jobs=None) uses one worker per core from here
+# Rows a partitioned projection writes per event it handles, for sizing partitions (the timeline
+# and the audit together write ~1.8 per event of the log, ADR 0022): an upper estimate.
+_ROWS_PER_EVENT = 2.0
 _SUFFIX = re.compile(r"^[a-z0-9_]{1,20}$")
 
 Handler = Callable[[RawEvent, View], None]
@@ -305,6 +309,14 @@ def _share_out(projections: list[Projection], jobs: int) -> list[list[Projection
     return [sorted(g, key=lambda p: order[p.name]) for g in groups if g]
 
 
+def _exchanges(projection: Projection) -> bool:
+    """Whether a partitioned projection combines a value across its partitions (ADR 0013 §3)."""
+    kind = type(projection)
+    return (kind.partition_share is not Projection.partition_share
+            or kind.partition_combine.__func__ is not Projection.partition_combine.__func__  # type: ignore[attr-defined]
+            or kind.partition_finish is not Projection.partition_finish)
+
+
 class _PartitionConflict(RuntimeError):
     """Two partitions of a partitioned rebuild wrote the same row."""
 
@@ -368,6 +380,11 @@ def _is_conflict(exc: BaseException) -> bool:
     return isinstance(exc, psycopg.errors.IntegrityError)
 
 
+def _pass_progress(out: Any, k: int, passes: int, done: int, total: int) -> None:
+    """A worker's progress in pass k of `passes`, as a share of all its passes."""
+    _send(out, ("progress", k * total + done, passes * total))
+
+
 def _rebuild_child() -> None:
     """A worker's main: fold the given projections (or partitions of them) over the log into the
     (existing, empty) suffix tables, commit, report to `Engine._rebuild_parallel`."""
@@ -386,30 +403,44 @@ def _rebuild_child() -> None:
     threading.Thread(target=watch, daemon=True).start()
     db = Database(url)
     try:
-        projections = [p for p, _ in task]
+        projections = list({id(p): p for p, _ in task}.values())
         engine = Engine(db, projections, rebuild_writer="inline", **settings)
         bits = _bitmap_bits(head)
-        runs = []
+        # One pass per partition this worker folds (whole projections ride on the first), one
+        # after the other: each writes its rows and lets them go before the next (see _plan).
+        order = sorted({part[2] for _, part in task if part is not None})
+        passes: list[list[tuple[Projection, Any]]] = [[] for _ in range(max(1, len(order)))]
         for projection, part in task:
-            run = _Run(projection, engine._view(projection, rebuild=True, suffix=suffix, bits=bits))
-            if part is not None:
-                projection.in_partition = True
-                run.part = part
-            runs.append(run)
+            passes[0 if part is None else order.index(part[2])].append((projection, part))
 
         def exchange(shares: dict[str, Any]) -> dict[str, Any]:
             _send(out, ("share", shares))
             return inbox.get()[1]
 
-        with db.connection() as conn:
-            applied, position = engine._rebuild_pass(
-                conn, runs, head, None, False, until_recorded,
-                lambda done, total: _send(out, ("progress", done, total)),
-                exchange if must_exchange else None,
-            )
+        stats: dict[str, dict[str, int]] = {}
+        applied, position = 0, head
+        for k, entries in enumerate(passes):
+            runs = []
+            for projection, part in entries:
+                run = _Run(projection, engine._view(projection, rebuild=True, suffix=suffix, bits=bits))
+                if part is not None:
+                    projection.in_partition = True
+                    run.part = part
+                runs.append(run)
+            with db.connection() as conn:
+                done, reached = engine._rebuild_pass(
+                    conn, runs, head, None, False, until_recorded,
+                    functools.partial(_pass_progress, out, k, len(passes)),
+                    exchange if must_exchange else None,
+                )
+            applied, position = max(applied, done), min(position, reached)
+            for run in runs:
+                mine = stats.setdefault(run.name, dict.fromkeys(vars(run.view.stats), 0))
+                for key, value in vars(run.view.stats).items():
+                    mine[key] += value
+            del runs
         _send(out, ("done", {"names": [p.name for p in projections], "events": applied, "position": position,
-                             "projections": {run.name: vars(run.view.stats).copy() for run in runs},
-                             "peak_rss_mib": _peak_rss_mib()}))
+                             "projections": stats, "peak_rss_mib": _peak_rss_mib(), "passes": len(passes)}))
     except BaseException as exc:
         _send(out, ("conflict" if _is_conflict(exc) else "error", traceback.format_exc()))
         code = 1
@@ -439,7 +470,7 @@ class Engine:
         batch_size: int = 2_000,
         rebuild_batch_size: int = 10_000,
         cache_rows: int = 100_000,
-        flush_rows: int = 600_000,
+        flush_rows: int = 250_000,
         rebuild_writer: str = "auto",
     ) -> None:
         if rebuild_writer not in ("auto", "process", "inline"):
@@ -451,7 +482,9 @@ class Engine:
         # Staged rows that make a rebuild write out (spill) before the end. Below it a rebuild
         # is a fold: every row lives in memory, no row is read back, each final row is written
         # once (COPY / executemany) at the end. Past it the engine spills and reads back through
-        # the cache and the written-key bitmap, so memory stays bounded on any log.
+        # the cache and the written-key bitmap, so memory stays bounded on any log. A staged row
+        # costs ~1.1 KiB (measured at 4x the network: entity states are large JSON), so 250,000
+        # rows are ~300 MiB a worker; a parallel rebuild sizes its partitions to fit (`_plan`).
         self.flush_rows = flush_rows
         # Where a rebuild's writes run: a child process pays off from a few 100k events
         # (starting it costs a few tenths of a second); "auto" decides by the log's size.
@@ -686,11 +719,18 @@ class Engine:
 
     def _plan(self, projections: list[Projection], workers: int, head: int, until_recorded: str | None
               ) -> tuple[list[list[tuple[Projection, int | None]]], dict[str, tuple[str, dict[Any, int], int]]]:
-        """Which worker folds what: each partitioned projection split into `workers` partitions
-        (values balanced by their events, counted in one read of the log), the others whole,
-        onto the least loaded worker. -> (per worker: (projection, partition or None), parts)"""
+        """Which worker folds what: each partitioned projection split into partitions (values
+        balanced by their events, counted in one read of the log), the others whole, onto the
+        least loaded worker. -> (per worker: (projection, partition or None), parts)
+
+        There are `workers` partitions, or a multiple of that when the partitioned projections'
+        rows would not fit in `flush_rows` per worker (estimated at `_ROWS_PER_EVENT` rows per
+        partitioned event): partition j is then folded by worker j % workers in its pass
+        j // workers, one pass after the other, each writing its rows before the next begins, so
+        a worker's memory is bounded by one partition's rows rather than by its share of the log."""
         split = [p for p in projections if p.partition_by]
         parts: dict[str, tuple[str, dict[Any, int], int]] = {}
+        passes = 1
         if split:
             fields = {p.partition_by for p in split}
             counts: dict[str, dict[Any, int]] = {f: {} for f in fields if f}
@@ -700,25 +740,30 @@ class Engine:
                     for f, c in counts.items():
                         v = e.state.get(f)
                         c[v] = c.get(v, 0) + 1
+            if not any(_exchanges(p) for p in split):  # a share is exchanged once per worker: one pass only then
+                counted = max((sum(c.values()) for c in counts.values()), default=0)
+                passes = max(1, -(-int(counted * _ROWS_PER_EVENT) // (workers * self.flush_rows)))
             for f, c in counts.items():
                 if len(c) < 2:
                     continue
-                load: list[float] = [0] * workers
+                n = min(workers * passes, len(c))
+                load: list[float] = [0.0] * n
                 mapping: dict[Any, int] = {}
-                for value, n in sorted(c.items(), key=lambda kv: (-kv[1], str(kv[0]))):
+                for value, count in sorted(c.items(), key=lambda kv: (-kv[1], str(kv[0]))):
                     i = load.index(min(load))
                     mapping[value] = i
-                    load[i] += n
+                    load[i] += count
                 for p in split:
                     if p.partition_by == f:
-                        parts[p.name] = (f, mapping, workers)
+                        parts[p.name] = (f, mapping, n)
         plan: list[list[tuple[Projection, int | None]]] = [[] for _ in range(workers)]
         load = [0.0] * workers  # the same list[float] as the partition load above
         for p in projections:
             if p.name in parts:
-                for i in range(workers):
-                    plan[i].append((p, i))
-                    load[i] += type(p).rebuild_cost / workers
+                n = parts[p.name][2]
+                for j in range(n):
+                    plan[j % workers].append((p, j))
+                    load[j % workers] += type(p).rebuild_cost / n
         for p in sorted((p for p in projections if p.name not in parts), key=lambda p: -type(p).rebuild_cost):
             i = load.index(min(load))
             plan[i].append((p, None))
@@ -746,7 +791,7 @@ class Engine:
                     "flush_rows": self.flush_rows}
         workers = [
             _Worker(self.db.url, [(p, None if i is None else (*parts[p.name][:2], i)) for p, i in group], settings,
-                    suffix, until_recorded, head, bool(parts))
+                    suffix, until_recorded, head, any(_exchanges(p) for p in projections if p.name in parts))
             for group in groups
         ]
         results: dict[int, dict[str, Any]] = {}
@@ -805,6 +850,7 @@ class Engine:
             "jobs": len(groups),
             "partitioned": sorted(parts),
             "worker_peak_rss_mib": [results[i]["peak_rss_mib"] for i in sorted(results)],
+            "worker_passes": [results[i].get("passes", 1) for i in sorted(results)],
             "projections": stats,
         }
 

@@ -373,6 +373,54 @@ def export_tables(db: Database, municipalities: Sequence[int], as_of: str | None
     return tables, position, digests
 
 
+# Parquet column types, per the codebook: dates as DATE, means (one decimal, exact) as
+# DECIMAL(12,1), the text columns as UTF-8 strings, everything else (counts, øre, minutes, codes,
+# 0/1 flags) as 64-bit integers.
+DATE_COLUMNS = frozenset({"first_day", "last_day", "valid_from", "valid_to", "retired_from", "first_grant_on",
+                          "first_order_on", "on"})
+DECIMAL_COLUMNS = frozenset({"mean_weekly_minutes", "mean_score"})
+TEXT_COLUMNS = frozenset({"period_type", "period", "month", "offer_id", "name", "kind", "unit", "fsiii", "vat_class",
+                          "start_band", "offers", "fsiii_codes", "group", "round_id", "measure"})
+
+
+def parquet_type(column: str) -> str:
+    """The column's Parquet (Arrow) type, as Arrow names it: date32[day], decimal128(12, 1), string or int64."""
+    if column in DATE_COLUMNS:
+        return "date32[day]"
+    if column in DECIMAL_COLUMNS:
+        return "decimal128(12, 1)"
+    return "string" if column in TEXT_COLUMNS else "int64"
+
+
+def write_parquet(path: Path, columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
+    """One table as Parquet, typed by `parquet_type`, with nothing in the file that depends on when
+    or where it was written (no pandas metadata, no timestamps): the same rows give the same bytes."""
+    from decimal import Decimal
+
+    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    def arrow(column: str) -> Any:
+        kind = parquet_type(column)
+        return {"date32[day]": pa.date32(), "decimal128(12, 1)": pa.decimal128(12, 1), "string": pa.string(),
+                "int64": pa.int64()}[kind]
+
+    def value(column: str, v: Any) -> Any:
+        if v is None:
+            return None
+        kind = parquet_type(column)
+        if kind == "date32[day]":
+            return date.fromisoformat(v)
+        if kind.startswith("decimal"):
+            return Decimal(str(v))
+        return str(v) if kind == "string" else int(v)
+
+    schema = pa.schema([pa.field(c, arrow(c)) for c in columns])
+    table = pa.table({c: pa.array([value(c, r.get(c)) for r in rows], type=arrow(c)) for c in columns},
+                     schema=schema)
+    pq.write_table(table, path, compression="zstd", use_dictionary=False, write_statistics=True)
+
+
 def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
@@ -389,8 +437,8 @@ def export(db: Database, municipalities: Sequence[int], out_dir: str | Path, as_
         try:
             import pyarrow  # noqa: F401
         except ModuleNotFoundError:
-            raise ValueError("parquet needs pyarrow, which is not installed (pip install pyarrow); "
-                             "use --format csv") from None
+            raise ValueError("parquet needs pyarrow, which is not installed: pip install 'addon-ledger[parquet]' "
+                             "(or pyarrow), or use --format csv") from None
     tables, position, digests = export_tables(db, municipalities, as_of, known_at, at_position)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -403,11 +451,8 @@ def export(db: Database, municipalities: Sequence[int], out_dir: str | Path, as_
                 writer.writerow(columns)
                 for r in rows:
                     writer.writerow([_cell(r.get(c)) for c in columns])
-        else:  # pragma: no cover - only where pyarrow is installed
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            pq.write_table(pa.table({c: [r.get(c) for r in rows] for c in columns}), path)
+        else:
+            write_parquet(path, columns, rows)
         files[path.name] = {"rows": len(rows), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
     manifest = {"as_of": as_of, "known_at": known_at, "log_position": position, "projection_digests": digests,
                 "municipalities": list(municipalities), "format": fmt, "files": files,

@@ -16,9 +16,10 @@ Rows are per aggregate on purpose. Recorded time runs forwards within one aggreg
 aggregates (imported history states its own instants), so anything that combines facts of two
 aggregates (grants with the scheme's covered sections, deliveries with prices, buyers with
 grants) is combined at query time, where both sides are filtered at the same K. That is what makes
-"live read at K" equal "rebuild of the events recorded by K" for every K. The one exception is the
-pre-summed totals over all citizens (`tl_agg_*`, below), which are versioned by a recorded
-high-water mark that only moves forward and corrected at read time for what arrived late.
+"live read at K" equal "rebuild of the events recorded by K" for every K. Totals over all citizens
+(citizens with active grants, per FSIII code and under covered sections) are counted at query time
+from the grant rows too (timeline_queries.totals_at, ADR 0022): nothing is pre-summed, so every
+row belongs to one entity and a rebuild writes each final row once.
 
 How a reader finds the rows on (D, K) without scanning history: every row has a span class and a
 start key, one index on (municipality, sclass, skey). A row whose effective span is finite has
@@ -92,32 +93,10 @@ ORDERS = Table(
     ("order_id", "valid_from", "recorded_from"),
     indexes=_STABBED,
 )
-# Totals over all citizens of a municipality (citizens and weekly minutes per FSIII code, citizens
-# per set of sections) are pre-summed: a timeline read at (D, K) then costs the same for 200 or
-# 20,000 citizens. Each citizen's profile (per effective period: minutes per code, the sections
-# granted) changes by deltas at effective dates; the deltas are summed in a Fenwick tree over
-# effective days (node i holds the sum of the deltas dated in its range), one per (municipality,
-# key). Node values are versioned by the week of the recorded high-water mark `hw` (the latest
-# recorded instant seen so far), which never runs backwards even when recorded instants arrive out
-# of order across aggregates. A read at K takes each node's last version from a week before K's
-# week and adds the deltas that version cannot hold: those recorded in K's own week up to K, and
-# the "late" ones recorded before that week but applied after it began (see timeline_queries).
-# A node's latest value is its head (with the week it was last changed in); when a change arrives
-# in a later week, the head's value is first kept as that earlier week's final version.
-AGG_KEYS = Table("tl_agg_keys", {"municipality": "INTEGER", "key": "TEXT"}, ("municipality", "key"))
-_NODE = {"municipality": "INTEGER", "key": "TEXT", "node": "INTEGER", "period": "TEXT", "v1": "BIGINT", "v2": "BIGINT"}
-AGG_HEADS = Table("tl_agg_heads", _NODE, ("municipality", "key", "node"))
-AGG_NODES = Table("tl_agg_nodes", _NODE, ("municipality", "key", "node", "period"))
-AGG_DELTAS = Table(
-    "tl_agg_deltas",
-    {"municipality": "INTEGER", "position": "BIGINT", "seq": "INTEGER", "key": "TEXT", "edate": "TEXT", "ts": "TEXT",
-     "hw": "TEXT", "v1": "BIGINT", "v2": "BIGINT", "sclass": "INTEGER", "skey": "TEXT"},
-    ("municipality", "ts", "position", "seq"),  # the key serves "recorded between" reads too
-    indexes=(("municipality", "sclass", "skey"),),
-)
-FENWICK_BASE = date(1990, 1, 1).toordinal()  # effective days are counted from here ...
-FENWICK_SIZE = 1 << 15  # ... for 89 years; dates outside are clamped to the ends
-NOT_LATE = -1  # sclass of a delta applied in the week it was recorded
+# The effective days a timeline can be read on (the range the totals once were pre-summed over;
+# kept so that what "as of" accepts does not change): 1990-01-01 and 2**15 days on.
+FENWICK_BASE = date(1990, 1, 1).toordinal()
+FENWICK_SIZE = 1 << 15
 
 # An order placed is never un-placed (a cancellation is its own fact), so one row per order with
 # the instant it became known is all "orders placed in a month" needs.
@@ -250,60 +229,23 @@ def revise(view: View, table: Table, keys: dict[str, Any], current: list[dict[st
 
 class TimelineProjection(Projection):
     name = "timeline"
-    version = 2
-    rebuild_cost = 3.0
-    # Every row but the totals' recorded high-water mark belongs to one municipality; the mark
-    # is combined across partitions (partition_share / partition_combine below).
+    # 3: totals counted at query time (no tl_agg_* tables); a citizen's grants kept in the state
+    # row of their assessment (no separate assessment -> citizen row).
+    version = 3
+    rebuild_cost = 2.0
+    # Every row belongs to one municipality: a parallel rebuild folds each partition apart.
     partition_by = "municipality"
-    _totals: Totals  # set by start_batch (or the in_partition setter) before any event is applied
-    _in_partition = False
-
-    @property
-    def in_partition(self) -> bool:
-        return self._in_partition
-
-    @in_partition.setter
-    def in_partition(self, value: bool) -> None:
-        # A partition's totals wait for every partition's recorded instants (partition_finish).
-        self._in_partition = value
-        self._totals = Totals()
-    tables = (STATE, WINDOWS, RULES, OFFERS, GRANTS, ORDERS, PLACED, DELIVERIES, AGG_KEYS, AGG_HEADS, AGG_NODES,
-              AGG_DELTAS)
+    tables = (STATE, WINDOWS, RULES, OFFERS, GRANTS, ORDERS, PLACED, DELIVERIES)
 
     # batches --------------------------------------------------------------------------
     def start_batch(self, view: View) -> None:
-        if not self._in_partition or self._totals is None:
-            self._totals = Totals()
         # Entity states saved in this batch, kept decoded (kind, key) -> state: an entity's later
-        # events in the batch use them as they are, and each is encoded and put once, at the end.
+        # events in the batch use them as they are, and each is encoded and put once, at the end
+        # (in a rebuild that fits in memory: once in all).
         self._saved: dict[tuple[str, str], dict[str, Any]] = {}
 
     def end_batch(self, view: View) -> None:
-        if not self._in_partition:
-            self._totals.apply(view)
         self._put_states(view)
-
-    # partitions (a parallel rebuild) ---------------------------------------------------
-    def partition_share(self) -> list[tuple[int, str]]:
-        """(position, recorded) of this partition's events that changed the totals."""
-        return [(position, ts) for _m, _d, position, ts in self._totals.pending]
-
-    @classmethod
-    def partition_combine(cls, shares: list[Any]) -> list[Any]:
-        """The high-water mark after each of a partition's totals-changing events, as one pass
-        over all partitions in log order would have it; the last partition writes the final mark."""
-        merged = sorted((position, ts, part, i) for part, share in enumerate(shares) for i, (position, ts)
-                        in enumerate(share or ()))
-        hws: list[list[str]] = [[""] * len(share or ()) for share in shares]
-        hw = None
-        for _position, ts, part, i in merged:
-            if hw is None or ts > hw:
-                hw = ts
-            hws[part][i] = hw
-        return [{"hws": hws[part], "final": hw if part == len(shares) - 1 else None} for part in range(len(shares))]
-
-    def partition_finish(self, view: View, answer: Any) -> None:
-        self._totals.apply(view, answer["hws"], answer["final"])
 
     def _put_states(self, view: View) -> None:
         dumps = orjson.dumps
@@ -417,62 +359,48 @@ class TimelineProjection(Projection):
 
     # grants ---------------------------------------------------------------------------
     def on_AssessmentOpened(self, e: RawEvent, view: View) -> None:
-        view.put(STATE, {"kind": "assessment", "key": e.originator_id, "data": e.state["citizen_id"]})
+        # One assessment per citizen (its id derives from the citizen's): the assessment's state
+        # row holds the citizen's grants; its later events name only the assessment.
+        self._save(view, "assessment", e.originator_id, {"citizen": e.state["citizen_id"], "m": None, "grants": {}})
 
-    def _citizen(self, view: View, e: RawEvent) -> tuple[str, dict[str, Any]]:
-        row = view.get(STATE, "assessment", e.originator_id)
-        assert row is not None, f"assessment {e.originator_id} was opened before its grants"
-        citizen = row["data"]
-        st = self._load(view, "citizen", citizen) or {"m": e.state["municipality"], "grants": {}, "profile": []}
-        return citizen, st
+    def _assessment(self, view: View, e: RawEvent) -> dict[str, Any]:
+        st = self._load(view, "assessment", e.originator_id)
+        assert st is not None, f"assessment {e.originator_id} was opened before its grants"
+        if st["m"] is None:  # the municipality of the citizen's first grant
+            st["m"] = e.state["municipality"]
+        return st
 
     def on_GrantAwarded(self, e: RawEvent, view: View) -> None:
         s = e.state
-        citizen, st = self._citizen(view, e)
+        st = self._assessment(view, e)
         st["grants"][s["grant_id"]] = {
             "fsiii": s["fsiii"], "section": s["section"], "from": s["valid_from"], "to": s["valid_to"],
             "changes": [[s["valid_from"], s["amount"]["weekly_minutes"], _ref(e)]], "segs": []}
-        self._grants(view, citizen, s["grant_id"], st, e)
+        self._grants(view, s["grant_id"], st, e)
 
     def _grant_change(self, e: RawEvent, view: View) -> None:
-        citizen, st = self._citizen(view, e)
+        st = self._assessment(view, e)
         gid = e.state["grant_id"]
         g = st["grants"][gid]
         g["changes"] = upsert_version(g["changes"], [e.state["effective"], e.state["amount"]["weekly_minutes"], _ref(e)])
-        self._grants(view, citizen, gid, st, e)
+        self._grants(view, gid, st, e)
 
     on_GrantReassessed = _grant_change
     on_GrantCorrected = _grant_change
 
     def on_GrantEnded(self, e: RawEvent, view: View) -> None:
-        citizen, st = self._citizen(view, e)
+        st = self._assessment(view, e)
         gid = e.state["grant_id"]
         st["grants"][gid]["to"] = e.state["effective"]
-        self._grants(view, citizen, gid, st, e)
+        self._grants(view, gid, st, e)
 
-    def _grants(self, view: View, citizen: str, gid: str, st: dict[str, Any], e: RawEvent) -> None:
+    def _grants(self, view: View, gid: str, st: dict[str, Any], e: RawEvent) -> None:
         g = st["grants"][gid]
         wanted = [segment(start, end, municipality=st["m"], fsiii=g["fsiii"], section=g["section"],
                           weekly_minutes=weekly, ref=ref) for start, end, weekly, ref in grant_pieces(g)]
-        at = recorded_key(e.recorded)
-        g["segs"] = revise(view, GRANTS, {"citizen_id": citizen, "grant_id": gid}, g["segs"], wanted, at)
-        profile = citizen_profile(st["grants"])
-        # Periods in both profiles add the same deltas: only the ones that changed are summed.
-        before = {orjson.dumps(p) for p in st["profile"]}
-        after = {orjson.dumps(p) for p in profile}
-        deltas = profile_deltas([p for p in profile if orjson.dumps(p) not in before])
-        for key_date, values in profile_deltas([p for p in st["profile"] if orjson.dumps(p) not in after]).items():
-            old = deltas.setdefault(key_date, [0, 0])
-            old[0] -= values[0]
-            old[1] -= values[1]
-        st["profile"] = profile
-        deltas = {k: v for k, v in deltas.items() if v != [0, 0]}
-        if deltas:
-            # Summed into the totals at the end of the batch, in log order (see Totals).
-            self._totals.add(st["m"], deltas, e.position, recorded_key(e.recorded))
-            if len(self._totals) >= _TOTALS_CHUNK and not self._in_partition:
-                self._totals.apply(view)
-        self._save(view, "citizen", citizen, st)
+        g["segs"] = revise(view, GRANTS, {"citizen_id": st["citizen"], "grant_id": gid}, g["segs"], wanted,
+                           recorded_key(e.recorded))
+        self._save(view, "assessment", e.originator_id, st)
 
     # orders ---------------------------------------------------------------------------
     def on_OrderPlaced(self, e: RawEvent, view: View) -> None:
@@ -558,7 +486,7 @@ def _pieces(changes: list[list[Any]], start: str, cap: str) -> list[tuple[str, s
     return out
 
 
-# -- citizen profiles and the pre-summed totals -------------------------------------------
+# -- grants --------------------------------------------------------------------------------
 
 
 def grant_pieces(g: dict[str, Any]) -> list[tuple[str, str, int, str]]:
@@ -568,203 +496,4 @@ def grant_pieces(g: dict[str, Any]) -> list[tuple[str, str, int, str]]:
     return [(a, b, change[1], change[2]) for a, b, change in _pieces(g["changes"], g["from"], cap) if change[1] > 0]
 
 
-def citizen_profile(grants: dict[str, dict[str, Any]]) -> list[list[Any]]:
-    """[from, to, {fsiii: weekly minutes}, "sections"] per effective period in which the citizen's
-    active grants are the same, in date order; periods without any active grant left out."""
-    starts: dict[str, list[tuple[str, str, int]]] = {}
-    ends: dict[str, list[tuple[str, str, int]]] = {}
-    for gid, g in grants.items():
-        for a, b, w, _ in grant_pieces(g):
-            piece = (gid, a, w)
-            starts.setdefault(a, []).append(piece)
-            ends.setdefault(b, []).append(piece)
-    active: dict[tuple[str, str, int], None] = {}  # a sweep over the dates where pieces begin or end
-    out: list[list[Any]] = []
-    points = sorted(starts.keys() | ends.keys())
-    for a, b in zip(points, points[1:]):
-        for piece in ends.get(a, ()):
-            active.pop(piece, None)
-        for piece in starts.get(a, ()):
-            active[piece] = None
-        if not active:
-            continue
-        minutes: dict[str, int] = {}
-        sections: set[str] = set()
-        for gid, _start, w in active:
-            g = grants[gid]
-            minutes[g["fsiii"]] = minutes.get(g["fsiii"], 0) + w
-            sections.add(g["section"])
-        profile = [a, b, dict(sorted(minutes.items())), ",".join(sorted(sections))]
-        if out and out[-1][1] == a and out[-1][2:] == profile[2:]:
-            out[-1][1] = b
-        else:
-            out.append(profile)
-    return out
-
-
-def profile_deltas(profile: list[list[Any]]) -> dict[tuple[str, str], list[int]]:
-    """The profile as dated changes of the totals it adds to: (key, date) → [citizens, minutes].
-    Keys: "c:<fsiii>" (citizens with that code, their weekly minutes) and "s:<sections>" (citizens
-    whose active grants are under exactly those sections)."""
-    out: dict[tuple[str, str], list[int]] = {}
-
-    def add(key: str, on: str, citizens: int, minutes: int) -> None:
-        if on >= OPEN_DATE:
-            return
-        v = out.setdefault((key, on), [0, 0])
-        v[0] += citizens
-        v[1] += minutes
-
-    for a, b, minutes, sections in profile:
-        for code, weekly in minutes.items():
-            add(f"c:{code}", a, 1, weekly)
-            add(f"c:{code}", b, -1, -weekly)
-        add(f"s:{sections}", a, 1, 0)
-        add(f"s:{sections}", b, -1, 0)
-    return out
-
-
-@lru_cache(maxsize=1 << 16)  # pure, and called with the same few dates over and over
-def fenwick_index(on: str) -> int:
-    return min(max(date.fromisoformat(on).toordinal() - FENWICK_BASE + 1, 1), FENWICK_SIZE)
-
-
-def fenwick_path(on: str) -> list[int]:
-    """The nodes whose sum is the total of all deltas dated on or before `on`."""
-    i, out = fenwick_index(on), []
-    while i > 0:
-        out.append(i)
-        i -= i & -i
-    return out
-
-
-@lru_cache(maxsize=1 << 16)  # pure, and called with the same few dates over and over
-def week_of(day: str) -> str:
-    """The Monday of the week of an ISO date: the period node versions are kept by."""
-    d = date.fromisoformat(day[:10])
-    return (d - timedelta(days=d.weekday())).isoformat()
-
-
 _STATES_CHUNK = 20_000  # decoded entity states held in a batch before they are encoded and put
-_TOTALS_CHUNK = 20_000  # events' deltas held before they are summed in (bounds a rebuild's memory)
-
-
-class Totals:
-    """The pre-summed totals' changes of one batch, summed in at its end.
-
-    Only `_grants` writes the totals and nothing reads them while events are applied, so the
-    deltas of a batch can be summed in after it, in log order, with the same result as one event
-    at a time (`aggregate`). Done together, each Fenwick node touched is read from the view and
-    written back once per batch, not once per delta (a rebuild: once), and the high-water mark
-    once: that was most of the timeline's row operations.
-    """
-
-    def __init__(self) -> None:
-        self.pending: list[tuple[int, dict[tuple[str, str], list[int]], int, str]] = []
-
-    def __len__(self) -> int:
-        return len(self.pending)
-
-    def add(self, m: int, deltas: dict[tuple[str, str], list[int]], position: int, ts: str) -> None:
-        self.pending.append((m, deltas, position, ts))
-
-    def apply(self, view: View, hws: list[str] | None = None, final: str | None = None) -> None:
-        """Sum the pending deltas in. `hws` (a partition of a parallel rebuild): the high-water
-        mark after each pending event, as combined over all partitions; `final` the mark to
-        store (given to one partition only)."""
-        get, put = view.get, view.put
-        if hws is not None:
-            if final is not None:
-                put(STATE, {"kind": "hw", "key": "", "data": final})
-            start_hw = hw = None
-        else:
-            if not self.pending:
-                return
-            mark = get(STATE, "hw", "")
-            start_hw = hw = mark["data"] if mark else None
-        # (municipality, key) -> node -> [period, v1, v2], or None where the view has no head. A
-        # key without its tl_agg_keys row has no heads at all (the row comes with its first
-        # delta), so only a known key's nodes are looked up in the view.
-        series: dict[tuple[int, str], dict[int, list[Any] | None]] = {}
-        known: dict[tuple[int, str], bool] = {}
-        for n, (m, deltas, position, ts) in enumerate(self.pending):
-            if hws is not None:
-                hw = hws[n]
-            elif hw is None or ts > hw:
-                hw = ts
-            period = week_of(hw)
-            late = week_of(ts) < period
-            for seq, ((key, on), (v1, v2)) in enumerate(sorted(deltas.items())):
-                mk = (m, key)
-                nodes = series.get(mk)
-                if nodes is None:
-                    nodes = series[mk] = {}
-                    known[mk] = get(AGG_KEYS, m, key) is not None
-                    if not known[mk]:
-                        put(AGG_KEYS, {"municipality": m, "key": key})
-                lookup = known[mk]
-                i = fenwick_index(on)
-                while i <= FENWICK_SIZE:
-                    head = nodes.get(i, _UNREAD)
-                    if head is _UNREAD:
-                        row = get(AGG_HEADS, m, key, i) if lookup else None
-                        head = nodes[i] = None if row is None else [row["period"], row["v1"], row["v2"]]
-                    if head is None:
-                        nodes[i] = [period, v1, v2]
-                    else:
-                        if head[0] != period:  # the final version of the week it was last changed in
-                            put(AGG_NODES, {"municipality": m, "key": key, "node": i, "period": head[0],
-                                            "v1": head[1], "v2": head[2]})
-                            head[0] = period
-                        head[1] += v1
-                        head[2] += v2
-                    i += i & -i
-                put(AGG_DELTAS, {
-                    "municipality": m, "position": position, "seq": seq, "key": key, "edate": on, "ts": ts, "hw": hw,
-                    "v1": v1, "v2": v2, "sclass": RECORDED + recorded_span_class(ts, hw) if late else NOT_LATE,
-                    "skey": ts})
-        for (m, key), nodes in series.items():
-            for i, head in nodes.items():
-                if head is not None:
-                    put(AGG_HEADS, {"municipality": m, "key": key, "node": i, "period": head[0], "v1": head[1],
-                                    "v2": head[2]})
-        if hws is None and hw != start_hw:
-            put(STATE, {"kind": "hw", "key": "", "data": hw})
-        self.pending = []
-
-
-_UNREAD: Any = object()
-
-
-def aggregate(view: View, m: int, deltas: dict[tuple[str, str], list[int]], e: RawEvent) -> None:
-    """Add one event's deltas to the municipality's pre-summed totals (see AGG_NODES above), one
-    event at a time: the reference that `Totals` (which the projection uses) must equal."""
-    if not deltas:
-        return
-    ts = recorded_key(e.recorded)
-    mark = view.get(STATE, "hw", "")
-    hw = max(mark["data"], ts) if mark else ts
-    if mark is None or hw != mark["data"]:
-        view.put(STATE, {"kind": "hw", "key": "", "data": hw})
-    period = week_of(hw)
-    late = week_of(ts) < period
-    get, put = view.get, view.put
-    for seq, ((key, on), (v1, v2)) in enumerate(sorted(deltas.items())):
-        if get(AGG_KEYS, m, key) is None:
-            put(AGG_KEYS, {"municipality": m, "key": key})
-        i = fenwick_index(on)
-        while i <= FENWICK_SIZE:
-            head = get(AGG_HEADS, m, key, i)
-            if head is None:
-                head = {"municipality": m, "key": key, "node": i, "period": period, "v1": v1, "v2": v2}
-            else:
-                if head["period"] != period:
-                    put(AGG_NODES, head.copy())  # the final version of the week it was last changed in
-                    head["period"] = period
-                head["v1"] += v1
-                head["v2"] += v2
-            put(AGG_HEADS, head)
-            i += i & -i
-        put(AGG_DELTAS, {
-            "municipality": m, "position": e.position, "seq": seq, "key": key, "edate": on, "ts": ts, "hw": hw,
-            "v1": v1, "v2": v2, "sclass": RECORDED + recorded_span_class(ts, hw) if late else NOT_LATE, "skey": ts})

@@ -4,7 +4,7 @@ D ("as effective on") is an ISO date; K ("as known at") is a recorded instant, o
 "everything recorded so far". A row is visible at (D, K) when valid_from <= D < valid_to and
 recorded_from <= K < recorded_to. Facts of different aggregates (grants and the scheme's covered
 sections, deliveries and their prices) are combined here, each filtered at the same K. Totals over
-all citizens come from the pre-summed tables (`totals_at`); only buyers are read row by row.
+all citizens are counted in the database from the grant rows (`totals_at`).
 
 On PostgreSQL a report's statements run in one read-only REPEATABLE READ transaction (one state of
 the tables even while a catch-up writes), as prepared statements with generic plans, with JIT and
@@ -24,6 +24,7 @@ invoiced; what was actually invoiced is the billing projection's business.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -36,8 +37,8 @@ from ledger.domain.municipalities import municipality_name
 from ledger.domain.pricing import PriceVersion, price_delivery, price_version_on
 from ledger.domain.values import month_end
 from ledger.projections.reader import recorded_key
-from ledger.projections.timeline import (FENWICK_BASE, FENWICK_SIZE, MIN_SPAN, OPEN_DATE, RECORDED, TOP_SPAN,
-                                         fenwick_path, week_of)
+from ledger.projections.survey_queries import surveys_at
+from ledger.projections.timeline import FENWICK_BASE, FENWICK_SIZE, MIN_SPAN, OPEN_DATE, RECORDED, TOP_SPAN
 
 KNOWN_NOW = "9999-12-31T00:00:00.000000"  # after every real instant, before OPEN_RECORDED
 _SUFFIX = re.compile(r"^[a-z0-9_]{0,20}$")
@@ -78,7 +79,7 @@ def known_key(known_at: str | date | datetime | None) -> str:
 
 
 def as_of_date(value: str | date) -> str:
-    """D as ISO text, within the days the pre-summed totals cover (timeline.FENWICK_*)."""
+    """D as ISO text, within the days a timeline can be read on (timeline.FENWICK_*)."""
     try:
         d = value if isinstance(value, date) else date.fromisoformat(str(value).strip())
     except ValueError:
@@ -257,74 +258,95 @@ def catalogue_history(db: Database | Snapshot, municipality: int, known_at: str 
 
 def totals_at(db: Reader, ms: list[int], days: list[str], k: str, suffix: str = ""
               ) -> dict[str, dict[tuple[int, str], list[int]]]:
-    """The pre-summed totals of every key of these municipalities on each day, as known at K:
-    day → (municipality, key) → [citizens, weekly minutes] (see timeline.py, AGG_NODES).
+    """Totals over all citizens of these municipalities on each day, as known at K:
+    day → (municipality, key) → [citizens, weekly minutes]. Keys: "c:<fsiii>" (citizens with an
+    active grant of that code, and their weekly minutes) and "s:<sections>" (citizens whose active
+    grants are under exactly those sections, in sorted order).
 
-    Each Fenwick node's last version from a week before K's week holds every delta whose
-    recorded high-water mark came before that week (all recorded before K). The deltas it cannot
-    hold and that were known at K are added from the delta table: those recorded in K's week up
-    to K, and the late ones recorded before K's week but applied (high-water) in it or after."""
-    period = week_of(k)
-    start = f"{period}T00:00:00.000000"
-    paths = {d: fenwick_path(d) for d in days}
-    nodes = sorted({n for path in paths.values() for n in path})
-    keys_t, nodes_t, deltas_t = _t("tl_agg_keys", suffix), _t("tl_agg_nodes", suffix), _t("tl_agg_deltas", suffix)
-    node_values: dict[tuple[int, str, int], tuple[int, int]] = {}
-    # Per (key, node): the head when it was last changed before K's week, else the final version
-    # of the last week before K's week (one backward index seek), read as "v1|v2".
-    heads_t = _t("tl_agg_heads", suffix)
-    for m, key, node, found in _rows(
-            db, f"WITH n(node) AS (VALUES {', '.join('(CAST(? AS INTEGER))' for _ in nodes)}) "
-                "SELECT k.municipality, k.key, n.node, COALESCE("
-                f"(SELECT h.v1 || '|' || h.v2 FROM {heads_t} h WHERE h.municipality = k.municipality AND h.key = k.key "
-                "AND h.node = n.node AND h.period < ?), "
-                f"(SELECT x.v1 || '|' || x.v2 FROM {nodes_t} x WHERE x.municipality = k.municipality AND x.key = k.key "
-                "AND x.node = n.node AND x.period < ? ORDER BY x.period DESC LIMIT 1)) "
-                f"FROM {keys_t} k CROSS JOIN n WHERE k.municipality IN ({_marks(ms)})",
-            [*nodes, period, period, *ms]):
-        if found is not None:
-            v1, v2 = found.split("|")
-            node_values[(int(m), key, int(node))] = (int(v1), int(v2))
-    keys = {(m, key) for m, key, _ in node_values}
-    out: dict[str, dict[tuple[int, str], list[int]]] = {}
-    for d, path in paths.items():
-        per: dict[tuple[int, str], list[int]] = {}
-        for m, key in keys:
-            v1 = v2 = 0
-            for node in path:
-                found = node_values.get((m, key, node))
-                if found:
-                    v1 += found[0]
-                    v2 += found[1]
-            per[(m, key)] = [v1, v2]
-        out[d] = per
-    if k == KNOWN_NOW:
+    Counted at query time from the grant rows believed at K (ADR 0022): a citizen's grants are one
+    aggregate's, so the rows believed at K are the grants as that assessment stood at K, which is
+    what the totals mean. One day is counted in the database over the interval index
+    (`stab_arms`); several days read the municipalities' grant rows believed at K once and sweep
+    each citizen's rows over the days (`_sweep`)."""
+    out: dict[str, dict[tuple[int, str], list[int]]] = {d: {} for d in days}
+    if not ms or not days:
         return out
-    columns = "municipality, key, edate, v1, v2"
-    latest = max(days)
-    arms = [f"SELECT {columns} FROM {deltas_t} WHERE municipality IN ({_marks(ms)}) AND ts >= ? AND ts <= ? "
-            "AND edate <= ?"]
-    params: list[Any] = [*ms, start, k, latest]
-    for c in range(MIN_SPAN, TOP_SPAN + 1):
-        arms.append(f"SELECT {columns} FROM {deltas_t} WHERE municipality IN ({_marks(ms)}) AND sclass = {RECORDED + c} "
-                    "AND skey >= ? AND skey < ? AND hw >= ? AND edate <= ?")
-        params += [*ms, _days_before(start, 1 << c) if c < TOP_SPAN else "", start, start, latest]
-    # Summed in the database: for one day per key, for several per key and date.
-    by = "municipality, key" if len(days) == 1 else "municipality, key, edate"
-    sql = (f"SELECT municipality, key, {'MAX(edate)' if len(days) == 1 else 'edate'}, SUM(v1), SUM(v2) "
-           f"FROM ({' UNION ALL '.join(arms)}) c GROUP BY {by}")
-    for m, key, on, v1, v2 in _rows(db, sql, params):
-        for d, per in out.items():
-            if on <= d:
-                v = per.setdefault((int(m), key), [0, 0])
-                v[0] += int(v1)
-                v[1] += int(v2)
+    grants_t = _t("tl_grants", suffix)
+    if len(days) > 1:
+        rows = _rows(db, f"SELECT municipality, citizen_id, fsiii, section, weekly_minutes, valid_from, valid_to "
+                         f"FROM {grants_t} WHERE municipality IN ({_marks(ms)}) AND recorded_from <= ? "
+                         "AND recorded_to > ? AND valid_from <= ? AND valid_to > ?", [*ms, k, k, max(days), min(days)])
+        return _sweep(rows, days)
+    columns = "municipality, citizen_id, fsiii, section, weekly_minutes"
+    rows_sql, params = stab_arms(grants_t, columns, f"municipality IN ({_marks(ms)})", ms, days[0], k)
+    sections = "string_agg(DISTINCT section, ',')" if db.is_postgres else "group_concat(DISTINCT section)"
+    sql = (f"WITH a AS (SELECT {columns} FROM ({rows_sql}) x) "
+           "SELECT 'c', municipality, fsiii, COUNT(DISTINCT citizen_id), SUM(weekly_minutes) FROM a "
+           "GROUP BY municipality, fsiii UNION ALL "
+           "SELECT 's', municipality, sections, COUNT(*), 0 FROM "
+           f"(SELECT municipality, citizen_id, {sections} AS sections FROM a GROUP BY municipality, citizen_id) p "
+           "GROUP BY municipality, sections")
+    per = out[days[0]]
+    for kind, m, name, citizens, minutes in _rows(db, sql, params):
+        if kind == "s":  # the database lists a citizen's sections in no particular order
+            name = ",".join(sorted(name.split(",")))
+        v = per.setdefault((int(m), f"{kind}:{name}"), [0, 0])
+        v[0] += int(citizens)
+        v[1] += int(minutes or 0)
     return out
+
+
+def _sweep(rows: list[tuple], days: list[str]) -> dict[str, dict[tuple[int, str], list[int]]]:
+    """The totals on each day from grant rows (municipality, citizen, fsiii, section, weekly
+    minutes, valid_from, valid_to): per citizen, the days between two of its rows' ends share one
+    set of active rows, counted once into difference arrays over the days, then summed up."""
+    order = sorted(set(days))
+    n = len(order)
+    pieces: dict[tuple[int, str], list[tuple[int, int, str, str, int]]] = defaultdict(list)
+    for m, citizen, fsiii, section, weekly, vf, vt in rows:
+        i, j = bisect_left(order, vf), bisect_left(order, vt)  # the days d with vf <= d < vt
+        if i < j:
+            pieces[(int(m), citizen)].append((i, j, fsiii, section, int(weekly)))
+    diffs: dict[tuple[int, str], list[list[int]]] = {}
+
+    def add(key: tuple[int, str], a: int, b: int, minutes: int) -> None:
+        d = diffs.get(key)
+        if d is None:
+            d = diffs[key] = [[0] * (n + 1), [0] * (n + 1)]
+        d[0][a] += 1
+        d[0][b] -= 1
+        d[1][a] += minutes
+        d[1][b] -= minutes
+
+    for (m, _citizen), own in pieces.items():
+        points = sorted({p[0] for p in own} | {p[1] for p in own})
+        for a, b in zip(points, points[1:]):
+            minutes: dict[str, int] = {}
+            sections: set[str] = set()
+            for i, j, fsiii, section, weekly in own:
+                if i <= a < j:
+                    minutes[fsiii] = minutes.get(fsiii, 0) + weekly
+                    sections.add(section)
+            if not sections:
+                continue
+            for code, weekly in minutes.items():
+                add((m, f"c:{code}"), a, b, weekly)
+            add((m, "s:" + ",".join(sorted(sections))), a, b, 0)
+    by_day: list[dict[tuple[int, str], list[int]]] = [{} for _ in range(n)]
+    for key, (citizens, weekly_minutes) in diffs.items():
+        c = w = 0
+        for i in range(n):
+            c += citizens[i]
+            w += weekly_minutes[i]
+            if c:
+                by_day[i][key] = [c, w]
+    found = dict(zip(order, by_day))
+    return {d: {key: list(v) for key, v in found[d].items()} for d in days}
 
 
 def _figures(totals: dict[tuple[int, str], list[int]], buyer_rows: dict[tuple[int, str], tuple[int, int]],
              m: int, sections: list[str] | None) -> tuple[dict[str, int], dict[str, dict[str, dict[str, int]]]]:
-    """Counts and per-code minutes of one municipality on one day from the pre-summed totals and
+    """Counts and per-code minutes of one municipality on one day from the totals (`totals_at`) and
     the buyers' own grants: non-buyers are everyone less the buyers."""
     active = covered = 0
     minutes: dict[str, dict[str, dict[str, int]]] = {}
@@ -348,8 +370,8 @@ def _grant_figures(db: Reader, ms: list[int], d: str, k: str, suffix: str,
     """(per municipality: citizens with active grants, under covered sections; buyers;
     per municipality and FSIII code: buyers' and non-buyers' citizens and weekly minutes).
 
-    Buyers are few: their orders and grants are read row by row; everyone's totals come
-    pre-summed, whatever the size of the municipality."""
+    Buyers are few: their orders and grants are read row by row; everyone's totals are counted
+    in the database (`totals_at`)."""
     where = f"municipality IN ({_marks(ms)})"
     orders_sql, orders_params = stab_arms(_t("tl_orders", suffix), "municipality, citizen_id", where, ms, d, k)
     buyers: dict[int, int] = {m: 0 for m in ms}
@@ -476,6 +498,7 @@ def timeline(db: Database | Snapshot, municipality: int | None, as_of: str | dat
         catalogue = _catalogue(db, ms, d, k, suffix)
         counts, buyers, minutes = _grant_figures(db, ms, d, k, suffix, schemes)
         flows = _flows(db, ms, month, month, k, suffix)
+        surveys = surveys_at(db, ms, d, k, suffix)  # survey_queries.py (ADR 0021)
         for m in ms:
             out["municipalities"].append({
                 "municipality": m, "name": municipality_name(m), "scheme": schemes[m], "catalogue": catalogue[m],
@@ -484,6 +507,7 @@ def timeline(db: Database | Snapshot, municipality: int | None, as_of: str | dat
                 "buyers": buyers[m],
                 "month": flows[(m, month)],
                 "granted_minutes": [{"fsiii": code, **minutes[m][code]} for code in sorted(minutes[m])],
+                "surveys": surveys[m],
             })
         out["totals"] = _totals(out["municipalities"])
         return out

@@ -1,8 +1,7 @@
 """The ledger's upcasters: one function per step of an event class's stored shape (see decoding.py).
 
 Imported by `ledger.store` itself, so they are attached before the application's repository or any
-reader decodes an event. None of the ledger's events has changed shape yet. The day one does, say
-`Order.OrderPlaced` gains a `channel` field:
+reader decodes an event. When an event changes shape, say `Order.OrderPlaced` gains a `channel` field:
 
     # ledger/domain/order.py: the event class names its current version
     class OrderPlaced(LedgerAggregate.Created):
@@ -19,4 +18,13 @@ and a test loads a stored version-1 payload through it (tests/unit/test_decoding
 
 from __future__ import annotations
 
-from ledger.store.decoding import upcaster  # noqa: F401  (the decorator every registration here uses)
+from typing import Any
+
+from ledger.domain.invoice_series import InvoiceSeries
+from ledger.store.decoding import upcaster
+
+
+@upcaster(InvoiceSeries.InvoiceRunCompleted, 1)
+def _invoice_run_completed_v1_v2(state: dict[str, Any]) -> None:
+    """Runs recorded before ADR 0021 published no digest of what they read."""
+    state.setdefault("read", None)

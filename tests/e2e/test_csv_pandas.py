@@ -115,7 +115,7 @@ def test_a_section_error_lists_only_the_sections(store):
     result = CliRunner().invoke(app, ["timeline", "-m", "101", "--as-of", AS_OF, "--section", "nope"],
                                 env={"LEDGER_DATABASE_URL": store})
     assert result.exit_code == 2
-    assert "summary, granted_minutes, catalogue, series, catalogue_history; got 'nope'" in result.output
+    assert "summary, granted_minutes, catalogue, surveys, series, catalogue_history; got 'nope'" in result.output
     assert "summary on" not in result.output
     result = CliRunner().invoke(app, ["audit", "-m", "101", "--section", "nope"], env={"LEDGER_DATABASE_URL": store})
     assert result.exit_code == 2 and "uninvoiced-deliveries" in result.output

@@ -81,7 +81,7 @@ def test_every_readme_example_answers_on_the_demo(demo):
     assert len((where / "koebenhavn-2018-04.csv").read_text(encoding="utf-8").splitlines()) > 1
     assert (where / "for-excel.csv").read_bytes().startswith(b"\xef\xbb\xbf")
     assert sorted(p.name for p in (where / "timeline-2018-04").iterdir()) == [
-        "catalogue.csv", "granted_minutes.csv", "summary.csv"]
+        "catalogue.csv", "granted_minutes.csv", "summary.csv", "surveys.csv"]
 
 
 def test_every_command_the_tour_prints_answers(demo):

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 from pydantic import StrictInt, StringConstraints
 
+from ledger.application import published
 from ledger.application.commands._base import Command, Day, Municipality
 from ledger.application.commands._spec import Result, Services, declare
 from ledger.application.commands.catalogue import catalogue
@@ -120,6 +121,7 @@ def run_invoices(uow: UnitOfWork, cmd: RunInvoices, ctx: Context, svc: Services)
     head = chain_head["position"]
     scanned = [(name, oid, ver, st) for _pos, name, oid, ver, st in
                svc.scan_chain((*BILLABLE, *MUNICIPAL_TRIGGERS, *CITIZEN_TRIGGERS), s.scanned_to, head, m)]
+    read = published.run_read(s.scanned_to, chain_head, (*BILLABLE, *MUNICIPAL_TRIGGERS, *CITIZEN_TRIGGERS), scanned)
     candidates = [*s.carried, *_candidates(svc, uow, m, [x for x in scanned if x[0] in BILLABLE])]
     due = sorted((x for x in candidates if x["date"] <= last.isoformat()),
                  key=lambda x: (x["citizen_id"], x["date"], x["kind"], x["id"]))
@@ -169,11 +171,12 @@ def run_invoices(uow: UnitOfWork, cmd: RunInvoices, ctx: Context, svc: Services)
         s.mark_baselined(ctx, run_date, len(reach))
     if issued or carried != s.carried or rerated["debit_notes"] or rerated["credit_notes"] or rerated["barred"]:
         s.complete_run(ctx, cmd.month, run_date, len(issued), chain_head, head, carried,
-                       [x["citizen_id"] for x in issued])
+                       [x["citizen_id"] for x in issued], read)
     return {"municipality": m, "month": cmd.month, "invoices": issued, "chain_head": chain_head,
             "debit_notes": rerated["debit_notes"], "credit_notes": rerated["credit_notes"],
             "barred": [{k: x[k] for k in ("citizen_id", "invoice_number", "invoice_line_no", "month", "delta",
-                                          "caused_by")} for x in rerated["barred"]]}
+                                          "caused_by")} for x in rerated["barred"]],
+            "published": published.published(svc, read)}  # ADR 0021
 
 
 @declare(SetReferenceRate, name="set_reference_rate", roles=["billing_clerk"], etag="reference_rates",
