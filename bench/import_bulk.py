@@ -3,8 +3,8 @@
     python bench/import_bulk.py --before main                 # factor 0.05, seed 1, both backends, 3 rounds
     python bench/import_bulk.py --before 7ae0f53 --factor 0.05 --repeat 3 --backends sqlite,postgres
 
-`--before REV` is any git revision of this repository: its tree is unpacked (`git archive`) into a
-scratch folder and imported through the same interpreter with that folder first on `sys.path`, so
+`--before REV` (and `--after REV`, default: this checkout) is any git revision of this repository:
+its tree is unpacked (`git archive`) into a scratch folder and imported through the same interpreter with that folder first on `sys.path`, so
 the two versions share the file, the machine and the moment. Rounds alternate before/after, each
 import in a fresh process and a fresh store (SQLite file; PostgreSQL schema `bench_import_*` of
 LEDGER_BENCH_PG, default postgresql://root@127.0.0.1/test). Reported: the median events/s of the
@@ -70,6 +70,7 @@ def one_import(source: Path | None, url: str, history: Path) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--before", required=True, help="git revision to compare against")
+    ap.add_argument("--after", help="git revision to measure instead of this checkout")
     ap.add_argument("--factor", default="0.05")
     ap.add_argument("--seed", default="1")
     ap.add_argument("--repeat", type=int, default=3)
@@ -83,6 +84,12 @@ def main() -> None:
     before.mkdir()
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.before], capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", str(before)], input=archive.stdout, check=True)
+    after: Path | None = None
+    if args.after:
+        after = work / "after"
+        after.mkdir()
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.after], capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(after)], input=archive.stdout, check=True)
     history = work / "history.jsonl"
     subprocess.run([str(Path(sys.executable).parent / "ledger"), "generate", "--factor", args.factor, "--seed",
                     args.seed, "--out", str(history)], cwd=ROOT, check=True, capture_output=True)
@@ -90,7 +97,7 @@ def main() -> None:
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for backend in args.backends.split(","):
         for n in range(args.repeat):
-            for name, source in (("before", before), ("after", None)):
+            for name, source in (("before", before), ("after", after)):
                 if backend == "sqlite":
                     url = f"sqlite:///{work / f'{name}-{n}.db'}"
                 else:
@@ -105,7 +112,7 @@ def main() -> None:
                       f"{figures['rss_mib']:.0f} MiB", file=sys.stderr)
 
     print(f"\n`ledger import`, generated history factor {args.factor} seed {args.seed}, median of {args.repeat}, "
-          f"before = {args.before}\n")
+          f"before = {args.before}, after = {args.after or 'this checkout'}\n")
     print("| backend | version | events | batches | events/s | events per CPU s | peak RSS MiB | chain head |")
     print("|---|---|---:|---:|---:|---:|---:|---|")
     table: dict[str, Any] = {}
