@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -68,6 +69,14 @@ def one_import(source: Path | None, url: str, history: Path) -> dict[str, Any]:
 
 
 def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="ledger-import-bench-"))
+    try:
+        measure(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def measure(work: Path) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--before", required=True, help="git revision to compare against")
     ap.add_argument("--after", help="git revision to measure instead of this checkout")
@@ -79,7 +88,6 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="ledger-import-bench-"))
     before = work / "before"
     before.mkdir()
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.before], capture_output=True, check=True)
