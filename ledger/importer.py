@@ -3,8 +3,9 @@
 The file holds one command per line as JSON (docs/import-format.md). Lines are read in order and
 executed in batches with `Ledger.execute_batch`, so each batch is stored whole or not at all, and a
 command id seen before is answered from the store (a re-run of the same file stores nothing new).
-A command whose spec reads the stored log to decide (`CommandSpec.reads_log`: the invoice run) is
-executed alone, after everything before it is stored.
+A command whose spec reads the stored log to decide (`CommandSpec.reads_log`: the invoice run)
+opens a new batch, so everything before it is stored when it reads the log; the lines after it join
+its batch and see its changes as any later line sees an earlier one's (ADR 0024).
 
 On the first bad line (not JSON, unknown command, schema error, a rule refused) the import stops
 with the line number and the reason: nothing of that line's batch is stored, earlier batches stay
@@ -27,6 +28,7 @@ import orjson
 from pydantic import ValidationError
 
 from ledger.application import commands as cmds
+from ledger.application.commands._spec import RECORDS
 from ledger.application.ledger import Ledger, Submission
 from ledger.domain.base import Context
 from ledger.domain.errors import LedgerError
@@ -228,12 +230,26 @@ def _record_directly(ledger: Ledger, objs: tuple[Any, ...], kwargs: dict[str, An
     return recordings
 
 
+# Kinds of record `CommandSpec.touches` already yields from a command's citizen, order or delivery.
+_TOUCHED_BY_SPEC = frozenset({"citizen", "assessment", "account", "order", "delivery"})
+
+
 def touched(sub: Submission) -> Iterator[UUID]:
-    """The aggregates a command will read, as its spec tells from its fields (`CommandSpec.touches`:
-    only ever used to load them ahead; a line whose payload does not parse touches nothing)."""
+    """The aggregates a command will read, as its spec tells from its fields (`CommandSpec.touches`,
+    and the records its ETag and If-Match name, e.g. a survey response or a klippekort, and a
+    municipality's scheme and catalogue): only ever used to load them ahead, so a wrong guess costs
+    a load, never a wrong result. A line whose payload does not parse touches nothing."""
     if sub.command is None:
-        return iter(())
-    return sub.spec.touches(sub.command)
+        return
+    spec = sub.spec
+    yield from spec.touches(sub.command)
+    for kind in {spec.etag, spec.if_match, *(("scheme", "catalogue") if spec.owner == "municipality" else ())}:
+        if kind is None or kind in _TOUCHED_BY_SPEC or kind not in RECORDS:
+            continue
+        try:
+            yield RECORDS[kind](sub.command, {})
+        except (AttributeError, TypeError, ValueError, LedgerError):  # an id the handler makes: nothing to load
+            continue
 
 
 def prefetch(ledger: Ledger, cache: AggregateCache, ids: Iterable[UUID]) -> None:
@@ -295,7 +311,7 @@ class Importer:
             return self._run(path, progress)
 
         def save_directly(*objs: Any, **kwargs: Any) -> Any:
-            return _record_directly(self.ledger, objs, kwargs)
+            return _record_directly(self.ledger, objs, {**kwargs, "relaxed_commit": True})
 
         self.ledger.save = save_directly  # type: ignore[method-assign]
         try:
@@ -311,26 +327,27 @@ class Importer:
         chain_before = self.ledger.chain_head()["position"]
         batch: list[Submission] = []
         numbers: list[int] = []
-        done = 0
+        before = 0  # bytes of the lines up to the last one in `batch`
+
+        def flush() -> None:
+            self._execute(batch, numbers)
+            batch.clear()
+            numbers.clear()
+            if progress is not None:
+                self.report.seconds = time.perf_counter() - started
+                progress(before, total, self.report)
+
         try:
             for line_no, done, raw in read_lines(path):
                 sub = parse_line(raw, line_no, now)
                 self.report.lines += 1
-                if sub.reads_log:  # alone, after everything before it is stored
-                    if batch:
-                        self._execute(batch, numbers)
-                        batch, numbers = [], []
-                    self._execute([sub], [line_no])
-                else:
-                    batch.append(sub)
-                    numbers.append(line_no)
-                    if len(batch) < self.batch_size:
-                        continue
-                    self._execute(batch, numbers)
-                    batch, numbers = [], []
-                if progress is not None:
-                    self.report.seconds = time.perf_counter() - started
-                    progress(done, total, self.report)
+                if sub.reads_log and batch:  # it must see every earlier line stored: it opens a batch
+                    flush()
+                batch.append(sub)
+                numbers.append(line_no)
+                before = done
+                if len(batch) >= self.batch_size:
+                    flush()
             if batch:
                 self._execute(batch, numbers)
         finally:

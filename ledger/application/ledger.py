@@ -311,13 +311,17 @@ class Ledger(Application[UUID]):
         db = self.db
         pos = db.position_column
         oid = "originator_id::text" if db.is_postgres else "originator_id"
-        sql = (f"SELECT {pos}, topic, {oid}, originator_version, state FROM {db.events_table} "
-               f"WHERE {pos} > ? AND {pos} <= ? AND topic IN ({','.join('?' * len(topics))}) ORDER BY {pos} LIMIT 5000")
         needle = None if municipality is None else b'"municipality":%d' % municipality
+        # The same byte test, by the database too, so other municipalities' states never cross the wire.
+        near = "" if needle is None else (" AND position(?::bytea in state) > 0" if db.is_postgres
+                                          else " AND instr(state, ?) > 0")
+        sql = (f"SELECT {pos}, topic, {oid}, originator_version, state FROM {db.events_table} "
+               f"WHERE {pos} > ? AND {pos} <= ? AND topic IN ({','.join('?' * len(topics))}){near} "
+               f"ORDER BY {pos} LIMIT 5000")
         loads = orjson.loads
         start = after
         while start < until:
-            page = db.query(sql, [start, until, *topics])
+            page = db.query(sql, [start, until, *topics, *(() if needle is None else (needle,))])
             if not page:
                 break
             for nid, topic, originator, version, state in page:

@@ -246,3 +246,55 @@ def test_aggregates_loaded_ahead_equal_the_stores_own_loads(history, imported):
     for uid, agg in cache.items():
         assert public(agg) == public(ledger.repository.get(uid)), uid
     assert cache.get(UUID(int=5)) is None
+
+
+def _events_without_chain_hashes(ledger: Ledger) -> dict[tuple[str, int, str], dict]:
+    """Every stored event by (aggregate, version, topic), its state with the chain hashes it quotes
+    taken out: an invoice run quotes the chain head it read (`chain_head`, and `read`'s `to`) and a
+    digest of the slice it read in log order; both depend on how the earlier lines were cut into
+    batches (the order of events inside one batch), the positions and counts do not."""
+    def strip(value: object) -> object:
+        if isinstance(value, dict):
+            quoted = {"hash"} if "position" in value else {"hash", "digest"} if "to" in value else set()
+            return {k: strip(v) for k, v in value.items() if k not in quoted}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    db = ledger.db
+    return {(str(UUID(str(oid))), int(version), topic): strip(orjson.loads(bytes(state)))
+            for oid, version, topic, state in db.query(
+                f"SELECT originator_id, originator_version, topic, state FROM {db.events_table}")}
+
+
+def test_an_invoice_run_that_opens_a_batch_decides_as_if_every_line_ran_alone(history, database_url, tmp_path):
+    """A run opens a batch and the lines after it join it (ADR 0024): every decision, every
+    position a run quotes, equals an import of one command per transaction."""
+    path, summary = history
+    raw = path.read_bytes().splitlines()
+    runs = [i for i, r in enumerate(raw) if b'"run_invoices"' in r]
+    assert runs and runs[0] < len(raw) - 1  # lines follow a run, so they share its batch
+    alone = Ledger(Settings(database_url=f"sqlite:///{tmp_path / 'alone.db'}"))
+    batched = Ledger(Settings(database_url=database_url))
+    try:
+        Importer(alone, batch_size=1).run(path)
+        report = Importer(batched, batch_size=200).run(path)
+        assert report.batches < len(runs) + summary["lines"] // 200 + 2
+        assert _events_without_chain_hashes(batched) == _events_without_chain_hashes(alone)
+        assert batched.chain_head()["position"] == alone.chain_head()["position"]
+    finally:
+        alone.close()
+        batched.close()
+
+
+def test_the_same_file_gives_the_same_chain_head_on_both_backends(history, imported):
+    """Batches are cut by the file alone, so the chain (and its head) is the same on every backend."""
+    path, _ = history
+    ledger, _ = imported
+    reference = Ledger(Settings(database_url=f"sqlite:///{path.parent / 'reference.db'}"))
+    try:
+        if reference.chain_head()["position"] == 0:
+            Importer(reference, batch_size=200).run(path)
+        assert ledger.chain_head() == reference.chain_head()
+    finally:
+        reference.close()
