@@ -1,21 +1,29 @@
-"""Load test of the HTTP API: uvicorn on 127.0.0.1 over PostgreSQL, 32 concurrent clients placing
-orders and recording deliveries.
+"""Load test of the HTTP API: `ledger serve --workers N` on 127.0.0.1 over PostgreSQL, 32 concurrent
+clients placing orders and recording deliveries.
 
-    python bench/api_load.py [--clients 32] [--seconds 20] [--rate 300] [--workers 1] [--json out.json]
+    python bench/api_load.py [--clients 32] [--seconds 20] [--rate 300] [--workers 1,2]
+                             [--baseline REF] [--phases paced,closed] [--json out.json]
 
-Two phases after a small set-up (schemes, an item, citizens with grants and a recurring order each):
+Per server (a fresh PostgreSQL schema each), after a small set-up (a scheme, an item, citizens with
+grants and a recurring order each), one or two phases, each after `--warmup` seconds of the same load:
   * paced:  the clients together offer `--rate` commands per second (open loop: a request is sent
             on schedule even if earlier ones are slow, and its latency counts from its scheduled
             time, so queueing shows up in the percentiles instead of being hidden);
   * closed: every client sends its next command as soon as the last one answered: the ceiling.
-Each iteration of a client is one command: alternately place a one-off order for its citizen and
-record a delivery against its recurring order. Reported: throughput, p50/p90/p99/max latency and
-errors by status. The server runs in its own process; its log goes to a file, not the terminal.
+The clients are coroutines over one httpx.AsyncClient with as many connections as clients. Each
+iteration of a client is one command: alternately a one-off order for its citizen and a delivery
+against its recurring order. Reported: served commands/s, p50/p90/p99/max latency, errors by
+status, the server's CPU per command (user + system of the server and its worker processes, from
+/proc) and the group commit's commands per transaction (from the workers' logs).
+`--workers 1,2` runs each worker count in turn; `--baseline REF` runs REF's server (a detached
+checkout, this environment's libraries) before the current one for each, so the table compares
+them side by side in one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import secrets
@@ -24,7 +32,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections import Counter
@@ -61,7 +68,7 @@ def drop_schema(schema: str) -> None:
 class Server:
     """`ledger serve` in a child process, with one administrator token."""
 
-    def __init__(self, url: str, workers: int, workdir: Path) -> None:
+    def __init__(self, url: str, workers: int, workdir: Path, code: Path | None = None) -> None:
         import hashlib
 
         self.token = secrets.token_urlsafe(24)
@@ -72,6 +79,8 @@ class Server:
         self.log = (workdir / "server.log").open("w")
         env = {**os.environ, "LEDGER_DATABASE_URL": url, "LEDGER_TOKENS_FILE": str(tokens),
                "LEDGER_LOG_FORMAT": "json"}
+        if code is not None:  # another checkout's package (the baseline), with this environment's libraries
+            env["PYTHONPATH"] = str(code)
         ledger = Path(sys.executable).with_name("ledger")
         command = [str(ledger), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers)]
         if os.environ.get("LEDGER_BENCH_SERVER"):  # e.g. a profiling wrapper: "python wrapper.py {port}"
@@ -90,23 +99,47 @@ class Server:
             time.sleep(0.3)
         raise SystemExit("the server did not become ready within 60 s")
 
+    def pids(self) -> list[int]:
+        """The server process and all its descendants (uvicorn's workers)."""
+        found, todo = [], [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            try:
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    todo += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                pass
+        return found
+
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process (and its workers) so far."""
+        """User + system CPU time of the server process and its workers so far."""
         total = 0.0
-        pids = [self.proc.pid]
-        try:
-            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
-            pids += [int(c) for c in children]
-        except OSError:
-            pass
         tick = os.sysconf("SC_CLK_TCK")
-        for pid in pids:
+        for pid in self.pids():
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
                 total += (int(fields[11]) + int(fields[12])) / tick
             except (OSError, IndexError, ValueError):
                 pass
         return total
+
+    def writer_stats(self) -> dict:
+        """The group commit's counts, summed over the workers (each logs them when it stops)."""
+        out = {"transactions_of_many": 0, "commands_in_them": 0, "commands_alone": 0}
+        for line in Path(self.log.name).read_text(errors="replace").splitlines():
+            if '"writer stopped"' not in line:
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            out["transactions_of_many"] += entry.get("batches", 0)
+            out["commands_in_them"] += entry.get("batched_commands", 0)
+            out["commands_alone"] += entry.get("singles", 0)
+        many = out["transactions_of_many"]
+        out["commands_per_transaction"] = round(out["commands_in_them"] / many, 1) if many else None
+        return out
 
     def peak_rss_mb(self) -> float:
         """Peak resident memory (VmHWM) of the server process, in MiB."""
@@ -157,122 +190,171 @@ def set_up(base: str, token: str, citizens: int) -> list[tuple[str, str]]:
         return out
 
 
-class Client(threading.Thread):
-    def __init__(self, n: int, base: str, token: str, citizen: str, order: str, start: float, stop: float,
-                 interval: float | None) -> None:
-        super().__init__(daemon=True)
-        self.n, self.citizen, self.order = n, citizen, order
-        self.http = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
-        self.start_at, self.stop_at, self.interval = start, stop, interval
-        self.latencies: list[float] = []
-        self.statuses: Counter[int] = Counter()
-        self.errors: list[str] = []
-
-    def command(self, i: int) -> httpx.Response:
-        day = (date(2018, 6, 1) + timedelta(days=(self.n * 7919 + i) % 1300)).isoformat()
-        key = f"c{self.n}-{i}-{uuid.uuid4().hex[:8]}"
-        if i % 2 == 0:
-            return self.http.post("/orders", headers={"Idempotency-Key": key}, json={
-                "citizen_id": self.citizen, "offer_id": "clean", "kind": "one_off", "start": day, "minutes": 60})
-        return self.http.post("/deliveries", headers={"Idempotency-Key": key}, json={
-            "order_id": self.order, "date": day, "band": "weekday_day", "minutes": 60, "staff_id": f"s{self.n}"})
-
-    def run(self) -> None:
-        i = 0
-        # Stagger the paced clients so their schedules interleave instead of arriving in bursts.
-        due = self.start_at + (self.interval or 0) * (self.n / 32)
-        while True:
-            if self.interval is not None:
-                now = time.perf_counter()
-                if due > now:
-                    time.sleep(due - now)
-                sent = due
-                due += self.interval
+async def _client(n: int, http: httpx.AsyncClient, citizen: str, order: str, start: float, stop: float,
+                  interval: float | None, latencies: list[float], statuses: Counter[int], errors: list[str]) -> None:
+    """One of the clients: a command per iteration, alternately a one-off order for its citizen
+    and a delivery against its recurring order; paced (open loop) when `interval` is given."""
+    i = 0
+    # Stagger the paced clients so their schedules interleave instead of arriving in bursts.
+    due = start + (interval or 0) * (n / 32)
+    while True:
+        if interval is not None:
+            now = time.perf_counter()
+            if due > now:
+                await asyncio.sleep(due - now)
+            sent = due
+            due += interval
+        else:
+            sent = time.perf_counter()
+        if sent >= stop:
+            break
+        day = (date(2018, 6, 1) + timedelta(days=(n * 7919 + i) % 1300)).isoformat()
+        key = f"c{n}-{i}-{uuid.uuid4().hex[:8]}"
+        try:
+            if i % 2 == 0:
+                r = await http.post("/orders", headers={"Idempotency-Key": key}, json={
+                    "citizen_id": citizen, "offer_id": "clean", "kind": "one_off", "start": day, "minutes": 60})
             else:
-                sent = time.perf_counter()
-            if sent >= self.stop_at:
-                break
-            try:
-                r = self.command(i)
-                self.statuses[r.status_code] += 1
-                if r.status_code >= 300 and len(self.errors) < 5:
-                    self.errors.append(f"{r.status_code} {r.text[:200]}")
-            except httpx.HTTPError as e:
-                self.statuses[0] += 1
-                if len(self.errors) < 5:
-                    self.errors.append(f"{type(e).__name__}: {e}")
-            self.latencies.append(time.perf_counter() - sent)
-            i += 1
-        self.http.close()
+                r = await http.post("/deliveries", headers={"Idempotency-Key": key}, json={
+                    "order_id": order, "date": day, "band": "weekday_day", "minutes": 60, "staff_id": f"s{n}"})
+            statuses[r.status_code] += 1
+            if r.status_code >= 300 and len(errors) < 5:
+                errors.append(f"{r.status_code} {r.text[:200]}")
+        except httpx.HTTPError as e:
+            statuses[0] += 1
+            if len(errors) < 5:
+                errors.append(f"{type(e).__name__}: {e}")
+        latencies.append(time.perf_counter() - sent)
+        i += 1
+
+
+async def _phase(base: str, token: str, pairs: list[tuple[str, str]], seconds: float, rate: float | None,
+                 warmup: float) -> tuple[float, list[float], Counter[int], list[str]]:
+    clients = len(pairs)
+    interval = None if rate is None else clients / rate
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30,
+                                 limits=limits) as http:
+        if warmup > 0:  # the same load, not counted: connections opened, caches filled
+            start = time.perf_counter() + 0.2
+            await asyncio.gather(*(_client(n, http, c, o, start, start + warmup, interval, [], Counter(), [])
+                                   for n, (c, o) in enumerate(pairs)))
+        latencies: list[float] = []
+        statuses: Counter[int] = Counter()
+        errors: list[str] = []
+        start = time.perf_counter() + 0.2
+        stop = start + seconds
+        await asyncio.gather(*(_client(n, http, c, o, start, stop, interval, latencies, statuses, errors)
+                               for n, (c, o) in enumerate(pairs)))
+        return max(stop, time.perf_counter()) - start, latencies, statuses, errors
 
 
 def phase(name: str, base: str, token: str, pairs: list[tuple[str, str]], seconds: float,
-          rate: float | None) -> dict:
+          rate: float | None, warmup: float = 0.0) -> dict:
+    """One phase of 32 (or --clients) async clients over one connection pool of that many
+    connections; latency counts from each request's scheduled time (open loop)."""
     clients = len(pairs)
-    start = time.perf_counter() + 0.5
-    stop = start + seconds
-    interval = None if rate is None else clients / rate
-    workers = [Client(n, base, token, c, o, start, stop, interval) for n, (c, o) in enumerate(pairs)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    elapsed = max(stop, time.perf_counter()) - start
-    lat = sorted(x for w in workers for x in w.latencies)
-    statuses = sum((w.statuses for w in workers), Counter())
+    elapsed, latencies, statuses, errors = asyncio.run(_phase(base, token, pairs, seconds, rate, warmup))
+    lat = sorted(latencies)
     good = sum(v for k, v in statuses.items() if 200 <= k < 300)
 
     def pct(p: float) -> float:
         return round(lat[min(len(lat) - 1, int(p * len(lat)))] * 1000, 1) if lat else float("nan")
 
     return {"phase": name, "clients": clients, "offered_rate": rate, "seconds": round(elapsed, 1),
-            "commands": len(lat), "ok": good, "throughput_per_s": round(good / elapsed, 1),
+            "commands": len(lat), "ok": good, "errors": len(lat) - good, "throughput_per_s": round(good / elapsed, 1),
             "p50_ms": pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99),
             "max_ms": round(lat[-1] * 1000, 1) if lat else None,
             "mean_ms": round(statistics.fmean(lat) * 1000, 1) if lat else None,
             "statuses": {str(k): v for k, v in sorted(statuses.items())},
-            "error_samples": [e for w in workers for e in w.errors][:5]}
+            "error_samples": errors[:5]}
+
+
+def baseline_checkout(ref: str, workdir: Path) -> Path:
+    """`ref` of this repository, checked out (detached) into workdir: the code to compare with."""
+    root = Path(__file__).resolve().parent.parent
+    target = workdir / "baseline"
+    subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", "--force", str(target), ref],
+                   check=True, capture_output=True)
+    return target
+
+
+def run_one(label: str, code: Path | None, workers: int, args: argparse.Namespace) -> list[dict]:
+    schema = fresh_schema()
+    workdir = Path(tempfile.mkdtemp(prefix="ledger-api-load-"))
+    server = Server(f"{PG}?schema={schema}", workers, workdir, code)
+    results = []
+    try:
+        pairs = set_up(server.base, server.token, args.clients)
+        for name in args.phases.split(","):
+            cpu = server.cpu_seconds()
+            load = os.getloadavg()[0]
+            result = phase(name, server.base, server.token, pairs, args.seconds,
+                           args.rate if name == "paced" else None, args.warmup)
+            result = {"code": label, "server_workers": workers, **result}
+            result["server_cpu_ms_per_command"] = round((server.cpu_seconds() - cpu) * 1000 / max(1, result["ok"]), 2)
+            result["load_average_before"] = round(load, 2)
+            result["server_peak_rss_mb"] = server.peak_rss_mb()
+            results.append(result)
+            print(f"{label:>8} w{workers} {name:>6}: {result['throughput_per_s']:7.1f} commands/s  "
+                  f"p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms  max {result['max_ms']} ms  "
+                  f"statuses {result['statuses']}  server CPU {result['server_cpu_ms_per_command']} ms/command  "
+                  f"load {load:.1f}", flush=True)
+            for sample in result["error_samples"]:
+                print(f"        error: {sample}", flush=True)
+    finally:
+        server.stop()
+        stats = server.writer_stats()
+        for r in results:
+            r["group_commit"] = stats
+        if not args.keep:
+            drop_schema(schema)
+    return results
+
+
+def table(results: list[dict]) -> str:
+    lines = ["| code | workers | phase | offered/s | served/s | p50 ms | p99 ms | errors | server CPU ms/command "
+             "| commands per group transaction (whole run) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        gc = r.get("group_commit", {})
+        lines.append(f"| {r['code']} | {r['server_workers']} | {r['phase']} | {r['offered_rate'] or 'closed'} "
+                     f"| {r['throughput_per_s']} | {r['p50_ms']} | {r['p99_ms']} | {r['errors']} "
+                     f"| {r['server_cpu_ms_per_command']} | {gc.get('commands_per_transaction')} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=20.0, help="per phase")
+    ap.add_argument("--warmup", type=float, default=2.0, help="seconds of the same load before each phase, not counted")
     ap.add_argument("--rate", type=float, default=300.0, help="commands per second offered in the paced phase")
-    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    ap.add_argument("--workers", default="1", help="uvicorn worker processes; a list (1,2) runs each in turn")
+    ap.add_argument("--baseline", help="also run the server of this git ref (e.g. a branch), first, for comparison")
     ap.add_argument("--phases", default="paced,closed")
     ap.add_argument("--json", type=Path, help="write the results here too")
-    ap.add_argument("--keep", action="store_true", help="keep the PostgreSQL schema and the server log")
+    ap.add_argument("--keep", action="store_true", help="keep the PostgreSQL schemas and the server logs")
     args = ap.parse_args()
 
-    schema = fresh_schema()
+    codes: list[tuple[str, Path | None]] = [("current", None)]
     workdir = Path(tempfile.mkdtemp(prefix="ledger-api-load-"))
-    server = Server(f"{PG}?schema={schema}", args.workers, workdir)
-    results = []
+    if args.baseline:
+        codes.insert(0, (args.baseline, baseline_checkout(args.baseline, workdir)))
+    results: list[dict] = []
     try:
-        pairs = set_up(server.base, server.token, args.clients)
-        for name in args.phases.split(","):
-            cpu = server.cpu_seconds()
-            result = phase(name, server.base, server.token, pairs, args.seconds,
-                           args.rate if name == "paced" else None)
-            result["server_workers"] = args.workers
-            result["server_cpu_ms_per_command"] = round((server.cpu_seconds() - cpu) * 1000 / max(1, result["ok"]), 2)
-            result["load_average"] = os.getloadavg()[0]
-            result["server_peak_rss_mb"] = server.peak_rss_mb()
-            results.append(result)
-            print(f"{name:>6}: {result['throughput_per_s']:7.1f} commands/s  p50 {result['p50_ms']} ms  "
-                  f"p90 {result['p90_ms']} ms  p99 {result['p99_ms']} ms  max {result['max_ms']} ms  "
-                  f"statuses {result['statuses']}  server CPU {result['server_cpu_ms_per_command']} ms/command  "
-                  f"load {result['load_average']:.1f}  peak RSS {result['server_peak_rss_mb']} MiB", flush=True)
-            for sample in result["error_samples"]:
-                print(f"        error: {sample}")
+        for workers in [int(w) for w in str(args.workers).split(",")]:
+            for label, code in codes:
+                results += run_one(label, code, workers, args)
     finally:
-        server.stop()
-        if not args.keep:
-            drop_schema(schema)
+        if args.baseline:
+            subprocess.run(["git", "-C", str(Path(__file__).resolve().parent.parent), "worktree", "remove", "--force",
+                            str(workdir / "baseline")], capture_output=True)
+    print(table(results))
+    report = {"runs": results, "table": table(results), "rate": args.rate, "clients": args.clients,
+              "seconds": args.seconds}
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))
+        args.json.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

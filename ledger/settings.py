@@ -45,8 +45,9 @@ class ApiSettings(BaseModel):
     follow: bool = True
     # Most commands written in one transaction by the group-commit writer (1: one per transaction).
     max_batch: int = Field(64, ge=1, le=1000)
-    # Writer threads (groups in flight at once).
-    writers: int = Field(4, ge=1, le=32)
+    # Writer threads (groups in flight at once). One: with the writers' aggregate cache a group loads
+    # little, so a second thread mostly splits the queue into smaller groups (ADR 0025).
+    writers: int = Field(1, ge=1, le=32)
     # The sha256 of the throwaway administrator token `ledger serve --dev-token` made for this run
     # (set by `ledger serve` for its worker processes; never the token itself).
     dev_token_sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
@@ -137,11 +137,11 @@ class Runner:
         return Run(self.svc, self.who, self.spec, typed(self.spec, payload), payload, self.command_id, self.if_match)()
 
 
-def _gate(spec: CommandSpec[Any]) -> Callable[..., tuple[Services, Caller, str, str | None]]:
+def _gate(spec: CommandSpec[Any]) -> Callable[..., Awaitable[tuple[Services, Caller, str, str | None]]]:
     """Refuses roles without the command (403) and malformed headers (400) before the body is
     looked at (FastAPI solves this sub-dependency before the body)."""
 
-    def gate(
+    async def gate(  # async: no thread hop (it logs a refusal but records none)
         request: Request,
         svc: ServicesDep,
         who: CallerDep,
@@ -170,13 +170,15 @@ def _gate(spec: CommandSpec[Any]) -> Callable[..., tuple[Services, Caller, str, 
     return gate
 
 
-def command(schema: type[C]) -> Callable[..., Run[C]]:
+def command(schema: type[C]) -> Callable[..., Awaitable[Run[C]]]:
     """The dependency of a command route, built from the command's spec: its signature is the gate
     (roles, headers), the body model and the path parameters; it returns the typed command's Run."""
     spec: CommandSpec[C] = spec_of(schema)
     gated = Annotated[tuple[Services, Caller, str, str | None], Depends(_gate(spec))]
 
-    def dependency(gate: Any, body: BaseModel | None = None, **path: Any) -> Run[C]:
+    async def dependency(gate: Any, body: BaseModel | None = None, **path: Any) -> Run[C]:
+        # async: parsing and checking the body is CPU only, so it runs in the event loop rather
+        # than hopping to the thread pool; the route (which stores the command) is the one hop.
         svc, who, command_id, if_match = gate
         payload = payload_of(body, path)
         return Run(svc, who, spec, typed(spec, payload), payload, command_id, if_match)

@@ -22,8 +22,14 @@ log = structlog.get_logger("ledger.api")
 _bearer = HTTPBearer(auto_error=False, description="a token configured in LEDGER_TOKENS_FILE")
 
 
-def services(request: Request) -> Services:
-    return request.app.state.services
+# The dependencies that only look at the request are `async def`: FastAPI runs a plain `def`
+# dependency in the thread pool, a thread hop per dependency per request that cost more CPU than
+# the command itself under load. Those that touch the database (refusals record to the access log,
+# `caught_up` waits) stay plain functions.
+
+
+async def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
 
 
 ServicesDep = Annotated[Services, Depends(services)]
@@ -53,7 +59,7 @@ class Caller:
                       municipality, outcome)
 
 
-def caller(request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]) -> Caller:
+async def caller(request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]) -> Caller:
     # The gate (middleware.py) has authenticated the token already; this only hands the result on
     # (and declares the bearer scheme in the OpenAPI document).
     principal = request.state.principal if hasattr(request.state, "principal") else None

@@ -3,6 +3,15 @@
 A background thread calls `Engine.catch_up()` every `interval` seconds, and at once when a query
 asks for a position it has not reached (read-your-writes). The engine itself makes concurrent
 catch-ups from several processes safe; this thread only decides when to run one.
+
+With several server processes on PostgreSQL (`ledger serve --workers N`), one of them leads: it
+holds a session advisory lock (per schema) on a connection of its own and applies the log on every
+tick. The others only read the tracked positions on their ticks, and catch up themselves only when
+a query of theirs waits for a position (so read-your-writes stays as quick as before). Two
+processes applying the same projections on every tick each read and decode the same events, and
+each time one finds that the other moved a projection it throws its cached rows away: under load
+that cost more CPU than a second worker gained. When the leader stops, its session ends and the
+next tick of another process takes the lead.
 """
 
 from __future__ import annotations
@@ -37,6 +46,9 @@ class Follower:
         self._stop = threading.Event()
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._asked = False  # a query is waiting: catch up now, leader or not
+        self._lead: Any = None  # PostgreSQL: the connection holding the leader's advisory lock
+        self._leading = False
 
     # -- the loop -------------------------------------------------------------------------
     def start(self) -> None:
@@ -48,6 +60,39 @@ class Follower:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._lead is not None:
+            try:
+                self._lead.close()
+            except Exception:  # pragma: no cover - closing a broken connection
+                pass
+            self._lead = None
+            self._leading = False
+
+    def leads(self) -> bool:
+        """Whether this process applies the log on its ticks (always, but on PostgreSQL with
+        another server process holding the lead)."""
+        if not self.db.is_postgres:
+            return True
+        import psycopg
+
+        if self._leading:
+            return True  # (a lost lead connection only means two processes catching up: safe)
+        try:
+            if self._lead is None:
+                self._lead = psycopg.connect(self.db.config.conninfo, autocommit=True)
+            row = self._lead.execute("SELECT pg_try_advisory_lock(hashtext(%s))",
+                                     (f"ledger-api-follower:{self.db.config.schema}",)).fetchone()
+            self._leading = bool(row and row[0])
+            return self._leading
+        except psycopg.Error:
+            # No lead connection: behave as a lone process (catching up is always safe).
+            if self._lead is not None:
+                try:
+                    self._lead.close()
+                except Exception:  # pragma: no cover
+                    pass
+                self._lead = None
+            return True
 
     @property
     def alive(self) -> bool:
@@ -56,8 +101,25 @@ class Follower:
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()
-            self.step()
+            asked, self._asked = self._asked, False
+            if asked or self.leads():
+                self.step()
+            else:
+                self.watch()
             self._wake.wait(self.interval)
+
+    def watch(self) -> None:
+        """A tick of a process that does not lead: take the positions the leader has reached."""
+        try:
+            positions = [p["position"] for p in self.engine.status()]
+        except Exception as e:  # the leader's step reports failures; here only note them
+            log.warning("projection positions unreadable", error=f"{type(e).__name__}: {e}")
+            return
+        with self._changed:
+            if positions:
+                self.reached = max(self.reached, min(positions))
+            self.runs += 1
+            self._changed.notify_all()
 
     def step(self) -> None:
         """One catch-up; failures are logged and reported by /ready, never raised into the loop."""
@@ -94,6 +156,7 @@ class Follower:
                     finally:
                         self._changed.acquire()
                     return self.reached >= position
+                self._asked = True
                 self._wake.set()
                 left = deadline - time.monotonic()
                 if left <= 0:

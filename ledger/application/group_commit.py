@@ -22,6 +22,14 @@ always run alone, exactly as they would without the writer. Several writer threa
 groups in flight (one loads while another commits); two groups that touch the same record meet
 the store's version check like any two writers, and the loser is run again one command at a time.
 
+Each writer thread keeps the aggregates its groups loaded (`_Aggregates`), so a command does not
+replay the same citizen's, scheme's, assessment's and catalogue's events again: before every group
+the thread asks the log which records changed since it last looked (one indexed query from its
+position: writers commit in position order, under the event table's lock), and forgets every
+cached aggregate that is behind. A group therefore reads exactly what it would have read from the
+store at that moment, whichever process wrote in between; a failed or unattributable store drops
+the thread's whole cache, so a half-applied aggregate is never reused.
+
 Retries of one command (the same Idempotency-Key, so the same command id) that arrive while it is
 still running wait for it here, in this process, and then go the ordinary way: the first answer is
 stored by then, so they get it back as a replay (or, with another body, the 422 of a reused key),
@@ -75,11 +83,45 @@ class _Item:
         return self.expected is not None or self.sub.reads_log
 
 
+class _Aggregates:
+    """One writer thread's cache of aggregates, valid as of log position `position`."""
+
+    def __init__(self, max_cached: int) -> None:
+        self.max_cached = max_cached
+        self.aggregates: dict[UUID, Any] = {}
+        self.position: int | None = None
+
+    def fresh(self, ledger: Any) -> dict[UUID, Any]:
+        """The cache, with every aggregate that changed in the log since the last look dropped."""
+        db = ledger.db
+        table, column = db.events_table, db.position_column
+        if self.position is None or len(self.aggregates) > self.max_cached:
+            self.aggregates.clear()
+            self.position = int(db.query(f"SELECT max({column}) FROM {table}")[0][0] or 0)
+            return self.aggregates
+        rows = db.query(f"SELECT originator_id, max(originator_version), max({column}) FROM {table} "
+                        f"WHERE {column} > ? GROUP BY originator_id", (self.position,))
+        for originator_id, version, position in rows:
+            key = originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
+            cached = self.aggregates.get(key)
+            if cached is not None and cached.version < version:
+                del self.aggregates[key]
+            self.position = max(self.position, int(position))
+        return self.aggregates
+
+    def forget(self) -> None:
+        self.aggregates.clear()
+        self.position = None
+
+
 class GroupCommit:
     """Runs the commands of many threads in groups, each group in one transaction."""
 
-    def __init__(self, ledger: Any, max_batch: int = 64, threads: int = 4, wait_seconds: float = 120.0) -> None:
+    def __init__(self, ledger: Any, max_batch: int = 64, threads: int = 4, wait_seconds: float = 120.0,
+                 max_cached: int = 50_000) -> None:
         self.ledger = ledger
+        self.max_cached = max_cached
+        self._local = threading.local()  # each writer thread's _Aggregates
         self.max_batch = max(1, max_batch)
         self.wait_seconds = wait_seconds
         # Several writer threads: while one group waits for its commit (and the table lock), the
@@ -136,6 +178,26 @@ class GroupCommit:
             raise self._unanswered() from None
 
     # -- the writer thread ----------------------------------------------------------------
+    def _store(self, subs: list[Submission], expected: dict[UUID, int] | None = None) -> list[Outcome]:
+        """`Ledger.execute_batch` over this thread's cached aggregates (request threads, which run
+        commands alone when there are no writer threads, use none)."""
+        aggregates: _Aggregates | None = getattr(self._local, "aggregates", None)
+        if aggregates is None:
+            return self.ledger.execute_batch(subs, expected_versions=expected)  # type: ignore[no-any-return]
+        try:
+            cache = aggregates.fresh(self.ledger)
+            return self.ledger.execute_batch(subs, expected_versions=expected, cache=cache)  # type: ignore[no-any-return]
+        except LedgerError as e:
+            # A handler's refusal (it names its command) leaves the cache as it was: the unit of
+            # work dropped what the refused group changed. Anything else may have left an
+            # aggregate ahead of or beside the store: start again from the store.
+            if isinstance(e, ConcurrencyConflict) or not isinstance(e.details.get("index"), int):
+                aggregates.forget()
+            raise
+        except BaseException:
+            aggregates.forget()
+            raise
+
     def start(self) -> None:
         for n in range(self.threads):
             worker = threading.Thread(target=self._loop, name=f"ledger-writer-{n}", daemon=True)
@@ -151,6 +213,7 @@ class GroupCommit:
             log.info("writer stopped", batches=self.batches, batched_commands=self.commands, singles=self.singles)
 
     def _loop(self) -> None:
+        self._local.aggregates = _Aggregates(self.max_cached)
         while True:
             first = self._queue.get()
             if first is None:
@@ -195,7 +258,7 @@ class GroupCommit:
     def _batch(self, items: list[_Item]) -> None:
         while len(items) > 1:
             try:
-                outcomes = self.ledger.execute_batch([i.sub for i in items])
+                outcomes = self._store([i.sub for i in items])
             except LedgerError as e:
                 index = e.details.get("index")
                 if isinstance(e, ConcurrencyConflict) or not isinstance(index, int) or not 0 <= index < len(items):
@@ -225,7 +288,7 @@ class GroupCommit:
     def _alone(self, item: _Item) -> Any:
         self.singles += 1
         try:
-            return self.ledger.execute_batch([item.sub], expected_versions=item.expected)[0]
+            return self._store([item.sub], item.expected)[0]
         except LedgerError as e:
             return self._refused(item, e)
 
@@ -236,7 +299,7 @@ class GroupCommit:
         asked again, the application replays the original's answer instead."""
         if isinstance(error, IdempotencyMismatch) or not self.ledger.prior_commands([item.context.command_id]):
             raise error
-        return self.ledger.execute_batch([item.sub], expected_versions=item.expected)[0]
+        return self._store([item.sub], item.expected)[0]
 
 
 def versions_of(ledger: Any, command_id: str, position: int | None, max_pages: int = 8) -> dict[str, int]:
