@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from tests.helpers.api import api_client, auth, build_world, ok
+from tests.helpers.cli import invoke
 
 from ledger.db import Database
 from ledger.projections.reader import head_position
@@ -70,15 +71,6 @@ def _another_store(database_url: str, tmp_path: Any) -> Iterator[str]:
         drop_pg_schema(url)
 
 
-def _cli(database_url: str, *args: str, code: int = 0) -> str:
-    from typer.testing import CliRunner
-
-    from ledger.cli import app
-
-    result = CliRunner().invoke(app, list(args), env={"LEDGER_DATABASE_URL": database_url, "COLUMNS": "200"})
-    assert result.exit_code == code, (result.output, result.exception)
-    assert "Traceback" not in result.output
-    return result.output
 
 
 def _answers(client: Any, at_position: int | None = None, records: tuple[str, ...] = ()) -> list[dict[str, Any]]:
@@ -129,17 +121,17 @@ def test_billing_timeline_and_audit_at_one_position_agree_with_a_rebuild_cut_the
         assert r.status_code == 422 and r.json()["code"] == "position-ahead-of-log", r.text
 
     # The CLI's JSON is of the same cut, and refuses a position it cannot read with exit 2.
-    invoices = orjson.loads(_cli(database_url, "billing", "invoices", "-m", "657", "-f", "json",
+    invoices = orjson.loads(invoke(database_url, "billing", "invoices", "-m", "657", "-f", "json",
                                  "--at-position", str(head)))
     assert invoices == now[0]
-    timeline = orjson.loads(_cli(database_url, "timeline", "-m", "657", "--as-of", "2019-04-15", "--no-series",
+    timeline = orjson.loads(invoke(database_url, "timeline", "-m", "657", "--as-of", "2019-04-15", "--no-series",
                                  "--no-history", "-f", "json", "--at-position", str(head)))
     assert {"log_position": timeline["log_position"], **timeline["timeline"]} == now[6]
-    audit = orjson.loads(_cli(database_url, "audit", "-m", "657", "--to", "2019-06-30", "-f", "json"))
+    audit = orjson.loads(invoke(database_url, "audit", "-m", "657", "--to", "2019-06-30", "-f", "json"))
     assert audit["log_position"] == head and audit["substitution"] == now[8]["substitution"]
-    assert "position-passed" in _cli(database_url, "billing", "balances", "-m", "657", "--at-position",
+    assert "position-passed" in invoke(database_url, "billing", "balances", "-m", "657", "--at-position",
                                      str(cut_at), code=2)
-    assert "position-ahead-of-log" in _cli(database_url, "timeline", "-m", "657", "--as-of", "2019-04-15",
+    assert "position-ahead-of-log" in invoke(database_url, "timeline", "-m", "657", "--as-of", "2019-04-15",
                                            "--at-position", str(head + 1), code=2)
 
     with _another_store(database_url, tmp_path) as rebuilt:

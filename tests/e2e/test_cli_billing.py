@@ -4,28 +4,20 @@ the run, reads in every format, the export, and bad input refused with exit code
 from __future__ import annotations
 
 import csv
+import functools
 import io
 
 import orjson
 import pytest
-from typer.testing import CliRunner
 
-from ledger.cli import app
+from tests.helpers.cli import invoke
 from tests.helpers.billing_factories import (HERNING, billing_history, citizen, deliver, herning, open_ledger, order,
                                              pay)
 
 
 @pytest.fixture
 def cli(database_url):
-    runner = CliRunner()
-
-    def invoke(*args: str, code: int = 0) -> str:
-        result = runner.invoke(app, list(args), env={"LEDGER_DATABASE_URL": database_url, "COLUMNS": "200"})
-        assert result.exit_code == code, (result.output, result.exception)
-        assert "Traceback" not in result.output
-        return result.output
-
-    return invoke
+    return functools.partial(invoke, database_url)
 
 
 def test_billing_run_issues_the_months_invoices_once_and_shows_them(database_url, cli):

@@ -3,26 +3,19 @@ and PostgreSQL: exit 1 while a correction is not yet billed, 0 after the next ru
 
 from __future__ import annotations
 
+import functools
+
 import orjson
 import pytest
-from typer.testing import CliRunner
 
-from ledger.cli import app
+from tests.helpers.cli import invoke
 from tests.helpers.billing_factories import (COST, HERNING, citizen, deliver, herning, invoice_run, open_ledger, order,
                                              prices, run)
 
 
 @pytest.fixture
 def cli(database_url):
-    runner = CliRunner()
-
-    def invoke(*args: str, code: int = 0) -> str:
-        result = runner.invoke(app, list(args), env={"LEDGER_DATABASE_URL": database_url, "COLUMNS": "200"})
-        assert result.exit_code == code, (result.output, result.exception)
-        assert "Traceback" not in result.output
-        return result.output
-
-    return invoke
+    return functools.partial(invoke, database_url)
 
 
 def test_reconcile_exits_1_until_the_next_run_bills_a_price_correction_then_0(database_url, cli):

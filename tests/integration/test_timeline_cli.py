@@ -4,27 +4,19 @@ SQLite and PostgreSQL: every format, the network, and bad input refused with exi
 from __future__ import annotations
 
 import csv
+import functools
 import io
 
 import orjson
 import pytest
-from typer.testing import CliRunner
 
-from ledger.cli import app
+from tests.helpers.cli import invoke
 from tests.integration.test_timeline import HERNING, Trial
 
 
 @pytest.fixture
 def cli(database_url):
-    runner = CliRunner()
-
-    def invoke(*args: str, code: int = 0) -> str:
-        result = runner.invoke(app, list(args), env={"LEDGER_DATABASE_URL": database_url, "COLUMNS": "250"})
-        assert result.exit_code == code, (result.output, result.exception)
-        assert "Traceback" not in result.output
-        return result.output
-
-    return invoke
+    return functools.partial(invoke, database_url, columns=250)
 
 
 @pytest.fixture
