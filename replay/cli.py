@@ -16,7 +16,7 @@ from rich.console import Console
 
 from replay.errors import UsageError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
+app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                   help="Replay and check the add-on ledger's event log: tamper evidence, rebuilds, exact invoices.")
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -17,8 +17,11 @@ from hypothesis import HealthCheck, settings
 PG_BASE = os.environ.get("LEDGER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 # A fast profile for CI, a thorough one for local runs: HYPOTHESIS_PROFILE=thorough.
+# The fast profile is derandomised: the same 25 draws every run, so a main that was green stays
+# green (a rare failing draw is for the thorough, random profile to find, then kept as @example).
 settings.register_profile(
-    "ci", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+    "ci", max_examples=25, deadline=None, derandomize=True, database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 )
 settings.register_profile(
     "thorough", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
