@@ -88,8 +88,10 @@ def plant_and_show(url: str, summary: dict[str, Any], out: Console) -> None:
         run("end_grant", {"citizen_id": citizen_id, "grant_id": grant_id, "last_day": last_day.isoformat()})
         out.print(f"planted: citizen {citizen_id}'s grant {grant_id} ended back-dated to {last_day} "
                   f"(an invoiced delivery on {line['date']}, {_kr(line['gross'])}, is no longer eligible)")
-        # The next run after the history's last: the first of the month after it, plus a day.
-        run_date = (date.fromisoformat(last_month + "-01") + timedelta(days=32)).replace(day=2)
+        # The next run after the history's last: the first of the month after it, plus a day, and
+        # never before the last run (a series' dates run in number order).
+        run_date = max((date.fromisoformat(last_month + "-01") + timedelta(days=32)).replace(day=2),
+                       date.fromisoformat(series.dated.get("invoice", "0001-01-01")))
         result = run("run_invoices", {"municipality": m, "month": last_month, "run_date": run_date.isoformat()})
         for kind, label in (("debit_notes", "debit notes"), ("credit_notes", "credit notes")):
             notes = result[kind]

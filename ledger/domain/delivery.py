@@ -14,7 +14,7 @@ from uuid import UUID
 
 from ledger.domain.base import Context, LedgerAggregate
 from ledger.domain.errors import InvalidInput, rule
-from ledger.domain.values import (BANDS, MAX_DAYS_PER_DELIVERY, MAX_VISIT_MINUTES, MISSED_REASONS, iso, one_of,
+from ledger.domain.values import (MAX_DAYS_PER_DELIVERY, MAX_VISIT_MINUTES, MISSED_REASONS, band_on, iso, one_of,
                                   whole)
 
 
@@ -90,7 +90,7 @@ class Delivery(LedgerAggregate):
     def record(cls, ctx: Context, delivery_id: UUID, municipality: int, order_id: str, citizen_id: str, offer_id: str,
                unit: str, on: Day, band: str, minutes: int, units: int, staff_id: str, after_granted_visit: bool,
                klippekort: bool, note_sealed: str | None) -> Delivery:
-        one_of(band, BANDS, "band")
+        band_on(band, on)
         whole(minutes, "minutes", low=1, high=MAX_VISIT_MINUTES)
         whole(units, "units", low=1, high=MAX_DAYS_PER_DELIVERY if unit == "day" else 1)
         if not isinstance(staff_id, str) or not staff_id or len(staff_id) > 64:
@@ -110,16 +110,18 @@ class Delivery(LedgerAggregate):
         return cls._start(cls.VisitMissed, delivery_id, ctx, iso(on), municipality, order_id=order_id,
                           citizen_id=citizen_id, offer_id=offer_id, reason=reason, note_sealed=note_sealed)
 
-    def _withdrawable(self) -> None:
+    def _withdrawable(self, effective: Day) -> None:
         rule(self.delivered, "not-delivered", "a missed visit was never delivered; there is nothing to cancel")
         rule(self.withdrawn is None, "already-withdrawn", f"the delivery is already {self.withdrawn}")
+        rule(iso(effective) >= self.date, "withdrawn-before-delivered",
+             f"the delivery was on {self.date}; it cannot be withdrawn from {iso(effective)}, before it happened")
 
     def cancel(self, ctx: Context, effective: Day, reason: str) -> None:
-        self._withdrawable()
+        self._withdrawable(effective)
         self._record(self.DeliveryCancelled, ctx, iso(effective), reason=_reason(reason))
 
     def dispute(self, ctx: Context, effective: Day, reason: str) -> None:
-        self._withdrawable()
+        self._withdrawable(effective)
         self._record(self.DeliveryDisputed, ctx, iso(effective), reason=_reason(reason))
 
     @property

@@ -4,6 +4,10 @@ Saving the series together with the accounts it numbered, in one transaction, is
 numbers gapless: two runs racing for the same numbers conflict on the series, and one is refused
 whole. Invoice numbers look like 657-000001, credit notes 657-K00001, debit notes (a re-rating's
 supplementary charges) 657-D00001: three series, each without gaps.
+
+Each series' dates run in number order too: an invoice run is refused if dated before the last
+run, and a note is dated no earlier than the invoice it adjusts nor than the series' last note
+(`note_date`), so a document never predates the one it corrects or the one numbered before it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from ledger.domain.base import Context, LedgerAggregate, key_id
+from ledger.domain.errors import rule
 from ledger.domain.values import iso
 
 
@@ -30,6 +35,7 @@ class InvoiceSeries(LedgerAggregate):
         carried: list[dict[str, Any]]
         invoiced_citizens: set[str]
         baselined: bool
+        dated: dict[str, str]
 
     class SeriesOpened(LedgerAggregate.Created):
         def apply(self, s: InvoiceSeries) -> None:
@@ -48,6 +54,7 @@ class InvoiceSeries(LedgerAggregate):
             # False until a run has re-rated every billed delivery once (a series from before
             # re-rating existed, or a fresh one); from then on runs re-rate what new facts reach.
             s.baselined = False
+            s.dated = {}  # series ("invoice", "credit", "debit") -> the date of its last document
 
     class InvoiceRunCompleted(LedgerAggregate.Event):
         # Version 2 adds `read`: what the run read of the log and its digest (ADR 0021); a
@@ -70,6 +77,7 @@ class InvoiceSeries(LedgerAggregate):
             s.carried = self.carried
             s.runs.setdefault(self.month, []).append({"count": self.count, "chain_head": self.chain_head,
                                                       "first": self.first_number, "last": self.last_number})
+            _dated(s, "invoice", self.effective)
 
     class RerateBaselined(LedgerAggregate.Event):
         """Every billed delivery was re-rated once, against the facts as known at this run."""
@@ -85,6 +93,7 @@ class InvoiceSeries(LedgerAggregate):
 
         def apply(self, s: InvoiceSeries) -> None:
             s.last_credit_note += 1
+            _dated(s, "credit", self.effective)
 
     class DebitNoteNumbered(LedgerAggregate.Event):
         number: str
@@ -92,10 +101,23 @@ class InvoiceSeries(LedgerAggregate):
 
         def apply(self, s: InvoiceSeries) -> None:
             s.last_debit_note = getattr(s, "last_debit_note", 0) + 1
+            _dated(s, "debit", self.effective)
 
     @classmethod
     def open(cls, ctx: Context, municipality: int, effective: date) -> InvoiceSeries:
         return cls._start(cls.SeriesOpened, series_id(municipality), ctx, iso(effective), municipality)
+
+    def check_run_date(self, run_date: date) -> None:
+        """A run is dated on or after the last run: invoice numbers and their dates run together."""
+        last = self.dated.get("invoice")
+        rule(last is None or iso(run_date) >= last, "run-date-out-of-order",
+             f"municipality {self.municipality} last ran invoices on {last}; a run dated {iso(run_date)} would "
+             "give newer invoice numbers older dates")
+
+    def note_date(self, kind: str, on: date, invoice_issued_on: str) -> date:
+        """The date of a credit ("credit") or debit ("debit") note asked for `on`: not before the
+        invoice it adjusts was issued, nor before the last note of its series."""
+        return max(on, date.fromisoformat(invoice_issued_on), date.fromisoformat(self.dated.get(kind, "0001-01-01")))
 
     def invoice_number(self, offset: int) -> str:
         return f"{self.municipality}-{self.last_invoice + offset:06d}"
@@ -121,3 +143,8 @@ class InvoiceSeries(LedgerAggregate):
 
     def mark_baselined(self, ctx: Context, on: date, citizens: int) -> None:
         self._record(self.RerateBaselined, ctx, iso(on), citizens=citizens)
+
+
+def _dated(s: InvoiceSeries, kind: str, effective: str) -> None:
+    if effective > s.dated.get(kind, ""):
+        s.dated[kind] = effective

@@ -10,7 +10,7 @@ import re
 from datetime import date, datetime, timezone
 from typing import overload
 
-from ledger.domain.errors import InvalidInput
+from ledger.domain.errors import InvalidInput, rule
 
 SECTIONS = ("83", "83a", "85", "107", "108")
 RESIDENCES = ("own_home", "nursing_home", "residential_care")
@@ -83,6 +83,32 @@ def month_end(d: date) -> date:
 
 def month_of(d: date | str) -> str:
     return (d if isinstance(d, str) else d.isoformat())[:7]
+
+
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def public_holiday(day: date) -> bool:
+    """A Danish public holiday (helligdag), from the `holidays` library's calendar. Imported on
+    first use: the calendar takes ~0.5 s to import and only a weekday at the weekend band asks."""
+    from holidays.countries.denmark import Denmark
+
+    return day in Denmark(years=day.year)  # type: ignore[no-untyped-call]  # the library is untyped
+
+
+def band_on(band: str, day: date) -> str:
+    """The band a delivery on `day` may be priced at: a Saturday or Sunday is never weekday
+    daytime, and the weekend band is for Saturdays, Sundays and public holidays. (Evening is
+    a time of day, which the date alone cannot check.)"""
+    one_of(band, BANDS, "band")
+    weekend = day.weekday() >= 5
+    rule(not (band == "weekday_day" and weekend), "band-not-on-day",
+         f"{day.isoformat()} is a {_WEEKDAYS[day.weekday()]}: a visit that day is priced at the weekend (or evening) "
+         "band, not weekday_day", band=band, date=day.isoformat())
+    rule(band != "weekend" or weekend or public_holiday(day), "band-not-on-day",
+         f"{day.isoformat()} is a {_WEEKDAYS[day.weekday()]} and no public holiday: the weekend band is for "
+         "Saturdays, Sundays and public holidays", band=band, date=day.isoformat())
+    return band
 
 
 def one_of(value: object, allowed: tuple[str, ...], field: str) -> str:

@@ -107,6 +107,30 @@ def test_running_the_same_month_twice_issues_nothing_new(database_url):
         ledger.close()
 
 
+def test_a_run_dated_before_the_last_run_is_refused_and_stores_nothing(database_url):
+    """Invoice numbers and their dates run together: 657-000002 may not be older than 657-000001."""
+    import pytest
+
+    from ledger.domain.errors import RuleViolated
+
+    ledger = open_ledger(database_url)
+    try:
+        herning(ledger)
+        h = citizen(ledger, HERNING)
+        o = order(ledger, h, "extra-cleaning", "2019-03-01", kind="recurring", every_weeks=1, minutes=60)
+        deliver(ledger, o, "2019-03-04", 60)
+        deliver(ledger, o, "2019-04-01", 60)
+        invoice_run(ledger, HERNING, "2019-04", run_date="2019-05-03")
+        before = ledger.head_position()
+        with pytest.raises(RuleViolated) as refused:
+            invoice_run(ledger, HERNING, "2019-04", run_date="2019-05-01")
+        assert refused.value.rule == "run-date-out-of-order"
+        assert ledger.head_position() == before
+        assert invoice_run(ledger, HERNING, "2019-04", run_date="2019-05-03")["invoices"] == []  # the same day is fine
+    finally:
+        ledger.close()
+
+
 def test_a_late_recorded_delivery_lands_on_the_next_run_with_its_own_date(database_url):
     ledger = open_ledger(database_url)
     try:

@@ -106,3 +106,52 @@ def test_a_reversal_needs_an_account(ledger):
     with pytest.raises(NotFound, match="no account"):
         ledger.execute("reverse_payment", {"citizen_id": cid, "payment_id": "p-1", "date": "2019-04-25",
                                            "reason": "bounced"})
+
+
+def _invoiced(ledger: FakeLedger) -> tuple[str, str]:
+    """A delivery on 2019-03-04, invoiced on 657-000001 issued 2019-04-01."""
+    cid, oid = _order(ledger)
+    did = _deliver(ledger, oid)
+    account = ledger.uow.add(Account.open(ledger.context("run_invoices"), cid, 657, date(2019, 4, 1)))
+    account.issue_invoice(ledger.context("run_invoices"), "657-000001", "2019-03", date(2019, 4, 1),
+                          date(2019, 4, 15), [{"line_no": 1, "billing_key": did, "net": 35_400, "vat": 0,
+                                               "gross": 35_400, "date": "2019-03-04",
+                                               "kind": "delivery"}], {"position": 0, "hash": "0" * 64})
+    ledger.uow.commit()
+    return cid, did
+
+
+def test_a_delivery_cannot_be_withdrawn_from_before_it_happened(ledger):
+    _, did = _invoiced(ledger)
+    with pytest.raises(RuleViolated) as refused:
+        ledger.execute("dispute_delivery", {"delivery_id": did, "effective": "2019-03-01", "reason": "duplicate"})
+    assert refused.value.rule == "withdrawn-before-delivered"
+    assert ledger.uow.events_of(did) == ["DeliveryRecorded"]  # refused: nothing recorded
+
+
+def test_a_credit_note_for_a_back_dated_withdrawal_is_dated_no_earlier_than_the_invoice_it_credits(ledger):
+    cid, did = _invoiced(ledger)
+    ledger.execute("dispute_delivery", {"delivery_id": did, "effective": "2019-03-10", "reason": "nobody came"})
+    account = ledger.uow.get(Account, account_id(cid))
+    note = ledger.uow.committed[account.id][-1]
+    assert type(note).__name__ == "CreditNoteIssued"
+    assert note.effective == "2019-04-01"  # the withdrawal holds from 03-10; the note cannot predate 657-000001
+
+
+@pytest.mark.parametrize(("day", "band", "rule"), [
+    ("2019-03-05", "weekend", "band-not-on-day"),  # a Tuesday
+    ("2019-03-09", "weekday_day", "band-not-on-day"),  # a Saturday
+])
+def test_a_band_the_date_contradicts_is_refused(ledger, day, band, rule):
+    _, oid = _order(ledger)
+    with pytest.raises(RuleViolated) as refused:
+        _deliver(ledger, oid, on=day, band=band)
+    assert refused.value.rule == rule
+
+
+def test_the_weekend_band_holds_on_a_saturday_and_on_a_public_holiday():
+    from ledger.domain.values import band_on
+
+    assert band_on("weekend", date(2019, 3, 9)) == "weekend"  # Saturday
+    assert band_on("weekend", date(2019, 4, 22)) == "weekend"  # Easter Monday (2. påskedag), a Monday
+    assert band_on("evening", date(2019, 3, 9)) == "evening"  # the date cannot tell evening from day

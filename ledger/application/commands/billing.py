@@ -116,6 +116,7 @@ def run_invoices(uow: UnitOfWork, cmd: RunInvoices, ctx: Context, svc: Services)
          f"{cmd.month} is not over on {run_date}: invoices are issued in arrears, after the month ends")
     scheme = uow.get(Scheme, scheme_id(m), f"trial scheme for municipality {m}")
     s = series(uow, ctx, m, run_date)
+    s.check_run_date(run_date)
     # Positions are the chain's (contiguous, content-derived), never the store's notification ids.
     chain_head = svc.chain_head()
     head = chain_head["position"]

@@ -147,7 +147,9 @@ def _withdraw(uow: UnitOfWork, cmd: WithdrawDelivery, ctx: Context) -> Result:
     result: dict[str, Any] = {"delivery_id": str(d.id), "credit_note": None}
     if billed is not None and account is not None and account.still_charged(str(d.id))["gross"] > 0:
         invoice_number, line = billed
-        number = series(uow, ctx, d.municipality, cmd.effective).take_credit_note_number(ctx, invoice_number, cmd.effective)
-        account.issue_credit_note(ctx, number, invoice_number, line, cmd.effective, cmd.reason)
+        s = series(uow, ctx, d.municipality, cmd.effective)
+        on = s.note_date("credit", cmd.effective, account.invoices[invoice_number]["issued_on"])
+        number = s.take_credit_note_number(ctx, invoice_number, on)
+        account.issue_credit_note(ctx, number, invoice_number, line, on, cmd.reason)
         result["credit_note"] = number
     return result

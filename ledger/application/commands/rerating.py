@@ -134,7 +134,6 @@ def rerate(uow: Any, ctx: Any, svc: Any, series: Any, scheme: Any, cat: Any, mon
     """Issue the debit and credit notes that bring each named citizen's billed deliveries dated on
     or after the given date to what they are owed now. Returns the notes and what was barred."""
     first_billable = barred_before(month, svc.settings.rerate_months)
-    due_on = run_date + timedelta(days=svc.settings.payment_terms_days)
     result: dict[str, Any] = {"debit_notes": [], "credit_notes": [], "barred": []}
     for citizen_id in sorted(citizens):
         account = uow.find(Account, account_id(citizen_id))
@@ -160,11 +159,14 @@ def rerate(uow: Any, ctx: Any, svc: Any, series: Any, scheme: Any, cat: Any, mon
                       "price": x["price"], "charged_before": x["charged"], "owed_now": x["owed"]}
                      for i, x in enumerate(diffs, start=1)]
             reason = "re-rating: " + ", ".join(sorted({x["why"] for x in diffs}))
+            on = series.note_date("debit" if sign > 0 else "credit", run_date,
+                                  account.invoices[invoice_number]["issued_on"])
             if sign > 0:
-                number = series.take_debit_note_number(ctx, invoice_number, run_date)
+                number = series.take_debit_note_number(ctx, invoice_number, on)
             else:
-                number = series.take_credit_note_number(ctx, invoice_number, run_date)
-            account.issue_adjustment(ctx, number, invoice_number, lines, run_date, due_on, reason)
+                number = series.take_credit_note_number(ctx, invoice_number, on)
+            account.issue_adjustment(ctx, number, invoice_number, lines, on,
+                                     on + timedelta(days=svc.settings.payment_terms_days), reason)
             kind = "debit_notes" if sign > 0 else "credit_notes"
             result[kind].append({"number": number, "citizen_id": citizen_id, "invoice_number": invoice_number,
                                  "gross": sum(x["gross"] for x in lines), "lines": len(lines),
