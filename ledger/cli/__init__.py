@@ -69,8 +69,8 @@ def user_errors(fn: F | None = None, *, store: bool = True) -> Any:
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ledger.config import ConfigError
         from ledger.domain.errors import LedgerError
-        from ledger.settings import ConfigError
 
         if add_db:
             url = kwargs.pop("db", None)
@@ -108,6 +108,19 @@ def settings() -> Any:
     if "ledger.settings" not in root.meta:
         root.meta["ledger.settings"] = Settings.from_env()
     return root.meta["ledger.settings"]
+
+
+def database_url() -> str:
+    """The store's URL, for a command that needs nothing else of the settings (`ledger projections …`).
+
+    When `LEDGER_DATABASE_URL` is the only ledger variable set, the settings would hold the defaults
+    and that URL and could not fail, so the URL is taken as it is: building the settings means
+    importing pydantic, which was about a third of `ledger projections status`'s start-up (issue 12).
+    With any other ledger variable the settings are read, so a bad value still exits 2."""
+    from ledger.config import database_url_alone
+
+    url = database_url_alone(os.environ)
+    return settings().database_url if url is None else url
 
 
 def open_ledger() -> Any:
