@@ -94,20 +94,15 @@ def user_errors(fn: F | None = None, *, store: bool = True) -> Any:
 
 
 def settings() -> Any:
-    """The settings of this invocation: read from the environment once, at its first use, and kept
-    on the command's context; a bad value is a ConfigError, which `user_errors` turns into exit 2.
-    Outside a command (a direct call from a test or the demo) they are read now."""
-    import click
+    """The settings of this invocation, read from the environment; a bad value is a ConfigError,
+    which `user_errors` turns into exit 2.
 
+    They are read at each call. (This once kept them on click's context after the first read, but
+    typer vendors its own click, so `click.get_current_context()` never found the command's context
+    and every call read the environment; importing click for that lookup only cost start-up.)"""
     from ledger.settings import Settings
 
-    ctx = click.get_current_context(silent=True)
-    if ctx is None:
-        return Settings.from_env()
-    root = ctx.find_root()
-    if "ledger.settings" not in root.meta:
-        root.meta["ledger.settings"] = Settings.from_env()
-    return root.meta["ledger.settings"]
+    return Settings.from_env()
 
 
 def database_url() -> str:
