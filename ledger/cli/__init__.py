@@ -18,6 +18,10 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from ledger.cli import plain_str
+
+plain_str.install()  # before any command is parsed: `str` options without pydantic
+
 root = typer.Typer(name="ledger", no_args_is_help=True, rich_markup_mode=None, add_completion=False, help="The add-on ledger (tilkøb): an event-sourced ledger.")
 
 F = TypeVar("F", bound=Callable[..., Any])
