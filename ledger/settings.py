@@ -20,12 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
 
-
-class ConfigError(ValueError):
-    """The environment holds a setting the ledger cannot use."""
-
-
-PREFIX = "LEDGER_"
+from ledger.config import DEFAULT_DATABASE_URL, PREFIX, ConfigError
 
 
 class ApiSettings(BaseModel):
@@ -65,7 +60,7 @@ class Settings(BaseSettings):
                                       env_ignore_empty=True, case_sensitive=False, frozen=True,
                                       populate_by_name=True, extra="forbid")
 
-    database_url: str = Field("sqlite:///ledger.db", min_length=1)
+    database_url: str = Field(DEFAULT_DATABASE_URL, min_length=1)
     # A reminder fee may not exceed 100 DKK (domain.md §2); the setting can only lower it.
     reminder_fee_ore: int = Field(10_000, ge=0, le=10_000)
     reminder_min_days_apart: int = Field(10, ge=10, le=365, validation_alias="LEDGER_REMINDER_DAYS_APART")

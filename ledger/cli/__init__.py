@@ -18,6 +18,10 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from ledger.cli import plain_str
+
+plain_str.install()  # before any command is parsed: `str` options without pydantic
+
 root = typer.Typer(name="ledger", no_args_is_help=True, rich_markup_mode=None, add_completion=False, help="The add-on ledger (tilkøb): an event-sourced ledger.")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -69,8 +73,8 @@ def user_errors(fn: F | None = None, *, store: bool = True) -> Any:
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ledger.config import ConfigError
         from ledger.domain.errors import LedgerError
-        from ledger.settings import ConfigError
 
         if add_db:
             url = kwargs.pop("db", None)
@@ -94,20 +98,28 @@ def user_errors(fn: F | None = None, *, store: bool = True) -> Any:
 
 
 def settings() -> Any:
-    """The settings of this invocation: read from the environment once, at its first use, and kept
-    on the command's context; a bad value is a ConfigError, which `user_errors` turns into exit 2.
-    Outside a command (a direct call from a test or the demo) they are read now."""
-    import click
+    """The settings of this invocation, read from the environment; a bad value is a ConfigError,
+    which `user_errors` turns into exit 2.
 
+    They are read at each call. (This once kept them on click's context after the first read, but
+    typer vendors its own click, so `click.get_current_context()` never found the command's context
+    and every call read the environment; importing click for that lookup only cost start-up.)"""
     from ledger.settings import Settings
 
-    ctx = click.get_current_context(silent=True)
-    if ctx is None:
-        return Settings.from_env()
-    root = ctx.find_root()
-    if "ledger.settings" not in root.meta:
-        root.meta["ledger.settings"] = Settings.from_env()
-    return root.meta["ledger.settings"]
+    return Settings.from_env()
+
+
+def database_url() -> str:
+    """The store's URL, for a command that needs nothing else of the settings (`ledger projections …`).
+
+    When `LEDGER_DATABASE_URL` is the only ledger variable set, the settings would hold the defaults
+    and that URL and could not fail, so the URL is taken as it is: building the settings means
+    importing pydantic, which was about a third of `ledger projections status`'s start-up (issue 12).
+    With any other ledger variable the settings are read, so a bad value still exits 2."""
+    from ledger.config import database_url_alone
+
+    url = database_url_alone(os.environ)
+    return settings().database_url if url is None else url
 
 
 def open_ledger() -> Any:

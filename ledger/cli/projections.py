@@ -26,9 +26,9 @@ def _engine() -> tuple[Any, Any]:
     from ledger.db import Database
     from ledger.projections import all_projections
     from ledger.projections.engine import Engine
-    from ledger.cli import settings
+    from ledger.cli import database_url
 
-    db = Database(settings().database_url)
+    db = Database(database_url())
     db.ensure_schema()
     return db, Engine(db, all_projections())
 

@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from ledger.api.config import ApiConfig
 from ledger.cli import app as cli
+from ledger.config import database_url_alone
 from ledger.settings import ConfigError, Settings
 
 
@@ -54,6 +55,26 @@ def test_the_command_line_refuses_to_start_on_a_bad_setting_with_exit_code_2(tmp
                                      "LEDGER_PAYMENT_TERMS_DAYS": "365"})
     assert result.exit_code == 2
     assert "LEDGER_PAYMENT_TERMS_DAYS: input should be less than or equal to 90" in result.output
+
+
+def test_projections_status_refuses_a_bad_setting_too_though_it_reads_only_the_url(tmp_path):
+    result = CliRunner().invoke(cli, ["projections", "status"],
+                                env={"LEDGER_DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}",
+                                     "LEDGER_PAYMENT_TERMS_DAYS": "365"})
+    assert result.exit_code == 2
+    assert "LEDGER_PAYMENT_TERMS_DAYS: input should be less than or equal to 90" in result.output
+
+
+@pytest.mark.parametrize("env", [{}, {"LEDGER_DATABASE_URL": ""}, {"LEDGER_DATABASE_URL": "sqlite:///x.db"},
+                                 {"LEDGER_DATABASE_URL": " "}, {"HOME": "/root", "LEDGERX": "1"}])
+def test_the_url_alone_is_the_url_the_settings_would_hold(env):
+    assert database_url_alone(env) == Settings.from_env(env).database_url
+
+
+@pytest.mark.parametrize("other", [{"LEDGER_PAYMENT_TERMS_DAYS": "365"}, {"ledger_database_url": "sqlite:///y.db"},
+                                   {"Ledger_Api_Writers": "99"}, {"LEDGER_TEST_PG": "postgresql://elsewhere"}])
+def test_with_any_other_ledger_variable_the_url_alone_defers_to_the_settings(other):
+    assert database_url_alone({"LEDGER_DATABASE_URL": "sqlite:///x.db", **other}) is None
 
 
 def test_the_api_knobs_live_in_the_settings_and_keep_their_old_name():
