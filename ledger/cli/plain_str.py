@@ -56,8 +56,11 @@ def install() -> None:
             return d.annotation is str and d.file_annotation is None and d.parameter_info.parser is None
 
     def build_runtime_param(descriptor: TypeDescriptor) -> Any:
-        return Deferred(parameter_info=descriptor.parameter_info, annotation=descriptor.annotation,
-                        descriptor=descriptor)
+        try:
+            return Deferred(parameter_info=descriptor.parameter_info, annotation=descriptor.annotation,
+                            descriptor=descriptor)
+        except (AttributeError, TypeError):  # typer's RuntimeParam changed shape: its own coercion
+            return typers_own(descriptor)
 
     build_runtime_param.plain_str = True  # type: ignore[attr-defined]
     core.build_runtime_param = build_runtime_param
