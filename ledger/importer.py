@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import orjson
 
 from pydantic import ValidationError
 
+from ledger import strict_json
 from ledger.application import commands as cmds
 from ledger.application.commands._spec import RECORDS
 from ledger.application.ledger import Ledger, Submission
@@ -117,8 +117,10 @@ def _instant(value: Any) -> datetime:
 def parse_line(raw: bytes, line_no: int, now: datetime) -> Submission:
     """One line → a Submission, or LineRejected saying exactly what is wrong with it."""
     try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
+        doc = strict_json.loads(raw)
+    except strict_json.RepeatedKey as e:
+        raise LineRejected(line_no, str(e)) from None
+    except ValueError as e:
         raise LineRejected(line_no, f"not valid JSON: {e}") from None
     if not isinstance(doc, dict):
         raise LineRejected(line_no, "a line must be a JSON object")

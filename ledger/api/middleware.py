@@ -11,7 +11,6 @@ log one line with request id, user, route, status and duration. The token is nev
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import uuid
@@ -19,6 +18,7 @@ from typing import Any
 
 import structlog
 
+from ledger import strict_json
 from ledger.api.auth import Principal, TokenRegistry
 from ledger.api.problems import problem
 
@@ -162,19 +162,6 @@ class Gate:
         return replay
 
 
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKey(key)
-        out[key] = value
-    return out
-
-
 def body_refusal(content_type: str | None, body: bytes) -> tuple[str, str] | None:
     """(problem code, detail) when a body is not strict JSON, else None.
 
@@ -195,9 +182,9 @@ def body_refusal(content_type: str | None, body: bytes) -> tuple[str, str] | Non
     except UnicodeDecodeError:
         return "unsupported-media-type", "the body is not UTF-8: send JSON encoded as UTF-8"
     try:
-        json.loads(text, object_pairs_hook=_no_duplicates)
-    except _DuplicateKey as e:
-        return "invalid-request", f"the key {e.args[0]!r} appears twice in one object of the body; send it once"
+        strict_json.loads(text)
+    except strict_json.RepeatedKey as e:
+        return "invalid-request", f"the key {e.key!r} appears twice in one object of the body; send it once"
     except ValueError:
         return None  # not JSON at all: the app answers 400 with the parser's reason
     return None

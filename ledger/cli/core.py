@@ -23,9 +23,13 @@ def command(
     """Execute one command through the application's rules (JSON in and out; money in integer øre)."""
     from ledger.domain.base import Context
 
+    from ledger import strict_json
+
     try:
-        body = orjson.loads(payload)
-    except orjson.JSONDecodeError as e:
+        body = strict_json.loads(payload)
+    except strict_json.RepeatedKey as e:
+        fail(f"payload: {e}")
+    except ValueError as e:
         fail(f"payload is not valid JSON: {e}")
     if not isinstance(body, dict):
         fail("payload must be a JSON object")

@@ -172,6 +172,10 @@ def test_a_rerun_after_fixing_the_line_skips_what_is_stored_and_finishes(history
      b'"actor": {"id": "a", "role": "assessor"}, "payload": {}}', "unknown extra"),
     (b'{"type": "register_citizen", "command_id": "x", "recorded": "2999-01-01T00:00:00Z", '
      b'"actor": {"id": "a", "role": "assessor"}, "payload": {}}', "in the future"),
+    # Parsers differ on a repeated key (the last or the first wins): refused, as the API refuses it.
+    (b'{"type": "receive_payment", "command_id": "x", "recorded": "2019-01-01T00:00:00Z", '
+     b'"actor": {"id": "a", "role": "billing_clerk"}, "payload": {"amount": 100, "amount": 300}}',
+     "the key 'amount' appears twice"),
 ])
 def test_a_malformed_line_is_refused_with_its_number_and_reason(history, empty, tmp_path, line, reason):
     path, _ = history
