@@ -277,13 +277,21 @@ def _audit(db: Database, summary: dict[str, Any], out: Console) -> None:
                   f"({s['minutes_before']} → {s['minutes_after']} min/week), order {o['offer_id']} from {o['start']} "
                   f"({o['days_after_cut']:+d} days)")
     # Prices off full cost (either way), as the audit finds them: none is planted, so often none.
-    priced = [(m, r) for m in summary["trial_municipalities"] for r in q.full_cost(db, m)]
+    # Both directions, as `ledger audit --section full-cost` reports them (below: a cross-subsidy;
+    # above: profit), within the configured rounding tolerance.
+    from ledger.settings import Settings
+
+    tolerance = Settings.from_env().full_cost_tolerance_bp
+    priced = [(m, r) for m in summary["trial_municipalities"]
+              for r in q.full_cost(db, m, direction="both", tolerance_bp=tolerance)]
+    if priced:
+        out.print(f"  {len(priced)} price versions are off full cost; the first:")
     for m, r in priced[:3]:
         out.print(f"  off full cost ({r['direction']}): {r['offer_id']} in {m} from {r['in_force_from']} to "
                   f"{r['in_force_to']}: prices {', '.join(kr(p) for p in r['prices'].values())} vs cost "
                   f"{kr(r['cost_total'])}")
     if not priced:
-        out.print("  every price equals its full cost (the audit's full-cost section is empty)")
+        out.print("  every price equals its full cost, within rounding (the audit's full-cost section is empty)")
     if found:  # only what answers: at a small scale there may be no signal at all
         _cmd(out, "  $ ledger audit --municipality all --section substitution")
         _cmd(out, f"  API: GET /audit?municipality={found[0][0]}&section=substitution")
