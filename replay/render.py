@@ -60,7 +60,15 @@ def render_verify(out: Console, report: VerifyReport) -> None:
 
 
 def _money(v: Any) -> str:
-    return f"{v / 100:,.2f}" if isinstance(v, int) else str(v)
+    """Øre as the ledger's tables print them, Danish kroner with the unit (`2.214,00 kr.`, ADR 0018);
+    a value a line does not have (a note's line has no unit price) is blank, never `None`."""
+    from ledger.cli.tables import kr
+
+    return kr(v) if isinstance(v, int) and not isinstance(v, bool) else _text(v)
+
+
+def _text(v: Any) -> str:
+    return "" if v is None else str(v)
 
 
 def render_invoice(out: Console, result: Reproduction) -> None:
@@ -81,11 +89,11 @@ def render_invoice(out: Console, result: Reproduction) -> None:
         st = line.stored
         status = OK if line.ok else f"[red]{len(line.differences)} field(s) differ[/]" + (
             f"[red], {len(line.problems)} problem(s)[/]" if line.problems else "")
-        lines.add_row(str(line.line_no), str(line.kind), str(st.get("date")), str(st.get("quantity")),
+        lines.add_row(str(line.line_no), _text(line.kind), _text(st.get("date")), _text(st.get("quantity")),
                       _money(st.get("unit_price")), _money(st.get("net")), _money(st.get("vat")),
                       _money(st.get("gross")), status)
     out.print(lines)
-    out.print(f"totals: net {_money(s.get('net'))}, vat {_money(s.get('vat'))}, gross {_money(s.get('gross'))} DKK")
+    out.print(f"totals: net {_money(s.get('net'))}, vat {_money(s.get('vat'))}, gross {_money(s.get('gross'))}")
     for line in result.lines:
         for field, stored, recomputed in line.differences:
             out.print(f"  line {line.line_no}: {field}: stored {stored!r}, recomputed {recomputed!r}")

@@ -33,8 +33,11 @@ def _municipalities(db: Database, table: str) -> list[int]:
 
 
 def billing_view(db: Database, as_of: str | None, known_at: str, settings: Settings) -> Any:
-    """Per municipality: invoices, credit notes, payments, balances, revenue, runs, and the
-    ageing of what is open on the as-of date (every figure from billing_queries)."""
+    """Per municipality: invoices, debit and credit notes, payments, balances, revenue, runs (every
+    figure from billing_queries). With an as-of date D the view is the billing on D: the documents
+    issued (payments made, runs held) on or before D, each account's balance from its money dated up
+    to D (allocated again as `ageing` does, so the same as `ledger citizen as-of --date D` shows), and
+    the ageing of what is open on D. Revenue is per month billed and stays whole (it has no date)."""
     q = _module("billing_queries")
     if q is None:
         return None
@@ -42,6 +45,7 @@ def billing_view(db: Database, as_of: str | None, known_at: str, settings: Setti
     for m in _municipalities(db, "billing_accounts"):
         view = {
             "invoices": q.invoices(db, m),
+            "debit_notes": q.debit_notes(db, m),
             "credit_notes": q.credit_notes(db, m),
             "payments": q.payments(db, m),
             "balances": q.balances(db, m),
@@ -49,8 +53,53 @@ def billing_view(db: Database, as_of: str | None, known_at: str, settings: Setti
             "runs": q.runs(db, m),
         }
         if as_of is not None:
+            for name in ("invoices", "debit_notes", "credit_notes"):
+                view[name] = [d for d in view[name] if d["issued_on"] <= as_of]
+            view["payments"] = [_payment_on(p, as_of) for p in view["payments"] if p["paid_on"] <= as_of]
+            view["runs"] = [r for r in view["runs"] if r["run_date"] <= as_of]
+            view["balances"] = _balances_on(db, q, m, as_of)
             view["ageing"] = q.ageing(db, m, as_of)
         out[str(m)] = view
+    return out
+
+
+def _payment_on(payment: dict[str, Any], day: str) -> dict[str, Any]:
+    """A payment as it stood on `day`: a reversal made later had not happened yet."""
+    if payment["reversed"] and (payment["reversed_on"] or "") > day:
+        return {**payment, "reversed": False, "reversed_on": None, "reversal_reason": None}
+    return payment
+
+
+def _balances_on(db: Database, q: Any, municipality: int, day: str) -> list[dict[str, Any]]:
+    """`billing_queries.balances` on `day`: the same totals as the billing projection keeps, of the
+    account's money events dated up to `day` (ledger.projections.billing, the account's totals)."""
+    import orjson
+
+    from ledger.domain.allocation import allocate
+    from ledger.projections.billing import money_events
+
+    out = []
+    money = {r["citizen_id"]: r["money"] for r in q.rows(
+        db, "SELECT citizen_id, money FROM billing_account_state WHERE municipality = ?", (municipality,))}
+    for acct in q.rows(db, "SELECT citizen_id FROM billing_accounts WHERE municipality = ? AND opened_on <= ? "
+                           "ORDER BY citizen_id", (municipality, day)):
+        stored = money.get(acct["citizen_id"])
+        events = [e for e in money_events(orjson.loads(stored)) if e.on <= day] if stored else []
+        state = allocate(events, as_of=day)
+        totals = {"invoiced": 0, "fees": 0, "credited": 0, "paid": 0}
+        for e in events:
+            if e.kind in ("invoice", "debit_note"):
+                totals["invoiced"] += e.amount
+            elif e.kind == "payment":
+                if e.reversed_on is None or e.reversed_on > day:
+                    totals["paid"] += e.amount
+            elif e.kind == "reminder":
+                totals["fees"] += e.amount
+            else:
+                totals["credited"] += e.amount
+        out.append({"citizen_id": acct["citizen_id"], **totals, "owed": sum(state.owed.values()),
+                    "credit": state.credit, "balance": state.balance,
+                    "open_invoices": sum(1 for v in state.owed.values() if v > 0)})
     return out
 
 

@@ -56,9 +56,13 @@ PROBLEMS: tuple[ProblemType, ...] = (
                 "a charset other than UTF-8, or bytes that are not UTF-8 (checked after the role)."),
     ProblemType("invalid-request", 422, "Request does not match the schema",
                 "A field, path segment or query parameter is missing, has the wrong type or an unknown name, "
-                "or breaks a schema constraint; or one object of the body repeats a key. `errors` lists each problem with its location."),
+                "or breaks a schema constraint (among them: a date, month or instant outside 1900-2199, in a body "
+                "or in any query, e.g. `query.known_at`); or one object of the body repeats a key. `errors` lists "
+                "each problem with its location."),
     ProblemType(domain.InvalidInput.code, domain.InvalidInput.status, "Invalid input",
-                "A value is well-typed but not acceptable: a date outside 1900-2199, an integer beyond +/-2^53, "
+                "A value is well-typed but not acceptable: a date outside 1900-2199 that no schema field checks, "
+                "a query range whose start lies after its end (`from` after `to`, `first` after `last`; `field` "
+                "names the start), an integer beyond +/-2^53, "
                 "text with a NUL character, an unknown municipality or FSIII code, a malformed amount, a grant "
                 "id used twice."),
     ProblemType(domain.NotFound.code, domain.NotFound.status, "Not found",

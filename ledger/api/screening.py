@@ -11,8 +11,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from ledger.domain.errors import InvalidInput
-
-EARLIEST, LATEST = date(1900, 1, 1), date(2199, 12, 31)
+from ledger.domain.values import EARLIEST_DATE as EARLIEST
+from ledger.domain.values import LATEST_DATE as LATEST
 MAX_INT = 2**53 - 1  # the largest integer every JSON reader keeps exactly
 
 

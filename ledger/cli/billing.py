@@ -72,9 +72,9 @@ def month_arg(value: str) -> str:
 
 
 def date_arg(value: str, field: str) -> str:
-    from ledger.domain.values import parse_date
+    from ledger.domain.values import parse_date, plausible_date
 
-    return parse_date(value, field).isoformat()
+    return plausible_date(parse_date(value, field), field).isoformat()
 
 
 def billing_db(catch_up: bool = True) -> Any:
@@ -437,12 +437,12 @@ def ageing(
     at_position: AtPositionOpt = None,
 ) -> None:
     """Open amounts per citizen by days past due: not due, 0–30, 31–60, 61–90, over 90."""
-    from ledger.domain.values import parse_date
+    from ledger.domain.values import parse_date, plausible_date
     from ledger.projections.billing_queries import AGEING_BUCKETS
     from ledger.projections.billing_queries import ageing as query
 
     m = municipality(municipality_)
-    day = parse_date(as_of, "as_of")
+    day = plausible_date(parse_date(as_of, "as_of"), "as_of")
     rows, position = _query(query, m, day, catch_up=catch_up, at_position=at_position)
     if fmt is Format.table and rows:
         rows = [*rows, {"citizen_id": "total", **{k: sum(r[k] for r in rows) for k in (*AGEING_BUCKETS, "open", "credit")}}]

@@ -22,14 +22,18 @@ def _instant(value: str | None) -> str | None:
         return None
     from datetime import datetime, timezone
 
+    from ledger.domain.values import plausible_date
+
     text = value.strip()
     try:
         if len(text) == 10:
-            return datetime.fromisoformat(text).replace(hour=23, minute=59, second=59,
-                                                        tzinfo=timezone.utc).isoformat()
+            day = datetime.fromisoformat(text)
+            plausible_date(day.date(), "known_at")
+            return day.replace(hour=23, minute=59, second=59, tzinfo=timezone.utc).isoformat()
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         fail(f"--known-at must be an ISO date or instant like 2019-07-15T00:00:00Z, got {value!r}")
+    plausible_date(parsed.date(), "known_at")  # as written, like the API's known_at
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed.astimezone(timezone.utc).isoformat()

@@ -134,9 +134,9 @@ def _municipalities(value: str, known: Sequence[int]) -> list[int]:
 def _date(value: str | None, field: str) -> str | None:
     if value is None:
         return None
-    from ledger.domain.values import parse_date
+    from ledger.domain.values import parse_date, plausible_date
 
-    return parse_date(value.strip(), field).isoformat()
+    return plausible_date(parse_date(value.strip(), field), field).isoformat()
 
 
 Block = tuple[str, Sequence[str], list[dict[str, Any]]]

@@ -28,7 +28,42 @@ MAX_DAYS_PER_DELIVERY = 31
 MAX_MONEY_ORE = 10_000_000_00  # ten million kroner: far beyond any add-on, catches unit mistakes
 
 _FSIII_CODE = re.compile(r"^H[0-9]+(\.[0-9]+)?[a-z]?$")
-_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+# The days a value from outside (a command, a query parameter, a CLI option) may name. Far dates
+# are typos, and beyond them date arithmetic in the domain overflows (a year 9999 order runs off
+# the calendar). The one home of the bounds: command schemas, API queries and the CLI read them here.
+EARLIEST_DATE, LATEST_DATE = date(1900, 1, 1), date(2199, 12, 31)
+MONTH_PATTERN = r"^(19|20|21)\d{2}-(0[1-9]|1[0-2])$"  # YYYY-MM within the same years
+_MONTH = re.compile(MONTH_PATTERN)
+
+
+def within_bounds(d: date) -> bool:
+    return EARLIEST_DATE <= d <= LATEST_DATE
+
+
+def plausible_date(d: date, field: str) -> date:
+    """`d`, or InvalidInput naming `field` when it lies outside 1900-2199."""
+    if not within_bounds(d):
+        raise InvalidInput(f"{field}: {d.isoformat()} is outside {EARLIEST_DATE.year}-{LATEST_DATE.year}",
+                           field=field)
+    return d
+
+
+def parse_day_or_instant(value: str, field: str) -> date | datetime:
+    """A date (YYYY-MM-DD) or an ISO instant (Z or an offset; naive means UTC), within 1900-2199 as
+    written. InvalidInput names `field` otherwise."""
+    text = value.strip()
+    parsed: date | datetime
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            parsed = date.fromisoformat(text)
+        else:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"{field} must be a date (YYYY-MM-DD) or an instant (2019-06-30T12:00:00Z), "
+                           f"got {value!r}", field=field) from None
+    plausible_date(parsed.date() if isinstance(parsed, datetime) else parsed, field)
+    return parsed
 
 
 def parse_date(value: object, field: str = "date") -> date:
@@ -71,7 +106,7 @@ def parse_instant(value: object, field: str = "instant") -> datetime:
 def parse_month(value: str) -> tuple[date, date]:
     """'2019-03' → (2019-03-01, 2019-03-31)."""
     if not isinstance(value, str) or not _MONTH.match(value):
-        raise InvalidInput(f"month must be YYYY-MM, got {value!r}", field="month")
+        raise InvalidInput(f"month must be YYYY-MM within 1900-2199, got {value!r}", field="month")
     first = date(int(value[:4]), int(value[5:7]), 1)
     return first, month_end(first)
 

@@ -60,7 +60,9 @@ def line_rows(db: Database, municipality: int, month: str) -> Iterator[list[Any]
                int(r["credited"]), int(r["debited"]), r["gross"] - int(r["credited"]) + int(r["debited"])]
 
 
-MONEY_COLUMNS = frozenset({"unit_price_ore", "net_ore", "vat_ore", "gross_ore"})
+# Every column of øre: `--excel` writes each in kroner under its `_kr` name (ADR 0018), none left in øre.
+MONEY_COLUMNS = frozenset({"unit_price_ore", "net_ore", "vat_ore", "gross_ore", "credited_gross_ore",
+                           "debited_gross_ore", "charged_gross_ore"})
 TOTALS_COLUMNS = ("municipality", "invoice_month", "invoices", "lines", "net_ore", "vat_ore", "gross_ore",
                   "format_version")
 _NET, _VAT, _GROSS, _NUMBER = (COLUMNS.index(c) for c in ("net_ore", "vat_ore", "gross_ore", "invoice_number"))

@@ -35,7 +35,7 @@ from ledger.db import Database
 from ledger.domain.errors import InvalidInput
 from ledger.domain.municipalities import municipality_name
 from ledger.domain.pricing import PriceVersion, price_delivery, price_version_on
-from ledger.domain.values import month_end
+from ledger.domain.values import month_end, parse_day_or_instant, plausible_date
 from ledger.projections.reader import recorded_key
 from ledger.projections.survey_queries import surveys_at
 from ledger.projections.timeline import FENWICK_BASE, FENWICK_SIZE, MIN_SPAN, OPEN_DATE, RECORDED, TOP_SPAN
@@ -55,27 +55,16 @@ def shown_instant(key: str | None) -> str | None:
 def known_key(known_at: str | date | datetime | None) -> str:
     """K as comparable text. None: everything recorded. A date: the end of that day (UTC), so
     "known at 2019-06-30" is what a report written that day could see."""
-    if known_at is None:
+    if known_at is None or known_at == KNOWN_NOW:  # a key made here comes back through the readers
         return KNOWN_NOW
     if isinstance(known_at, datetime):
+        plausible_date(known_at.date(), "known_at")
         moment = known_at if known_at.tzinfo else known_at.replace(tzinfo=timezone.utc)
         return recorded_key(moment)
     if isinstance(known_at, date):
-        return f"{known_at.isoformat()}T23:59:59.999999"
-    text = str(known_at).strip()
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        try:
-            return known_key(date.fromisoformat(text))
-        except ValueError:
-            pass
-    else:
-        try:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            return known_key(moment)
-        except ValueError:
-            pass
-    raise InvalidInput(f"known-at must be a date (YYYY-MM-DD) or an instant (2019-06-30T12:00:00Z), got {known_at!r}",
-                       field="known_at")
+        return f"{plausible_date(known_at, 'known_at').isoformat()}T23:59:59.999999"
+    # 1900-2199 as written, the bounds of every date the ledger takes from outside
+    return known_key(parse_day_or_instant(str(known_at), "known-at"))
 
 
 def as_of_date(value: str | date) -> str:

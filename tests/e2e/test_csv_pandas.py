@@ -66,9 +66,11 @@ def test_the_billing_export_and_its_totals_read_as_they_are_and_add_up(store, tm
             cli(store, "billing", "export", "-m", str(KBH), "--month", month, "--out", str(excel), "--excel")
             assert excel.read_bytes().startswith("\ufeff".encode())
             da = pd.read_csv(excel, sep=";", decimal=",", encoding="utf-8-sig")
-            assert list(da.columns) == [c[:-4] + "_kr" if c in ("unit_price_ore", "net_ore", "vat_ore", "gross_ore")
-                                        else c for c in lines.columns]
+            # Every money column in kroner (ADR 0018), none left in øre beside them.
+            assert list(da.columns) == [c[:-4] + "_kr" if c.endswith("_ore") else c for c in lines.columns]
             assert round(da["gross_kr"].sum() * 100) == expected["gross"]
+            for column in ("credited_gross", "debited_gross", "charged_gross"):
+                assert round(da[f"{column}_kr"].sum() * 100) == lines[f"{column}_ore"].sum()
             # --out - : the same file on standard output.
             assert cli(store, "billing", "export", "-m", str(KBH), "--month", month, "--out", "-") == out.read_text(
                 encoding="utf-8")

@@ -130,3 +130,79 @@ def test_the_console_script_runs(tmp_path: Path) -> None:
                             text=True, env={**os.environ, "LEDGER_DATABASE_URL": ""})
     assert result.returncode == 2
     assert result.stderr.startswith("error: no database file")
+
+
+@pytest.fixture
+def notes_url(database_url: str) -> str:
+    """Herning's January invoiced, then a debit note (a price corrected up) and a credit note (down)."""
+    from tests.helpers.billing_factories import (COST, HERNING, citizen, deliver, herning, invoice_run, open_ledger,
+                                                 order, prices, run)
+
+    ledger = open_ledger(database_url)
+    try:
+        herning(ledger)
+        h = citizen(ledger, HERNING)
+        deliver(ledger, order(ledger, h, "extra-cleaning", "2019-01-07", minutes=60), "2019-01-07", 60)
+        invoice_run(ledger, HERNING, "2019-01")
+        for price, month in ((36_400, "2019-02"), (34_400, "2019-03")):
+            run(ledger, "correct_price_version", {"municipality": HERNING, "offer_id": "extra-cleaning",
+                                                  "effective": "2018-06-01", "vat_class": "exempt",
+                                                  "prices": prices(price), "cost_basis": COST, "reason": "typo"})
+            invoice_run(ledger, HERNING, month)
+        Engine(ledger.db, all_projections()).catch_up()
+    finally:
+        ledger.close()
+    return database_url
+
+
+def test_invoice_and_notes_print_danish_kroner_and_no_none(notes_url: str) -> None:
+    shown = {}
+    for number in ("657-000001", "657-D00001", "657-K00001"):
+        result = runner.invoke(app, ["invoice", number, "--db", notes_url], env={"LEDGER_DATABASE_URL": "", "COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        assert "REPRODUCED EXACTLY" in result.output
+        assert "None" not in result.output and "DKK" not in result.output
+        shown[number] = result.output
+    assert "354,00 kr." in shown["657-000001"]  # the line's unit price and net, as `ledger billing` prints them
+    assert "totals: net 354,00 kr., vat 0,00 kr., gross 354,00 kr." in shown["657-000001"]
+    assert "gross 10,00 kr." in shown["657-D00001"] and "gross 20,00 kr." in shown["657-K00001"]
+
+
+def _billing_view(url: str, out: Path, as_of: str) -> dict[str, Any]:
+    import orjson
+
+    result = runner.invoke(app, ["rebuild", "--known-at", "2199-12-31", "--as-of", as_of, "--out", str(out),
+                                 "--db", url], env={"LEDGER_DATABASE_URL": ""})
+    assert result.exit_code == 0, result.output
+    return orjson.loads((out / "billing.view.json").read_bytes())
+
+
+def test_the_billing_view_as_of_d_holds_what_was_issued_by_d_and_the_balances_on_d(notes_url: str,
+                                                                                   tmp_path: Path) -> None:
+    from ledger.projections import billing_queries as q
+
+    ledger = Ledger(Settings(database_url=notes_url))
+    try:
+        live = {"invoices": q.invoices(ledger.db, 657), "balances": q.balances(ledger.db, 657),
+                "debit": q.debit_notes(ledger.db, 657), "credit": q.credit_notes(ledger.db, 657)}
+    finally:
+        ledger.close()
+    first = live["invoices"][0]["issued_on"]
+    debit_on, credit_on = live["debit"][0]["issued_on"], live["credit"][0]["issued_on"]
+    assert first < debit_on < credit_on
+
+    def view(d: str) -> dict[str, Any]:
+        found = _billing_view(notes_url, tmp_path / d, d)
+        return found.get("view", found)["657"]
+
+    before_debit = view(first)
+    assert [i["number"] for i in before_debit["invoices"]] == ["657-000001"]
+    assert before_debit["debit_notes"] == before_debit["credit_notes"] == []
+    assert [(b["invoiced"], b["balance"]) for b in before_debit["balances"]] == [(35_400, 35_400)]
+    assert all(r["run_date"] <= first for r in before_debit["runs"])
+    after_debit = view(debit_on)
+    assert [n["number"] for n in after_debit["debit_notes"]] == ["657-D00001"] and after_debit["credit_notes"] == []
+    assert [b["balance"] for b in after_debit["balances"]] == [36_400]
+    everything = view("2079-01-01")
+    assert [n["number"] for n in everything["credit_notes"]] == ["657-K00001"]
+    assert everything["balances"] == live["balances"]  # on a day after everything: the live balances

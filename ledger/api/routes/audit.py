@@ -12,17 +12,16 @@ from fastapi import APIRouter, Depends, Query
 
 from ledger.api.deps import AtPosition, Caller, ServicesDep, caught_up, in_municipality, reader
 from ledger.api.reads import AUDIT, logged_read
-from ledger.api.routes import READ_ERRORS, MunicipalityQuery, problems
+from ledger.api.routes import READ_ERRORS, Day, DayOrInstant, MunicipalityQuery, ordered, problems
 from ledger.api.schemas import AccessLogPage, Audit
-from ledger.api.screening import screen
 from ledger.api.tenancy import code_of
 from ledger.projections import audit_queries as aq
 
 router = APIRouter(prefix="/audit", tags=["audit"], responses={**READ_ERRORS, **problems(409)})
 Auditor = Annotated[Caller, Depends(reader("audit"))]
 FRESH = [Depends(caught_up)]
-DateFrom = Annotated[date | None, Query(alias="from", description="first date (inclusive)")]
-DateTo = Annotated[date | None, Query(alias="to", description="last date (inclusive)")]
+DateFrom = Annotated[Day | None, Query(alias="from", description="first date (inclusive)")]
+DateTo = Annotated[Day | None, Query(alias="to", description="last date (inclusive)")]
 Section = Literal["substitution", "overlap", "full_cost", "ineligible", "completeness", "evaluation"]
 
 
@@ -33,8 +32,8 @@ def access_log(
     user: Annotated[str | None, Query(max_length=64)] = None,
     citizen_id: UUID | None = None,
     municipality: Annotated[str | None, Query(max_length=40, description="code or name")] = None,
-    since: Annotated[str | None, Query(max_length=40, description="ISO instant, inclusive")] = None,
-    until: Annotated[str | None, Query(max_length=40, description="ISO instant, exclusive")] = None,
+    since: Annotated[DayOrInstant | None, Query(max_length=40, description="ISO instant (or date), inclusive")] = None,
+    until: Annotated[DayOrInstant | None, Query(max_length=40, description="ISO instant (or date), exclusive")] = None,
     after_id: Annotated[int, Query(ge=0, le=2**53 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
@@ -53,12 +52,12 @@ def access_log(
 def audit(svc: ServicesDep, who: Auditor, municipality: MunicipalityQuery = None, date_from: DateFrom = None,
           date_to: DateTo = None,
           window_days: Annotated[int, Query(ge=1, le=730, description="substitution window around a cut")] = 90,
-          as_of: Annotated[date | None, Query(description="date by which an order should have been delivered "
+          as_of: Annotated[Day | None, Query(description="date by which an order should have been delivered "
                                                           "(default: `to`, else today)")] = None,
           section: Annotated[list[Section] | None, Query(description="only these sections (repeatable)")] = None,
           at_position: AtPosition = None) -> dict[str, Any]:
     """The audit of one municipality: every section, or those named."""
-    screen([date_from, date_to, as_of], "dates")
+    ordered(date_from, date_to, ("from", "to"))
     return logged_read(svc, who, "audit", municipality, None, lambda m: aq.audit(
         svc.ledger.db, m, date_from=_iso(date_from), date_to=_iso(date_to), window_days=window_days,
         as_of=_iso(as_of), sections=tuple(section or aq.SECTIONS)), reads=AUDIT, at_position=at_position)

@@ -4,7 +4,6 @@ the billing projection (ledger.projections.billing_queries). Every read is in th
 from __future__ import annotations
 
 import io
-from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -16,9 +15,8 @@ from ledger.api.commanding import Command, Run, declared
 from ledger.api.deps import Caller, CallerDep, ServicesDep, caught_up, reader, AtPosition
 from ledger.api.problems import ApiProblem
 from ledger.api.reads import history, logged_read, etag, store_position
-from ledger.api.routes import COMMAND_ERRORS, MonthQuery, MunicipalityPath, MunicipalityQuery, ShortIdPath
+from ledger.api.routes import COMMAND_ERRORS, Day, Month, MonthQuery, MunicipalityPath, MunicipalityQuery, ShortIdPath
 from ledger.api.schemas import (History, AgeingList, BalanceList, BillingDeliveryList, CreditNoteList, DebitNoteList, InvoiceDocument, InvoiceList, OpenItemList, PaymentList, Reconciliation, ReminderList, RevenueList, RunList, UnbilledList)
-from ledger.api.screening import screen
 from ledger.domain.errors import NotFound
 from ledger.domain.invoice_series import series_id
 from ledger.api.tenancy import code_of
@@ -98,10 +96,9 @@ def open_items(svc: ServicesDep, who: BillingReader, municipality: MunicipalityQ
 
 
 @router.get("/ageing", response_model=AgeingList, dependencies=FRESH)
-def ageing(svc: ServicesDep, who: BillingReader, as_of: Annotated[date, Query(description="ISO date")],
+def ageing(svc: ServicesDep, who: BillingReader, as_of: Annotated[Day, Query(description="ISO date")],
            municipality: MunicipalityQuery = None, at_position: AtPosition = None) -> dict[str, Any]:
     """Open amounts per citizen by days past due on `as_of` (not due, 0-30, 31-60, 61-90, over 90)."""
-    screen(as_of, "as_of")
     return logged_read(svc, who, "billing:ageing", municipality, None, lambda m: {
         "municipality": m, "as_of": as_of.isoformat(), "ageing": bq.ageing(svc.ledger.db, m, as_of)},
         at_position=at_position)
@@ -204,7 +201,7 @@ def runs(svc: ServicesDep, who: BillingReader, municipality: MunicipalityQuery =
                                             "X-Export-Lines/-Net-Ore/-Vat-Ore/-Gross-Ore headers, the log position "
                                             "it reflects in X-Log-Position"}})
 def export_csv(svc: ServicesDep, who: BillingReader,
-               month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")],
+               month: Annotated[Month, Query(description="YYYY-MM (1900-2199)")],
                municipality: MunicipalityQuery = None, at_position: AtPosition = None) -> Response:
     """A month's invoices for the finance system, checked to add up to the øre before it is sent."""
     from ledger.projections.billing_export import ExportMismatch, write_export

@@ -14,7 +14,7 @@ from ledger.api.commanding import Command, Run, declared
 from ledger.api.deps import CallerDep, ServicesDep, caught_up, in_municipality, reader, AtPosition
 from ledger.api.policy import may_read
 from ledger.api.reads import citizen, history, etag
-from ledger.api.routes import COMMAND_ERRORS, CitizenPath
+from ledger.api.routes import COMMAND_ERRORS, CitizenPath, Day, Instant
 from ledger.api.schemas import CitizenView, History, CitizenAsOf
 from ledger.domain.account import account_id
 from ledger.domain.assessment import assessment_id
@@ -73,8 +73,8 @@ def get_citizen(citizen_id: CitizenPath, svc: ServicesDep, who: CallerDep, respo
 @router.get("/{citizen_id}/as-of", response_model=CitizenAsOf,
             dependencies=[Depends(reader("citizen")), Depends(caught_up)])
 def citizen_as_of(citizen_id: CitizenPath, svc: ServicesDep, who: CallerDep,
-                  date: Annotated[dt.date, Query(description="effective date D")],
-                  known_at: Annotated[dt.datetime | None, Query(description="as the records showed at K "
+                  date: Annotated[Day, Query(description="effective date D")],
+                  known_at: Annotated[Instant | None, Query(description="as the records showed at K "
                                                                 "(default: now)")] = None) -> dict[str, Any]:
     """The citizen's grants, provider, orders, deliveries and balance as effective on D and as known at K.
     Bounded by a recorded instant K, not by a position: `log_position` is the head when the read began."""

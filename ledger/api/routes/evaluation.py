@@ -8,16 +8,14 @@ The full export as of (D, K) is `ledger export evaluation` (docs/evaluation-expo
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
 from ledger.api.deps import AtPosition, Caller, ServicesDep, caught_up, reader
 from ledger.api.reads import EVALUATION, at_cut, scope
-from ledger.api.routes import READ_ERRORS, MunicipalityQuery, problems
+from ledger.api.routes import READ_ERRORS, Day, MunicipalityQuery, ordered, problems
 from ledger.api.schemas import EvaluationBuyers, EvaluationGrantedList, EvaluationOffers, EvaluationSalesList
-from ledger.api.screening import screen
 from ledger.projections import evaluation_export as ev
 
 # 409: `at_position` already passed (position-passed), beside the errors every read may answer.
@@ -55,10 +53,10 @@ def buyers(svc: ServicesDep, who: Evaluator, municipality: MunicipalityQuery = N
 
 @router.get("/granted-services", response_model=EvaluationGrantedList)
 def granted_services(svc: ServicesDep, who: Evaluator, municipality: MunicipalityQuery = None,
-                     first: Annotated[date | None, Query()] = None,
-                     last: Annotated[date | None, Query()] = None, at_position: AtPosition = None) -> dict[str, Any]:
+                     first: Annotated[Day | None, Query()] = None,
+                     last: Annotated[Day | None, Query()] = None, at_position: AtPosition = None) -> dict[str, Any]:
     """Per month, FSIII code, starting band and group: citizens and their weekly granted minutes."""
-    screen([first, last], "first/last")
+    ordered(first, last, ("first", "last"))
     m = scope(svc, who, municipality, "evaluation")
     rows, position = at_cut(svc, EVALUATION, at_position, lambda: ev.granted_services(
         svc.ledger.db, m, first.isoformat() if first else None, last.isoformat() if last else None))

@@ -6,10 +6,14 @@ business rules live in the domain and the handlers.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StrictInt, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StrictInt, StringConstraints, WithJsonSchema
+
+from ledger.domain.errors import InvalidInput
+from ledger.domain.values import EARLIEST_DATE, LATEST_DATE, MONTH_PATTERN, parse_day_or_instant, within_bounds
 
 # No NUL characters: PostgreSQL cannot store them in text, and they mean nothing in a ledger.
 _CLEAN = r"^[^\x00]*$"
@@ -34,8 +38,8 @@ ClockTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5]
 
 def _plausible_day(d: date) -> date:
     # Far dates are typos, and they overflow date arithmetic (a year 9999 order runs off the calendar).
-    if not date(1900, 1, 1) <= d <= date(2199, 12, 31):
-        raise ValueError("date must lie between 1900-01-01 and 2199-12-31")
+    if not within_bounds(d):
+        raise ValueError(f"date must lie between {EARLIEST_DATE} and {LATEST_DATE}")
     return d
 
 
@@ -44,8 +48,27 @@ def _plausible_instant(t: datetime) -> datetime:
     return t
 
 
+def _day_or_instant(text: str) -> str:
+    try:
+        parse_day_or_instant(text, "value")
+    except InvalidInput as e:
+        raise ValueError(e.message.removeprefix("value: ").removeprefix("value ")) from None
+    return text.strip()
+
+
 Day = Annotated[date, AfterValidator(_plausible_day)]
 Instant = Annotated[datetime, AfterValidator(_plausible_instant)]
+def _month(text: str) -> str:
+    if not re.match(MONTH_PATTERN, text):
+        raise ValueError(f"month must be YYYY-MM within {EARLIEST_DATE.year}-{LATEST_DATE.year}, got {text!r}")
+    return text
+
+
+Month = Annotated[str, AfterValidator(_month), WithJsonSchema({"type": "string", "pattern": MONTH_PATTERN})]
+# A date or an instant, kept as the text given (a date means its whole day to the reader that takes
+# it, e.g. "known at"); the document says the one or the other, each bounded like Day.
+DayOrInstant = Annotated[str, AfterValidator(_day_or_instant), WithJsonSchema(
+    {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]})]
 Municipality = StrictInt | Annotated[str, StringConstraints(min_length=1, max_length=40)]
 Ore = StrictInt
 Minutes = StrictInt
