@@ -199,7 +199,7 @@ def reminders(
     actor: Annotated[str, typer.Option(help="who is acting")] = "cli",
     fmt: FormatOpt = Format.table,
 ) -> None:
-    """Issue reminders for overdue invoices (at most 3 each, at least 10 days apart)."""
+    """Issue reminders for overdue invoices and debit notes (at most 3 each, at least 10 days apart)."""
     from ledger.domain.base import Context
     from ledger.projections.billing_queries import reminders as query
 
