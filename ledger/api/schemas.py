@@ -5,7 +5,7 @@ Kept apart from the domain: these say what goes over the wire, nothing more.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -411,6 +411,7 @@ class Balance(BaseModel):
 
 class OpenItem(BaseModel):
     number: str
+    kind: Literal["invoice", "debit_note"]
     citizen_id: str
     month: str
     issued_on: str

@@ -199,7 +199,7 @@ def reminders(
     actor: Annotated[str, typer.Option(help="who is acting")] = "cli",
     fmt: FormatOpt = Format.table,
 ) -> None:
-    """Issue reminders for overdue invoices (at most 3 each, at least 10 days apart)."""
+    """Issue reminders for overdue invoices and debit notes (at most 3 each, at least 10 days apart)."""
     from ledger.domain.base import Context
     from ledger.projections.billing_queries import reminders as query
 
@@ -407,8 +407,9 @@ def _simple(name: str, query_name: str, columns: tuple[str, ...], doc: str, titl
 _simple("balances", "balances", ("citizen_id", "invoiced", "fees", "credited", "paid", "owed", "credit", "balance",
                                  "open_invoices"),
         "Each citizen's balance: invoiced, fees, credited, paid, owed and credit.", "Balances")
-_simple("open-items", "open_items", ("number", "citizen_id", "due_on", "charged", "open_amount", "reminder_count"),
-        "Invoices with something still owed, oldest due first.", "Open items")
+_simple("open-items", "open_items", ("number", "kind", "citizen_id", "due_on", "charged", "open_amount",
+                                     "reminder_count"),
+        "Invoices and debit notes with something still owed, oldest due first.", "Open items")
 _simple("payments", "payments", ("paid_on", "citizen_id", "payment_id", "method", "reference", "amount", "allocated",
                                  "unallocated", "reversed"),
         "Payments and how much of each was allocated to invoices.", "Payments")

@@ -1,4 +1,4 @@
-"""A citizen's account with the municipality: invoices, credit notes, reminders and payments.
+"""A citizen's account with the municipality: invoices, debit and credit notes, reminders and payments.
 
 One Account per citizen (id from the citizen id). It is the debtor ledger: it knows which
 deliveries it has billed (so none is billed twice), which invoice lines were credited, and what
@@ -19,6 +19,7 @@ from uuid import UUID
 from ledger.domain.allocation import AccountState, MoneyEvent, allocate, reverse_payment
 from ledger.domain.base import Context, LedgerAggregate, key_id
 from ledger.domain.errors import InvalidInput, NotFound, rule
+from ledger.domain.invoice_series import is_debit_note
 from ledger.domain.pricing import InvoiceLine, Payload
 from ledger.domain.values import PAYMENT_METHODS, iso, one_of, ore
 
@@ -114,7 +115,8 @@ class Account(LedgerAggregate):
 
         def apply(self, a: Account) -> None:
             a.debit_notes[self.number] = {"invoice_number": self.invoice_number, "issued_on": self.effective,
-                                          "due_on": self.due_on, "gross": self.gross, "lines": self.lines}
+                                          "due_on": self.due_on, "gross": self.gross, "lines": self.lines,
+                                          "reminders": []}
             for line in self.lines:
                 a._adjust(line, +1)
             a.money.append(MoneyEvent.debit_note(self.number, self.gross, self.effective))
@@ -126,12 +128,18 @@ class Account(LedgerAggregate):
                 entry[k] += sign * line[k]
 
     class ReminderIssued(LedgerAggregate.Event):
+        """A reminder of an overdue document, with its fee (owed on that document).
+
+        `invoice_number` is the number of the document reminded of: an invoice (`657-000001`) or a
+        debit note (`657-D00001`, its own series, so the number says which). Reminders of debit
+        notes need no new shape; the field kept its name so stored reminders read as they did."""
+
         invoice_number: str
         sequence: int
         fee_ore: int
 
         def apply(self, a: Account) -> None:
-            a.invoices[self.invoice_number]["reminders"].append(self.effective)
+            a.document(self.invoice_number)["reminders"].append(self.effective)
             a.money.append(MoneyEvent.reminder(self.invoice_number, self.fee_ore, self.effective))
 
     class PaymentReceived(LedgerAggregate.Event):
@@ -170,6 +178,13 @@ class Account(LedgerAggregate):
         self._record(self.InvoiceIssued, ctx, iso(issued_on), number=number, month=month, due_on=iso(due_on),
                      lines=payloads, **_totals(payloads), chain_head=chain_head)
 
+    def document(self, number: str) -> dict[str, Any]:
+        """An issued invoice or debit note, by its number: the documents a citizen owes."""
+        doc = self.invoices.get(number) or self.debit_notes.get(number)
+        if doc is None:
+            raise NotFound(f"the account has no invoice or debit note {number}")
+        return doc
+
     def line_for(self, billing_key: str) -> tuple[str, dict[str, Any]] | None:
         """The invoice number and line that billed a delivery (or fee), if any."""
         if billing_key not in self.billed:
@@ -200,7 +215,7 @@ class Account(LedgerAggregate):
         for line in lines:
             assert all(isinstance(line[k], int) for k in ("net", "vat", "gross")), "money is integer øre"
             assert line["billing_key"] in self.issued, "an adjustment names a billed line"
-        if number.split("-", 1)[1].startswith("D"):
+        if is_debit_note(number):
             self._record(self.DebitNoteIssued, ctx, iso(effective), number=number, invoice_number=invoice_number,
                          due_on=iso(due_on), lines=lines, **_totals(lines), reason=reason)
         else:
@@ -225,20 +240,32 @@ class Account(LedgerAggregate):
         rule(not p["reversed"], "already-reversed", f"payment {payment_id} is already reversed")
         self._record(self.PaymentReversed, ctx, iso(on), payment_id=payment_id, reason=reason)
 
-    def remind(self, ctx: Context, invoice_number: str, on: date, fee_ore: int, max_count: int, days_apart: int) -> bool:
-        """Issue the next reminder for an overdue invoice if the rules allow; False when they do not."""
-        inv = self.invoices[invoice_number]
-        state = self.state()
-        if state.owed.get(invoice_number, 0) <= 0 or iso(on) <= inv["due_on"]:
+    def remind(self, ctx: Context, number: str, on: date, fee_ore: int, max_count: int, days_apart: int) -> bool:
+        """Issue the next reminder for an overdue invoice or debit note if the rules allow; False
+        when they do not. Overdue means past its due date with something still open after
+        allocation, which applies any credit on the account first (allocation.py): a citizen is
+        not reminded of what the account already covers."""
+        doc = self.document(number)
+        if self.state().owed.get(number, 0) <= 0 or iso(on) <= doc["due_on"]:
             return False
-        reminders = inv["reminders"]
+        reminders = doc["reminders"]
         if len(reminders) >= max_count:
             return False
         if reminders and (on - date.fromisoformat(reminders[-1])).days < days_apart:
             return False
-        self._record(self.ReminderIssued, ctx, iso(on), invoice_number=invoice_number,
+        self._record(self.ReminderIssued, ctx, iso(on), invoice_number=number,
                      sequence=len(reminders) + 1, fee_ore=fee_ore)
         return True
+
+    def remind_overdue(self, ctx: Context, on: date, fee_ore: int, max_count: int,
+                       days_apart: int) -> list[tuple[str, int]]:
+        """Remind every overdue invoice and debit note the rules allow, oldest first; the
+        (document number, reminder sequence) of each reminder issued."""
+        issued = []
+        for number in list(self.state().owed):
+            if self.remind(ctx, number, on, fee_ore, max_count, days_apart):
+                issued.append((number, len(self.document(number)["reminders"])))
+        return issued
 
     def interest_due(self, rates: ReferenceRates, run_date: date) -> list[InvoiceLine]:
         """Default interest lines (line_no 0) for every overdue invoice and debit note, for the days
@@ -251,14 +278,9 @@ class Account(LedgerAggregate):
 
         lines: list[InvoiceLine] = []
         last = run_date - timedelta(days=1)
-        state = self.state()
-        # Money on the account (an over-payment, a credit larger than its invoice) waits for the
-        # next document; the citizen is not in default for what it already covers.
-        unowed = state.credit
-        for number, open_amount in state.owed.items():
-            covered = min(unowed, open_amount)
-            unowed -= covered
-            open_amount -= covered
+        # What is open is already net of any credit on the account (allocation.py): the citizen
+        # is not in default for what the account covers.
+        for number, open_amount in self.state().owed.items():
             doc = self.invoices.get(number) or self.debit_notes.get(number)
             if open_amount <= 0 or doc is None:
                 continue

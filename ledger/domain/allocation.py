@@ -3,11 +3,15 @@
 Allocation is derived, never stored as its own fact, so the account aggregate and the billing
 projection compute the same answer from the same events and a replay reproduces it exactly.
 Rules: a payment goes first to the invoice its reference names (if open; by number or by the FI
-payment id on its slip), then to open invoices
-oldest first; whatever is left is credit on the account, which the next invoice consumes.
-A reversed payment counts as never made. Reminder fees are owed on the invoice they remind of.
-A credit note reduces what its invoice owes; if the invoice was already paid, the excess
-becomes credit.
+payment id on its slip), then to open invoices and debit notes oldest first; whatever is left is
+credit on the account. A reversed payment counts as never made. Reminder fees are owed on the
+document (invoice or debit note) they remind of. A credit note reduces what its invoice owes; if
+the invoice was already paid, the excess becomes credit.
+
+Credit never waits beside an open document: after every money event, credit on the account pays
+the open documents oldest first (allocations from "credit"). So `credit > 0` means nothing is
+owed, and what `owed` says is open is exactly what the citizen has not covered: the balances, the
+open items, the ageing, default interest and reminders all read that one answer.
 """
 
 from __future__ import annotations
@@ -92,15 +96,22 @@ def reverse_payment(money: list[MoneyEvent], payment_id: str, on: str) -> None:
 
 @dataclass
 class AccountState:
-    owed: dict[str, int] = field(default_factory=dict)  # invoice number → still open, in issue order
-    charged: dict[str, int] = field(default_factory=dict)  # invoice number → gross + fees − credit notes
-    credit: int = 0  # unallocated money on the account
+    owed: dict[str, int] = field(default_factory=dict)  # invoice or debit note number → still open, in issue order
+    charged: dict[str, int] = field(default_factory=dict)  # document number → gross + fees − credit notes
+    credit: int = 0  # unallocated money on the account (only while nothing is owed)
     allocations: list[tuple[str, str, int]] = field(default_factory=list)  # (payment id, invoice number, øre)
 
     @property
     def balance(self) -> int:
         """What the citizen owes now; negative means credit on the account."""
         return sum(self.owed.values()) - self.credit
+
+    def _use_credit(self) -> None:
+        """Credit on the account pays open documents, oldest first."""
+        for number in self.owed:
+            if self.credit <= 0:
+                break
+            self.credit = self._pay("credit", number, self.credit)
 
     def _pay(self, payment_id: str, number: str, available: int) -> int:
         take = min(available, self.owed.get(number, 0))
@@ -121,8 +132,6 @@ def allocate(money: Iterable[MoneyEvent], as_of: str | None = None) -> AccountSt
         if kind == "invoice" or kind == "debit_note":  # a debit note is owed as an invoice is, under its own number
             s.owed[n] = e.amount
             s.charged[n] = e.amount
-            if s.credit > 0:
-                s.credit = s._pay("credit", n, s.credit)
         elif kind == "reminder":
             s.owed[n] = s.owed.get(n, 0) + e.amount
             s.charged[n] = s.charged.get(n, 0) + e.amount
@@ -143,4 +152,6 @@ def allocate(money: Iterable[MoneyEvent], as_of: str | None = None) -> AccountSt
                     break
                 left = s._pay(n, number, left)
             s.credit += left
+        if s.credit > 0:
+            s._use_credit()
     return s

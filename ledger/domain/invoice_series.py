@@ -21,6 +21,11 @@ from ledger.domain.errors import rule
 from ledger.domain.values import iso
 
 
+def is_debit_note(number: str) -> bool:
+    """Whether a document number is of the debit-note series (657-D00001), not an invoice's."""
+    return number.partition("-")[2].startswith("D")
+
+
 def series_id(municipality: int) -> UUID:
     return key_id("invoice-series", municipality)
 

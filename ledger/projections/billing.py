@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from ledger.domain.allocation import MoneyEvent, allocate
+from ledger.domain.invoice_series import is_debit_note
 from ledger.projections.engine import Projection, RawEvent, Table, View
 
 INVOICES = Table(
@@ -63,10 +64,12 @@ CREDIT_LINES = Table(
 )
 DEBIT_NOTES = Table(
     "billing_debit_notes",
-    # A re-rating's supplementary charge for lines of an issued invoice (docs/adr/0011).
+    # A re-rating's supplementary charge for lines of an issued invoice (docs/adr/0011), owed and
+    # reminded like an invoice: fees are its reminders' fees, charged is gross + fees.
     {"number": "TEXT", "municipality": "INTEGER", "citizen_id": "TEXT", "invoice_number": "TEXT",
      "issued_on": "TEXT", "due_on": "TEXT", "line_count": "INTEGER", "net": "BIGINT", "vat": "BIGINT",
-     "gross": "BIGINT", "open_amount": "BIGINT", "reason": "TEXT", "event_ref": "TEXT", "recorded_at": "TEXT"},
+     "gross": "BIGINT", "fees": "BIGINT", "charged": "BIGINT", "open_amount": "BIGINT", "reminder_count": "INTEGER",
+     "last_reminder_on": "TEXT", "reason": "TEXT", "event_ref": "TEXT", "recorded_at": "TEXT"},
     ("number",),
     indexes=(("municipality", "issued_on"), ("invoice_number",)),
 )
@@ -164,7 +167,10 @@ def _ref(event: RawEvent) -> str:
 
 class BillingProjection(Projection):
     name = "billing"
-    version = 2  # 2: debit notes, and the causes of re-rating credit lines
+    # 2: debit notes, and the causes of re-rating credit lines; 3: credit on the account pays open
+    # documents at once (open_amount, credit and allocations changed meaning), debit notes are
+    # reminded (their fees, charged, reminder_count, last_reminder_on)
+    version = 3
     tables = TABLES
 
     def __init__(self) -> None:
@@ -333,7 +339,8 @@ class BillingProjection(Projection):
         view.put(DEBIT_NOTES, {
             "number": number, "municipality": m, "citizen_id": account.citizen_id, "invoice_number": invoice_number,
             "issued_on": s["effective"], "due_on": s["due_on"], "line_count": len(s["lines"]), "net": s["net"],
-            "vat": s["vat"], "gross": s["gross"], "open_amount": s["gross"], "reason": s["reason"],
+            "vat": s["vat"], "gross": s["gross"], "fees": 0, "charged": s["gross"], "open_amount": s["gross"],
+            "reminder_count": 0, "last_reminder_on": None, "reason": s["reason"],
             "event_ref": _ref(event), "recorded_at": s["timestamp"]})
         for debit in s["lines"]:
             line = view.get(LINES, invoice_number, debit["invoice_line_no"])
@@ -352,17 +359,18 @@ class BillingProjection(Projection):
     def on_ReminderIssued(self, event: RawEvent, view: View) -> None:
         s = event.state
         account = self._account(event, view)
-        invoice_number = s["invoice_number"]
+        invoice_number = s["invoice_number"]  # the document reminded of: an invoice or a debit note
         view.put(REMINDERS, {
             "invoice_number": invoice_number, "sequence": s["sequence"], "municipality": s["municipality"],
             "citizen_id": account.citizen_id, "issued_on": s["effective"], "fee": s["fee_ore"],
             "event_ref": _ref(event)})
-        invoice = view.get(INVOICES, invoice_number)
-        if invoice is not None:
-            invoice["fees"] += s["fee_ore"]
-            invoice["reminder_count"] += 1
-            invoice["last_reminder_on"] = s["effective"]
-            view.put(INVOICES, invoice)
+        table = DEBIT_NOTES if is_debit_note(invoice_number) else INVOICES
+        doc = view.get(table, invoice_number)
+        if doc is not None:
+            doc["fees"] += s["fee_ore"]
+            doc["reminder_count"] += 1
+            doc["last_reminder_on"] = s["effective"]
+            view.put(table, doc)
         account.money.append(MoneyEvent.reminder(invoice_number, s["fee_ore"], s["effective"]).to_row())
 
     def on_PaymentReceived(self, event: RawEvent, view: View) -> None:
@@ -433,6 +441,7 @@ class _Account:
                         debit = view.get(DEBIT_NOTES, number)
                         if debit is not None:
                             debit["open_amount"] = amount
+                            debit["charged"] = total
                             view.put(DEBIT_NOTES, debit)
         # Allocations, by their place in allocate()'s answer (usually only new ones at the end).
         new = [list(a) for a in state.allocations]

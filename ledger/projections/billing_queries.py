@@ -195,11 +195,17 @@ def balances(db: Database, municipality: int, citizen_id: str | None = None) -> 
 
 
 def open_items(db: Database, municipality: int, citizen_id: str | None = None) -> list[dict[str, Any]]:
-    """Invoices with something still owed, oldest due first."""
+    """Invoices and debit notes with something still owed (after any credit on the account),
+    oldest due first. A debit note is owed like an invoice (docs/adr/0011); its month is the
+    month of the invoice it adjusts, and credit notes credit invoices, so its `credited` is 0."""
     where, params = _where(municipality, citizen_id=citizen_id)
-    return rows(db, "SELECT number, citizen_id, month, issued_on, due_on, gross, fees, credited, charged, open_amount, "
-                    f"reminder_count FROM billing_invoices WHERE {where} AND open_amount > 0 "
-                    "ORDER BY due_on, number", params)
+    return rows(db, "SELECT number, 'invoice' AS kind, citizen_id, month, issued_on, due_on, gross, fees, credited, "
+                    f"charged, open_amount, reminder_count FROM billing_invoices WHERE {where} AND open_amount > 0 "
+                    "UNION ALL SELECT number, 'debit_note' AS kind, citizen_id, "
+                    "(SELECT i.month FROM billing_invoices i WHERE i.number = d.invoice_number) AS month, issued_on, "
+                    "due_on, gross, fees, 0 AS credited, charged, open_amount, reminder_count "
+                    f"FROM billing_debit_notes d WHERE {where} AND open_amount > 0 "
+                    "ORDER BY due_on, number", params + params)
 
 
 def _bucket(days_past_due: int) -> str:

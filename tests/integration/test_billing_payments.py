@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from ledger.projections import billing_queries as q
-from tests.helpers.billing_factories import (HERNING, account_state, caught_up, citizen, deliver, herning,
-                                             invoice_run, open_ledger, order, pay, remind, reverse)
+from tests.helpers.billing_factories import (COST, HERNING, account_state, caught_up, citizen, deliver, herning,
+                                             invoice_run, open_ledger, order, pay, prices, remind, reverse, run,
+                                             withdraw)
 
 HOUR = 35_400  # one hour of extra cleaning in Herning
 
@@ -32,7 +33,8 @@ def _agrees_with_the_account(ledger: Any, db: Any, citizen_id: str) -> dict[str,
     [balance] = q.balances(db, HERNING, citizen_id)
     assert (balance["balance"], balance["credit"], balance["owed"]) == (state.balance, state.credit,
                                                                       sum(state.owed.values()))
-    assert {i["number"]: i["open_amount"] for i in q.invoices(db, HERNING, citizen_id=citizen_id)} == state.owed
+    documents = q.invoices(db, HERNING, citizen_id=citizen_id) + q.debit_notes(db, HERNING, citizen_id=citizen_id)
+    assert {d["number"]: d["open_amount"] for d in documents} == state.owed
     allocated = [(p["payment_id"], a["invoice_number"], a["amount"])
                  for p in q.payments(db, HERNING, citizen_id) for a in p["allocations"]]
     assert sorted(allocated) == sorted(a for a in state.allocations if a[0] != "credit")
@@ -153,5 +155,91 @@ def test_ageing_buckets_open_amounts_by_days_past_due_as_they_stood_on_the_date(
         assert buckets("2019-06-19") == {"days_61_90": HOUR, "days_31_60": HOUR}
         assert buckets("2019-06-20") == {"days_61_90": HOUR - 10_000, "days_31_60": HOUR}
         assert buckets("2019-08-01") == {"days_over_90": HOUR - 10_000, "days_61_90": HOUR}
+    finally:
+        ledger.close()
+
+
+def test_credit_from_a_credit_note_covers_the_open_invoices_before_any_reminder(database_url):
+    # The acceptance tester's case: both months paid (March short by 100.00), then April's delivery
+    # is withdrawn; its credit note leaves money on the account that covers what March still owes.
+    ledger = open_ledger(database_url)
+    try:
+        herning(ledger)
+        h = citizen(ledger, HERNING)
+        o = order(ledger, h, "extra-cleaning", "2019-03-01", kind="recurring", every_weeks=1, minutes=60)
+        deliver(ledger, o, "2019-03-04", 60)
+        invoice_run(ledger, HERNING, "2019-03")  # 657-000001, due 2019-04-15
+        april = deliver(ledger, o, "2019-04-01", 60)
+        invoice_run(ledger, HERNING, "2019-04")  # 657-000002, due 2019-05-15
+        pay(ledger, h, HOUR, "2019-05-10", reference="657-000002")
+        pay(ledger, h, HOUR - 10_000, "2019-05-10", reference="657-000001")
+        withdraw(ledger, april, "2019-05-20")  # credit note 657-K00001 for the paid April hour
+        assert remind(ledger, HERNING, "2019-06-05")["reminders"] == []
+        db = caught_up(ledger)
+        balance = _agrees_with_the_account(ledger, db, h)
+        assert (balance["owed"], balance["credit"], balance["balance"], balance["fees"]) == (
+            0, HOUR - 10_000, 10_000 - HOUR, 0)
+        assert q.open_items(db, HERNING) == [] and q.reminders(db, HERNING) == []
+        [ageing] = q.ageing(db, HERNING, "2019-06-05")
+        assert (ageing["open"], ageing["credit"]) == (0, HOUR - 10_000)
+        assert q.invoice(db, HERNING, "657-000001")["allocations"][-1] == {"payment_id": "credit", "amount": 10_000}
+    finally:
+        ledger.close()
+
+
+def _debit_note(ledger: Any, overpaid: int = 0) -> str:
+    """January invoiced (657-000001, 2 hours, due 2019-02-15) and paid (plus `overpaid`), then a price
+    correction of +10.00/h billed by February's run as debit note 657-D00001 (2 000 øre, due 2019-03-15)."""
+    herning(ledger)
+    h = citizen(ledger, HERNING)
+    o = order(ledger, h, "extra-cleaning", "2019-01-01", kind="recurring", every_weeks=1, minutes=60)
+    deliver(ledger, o, "2019-01-07", 60)
+    deliver(ledger, o, "2019-01-14", 60)
+    invoice_run(ledger, HERNING, "2019-01")
+    pay(ledger, h, 2 * HOUR + overpaid, "2019-02-10", reference="657-000001")
+    run(ledger, "correct_price_version", {
+        "municipality": HERNING, "offer_id": "extra-cleaning", "effective": "2018-06-01", "vat_class": "exempt",
+        "prices": prices(HOUR + 1_000), "cost_basis": COST, "reason": "the wage basis was last year's"},
+        role="catalogue_manager")
+    [note] = invoice_run(ledger, HERNING, "2019-02")["debit_notes"]
+    assert (note["number"], note["gross"]) == ("657-D00001", 2_000)
+    return h
+
+
+def test_a_debit_note_is_an_open_item_and_is_reminded_like_an_invoice(database_url):
+    ledger = open_ledger(database_url)
+    try:
+        h = _debit_note(ledger)
+        db = caught_up(ledger)
+        assert [(i["number"], i["kind"], i["month"], i["open_amount"], i["reminder_count"])
+                for i in q.open_items(db, HERNING)] == [("657-D00001", "debit_note", "2019-01", 2_000, 0)]
+        issued = {day: [r["invoice_number"] for r in remind(ledger, HERNING, day)["reminders"]]
+                  for day in ("2019-03-15", "2019-03-16", "2019-03-25", "2019-03-26", "2019-04-05", "2019-05-01")}
+        assert issued == {"2019-03-15": [], "2019-03-16": ["657-D00001"], "2019-03-25": [],
+                          "2019-03-26": ["657-D00001"], "2019-04-05": ["657-D00001"], "2019-05-01": []}
+        db = caught_up(ledger)
+        assert [(r["invoice_number"], r["sequence"], r["fee"]) for r in q.reminders(db, HERNING)] == [
+            ("657-D00001", 1, 10_000), ("657-D00001", 2, 10_000), ("657-D00001", 3, 10_000)]
+        [item] = q.open_items(db, HERNING)
+        assert (item["number"], item["fees"], item["charged"], item["open_amount"], item["reminder_count"]) == (
+            "657-D00001", 30_000, 32_000, 32_000, 3)
+        [debit] = q.debit_notes(db, HERNING)
+        assert debit["open_amount"] == 32_000
+        state = account_state(ledger, h)
+        assert state.owed == {"657-000001": 0, "657-D00001": 32_000}
+        assert _agrees_with_the_account(ledger, db, h)["owed"] == 32_000
+    finally:
+        ledger.close()
+
+
+def test_credit_on_the_account_covers_a_debit_note_so_it_is_neither_open_nor_reminded(database_url):
+    ledger = open_ledger(database_url)
+    try:
+        h = _debit_note(ledger, overpaid=5_000)
+        assert remind(ledger, HERNING, "2019-03-16")["reminders"] == []
+        db = caught_up(ledger)
+        assert q.open_items(db, HERNING) == []
+        balance = _agrees_with_the_account(ledger, db, h)
+        assert (balance["owed"], balance["credit"]) == (0, 3_000)
     finally:
         ledger.close()

@@ -87,3 +87,111 @@ def test_money_balances_to_the_ore_whatever_is_paid(payments):
     assert state.balance == 35_400 - sum(payments)
     assert sum(state.owed.values()) == max(0, 35_400 - sum(payments))
     assert state.credit == max(0, sum(payments) - 35_400)
+
+
+# -- credit on the account covers open documents; debit notes are owed and reminded like invoices --
+
+def account_with_two_invoices() -> Account:
+    a = account_with_invoice(141_600)
+    a.issue_invoice(CTX, "657-000002", "2019-04", date(2019, 5, 3), date(2019, 5, 17), [line("d-2", 70_800)], HEAD)
+    return a
+
+
+def debit(a: Account, gross: int, number: str = "657-D00001", due_on: date = date(2019, 6, 17)) -> None:
+    lines = [{"line_no": 1, "invoice_line_no": 1, "billing_key": "d-1", "net": gross, "vat": 0, "gross": gross,
+              "date": "2019-03-04", "month": "2019-03", "offer_id": "x", "vat_class": "exempt", "why": "price"}]
+    a.issue_adjustment(CTX, number, "657-000001", lines, date(2019, 6, 3), due_on, "re-rating")
+
+
+def test_credit_from_a_credit_note_pays_the_other_open_invoices_at_once():
+    a = account_with_two_invoices()
+    a.receive_payment(CTX, "p-1", 70_800, date(2019, 5, 10), "bank_transfer", "657-000002")
+    a.receive_payment(CTX, "p-2", 131_600, date(2019, 5, 10), "bank_transfer", "657-000001")
+    a.issue_credit_note(CTX, "657-K00001", "657-000002", line("d-2", 70_800), date(2019, 6, 3), "no grant")
+    state = a.state()
+    assert state.owed == {"657-000001": 0, "657-000002": 0}
+    assert state.credit == 60_800 and state.balance == -60_800
+    assert ("credit", "657-000001", 10_000) in state.allocations
+
+
+def test_an_account_in_credit_enough_gets_no_reminder_and_no_fee():
+    a = account_with_two_invoices()
+    a.receive_payment(CTX, "p-1", 70_800, date(2019, 5, 10), "bank_transfer", "657-000002")
+    a.receive_payment(CTX, "p-2", 131_600, date(2019, 5, 10), "bank_transfer", "657-000001")
+    a.issue_credit_note(CTX, "657-K00001", "657-000002", line("d-2", 70_800), date(2019, 6, 3), "no grant")
+    assert a.remind_overdue(CTX, date(2019, 6, 5), 10_000, 3, 10) == []
+    assert a.state().balance == -60_800
+
+
+def test_a_reminder_is_for_what_the_credit_leaves_uncovered():
+    a = account_with_two_invoices()
+    a.receive_payment(CTX, "p-1", 70_800, date(2019, 5, 10), "bank_transfer", "657-000002")
+    a.receive_payment(CTX, "p-2", 31_600, date(2019, 5, 10), "bank_transfer", "657-000001")
+    a.issue_credit_note(CTX, "657-K00001", "657-000002", line("d-2", 70_800), date(2019, 6, 3), "no grant")
+    assert a.state().owed["657-000001"] == 141_600 - 31_600 - 70_800 and a.state().credit == 0
+    assert a.remind_overdue(CTX, date(2019, 6, 5), 10_000, 3, 10) == [("657-000001", 1)]
+    assert a.state().owed["657-000001"] == 39_200 + 10_000
+
+
+def test_a_debit_note_is_owed_covered_by_credit_and_reminded_like_an_invoice():
+    a = account_with_invoice()
+    a.receive_payment(CTX, "p-1", 35_400, date(2019, 4, 10), "card", "657-000001")
+    debit(a, 5_000)
+    assert a.state().owed["657-D00001"] == 5_000
+    assert not a.remind(CTX, "657-D00001", date(2019, 6, 17), 10_000, 3, 10)  # not due yet
+    assert a.remind_overdue(CTX, date(2019, 6, 18), 10_000, 3, 10) == [("657-D00001", 1)]
+    assert a.remind_overdue(CTX, date(2019, 6, 27), 10_000, 3, 10) == []  # too soon after the first
+    assert a.remind_overdue(CTX, date(2019, 6, 28), 10_000, 3, 10) == [("657-D00001", 2)]
+    assert a.remind_overdue(CTX, date(2019, 7, 8), 10_000, 3, 10) == [("657-D00001", 3)]
+    assert a.remind_overdue(CTX, date(2019, 8, 8), 10_000, 3, 10) == []  # three is the most
+    assert a.state().owed["657-D00001"] == 5_000 + 3 * 10_000
+    assert a.debit_notes["657-D00001"]["reminders"] == ["2019-06-18", "2019-06-28", "2019-07-08"]
+
+
+def test_credit_on_the_account_pays_a_debit_note_and_it_is_not_reminded():
+    a = account_with_invoice()
+    a.receive_payment(CTX, "p-1", 40_400, date(2019, 4, 10), "card", "657-000001")  # 5 000 too much
+    debit(a, 5_000)
+    assert a.state().owed["657-D00001"] == 0 and a.state().credit == 0
+    assert a.remind_overdue(CTX, date(2019, 7, 1), 10_000, 3, 10) == []
+
+
+def test_the_reminder_run_reminds_invoices_and_debit_notes_oldest_first():
+    a = account_with_invoice()
+    debit(a, 5_000)
+    assert a.remind_overdue(CTX, date(2019, 6, 18), 10_000, 3, 10) == [("657-000001", 1), ("657-D00001", 1)]
+    with pytest.raises(NotFound):
+        a.remind(CTX, "657-D00009", date(2019, 6, 18), 10_000, 3, 10)
+
+
+_MONEY = st.lists(st.one_of(
+    st.tuples(st.just("pay"), st.integers(1, 60_000), st.sampled_from([None, "657-000001", "657-000002"])),
+    st.tuples(st.just("credit"), st.sampled_from(["d-1", "d-2"]), st.none()),
+    st.tuples(st.just("debit"), st.integers(1, 20_000), st.none()),
+    st.tuples(st.just("remind"), st.integers(0, 90), st.none()),
+), max_size=10)
+
+
+@given(_MONEY)
+def test_credit_never_waits_beside_an_open_document_and_no_covered_document_is_reminded(steps):
+    a = account_with_two_invoices()
+    debits = 0
+    for i, (kind, x, ref) in enumerate(steps):
+        state = a.state()
+        if kind == "pay":
+            a.receive_payment(CTX, f"p-{i}", x, date(2019, 5, 10), "card", ref)
+        elif kind == "credit" and a.still_charged(x)["gross"] > 0:
+            number = "657-000001" if x == "d-1" else "657-000002"
+            a.issue_credit_note(CTX, f"657-K{i:05d}", number, a.line_for(x)[1], date(2019, 6, 3), "disputed")
+        elif kind == "debit":
+            debits += 1
+            debit(a, x, f"657-D{debits:05d}", date(2019, 6, 17))
+        elif kind == "remind":
+            on = date.fromordinal(date(2019, 6, 18).toordinal() + x)
+            for number, _ in a.remind_overdue(CTX, on, 10_000, 3, 10):
+                assert state.owed[number] > 0  # only what was still open after the credit
+        state = a.state()
+        assert state.credit == 0 or sum(state.owed.values()) == 0
+        assert all(v >= 0 for v in state.owed.values()) and state.credit >= 0
+        assert state.balance == sum(state.charged.values()) - sum(
+            p["amount"] for p in a.payments.values() if not p["reversed"])

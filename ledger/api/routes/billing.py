@@ -37,7 +37,7 @@ def run_invoices(run: Run[c.RunInvoices] = Command(c.RunInvoices)) -> Response:
 
 @router.post("/reminders", **declared(c.IssueReminders))
 def issue_reminders(run: Run[c.IssueReminders] = Command(c.IssueReminders)) -> Response:
-    """Remind every overdue invoice that may be reminded on the date (at most 3, 10 days apart)."""
+    """Remind every overdue invoice and debit note that may be reminded on the date (at most 3, 10 days apart)."""
     return run()
 
 

@@ -198,14 +198,14 @@ def issue_reminders(uow: UnitOfWork, cmd: IssueReminders, ctx: Context, svc: Ser
     m = municipality_code(cmd.municipality)
     s = uow.find(InvoiceSeries, series_id(m))
     issued: list[dict[str, Any]] = []
-    # Only citizens who were ever invoiced can have an overdue invoice; the series remembers them.
+    # Only citizens who were ever invoiced can owe anything (a debit note adjusts an invoice); the
+    # series remembers them. Which documents are overdue is the account's rule (Account.remind).
     for citizen_id in sorted(s.invoiced_citizens) if s is not None else []:
         account = uow.find(Account, account_id(citizen_id))
         if account is None:
             continue
-        for number in list(account.invoices):
-            if account.remind(ctx, number, cmd.date, svc.settings.reminder_fee_ore, svc.settings.reminder_max_count,
-                              svc.settings.reminder_min_days_apart):
-                issued.append({"invoice_number": number, "citizen_id": citizen_id,
-                               "sequence": len(account.invoices[number]["reminders"])})
+        for number, sequence in account.remind_overdue(ctx, cmd.date, svc.settings.reminder_fee_ore,
+                                                       svc.settings.reminder_max_count,
+                                                       svc.settings.reminder_min_days_apart):
+            issued.append({"invoice_number": number, "citizen_id": citizen_id, "sequence": sequence})
     return {"municipality": m, "date": cmd.date.isoformat(), "reminders": issued}
