@@ -331,7 +331,7 @@ class Ledger(Application[UUID]):
                 st = loads(raw)
                 if municipality is not None and st.get("municipality") != municipality:
                     continue
-                yield int(nid), topic.rsplit(".", 1)[1], str(UUID(str(originator))), int(version), st
+                yield int(nid), topic.rsplit(".", 1)[1], _dashed(originator), int(version), st
             start = int(page[-1][0])
 
     # -- aggregates for readers -------------------------------------------------------------
@@ -342,6 +342,19 @@ class Ledger(Application[UUID]):
             state = orjson.loads(e.state)
             out.append({"version": e.originator_version, "event": e.topic.rsplit(".", 1)[1], **state})
         return out
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def _dashed(originator: Any) -> str:
+    """An originator id as `str(UUID(...))` spells it: PostgreSQL's `::text` already is; SQLite
+    stores the library's 32 lower-case hex digits, which only need their dashes (no UUID object
+    per scanned event); anything else goes through UUID."""
+    text = str(originator)
+    if len(text) == 32 and _HEX.issuperset(text):
+        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    return str(UUID(text))
 
 
 def _event_topics() -> dict[str, tuple[str, ...]]:
