@@ -120,6 +120,17 @@ def _instant(value: Any) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
+_SPECS = cmds.by_name()  # a live view of the registry
+
+
+def _refuse_keys(keys: Any, line_no: int) -> None:
+    missing = sorted(REQUIRED_KEYS - keys)
+    extra = sorted(keys - LINE_KEYS)
+    if missing or extra:
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + ([f"unknown {', '.join(extra)}"] if extra else [])
+        raise LineRejected(line_no, "; ".join(parts))
+
+
 def parse_line(raw: bytes, line_no: int, now: datetime) -> Submission:
     """One line → a Submission, or LineRejected saying exactly what is wrong with it."""
     try:
@@ -128,13 +139,11 @@ def parse_line(raw: bytes, line_no: int, now: datetime) -> Submission:
         raise LineRejected(line_no, f"not valid JSON: {e}") from None
     if not isinstance(doc, dict):
         raise LineRejected(line_no, "a line must be a JSON object")
-    missing = sorted(REQUIRED_KEYS - doc.keys())
-    extra = sorted(doc.keys() - LINE_KEYS)
-    if missing or extra:
-        parts = ([f"missing {', '.join(missing)}"] if missing else []) + ([f"unknown {', '.join(extra)}"] if extra else [])
-        raise LineRejected(line_no, "; ".join(parts))
+    keys = doc.keys()
+    if keys != LINE_KEYS and keys != REQUIRED_KEYS:  # the usual lines skip the set arithmetic
+        _refuse_keys(keys, line_no)
     kind = doc["type"]
-    spec = cmds.by_name().get(kind) if isinstance(kind, str) else None
+    spec = _SPECS.get(kind) if isinstance(kind, str) else None
     if spec is None:
         raise LineRejected(line_no, f"unknown command type {kind!r}")
     command_id = doc["command_id"]
@@ -240,6 +249,19 @@ def _record_directly(ledger: Ledger, objs: tuple[Any, ...], kwargs: dict[str, An
 _TOUCHED_BY_SPEC = frozenset({"citizen", "assessment", "account", "order", "delivery"})
 
 
+_KINDS: dict[str, tuple[str, ...]] = {}
+
+
+def _record_kinds(spec: Any) -> tuple[str, ...]:
+    """The kinds of record besides its spec's `touches` a command of this spec names (once per spec)."""
+    found = _KINDS.get(spec.name)
+    if found is None:
+        kinds = {spec.etag, spec.if_match, *(("scheme", "catalogue") if spec.owner == "municipality" else ())}
+        found = _KINDS[spec.name] = tuple(sorted(k for k in kinds if k is not None and k not in _TOUCHED_BY_SPEC
+                                                 and k in RECORDS))
+    return found
+
+
 def touched(sub: Submission) -> Iterator[UUID]:
     """The aggregates a command will read, as its spec tells from its fields (`CommandSpec.touches`,
     and the records its ETag and If-Match name, e.g. a survey response or a klippekort, and a
@@ -249,9 +271,7 @@ def touched(sub: Submission) -> Iterator[UUID]:
         return
     spec = sub.spec
     yield from spec.touches(sub.command)
-    for kind in {spec.etag, spec.if_match, *(("scheme", "catalogue") if spec.owner == "municipality" else ())}:
-        if kind is None or kind in _TOUCHED_BY_SPEC or kind not in RECORDS:
-            continue
+    for kind in _record_kinds(spec):
         try:
             yield RECORDS[kind](sub.command, {})
         except (AttributeError, TypeError, ValueError, LedgerError):  # an id the handler makes: nothing to load
