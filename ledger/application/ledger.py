@@ -122,6 +122,13 @@ class Ledger(Application[UUID]):
         """command id → (payload hash, stored result) for those already executed."""
         found: dict[str, tuple[str, dict[str, Any]]] = {}
         ids = list(dict.fromkeys(command_ids))
+        if self.db.is_postgres and ids:
+            # One binary array parameter, whatever the batch's size (not hundreds of placeholders).
+            for cid, h, result in self.db.query(
+                    f"SELECT command_id, payload_hash, result FROM {COMMANDS_TABLE} WHERE command_id = ANY(%b::text[])",
+                    [ids]):
+                found[cid] = (h, orjson.loads(result))
+            return found
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
             marks = ",".join("?" * len(chunk))
