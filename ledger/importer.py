@@ -30,6 +30,7 @@ from pydantic import ValidationError
 from ledger.application import commands as cmds
 from ledger.application.commands._spec import RECORDS
 from ledger.application.ledger import Ledger, Submission
+from ledger.application.scan_window import ScanWindow
 from ledger.domain.base import Context
 from ledger.domain.errors import LedgerError
 
@@ -340,10 +341,12 @@ class Importer:
             return _record_directly(self.ledger, objs, {**kwargs, "relaxed_commit": True})
 
         self.ledger.save = save_directly  # type: ignore[method-assign]
+        self.ledger.scan_window = ScanWindow()
         try:
             return self._run(path, progress)
         finally:
             del self.ledger.save
+            self.ledger.scan_window = None
 
     def _run(self, path: str | Path, progress: Progress | None) -> ImportReport:
         total = Path(path).stat().st_size
