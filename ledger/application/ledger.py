@@ -344,7 +344,7 @@ class Ledger(Application[UUID]):
                     a = int(page[-1][0])
                 return out
 
-            for nid, topic, originator, version, raw in window.rows_between(topics, after, until, fetch):
+            for nid, topic, originator, version, raw in window.rows_between(topics, after, until, fetch, municipality):
                 if needle is not None and needle not in raw:
                     continue
                 st = loads(raw)
