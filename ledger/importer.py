@@ -75,6 +75,7 @@ class _Absent:
 
 
 ABSENT = _Absent()
+_MISSING = object()
 
 
 class AggregateCache(OrderedDict):  # type: ignore[type-arg]
@@ -95,9 +96,10 @@ class AggregateCache(OrderedDict):  # type: ignore[type-arg]
     def get(self, key: Any, default: Any = None) -> Any:
         # A batch asks for the same few aggregates tens of thousands of times: note the use, and
         # reorder once per batch in `trim`, rather than reorder on every read.
-        found = super().get(key, ABSENT if key in self.absent else default)
-        if found is not ABSENT and found is not default:
-            self.used.add(key)
+        found = super().get(key, _MISSING)
+        if found is _MISSING:
+            return ABSENT if key in self.absent else default
+        self.used.add(key)
         return found
 
     def trim(self) -> None:
