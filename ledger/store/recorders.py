@@ -59,24 +59,25 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
 
     def _insert_stored(self, c: Any, stored_events: Sequence[StoredEvent]) -> list[int]:
         """The library's insert (one statement per event, to read each `lastrowid`) as one
-        executemany. The notification id is the rowid, which SQLite gives as one more than the
-        table's largest; the largest is read in this transaction before the insert (a writer that
-        got in between would make this transaction's insert fail, as with any stale snapshot), and
-        the ids are checked to be exactly the next ones, in the events' order, before they are used."""
+        executemany. The insert comes first, so it takes the write lock (or meets the duplicate key
+        of a racing writer) exactly as the library's does. The notification id is the rowid, which
+        SQLite gives as one more than the table's largest, so the batch's rows are the last ones up
+        to `last_insert_rowid()`; they are read back and checked to be these events, in this order,
+        before the ids are used."""
         if not stored_events:
             return []
-        table = self.events_table_name
-        c.execute(f"SELECT max(rowid) FROM {table}")
-        before = c.fetchone()[0] or 0
-        c.executemany(self.insert_events_statement, [
-            (e.originator_id.hex if isinstance(e.originator_id, UUID) else e.originator_id, e.originator_version,
-             e.topic, e.state) for e in stored_events])
-        c.execute(f"SELECT count(*), max(rowid) FROM {table} WHERE rowid > ?", (before,))
-        count, top = c.fetchone()
-        if count != len(stored_events) or top != before + count:
-            raise ProgrammingError(f"inserted {len(stored_events)} events after rowid {before} but found {count} "
-                                   f"up to {top}: notification ids are not the next ones")
-        return list(range(before + 1, top + 1))
+        rows = [(e.originator_id.hex if isinstance(e.originator_id, UUID) else e.originator_id, e.originator_version,
+                 e.topic, e.state) for e in stored_events]
+        c.executemany(self.insert_events_statement, rows)
+        c.execute("SELECT last_insert_rowid()")
+        last = c.fetchone()[0]
+        first = last - len(rows) + 1
+        c.execute(f"SELECT rowid, originator_id, originator_version FROM {self.events_table_name} "
+                  "WHERE rowid >= ? ORDER BY rowid", (first,))
+        found = [tuple(r) for r in c.fetchall()]
+        if [(rowid, oid, ver) for rowid, (oid, ver, _t, _s) in zip(range(first, last + 1), rows)] != found:
+            raise ProgrammingError(f"the {len(rows)} events inserted up to rowid {last} are not the table's last rows")
+        return list(range(first, last + 1))
 
     def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         ids = self._insert_stored(c, stored_events)
