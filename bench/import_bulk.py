@@ -11,6 +11,8 @@ LEDGER_BENCH_PG, default postgresql://root@127.0.0.1/test). Reported: the median
 rounds, the median peak RSS of the importing process (MiB), and the chain head each version stored
 (the "after" heads must be equal on both backends). Events per CPU second counts the importing
 process only (not the database server's), and moves less with the machine's load than the wall rate.
+The import is run as `ledger import` runs it: without the billing projection digest each invoice run
+would otherwise take (ADR 0021; `run_billing_digest`); `--run-digest` measures it with them.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ import json, resource, sys, time
 from ledger.application import Ledger
 from ledger.importer import Importer
 from ledger.settings import Settings
-url, path = sys.argv[1], sys.argv[2]
-led = Ledger(Settings(database_url=url))
+url, path, digest = sys.argv[1], sys.argv[2], sys.argv[3] == "digest"
+led = Ledger(Settings(database_url=url, run_billing_digest=digest))
 t, cpu = time.perf_counter(), time.process_time()
 report = Importer(led).run(path)
 seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
@@ -57,11 +59,11 @@ def drop_schema(base: str, schema: str) -> None:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-def one_import(source: Path | None, url: str, history: Path) -> dict[str, Any]:
+def one_import(source: Path | None, url: str, history: Path, digest: bool = False) -> dict[str, Any]:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     if source is not None:
         env["PYTHONPATH"] = str(source)
-    done = subprocess.run([sys.executable, "-c", CHILD, url, str(history)], env=env, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-c", CHILD, url, str(history), "digest" if digest else "-"], env=env, capture_output=True, text=True,
                           cwd=source or ROOT, timeout=3600)
     if done.returncode != 0:
         raise SystemExit(f"import failed ({url}):\n{done.stderr[-3000:]}")
@@ -86,6 +88,9 @@ def measure(work: Path) -> None:
     ap.add_argument("--backends", default="sqlite,postgres")
     ap.add_argument("--pg", default=os.environ.get("LEDGER_BENCH_PG", "postgresql://root@127.0.0.1/test"))
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--run-digest", action="store_true",
+                    help="let every invoice run digest the billing projection (ADR 0021), which `ledger import` "
+                         "turns off; without this flag the import is measured as `ledger import` runs it")
     args = ap.parse_args()
 
     before = work / "before"
@@ -112,7 +117,7 @@ def measure(work: Path) -> None:
                     schema = f"bench_import_{name}_{n}"
                     drop_schema(args.pg, schema)
                     url = pg_url(args.pg, schema)
-                figures = one_import(source, url, history)
+                figures = one_import(source, url, history, args.run_digest)
                 if backend != "sqlite":
                     drop_schema(args.pg, schema)
                 results.setdefault(backend, {}).setdefault(name, []).append(figures)
@@ -120,7 +125,8 @@ def measure(work: Path) -> None:
                       f"{figures['rss_mib']:.0f} MiB", file=sys.stderr)
 
     print(f"\n`ledger import`, generated history factor {args.factor} seed {args.seed}, median of {args.repeat}, "
-          f"before = {args.before}, after = {args.after or 'this checkout'}\n")
+          f"before = {args.before}, after = {args.after or 'this checkout'}, "
+          f"run digests {'on' if args.run_digest else 'off (as `ledger import`)'}\n")
     print("| backend | version | events | batches | events/s | events per CPU s | peak RSS MiB | chain head |")
     print("|---|---|---:|---:|---:|---:|---:|---|")
     table: dict[str, Any] = {}

@@ -30,6 +30,7 @@ from ledger import strict_json
 from ledger.application import commands as cmds
 from ledger.application.commands._spec import RECORDS
 from ledger.application.ledger import Ledger, Submission
+from ledger.application.scan_window import ScanWindow
 from ledger.domain.base import Context
 from ledger.domain.errors import LedgerError
 
@@ -74,6 +75,7 @@ class _Absent:
 
 
 ABSENT = _Absent()
+_MISSING = object()
 
 
 class AggregateCache(OrderedDict):  # type: ignore[type-arg]
@@ -89,15 +91,22 @@ class AggregateCache(OrderedDict):  # type: ignore[type-arg]
         super().__init__()
         self.limit = limit
         self.absent: set[UUID] = set()
+        self.used: set[Any] = set()  # read since the last trim: moved to the recent end by it
 
     def get(self, key: Any, default: Any = None) -> Any:
-        try:
-            self.move_to_end(key)
-        except KeyError:
+        # A batch asks for the same few aggregates tens of thousands of times: note the use, and
+        # reorder once per batch in `trim`, rather than reorder on every read.
+        found = super().get(key, _MISSING)
+        if found is _MISSING:
             return ABSENT if key in self.absent else default
-        return self[key]
+        self.used.add(key)
+        return found
 
     def trim(self) -> None:
+        for key in self.used:
+            if key in self:
+                self.move_to_end(key)
+        self.used = set()
         while len(self) > self.limit:
             self.popitem(last=False)
 
@@ -114,6 +123,17 @@ def _instant(value: Any) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
+_SPECS = cmds.by_name()  # a live view of the registry
+
+
+def _refuse_keys(keys: Any, line_no: int) -> None:
+    missing = sorted(REQUIRED_KEYS - keys)
+    extra = sorted(keys - LINE_KEYS)
+    if missing or extra:
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + ([f"unknown {', '.join(extra)}"] if extra else [])
+        raise LineRejected(line_no, "; ".join(parts))
+
+
 def parse_line(raw: bytes, line_no: int, now: datetime) -> Submission:
     """One line → a Submission, or LineRejected saying exactly what is wrong with it."""
     try:
@@ -124,13 +144,11 @@ def parse_line(raw: bytes, line_no: int, now: datetime) -> Submission:
         raise LineRejected(line_no, f"not valid JSON: {e}") from None
     if not isinstance(doc, dict):
         raise LineRejected(line_no, "a line must be a JSON object")
-    missing = sorted(REQUIRED_KEYS - doc.keys())
-    extra = sorted(doc.keys() - LINE_KEYS)
-    if missing or extra:
-        parts = ([f"missing {', '.join(missing)}"] if missing else []) + ([f"unknown {', '.join(extra)}"] if extra else [])
-        raise LineRejected(line_no, "; ".join(parts))
+    keys = doc.keys()
+    if keys != LINE_KEYS and keys != REQUIRED_KEYS:  # the usual lines skip the set arithmetic
+        _refuse_keys(keys, line_no)
     kind = doc["type"]
-    spec = cmds.by_name().get(kind) if isinstance(kind, str) else None
+    spec = _SPECS.get(kind) if isinstance(kind, str) else None
     if spec is None:
         raise LineRejected(line_no, f"unknown command type {kind!r}")
     command_id = doc["command_id"]
@@ -236,6 +254,19 @@ def _record_directly(ledger: Ledger, objs: tuple[Any, ...], kwargs: dict[str, An
 _TOUCHED_BY_SPEC = frozenset({"citizen", "assessment", "account", "order", "delivery"})
 
 
+_KINDS: dict[str, tuple[str, ...]] = {}
+
+
+def _record_kinds(spec: Any) -> tuple[str, ...]:
+    """The kinds of record besides its spec's `touches` a command of this spec names (once per spec)."""
+    found = _KINDS.get(spec.name)
+    if found is None:
+        kinds = {spec.etag, spec.if_match, *(("scheme", "catalogue") if spec.owner == "municipality" else ())}
+        found = _KINDS[spec.name] = tuple(sorted(k for k in kinds if k is not None and k not in _TOUCHED_BY_SPEC
+                                                 and k in RECORDS))
+    return found
+
+
 def touched(sub: Submission) -> Iterator[UUID]:
     """The aggregates a command will read, as its spec tells from its fields (`CommandSpec.touches`,
     and the records its ETag and If-Match name, e.g. a survey response or a klippekort, and a
@@ -245,9 +276,7 @@ def touched(sub: Submission) -> Iterator[UUID]:
         return
     spec = sub.spec
     yield from spec.touches(sub.command)
-    for kind in {spec.etag, spec.if_match, *(("scheme", "catalogue") if spec.owner == "municipality" else ())}:
-        if kind is None or kind in _TOUCHED_BY_SPEC or kind not in RECORDS:
-            continue
+    for kind in _record_kinds(spec):
         try:
             yield RECORDS[kind](sub.command, {})
         except (AttributeError, TypeError, ValueError, LedgerError):  # an id the handler makes: nothing to load
@@ -271,7 +300,7 @@ def prefetch(ledger: Ledger, cache: AggregateCache, ids: Iterable[UUID]) -> None
         params: list[Any]
         if db.is_postgres:
             sql, params = (f"SELECT originator_id, originator_version, topic, state FROM {db.events_table} "
-                           "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"), [chunk]
+                           "WHERE originator_id = ANY(%b) ORDER BY originator_id, originator_version"), [chunk]
         else:
             sql, params = (f"SELECT originator_id, originator_version, topic, state FROM {db.events_table} "
                            f"WHERE originator_id IN ({','.join('?' * len(chunk))}) "
@@ -316,10 +345,12 @@ class Importer:
             return _record_directly(self.ledger, objs, {**kwargs, "relaxed_commit": True})
 
         self.ledger.save = save_directly  # type: ignore[method-assign]
+        self.ledger.scan_window = ScanWindow()
         try:
             return self._run(path, progress)
         finally:
             del self.ledger.save
+            self.ledger.scan_window = None
 
     def _run(self, path: str | Path, progress: Progress | None) -> ImportReport:
         total = Path(path).stat().st_size

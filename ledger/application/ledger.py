@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from ledger.application import commands as cmds
 from ledger.application.commands import Command, CommandSpec, spec_of
+from ledger.application.scan_window import ScanWindow
 from ledger.application.uow import UnitOfWork
 from ledger.db import Database
 from ledger.domain.base import Context
@@ -90,6 +91,8 @@ def validation_message(e: ValidationError) -> str:
 
 class Ledger(Application[UUID]):
     name = "Ledger"
+    # Installed by the importer for one import: its invoice runs' log reads (scan_window.py).
+    scan_window: ScanWindow | None = None
 
     def __init__(self, settings: Settings | None = None, env: dict[str, str] | None = None) -> None:
         self.settings = settings or Settings.from_env()
@@ -122,6 +125,13 @@ class Ledger(Application[UUID]):
         """command id → (payload hash, stored result) for those already executed."""
         found: dict[str, tuple[str, dict[str, Any]]] = {}
         ids = list(dict.fromkeys(command_ids))
+        if self.db.is_postgres and ids:
+            # One binary array parameter, whatever the batch's size (not hundreds of placeholders).
+            for cid, h, result in self.db.query(
+                    f"SELECT command_id, payload_hash, result FROM {COMMANDS_TABLE} WHERE command_id = ANY(%b::text[])",
+                    [ids]):
+                found[cid] = (h, orjson.loads(result))
+            return found
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
             marks = ",".join("?" * len(chunk))
@@ -319,6 +329,29 @@ class Ledger(Application[UUID]):
                f"WHERE {pos} > ? AND {pos} <= ? AND topic IN ({','.join('?' * len(topics))}){near} "
                f"ORDER BY {pos} LIMIT 5000")
         loads = orjson.loads
+        window: ScanWindow | None = getattr(self, "scan_window", None)
+        if window is not None:
+            # The import's runs: every municipality's rows of the stretch, read once (scan_window.py).
+            every = sql.replace(near, "")
+
+            def fetch(a: int, b: int) -> list[tuple[int, str, Any, int, bytes]]:
+                out: list[tuple[int, str, Any, int, bytes]] = []
+                while a < b:
+                    page = db.query(every, [a, b, *topics])
+                    if not page:
+                        break
+                    out.extend((int(n), t, o, int(v), bytes(s)) for n, t, o, v, s in page)
+                    a = int(page[-1][0])
+                return out
+
+            for nid, topic, originator, version, raw in window.rows_between(topics, after, until, fetch, municipality):
+                if needle is not None and needle not in raw:
+                    continue
+                st = loads(raw)
+                if municipality is not None and st.get("municipality") != municipality:
+                    continue
+                yield nid, topic.rsplit(".", 1)[1], _dashed(originator), version, st
+            return
         start = after
         while start < until:
             page = db.query(sql, [start, until, *topics, *(() if needle is None else (needle,))])
@@ -331,7 +364,7 @@ class Ledger(Application[UUID]):
                 st = loads(raw)
                 if municipality is not None and st.get("municipality") != municipality:
                     continue
-                yield int(nid), topic.rsplit(".", 1)[1], str(UUID(str(originator))), int(version), st
+                yield int(nid), topic.rsplit(".", 1)[1], _dashed(originator), int(version), st
             start = int(page[-1][0])
 
     # -- aggregates for readers -------------------------------------------------------------
@@ -342,6 +375,19 @@ class Ledger(Application[UUID]):
             state = orjson.loads(e.state)
             out.append({"version": e.originator_version, "event": e.topic.rsplit(".", 1)[1], **state})
         return out
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def _dashed(originator: Any) -> str:
+    """An originator id as `str(UUID(...))` spells it: PostgreSQL's `::text` already is; SQLite
+    stores the library's 32 lower-case hex digits, which only need their dashes (no UUID object
+    per scanned event); anything else goes through UUID."""
+    text = str(originator)
+    if len(text) == 32 and _HEX.issuperset(text):
+        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    return str(UUID(text))
 
 
 def _event_topics() -> dict[str, tuple[str, ...]]:

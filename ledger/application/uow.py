@@ -38,7 +38,7 @@ class UnitOfWork:
         if not isinstance(agg, cls):
             return None
         self.used[aggregate_id] = agg
-        want = self.expected.get(aggregate_id)
+        want = self.expected.get(aggregate_id) if self.expected else None
         if want is not None and agg.version != want:
             raise StaleVersion(f"{cls.__name__} {aggregate_id} is at version {agg.version}, not {want}",
                                current_version=agg.version)

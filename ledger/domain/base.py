@@ -9,6 +9,7 @@ values (str, int, bool, list, dict, None) so the stored bytes are plain JSON for
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -20,7 +21,11 @@ from eventsourcing.domain import Aggregate
 LEDGER_NAMESPACE = uuid5(NAMESPACE_URL, "urn:addon-ledger")
 
 
+@lru_cache(maxsize=65_536, typed=True)
 def key_id(*parts: object) -> UUID:
+    # Cached: the same few keys (a municipality's scheme, catalogue and series; a citizen's
+    # account) are asked for by every command and every run, and each is a SHA-1. `typed`, so
+    # True and 1 (equal as keys, different as text) never share an entry.
     return uuid5(LEDGER_NAMESPACE, "/".join(str(p) for p in parts))
 
 

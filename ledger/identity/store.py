@@ -97,6 +97,18 @@ def write_staged(cur: Any, staged: Staged | None, mark: str, schema: str | None 
         return
     keys_table, records_table = (f'"{schema}".{t}' if schema else t for t in ("identity_keys", "identity_records"))
     keys, records = list(staged.wrapped.items()), list(staged.records.items())
+    if mark == "%s":
+        # PostgreSQL: one statement per table and kind, the rows as binary arrays (an import batch
+        # stages thousands; executemany would send four statements per citizen).
+        for table, rows, kind in ((keys_table, keys, "bytea"), (records_table, records, "text")):
+            if not rows:
+                continue
+            cur.execute(f"DELETE FROM {table} WHERE citizen_id = ANY(%b::text[])", [[c for c, _ in rows]])
+            kept = [(c, v) for c, v in rows if v is not None]
+            if kept:
+                cur.execute(f"INSERT INTO {table} SELECT * FROM unnest(%b::text[], %b::{kind}[])",
+                            [[c for c, _ in kept], [v for _, v in kept]])
+        return
     if keys:
         cur.executemany(f"DELETE FROM {keys_table} WHERE citizen_id = {mark}", [(c,) for c, _ in keys])
         new = [(c, w) for c, w in keys if w is not None]

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 import orjson
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg.sql import SQL, Identifier
@@ -56,8 +57,30 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             "payload_hash TEXT NOT NULL, result TEXT NOT NULL)",
         ]
 
+    def _insert_stored(self, c: Any, stored_events: Sequence[StoredEvent]) -> list[int]:
+        """The library's insert (one statement per event, to read each `lastrowid`) as one
+        executemany. The insert comes first, so it takes the write lock (or meets the duplicate key
+        of a racing writer) exactly as the library's does. The notification id is the rowid, which
+        SQLite gives as one more than the table's largest, so the batch's rows are the last ones up
+        to `last_insert_rowid()`; they are read back and checked to be these events, in this order,
+        before the ids are used."""
+        if not stored_events:
+            return []
+        rows = [(e.originator_id.hex if isinstance(e.originator_id, UUID) else e.originator_id, e.originator_version,
+                 e.topic, e.state) for e in stored_events]
+        c.executemany(self.insert_events_statement, rows)
+        c.execute("SELECT last_insert_rowid()")
+        last = c.fetchone()[0]
+        first = last - len(rows) + 1
+        c.execute(f"SELECT rowid, originator_id, originator_version FROM {self.events_table_name} "
+                  "WHERE rowid >= ? ORDER BY rowid", (first,))
+        found = [tuple(r) for r in c.fetchall()]
+        if [(rowid, oid, ver) for rowid, (oid, ver, _t, _s) in zip(range(first, last + 1), rows)] != found:
+            raise ProgrammingError(f"the {len(rows)} events inserted up to rowid {last} are not the table's last rows")
+        return list(range(first, last + 1))
+
     def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        ids = super()._insert_events(c, stored_events, **kwargs) or []
+        ids = self._insert_stored(c, stored_events)
         if stored_events:
             c.execute(f"SELECT position, hash FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1")
             row = c.fetchone()
@@ -80,6 +103,13 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         schema = Identifier(self.datastore.schema)
         self.chain_table = SQL("{}.{}").format(schema, Identifier(CHAIN_TABLE))
         self.commands_table = SQL("{}.{}").format(schema, Identifier(COMMANDS_TABLE))
+        # The events of a save as four parallel arrays sent in binary, not an array of the library's
+        # composite type: psycopg renders that as text, quoting and escaping every state byte by
+        # regular expression (about a sixth of a PostgreSQL import's CPU). Same rows, same order.
+        self.insert_columns_statement = SQL(
+            "INSERT INTO {}.{} AS t (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) RETURNING notification_id"
+        ).format(schema, Identifier(events_table_name))
         self.sql_create_statements.append(SQL(
             "CREATE TABLE IF NOT EXISTS {} (position bigint PRIMARY KEY, notification_id bigint NOT NULL UNIQUE, "
             "hash bytea NOT NULL)").format(self.chain_table))
@@ -91,8 +121,17 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         # One statement for the whole batch (arrays, unnested by the server), not one per command.
         if commands:
             columns = list(zip(*_command_rows(commands, position)))
-            curs.execute(SQL("INSERT INTO {} SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[])")
+            curs.execute(SQL("INSERT INTO {} SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[])")
                          .format(self.commands_table), [list(c) for c in columns])
+
+    def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        # What the library's PostgresApplicationRecorder does (lock, notify, one INSERT … RETURNING
+        # notification_id in the events' order), with the rows as binary column arrays.
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        curs.execute(self.insert_columns_statement,
+                     [[e.originator_id for e in stored_events], [e.originator_version for e in stored_events],
+                      [e.topic for e in stored_events], [e.state for e in stored_events]])
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         # Runs first in the transaction; only a command that recorded no events is written here.
@@ -113,7 +152,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         rows = _chain_rows(last, ids, stored_events)
         if rows:  # one statement for the batch's chain rows
             positions, nids, hashes = zip(*rows)
-            curs.execute(SQL("INSERT INTO {} SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bytea[])")
+            curs.execute(SQL("INSERT INTO {} SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::bytea[])")
                          .format(self.chain_table), [list(positions), list(nids), list(hashes)])
         self._insert_commands(curs, kwargs.get("commands") or [], max(ids, default=None))
         write_staged(curs, kwargs.get("identities"), "%s", self.datastore.schema)
