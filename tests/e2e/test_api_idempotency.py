@@ -4,6 +4,7 @@ PostgreSQL. Nothing is recorded twice, nothing is lost, and a stale change is re
 from __future__ import annotations
 
 import threading
+from datetime import date
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -29,7 +30,8 @@ def stored(client) -> int:
 
 
 def delivery(order: str, day: str = "2019-03-04", minutes: int = 60) -> dict:
-    return {"order_id": order, "date": day, "band": "weekday_day", "minutes": minutes, "staff_id": "s-1"}
+    band = "weekend" if date.fromisoformat(day).weekday() >= 5 else "weekday_day"  # the band fits the date
+    return {"order_id": order, "date": day, "band": band, "minutes": minutes, "staff_id": "s-1"}
 
 
 def test_a_retry_with_the_same_key_and_body_returns_the_first_response_and_records_nothing(client):
