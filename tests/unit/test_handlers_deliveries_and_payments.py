@@ -64,14 +64,7 @@ def test_a_delivery_withdrawn_before_it_is_invoiced_gets_no_credit_note(ledger):
 
 
 def test_a_delivery_withdrawn_after_it_was_invoiced_gets_a_numbered_credit_note_for_its_line(ledger):
-    cid, oid = _order(ledger)
-    did = _deliver(ledger, oid)
-    account = ledger.uow.add(Account.open(ledger.context("run_invoices"), cid, 657, date(2019, 4, 1)))
-    account.issue_invoice(ledger.context("run_invoices"), "657-000001", "2019-03", date(2019, 4, 1),
-                          date(2019, 4, 15), [{"line_no": 1, "billing_key": did, "net": 35_400, "vat": 0,
-                                               "gross": 35_400, "date": "2019-03-04",
-                                               "kind": "delivery"}], {"position": 0, "hash": "0" * 64})
-    ledger.uow.commit()
+    cid, did = _invoiced(ledger)
     result = ledger.execute("cancel_delivery", {"delivery_id": did, "effective": "2019-04-20",
                                                 "reason": "recorded twice"})
     assert result == {"delivery_id": did, "credit_note": "657-K00001"}
