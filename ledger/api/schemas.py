@@ -632,7 +632,12 @@ class MonthFlows(BaseModel):
     minutes_delivered: int
     klippekort_minutes: int
     unpriced_deliveries: int
-    revenue: Revenue
+    revenue: Revenue = Field(description="what is owed for the month's deliveries as known at K (øre): the billable "
+                                         "ones the citizen was eligible for on their date, at the price then")
+    ineligible_deliveries: int = Field(description="billable deliveries the citizen was not eligible for on their "
+                                                   "date as known at K (after a grant's end, say): not owed")
+    ineligible_amount: Revenue = Field(description="what those would bill were they owed (øre); revenue + "
+                                                   "ineligible_amount is every billable delivery at its price")
 
 
 class SurveyGroup(BaseModel):
@@ -698,7 +703,12 @@ class SeriesMonth(BaseModel):
     minutes_delivered: int
     klippekort_minutes: int
     unpriced_deliveries: int
-    revenue: Revenue
+    revenue: Revenue = Field(description="what is owed for the month's deliveries as known at K (øre): the billable "
+                                         "ones the citizen was eligible for on their date, at the price then")
+    ineligible_deliveries: int = Field(description="billable deliveries the citizen was not eligible for on their "
+                                                   "date as known at K (after a grant's end, say): not owed")
+    ineligible_amount: Revenue = Field(description="what those would bill were they owed (øre); revenue + "
+                                                   "ineligible_amount is every billable delivery at its price")
 
 
 class Series(Listing):

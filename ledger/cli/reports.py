@@ -46,7 +46,7 @@ AtPositionOpt = Annotated[int | None, typer.Option(
                                  "both are of one cut); refused when beyond the log or already passed by the "
                                  "read models", show_default=False)]
 
-MONEY = frozenset({"revenue_net", "revenue_vat", "revenue_gross", "weekday_day", "evening", "weekend", "cost_total",
+MONEY = frozenset({"revenue_net", "revenue_vat", "revenue_gross", "ineligible_gross", "weekday_day", "evening", "weekend", "cost_total",
                    "shortfall_per_unit", "sold_net", "sold_gross", "net_after_credits", "net", "gross"})
 
 
@@ -196,14 +196,16 @@ def _json(value: Any) -> None:
 
 SUMMARY_COLUMNS = ("municipality", "name", "scheme", "window", "sections", "citizens_with_active_grants",
                    "citizens_with_covered_grants", "buyers", "orders_placed", "deliveries", "missed_visits",
-                   "minutes_delivered", "revenue_net", "revenue_vat", "revenue_gross")
+                   "minutes_delivered", "revenue_net", "revenue_vat", "revenue_gross", "ineligible_deliveries",
+                   "ineligible_gross")
 GRANTED_COLUMNS = ("municipality", "fsiii", "buyers_citizens", "buyers_weekly_minutes", "non_buyers_citizens",
                    "non_buyers_weekly_minutes")
 CATALOGUE_COLUMNS = ("municipality", "offer_id", "kind", "name", "unit", "fsiii", "vat_class", "weekday_day",
                      "evening", "weekend", "cost_total", "valid_from", "valid_to", "price_ref")
 SERIES_COLUMNS = ("municipality", "month", "on", "buyers", "citizens_with_active_grants",
                   "citizens_with_covered_grants", "buyers_weekly_minutes", "non_buyers_weekly_minutes",
-                  "orders_placed", "deliveries", "minutes_delivered", "revenue_net", "revenue_gross")
+                  "orders_placed", "deliveries", "minutes_delivered", "revenue_net", "revenue_gross",
+                  "ineligible_deliveries", "ineligible_gross")
 HISTORY_COLUMNS = ("municipality", "offer_id", "name", "valid_from", "valid_to", "retired_from", "vat_class",
                    "weekday_day", "evening", "weekend", "cost_total", "recorded", "price_ref")
 
@@ -217,7 +219,8 @@ def _summary_row(m: Any, name: str, scheme: str | None, window: str | None, sect
             "orders_placed": month["orders_placed"], "deliveries": month["deliveries"],
             "missed_visits": month["missed_visits"], "minutes_delivered": month["minutes_delivered"],
             "revenue_net": month["revenue"]["net"], "revenue_vat": month["revenue"]["vat"],
-            "revenue_gross": month["revenue"]["gross"]}
+            "revenue_gross": month["revenue"]["gross"], "ineligible_deliveries": month["ineligible_deliveries"],
+            "ineligible_gross": month["ineligible_amount"]["gross"]}
 
 
 def _entry_row(e: dict[str, Any]) -> dict[str, Any]:
@@ -245,7 +248,8 @@ def _series_rows(s: dict[str, Any]) -> list[dict[str, Any]]:
              "non_buyers_weekly_minutes": sum(g["non_buyers"]["weekly_minutes"] for g in x["granted_minutes"]),
              "orders_placed": x["orders_placed"], "deliveries": x["deliveries"],
              "minutes_delivered": x["minutes_delivered"], "revenue_net": x["revenue"]["net"],
-             "revenue_gross": x["revenue"]["gross"]} for x in s["months"]]
+             "revenue_gross": x["revenue"]["gross"], "ineligible_deliveries": x["ineligible_deliveries"],
+             "ineligible_gross": x["ineligible_amount"]["gross"]} for x in s["months"]]
 
 
 @app.command("timeline")
