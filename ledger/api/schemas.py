@@ -840,10 +840,30 @@ class OrderNeverDelivered(BaseModel):
     order_ref: str
 
 
+class SameDayDelivery(BaseModel):
+    delivery_id: str
+    minutes: int
+    klippekort: bool
+    invoice_number: str | None = Field(description="the invoice that billed it, if any")
+    delivery_ref: str
+
+
+class SameDayDeliveries(BaseModel):
+    """Two or more deliveries of one order on one date: billed (a citizen may get two visits), listed
+    for a clerk to check they are not one visit recorded twice."""
+
+    order_id: str
+    date: str
+    citizen_id: str
+    offer_id: str
+    deliveries: list[SameDayDelivery]
+
+
 class Completeness(BaseModel):
     uninvoiced_deliveries: list[UninvoicedDelivery]
     lines_without_delivery: list[LineWithoutDelivery]
     orders_never_delivered: list[OrderNeverDelivered]
+    same_day_deliveries: list[SameDayDeliveries]
 
 
 class GroupMean(GroupMinutes):

@@ -332,8 +332,9 @@ def timeline_command(
 # -- ledger audit -------------------------------------------------------------------------
 
 AUDIT_SECTIONS = ("substitution", "overlap", "full-cost", "ineligible", "completeness", "evaluation")
-# The completeness section holds three tables; each can be asked for on its own (one CSV each).
-COMPLETENESS_TABLES = ("uninvoiced-deliveries", "lines-without-delivery", "orders-never-delivered")
+# The completeness section holds four tables; each can be asked for on its own (one CSV each).
+COMPLETENESS_TABLES = ("uninvoiced-deliveries", "lines-without-delivery", "orders-never-delivered",
+                       "same-day-deliveries")
 AUDIT_CHOICES = (*AUDIT_SECTIONS, *COMPLETENESS_TABLES)
 
 
@@ -375,6 +376,13 @@ def _audit_blocks(m: int, a: dict[str, Any]) -> list[tuple[str, Sequence[str], l
         blocks.append(("orders_never_delivered", ("municipality", "citizen_id", "order_id", "offer_id", "kind",
                                                   "start", "end", "cancelled_from", "missed_visits", "order_ref"),
                        [{"municipality": m, **x} for x in c["orders_never_delivered"]]))
+        # One row per delivery, the deliveries of one order and date together, for a clerk to check.
+        blocks.append(("same_day_deliveries", ("municipality", "citizen_id", "order_id", "offer_id", "date",
+                                               "deliveries", "delivery_id", "minutes", "klippekort",
+                                               "invoice_number", "delivery_ref"),
+                       [{"municipality": m, **{k: v for k, v in x.items() if k != "deliveries"},
+                         "deliveries": len(x["deliveries"]), **d}
+                        for x in c["same_day_deliveries"] for d in x["deliveries"]]))
     if "evaluation" in a:
         blocks.append(("evaluation", ("municipality", "month", "on", "start_band", "buyers_citizens",
                                       "buyers_mean_weekly_minutes", "non_buyers_citizens",
