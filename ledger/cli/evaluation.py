@@ -102,6 +102,10 @@ def citizen_as_of(
     ledger = Ledger(Settings.from_env())
     try:
         answer = read(ledger, citizen_id, d, k)
+        from ledger.cli.access import log_read
+
+        log_read(ledger.db, "ledger citizen as-of", "citizen-as-of", citizen_id=answer["citizen_id"],
+                 municipality=answer["municipality"])
     finally:
         ledger.close()
     typer.echo(json.dumps(answer, indent=2, ensure_ascii=False, sort_keys=True))

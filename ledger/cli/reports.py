@@ -444,6 +444,10 @@ def audit_command(
 
     try:
         (ms, reports), position = at_cut(db, ("audit", "billing"), read, at_position, catch_up)
+        from ledger.cli.access import log_read
+
+        for m in ms:  # the audit names citizens: logged as the API's /audit is
+            log_read(db, "ledger audit", "audit", municipality=m, answer=reports[m])
     finally:
         db.close()
     if fmt is Format.json:
