@@ -369,15 +369,22 @@ def invoices(
 @user_errors
 def invoice(
     number: Annotated[str, typer.Argument(help="the invoice number, e.g. 657-000001")],
-    municipality_: MunicipalityOpt,
+    municipality_: Annotated[str | None, typer.Option(
+        "--municipality", "-m", help="municipality code (657) or name (Herning); default: the one the number "
+                                     "starts with", show_default=False)] = None,
     fmt: FormatOpt = Format.table,
     catch_up: CatchUpOpt = True,
     at_position: AtPositionOpt = None,
 ) -> None:
     """One invoice with its lines and the provenance of each (order, delivery, price, grant)."""
+    from ledger.domain.invoice_series import municipality_of
     from ledger.projections.billing_queries import invoice as query
 
-    m = municipality(municipality_)
+    named = municipality_of(number)
+    if municipality_ is None and named is None:
+        fail(f"{number!r} is not an invoice number (657-000001): give --municipality")
+    m = municipality(municipality_) if municipality_ is not None else named
+    assert m is not None  # refused above otherwise
     found, position = _query(query, m, number, catch_up=catch_up, at_position=at_position,
                              logged=("invoice", m, None))
     if found is None:
