@@ -38,7 +38,7 @@ def test_a_cli_read_of_billing_data_leaves_one_access_log_entry_that_access_log_
         assert [e["what"] for e in _entries(database_url, "--user", USER)] == ["billing:invoices", "access-log"]
         assert [e["what"] for e in _entries(database_url, "--citizen", h)] == ["billing:invoices"]
         # A citizen's own records: one entry naming the citizen.
-        invoke(database_url, "citizen", "as-of", h, "--date", "2019-01-31")
+        invoke(database_url, "citizen", "as-of", h, "--as-of", "2019-01-31")
         invoke(database_url, "history", h)
         assert [(e["what"], e["route"]) for e in _entries(database_url, "--citizen", h)] == [
             ("billing:invoices", "ledger billing invoices"), ("access-log", "ledger access-log"),  # asked for h
