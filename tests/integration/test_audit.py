@@ -16,6 +16,7 @@ import orjson
 from ledger.domain.base import key_id
 from ledger.projections import audit_queries as aq
 from ledger.projections.evaluation_export import write_evaluation
+from tests.helpers.costs import append_legacy_catalogue_event
 from tests.integration.test_timeline import COST, HERNING, Trial
 
 CHEAP = {"wage": 28_000, "overhead": 4_000, "transport": 2_000, "capital": 1_000}  # 350.00: the full cost
@@ -95,16 +96,27 @@ def test_a_grant_ended_and_a_back_dated_correction_are_cuts_named_by_their_own_e
 
 
 def test_a_price_below_full_cost_is_flagged_for_exactly_the_days_it_was_in_force(database_url):
+    """Such a version can no longer be recorded (docs/adr/0027): the cheap ones are stored as a
+    writer before then stored them, with one cost basis, which the audit reads as the weekday
+    daytime cost (the other bands' costs are not stated)."""
     t = Trial(database_url)
     try:
         t.scheme()
-        t.item("extra-cleaning", 35_400)  # 354.00 ≥ 350.00: never flagged
-        t.item("cheap-cleaning", 30_000, effective="2019-01-01", cost=CHEAP)  # 300.00 < 350.00
-        t.price("cheap-cleaning", 40_000, "2019-03-01", "2019-02-15T10:00:00", cost=CHEAP)
-        t.item("cheap-escort", 20_000, fsiii="H3.2", vat_class="standard", effective="2019-05-01", cost=CHEAP)
+        t.item("extra-cleaning", 35_400)  # each band at its full cost: never flagged
+
+        def cheap(item_id: str, price: int, effective: str, recorded: str, **fields: str) -> None:
+            append_legacy_catalogue_event(t.db, HERNING, "ItemAdded", {
+                "item_id": item_id, "name": item_id.replace("-", " "), "unit": "hour", "fsiii": "H1.8",
+                "vat_class": "exempt", "prices": dict.fromkeys(("weekday_day", "evening", "weekend"), price),
+                "cost_basis": CHEAP, "cancellation": {"notice_hours": 24, "fee_ore": 0}, **fields},
+                f"{recorded}+00:00", effective)
+
+        cheap("cheap-cleaning", 30_000, "2019-01-01", "2018-12-15T10:00:00")  # 300.00 < 350.00
+        t.price("cheap-cleaning", 40_000, "2019-03-01", "2019-02-15T10:00:00")  # at full cost, per band
+        cheap("cheap-escort", 20_000, "2019-05-01", "2019-04-15T10:00:00", fsiii="H3.2", vat_class="standard")
         t.run("retire_offer", {"municipality": HERNING, "offer_id": "cheap-escort", "effective": "2019-05-11"},
               "2019-05-05T10:00:00")
-        t.item("open-cheap", 10_000, fsiii="H1.7", effective="2021-12-01", cost=CHEAP)
+        cheap("open-cheap", 10_000, "2021-12-01", "2019-05-06T10:00:00", fsiii="H1.7")
         c = t.citizen()
         t.grant(c, 60)
         order = t.order(c, "cheap-cleaning", "2019-01-07", "2019-01-02T10:00:00", kind="recurring", every_weeks=1)
@@ -125,8 +137,9 @@ def test_a_price_below_full_cost_is_flagged_for_exactly_the_days_it_was_in_force
         # In force 2019-01-01 .. 2019-02-28: 31 + 28 = 59 days.
         assert (cheap["price_ref"], cheap["in_force_from"], cheap["in_force_to"], cheap["days_in_force"]) == (
             f"{catalogue}:3", "2019-01-01", "2019-02-28", 59)
-        assert (cheap["cost_total"], cheap["shortfall_per_unit"], cheap["bands_below_cost"]) == (
-            35_000, 5_000, ["weekday_day", "evening", "weekend"])
+        assert (cheap["costs"], cheap["shortfall_per_unit"], cheap["bands_below_cost"], cheap["direction"]) == (
+            {"weekday_day": 35_000, "evening": None, "weekend": None}, 5_000, ["weekday_day"], "below")
+        assert cheap["bands_cost_not_stated"] == ["evening", "weekend"]
         assert cheap["sold"] == {"lines": 2, "net": 75_000, "vat": 0, "gross": 75_000, "credited_lines": 1,
                                  "credited_net": 30_000, "credited_gross": 30_000, "net_after_credits": 45_000,
                                  "gross_after_credits": 45_000}

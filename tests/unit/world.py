@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.unit.fakes import FakeLedger
+from tests.helpers.costs import at_cost
 
 HERNING = 657
 WINDOW = ("2018-06-01", "2021-12-31")
@@ -24,7 +25,8 @@ def item(ledger: FakeLedger, item_id: str = "clean", effective: str = WINDOW[0],
          prices: dict[str, int] | None = None) -> None:
     ledger.execute("add_item", {
         "municipality": HERNING, "item_id": item_id, "name": "Extra cleaning", "unit": "hour", "fsiii": "H1.8",
-        "vat_class": "exempt", "prices": prices or PRICES, "cost_basis": COST, "effective": effective,
+        "vat_class": "exempt", "prices": prices or PRICES, "cost_basis": at_cost(prices or PRICES),
+        "effective": effective,
         "cancellation": {"notice_hours": 24, "fee_ore": fee_ore}})
 
 
