@@ -75,6 +75,14 @@ def off_cost(price: int, cost: int | None, tolerance_bp: int = 0) -> str | None:
     return None
 
 
+def _kr(ore_: int | None) -> str:
+    """35400 -> '354,00 kr.' (Danish format, as every amount a person reads)."""
+    if ore_ is None:
+        return "not stated"
+    whole_, part = divmod(abs(ore_), 100)
+    return f"{'-' if ore_ < 0 else ''}{whole_:,}".replace(",", ".") + f",{part:02d} kr."
+
+
 def full_cost_rule(prices_: dict[str, int], basis: dict[str, dict[str, int]]) -> None:
     """Refuse a price version a band of which is not priced at that band's full cost."""
     costs = band_costs(basis)
@@ -82,11 +90,11 @@ def full_cost_rule(prices_: dict[str, int], basis: dict[str, dict[str, int]]) ->
         price, cost = prices_[b], costs[b]
         off = off_cost(price, cost)
         rule(off != "below", "price-below-full-cost",
-             f"the {b} price {price} øre does not cover the {b} full cost {cost} øre "
+             f"the {b} price {_kr(price)} does not cover the {b} full cost {_kr(cost)} "
              "(wage + overhead + transport + capital): the citizen pays the full cost, no less",
              band=b, price=price, cost=cost)
         rule(off != "above", "price-above-full-cost",
-             f"the {b} price {price} øre is above the {b} full cost {cost} øre by a krone or more: "
+             f"the {b} price {_kr(price)} is above the {b} full cost {_kr(cost)} by a krone or more: "
              "the price is the full cost rounded up to whole kroner, no profit",
              band=b, price=price, cost=cost)
 

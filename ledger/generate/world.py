@@ -199,6 +199,11 @@ def _cost_basis(total: int) -> dict[str, int]:
     return {"wage": wage, "overhead": overhead, "transport": transport, "capital": total - wage - overhead - transport}
 
 
+def band_cost_basis(prices: dict[str, int]) -> dict[str, dict[str, int]]:
+    """A cost basis per band at which each band's price is its full cost (docs/adr/0027)."""
+    return {b: _cost_basis(p) for b, p in prices.items()}
+
+
 def _band_prices(weekday: int, factors: tuple[float, float]) -> dict[str, int]:
     def kroner(x: float) -> int:  # prices are whole kroner
         return int(round(x / 100)) * 100
@@ -261,8 +266,7 @@ class World:
                     d(f"{year - 1}-12-01") + rng.randrange(0, 15), 10, rng.randrange(60))
                 # Full cost per band: each band's cost basis adds up to that band's price exactly
                 # (an evening or weekend hour costs more: the band factors of domain.md § 2).
-                offer.versions.append(PriceVersion(effective, recorded, prices,
-                                                   {b: _cost_basis(p) for b, p in prices.items()},
+                offer.versions.append(PriceVersion(effective, recorded, prices, band_cost_basis(prices),
                                                    offer.spec.vat_class))
         for offer_id, day in sorted(spec_m.get("retired", {}).items()):
             o = offers[offer_id]
