@@ -69,7 +69,6 @@ def api_client(database_url: str, *, follow: bool = True, **config: Any) -> Iter
 
 
 PRICES = {"weekday_day": 35400, "evening": 66500, "weekend": 49600}
-COST = {"wage": 25000, "overhead": 5000, "transport": 3000, "capital": 2400}
 
 
 @dataclass

@@ -21,7 +21,6 @@ from ledger.settings import Settings
 from tests.helpers.costs import at_cost
 
 HERNING, AABENRAA = 657, 580
-COST = {"wage": 28_000, "overhead": 4_000, "transport": 2_000, "capital": 1_000}  # 350.00 DKK per hour
 
 
 def _prices(day: int, evening: int | None = None, weekend: int | None = None) -> dict[str, int]:

@@ -27,7 +27,6 @@ from tests.helpers.costs import at_cost
 
 MUNICIPALITIES = (657, 580)
 FIRST = date(2018, 1, 1)
-COST = {"wage": 28_000, "overhead": 4_000, "transport": 2_000, "capital": 1_000}
 
 days = st.integers(min_value=0, max_value=3 * 365)  # an offset from 2018-01-01
 in_trial = st.integers(min_value=151, max_value=911)  # 2018-06-01 .. 2020-06-30, the schemes' window

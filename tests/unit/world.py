@@ -11,7 +11,6 @@ from tests.helpers.costs import at_cost
 HERNING = 657
 WINDOW = ("2018-06-01", "2021-12-31")
 PRICES = {"weekday_day": 35_400, "evening": 66_500, "weekend": 49_600}
-COST = {"wage": 25_000, "overhead": 5_000, "transport": 3_000, "capital": 2_400}
 
 
 def scheme(ledger: FakeLedger, minimum: int = 30, provider_required: bool = True) -> None:
