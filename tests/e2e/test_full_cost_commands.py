@@ -57,3 +57,29 @@ def test_the_cli_exits_2_on_a_price_off_full_cost_and_stores_nothing(tmp_path: P
     finally:
         ledger.close()
     invoke(url, "command", "add_item", orjson.dumps({**item, "cost_basis": at_cost(PRICES)}).decode())
+
+
+def _line(kind: str, n: int, payload: dict, role: str = "catalogue_manager") -> bytes:
+    return orjson.dumps({"type": kind, "command_id": f"cost-{n}", "recorded": "2018-05-01T10:00:00Z",
+                         "actor": {"id": "importer", "role": role}, "payload": payload})
+
+
+def test_an_import_line_off_full_cost_or_with_one_basis_exits_2_naming_its_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ledger.cli import app
+
+    scheme = _line("establish_scheme", 1, {
+        "municipality": 657, "name": "Herning", "window_start": "2018-06-01", "window_end": "2021-12-31",
+        "sections": ["83"], "minimum_minutes": 30, "increment_minutes": 30})
+    item = {"municipality": 657, "item_id": "clean", "name": "Extra cleaning", "unit": "hour", "fsiii": "H1.8",
+            "vat_class": "exempt", "prices": PRICES, "effective": "2018-06-01"}
+    for name, basis, says in (("flat", parts(35_400), "given per band"),
+                              ("below", at_cost({**PRICES, "evening": 70_000}), "does not cover the evening full cost")):
+        url = f"sqlite:///{tmp_path / name}.db"
+        file = tmp_path / f"{name}.jsonl"
+        file.write_bytes(b"\n".join([scheme, _line("add_item", 2, {**item, "cost_basis": basis})]) + b"\n")
+        result = CliRunner().invoke(app, ["import", str(file), "--db", url], env={"COLUMNS": "200"})
+        assert result.exit_code == 2, result.output
+        assert f"{file}:2:" in result.output and says in result.output, result.output
+        assert "Traceback" not in result.output
