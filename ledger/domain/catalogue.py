@@ -88,6 +88,7 @@ def full_cost_rule(prices_: dict[str, int], basis: dict[str, dict[str, int]]) ->
     costs = band_costs(basis)
     for b in BANDS:
         price, cost = prices_[b], costs[b]
+        assert cost is not None, "a checked cost basis states every band's cost"
         off = off_cost(price, cost)
         rule(off != "below", "price-below-full-cost",
              f"the {b} price {_kr(price)} does not cover the {b} full cost {_kr(cost)} "
