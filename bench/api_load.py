@@ -170,7 +170,9 @@ def set_up(base: str, token: str, citizens: int) -> list[tuple[str, str]]:
     """(citizen id, recurring order id) per client."""
     h = {"Authorization": f"Bearer {token}"}
     prices = {"weekday_day": 35400, "evening": 66500, "weekend": 49600}
-    cost = {"wage": 25000, "overhead": 5000, "transport": 3000, "capital": 2400}
+    from ledger.generate.world import band_cost_basis
+
+    cost = band_cost_basis(prices)
     with httpx.Client(base_url=base, headers=h, timeout=30) as c:
         ok(c.post("/schemes", json={"municipality": 657, "name": "Herning", "window_start": "2018-06-01",
                                     "window_end": "2021-12-31", "sections": ["83"], "minimum_minutes": 30,

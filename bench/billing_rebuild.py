@@ -48,12 +48,12 @@ from ledger.application.ledger import Submission  # noqa: E402
 from ledger.db import Database  # noqa: E402
 from ledger.domain.base import Context  # noqa: E402
 from ledger.projections.billing import BillingProjection  # noqa: E402
+from ledger.generate.world import band_cost_basis  # noqa: E402
 from ledger.projections.engine import Engine  # noqa: E402
 from ledger.projections.reader import head_position, read_events, read_raw  # noqa: E402
 from ledger.settings import Settings  # noqa: E402
 
 PG_BASE = "postgresql://postgres@127.0.0.1:5432/test"
-COST = {"wage": 25_000, "overhead": 5_000, "transport": 2_000, "capital": 1_000}
 # (code, minimum, increment, hourly price of extra cleaning in øre)
 MUNICIPALITIES = ((657, 30, 30, 35_400), (580, 60, 30, 29_000), (751, 30, 15, 38_000))
 BATCH = 400
@@ -106,13 +106,14 @@ class LogBuilder:
                                               ("window-cleaning", price * 82 // 100, "standard", "hour", "H1.8"),
                                               ("escort-day", 270_000, "standard", "day", "H3.2")):
                 self.add("add_item", {"municipality": m, "item_id": item, "name": item.replace("-", " "), "unit": unit,
-                                      "fsiii": fsiii, "vat_class": vat, "prices": _prices(p), "cost_basis": COST,
+                                      "fsiii": fsiii, "vat_class": vat, "prices": _prices(p),
+                                      "cost_basis": band_cost_basis(_prices(p)),
                                       "effective": "2018-06-01",
                                       "cancellation": {"notice_hours": 24, "fee_ore": 25_000}})
             for year in range(start.year + 1, 2022):  # prices adjusted each 1 January
                 self.add("change_price", {"municipality": m, "offer_id": "extra-cleaning", "effective": f"{year}-01-01",
                                           "vat_class": "exempt", "prices": _prices(price + 700 * (year - start.year)),
-                                          "cost_basis": COST})
+                                          "cost_basis": band_cost_basis(_prices(price + 700 * (year - start.year)))})
         for i in range(citizens):
             m = MUNICIPALITIES[i % len(MUNICIPALITIES)][0]
             cid = str(uuid.UUID(int=self.rnd.getrandbits(128), version=4))

@@ -39,12 +39,12 @@ import orjson  # noqa: E402
 
 from ledger.db import Database  # noqa: E402
 from ledger.projections.engine import Engine  # noqa: E402
+from ledger.generate.world import band_cost_basis  # noqa: E402
 from ledger.projections.timeline import TimelineProjection  # noqa: E402
 from ledger.projections.timeline_queries import scheme_municipalities, timeline  # noqa: E402
 
 # The two trial networks (domain.md §1), weighted by population for the synthetic citizens.
 NETWORK = {710: 49, 657: 89, 661: 59, 730: 98, 740: 95, 779: 46, 580: 59, 561: 116, 101: 638, 461: 205, 751: 352}
-COST = {"wage": 28_000, "overhead": 4_000, "transport": 2_000, "capital": 1_000}
 
 
 # -- measuring ----------------------------------------------------------------------------
@@ -159,13 +159,15 @@ def synthetic_commands(citizens: int, factor: int, seed: int) -> list[tuple[date
             out.append((_at(start - timedelta(days=50), i), "add_item", {
                 "municipality": m, "item_id": item, "name": item, "unit": unit, "fsiii": fsiii, "vat_class": vat,
                 "prices": {"weekday_day": price, "evening": price + 5_000, "weekend": price + 10_000},
-                "cost_basis": COST, "effective": start.isoformat()}))
+                "cost_basis": band_cost_basis({"weekday_day": price, "evening": price + 5_000,
+                                               "weekend": price + 10_000}), "effective": start.isoformat()}))
             for year in range(start.year + 1, end.year + 1):  # prices adjusted each 1 January
                 price = price * 103 // 100
                 out.append((_at(date(year - 1, 12, 1), i), "change_price", {
                     "municipality": m, "offer_id": item, "effective": f"{year}-01-01", "vat_class": vat,
                     "prices": {"weekday_day": price, "evening": price + 5_000, "weekend": price + 10_000},
-                    "cost_basis": COST}))
+                    "cost_basis": band_cost_basis({"weekday_day": price, "evening": price + 5_000,
+                                                   "weekend": price + 10_000})}))
     # Stays of 1-4 years; enough of them that about `citizens` overlap any date.
     stays = int(citizens * span / (2.5 * 365)) + citizens
     for _ in range(stays):

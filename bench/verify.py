@@ -50,6 +50,7 @@ from ledger.domain.order import Order  # noqa: E402
 from ledger.domain.pricing import delivery_line  # noqa: E402
 from ledger.domain.scheme import Scheme  # noqa: E402
 from ledger.projections import all_projections  # noqa: E402
+from ledger.generate.world import band_cost_basis  # noqa: E402
 from ledger.projections.engine import Engine  # noqa: E402
 from ledger.store.chain import GENESIS, link  # noqa: E402
 from ledger.store.transcoder import OrjsonTranscoder  # noqa: E402
@@ -66,7 +67,6 @@ REASSESS_EVERY = 33  # about one re-assessment per citizen every 33 months
 # A buyer: 4 deliveries, an invoice and a payment a month; everyone: registration, assessment,
 # grant (and for buyers the order) once, and the occasional re-assessment.
 EVENTS_PER_CITIZEN = 3.5 + MONTHS * (6 / BUYER_EVERY + 1 / REASSESS_EVERY)
-COST = {"wage": 25_000, "overhead": 5_000, "transport": 2_000, "capital": 1_000}
 
 
 # -- a synthetic log ------------------------------------------------------------------------
@@ -161,9 +161,11 @@ class World:
         scheme = Scheme.establish(c, m, f"Tilkøb {m}", start, date(2021, 12, 31), ["83", "85"], 30, 30, True)
         cat = Catalogue.open(c, m, start)
         cat.add_item(c, "extra-cleaning", "Ekstra rengøring", "hour", "H1.8", "exempt",
-                     {"weekday_day": 35400, "evening": 66500, "weekend": 49600}, COST, start)
+                     {"weekday_day": 35400, "evening": 66500, "weekend": 49600},
+                     band_cost_basis({"weekday_day": 35400, "evening": 66500, "weekend": 49600}), start)
         cat.add_item(c, "window-cleaning", "Vinduespudsning", "visit", "H1.8", "standard",
-                     {"weekday_day": 45000, "evening": 45000, "weekend": 45000}, COST, start)
+                     {"weekday_day": 45000, "evening": 45000, "weekend": 45000},
+                     band_cost_basis({"weekday_day": 45000, "evening": 45000, "weekend": 45000}), start)
         series = InvoiceSeries.open(c, m, start)
         self.sink.emit(scheme, cat, series)
         self.m[m] = {"scheme": scheme, "catalogue": cat, "series": series}
@@ -197,8 +199,9 @@ class World:
             for m, w in self.m.items():
                 cat = w["catalogue"]
                 old = cat.price_on("extra-cleaning", first)["prices"]
-                cat.change_price(self.ctx(_at(first, 7)), "extra-cleaning", first, "exempt",
-                                 {b: p * 103 // 100 for b, p in old.items()}, COST)
+                new = {b: p * 103 // 100 for b, p in old.items()}
+                cat.change_price(self.ctx(_at(first, 7)), "extra-cleaning", first, "exempt", new,
+                                 band_cost_basis(new))
                 self.sink.emit(cat)
         mondays = [first + timedelta(days=d) for d in range(28) if (first + timedelta(days=d)).weekday() == 0][:4]
         for p in self.people:

@@ -289,7 +289,7 @@ def _audit(db: Database, summary: dict[str, Any], out: Console) -> None:
     for m, r in priced[:3]:
         out.print(f"  off full cost ({r['direction']}): {r['offer_id']} in {m} from {r['in_force_from']} to "
                   f"{r['in_force_to']}: prices {', '.join(kr(p) for p in r['prices'].values())} vs cost "
-                  f"{kr(r['cost_total'])}")
+                  f"{', '.join('not stated' if c is None else kr(c) for c in r['costs'].values())}")
     if not priced:
         out.print("  every price equals its full cost, within rounding (the audit's full-cost section is empty)")
     if found:  # only what answers: at a small scale there may be no signal at all

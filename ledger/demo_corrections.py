@@ -80,7 +80,9 @@ def plant_and_show(url: str, summary: dict[str, Any], out: Console) -> None:
         corrected = run("correct_price_version", {
             "municipality": m, "offer_id": price_line["offer_id"], "effective": version["effective"],
             "vat_class": version["vat_class"], "prices": {b: p + 1_000 for b, p in version["prices"].items()},
-            "cost_basis": version["cost_basis"], "reason": "the wage basis left out the evening supplement"})
+            # The wage part of each band's cost was 10 kr. short; the price is the full cost again.
+            "cost_basis": {b: {**parts, "wage": parts["wage"] + 1_000} for b, parts in version["cost_basis"].items()},
+            "reason": "the wage basis left out the evening supplement"})
         out.print(f"planted: the price of {offer['name']} ({price_line['offer_id']}) from {version['effective']} "
                   f"corrected by +10,00 kr. (per hour); it reaches {corrected['affected_lines']} issued lines, "
                   f"the next run bills {_kr(corrected['rerating']['gross'])}")

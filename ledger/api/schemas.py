@@ -605,7 +605,8 @@ class OfferVersion(BaseModel):
     fsiii: str | None
     vat_class: str
     prices: Prices
-    cost_total: int | None
+    costs: Prices = Field(description="each band's full cost in øre per unit (the basis its price was set from); "
+                                      "null where the version does not state it")
     valid_from: str
     valid_to: str | None
     retired_from: str | None
@@ -778,11 +779,13 @@ class FullCost(BaseModel):
     open_ended: bool
     days_in_force: int | None
     prices: Prices
-    cost_total: int
-    cost_basis: dict[str, int]
-    direction: str
+    costs: Prices = Field(description="each band's full cost in øre per unit; null where the version does not "
+                                      "state it (recorded before costs were kept per band)")
+    cost_basis: dict[str, dict[str, int] | None]
+    direction: str = Field(description="below, above or cost not stated")
     bands_below_cost: list[str]
     bands_above_cost: list[str]
+    bands_cost_not_stated: list[str]
     excess_per_unit: int
     shortfall_per_unit: int
     retired_from: str | None
@@ -910,8 +913,10 @@ class EvaluationOffer(BaseModel):
     price_weekday_day: int | None
     price_evening: int | None
     price_weekend: int | None
-    cost_total: int | None
-    below_cost: int = Field(description="1 when a price of the version was below its full cost, else 0")
+    cost_weekday_day: int | None = Field(description="the band's full cost per unit; null: not stated")
+    cost_evening: int | None
+    cost_weekend: int | None
+    below_cost: int = Field(description="1 when a band's price of the version was below that band's full cost, else 0")
     retired_from: str | None
 
 

@@ -46,7 +46,8 @@ AtPositionOpt = Annotated[int | None, typer.Option(
                                  "both are of one cut); refused when beyond the log or already passed by the "
                                  "read models", show_default=False)]
 
-MONEY = frozenset({"revenue_net", "revenue_vat", "revenue_gross", "ineligible_gross", "weekday_day", "evening", "weekend", "cost_total",
+MONEY = frozenset({"revenue_net", "revenue_vat", "revenue_gross", "ineligible_gross", "weekday_day", "evening", "weekend",
+                   "cost_weekday_day", "cost_evening", "cost_weekend",
                    "shortfall_per_unit", "sold_net", "sold_gross", "net_after_credits", "net", "gross"})
 
 
@@ -201,13 +202,15 @@ SUMMARY_COLUMNS = ("municipality", "name", "scheme", "window", "sections", "citi
 GRANTED_COLUMNS = ("municipality", "fsiii", "buyers_citizens", "buyers_weekly_minutes", "non_buyers_citizens",
                    "non_buyers_weekly_minutes")
 CATALOGUE_COLUMNS = ("municipality", "offer_id", "kind", "name", "unit", "fsiii", "vat_class", "weekday_day",
-                     "evening", "weekend", "cost_total", "valid_from", "valid_to", "price_ref")
+                     "evening", "weekend", "cost_weekday_day", "cost_evening", "cost_weekend", "valid_from",
+                     "valid_to", "price_ref")
 SERIES_COLUMNS = ("municipality", "month", "on", "buyers", "citizens_with_active_grants",
                   "citizens_with_covered_grants", "buyers_weekly_minutes", "non_buyers_weekly_minutes",
                   "orders_placed", "deliveries", "minutes_delivered", "revenue_net", "revenue_gross",
                   "ineligible_deliveries", "ineligible_gross")
 HISTORY_COLUMNS = ("municipality", "offer_id", "name", "valid_from", "valid_to", "retired_from", "vat_class",
-                   "weekday_day", "evening", "weekend", "cost_total", "recorded", "price_ref")
+                   "weekday_day", "evening", "weekend", "cost_weekday_day", "cost_evening", "cost_weekend",
+                   "recorded", "price_ref")
 
 
 def _summary_row(m: Any, name: str, scheme: str | None, window: str | None, sections: str | None,
@@ -237,7 +240,8 @@ def _granted_rows(m: Any, granted: list[dict[str, Any]]) -> list[dict[str, Any]]
 
 
 def _offer_row(m: int, o: dict[str, Any]) -> dict[str, Any]:
-    return {"municipality": m, **{k: v for k, v in o.items() if k != "prices"}, **o["prices"]}
+    return {"municipality": m, **{k: v for k, v in o.items() if k not in ("prices", "costs")}, **o["prices"],
+            **{f"cost_{b}": c for b, c in o["costs"].items()}}
 
 
 def _series_rows(s: dict[str, Any]) -> list[dict[str, Any]]:
@@ -353,9 +357,13 @@ def _audit_blocks(m: int, a: dict[str, Any]) -> list[tuple[str, Sequence[str], l
     if "full_cost" in a:
         blocks.append(("full_cost", ("municipality", "offer_id", "name", "price_ref", "status", "direction",
                                      "in_force_from",
-                                     "in_force_to", "days_in_force", "cost_total", "shortfall_per_unit",
-                                     "bands_below_cost", "sold_lines", "sold_net", "sold_gross", "net_after_credits"),
-                       [{"municipality": m, **f, "bands_below_cost": ";".join(f["bands_below_cost"]),
+                                     "in_force_to", "days_in_force", "cost_weekday_day", "cost_evening",
+                                     "cost_weekend", "shortfall_per_unit", "bands_below_cost", "bands_above_cost",
+                                     "bands_cost_not_stated", "sold_lines", "sold_net", "sold_gross",
+                                     "net_after_credits"),
+                       [{"municipality": m, **f, **{f"cost_{b}": c for b, c in f["costs"].items()},
+                         **{k: ";".join(f[k]) for k in ("bands_below_cost", "bands_above_cost",
+                                                         "bands_cost_not_stated")},
                          "sold_lines": f["sold"]["lines"], "sold_net": f["sold"]["net"],
                          "sold_gross": f["sold"]["gross"], "net_after_credits": f["sold"]["net_after_credits"]}
                         for f in a["full_cost"]]))

@@ -166,7 +166,7 @@ class PriceVersion:
     effective: int
     recorded: int
     prices: dict[str, int]
-    cost_basis: dict[str, int]
+    cost_basis: dict[str, dict[str, int]]  # band -> cost parts (docs/adr/0027)
     vat_class: str
 
 
@@ -191,11 +191,17 @@ class Offer:
 
 
 def _cost_basis(total: int) -> dict[str, int]:
-    """Full cost split into its parts; the parts add up to `total` exactly (the price: no profit)."""
+    """One band's full cost split into its parts; they add up to `total` exactly (the band's price:
+    no profit, no price below cost)."""
     wage = total * 78 // 100
     overhead = total * 12 // 100
     transport = total * 7 // 100
     return {"wage": wage, "overhead": overhead, "transport": transport, "capital": total - wage - overhead - transport}
+
+
+def band_cost_basis(prices: dict[str, int]) -> dict[str, dict[str, int]]:
+    """A cost basis per band at which each band's price is its full cost (docs/adr/0027)."""
+    return {b: _cost_basis(p) for b, p in prices.items()}
 
 
 def _band_prices(weekday: int, factors: tuple[float, float]) -> dict[str, int]:
@@ -258,8 +264,9 @@ class World:
                 prices = _band_prices(weekday, offer.spec.band_factor)
                 recorded = offer.added_recorded if year == date_year(added) else at(
                     d(f"{year - 1}-12-01") + rng.randrange(0, 15), 10, rng.randrange(60))
-                # Full cost: the cost basis adds up to the weekday price exactly.
-                offer.versions.append(PriceVersion(effective, recorded, prices, _cost_basis(weekday),
+                # Full cost per band: each band's cost basis adds up to that band's price exactly
+                # (an evening or weekend hour costs more: the band factors of domain.md § 2).
+                offer.versions.append(PriceVersion(effective, recorded, prices, band_cost_basis(prices),
                                                    offer.spec.vat_class))
         for offer_id, day in sorted(spec_m.get("retired", {}).items()):
             o = offers[offer_id]

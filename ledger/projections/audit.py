@@ -10,7 +10,8 @@ determine on their own:
   is a *substitution signal* depends on orders too and on the configurable window, so that join
   is made at query time (audit_queries.py); the projection stays independent of settings.
 * `au_prices`: every catalogue price version with the days it was in force (until the next
-  version or retirement) and whether a band's price is below the cost basis total.
+  version or retirement), each band's price and that band's full cost (None where the version
+  does not state it: docs/adr/0027), and whether a band's price is below its band's cost.
 * `au_revenue`: what invoice lines sold at each price version (provenance price ref), less credits.
 
 Everything is read and written by primary key (the engine's contract). A citizen's grants live in
@@ -27,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from ledger.domain.catalogue import band_costs
 from ledger.projections.engine import Projection, RawEvent, Table, View
 
 OPEN_DATE = "9999-12-31"
@@ -90,8 +92,9 @@ PRICES = Table(
     {"price_ref": "TEXT", "municipality": "INTEGER", "offer_id": "TEXT", "name": "TEXT", "kind": "TEXT",
      "unit": "TEXT", "fsiii": "TEXT", "vat_class": "TEXT", "status": "TEXT", "effective": "TEXT",
      "valid_from": "TEXT", "valid_to": "TEXT", "price_weekday_day": "BIGINT", "price_evening": "BIGINT",
-     "price_weekend": "BIGINT", "min_price": "BIGINT", "cost_total": "BIGINT", "cost_basis": "TEXT",
-     "below_cost": "INTEGER", "retired_from": "TEXT", "replaced_by": "TEXT"},
+     "price_weekend": "BIGINT", "min_price": "BIGINT", "cost_weekday_day": "BIGINT", "cost_evening": "BIGINT",
+     "cost_weekend": "BIGINT", "cost_basis": "TEXT", "below_cost": "INTEGER", "retired_from": "TEXT",
+     "replaced_by": "TEXT"},
     ("price_ref",),
     indexes=(("municipality", "offer_id"),),
 )
@@ -214,14 +217,17 @@ def price_rows(m: int, offer_id: str, st: dict[str, Any]) -> dict[str, dict[str,
             start = end = eff
             status = "replaced"
             replaced_by = next((v[4] for v in current if v[0] == eff), None)
-        total = sum(cost.values())
+        costs = band_costs(cost)
         rows[ref] = {"price_ref": ref, "municipality": m, "offer_id": offer_id, "name": st["name"], "kind": st["kind"],
                      "unit": st["unit"], "fsiii": st["fsiii"], "vat_class": vat, "status": status, "effective": eff,
                      "valid_from": start, "valid_to": None if end >= OPEN_DATE else end,
                      "price_weekday_day": prices["weekday_day"], "price_evening": prices["evening"],
-                     "price_weekend": prices["weekend"], "min_price": min(prices.values()), "cost_total": total,
+                     "price_weekend": prices["weekend"], "min_price": min(prices.values()),
+                     "cost_weekday_day": costs["weekday_day"], "cost_evening": costs["evening"],
+                     "cost_weekend": costs["weekend"],
                      "cost_basis": orjson.dumps(cost, option=orjson.OPT_SORT_KEYS).decode(),
-                     "below_cost": int(min(prices.values()) < total), "retired_from": retired,
+                     "below_cost": int(any(c is not None and prices[b] < c for b, c in costs.items())),
+                     "retired_from": retired,
                      "replaced_by": replaced_by}
     return rows
 
@@ -232,7 +238,8 @@ def price_rows(m: int, offer_id: str, st: dict[str, Any]) -> dict[str, dict[str,
 class AuditProjection(Projection):
     name = "audit"
     # 3: the citizen's grant state moved into au_citizens (no au_grant_state).
-    version = 3
+    # 4: au_prices holds each band's full cost (cost_weekday_day, ...) for one cost_total.
+    version = 4
     rebuild_cost = 1.5
     # Every row belongs to one municipality's aggregates (an order, its deliveries, a catalogue
     # and the invoice lines that sold from it share one): a parallel rebuild folds each apart.

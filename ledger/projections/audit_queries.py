@@ -9,8 +9,8 @@ Sections, each per municipality and citizen:
 * overlap: an add-on priced as a new service (VAT "standard") bought by a citizen who holds a grant
   in the same FSIII code on the order's start date, or one sold VAT-exempt as "more of a granted
   service" to a citizen with no grant in that code then.
-* full_cost: price versions with a band price below the cost basis total (or, asked for, above it:
-  profit), beyond a tolerance, the days each was in force, and what invoice lines sold at it
+* full_cost: price versions with a band price below that band's full cost (or, asked for, above
+  it: profit), beyond the rounding and a tolerance, or with a band whose cost is not stated, the days each was in force, and what invoice lines sold at it
   (their provenance price ref), less credit notes. The trials required the full cost, neither
   more nor less.
 * ineligible: deliveries that a back-dated fact (a grant end, a provider change, a window change)
@@ -39,6 +39,7 @@ from typing import Any
 import orjson
 
 from ledger.db import Database
+from ledger.domain.catalogue import off_cost
 from ledger.projections.timeline_queries import month_points
 
 _SUFFIX = re.compile(r"^[a-z0-9_]{0,20}$")
@@ -133,38 +134,51 @@ def _days(a: str, b_exclusive: str) -> int:
     return max((date.fromisoformat(b_exclusive) - date.fromisoformat(a)).days, 0)
 
 
-def _off_cost(prices: dict[str, int], cost: int, direction: str, tolerance_bp: int) -> str | None:
-    """'below' or 'above' when a band price lies outside full cost ± tolerance (basis points)."""
-    if direction in ("below", "both") and min(prices.values()) * 10_000 < cost * (10_000 - tolerance_bp):
-        return "below"
-    if direction in ("above", "both") and max(prices.values()) * 10_000 > cost * (10_000 + tolerance_bp):
-        return "above"
-    return None
+def _bands_off(prices: dict[str, int], costs: dict[str, int | None], tolerance_bp: int) -> dict[str, str]:
+    """band -> 'below', 'above' or 'cost not stated' for each band not at its full cost (the
+    domain's rule, `off_cost`, with the auditor's extra tolerance in basis points of the cost)."""
+    out = {}
+    for b, p in prices.items():
+        off = off_cost(p, costs[b], tolerance_bp)
+        if off is not None:
+            out[b] = off
+    return out
 
 
 def full_cost(db: Database, m: int, date_from: str | None = None, date_to: str | None = None,
               suffix: str = "", direction: str = "below", tolerance_bp: int = 0) -> list[dict[str, Any]]:
-    """Price versions off full cost with the exact days they were in force: below it (the default,
-    a cross-subsidy), above it (profit), or both; `tolerance_bp` (basis points of the cost total)
-    allows for rounding. A version with no end yet is counted to the end of the audit period
-    (`date_to`), or else of the scheme's last window; with neither, its days are open (None)."""
+    """Price versions off full cost with the exact days they were in force: a band priced below
+    that band's full cost (the default, a cross-subsidy), above it (profit) beyond the rounding to
+    whole kroner, or both; `tolerance_bp` (basis points of the band's cost) allows more. A version
+    with a band whose cost it does not state (recorded before costs were kept per band, docs/adr/0027)
+    is listed too, whatever the direction: its evening and weekend prices can be neither confirmed
+    nor faulted ('cost not stated', never 'above' or 'below'). A version with no end yet is counted
+    to the end of the audit period (`date_to`), or else of the scheme's last window; with neither,
+    its days are open (None)."""
     assert direction in ("below", "above", "both"), direction
     windows = scheme_windows(db, m, suffix)
     horizon = date_to or (max(w[1] for w in windows) if windows else None)
     rows = db.query(
         "SELECT p.price_ref, p.offer_id, p.name, p.fsiii, p.vat_class, p.status, p.effective, p.valid_from, p.valid_to, "
-        "p.price_weekday_day, p.price_evening, p.price_weekend, p.cost_total, p.cost_basis, p.retired_from, "
+        "p.price_weekday_day, p.price_evening, p.price_weekend, p.cost_weekday_day, p.cost_evening, p.cost_weekend, "
+        "p.cost_basis, p.retired_from, "
         "p.replaced_by, r.lines, r.net, r.vat, r.gross, r.credited_lines, r.credited_net, r.credited_vat, "
         f"r.credited_gross FROM {_t('au_prices', suffix)} p LEFT JOIN {_t('au_revenue', suffix)} r "
         "ON r.price_ref = p.price_ref WHERE p.municipality = ? "
         "ORDER BY p.offer_id, p.effective, p.price_ref", [m])
     out = []
-    for (ref, offer_id, name, fsiii, vat, status, eff, vf, vt, p_day, p_eve, p_wkd, cost, basis, retired, replaced_by,
-         lines, net, vat_amt, gross, c_lines, c_net, c_vat, c_gross) in rows:
+    wanted = {"below": ("below",), "above": ("above",), "both": ("below", "above")}[direction]
+    for (ref, offer_id, name, fsiii, vat, status, eff, vf, vt, p_day, p_eve, p_wkd, c_day, c_eve, c_wkd, basis, retired,
+         replaced_by, lines, net, vat_amt, gross, c_lines, c_net, c_vat, c_gross) in rows:
         prices = {"weekday_day": p_day, "evening": p_eve, "weekend": p_wkd}
-        off = _off_cost(prices, cost, direction, tolerance_bp)
-        if off is None:
+        costs = {"weekday_day": c_day, "evening": c_eve, "weekend": c_wkd}
+        bands = _bands_off(prices, costs, tolerance_bp)
+        found = [b for b, why in bands.items() if why in wanted]
+        unstated = [b for b, why in bands.items() if why == "cost not stated"]
+        if not found and not unstated:
             continue
+        off = next((d for d in wanted if d in (bands[b] for b in found)), "cost not stated")
+        stated = [(prices[b], c) for b, c in costs.items() if c is not None]
         start = max(vf, date_from) if date_from else vf
         end = vt if vt is not None else (
             (date.fromisoformat(horizon) + timedelta(days=1)).isoformat() if horizon else None)
@@ -178,12 +192,14 @@ def full_cost(db: Database, m: int, date_from: str | None = None, date_to: str |
             "effective": eff, "in_force_from": start if days else None,
             "in_force_to": (date.fromisoformat(end) - timedelta(days=1)).isoformat() if days and end else None,
             "open_ended": vt is None and status == "in_force", "days_in_force": days,
-            "prices": prices, "cost_total": cost, "cost_basis": orjson.loads(basis),
+            "prices": prices, "costs": costs, "cost_basis": orjson.loads(basis),
             "direction": off,
-            "bands_below_cost": [b for b, p in prices.items() if p < cost],
-            "bands_above_cost": [b for b, p in prices.items() if p > cost],
-            "excess_per_unit": max(prices.values()) - cost,
-            "shortfall_per_unit": cost - min(prices.values()), "retired_from": retired, "replaced_by": replaced_by,
+            "bands_below_cost": [b for b, why in bands.items() if why == "below"],
+            "bands_above_cost": [b for b, why in bands.items() if why == "above"],
+            "bands_cost_not_stated": unstated,
+            "excess_per_unit": max((p - c for p, c in stated), default=0),
+            "shortfall_per_unit": max((c - p for p, c in stated), default=0),
+            "retired_from": retired, "replaced_by": replaced_by,
             "sold": {"lines": lines or 0, "net": net or 0, "vat": vat_amt or 0, "gross": gross or 0,
                      "credited_lines": c_lines or 0, "credited_net": c_net or 0, "credited_gross": c_gross or 0,
                      "net_after_credits": (net or 0) - (c_net or 0),

@@ -24,8 +24,8 @@ from ledger.projections.timeline_queries import month_points
 _SUFFIX = re.compile(r"^[a-z0-9_]{0,20}$")
 
 OFFER_COLUMNS = ("municipality", "offer_id", "name", "kind", "unit", "fsiii", "vat_class", "valid_from", "valid_to",
-                 "days_in_force", "price_weekday_day", "price_evening", "price_weekend", "cost_total", "below_cost",
-                 "retired_from")
+                 "days_in_force", "price_weekday_day", "price_evening", "price_weekend", "cost_weekday_day",
+                 "cost_evening", "cost_weekend", "below_cost", "retired_from")
 SALES_COLUMNS = ("municipality", "month", "offer_id", "orders_started", "buyers", "deliveries", "delivered_minutes",
                  "invoiced_lines", "invoiced_net", "invoiced_vat", "invoiced_gross", "credited_gross")
 BUYER_COLUMNS = ("municipality", "buyer_no", "start_band", "start_weekly_minutes", "first_grant_on", "first_order_on",
@@ -43,16 +43,19 @@ def _t(name: str, suffix: str) -> str:
 def offers(db: Database, m: int, suffix: str = "") -> list[dict[str, Any]]:
     """Each price version that was in force on at least one day, in offer and date order."""
     out = []
-    for (offer_id, name, kind, unit, fsiii, vat, vf, vt, p_day, p_eve, p_wkd, cost, below, retired) in db.query(
+    for (offer_id, name, kind, unit, fsiii, vat, vf, vt, p_day, p_eve, p_wkd, c_day, c_eve, c_wkd, below,
+         retired) in db.query(
             "SELECT offer_id, name, kind, unit, fsiii, vat_class, valid_from, valid_to, price_weekday_day, "
-            f"price_evening, price_weekend, cost_total, below_cost, retired_from FROM {_t('au_prices', suffix)} "
+            "price_evening, price_weekend, cost_weekday_day, cost_evening, cost_weekend, below_cost, retired_from "
+            f"FROM {_t('au_prices', suffix)} "
             "WHERE municipality = ? AND status = 'in_force' AND (valid_to IS NULL OR valid_to > valid_from) "
             "ORDER BY offer_id, valid_from", [m]):
         last = None if vt is None else (date.fromisoformat(vt) - timedelta(days=1)).isoformat()
         days = None if vt is None else (date.fromisoformat(vt) - date.fromisoformat(vf)).days
         out.append({"municipality": m, "offer_id": offer_id, "name": name, "kind": kind, "unit": unit, "fsiii": fsiii,
                     "vat_class": vat, "valid_from": vf, "valid_to": last, "days_in_force": days,
-                    "price_weekday_day": p_day, "price_evening": p_eve, "price_weekend": p_wkd, "cost_total": cost,
+                    "price_weekday_day": p_day, "price_evening": p_eve, "price_weekend": p_wkd,
+                    "cost_weekday_day": c_day, "cost_evening": c_eve, "cost_weekend": c_wkd,
                     "below_cost": int(below), "retired_from": retired})
     return out
 

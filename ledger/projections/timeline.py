@@ -41,6 +41,7 @@ from typing import Any
 
 import orjson
 
+from ledger.domain.catalogue import band_costs
 from ledger.projections.engine import Projection, RawEvent, Table, View
 from ledger.projections.reader import recorded_key
 
@@ -75,8 +76,8 @@ OFFERS = Table(
     "tl_offer_versions",
     {"municipality": "INTEGER", "offer_id": "TEXT", **_BITEMPORAL, "kind": "TEXT", "name": "TEXT", "unit": "TEXT",
      "fsiii": "TEXT", "vat_class": "TEXT", "price_weekday_day": "BIGINT", "price_evening": "BIGINT",
-     "price_weekend": "BIGINT", "cost_total": "BIGINT", "cost_basis": "TEXT", "items": "TEXT", "price_ref": "TEXT",
-     "version_recorded": "TEXT", "retired_from": "TEXT"},
+     "price_weekend": "BIGINT", "cost_weekday_day": "BIGINT", "cost_evening": "BIGINT", "cost_weekend": "BIGINT",
+     "cost_basis": "TEXT", "items": "TEXT", "price_ref": "TEXT", "version_recorded": "TEXT", "retired_from": "TEXT"},
     ("municipality", "offer_id", "valid_from", "recorded_from"),
 )
 GRANTS = Table(
@@ -244,7 +245,8 @@ class TimelineProjection(Projection):
     name = "timeline"
     # 3: totals counted at query time (no tl_agg_* tables); a citizen's grants kept in the state
     # row of their assessment (no separate assessment -> citizen row). 4: tl_providers (the
-    # revenue counts only deliveries the citizen was eligible for, as known at K).
+    # revenue counts only deliveries the citizen was eligible for, as known at K), and each
+    # band's full cost (cost_weekday_day, ...) for one cost_total (docs/adr/0027).
     version = 4
     rebuild_cost = 2.0
     # Every row belongs to one municipality: a parallel rebuild folds each partition apart.
@@ -363,7 +365,7 @@ class TimelineProjection(Projection):
             wanted.append(segment(
                 eff, end, kind=st["kind"], name=st["name"], unit=st["unit"], fsiii=st["fsiii"], vat_class=vat,
                 price_weekday_day=prices["weekday_day"], price_evening=prices["evening"],
-                price_weekend=prices["weekend"], cost_total=sum(cost.values()),
+                price_weekend=prices["weekend"], **{f"cost_{b}": c for b, c in band_costs(cost).items()},
                 cost_basis=orjson.dumps(cost, option=orjson.OPT_SORT_KEYS).decode(),
                 items=orjson.dumps(st["items"]).decode(), price_ref=ref, version_recorded=version_recorded,
                 retired_from=st["retired"]))

@@ -214,14 +214,16 @@ def _schemes(db: Reader, ms: list[int], d: str, k: str, suffix: str) -> dict[int
 
 
 _OFFER_COLS = ("municipality, offer_id, valid_from, valid_to, kind, name, unit, fsiii, vat_class, price_weekday_day, "
-               "price_evening, price_weekend, cost_total, price_ref, retired_from, version_recorded")
+               "price_evening, price_weekend, cost_weekday_day, cost_evening, cost_weekend, price_ref, retired_from, "
+               "version_recorded")
 
 
 def _offer(row: tuple) -> dict[str, Any]:
-    (m, offer_id, vf, vt, kind, name, unit, fsiii, vat, p_day, p_eve, p_wkd, cost, ref, retired, recorded) = row
+    (m, offer_id, vf, vt, kind, name, unit, fsiii, vat, p_day, p_eve, p_wkd, c_day, c_eve, c_wkd, ref, retired,
+     recorded) = row
     return {"municipality": int(m), "offer_id": offer_id, "kind": kind, "name": name, "unit": unit, "fsiii": fsiii,
             "vat_class": vat, "prices": {"weekday_day": p_day, "evening": p_eve, "weekend": p_wkd},
-            "cost_total": cost, "valid_from": vf, "valid_to": None if vt >= OPEN_DATE else vt,
+            "costs": {"weekday_day": c_day, "evening": c_eve, "weekend": c_wkd}, "valid_from": vf, "valid_to": None if vt >= OPEN_DATE else vt,
             "retired_from": retired, "price_ref": ref, "recorded": shown_instant(recorded)}
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ledger.domain.catalogue import Catalogue
 from ledger.domain.invoice_series import InvoiceSeries
 from ledger.store.decoding import upcaster
 
@@ -28,3 +29,14 @@ from ledger.store.decoding import upcaster
 def _invoice_run_completed_v1_v2(state: dict[str, Any]) -> None:
     """Runs recorded before ADR 0021 published no digest of what they read."""
     state.setdefault("read", None)
+
+
+def _cost_basis_v1_v2(state: dict[str, Any]) -> None:
+    """A price version recorded before costs were kept per band (docs/adr/0027) stated one cost
+    basis, the one its weekday daytime price was set from; what an evening or weekend hour cost
+    was never recorded, so those bands' costs are not stated (None), not guessed."""
+    state["cost_basis"] = {"weekday_day": state["cost_basis"], "evening": None, "weekend": None}
+
+
+for _event in (Catalogue.ItemAdded, Catalogue.PackageAdded, Catalogue.PriceChanged, Catalogue.PriceVersionCorrected):
+    upcaster(_event, 1)(_cost_basis_v1_v2)

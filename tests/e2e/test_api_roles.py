@@ -8,6 +8,7 @@ import structlog
 
 from tests.helpers.api import USERS, api_client, auth, build_world, ok
 from ledger.application.commands import by_name, role_commands
+from tests.helpers.costs import at_cost
 
 EXAMPLES = {name: dict(spec.example) for name, spec in by_name().items()}
 ROLE_COMMANDS = role_commands()
@@ -34,7 +35,7 @@ def test_each_role_records_its_own_facts_from_scheme_to_reminder(client):
     ok(client.post("/catalogue/657/offers/clean/prices", headers=auth("catalogue-657"), json={
         "effective": "2020-01-01", "vat_class": "exempt",
         "prices": {"weekday_day": 36100, "evening": 67800, "weekend": 50600},
-        "cost_basis": {"wage": 25000, "overhead": 5000, "transport": 3000, "capital": 2400}}))
+        "cost_basis": at_cost({"weekday_day": 36100, "evening": 67800, "weekend": 50600})}))
     # assessor: residence, provider, a re-assessment
     grants = ok(client.get(f"/citizens/{citizen}", headers=auth("assessor-657")))["grants"]
     ok(client.post(f"/citizens/{citizen}/residence", headers=auth("assessor-657"),

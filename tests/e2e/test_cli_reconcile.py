@@ -9,8 +9,9 @@ import orjson
 import pytest
 
 from tests.helpers.cli import invoke
-from tests.helpers.billing_factories import (COST, HERNING, citizen, deliver, herning, invoice_run, open_ledger, order,
+from tests.helpers.billing_factories import (HERNING, citizen, deliver, herning, invoice_run, open_ledger, order,
                                              prices, run)
+from tests.helpers.costs import at_cost
 
 
 @pytest.fixture
@@ -27,7 +28,8 @@ def test_reconcile_exits_1_until_the_next_run_bills_a_price_correction_then_0(da
         invoice_run(ledger, HERNING, "2019-01")
         run(ledger, "correct_price_version", {"municipality": HERNING, "offer_id": "extra-cleaning",
                                               "effective": "2018-06-01", "vat_class": "exempt",
-                                              "prices": prices(36_400), "cost_basis": COST, "reason": "typo"})
+                                              "prices": prices(36_400), "cost_basis": at_cost(prices(36_400)),
+                                              "reason": "typo"})
     finally:
         ledger.close()
     before = cli("billing", "reconcile", "-m", "Herning", code=1)

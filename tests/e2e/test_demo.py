@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -34,6 +35,16 @@ def test_the_demo_sets_up_the_trial_shows_the_tour_and_exits(tmp_path):
     for section in ("The timeline", "An invoice", "The audit", "Verify"):
         assert section in out
     assert "set up in" in out
+    # Each band's price is set from that band's own cost (docs/adr/0027): the audit finds no version
+    # off full cost, where one weekday basis for every band made each dearer evening and weekend
+    # price look "above" it.
+    assert "every price equals its full cost" in out and "off full cost (above)" not in out
+    with sqlite3.connect(tmp_path / "ledger.db") as db:
+        dearer, off = db.execute(
+            "SELECT SUM(price_evening > price_weekday_day OR price_weekend > price_weekday_day), "
+            "SUM(price_weekday_day - cost_weekday_day NOT BETWEEN 0 AND 99 OR price_evening - cost_evening "
+            "NOT BETWEEN 0 AND 99 OR price_weekend - cost_weekend NOT BETWEEN 0 AND 99) FROM au_prices").fetchone()
+    assert dearer > 0 and off == 0
     # A guard, not a benchmark: about 15 s on a quiet machine; the box is shared and noisy.
     assert took < 90
 

@@ -18,6 +18,7 @@ from replay.cli import app
 from ledger.application import Ledger
 from ledger.settings import Settings
 from tests.integration.test_replay_chain import event_at, history, position_of, set_state
+from tests.helpers.costs import at_cost
 
 runner = CliRunner()
 
@@ -135,7 +136,7 @@ def test_the_console_script_runs(tmp_path: Path) -> None:
 @pytest.fixture
 def notes_url(database_url: str) -> str:
     """Herning's January invoiced, then a debit note (a price corrected up) and a credit note (down)."""
-    from tests.helpers.billing_factories import (COST, HERNING, citizen, deliver, herning, invoice_run, open_ledger,
+    from tests.helpers.billing_factories import (HERNING, citizen, deliver, herning, invoice_run, open_ledger,
                                                  order, prices, run)
 
     ledger = open_ledger(database_url)
@@ -147,7 +148,8 @@ def notes_url(database_url: str) -> str:
         for price, month in ((36_400, "2019-02"), (34_400, "2019-03")):
             run(ledger, "correct_price_version", {"municipality": HERNING, "offer_id": "extra-cleaning",
                                                   "effective": "2018-06-01", "vat_class": "exempt",
-                                                  "prices": prices(price), "cost_basis": COST, "reason": "typo"})
+                                                  "prices": prices(price), "cost_basis": at_cost(prices(price)),
+                                                  "reason": "typo"})
             invoice_run(ledger, HERNING, month)
         Engine(ledger.db, all_projections()).catch_up()
     finally:

@@ -15,6 +15,7 @@ from typing import Any
 
 from ledger.api.auth import TokenRegistry, entry, token_sha256
 from ledger.api.config import ApiConfig
+from tests.helpers.costs import at_cost
 
 # user -> (role, municipalities)
 USERS: dict[str, tuple[str, Any]] = {
@@ -68,7 +69,6 @@ def api_client(database_url: str, *, follow: bool = True, **config: Any) -> Iter
 
 
 PRICES = {"weekday_day": 35400, "evening": 66500, "weekend": 49600}
-COST = {"wage": 25000, "overhead": 5000, "transport": 3000, "capital": 2400}
 
 
 @dataclass
@@ -94,7 +94,7 @@ def build_world(client: Any, citizens_per_municipality: int = 2) -> World:
             "sections": ["83"], "minimum_minutes": minimum, "increment_minutes": 30}))
         ok(client.post("/catalogue/items", headers=auth(cat), json={
             "municipality": m, "item_id": "clean", "name": "Extra cleaning", "unit": "hour", "fsiii": "H1.8",
-            "vat_class": "exempt", "prices": PRICES, "cost_basis": COST, "effective": "2018-06-01",
+            "vat_class": "exempt", "prices": PRICES, "cost_basis": at_cost(PRICES), "effective": "2018-06-01",
             "cancellation": {"notice_hours": 24, "fee_ore": 10000}}))
         world.citizens[m], world.orders[m] = [], []
         for i in range(citizens_per_municipality):

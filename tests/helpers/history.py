@@ -10,18 +10,19 @@ from typing import Any
 from ledger.application import Ledger, Outcome
 from ledger.domain.base import Context
 from ledger.settings import Settings
+from tests.helpers.costs import at_cost
 
 _ids = itertools.count(1)
 
 HERNING_CLEANING = {
     "municipality": 657, "item_id": "extra-cleaning", "name": "Ekstra rengøring", "unit": "hour", "fsiii": "H1.8",
     "vat_class": "exempt", "prices": {"weekday_day": 35400, "evening": 66500, "weekend": 49600},
-    "cost_basis": {"wage": 28000, "overhead": 4000, "transport": 2000, "capital": 1000}, "effective": "2018-06-01",
+    "cost_basis": at_cost({"weekday_day": 35400, "evening": 66500, "weekend": 49600}), "effective": "2018-06-01",
 }
 HERNING_WINDOWS = {
     "municipality": 657, "item_id": "window-cleaning", "name": "Vinduespudsning", "unit": "visit", "fsiii": "H1.8",
     "vat_class": "standard", "prices": {"weekday_day": 45000, "evening": 45000, "weekend": 45000},
-    "cost_basis": {"wage": 30000, "overhead": 5000, "transport": 4000, "capital": 1000}, "effective": "2018-06-01",
+    "cost_basis": at_cost({"weekday_day": 45000, "evening": 45000, "weekend": 45000}), "effective": "2018-06-01",
 }
 
 

@@ -16,7 +16,8 @@ import orjson
 from ledger.domain.base import key_id
 from ledger.projections import audit_queries as aq
 from ledger.projections.evaluation_export import write_evaluation
-from tests.integration.test_timeline import COST, HERNING, Trial
+from tests.helpers.costs import append_legacy_catalogue_event
+from tests.integration.test_timeline import HERNING, Trial
 
 CHEAP = {"wage": 28_000, "overhead": 4_000, "transport": 2_000, "capital": 1_000}  # 350.00: the full cost
 
@@ -95,16 +96,27 @@ def test_a_grant_ended_and_a_back_dated_correction_are_cuts_named_by_their_own_e
 
 
 def test_a_price_below_full_cost_is_flagged_for_exactly_the_days_it_was_in_force(database_url):
+    """Such a version can no longer be recorded (docs/adr/0027): the cheap ones are stored as a
+    writer before then stored them, with one cost basis, which the audit reads as the weekday
+    daytime cost (the other bands' costs are not stated)."""
     t = Trial(database_url)
     try:
         t.scheme()
-        t.item("extra-cleaning", 35_400)  # 354.00 ≥ 350.00: never flagged
-        t.item("cheap-cleaning", 30_000, effective="2019-01-01", cost=CHEAP)  # 300.00 < 350.00
-        t.price("cheap-cleaning", 40_000, "2019-03-01", "2019-02-15T10:00:00", cost=CHEAP)
-        t.item("cheap-escort", 20_000, fsiii="H3.2", vat_class="standard", effective="2019-05-01", cost=CHEAP)
+        t.item("extra-cleaning", 35_400)  # each band at its full cost: never flagged
+
+        def cheap(item_id: str, price: int, effective: str, recorded: str, **fields: str) -> None:
+            append_legacy_catalogue_event(t.db, HERNING, "ItemAdded", {
+                "item_id": item_id, "name": item_id.replace("-", " "), "unit": "hour", "fsiii": "H1.8",
+                "vat_class": "exempt", "prices": dict.fromkeys(("weekday_day", "evening", "weekend"), price),
+                "cost_basis": CHEAP, "cancellation": {"notice_hours": 24, "fee_ore": 0}, **fields},
+                f"{recorded}+00:00", effective)
+
+        cheap("cheap-cleaning", 30_000, "2019-01-01", "2018-12-15T10:00:00")  # 300.00 < 350.00
+        t.price("cheap-cleaning", 40_000, "2019-03-01", "2019-02-15T10:00:00")  # at full cost, per band
+        cheap("cheap-escort", 20_000, "2019-05-01", "2019-04-15T10:00:00", fsiii="H3.2", vat_class="standard")
         t.run("retire_offer", {"municipality": HERNING, "offer_id": "cheap-escort", "effective": "2019-05-11"},
               "2019-05-05T10:00:00")
-        t.item("open-cheap", 10_000, fsiii="H1.7", effective="2021-12-01", cost=CHEAP)
+        cheap("open-cheap", 10_000, "2021-12-01", "2019-05-06T10:00:00", fsiii="H1.7")
         c = t.citizen()
         t.grant(c, 60)
         order = t.order(c, "cheap-cleaning", "2019-01-07", "2019-01-02T10:00:00", kind="recurring", every_weeks=1)
@@ -125,8 +137,9 @@ def test_a_price_below_full_cost_is_flagged_for_exactly_the_days_it_was_in_force
         # In force 2019-01-01 .. 2019-02-28: 31 + 28 = 59 days.
         assert (cheap["price_ref"], cheap["in_force_from"], cheap["in_force_to"], cheap["days_in_force"]) == (
             f"{catalogue}:3", "2019-01-01", "2019-02-28", 59)
-        assert (cheap["cost_total"], cheap["shortfall_per_unit"], cheap["bands_below_cost"]) == (
-            35_000, 5_000, ["weekday_day", "evening", "weekend"])
+        assert (cheap["costs"], cheap["shortfall_per_unit"], cheap["bands_below_cost"], cheap["direction"]) == (
+            {"weekday_day": 35_000, "evening": None, "weekend": None}, 5_000, ["weekday_day"], "below")
+        assert cheap["bands_cost_not_stated"] == ["evening", "weekend"]
         assert cheap["sold"] == {"lines": 2, "net": 75_000, "vat": 0, "gross": 75_000, "credited_lines": 1,
                                  "credited_net": 30_000, "credited_gross": 30_000, "net_after_credits": 45_000,
                                  "gross_after_credits": 45_000}
@@ -259,6 +272,50 @@ def test_the_evaluation_view_compares_buyers_with_non_buyers_of_the_same_startin
         assert buyer not in (tmp_path / "out" / "granted_services.csv").read_text()
         sales = (tmp_path / "out" / "sales.csv").read_text().splitlines()[1]
         assert sales == "657,2019-02,extra-cleaning,1,1,1,60,1,35400,0,35400,0"
-        assert COST  # the shared cost basis is the full cost the catalogue items were priced from
+    finally:
+        t.close()
+
+
+def test_old_single_basis_versions_rebuild_as_they_were_followed_and_show_their_unstated_bands(database_url):
+    """Version-1 catalogue events (one cost basis) beside version-2 ones: the projections' reader
+    upcasts them the same way when following and when rebuilding, on both backends, and the
+    timeline's catalogue shows the bands whose cost the old version did not state as null."""
+    from ledger.projections import all_projections
+    from ledger.projections.engine import Engine
+    from ledger.projections.timeline_queries import timeline
+
+    t = Trial(database_url)
+    try:
+        t.scheme()
+        t.item("extra-cleaning", 35_400)
+        append_legacy_catalogue_event(t.db, HERNING, "ItemAdded", {
+            "item_id": "old-laundry", "name": "old laundry", "unit": "hour", "fsiii": "H1.9", "vat_class": "exempt",
+            "prices": {"weekday_day": 35_050, "evening": 66_500, "weekend": 49_600}, "cost_basis": CHEAP,
+            "cancellation": {"notice_hours": 24, "fee_ore": 0}}, "2018-05-03T10:00:00+00:00", "2018-06-01")
+        append_legacy_catalogue_event(t.db, HERNING, "PriceChanged", {
+            "offer_id": "old-laundry", "vat_class": "exempt",
+            "prices": {"weekday_day": 36_000, "evening": 67_000, "weekend": 50_000}, "cost_basis": CHEAP},
+            "2018-12-01T10:00:00+00:00", "2019-01-01")
+        t.price("old-laundry", 37_000, "2020-01-01", "2019-12-01T10:00:00")  # now stated per band
+        engine = Engine(t.db, all_projections())
+        engine.catch_up()
+        tables = ("au_prices", "au_offer_state", "tl_offer_versions")
+        live = {name: engine.digest(name) for name in tables}
+        engine.rebuild(swap=False, suffix="__r", jobs=2)
+        assert {name: engine.digest(name + "__r") for name in tables} == live
+        engine.drop_suffix("__r")
+
+        def costs_on(day: str) -> dict:
+            [entry] = timeline(t.db, HERNING, day)["municipalities"]
+            return next(o["costs"] for o in entry["catalogue"] if o["offer_id"] == "old-laundry")
+
+        assert costs_on("2019-06-01") == {"weekday_day": 35_000, "evening": None, "weekend": None}
+        assert costs_on("2020-06-01") == {"weekday_day": 37_000, "evening": 37_000, "weekend": 37_000}
+        old = {f["effective"]: f for f in aq.full_cost(t.db, HERNING, direction="both")}
+        assert sorted(old) == ["2018-06-01", "2019-01-01"]  # the version stated per band is at full cost
+        assert old["2019-01-01"]["bands_above_cost"] == ["weekday_day"]  # 360.00 against 350.00
+        # 350.50 against 350.00 is within the rounding: only the unstated bands are reported.
+        assert (old["2018-06-01"]["direction"], old["2018-06-01"]["bands_cost_not_stated"]) == (
+            "cost not stated", ["evening", "weekend"])
     finally:
         t.close()

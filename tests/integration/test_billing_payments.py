@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from ledger.projections import billing_queries as q
-from tests.helpers.billing_factories import (COST, HERNING, account_state, caught_up, citizen, deliver, herning,
+from tests.helpers.billing_factories import (HERNING, account_state, caught_up, citizen, deliver, herning,
                                              invoice_run, open_ledger, order, pay, prices, remind, reverse, run,
                                              withdraw)
+from tests.helpers.costs import at_cost
 
 HOUR = 35_400  # one hour of extra cleaning in Herning
 
@@ -199,7 +200,7 @@ def _debit_note(ledger: Any, overpaid: int = 0) -> str:
     pay(ledger, h, 2 * HOUR + overpaid, "2019-02-10", reference="657-000001")
     run(ledger, "correct_price_version", {
         "municipality": HERNING, "offer_id": "extra-cleaning", "effective": "2018-06-01", "vat_class": "exempt",
-        "prices": prices(HOUR + 1_000), "cost_basis": COST, "reason": "the wage basis was last year's"},
+        "prices": prices(HOUR + 1_000), "cost_basis": at_cost(prices(HOUR + 1_000)), "reason": "the wage basis was last year's"},
         role="catalogue_manager")
     [note] = invoice_run(ledger, HERNING, "2019-02")["debit_notes"]
     assert (note["number"], note["gross"]) == ("657-D00001", 2_000)

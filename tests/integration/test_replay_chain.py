@@ -32,6 +32,7 @@ from ledger.store.chain import link as store_link
 from replay.chain import link
 from replay.store import open_store
 from replay.verify import check_chain, parse_expect_head, verify_store
+from tests.helpers.costs import at_cost
 
 HERNING = 657
 CITIZEN_A = "0b7e3f0e-5c1a-4b8e-9a55-1d2c3b4a5f60"
@@ -51,7 +52,6 @@ def history_steps() -> list[tuple[str, dict[str, Any], str]]:
     """(command, payload, recorded) in order: scheme, items, two citizens, orders, deliveries, a
     late cancellation, two invoice runs, a payment, a dispute (credit note), then a back-dated
     correction of a grant recorded after the runs."""
-    cost = {"wage": 28_000, "overhead": 4_000, "transport": 2_000, "capital": 1_000}
     day = "2018-06-01T08:00:00+00:00"
     return [
         ("establish_scheme", {"municipality": HERNING, "name": "Tilkøb Herning", "window_start": "2018-06-01",
@@ -60,12 +60,13 @@ def history_steps() -> list[tuple[str, dict[str, Any], str]]:
         ("add_item", {"municipality": HERNING, "item_id": "extra-cleaning", "name": "Ekstra rengøring", "unit": "hour",
                       "fsiii": "H1.8", "vat_class": "exempt",
                       "prices": {"weekday_day": 35_400, "evening": 66_500, "weekend": 49_600},
-                      "cost_basis": cost, "effective": "2018-06-01"}, day),
+                      "cost_basis": at_cost({"weekday_day": 35_400, "evening": 66_500, "weekend": 49_600}),
+                      "effective": "2018-06-01"}, day),
         ("add_item", {"municipality": HERNING, "item_id": "window-cleaning", "name": "Vinduespudsning", "unit": "visit",
                       "fsiii": "H1.8", "vat_class": "standard",
                       "prices": {"weekday_day": 45_000, "evening": 45_000, "weekend": 45_000},
-                      "cost_basis": cost, "effective": "2018-06-01",
-                      "cancellation": {"notice_hours": 48, "fee_ore": 15_000}}, day),
+                      "cost_basis": at_cost(dict.fromkeys(("weekday_day", "evening", "weekend"), 45_000)),
+                      "effective": "2018-06-01", "cancellation": {"notice_hours": 48, "fee_ore": 15_000}}, day),
         *[("register_citizen", {"citizen_id": c, "municipality": HERNING, "effective": "2018-01-01",
                                 "residence": "own_home"}, "2018-06-02T09:00:00+00:00") for c in (CITIZEN_A, CITIZEN_B)],
         *[("award_grant", {"citizen_id": c, "grant_id": "cleaning", "fsiii": "H1.8", "section": "83",

@@ -15,6 +15,8 @@ from ledger.application import Ledger
 from ledger.db import Database
 from ledger.settings import Settings
 from tests.integration.test_replay_chain import HERNING, execute, history
+from tests.helpers.costs import at_cost
+from ledger.domain.values import BANDS
 
 NUMBERS = ("657-000001", "657-000002", "657-000003")  # July: citizens A and B; August: A
 
@@ -41,8 +43,7 @@ def test_every_issued_invoice_is_reproduced_exactly(database_url: str) -> None:
 def test_a_back_dated_price_change_recorded_later_does_not_change_the_reproduction(database_url: str) -> None:
     app = Ledger(Settings(database_url=history(database_url)))
     app.execute("change_price", {"municipality": HERNING, "offer_id": "extra-cleaning", "effective": "2018-07-01",
-                                 "vat_class": "exempt", "cost_basis": {"wage": 1, "overhead": 1, "transport": 1,
-                                                                       "capital": 1},
+                                 "vat_class": "exempt", "cost_basis": at_cost(dict.fromkeys(BANDS, 99_900)),
                                  "prices": {"weekday_day": 99_900, "evening": 99_900, "weekend": 99_900}},
                 Context("replay-test", "administrator", "replay-late-price", datetime(2018, 10, 1, tzinfo=timezone.utc)))
     app.close()

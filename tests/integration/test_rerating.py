@@ -22,6 +22,7 @@ from replay.invoice import reproduce
 from replay.store import open_store
 from tests.helpers.billing_factories import (COST, HERNING, caught_up, citizen, deliver, herning, invoice_run,
                                              open_ledger, order, prices, run)
+from tests.helpers.costs import append_legacy_catalogue_event, at_cost
 
 
 def _grant(ledger, cid: str) -> str:
@@ -31,7 +32,8 @@ def _grant(ledger, cid: str) -> str:
 def _correct(ledger, price: int, effective: str = "2018-06-01", offer: str = "extra-cleaning") -> dict:
     return run(ledger, "correct_price_version", {
         "municipality": HERNING, "offer_id": offer, "effective": effective, "vat_class": "exempt",
-        "prices": prices(price), "cost_basis": COST, "reason": "the wage basis was last year's"},
+        "prices": prices(price), "cost_basis": at_cost(prices(price)),
+        "reason": "the wage basis was last year's"},
         role="catalogue_manager")
 
 
@@ -267,31 +269,41 @@ def test_a_second_price_version_on_the_same_date_is_refused_as_a_silent_correcti
         with pytest.raises(RuleViolated) as same:
             run(ledger, "change_price", {"municipality": HERNING, "offer_id": "extra-cleaning",
                                          "effective": "2018-06-01", "vat_class": "exempt", "prices": prices(36_400),
-                                         "cost_basis": COST})
+                                         "cost_basis": at_cost(prices(36_400))})
         assert same.value.rule == "price-version-exists"
     finally:
         ledger.close()
 
 
 
-def test_the_audit_flags_prices_above_full_cost_as_well_as_below_beyond_the_tolerance(database_url):
+def test_the_audit_flags_old_versions_above_full_cost_as_well_as_below_beyond_the_tolerance(database_url):
+    """A version off full cost can no longer be recorded (docs/adr/0027); versions stored before,
+    with one cost basis (upcast: the weekday daytime cost), are audited against it."""
     from ledger.projections.audit import AuditProjection
     from ledger.projections.engine import Engine
 
     ledger = open_ledger(database_url)
     try:
-        herning(ledger)  # extra cleaning 354.00/h against a full cost of 330.00: 7.27 % above
-        run(ledger, "add_item", {"municipality": HERNING, "item_id": "cheap", "name": "Cheap", "unit": "hour",
-                                 "fsiii": "H1.8", "vat_class": "exempt", "prices": prices(30_000), "cost_basis": COST,
-                                 "effective": "2018-06-01"})  # 300.00 < 330.00: below
+        herning(ledger)  # every band at its full cost, recorded per band: never flagged
+        for item_id, price in (("dear", 35_400), ("cheap", 30_000)):  # against one basis of 330.00
+            append_legacy_catalogue_event(ledger.db, HERNING, "ItemAdded", {
+                "item_id": item_id, "name": item_id.capitalize(), "unit": "hour", "fsiii": "H1.8",
+                "vat_class": "exempt", "prices": prices(price), "cost_basis": COST,
+                "cancellation": {"notice_hours": 24, "fee_ore": 0}}, "2018-05-20T10:00:00+00:00", "2018-06-01")
         Engine(ledger.db, [AuditProjection()]).catch_up()
         both = {(f["offer_id"], f["direction"]) for f in aq.full_cost(ledger.db, HERNING, direction="both")}
-        assert ("extra-cleaning", "above") in both and ("cheap", "below") in both
-        assert {f["offer_id"] for f in aq.full_cost(ledger.db, HERNING)} == {"cheap", "window-cleaning"}  # below only
+        assert both == {("dear", "above"), ("cheap", "below")}  # 354.00 is 7.27 % above, 300.00 below
+        # Below only: "dear" is still listed, since its evening and weekend costs are not stated.
+        assert {(f["offer_id"], f["direction"]) for f in aq.full_cost(ledger.db, HERNING)} == {
+            ("cheap", "below"), ("dear", "cost not stated")}
+        [dear] = [f for f in aq.full_cost(ledger.db, HERNING, direction="both") if f["offer_id"] == "dear"]
+        assert (dear["bands_above_cost"], dear["bands_cost_not_stated"], dear["excess_per_unit"]) == (
+            ["weekday_day"], ["evening", "weekend"], 2_400)
+        assert dear["costs"] == {"weekday_day": 33_000, "evening": None, "weekend": None}
         # 8 % tolerance: 354.00 is within it; 300.00 (9.1 % below) is not.
         tolerant = {(f["offer_id"], f["direction"]) for f in
                     aq.full_cost(ledger.db, HERNING, direction="both", tolerance_bp=800)}
-        assert ("extra-cleaning", "above") not in tolerant and ("cheap", "below") in tolerant
+        assert ("dear", "above") not in tolerant and ("cheap", "below") in tolerant
         audit = aq.audit(ledger.db, HERNING, sections=("full_cost",), full_cost_tolerance_bp=0)
         assert {f["direction"] for f in audit["full_cost"]} == {"above", "below"}
     finally:

@@ -18,9 +18,9 @@ from ledger.projections.engine import Engine
 from ledger.projections.timeline import TimelineProjection
 from ledger.projections.timeline_queries import catalogue_history, series, timeline
 from ledger.settings import Settings
+from tests.helpers.costs import at_cost
 
 HERNING, AABENRAA = 657, 580
-COST = {"wage": 28_000, "overhead": 4_000, "transport": 2_000, "capital": 1_000}  # 350.00 DKK per hour
 
 
 def _prices(day: int, evening: int | None = None, weekend: int | None = None) -> dict[str, int]:
@@ -57,12 +57,13 @@ class Trial:
              recorded: str = "2018-05-02T10:00:00") -> None:
         self.run("add_item", {"municipality": m, "item_id": item_id, "name": item_id.replace("-", " "), "unit": unit,
                               "fsiii": fsiii, "vat_class": vat_class, "prices": _prices(price),
-                              "cost_basis": cost or COST, "effective": effective}, recorded)
+                              "cost_basis": cost or at_cost(_prices(price)), "effective": effective}, recorded)
 
     def price(self, item_id: str, price: int, effective: str, recorded: str, *, m: int = HERNING,
               vat_class: str = "exempt", cost: dict[str, int] | None = None) -> None:
         self.run("change_price", {"municipality": m, "offer_id": item_id, "effective": effective,
-                                  "vat_class": vat_class, "prices": _prices(price), "cost_basis": cost or COST},
+                                  "vat_class": vat_class, "prices": _prices(price),
+                                  "cost_basis": cost or at_cost(_prices(price))},
                  recorded)
 
     # citizens and grants ------------------------------------------------------------

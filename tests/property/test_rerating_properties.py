@@ -26,8 +26,9 @@ from ledger.domain.errors import LedgerError
 from ledger.projections import billing_queries as q
 from replay.invoice import reproduce, reproduce_note
 from replay.store import open_store
-from tests.helpers.billing_factories import (COST, HERNING, billing_engine, cancel_order, citizen, deliver, herning,
+from tests.helpers.billing_factories import (HERNING, billing_engine, cancel_order, citizen, deliver, herning,
                                              invoice_run, open_ledger, order, prices, run, withdraw)
+from tests.helpers.costs import at_cost
 
 MONTHS = ("2019-03", "2019-04", "2019-05")
 OFFERS = ("extra-cleaning", "window-cleaning")
@@ -74,11 +75,13 @@ def _apply(ledger: Any, state: dict[str, Any], step: tuple[Any, ...]) -> None:
             vat = "exempt" if step[1] == "extra-cleaning" else "standard"
             run(ledger, "correct_price_version", {"municipality": HERNING, "offer_id": step[1],
                                                   "effective": "2018-06-01", "vat_class": vat,
-                                                  "prices": prices(step[2]), "cost_basis": COST, "reason": "wrong"})
+                                                  "prices": prices(step[2]), "cost_basis": at_cost(prices(step[2])),
+                                                  "reason": "wrong"})
         elif kind == "price":
             vat = "exempt" if step[1] == "extra-cleaning" else "standard"
             run(ledger, "change_price", {"municipality": HERNING, "offer_id": step[1], "effective": f"{step[2]}-10",
-                                         "vat_class": vat, "prices": prices(step[3]), "cost_basis": COST})
+                                         "vat_class": vat, "prices": prices(step[3]),
+                                         "cost_basis": at_cost(prices(step[3]))})
         elif kind == "rules":
             run(ledger, "change_scheme_rules", {"municipality": HERNING, "effective": f"{step[1]}-15",
                                                 "sections": ["83", "85"], "minimum_minutes": step[2],

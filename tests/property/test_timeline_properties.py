@@ -23,10 +23,10 @@ from ledger.projections.reader import recorded_key
 from ledger.projections.timeline import TimelineProjection
 from ledger.projections.timeline_queries import KNOWN_NOW, catalogue_history, series, stab_arms, timeline
 from ledger.settings import Settings
+from tests.helpers.costs import at_cost
 
 MUNICIPALITIES = (657, 580)
 FIRST = date(2018, 1, 1)
-COST = {"wage": 28_000, "overhead": 4_000, "transport": 2_000, "capital": 1_000}
 
 days = st.integers(min_value=0, max_value=3 * 365)  # an offset from 2018-01-01
 in_trial = st.integers(min_value=151, max_value=911)  # 2018-06-01 .. 2020-06-30, the schemes' window
@@ -100,7 +100,8 @@ def _setup(r: _Runner, start: list[tuple[int, int, int]]) -> None:
             r.run("add_item", {"municipality": m, "item_id": item, "name": item, "unit": unit, "fsiii": "H1.8",
                                "vat_class": vat, "prices": {"weekday_day": 35_000, "evening": 40_000,
                                                             "weekend": 45_000},
-                               "cost_basis": COST, "effective": "2018-06-01"}, (120 + i, 0))
+                               "cost_basis": at_cost({"weekday_day": 35_000, "evening": 40_000, "weekend": 45_000}),
+                               "effective": "2018-06-01"}, (120 + i, 0))
     for i, (weekly, valid_from, awarded) in enumerate(start):
         cid = str(uuid.uuid4())
         m = MUNICIPALITIES[i % 2]
@@ -118,7 +119,8 @@ def _apply(r: _Runner, s: tuple, when: Any) -> None:
         _, m, item, d, price = s
         r.run("change_price", {"municipality": m, "offer_id": item, "effective": _day(d), "vat_class": "exempt",
                                "prices": {"weekday_day": price, "evening": price, "weekend": price},
-                               "cost_basis": COST}, when)
+                               "cost_basis": at_cost(dict.fromkeys(("weekday_day", "evening", "weekend"), price))},
+              when)
     elif kind == "retire":
         r.run("retire_offer", {"municipality": s[1], "offer_id": s[2], "effective": _day(s[3])}, when)
     elif kind == "rules":

@@ -15,6 +15,7 @@ import pytest
 
 from ledger.application import commands as cmds
 from ledger.domain.assessment import assessment_id
+from ledger.domain.catalogue import full_cost_rule
 from ledger.generate import Behaviour, custom_scale, generate, truth_path
 from ledger.generate.world import DOCUMENTS, TRIALS, World
 from ledger.importer import parse_line
@@ -176,13 +177,17 @@ def test_herning_and_aabenraa_charge_their_published_prices():
 
 
 def test_prices_equal_full_cost():
-    """Full cost, no profit (seed 001 l. 33): every version's cost basis adds up to its weekday price."""
+    """Full cost, no profit (seed 001 l. 33): each band's cost basis adds up to that band's price, so
+    the catalogue's full-cost rule takes every version; evening and weekend cost more than weekday
+    daytime (the band factors of domain.md § 2: Herning 665 and 496 against 403 kr. an hour)."""
     world = World(SMALL, seed=3)
     for cat in world.catalogues.values():
         for offer in cat.offers.values():
             for v in offer.versions:
-                assert sum(v.cost_basis.values()) == v.prices["weekday_day"], offer.spec.offer_id
-                assert min(v.prices.values()) >= sum(v.cost_basis.values())
+                assert {b: sum(parts.values()) for b, parts in v.cost_basis.items()} == v.prices, offer.spec.offer_id
+                full_cost_rule(v.prices, v.cost_basis)
+                if offer.spec.unit == "hour" and offer.spec.band_factor != (1.0, 1.0):
+                    assert sum(v.cost_basis["evening"].values()) > sum(v.cost_basis["weekday_day"].values())
 
 
 def test_schemes_follow_the_documents():

@@ -11,6 +11,7 @@ from ledger.domain.errors import AlreadyExists, InvalidInput, NotFound, RuleViol
 from ledger.domain.order import Order
 from tests.unit.fakes import FakeLedger
 from tests.unit.world import PRICES, WINDOW, citizen, herning, item, place, scheme
+from tests.helpers.costs import at_cost
 
 
 @pytest.fixture
@@ -32,7 +33,7 @@ def test_an_order_is_quoted_the_price_in_force_on_its_start_date(ledger):
     item(ledger, "dear", prices={**PRICES, "evening": 70_000})
     ledger.execute("change_price", {"municipality": 657, "offer_id": "dear", "effective": "2019-01-01",
                                     "vat_class": "exempt", "prices": {**PRICES, "evening": 80_000},
-                                    "cost_basis": {"wage": 1, "overhead": 1, "transport": 1, "capital": 1}})
+                                    "cost_basis": at_cost({**PRICES, "evening": 80_000})})
     result = place(ledger, cid, offer_id="dear", band="evening")
     assert result["quoted"]["price_ore"] == 80_000 and result["quoted"]["vat_class"] == "exempt"
     assert ledger.uow.events_of(result["order_id"]) == ["OrderPlaced"]

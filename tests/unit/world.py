@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from tests.unit.fakes import FakeLedger
+from tests.helpers.costs import at_cost
 
 HERNING = 657
 WINDOW = ("2018-06-01", "2021-12-31")
 PRICES = {"weekday_day": 35_400, "evening": 66_500, "weekend": 49_600}
-COST = {"wage": 25_000, "overhead": 5_000, "transport": 3_000, "capital": 2_400}
 
 
 def scheme(ledger: FakeLedger, minimum: int = 30, provider_required: bool = True) -> None:
@@ -24,7 +24,8 @@ def item(ledger: FakeLedger, item_id: str = "clean", effective: str = WINDOW[0],
          prices: dict[str, int] | None = None) -> None:
     ledger.execute("add_item", {
         "municipality": HERNING, "item_id": item_id, "name": "Extra cleaning", "unit": "hour", "fsiii": "H1.8",
-        "vat_class": "exempt", "prices": prices or PRICES, "cost_basis": COST, "effective": effective,
+        "vat_class": "exempt", "prices": prices or PRICES, "cost_basis": at_cost(prices or PRICES),
+        "effective": effective,
         "cancellation": {"notice_hours": 24, "fee_ore": fee_ore}})
 
 

@@ -10,7 +10,8 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StrictInt, StringConstraints, WithJsonSchema
+from pydantic import (AfterValidator, BaseModel, ConfigDict, StrictInt, StringConstraints, WithJsonSchema,
+                      model_validator)
 
 from ledger.domain.errors import InvalidInput
 from ledger.domain.values import EARLIEST_DATE, LATEST_DATE, MONTH_PATTERN, parse_day_or_instant, within_bounds
@@ -85,10 +86,30 @@ class Prices(Command):
 
 
 class CostBasis(Command):
+    """One band's full cost per unit, in øre."""
+
     wage: Ore
     overhead: Ore
     transport: Ore
     capital: Ore
+
+
+class BandCosts(Command):
+    """The full cost each band's price is set from (docs/adr/0027). The single basis of before
+    (wage, overhead, ... at the top) is refused with a message saying the new shape."""
+
+    weekday_day: CostBasis
+    evening: CostBasis
+    weekend: CostBasis
+
+    @model_validator(mode="before")
+    @classmethod
+    def _per_band(cls, value: object) -> object:
+        if isinstance(value, dict) and set(value) & {"wage", "overhead", "transport", "capital"}:
+            raise ValueError("cost_basis is given per band since docs/adr/0027: {weekday_day: {wage, overhead, "
+                             "transport, capital}, evening: {...}, weekend: {...}}; one basis for all bands is "
+                             "not taken")
+        return value
 
 
 class CancellationTerms(Command):

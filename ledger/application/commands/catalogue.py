@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ledger.application.commands._base import (CancellationTerms, Command, CostBasis, Day, Fsiii, Municipality, Prices,
+from ledger.application.commands._base import (BandCosts, CancellationTerms, Command, Day, Fsiii, Municipality, Prices,
                                                ShortId, Text, VatClass)
 from ledger.application.commands._spec import Result, Services, declare
 from ledger.application.uow import UnitOfWork
@@ -16,7 +16,14 @@ from ledger.domain.catalogue import Catalogue, catalogue_id
 from ledger.domain.municipalities import municipality_code
 
 _PRICES = {"weekday_day": 35400, "evening": 66500, "weekend": 49600}
-_COST = {"wage": 25000, "overhead": 5000, "transport": 3000, "capital": 2400}
+# Each band's price is that band's full cost (docs/adr/0027): the parts add up to the price.
+_COST = {"weekday_day": {"wage": 25000, "overhead": 5000, "transport": 3000, "capital": 2400},
+         "evening": {"wage": 52500, "overhead": 8000, "transport": 3600, "capital": 2400},
+         "weekend": {"wage": 38200, "overhead": 6000, "transport": 3000, "capital": 2400}}
+_COST_2020 = {"weekday_day": {"wage": 25700, "overhead": 5000, "transport": 3000, "capital": 2400},
+              "evening": {"wage": 53800, "overhead": 8000, "transport": 3600, "capital": 2400},
+              "weekend": {"wage": 39200, "overhead": 6000, "transport": 3000, "capital": 2400}}
+_COST_CORRECTED = {**_COST, "weekday_day": {"wage": 26000, "overhead": 5000, "transport": 3000, "capital": 2400}}
 
 
 class AddItem(Command):
@@ -27,7 +34,7 @@ class AddItem(Command):
     fsiii: Fsiii
     vat_class: VatClass
     prices: Prices
-    cost_basis: CostBasis
+    cost_basis: BandCosts
     effective: Day
     cancellation: CancellationTerms | None = None
 
@@ -40,7 +47,7 @@ class AddPackage(Command):
     fsiii: Fsiii
     vat_class: VatClass
     prices: Prices
-    cost_basis: CostBasis
+    cost_basis: BandCosts
     effective: Day
     cancellation: CancellationTerms | None = None
 
@@ -51,7 +58,7 @@ class ChangePrice(Command):
     effective: Day
     vat_class: VatClass
     prices: Prices
-    cost_basis: CostBasis
+    cost_basis: BandCosts
 
 
 class CorrectPriceVersion(Command):
@@ -62,7 +69,7 @@ class CorrectPriceVersion(Command):
     effective: Day
     vat_class: VatClass
     prices: Prices
-    cost_basis: CostBasis
+    cost_basis: BandCosts
     reason: Text
 
 
@@ -115,7 +122,7 @@ def add_package(uow: UnitOfWork, cmd: AddPackage, ctx: Context, svc: Services) -
 @declare(ChangePrice, name="change_price", roles=["catalogue_manager"], path=["municipality", "offer_id"],
          if_match="catalogue",
          example={"effective": "2020-01-01", "vat_class": "exempt",
-                  "prices": {"weekday_day": 36100, "evening": 67800, "weekend": 50600}, "cost_basis": _COST})
+                  "prices": {"weekday_day": 36100, "evening": 67800, "weekend": 50600}, "cost_basis": _COST_2020})
 def change_price(uow: UnitOfWork, cmd: ChangePrice, ctx: Context, svc: Services) -> Result:
     cat = catalogue(uow, cmd.municipality)
     cat.change_price(ctx, cmd.offer_id, cmd.effective, cmd.vat_class, cmd.prices.model_dump(), cmd.cost_basis.model_dump())
@@ -126,7 +133,7 @@ def change_price(uow: UnitOfWork, cmd: ChangePrice, ctx: Context, svc: Services)
          path=["municipality", "offer_id"], if_match="catalogue",
          example={"effective": "2018-06-01", "vat_class": "exempt",
                   "prices": {"weekday_day": 36400, "evening": 66500, "weekend": 49600},
-                  "cost_basis": _COST, "reason": "the wage basis was last year's"})
+                  "cost_basis": _COST_CORRECTED, "reason": "the wage basis was last year's"})
 def correct_price_version(uow: UnitOfWork, cmd: CorrectPriceVersion, ctx: Context, svc: Services) -> Result:
     from ledger.application.commands.rerating import preview
 

@@ -51,8 +51,8 @@
     const datasets = [];
     Object.entries(byOffer).forEach(([id, vs], i) => {
       const c = palette[i % palette.length];
-      datasets.push({ label: id + " price", stepped: true, borderColor: c, data: vs.map((v) => ({ x: v.valid_from, y: v.price_weekday_day / 100 })) });
-      datasets.push({ label: id + " full cost", stepped: true, borderDash: [5, 4], borderColor: c, data: vs.map((v) => ({ x: v.valid_from, y: v.cost_total / 100 })) });
+      datasets.push({ label: id + " weekday price", stepped: true, borderColor: c, data: vs.map((v) => ({ x: v.valid_from, y: v.price_weekday_day / 100 })) });
+      datasets.push({ label: id + " weekday full cost", stepped: true, borderDash: [5, 4], borderColor: c, data: vs.map((v) => ({ x: v.valid_from, y: v.cost_weekday_day / 100 })) });
     });
     const dates = [...new Set(offers.offers.map((o) => o.valid_from))].sort();
     chart("chart-prices", { type: "line", data: { labels: dates, datasets },
