@@ -196,6 +196,14 @@ def revise(view: View, table: Table, keys: dict[str, Any], current: list[dict[st
     visible to anyone, so it is deleted rather than closed (that also keeps primary keys unique
     when one aggregate records several events in the same instant). Returns the new `current`.
     """
+    if not current:  # a new entity (most deliveries): nothing to compare, nothing to close
+        fresh = [{**w, "recorded_from": at} for w in wanted]
+        for new in fresh:
+            row = {**keys, **new, "recorded_to": OPEN_RECORDED}
+            if "sclass" in table.columns:
+                stab_keys(row)
+            view.put(table, row)
+        return fresh
     wanted_sigs = {_signature(w) for w in wanted}
     kept: dict[bytes, dict[str, Any]] = {}
     seg: dict[str, Any] | None
