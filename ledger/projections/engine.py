@@ -82,6 +82,10 @@ Rebuild as a fold, and partitions (ADR 0013)
   belongs to one value of the field; a value it must combine across partitions goes through
   `partition_share` → `partition_combine` → `partition_finish` (see the timeline's high-water
   mark). Two partitions writing one primary key make the engine fold each projection whole.
+* When the partitioned projections' rows would not fit in `flush_rows` (per worker), their
+  partitions are folded in passes, one after the other, each written whole before the next; with
+  one worker (`jobs=1`) that happens in this process (ADR 0022, round 5), so memory is bounded by
+  a partition, not by the log. Each pass reads the log again.
 """
 
 from __future__ import annotations
@@ -597,7 +601,8 @@ class Engine:
 
         `jobs` > 1 (None: one per core on logs of 50,000 positions or more) shares the projections out over that many worker
         processes (by `rebuild_cost`), each reading the log and folding its projections on its
-        own connection; the swap is still one transaction in this process.
+        own connection; the swap is still one transaction in this process. With one worker,
+        partitions too large to fold at once are folded in passes here (`_passes_for_one`).
 
         `until_recorded` keeps only events recorded at or before that instant (auditors'
         "as known at"); it needs swap=False, since the live tables must reflect the whole log.
