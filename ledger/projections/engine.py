@@ -82,6 +82,10 @@ Rebuild as a fold, and partitions (ADR 0013)
   belongs to one value of the field; a value it must combine across partitions goes through
   `partition_share` → `partition_combine` → `partition_finish` (see the timeline's high-water
   mark). Two partitions writing one primary key make the engine fold each projection whole.
+* When the partitioned projections' rows would not fit in `flush_rows` (per worker), their
+  partitions are folded in passes, one after the other, each written whole before the next; with
+  one worker (`jobs=1`) that happens in this process (ADR 0022, round 5), so memory is bounded by
+  a partition, not by the log. Each pass reads the log again.
 """
 
 from __future__ import annotations
@@ -405,42 +409,17 @@ def _rebuild_child() -> None:
     try:
         projections = list({id(p): p for p, _ in task}.values())
         engine = Engine(db, projections, rebuild_writer="inline", **settings)
-        bits = _bitmap_bits(head)
-        # One pass per partition this worker folds (whole projections ride on the first), one
-        # after the other: each writes its rows and lets them go before the next (see _plan).
-        order = sorted({part[2] for _, part in task if part is not None})
-        passes: list[list[tuple[Projection, Any]]] = [[] for _ in range(max(1, len(order)))]
-        for projection, part in task:
-            passes[0 if part is None else order.index(part[2])].append((projection, part))
 
         def exchange(shares: dict[str, Any]) -> dict[str, Any]:
             _send(out, ("share", shares))
             return inbox.get()[1]
 
-        stats: dict[str, dict[str, int]] = {}
-        applied, position = 0, head
-        for k, entries in enumerate(passes):
-            runs = []
-            for projection, part in entries:
-                run = _Run(projection, engine._view(projection, rebuild=True, suffix=suffix, bits=bits))
-                if part is not None:
-                    projection.in_partition = True
-                    run.part = part
-                runs.append(run)
-            with db.connection() as conn:
-                done, reached = engine._rebuild_pass(
-                    conn, runs, head, None, False, until_recorded,
-                    functools.partial(_pass_progress, out, k, len(passes)),
-                    exchange if must_exchange else None,
-                )
-            applied, position = max(applied, done), min(position, reached)
-            for run in runs:
-                mine = stats.setdefault(run.name, dict.fromkeys(vars(run.view.stats), 0))
-                for key, value in vars(run.view.stats).items():
-                    mine[key] += value
-            del runs
+        applied, position, stats, passes = engine._fold_task(
+            task, suffix, head, until_recorded, None, functools.partial(_pass_progress, out),
+            exchange if must_exchange else None,
+        )
         _send(out, ("done", {"names": [p.name for p in projections], "events": applied, "position": position,
-                             "projections": stats, "peak_rss_mib": _peak_rss_mib(), "passes": len(passes)}))
+                             "projections": stats, "peak_rss_mib": _peak_rss_mib(), "passes": passes}))
     except BaseException as exc:
         _send(out, ("conflict" if _is_conflict(exc) else "error", traceback.format_exc()))
         code = 1
@@ -622,7 +601,8 @@ class Engine:
 
         `jobs` > 1 (None: one per core on logs of 50,000 positions or more) shares the projections out over that many worker
         processes (by `rebuild_cost`), each reading the log and folding its projections on its
-        own connection; the swap is still one transaction in this process.
+        own connection; the swap is still one transaction in this process. With one worker,
+        partitions too large to fold at once are folded in passes here (`_passes_for_one`).
 
         `until_recorded` keeps only events recorded at or before that instant (auditors'
         "as known at"); it needs swap=False, since the live tables must reflect the whole log.
@@ -651,11 +631,23 @@ class Engine:
                 plan = ([[(p, None) for p in g] for g in _share_out(projections, workers)], {})
                 if len(plan[0]) > 1:
                     return self._rebuild_parallel(plan, suffix, swap, until_recorded, progress, head, started)
-        bits = _bitmap_bits(head)
-        runs = [_Run(p, self._view(p, rebuild=True, suffix=suffix, bits=bits)) for p in projections]
         use_process = self.rebuild_writer == "process" or (
             self.rebuild_writer == "auto" and head >= _WRITER_FROM_EVENTS
         )
+        # One worker, partitions too large to fold at once: fold them one pass after the other,
+        # as a worker does with its share, so memory is bounded by a partition, not by the log.
+        task = self._passes_for_one(projections, head, until_recorded)
+        if task is not None:
+            try:
+                return self._rebuild_in_passes(projections, task, suffix, swap, until_recorded, progress, head,
+                                               use_process, started)
+            except Exception as exc:
+                # (the background writer reports the database's error as text)
+                if not (_is_conflict(exc) or (isinstance(exc, RuntimeError) and "IntegrityError" in str(exc))):
+                    raise
+                # Two partitions wrote the same row: fold everything whole (below) instead.
+        bits = _bitmap_bits(head)
+        runs = [_Run(p, self._view(p, rebuild=True, suffix=suffix, bits=bits)) for p in projections]
         with self.db.connection() as conn:
             with self.db.transaction(conn) as cur:
                 for table, physical in self._tables(projections, suffix):
@@ -695,6 +687,7 @@ class Engine:
             "suffix": suffix,
             "writer": "process" if use_process else "inline",
             "jobs": 1,
+            "passes": 1,
             "projections": {run.name: vars(run.view.stats).copy() for run in runs},
         }
 
@@ -867,6 +860,113 @@ class Engine:
                 answers[owner[part]][name] = combined[part]
         for i, worker in enumerate(workers):
             _send(worker.proc.stdin, ("answers", answers[i]))
+
+    def _fold_task(
+        self,
+        task: list[tuple[Projection, tuple[str, dict[Any, int], int] | None]],
+        suffix: str,
+        head: int,
+        until_recorded: str | None,
+        writer: BackgroundWriter | None,
+        progress: Callable[[int, int, int, int], None] | None,
+        exchange: Callable[[dict[str, Any]], dict[str, Any]] | None,
+    ) -> tuple[int, int, dict[str, dict[str, int]], int]:
+        """Fold a worker's task (projections, or partitions of them) into the existing, empty
+        suffix tables: one pass over the log per partition, one after the other (whole
+        projections ride on the first), each writing its rows and letting them go before the next
+        begins (see `_plan`). `progress(k, passes, done, total)`. -> (events, position, view
+        stats per projection, passes)"""
+        bits = _bitmap_bits(head)
+        order = sorted({part[2] for _, part in task if part is not None})
+        passes: list[list[tuple[Projection, Any]]] = [[] for _ in range(max(1, len(order)))]
+        for projection, part in task:
+            passes[0 if part is None else order.index(part[2])].append((projection, part))
+        stats: dict[str, dict[str, int]] = {}
+        applied, position = 0, head
+        try:
+            for k, entries in enumerate(passes):
+                runs = []
+                for projection, part in entries:
+                    run = _Run(projection, self._view(projection, rebuild=True, suffix=suffix, bits=bits))
+                    if part is not None:
+                        projection.in_partition = True
+                        run.part = part
+                    runs.append(run)
+                with self.db.connection() as conn:
+                    done, reached = self._rebuild_pass(
+                        conn, runs, head, writer, False, until_recorded,
+                        None if progress is None else functools.partial(progress, k, len(passes)), exchange,
+                    )
+                applied, position = max(applied, done), min(position, reached)
+                for run in runs:
+                    mine = stats.setdefault(run.name, dict.fromkeys(vars(run.view.stats), 0))
+                    for key, value in vars(run.view.stats).items():
+                        mine[key] += value
+                del runs
+        finally:
+            for projection, _ in task:
+                projection.in_partition = False
+        return applied, position, stats, len(passes)
+
+    def _passes_for_one(self, projections: list[Projection], head: int, until_recorded: str | None
+                        ) -> list[tuple[Projection, tuple[str, dict[Any, int], int] | None]] | None:
+        """A one-worker rebuild whose partitioned rows would not fit in `flush_rows`: the task
+        `_fold_task` folds in passes, partition by partition, as a worker does with its share
+        (None: one fold of everything fits, or nothing is partitioned). Counting the partitions
+        costs one read of the log, so it is done only when the log's size says it may be needed."""
+        if not any(p.partition_by for p in projections) or head * _ROWS_PER_EVENT <= self.flush_rows:
+            return None
+        groups, parts = self._plan(projections, 1, head, until_recorded)
+        if not parts or max(n for _f, _m, n in parts.values()) < 2:
+            return None
+        return [(p, None if i is None else (*parts[p.name][:2], i)) for p, i in groups[0]]
+
+    def _rebuild_in_passes(
+        self,
+        projections: list[Projection],
+        task: list[tuple[Projection, tuple[str, dict[Any, int], int] | None]],
+        suffix: str,
+        swap: bool,
+        until_recorded: str | None,
+        progress: Callable[[int, int], None] | None,
+        head: int,
+        use_process: bool,
+        started: float,
+    ) -> dict[str, Any]:
+        """`rebuild(jobs=1)` with partitions folded one pass after the other in this process."""
+        with self.db.connection() as conn:
+            self._prepare_suffix_tables(conn, projections, suffix)
+        writer = None
+        if use_process:
+            dialects = {physical: self._dialect(table, physical) for table, physical in self._tables(projections, suffix)}
+            writer = BackgroundWriter(self.db.url, dialects)
+
+        def step(k: int, passes: int, done: int, total: int) -> None:
+            if progress is not None:
+                progress(k * total + done, passes * total)
+
+        try:
+            applied, position, stats, passes = self._fold_task(task, suffix, head, until_recorded, writer, step, None)
+            if writer is not None:
+                writer.close()  # the last flush is committed before indexes and swap
+        finally:
+            if writer is not None:
+                writer.abort()
+        with self.db.connection() as conn:
+            self._finish(conn, projections, suffix, swap, {p.name: position for p in projections})
+        seconds = time.perf_counter() - started
+        return {
+            "events": applied,
+            "position": position,
+            "seconds": seconds,
+            "events_per_second": applied / seconds if seconds else 0.0,
+            "swapped": swap,
+            "suffix": suffix,
+            "writer": "process" if use_process else "inline",
+            "jobs": 1,
+            "passes": passes,
+            "projections": stats,
+        }
 
     def _rebuild_pass(
         self,

@@ -210,6 +210,14 @@ def revise(view: View, table: Table, keys: dict[str, Any], current: list[dict[st
     visible to anyone, so it is deleted rather than closed (that also keeps primary keys unique
     when one aggregate records several events in the same instant). Returns the new `current`.
     """
+    if not current:  # a new entity (most deliveries): nothing to compare, nothing to close
+        fresh = [{**w, "recorded_from": at} for w in wanted]
+        for new in fresh:
+            row = {**keys, **new, "recorded_to": OPEN_RECORDED}
+            if "sclass" in table.columns:
+                stab_keys(row)
+            view.put(table, row)
+        return fresh
     wanted_sigs = {_signature(w) for w in wanted}
     kept: dict[bytes, dict[str, Any]] = {}
     seg: dict[str, Any] | None
@@ -259,11 +267,16 @@ class TimelineProjection(Projection):
         # events in the batch use them as they are, and each is encoded and put once, at the end
         # (in a rebuild that fits in memory: once in all).
         self._saved: dict[tuple[str, str], dict[str, Any]] = {}
+        # Grants changed in this batch, (assessment, grant) -> (its assessment's state, the
+        # (recorded instant, wanted pieces) of each of its events): a grant's revisions are
+        # folded in one go before its state is encoded (`_fold_grants`).
+        self._pending: dict[tuple[str, str], tuple[dict[str, Any], list[tuple[str, list[Any]]]]] = {}
 
     def end_batch(self, view: View) -> None:
         self._put_states(view)
 
     def _put_states(self, view: View) -> None:
+        self._fold_grants(view)
         dumps = orjson.dumps
         for (kind, key), data in self._saved.items():
             view.put(STATE, {"kind": kind, "key": key, "data": dumps(data).decode()})
@@ -411,12 +424,61 @@ class TimelineProjection(Projection):
         self._grants(view, gid, st, e)
 
     def _grants(self, view: View, gid: str, st: dict[str, Any], e: RawEvent) -> None:
-        g = st["grants"][gid]
-        wanted = [segment(start, end, municipality=st["m"], fsiii=g["fsiii"], section=g["section"],
-                          weekly_minutes=weekly, ref=ref) for start, end, weekly, ref in grant_pieces(g)]
-        g["segs"] = revise(view, GRANTS, {"citizen_id": st["citizen"], "grant_id": gid}, g["segs"], wanted,
-                           recorded_key(e.recorded))
+        # What the grant's rows should be from this event's instant on; the revision itself is
+        # folded with the grant's other events of the batch (`_fold_grants`).
+        key = (e.originator_id, gid)
+        pending = self._pending.get(key)
+        if pending is None or pending[0] is not st:
+            if pending is not None:  # pragma: no cover - a state is replaced only after a fold
+                self._fold_grants(view)
+            pending = self._pending[key] = (st, [])
+        pending[1].append((recorded_key(e.recorded), grant_pieces(st["grants"][gid])))
         self._save(view, "assessment", e.originator_id, st)
+
+    def _fold_grants(self, view: View) -> None:
+        """Revise each pending grant's rows through its events of the batch, in order, at once:
+        the same rows as `revise` per event (kept, closed at the event's instant, or deleted when
+        recorded and withdrawn at one instant), but a row opened and closed again within the batch
+        is built only closed, and the believed rows are compared as tuples."""
+        put, delete = view.put, view.delete
+        for (_aid, gid), (st, steps) in self._pending.items():
+            g = st["grants"][gid]
+            citizen, m, fsiii, section = st["citizen"], st["m"], g["fsiii"], g["section"]
+            # (piece, its seg as stored or None when opened in this fold, recorded_from)
+            cur: list[tuple[Any, dict[str, Any] | None, str]] = []
+            for seg in g["segs"]:
+                same = (seg["municipality"] == m and seg["fsiii"] == fsiii and seg["section"] == section
+                        and len(seg) == 8)
+                piece = (seg["valid_from"], seg["valid_to"], seg["weekly_minutes"], seg["ref"]) if same else None
+                cur.append((piece, seg, seg["recorded_from"]))
+            for at, pieces in steps:
+                wanted = set(pieces)
+                kept: dict[Any, tuple[Any, dict[str, Any] | None, str]] = {}
+                for item in cur:
+                    piece, seg, recorded_from = item
+                    if piece in wanted:
+                        kept[piece] = item
+                        continue
+                    if seg is None:
+                        seg = {"valid_from": piece[0], "valid_to": piece[1], "municipality": m, "fsiii": fsiii,
+                               "section": section, "weekly_minutes": piece[2], "ref": piece[3],
+                               "recorded_from": recorded_from}
+                    if recorded_from >= at:  # recorded and withdrawn at one instant: never seen
+                        delete(GRANTS, citizen, gid, seg["valid_from"], recorded_from)
+                    else:
+                        put(GRANTS, stab_keys({"citizen_id": citizen, "grant_id": gid, **seg, "recorded_to": at}))
+                cur = [kept.get(p) or (p, None, at) for p in pieces]
+            segs = []
+            for piece, seg, recorded_from in cur:
+                if seg is None:
+                    seg = {"valid_from": piece[0], "valid_to": piece[1], "municipality": m, "fsiii": fsiii,
+                           "section": section, "weekly_minutes": piece[2], "ref": piece[3],
+                           "recorded_from": recorded_from}
+                    put(GRANTS, stab_keys({"citizen_id": citizen, "grant_id": gid, **seg,
+                                           "recorded_to": OPEN_RECORDED}))
+                segs.append(seg)
+            g["segs"] = segs
+        self._pending = {}
 
     # providers ------------------------------------------------------------------------
     def on_CitizenRegistered(self, e: RawEvent, view: View) -> None:
