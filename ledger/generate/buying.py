@@ -322,7 +322,9 @@ class Buying(LifeBase):
             self.order_stop[offer_id] = natural_end
         for v in visits:
             actual = max(15, minutes + rng.choice((-10, -5, 0, 0, 0, 0, 5, 10, 15)))
-            self.visit(order_id, offer_id, v, "weekday_day", actual, 1, staff)
+            # At the order's band: a recurring order placed at the weekend band starts on a Saturday
+            # and every visit falls on one (visits at weekday daytime there are refused: band-not-on-day).
+            self.visit(order_id, offer_id, v, payload.get("band", "weekday_day"), actual, 1, staff)
 
     def cancel(self, order_id: str, offer_id: str, effective: int, notified: int, recorded: int, staff: str,
                reason: str) -> None:

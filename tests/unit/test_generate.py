@@ -215,3 +215,25 @@ def test_aabenraa_sells_on_weekdays_only(history):
     for line in found:
         if line["type"] == "place_order" and line["payload"]["citizen_id"] in aabenraa:
             assert line["payload"]["band"] == "weekday_day"
+
+
+def test_every_delivery_is_at_a_band_its_date_allows(history):
+    """A recurring order at the weekend band visits on Saturdays: each visit keeps the order's band
+    (a weekday-daytime visit on a Saturday is refused on import: band-not-on-day)."""
+    from ledger.domain.values import band_on
+
+    deliveries = [line["payload"] for line in lines(history[0]) if line["type"] == "record_delivery"]
+    assert deliveries
+    for p in deliveries:
+        band_on(p["band"], date.fromisoformat(p["date"]))
+
+
+def test_recurring_weekend_visits_keep_their_band(tmp_path):
+    """The 4x network history (bench/scaling.py) once held Saturday visits at weekday daytime."""
+    from ledger.domain.values import band_on
+
+    out = tmp_path / "x4.jsonl"
+    generate(custom_scale(0.2), seed=1, out=out)
+    for line in lines(out):
+        if line["type"] == "record_delivery":
+            band_on(line["payload"]["band"], date.fromisoformat(line["payload"]["date"]))
