@@ -273,6 +273,8 @@ class OneConnection:
         self.conn: Any = None
         self._outer: Any = None  # PostgreSQL: psycopg's transaction object; SQLite: True when begun
         self._names = 0
+        self.depth = 0  # savepoints open (a batch being appended)
+        self.broken = False  # an error or an interruption passed through a savepoint since the last commit
         self.scrub_due = False
 
     # -- the transaction -------------------------------------------------------------------
@@ -288,6 +290,7 @@ class OneConnection:
             self._outer = True
 
     def commit(self) -> None:
+        self.broken = False
         outer, self._outer = self._outer, None
         if outer is None:
             return
@@ -297,6 +300,7 @@ class OneConnection:
             self.conn.execute("COMMIT")
 
     def rollback(self) -> None:
+        self.broken = False
         outer, self._outer = self._outer, None
         if outer is None:
             return
@@ -323,24 +327,31 @@ class OneConnection:
     def savepoint(self) -> Iterator[Any]:
         """A cursor inside a savepoint: released on success, rolled back to on any error."""
         self._begin()
-        if self.db.is_postgres:
-            with self.conn.transaction(), self.conn.cursor() as cur:  # nested: psycopg makes it a savepoint
-                yield cur
-            return
-        self._names += 1
-        name = f"import_batch_{self._names}"
-        cur = self.conn.cursor()
-        cur.execute(f"SAVEPOINT {name}")
+        self.depth += 1
         try:
-            yield cur
+            if self.db.is_postgres:
+                with self.conn.transaction(), self.conn.cursor() as cur:  # nested: psycopg makes it a savepoint
+                    yield cur
+                return
+            self._names += 1
+            name = f"import_batch_{self._names}"
+            cur = self.conn.cursor()
+            cur.execute(f"SAVEPOINT {name}")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute(f"ROLLBACK TO {name}")
+                cur.execute(f"RELEASE {name}")
+                raise
+            else:
+                cur.execute(f"RELEASE {name}")
+            finally:
+                cur.close()
         except BaseException:
-            cur.execute(f"ROLLBACK TO {name}")
-            cur.execute(f"RELEASE {name}")
+            self.broken = True  # something stopped inside a savepoint: keep nothing of the transaction
             raise
-        else:
-            cur.execute(f"RELEASE {name}")
         finally:
-            cur.close()
+            self.depth -= 1
 
     # -- what goes through it ----------------------------------------------------------------
     @contextmanager
@@ -395,18 +406,27 @@ class OneConnection:
         self._begin()
         failed: Exception | None = None
         ids = None
-        with self.conn.pipeline() as pipeline:
-            try:
-                with self.conn.transaction():
-                    with self.conn.cursor(row_factory=dict_row) as curs:
-                        rec._insert_events(curs, stored_events, **kwargs)
-                    if len(stored_events) > 0:
+        self.depth += 1
+        try:
+            with self.conn.pipeline() as pipeline:
+                try:
+                    with self.conn.transaction():
                         with self.conn.cursor(row_factory=dict_row) as curs:
-                            rec._insert_stored_events(curs, stored_events, **kwargs)
-                            pipeline.sync()  # a duplicate key raises here, not later
-                            ids = rec._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-            except Exception as e:  # raised after the pipeline is left, as the library does
-                failed = e
+                            rec._insert_events(curs, stored_events, **kwargs)
+                        if len(stored_events) > 0:
+                            with self.conn.cursor(row_factory=dict_row) as curs:
+                                rec._insert_stored_events(curs, stored_events, **kwargs)
+                                pipeline.sync()  # a duplicate key raises here, not later
+                                ids = rec._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+                except Exception as e:  # raised after the pipeline is left, as the library does
+                    failed = e
+        except BaseException:
+            self.broken = True
+            raise
+        finally:
+            self.depth -= 1
+        if failed is not None:
+            self.broken = True
         if isinstance(failed, psycopg.IntegrityError):
             raise IntegrityError(str(failed)) from failed
         if failed is not None:
@@ -558,6 +578,7 @@ class Importer:
         self._head = 0
         self.session: OneConnection | None = None
         self._uncommitted = 0  # lines applied in the session's open transaction
+        self._pending: list[list[Any]] = []  # their outcomes, counted in the report when committed
         relax_sqlite_sync(ledger)
 
     def run(self, path: str | Path, progress: Progress | None = None) -> ImportReport:
@@ -623,9 +644,8 @@ class Importer:
         except LineRejected:
             self._settle()  # the batches before the refused one stay stored, as they always did
             raise
-        except BaseException:
-            if self.session is not None:
-                self.cache.clear()  # it may hold what the open transaction wrote, which is rolled back
+        except BaseException as e:
+            self._give_up(isinstance(e, KeyboardInterrupt))
             raise
         finally:
             self.report.seconds = time.perf_counter() - started
@@ -649,26 +669,47 @@ class Importer:
         finally:
             self.cache.absent = set()
             self.cache.trim()
-        self.report.batches += 1
-        self._uncommitted += len(batch)
-        if self.session is not None and (self._uncommitted >= self.batch_size or self.session.scrub_due):
+        self._pending.append(outcomes)
+        if self.session is None or self._uncommitted + len(batch) >= self.batch_size or self.session.scrub_due:
             self._settle()
-        by_type = self.report.by_type
-        for o in outcomes:
-            if o.replayed:
-                self.report.replayed += 1
-            else:
-                self.report.applied += 1
-                by_type[o.command_type] = by_type.get(o.command_type, 0) + 1
-                if o.position is not None and o.position > self._head:
-                    self.report.events += o.position - self._head  # positions may skip; exact count at the end
-                    self._head = o.position
-
+        else:
+            self._uncommitted += len(batch)
 
     def _settle(self) -> None:
+        """Commit the open transaction (if any), then count what it stored: the report (and the
+        progress shown, and what an interruption says is stored) counts committed lines only."""
         if self.session is not None:
             self.session.settle()
         self._uncommitted = 0
+        pending, self._pending = self._pending, []
+        by_type = self.report.by_type
+        for outcomes in pending:
+            self.report.batches += 1
+            for o in outcomes:
+                if o.replayed:
+                    self.report.replayed += 1
+                else:
+                    self.report.applied += 1
+                    by_type[o.command_type] = by_type.get(o.command_type, 0) + 1
+                    if o.position is not None and o.position > self._head:
+                        self.report.events += o.position - self._head  # positions may skip; exact count at the end
+                        self._head = o.position
+
+    def _give_up(self, interrupted: bool) -> None:
+        """After an error or an interruption with a transaction open. Ctrl-C between two batches
+        (no savepoint open) keeps the batches done, as a commit per batch did; anything else rolls
+        them back (uninstall), and a re-run stores them again."""
+        session = self.session
+        if session is not None and interrupted and session.depth == 0 and not session.broken:
+            try:
+                self._settle()
+                return
+            except Exception:
+                pass
+        self._pending = []
+        self._uncommitted = 0
+        if session is not None:
+            self.cache.clear()  # it may hold what the open transaction wrote, which is rolled back
 
 
 def import_file(ledger: Ledger, path: str | Path, batch_size: int = DEFAULT_BATCH,

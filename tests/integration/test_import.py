@@ -427,3 +427,41 @@ def test_an_erasure_in_an_import_is_scrubbed_after_its_commit(history, quick, tm
     assert report.applied == len(raw) + 1
     assert quick.identity.get(first["payload"]["citizen_id"]) is None
     assert stored_commands(quick) == len(raw) + 1
+
+
+@pytest.mark.parametrize("where", ["between batches", "inside an append"])
+def test_an_interrupted_import_reports_exactly_the_lines_stored(history, quick, monkeypatch, where):
+    """Ctrl-C with batches of an open transaction: between two batches the batches done are kept
+    (as a commit per batch kept them); inside a batch's append the open transaction is rolled back.
+    Either way the report counts what is stored, which is what `ledger import` tells the user."""
+    import ledger.store.recorders as recorders
+
+    path, summary = history
+    calls = {"n": 0}
+    importer = Importer(quick, batch_size=200)
+    if where == "between batches":
+        def progress(done, total, report):
+            calls["n"] += 1
+            if calls["n"] == 7:
+                raise KeyboardInterrupt
+        run = lambda: importer.run(path, progress)  # noqa: E731
+    else:
+        rows = recorders._command_rows
+
+        def interrupted(commands, position):
+            calls["n"] += 1
+            if calls["n"] == 7:
+                raise KeyboardInterrupt
+            return rows(commands, position)
+
+        monkeypatch.setattr(recorders, "_command_rows", interrupted)
+        run = lambda: importer.run(path)  # noqa: E731
+    with pytest.raises(KeyboardInterrupt):
+        run()
+    monkeypatch.undo()
+    stored = stored_commands(quick)
+    assert importer.report.applied == stored
+    if where == "between batches":
+        assert stored > 0  # the batches before the interruption were kept
+    again = Importer(quick, batch_size=200).run(path)
+    assert again.replayed == stored and again.applied == summary["lines"] - stored
