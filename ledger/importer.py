@@ -181,8 +181,10 @@ def parse_line(raw: bytes, line_no: int, now: datetime) -> Submission:
         command = spec.parse(doc["payload"])
     except ValidationError:
         command = None  # refused in its batch, by the application, in its words
-    # The hash that makes a re-run a replay is taken over the payload as the file spells it.
-    return Submission(kind, doc["payload"], Context(actor["id"], role, command_id, recorded=recorded), command)
+    # The hash that makes a re-run a replay is taken over the payload as the file spells it. The
+    # context names its command already (the spec's name), so the batch does not build it again.
+    context = Context(actor["id"], role, command_id, recorded=recorded, command_type=kind)
+    return Submission(kind, doc["payload"], context, command)
 
 
 def read_lines(path: str | Path) -> Iterator[tuple[int, int, bytes]]:
