@@ -11,7 +11,7 @@ import structlog
 from fastapi import Depends, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ledger.api.access_log import Access
+from ledger.access_log import Access
 from ledger.api.auth import Principal
 from ledger.api.policy import may_read
 from ledger.api.problems import ApiProblem

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
 
-from ledger.api.access_log import citizens_shown
+from ledger.access_log import citizens_shown
 from ledger.api.deps import Caller, in_municipality
 from ledger.api.problems import ApiProblem
 from ledger.api.services import Services

@@ -632,7 +632,12 @@ class MonthFlows(BaseModel):
     minutes_delivered: int
     klippekort_minutes: int
     unpriced_deliveries: int
-    revenue: Revenue
+    revenue: Revenue = Field(description="what is owed for the month's deliveries as known at K (øre): the billable "
+                                         "ones the citizen was eligible for on their date, at the price then")
+    ineligible_deliveries: int = Field(description="billable deliveries the citizen was not eligible for on their "
+                                                   "date as known at K (after a grant's end, say): not owed")
+    ineligible_amount: Revenue = Field(description="what those would bill were they owed (øre); revenue + "
+                                                   "ineligible_amount is every billable delivery at its price")
 
 
 class SurveyGroup(BaseModel):
@@ -698,7 +703,12 @@ class SeriesMonth(BaseModel):
     minutes_delivered: int
     klippekort_minutes: int
     unpriced_deliveries: int
-    revenue: Revenue
+    revenue: Revenue = Field(description="what is owed for the month's deliveries as known at K (øre): the billable "
+                                         "ones the citizen was eligible for on their date, at the price then")
+    ineligible_deliveries: int = Field(description="billable deliveries the citizen was not eligible for on their "
+                                                   "date as known at K (after a grant's end, say): not owed")
+    ineligible_amount: Revenue = Field(description="what those would bill were they owed (øre); revenue + "
+                                                   "ineligible_amount is every billable delivery at its price")
 
 
 class Series(Listing):
@@ -830,10 +840,30 @@ class OrderNeverDelivered(BaseModel):
     order_ref: str
 
 
+class SameDayDelivery(BaseModel):
+    delivery_id: str
+    minutes: int
+    klippekort: bool
+    invoice_number: str | None = Field(description="the invoice that billed it, if any")
+    delivery_ref: str
+
+
+class SameDayDeliveries(BaseModel):
+    """Two or more deliveries of one order on one date: billed (a citizen may get two visits), listed
+    for a clerk to check they are not one visit recorded twice."""
+
+    order_id: str
+    date: str
+    citizen_id: str
+    offer_id: str
+    deliveries: list[SameDayDelivery]
+
+
 class Completeness(BaseModel):
     uninvoiced_deliveries: list[UninvoicedDelivery]
     lines_without_delivery: list[LineWithoutDelivery]
     orders_never_delivered: list[OrderNeverDelivered]
+    same_day_deliveries: list[SameDayDeliveries]
 
 
 class GroupMean(GroupMinutes):

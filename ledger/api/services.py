@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.api.access_log import AccessLog
+from ledger.access_log import AccessLog
 from ledger.api.config import ApiConfig
 from ledger.api.follower import Follower
 from ledger.api.tenancy import Records

@@ -128,13 +128,13 @@ def open_ledger() -> Any:
     return Ledger(settings())
 
 
-MODULES = ("core", "projections", "billing", "reports", "evaluation", "data", "serve", "identity")
+MODULES = ("core", "projections", "billing", "reports", "evaluation", "data", "serve", "identity", "access")
 # Which modules register each top-level command (a command missing here still works: it loads all).
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "command": ("core",), "history": ("core",), "projections": ("projections",), "billing": ("billing",),
     "timeline": ("reports",), "audit": ("reports",), "export": ("reports", "evaluation"),
     "citizen": ("evaluation",), "generate": ("data",), "import": ("data",), "demo": ("data",),
-    "serve": ("serve",), "identity": ("identity",)}
+    "serve": ("serve",), "identity": ("identity",), "access-log": ("access",)}
 _registered = False
 
 

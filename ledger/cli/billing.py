@@ -128,16 +128,30 @@ def emit(rows: Sequence[dict[str, Any]], fmt: Format, columns: Sequence[str], ti
 
 
 def _query(fn: Callable[..., Any], *args: Any, catch_up: bool = True, at_position: int | None = None,
-           **kwargs: Any) -> tuple[Any, int]:
+           logged: tuple[str, int, str | None] | None = None, **kwargs: Any) -> tuple[Any, int]:
     """(what `fn(db, ...)` answers, the log position it reflects): the billing projection read at
-    one cut, the head or `at_position` (ledger.projections.cut)."""
+    one cut, the head or `at_position` (ledger.projections.cut). With `logged` (the billing data
+    read, as the API names it: `invoices`; the municipality; the citizen asked for), the read is
+    recorded in the access log with every citizen the answer shows (ledger/cli/access.py)."""
     from ledger.cli.reports import at_cut
 
     db = billing_db(catch_up and at_position is None)
     try:
-        return at_cut(db, ("billing",), lambda: fn(db, *args, **kwargs), at_position, catch_up)
+        answer = at_cut(db, ("billing",), lambda: fn(db, *args, **kwargs), at_position, catch_up)
+        if logged is not None:
+            log_billing_read(db, *logged, answer=answer[0])
+        return answer
     finally:
         db.close()
+
+
+def log_billing_read(db: Any, name: str, m: int, citizen_id: str | None = None, answer: Any = None,
+                     what: str | None = None) -> None:
+    """The access-log entry of `ledger billing NAME` (what: `billing:NAME` unless named, as the API's)."""
+    from ledger.cli.access import log_read
+
+    log_read(db, f"ledger billing {name}", what or f"billing:{name}", citizen_id=citizen_id, municipality=m,
+             answer=answer)
 
 
 # -- commands that record ---------------------------------------------------------------------
@@ -248,6 +262,7 @@ def reconcile(
                 break
         else:
             fail("not-caught-up: the log kept moving during the reconciliation; retry")
+        log_billing_read(ledger.db, "reconcile", m, answer=report, what="billing:reconciliation")
     finally:
         ledger.close()
     if fmt is Format.json:
@@ -309,6 +324,7 @@ def export(
     try:
         summary, position = at_cut(db, ("billing",), lambda: export_month(
             db, m, month_arg(month), out, trailer=trailer, dialect=dialect, totals=totals), at_position, catch_up)
+        log_billing_read(db, "export", m)
     except ExportMismatch as e:
         fail(str(e), code=1)
     except OSError as e:
@@ -342,7 +358,7 @@ def invoices(
 
     m = municipality(municipality_)
     rows, position = _query(query, m, month_arg(month) if month else None, citizen, catch_up=catch_up,
-                            at_position=at_position)
+                            at_position=at_position, logged=("invoices", m, citizen))
     emit(rows, fmt, ("number", "citizen_id", "month", "issued_on", "due_on", "line_count", "net", "vat", "gross",
                      "credited", "fees", "open_amount"), title="Invoices", empty="no invoices", shown=columns,
          default=("number", "citizen_id", "gross", "open_amount"), dialect=dialect,
@@ -353,16 +369,24 @@ def invoices(
 @user_errors
 def invoice(
     number: Annotated[str, typer.Argument(help="the invoice number, e.g. 657-000001")],
-    municipality_: MunicipalityOpt,
+    municipality_: Annotated[str | None, typer.Option(
+        "--municipality", "-m", help="municipality code (657) or name (Herning); default: the one the number "
+                                     "starts with", show_default=False)] = None,
     fmt: FormatOpt = Format.table,
     catch_up: CatchUpOpt = True,
     at_position: AtPositionOpt = None,
 ) -> None:
     """One invoice with its lines and the provenance of each (order, delivery, price, grant)."""
+    from ledger.domain.invoice_series import municipality_of
     from ledger.projections.billing_queries import invoice as query
 
-    m = municipality(municipality_)
-    found, position = _query(query, m, number, catch_up=catch_up, at_position=at_position)
+    named = municipality_of(number)
+    if municipality_ is None and named is None:
+        fail(f"{number!r} is not an invoice number (657-000001): give --municipality")
+    m = municipality(municipality_) if municipality_ is not None else named
+    assert m is not None  # refused above otherwise
+    found, position = _query(query, m, number, catch_up=catch_up, at_position=at_position,
+                             logged=("invoice", m, None))
     if found is None:
         fail(f"municipality {m} has no invoice {number}")
     if fmt is Format.json:  # as the API answers: {municipality, log_position, invoice}
@@ -399,7 +423,8 @@ def _simple(name: str, query_name: str, columns: tuple[str, ...], doc: str, titl
         from ledger.projections import billing_queries
 
         m = municipality(municipality_)
-        rows, position = _query(getattr(billing_queries, query_name), m, catch_up=catch_up, at_position=at_position)
+        rows, position = _query(getattr(billing_queries, query_name), m, catch_up=catch_up, at_position=at_position,
+                                logged=(name, m, None))
         emit(rows, fmt, columns, title=title, shown=shown, dialect=dialect,
              listing=(name.replace("-", "_"), {"municipality": m, "log_position": position}))
 
@@ -444,7 +469,7 @@ def ageing(
 
     m = municipality(municipality_)
     day = plausible_date(parse_date(as_of, "as_of"), "as_of")
-    rows, position = _query(query, m, day, catch_up=catch_up, at_position=at_position)
+    rows, position = _query(query, m, day, catch_up=catch_up, at_position=at_position, logged=("ageing", m, None))
     if fmt is Format.table and rows:
         rows = [*rows, {"citizen_id": "total", **{k: sum(r[k] for r in rows) for k in (*AGEING_BUCKETS, "open", "credit")}}]
     emit(rows, fmt, ("citizen_id", *AGEING_BUCKETS, "open", "credit"), title=f"Ageing at {as_of}",

@@ -47,5 +47,16 @@ def history(aggregate_id: Annotated[str, typer.Argument(help="an aggregate id (u
         agg = uuid.UUID(aggregate_id)
     except ValueError:
         fail(f"{aggregate_id!r} is not a uuid")
-    for event in open_ledger().history(agg):
+    from ledger.cli.access import log_read
+
+    ledger = open_ledger()
+    try:
+        events = ledger.history(agg)
+        # An aggregate's events may be a citizen's or billing data: logged like the API's history reads.
+        citizen = str(agg) if events and events[0]["event"] == "CitizenRegistered" else None
+        log_read(ledger.db, "ledger history", "citizen-events" if citizen else "events", citizen_id=citizen,
+                 municipality=events[0].get("municipality") if events else None, answer=events)
+    finally:
+        ledger.close()
+    for event in events:
         typer.echo(orjson.dumps(event).decode())

@@ -86,9 +86,11 @@ def export_evaluation(
 @user_errors
 def citizen_as_of(
     citizen_id: Annotated[str, typer.Argument(help="the citizen's pseudonymous id")],
-    date_: Annotated[str, typer.Option("--date", help="effective date D")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="effective date D (YYYY-MM-DD), as `ledger timeline "
+                                                              "--as-of`", show_default=False)] = None,
     known_at: Annotated[str | None, typer.Option("--known-at", help="as the records showed at K (default: now)")]
     = None,
+    date_: Annotated[str | None, typer.Option("--date", hidden=True, help="the earlier name of --as-of")] = None,
 ) -> None:
     """The citizen's grants, provider, orders, deliveries and balance on D as known at K (JSON)."""
     from ledger.application import Ledger
@@ -96,12 +98,20 @@ def citizen_as_of(
     from ledger.projections.citizen_asof import citizen_as_of as read
     from ledger.settings import Settings
 
-    d, k = _date(date_, "date"), _instant(known_at)
+    if as_of is not None and date_ is not None and as_of != date_:
+        fail(f"--as-of {as_of} and --date {date_} (its earlier name) differ: give one")
+    if as_of is None and date_ is None:
+        fail("give the effective date: --as-of YYYY-MM-DD")
+    d, k = _date(as_of if as_of is not None else date_, "as_of"), _instant(known_at)
     assert d is not None
     _database(AuditProjection(), True).close()  # which orders and deliveries are the citizen's
     ledger = Ledger(Settings.from_env())
     try:
         answer = read(ledger, citizen_id, d, k)
+        from ledger.cli.access import log_read
+
+        log_read(ledger.db, "ledger citizen as-of", "citizen-as-of", citizen_id=answer["citizen_id"],
+                 municipality=answer["municipality"])
     finally:
         ledger.close()
     typer.echo(json.dumps(answer, indent=2, ensure_ascii=False, sort_keys=True))

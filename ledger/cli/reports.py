@@ -46,7 +46,7 @@ AtPositionOpt = Annotated[int | None, typer.Option(
                                  "both are of one cut); refused when beyond the log or already passed by the "
                                  "read models", show_default=False)]
 
-MONEY = frozenset({"revenue_net", "revenue_vat", "revenue_gross", "weekday_day", "evening", "weekend", "cost_total",
+MONEY = frozenset({"revenue_net", "revenue_vat", "revenue_gross", "ineligible_gross", "weekday_day", "evening", "weekend", "cost_total",
                    "shortfall_per_unit", "sold_net", "sold_gross", "net_after_credits", "net", "gross"})
 
 
@@ -196,14 +196,16 @@ def _json(value: Any) -> None:
 
 SUMMARY_COLUMNS = ("municipality", "name", "scheme", "window", "sections", "citizens_with_active_grants",
                    "citizens_with_covered_grants", "buyers", "orders_placed", "deliveries", "missed_visits",
-                   "minutes_delivered", "revenue_net", "revenue_vat", "revenue_gross")
+                   "minutes_delivered", "revenue_net", "revenue_vat", "revenue_gross", "ineligible_deliveries",
+                   "ineligible_gross")
 GRANTED_COLUMNS = ("municipality", "fsiii", "buyers_citizens", "buyers_weekly_minutes", "non_buyers_citizens",
                    "non_buyers_weekly_minutes")
 CATALOGUE_COLUMNS = ("municipality", "offer_id", "kind", "name", "unit", "fsiii", "vat_class", "weekday_day",
                      "evening", "weekend", "cost_total", "valid_from", "valid_to", "price_ref")
 SERIES_COLUMNS = ("municipality", "month", "on", "buyers", "citizens_with_active_grants",
                   "citizens_with_covered_grants", "buyers_weekly_minutes", "non_buyers_weekly_minutes",
-                  "orders_placed", "deliveries", "minutes_delivered", "revenue_net", "revenue_gross")
+                  "orders_placed", "deliveries", "minutes_delivered", "revenue_net", "revenue_gross",
+                  "ineligible_deliveries", "ineligible_gross")
 HISTORY_COLUMNS = ("municipality", "offer_id", "name", "valid_from", "valid_to", "retired_from", "vat_class",
                    "weekday_day", "evening", "weekend", "cost_total", "recorded", "price_ref")
 
@@ -217,7 +219,8 @@ def _summary_row(m: Any, name: str, scheme: str | None, window: str | None, sect
             "orders_placed": month["orders_placed"], "deliveries": month["deliveries"],
             "missed_visits": month["missed_visits"], "minutes_delivered": month["minutes_delivered"],
             "revenue_net": month["revenue"]["net"], "revenue_vat": month["revenue"]["vat"],
-            "revenue_gross": month["revenue"]["gross"]}
+            "revenue_gross": month["revenue"]["gross"], "ineligible_deliveries": month["ineligible_deliveries"],
+            "ineligible_gross": month["ineligible_amount"]["gross"]}
 
 
 def _entry_row(e: dict[str, Any]) -> dict[str, Any]:
@@ -245,7 +248,8 @@ def _series_rows(s: dict[str, Any]) -> list[dict[str, Any]]:
              "non_buyers_weekly_minutes": sum(g["non_buyers"]["weekly_minutes"] for g in x["granted_minutes"]),
              "orders_placed": x["orders_placed"], "deliveries": x["deliveries"],
              "minutes_delivered": x["minutes_delivered"], "revenue_net": x["revenue"]["net"],
-             "revenue_gross": x["revenue"]["gross"]} for x in s["months"]]
+             "revenue_gross": x["revenue"]["gross"], "ineligible_deliveries": x["ineligible_deliveries"],
+             "ineligible_gross": x["ineligible_amount"]["gross"]} for x in s["months"]]
 
 
 @app.command("timeline")
@@ -328,8 +332,9 @@ def timeline_command(
 # -- ledger audit -------------------------------------------------------------------------
 
 AUDIT_SECTIONS = ("substitution", "overlap", "full-cost", "ineligible", "completeness", "evaluation")
-# The completeness section holds three tables; each can be asked for on its own (one CSV each).
-COMPLETENESS_TABLES = ("uninvoiced-deliveries", "lines-without-delivery", "orders-never-delivered")
+# The completeness section holds four tables; each can be asked for on its own (one CSV each).
+COMPLETENESS_TABLES = ("uninvoiced-deliveries", "lines-without-delivery", "orders-never-delivered",
+                       "same-day-deliveries")
 AUDIT_CHOICES = (*AUDIT_SECTIONS, *COMPLETENESS_TABLES)
 
 
@@ -371,6 +376,13 @@ def _audit_blocks(m: int, a: dict[str, Any]) -> list[tuple[str, Sequence[str], l
         blocks.append(("orders_never_delivered", ("municipality", "citizen_id", "order_id", "offer_id", "kind",
                                                   "start", "end", "cancelled_from", "missed_visits", "order_ref"),
                        [{"municipality": m, **x} for x in c["orders_never_delivered"]]))
+        # One row per delivery, the deliveries of one order and date together, for a clerk to check.
+        blocks.append(("same_day_deliveries", ("municipality", "citizen_id", "order_id", "offer_id", "date",
+                                               "deliveries", "delivery_id", "minutes", "klippekort",
+                                               "invoice_number", "delivery_ref"),
+                       [{"municipality": m, **{k: v for k, v in x.items() if k != "deliveries"},
+                         "deliveries": len(x["deliveries"]), **d}
+                        for x in c["same_day_deliveries"] for d in x["deliveries"]]))
     if "evaluation" in a:
         blocks.append(("evaluation", ("municipality", "month", "on", "start_band", "buyers_citizens",
                                       "buyers_mean_weekly_minutes", "non_buyers_citizens",
@@ -432,6 +444,10 @@ def audit_command(
 
     try:
         (ms, reports), position = at_cut(db, ("audit", "billing"), read, at_position, catch_up)
+        from ledger.cli.access import log_read
+
+        for m in ms:  # the audit names citizens: logged as the API's /audit is
+            log_read(db, "ledger audit", "audit", municipality=m, answer=reports[m])
     finally:
         db.close()
     if fmt is Format.json:

@@ -25,7 +25,9 @@ def provider(value: object) -> str:
     raise InvalidInput(f"provider must be 'municipal' or 'private:<name>', got {value!r}", field="provider")
 
 
-def _as_of(history: list[tuple[str, str]], d: date) -> str | None:
+def value_on(history: list[tuple[str, str]], d: date) -> str | None:
+    """The value in force on d of a dated history in date order (a later entry of the same date
+    wins), None before its first date."""
     s, current = iso(d), None
     for eff, value in history:
         if eff <= s:
@@ -98,10 +100,10 @@ class Citizen(LedgerAggregate):
 
     def provider_ref_on(self, d: date) -> str | None:
         """The event that chose the provider in force on d (None: the one registered with)."""
-        return _as_of(self.provider_refs, d)
+        return value_on(self.provider_refs, d)
 
     def provider_on(self, d: date) -> str | None:
-        return _as_of(self.providers, d)
+        return value_on(self.providers, d)
 
     def residence_on(self, d: date) -> str | None:
-        return _as_of(self.residences, d)
+        return value_on(self.residences, d)

@@ -17,7 +17,9 @@ Sections, each per municipality and citizen:
   made ineligible after they were invoiced, and the credit note lines that took them back. Read
   from the billing projection's re-rating lines (docs/adr/0011).
 * completeness: billable deliveries an invoice run should have billed but did not; invoice lines
-  whose delivery is unknown or was a missed visit; orders that started and were never delivered.
+  whose delivery is unknown or was a missed visit; orders that started and were never delivered;
+  orders with two or more deliveries on one date (a citizen may get two visits, so they are billed,
+  but a clerk checks they are not one visit recorded twice).
 * evaluation: month by month, granted weekly minutes of buyers and of non-buyers who started in
   the same grant band (total weekly minutes on the date of their first grant).
 
@@ -253,6 +255,22 @@ def completeness(db: Database, m: int, as_of: str, date_from: str | None = None,
         "SELECT o.order_id, o.citizen_id, o.offer_id, o.kind, o.start, o.end_on, o.cancelled_from, o.missed, o.ref "
         f"FROM {_t('au_orders', suffix)} o WHERE o.municipality = ? AND o.ran = 1 AND o.deliveries = 0 "
         f"AND o.start <= ?{o_extra} ORDER BY o.citizen_id, o.start, o.order_id", [m, as_of, *o_params])
+    s_extra, s_params = _period(date_from, date_to, "date")
+    same_day = db.query(
+        "WITH twice AS (SELECT order_id, date FROM "
+        f"{_t('au_deliveries', suffix)} WHERE municipality = ? AND delivered = 1 AND withdrawn IS NULL"
+        f"{s_extra} GROUP BY order_id, date HAVING COUNT(*) > 1) "
+        "SELECT d.order_id, d.date, d.citizen_id, d.offer_id, d.delivery_id, d.minutes, d.klippekort, d.ref, "
+        f"(SELECT MIN(l.invoice_number) FROM {_t('au_invoice_lines', suffix)} l WHERE l.delivery_id = d.delivery_id) "
+        f"FROM {_t('au_deliveries', suffix)} d JOIN twice t ON t.order_id = d.order_id AND t.date = d.date "
+        "WHERE d.municipality = ? AND d.delivered = 1 AND d.withdrawn IS NULL "
+        "ORDER BY d.citizen_id, d.date, d.order_id, d.delivery_id", [m, *s_params, m])
+    twice: dict[tuple[str, str], dict[str, Any]] = {}
+    for order_id, on, citizen, offer_id, delivery_id, minutes, klippekort, ref, invoice in same_day:
+        finding = twice.setdefault((order_id, on), {"order_id": order_id, "date": on, "citizen_id": citizen,
+                                                    "offer_id": offer_id, "deliveries": []})
+        finding["deliveries"].append({"delivery_id": delivery_id, "minutes": minutes, "klippekort": bool(klippekort),
+                                      "invoice_number": invoice, "delivery_ref": ref})
     return {
         "uninvoiced_deliveries": [
             {"delivery_id": r[0], "citizen_id": r[1], "order_id": r[2], "offer_id": r[3], "date": r[4],
@@ -264,6 +282,7 @@ def completeness(db: Database, m: int, as_of: str, date_from: str | None = None,
         "orders_never_delivered": [
             {"order_id": r[0], "citizen_id": r[1], "offer_id": r[2], "kind": r[3], "start": r[4], "end": r[5],
              "cancelled_from": r[6], "missed_visits": r[7], "order_ref": r[8]} for r in undelivered],
+        "same_day_deliveries": list(twice.values()),
     }
 
 

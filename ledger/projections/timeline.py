@@ -117,6 +117,19 @@ DELIVERIES = Table(
     indexes=(("municipality", "month"),),
 )
 
+# A citizen's provider on each date (who may buy: the municipal provider, where the rules require
+# it). A choice is never revised, only followed by another (a later one from the same date wins,
+# as in Citizen.provider_on), so one row per choice with the instant it was recorded serves every
+# K: each ProviderChosen, and the registration's provider when it is not the municipal one (most
+# citizens register with it and never change: a citizen with no row has the municipal provider
+# from registration on, and no delivery precedes a registration), ordered by version.
+PROVIDERS = Table(
+    "tl_providers",
+    {"citizen_id": "TEXT", "version": "INTEGER", "municipality": "INTEGER", "effective": "TEXT", "provider": "TEXT",
+     "recorded_from": "TEXT"},
+    ("citizen_id", "version"),
+)
+
 
 # -- dates and spans ----------------------------------------------------------------------
 
@@ -230,12 +243,13 @@ def revise(view: View, table: Table, keys: dict[str, Any], current: list[dict[st
 class TimelineProjection(Projection):
     name = "timeline"
     # 3: totals counted at query time (no tl_agg_* tables); a citizen's grants kept in the state
-    # row of their assessment (no separate assessment -> citizen row).
-    version = 3
+    # row of their assessment (no separate assessment -> citizen row). 4: tl_providers (the
+    # revenue counts only deliveries the citizen was eligible for, as known at K).
+    version = 4
     rebuild_cost = 2.0
     # Every row belongs to one municipality: a parallel rebuild folds each partition apart.
     partition_by = "municipality"
-    tables = (STATE, WINDOWS, RULES, OFFERS, GRANTS, ORDERS, PLACED, DELIVERIES)
+    tables = (STATE, WINDOWS, RULES, OFFERS, GRANTS, ORDERS, PLACED, DELIVERIES, PROVIDERS)
 
     # batches --------------------------------------------------------------------------
     def start_batch(self, view: View) -> None:
@@ -401,6 +415,21 @@ class TimelineProjection(Projection):
         g["segs"] = revise(view, GRANTS, {"citizen_id": st["citizen"], "grant_id": gid}, g["segs"], wanted,
                            recorded_key(e.recorded))
         self._save(view, "assessment", e.originator_id, st)
+
+    # providers ------------------------------------------------------------------------
+    def on_CitizenRegistered(self, e: RawEvent, view: View) -> None:
+        if e.state["provider"] != "municipal":
+            self._provider(e, view)
+
+    def on_ProviderChosen(self, e: RawEvent, view: View) -> None:
+        self._provider(e, view)
+
+    @staticmethod
+    def _provider(e: RawEvent, view: View) -> None:
+        s = e.state
+        view.put(PROVIDERS, {"citizen_id": e.originator_id, "version": e.originator_version,
+                             "municipality": s["municipality"], "effective": s["effective"], "provider": s["provider"],
+                             "recorded_from": recorded_key(e.recorded)})
 
     # orders ---------------------------------------------------------------------------
     def on_OrderPlaced(self, e: RawEvent, view: View) -> None:

@@ -14,11 +14,16 @@ starting workers would cost more than the reads themselves.
 Every function takes `suffix`: the tables read are `<table><suffix>`, so the same code reads the
 live tables ("") or the copies a `rebuild(..., suffix=..., swap=False)` left behind.
 
-Revenue choice: the revenue of a month is what that month's billable deliveries (delivered, not
-klippekort, not withdrawn; as known at K) bill at the price version and scheme rules in force on
-each delivery's date (as known at K), computed with the same functions the invoice run uses
-(ledger.domain.pricing / values). It is therefore defined for any (D, K), including months not yet
-invoiced; what was actually invoiced is the billing projection's business.
+Revenue choice: the revenue of a month is what is owed for that month's deliveries as known at K:
+the billable deliveries (delivered, not klippekort, not withdrawn) that the citizen was eligible
+for on their date (ledger.domain.eligibility, the rule the invoice run's re-rating and the
+reconciliation apply, asked with the windows, rules, grants and provider believed at K), at the
+price version and scheme rules in force on each delivery's date (as known at K), computed with the
+same functions the invoice run uses (ledger.domain.pricing / values). So at K = now it is what the
+reconciliation says is owed (fees for late cancellations aside), and it is defined for any (D, K),
+including months not yet invoiced. A delivery found ineligible (after a grant's end, say) is
+counted apart (`ineligible_deliveries`, and `ineligible_amount`: what it would bill, not owed);
+what was actually invoiced and credited is the billing projection's business.
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from ledger.db import Database
-from ledger.domain.errors import InvalidInput
+from ledger.domain.citizen import value_on
+from ledger.domain.eligibility import may_buy
+from ledger.domain.errors import InvalidInput, RuleViolated
 from ledger.domain.municipalities import municipality_name
 from ledger.domain.pricing import PriceVersion, price_delivery, price_version_on
 from ledger.domain.values import month_end, parse_day_or_instant, plausible_date
@@ -386,7 +393,8 @@ def _grant_figures(db: Reader, ms: list[int], d: str, k: str, suffix: str,
 
 
 PriceBook = dict[tuple[int, str], list[tuple[str, PriceVersion]]]  # (municipality, offer) → [(unit, version)]
-RulesBook = dict[int, list[tuple[str, str, int, int]]]  # municipality → [(valid_from, valid_to, minimum, increment)]
+# municipality → [(valid_from, valid_to, minimum, increment, {sections, requires_municipal_provider})]
+RulesBook = dict[int, list[tuple[str, str, int, int, dict[str, Any]]]]
 
 
 def _price_book(db: Reader, ms: list[int], k: str, suffix: str) -> tuple[PriceBook, RulesBook]:
@@ -399,16 +407,66 @@ def _price_book(db: Reader, ms: list[int], k: str, suffix: str) -> tuple[PriceBo
         prices[(int(m), offer_id)].append(
             (unit, PriceVersion(vf, vat, {"weekday_day": p_day, "evening": p_eve, "weekend": p_wkd})))
     rules: RulesBook = defaultdict(list)
-    for m, vf, vt, minimum, increment in _rows(
-            db, f"SELECT municipality, valid_from, valid_to, minimum_minutes, increment_minutes "
-                f"FROM {_t('tl_scheme_rules', suffix)} WHERE municipality IN ({_marks(ms)}) "
+    for m, vf, vt, minimum, increment, sections, municipal in _rows(
+            db, f"SELECT municipality, valid_from, valid_to, minimum_minutes, increment_minutes, sections, "
+                f"requires_municipal_provider FROM {_t('tl_scheme_rules', suffix)} WHERE municipality IN ({_marks(ms)}) "
                 "AND recorded_from <= ? AND recorded_to > ? ORDER BY valid_from", [*ms, k, k]):
-        rules[int(m)].append((vf, vt, minimum, increment))
+        rules[int(m)].append((vf, vt, minimum, increment,
+                              {"sections": sections.split(","), "requires_municipal_provider": bool(municipal)}))
     return prices, rules
 
 
+class Eligibility:
+    """What the eligibility rule asks about the citizens with a delivery in the months read, as
+    known at K: the schemes' windows, each citizen's grant pieces and provider choices (the rules
+    come from the RulesBook). `refusal` asks the domain's one rule (ledger.domain.eligibility)."""
+
+    def __init__(self, db: Reader, ms: list[int], first_month: str, last_month: str, k: str, suffix: str) -> None:
+        self.windows: dict[int, list[tuple[str, str]]] = defaultdict(list)
+        for m, ws, we in _rows(db, f"SELECT municipality, window_start, window_end FROM {_t('tl_scheme_windows', suffix)} "
+                                   f"WHERE municipality IN ({_marks(ms)}) AND recorded_from <= ? AND recorded_to > ? "
+                                   "ORDER BY window_start", [*ms, k, k]):
+            self.windows[int(m)].append((ws, we))
+        # The citizens with a delivery in the months read (buyers: few), each by its key.
+        who = (f"SELECT DISTINCT citizen_id FROM {_t('tl_deliveries', suffix)} WHERE municipality IN ({_marks(ms)}) "
+               "AND month >= ? AND month <= ? AND recorded_from <= ? AND recorded_to > ?")
+        who_params = [*ms, first_month, last_month, k, k]
+        self.grants: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+        for citizen, section, vf, vt in _rows(
+                db, f"SELECT citizen_id, section, valid_from, valid_to FROM {_t('tl_grants', suffix)} "
+                    f"WHERE citizen_id IN ({who}) AND recorded_from <= ? AND recorded_to > ?", [*who_params, k, k]):
+            self.grants[citizen].append((vf, vt, section))
+        # Each citizen's choices in the order the citizen made them, then by date (stable), as
+        # Citizen.providers holds them.
+        self.providers: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for citizen, _version, effective, provider in _rows(
+                db, f"SELECT citizen_id, version, effective, provider FROM {_t('tl_providers', suffix)} "
+                    f"WHERE citizen_id IN ({who}) AND recorded_from <= ? ORDER BY citizen_id, version",
+                [*who_params, k]):
+            self.providers[citizen].append((effective, provider))
+        for choices in self.providers.values():
+            choices.sort(key=lambda c: c[0])
+
+    def refusal(self, m: int, citizen: str, on: str, rules: list[tuple[str, str, int, int, dict[str, Any]]]
+                ) -> str | None:
+        """The rule the delivery's date breaks (outside-window, no-active-grant,
+        provider-not-municipal), or None when the citizen was eligible then."""
+        rule = next((r[4] for r in rules if r[0] <= on < r[1]), None)
+        if rule is None:
+            return None  # no rules known for the date: the delivery is counted unpriced instead
+        day = date.fromisoformat(on)
+        try:
+            may_buy(m, citizen, day, self.windows.get(m, []), rule,
+                    lambda: [{"section": s} for vf, vt, s in self.grants.get(citizen, []) if vf <= on < vt],
+                    # no row: the municipal provider since registration (timeline.PROVIDERS)
+                    lambda: value_on(self.providers.get(citizen, []), day) or "municipal")
+        except RuleViolated as refused:
+            return refused.rule
+        return None
+
+
 def delivery_amounts(delivery: dict[str, Any], versions: list[tuple[str, PriceVersion]],
-                     rules: list[tuple[str, str, int, int]]) -> tuple[int, int, int] | None:
+                     rules: list[tuple[str, str, int, int, dict[str, Any]]]) -> tuple[int, int, int] | None:
     """(net, vat, gross) a billable delivery bills at, priced by the domain's one rule
     (pricing.price_version_on and price_delivery, as the invoice run does); None when no price or
     rules are known for its date."""
@@ -426,7 +484,8 @@ def delivery_amounts(delivery: dict[str, Any], versions: list[tuple[str, PriceVe
 
 def _flows(db: Reader, ms: list[int], first_month: str, last_month: str, k: str, suffix: str
            ) -> dict[tuple[int, str], dict[str, Any]]:
-    """Per (municipality, month): orders placed, deliveries, missed visits, minutes, revenue."""
+    """Per (municipality, month): orders placed, deliveries, missed visits, minutes, revenue owed
+    (and the deliveries found ineligible, apart)."""
     out: dict[tuple[int, str], dict[str, Any]] = defaultdict(_empty_flow)
     for m, month, n in _rows(
             db, f"SELECT municipality, month, COUNT(*) FROM {_t('tl_orders_placed', suffix)} "
@@ -434,11 +493,12 @@ def _flows(db: Reader, ms: list[int], first_month: str, last_month: str, k: str,
                 "GROUP BY municipality, month", [*ms, first_month, last_month, k]):
         out[(int(m), month)]["orders_placed"] = int(n)
     deliveries = _rows(
-        db, "SELECT municipality, month, date, offer_id, band, minutes, units, klippekort, status "
+        db, "SELECT municipality, month, date, offer_id, band, minutes, units, klippekort, status, citizen_id "
             f"FROM {_t('tl_deliveries', suffix)} WHERE municipality IN ({_marks(ms)}) AND month >= ? AND month <= ? "
             "AND recorded_from <= ? AND recorded_to > ?", [*ms, first_month, last_month, k, k])
     prices, rules = _price_book(db, ms, k, suffix) if deliveries else ({}, {})
-    for m, month, on, offer_id, band, minutes, units, klippekort, status in deliveries:
+    eligible = Eligibility(db, ms, first_month, last_month, k, suffix) if deliveries else None
+    for m, month, on, offer_id, band, minutes, units, klippekort, status, citizen in deliveries:
         f = out[(int(m), month)]
         if status == "missed":
             f["missed_visits"] += 1
@@ -456,14 +516,19 @@ def _flows(db: Reader, ms: list[int], first_month: str, last_month: str, k: str,
         if amounts is None:
             f["unpriced_deliveries"] += 1
             continue
+        assert eligible is not None  # read whenever there are deliveries
+        owed = eligible.refusal(int(m), citizen, on, rules.get(int(m), [])) is None
+        if not owed:
+            f["ineligible_deliveries"] += 1
         for key, value in zip(("net", "vat", "gross"), amounts):
-            f["revenue"][key] += value
+            f["revenue" if owed else "ineligible_amount"][key] += value
     return out
 
 
 def _empty_flow() -> dict[str, Any]:
     return {"orders_placed": 0, "deliveries": 0, "missed_visits": 0, "withdrawn": 0, "minutes_delivered": 0,
-            "klippekort_minutes": 0, "unpriced_deliveries": 0, "revenue": {"net": 0, "vat": 0, "gross": 0}}
+            "klippekort_minutes": 0, "unpriced_deliveries": 0, "revenue": {"net": 0, "vat": 0, "gross": 0},
+            "ineligible_deliveries": 0, "ineligible_amount": {"net": 0, "vat": 0, "gross": 0}}
 
 
 # -- the timeline at (D, K) ---------------------------------------------------------------
@@ -511,9 +576,9 @@ def _totals(entries: list[dict[str, Any]]) -> dict[str, Any]:
         for key in ("citizens_with_active_grants", "citizens_with_covered_grants", "buyers"):
             total[key] += e[key]
         for key, value in e["month"].items():
-            if key == "revenue":
+            if isinstance(value, dict):  # revenue, ineligible_amount: {net, vat, gross}
                 for part, amount in value.items():
-                    total["month"]["revenue"][part] += amount
+                    total["month"][key][part] += amount
             else:
                 total["month"][key] += value
         for g in e["granted_minutes"]:

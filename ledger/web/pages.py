@@ -22,13 +22,16 @@ from starlette.responses import Response
 from ledger.api.deps import refuse
 from ledger.api.problems import ApiProblem
 from ledger.api.reads import history, logged_read, scope
-from ledger.domain.errors import NotFound
+from ledger.domain.errors import InvalidInput, NotFound
+from ledger.domain.invoice_series import municipality_of
+from ledger.domain.values import MONTH_PATTERN, plausible_date
 from ledger.projections import billing_queries as bq
 from ledger.web.app import Page, check_csrf, page
 
 router = APIRouter()
 P = Annotated[Page, Depends(page)]
-Month = Annotated[str | None, Query(pattern=r"^(\d{4}-(0[1-9]|1[0-2]))?$")]
+# Bounded as the API's query types are (1900-2199); a form's empty field means not given.
+Month = Annotated[str | None, Query(pattern=f"^({MONTH_PATTERN[1:-1]})?$")]
 Muni = Annotated[str | None, Query(max_length=40)]
 Day = Annotated[str | None, Query(max_length=10, description="YYYY-MM-DD; empty means not given")]
 
@@ -38,9 +41,11 @@ def _day(value: str | None, field: str) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        return plausible_date(date.fromisoformat(value), field)
     except ValueError:
         raise ApiProblem("bad-request", f"{field} must be a date (YYYY-MM-DD), got {value!r}") from None
+    except InvalidInput as e:  # outside 1900-2199, as every date the API takes
+        raise ApiProblem("bad-request", e.message) from None
 
 
 def _uuid(value: str | None, field: str) -> UUID | None:
@@ -76,7 +81,8 @@ def invoices(p: P, municipality: Muni = None, month: Month = None, citizen_id: s
 
 def _invoice(svc: Any, who: Any, number: str, what: str, fallback: str | None = None) -> dict[str, Any]:
     # Invoice numbers start with the municipality code (657-000001), as the API reads them.
-    m = number[:3] if number[:3].isdigit() and number[3:4] == "-" else fallback
+    named = municipality_of(number)
+    m = str(named) if named is not None else fallback
 
     def one(code: int) -> dict[str, Any]:
         found = bq.invoice(svc.ledger.db, code, number)
@@ -310,10 +316,12 @@ def reproduction(p: P, number: str) -> Response:
 
 @router.get("/audit/access-log")
 def access_log(p: P, user: Annotated[str | None, Query(max_length=64)] = None, citizen_id: str | None = None,
-               since: Day = None, until: Day = None, after_id: Annotated[int, Query(ge=0)] = 0) -> Response:
+               since: Day = None, until: Day = None, after_id: Annotated[int, Query(ge=0, le=2**53 - 1)] = 0) -> Response:
     p.require("audit")
     cid = _uuid(citizen_id, "citizen_id")
     first, last = _day(since, "since"), _day(until, "until")
+    if first and last and first > last:  # as the API refuses it
+        raise ApiProblem("bad-request", f"since ({first}) is after until ({last})")
     limit = 200
     entries = p.svc.access.entries(
         municipalities=p.principal.municipalities, user=user or None, citizen_id=str(cid) if cid else None,

@@ -94,6 +94,7 @@ def test_every_date_month_and_instant_query_parameter_is_covered(world):
     ("/audit", "from", "to"),
     ("/timeline/series", "first", "last"),
     ("/evaluation/granted-services", "first", "last"),
+    ("/audit/access-log", "since", "until"),
 ])
 def test_a_range_that_ends_before_it_starts_is_refused(world, path, first, last):
     body = refused(get(world, path, f"{first}=2019-12-01&{last}=2019-01-01"), 422, "invalid-input")

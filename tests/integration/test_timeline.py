@@ -208,7 +208,8 @@ def test_the_month_of_d_counts_orders_deliveries_minutes_and_revenue_at_the_pric
         assert e["month"] == {"orders_placed": 2, "deliveries": 4, "missed_visits": 0, "withdrawn": 0,
                               "minutes_delivered": 195, "klippekort_minutes": 30, "unpriced_deliveries": 0,
                               "revenue": {"net": 35_400 + 54_000 + 45_000, "vat": 11_250,
-                                          "gross": 35_400 + 54_000 + 56_250}}
+                                          "gross": 35_400 + 54_000 + 56_250},
+                              "ineligible_deliveries": 0, "ineligible_amount": {"net": 0, "vat": 0, "gross": 0}}
         assert _granted(report) == {"H1.7": (0, 0, 1, 45), "H1.8": (1, 60, 1, 90), "H1.9": (1, 30, 0, 0)}
         assert [(o["offer_id"], o["prices"]["weekday_day"], o["vat_class"]) for o in e["catalogue"]] == [
             ("extra-cleaning", 36_000, "exempt"), ("window-cleaning", 45_000, "standard")]

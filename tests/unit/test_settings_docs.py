@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from ledger.settings import PREFIX, ApiSettings, Settings
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs" / "settings.md"
+# Names that look like a variable and are not one: the uuid namespace constant, the API's prefix.
+NOT_VARIABLES = {"LEDGER_NAMESPACE", "LEDGER_API_"}
 
 
 def _variables() -> list[tuple[str, object]]:
@@ -30,3 +34,12 @@ def test_every_setting_is_documented_with_its_default(variable, default):
     shown = row.split("|")[2].strip().strip("`")
     expected = {None: "–", True: "1", False: "0"}.get(default, default) if not isinstance(default, float) else default
     assert shown == (f"{expected:g}" if isinstance(expected, float) else str(expected))
+
+
+def test_every_ledger_variable_the_code_mentions_is_documented():
+    """A variable read outside Settings (os.environ.get("LEDGER_…")) is documented all the same."""
+    mentioned = {name for folder in ("ledger", "replay") for path in (ROOT / folder).rglob("*.py")
+                 for name in re.findall(r"LEDGER_[A-Z0-9_]+", path.read_text(encoding="utf-8"))}
+    documented = set(re.findall(r"`(LEDGER_[A-Z0-9_]+)`", DOCS.read_text(encoding="utf-8")))
+    assert "LEDGER_FI_CREDITORS" in mentioned  # the search finds what it should
+    assert sorted(mentioned - NOT_VARIABLES - documented) == []

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 
+from ledger.access_log import bounds
 from ledger.api.deps import AtPosition, Caller, ServicesDep, caught_up, in_municipality, reader
 from ledger.api.reads import AUDIT, logged_read
 from ledger.api.routes import READ_ERRORS, Day, DayOrInstant, MunicipalityQuery, ordered, problems
@@ -38,12 +39,13 @@ def access_log(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Entries oldest first; an auditor sees the entries of their own municipalities."""
+    low, high = bounds(since, until)  # as stored instants; since after until refused (422)
     code = code_of(municipality) if municipality is not None else None
     if code is not None:  # another municipality's log is refused like every other read of it (403)
         in_municipality(svc, who, code, "access-log", str(citizen_id) if citizen_id else None)
     entries = svc.access.entries(municipalities=who.principal.municipalities, user=user,
                                  citizen_id=str(citizen_id) if citizen_id else None, municipality=code,
-                                 since=since, until=until, after_id=after_id, limit=limit)
+                                 since=low, until=high, after_id=after_id, limit=limit)
     svc.access.record(who.access("access-log", str(citizen_id) if citizen_id else None, code))
     return {"entries": entries, "next_after_id": entries[-1]["id"] if len(entries) == limit else None}
 

@@ -18,7 +18,7 @@ from ledger.api.reads import history, logged_read, etag, store_position
 from ledger.api.routes import COMMAND_ERRORS, Day, Month, MonthQuery, MunicipalityPath, MunicipalityQuery, ShortIdPath
 from ledger.api.schemas import (History, AgeingList, BalanceList, BillingDeliveryList, CreditNoteList, DebitNoteList, InvoiceDocument, InvoiceList, OpenItemList, PaymentList, Reconciliation, ReminderList, RevenueList, RunList, UnbilledList)
 from ledger.domain.errors import NotFound
-from ledger.domain.invoice_series import series_id
+from ledger.domain.invoice_series import municipality_of, series_id
 from ledger.api.tenancy import code_of
 from ledger.projections import billing_queries as bq
 
@@ -67,8 +67,8 @@ def invoices(svc: ServicesDep, who: BillingReader, municipality: MunicipalityQue
 def invoice(number: ShortIdPath, svc: ServicesDep, who: BillingReader, municipality: MunicipalityQuery = None,
             at_position: AtPosition = None) -> dict[str, Any]:
     """One invoice with its lines and their provenance, credit notes, reminders and payments."""
-    if municipality is None and number[:3].isdigit() and number[3:4] == "-":
-        municipality = number[:3]  # invoice numbers start with the municipality code
+    if municipality is None and municipality_of(number) is not None:
+        municipality = str(municipality_of(number))  # invoice numbers start with the municipality code
 
     def one(m: int) -> dict[str, Any]:
         found = bq.invoice(svc.ledger.db, m, number)

@@ -21,6 +21,7 @@ from ledger.application.uow import UnitOfWork
 from ledger.domain.assessment import Assessment, assessment_id
 from ledger.domain.base import Context, key_id
 from ledger.domain.citizen import Citizen
+from ledger.domain.eligibility import may_buy
 from ledger.domain.errors import AlreadyExists, NotFound, rule
 from ledger.domain.order import Order
 from ledger.domain.pricing import Quote
@@ -62,20 +63,11 @@ def eligibility(uow: UnitOfWork, person: Citizen, on: date) -> tuple[Scheme, dic
     scheme = uow.find(Scheme, scheme_id(m))
     rule(scheme is not None, "no-scheme", f"municipality {m} has no add-on trial scheme")
     assert scheme is not None  # the rule above refused otherwise
-    rule(scheme.window_on(on) is not None, "outside-window",
-         f"{on} is outside the trial windows of municipality {m}: "
-         + ", ".join(f"{a}..{b}" for a, b in scheme.windows))
     rules = scheme.rules_on(on)
-    grants = uow.get(Assessment, assessment_id(person.id), "assessment").active_on(on)
-    covered = [g for g in grants if g["section"] in rules["sections"]]
-    rule(bool(covered), "no-active-grant",
-         f"citizen {person.id} holds no active grant under § {', § '.join(rules['sections'])} on {on}; "
-         "an add-on is sold only on top of a granted service")
-    if rules["requires_municipal_provider"]:
-        chosen = person.provider_on(on)
-        rule(chosen == "municipal", "provider-not-municipal",
-             f"the scheme of municipality {m} requires the municipal provider; on {on} the citizen has {chosen}")
-    return scheme, rules, covered[0]
+    grant = may_buy(m, person.id, on, scheme.windows, rules,  # the one rule (domain/eligibility.py)
+                    lambda: uow.get(Assessment, assessment_id(person.id), "assessment").active_on(on),
+                    lambda: person.provider_on(on))
+    return scheme, rules, dict(grant)
 
 
 def order(uow: UnitOfWork, order_id: UUID) -> Order:

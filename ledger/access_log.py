@@ -1,5 +1,8 @@
 """The access log: who read which citizen's data or which billing data, when, through which route.
 
+Shared by the API (a request's route and path, its authenticated user) and the `ledger` command (the
+command's path, the OS user as `cli:<user>`, ledger/cli/access.py), so both doors write one log.
+
 Append-only by construction: this module has an insert and a select and nothing else, and the
 database refuses UPDATE and DELETE on the table with a trigger, so not even a stray SQL session
 can rewrite history. Refused attempts are recorded too (outcome `refused`).
@@ -12,6 +15,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ledger.db import Database
+from ledger.domain.errors import InvalidInput
+from ledger.domain.values import parse_day_or_instant
 
 TABLE = "access_log"
 
@@ -69,6 +74,16 @@ class AccessLog:
             for ddl in _PG_DDL if self.db.is_postgres else _SQLITE_DDL:
                 cur.execute(ddl)
 
+    def ensure_table_if_missing(self) -> None:
+        """`ensure_table` only when the table is not there yet (a CLI read on a store the API never
+        served): the DDL takes locks, a look does not."""
+        if self.db.is_postgres:
+            found = self.db.query("SELECT to_regclass(?) IS NOT NULL", [TABLE])[0][0]
+        else:
+            found = bool(self.db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [TABLE]))
+        if not found:
+            self.ensure_table()
+
     def record(self, a: Access, shown: list[str] | None = None) -> None:
         """One entry; with `shown` (the citizen ids a read showed), one entry per citizen shown, so
         "who saw citizen A" finds every read that showed A, a list of many citizens included."""
@@ -105,6 +120,27 @@ class AccessLog:
             f"SELECT {', '.join(COLUMNS)} FROM {TABLE} WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
             [*params, limit])
         return [dict(zip(COLUMNS, row)) for row in rows]
+
+
+def _key(value: str, field: str) -> str:
+    """A bound as the stored `at` text (UTC, microseconds, `+00:00`), so comparing text compares
+    instants: a date is its first instant (UTC); an instant with another offset is moved to UTC."""
+    parsed = parse_day_or_instant(value, field)
+    if not isinstance(parsed, datetime):
+        parsed = datetime(parsed.year, parsed.month, parsed.day)
+    moment = parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def bounds(since: str | None, until: str | None) -> tuple[str | None, str | None]:
+    """`since` (inclusive) and `until` (exclusive), each a date or an ISO instant within 1900-2199,
+    as keys `entries` compares; a range that ends before it starts is refused naming its start, as
+    every from/to range of the API and the CLI is (InvalidInput: 422 problem+json, exit 2)."""
+    low = None if since is None else _key(since, "since")
+    high = None if until is None else _key(until, "until")
+    if low is not None and high is not None and low > high:
+        raise InvalidInput(f"since ({since}) is after until ({until})", field="since")
+    return low, high
 
 
 def citizens_shown(value: Any) -> list[str]:
