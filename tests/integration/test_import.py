@@ -465,3 +465,42 @@ def test_an_interrupted_import_reports_exactly_the_lines_stored(history, quick, 
         assert stored > 0  # the batches before the interruption were kept
     again = Importer(quick, batch_size=200).run(path)
     assert again.replayed == stored and again.applied == summary["lines"] - stored
+
+
+def test_a_batch_whose_append_breaks_a_key_is_rolled_back_to_its_savepoint_and_the_rest_committed(
+        history, quick, tmp_path, monkeypatch):
+    """A duplicate key inside a batch's append (here: its chain rows repeat the last position, as a
+    racing writer's would) rolls back to that batch's savepoint: the import stops at the batch with
+    a conflict, the batches before it in the same transaction are committed, and a re-run completes
+    the store to the uninterrupted import's chain head."""
+    import ledger.store.recorders as recorders
+
+    path, summary = history
+    chain_rows = recorders._chain_rows
+    calls = {"n": 0}
+
+    def forked(last, ids, events):
+        calls["n"] += 1
+        rows = chain_rows(last, ids, events)
+        if calls["n"] == 6 and last is not None:
+            rows[0] = (last[0], *rows[0][1:])  # the position already stored: the chain's key refuses it
+        return rows
+
+    monkeypatch.setattr(recorders, "_chain_rows", forked)
+    with pytest.raises(LineRejected) as refused:
+        Importer(quick, batch_size=200).run(path)
+    monkeypatch.undo()
+    assert "conflict" in refused.value.reason
+    stored = stored_commands(quick)
+    assert 0 < stored < summary["lines"]
+    chained = quick.db.query("SELECT count(*) FROM ledger_chain")[0][0]
+    assert quick.db.query(f"SELECT count(*) FROM {quick.db.events_table}")[0][0] == chained
+    assert quick.chain_head()["position"] == chained
+    Importer(quick, batch_size=200).run(path)
+    reference = Ledger(Settings(database_url=f"sqlite:///{tmp_path / 'reference.db'}", run_billing_digest=False))
+    try:
+        Importer(reference, batch_size=200).run(path)
+        assert quick.chain_head() == reference.chain_head()
+        assert stored_commands(quick) == summary["lines"]
+    finally:
+        reference.close()
