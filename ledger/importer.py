@@ -278,6 +278,7 @@ class OneConnection:
         self.depth = 0  # savepoints open (a batch being appended)
         self.broken = False  # an error or an interruption passed through a savepoint since the last commit
         self.scrub_due = False
+        self._patched: list[tuple[Any, str, Any]] = []  # (object, attribute, what it had) while installed
 
     # -- the transaction -------------------------------------------------------------------
     def _begin(self) -> None:
@@ -439,27 +440,34 @@ class OneConnection:
         self.scrub_due = True  # an erasure's scrub runs outside any transaction, after the commit
         return True
 
+    def _patch(self, obj: Any, name: str, value: Any) -> None:
+        """Set an instance attribute for the import, remembering what the instance had."""
+        self._patched.append((obj, name, obj.__dict__.get(name, _MISSING)))
+        setattr(obj, name, value)
+
     def install(self) -> None:
         db = self.db
         if db.is_postgres:
             self.conn = db._pg_pool().getconn()
-            self.recorder.insert_events = self._pg_insert_events
-            self.recorder.datastore.get_connection = self._pg_library_connection
+            self._patch(self.recorder, "insert_events", self._pg_insert_events)
+            self._patch(self.recorder.datastore, "get_connection", self._pg_library_connection)
         else:
             self.conn = db._take_sqlite()
-            self.recorder.datastore.transaction = self._sqlite_library_transaction
-        db.connection = self._connection  # type: ignore[method-assign]
-        db.transaction = self._transaction  # type: ignore[method-assign]
-        self.ledger.identity.scrub = self._scrub_later  # type: ignore[method-assign]
+            self._patch(self.recorder.datastore, "transaction", self._sqlite_library_transaction)
+        self._patch(db, "connection", self._connection)
+        self._patch(db, "transaction", self._transaction)
+        self._patch(self.ledger.identity, "scrub", self._scrub_later)
 
     def uninstall(self) -> None:
         try:
             self.rollback()  # nothing is left open: the importer commits what it keeps
         finally:
-            for obj, name in ((self.db, "connection"), (self.db, "transaction"), (self.ledger.identity, "scrub"),
-                              (self.recorder, "insert_events"), (self.recorder.datastore, "get_connection"),
-                              (self.recorder.datastore, "transaction")):
-                obj.__dict__.pop(name, None)
+            for obj, name, before in reversed(self._patched):
+                if before is _MISSING:
+                    obj.__dict__.pop(name, None)
+                else:
+                    obj.__dict__[name] = before
+            self._patched = []
             conn, self.conn = self.conn, None
             if conn is not None:
                 if self.db.is_postgres:

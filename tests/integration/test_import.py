@@ -504,3 +504,20 @@ def test_a_batch_whose_append_breaks_a_key_is_rolled_back_to_its_savepoint_and_t
         assert stored_commands(quick) == summary["lines"]
     finally:
         reference.close()
+
+
+def test_after_an_import_the_ledger_reads_and_writes_as_before(history, quick, tmp_path):
+    """The import's one connection is installed for the import only: afterwards the ledger's
+    queries, the library's reads and the recorder's appends are their own again."""
+    path, _ = history
+    raw = path.read_bytes().splitlines()[:50]
+    db, recorder = quick.db, quick.recorder
+    before = (dict(db.__dict__), dict(recorder.__dict__), dict(recorder.datastore.__dict__),
+              dict(quick.identity.__dict__))
+    Importer(quick, batch_size=200).run(write(tmp_path / "head.jsonl", raw))
+    after = (dict(db.__dict__), dict(recorder.__dict__), dict(recorder.datastore.__dict__),
+             dict(quick.identity.__dict__))
+    assert [sorted(d) for d in after] == [sorted(d) for d in before]
+    for name in ("connection", "transaction"):
+        assert name not in db.__dict__
+    assert stored_commands(quick) == len(raw)
