@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -180,8 +181,10 @@ def parse_line(raw: bytes, line_no: int, now: datetime) -> Submission:
         command = spec.parse(doc["payload"])
     except ValidationError:
         command = None  # refused in its batch, by the application, in its words
-    # The hash that makes a re-run a replay is taken over the payload as the file spells it.
-    return Submission(kind, doc["payload"], Context(actor["id"], role, command_id, recorded=recorded), command)
+    # The hash that makes a re-run a replay is taken over the payload as the file spells it. The
+    # context names its command already (the spec's name), so the batch does not build it again.
+    context = Context(actor["id"], role, command_id, recorded=recorded, command_type=kind)
+    return Submission(kind, doc["payload"], context, command)
 
 
 def read_lines(path: str | Path) -> Iterator[tuple[int, int, bytes]]:
@@ -248,6 +251,256 @@ def _record_directly(ledger: Ledger, objs: tuple[Any, ...], kwargs: dict[str, An
     ledger._notify(recordings)
     ledger.notify(processing.events)
     return recordings
+
+
+class OneConnection:
+    """One connection and one open transaction for many of an import's batches (ADR 0024,
+    round-5 amendment): each batch's appends are a savepoint of it, so a refused batch still
+    stores nothing of itself, and the transaction commits every `--batch` lines or so.
+
+    While it is installed, everything the import reads and writes goes through that connection
+    and sees what the transaction wrote so far: the ledger's own queries (`db.connection()`,
+    `db.query()`, `db.transaction()` as a savepoint: the prefetch, the prior commands, an invoice
+    run's chain head and log scan), the library's reads (an aggregate loaded one by one) and the
+    recorder's appends. So an invoice run decides exactly as it would after a commit of every
+    earlier batch, and the stored bytes are the same; only when they reach the disk changes. A
+    kill loses the batches since the last commit, and a re-run (batches are cut by the file
+    alone) stores them again as they were.
+    """
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.db = ledger.db
+        self.recorder: Any = ledger.recorder
+        self.conn: Any = None
+        self._outer: Any = None  # PostgreSQL: psycopg's transaction object; SQLite: True when begun
+        self._names = 0
+        self.depth = 0  # savepoints open (a batch being appended)
+        self.broken = False  # an error or an interruption passed through a savepoint since the last commit
+        self.scrub_due = False
+        self._patched: list[tuple[Any, str, Any]] = []  # (object, attribute, what it had) while installed
+
+    # -- the transaction -------------------------------------------------------------------
+    def _begin(self) -> None:
+        if self._outer is not None:
+            return
+        if self.db.is_postgres:
+            self._outer = self.conn.transaction()
+            self._outer.__enter__()
+        else:
+            # IMMEDIATE: the write lock up front, so no other writer's commit can land in between.
+            self.conn.execute("BEGIN IMMEDIATE")
+            self._outer = True
+
+    def commit(self) -> None:
+        self.broken = False
+        outer, self._outer = self._outer, None
+        if outer is None:
+            return
+        if self.db.is_postgres:
+            outer.__exit__(None, None, None)
+        else:
+            self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self.broken = False
+        outer, self._outer = self._outer, None
+        if outer is None:
+            return
+        try:
+            if self.db.is_postgres:
+                import psycopg
+
+                outer.__exit__(psycopg.Rollback, psycopg.Rollback(), None)
+            else:
+                self.conn.rollback()
+        finally:
+            # The library's repository cache may hold aggregates loaded or saved inside the
+            # transaction: they are ahead of the store now. (The importer's own cache dies with it.)
+            from eventsourcing.application import Cache, LRUCache
+
+            repository = self.ledger.repository
+            cache = repository.cache
+            if isinstance(cache, LRUCache):
+                repository.cache = LRUCache(maxsize=cache.maxsize)
+            elif cache is not None:
+                repository.cache = Cache()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[Any]:
+        """A cursor inside a savepoint: released on success, rolled back to on any error."""
+        self._begin()
+        self.depth += 1
+        try:
+            if self.db.is_postgres:
+                with self.conn.transaction(), self.conn.cursor() as cur:  # nested: psycopg makes it a savepoint
+                    yield cur
+                return
+            self._names += 1
+            name = f"import_batch_{self._names}"
+            cur = self.conn.cursor()
+            cur.execute(f"SAVEPOINT {name}")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute(f"ROLLBACK TO {name}")
+                cur.execute(f"RELEASE {name}")
+                raise
+            else:
+                cur.execute(f"RELEASE {name}")
+            finally:
+                cur.close()
+        except BaseException:
+            self.broken = True  # something stopped inside a savepoint: keep nothing of the transaction
+            raise
+        finally:
+            self.depth -= 1
+
+    # -- what goes through it ----------------------------------------------------------------
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        self._begin()
+        yield self.conn
+
+    @contextmanager
+    def _transaction(self, conn: Any = None) -> Iterator[Any]:
+        with self.savepoint() as cur:
+            yield cur
+
+    @contextmanager
+    def _sqlite_library_transaction(self, *, commit: bool) -> Iterator[Any]:
+        import sqlite3
+
+        from eventsourcing import persistence as p
+
+        try:
+            if commit:
+                with self.savepoint() as cur:
+                    cur.row_factory = sqlite3.Row  # the library's connections give named rows
+                    yield cur
+            else:
+                self._begin()
+                cur = self.conn.cursor()
+                cur.row_factory = sqlite3.Row
+                try:
+                    yield cur
+                finally:
+                    cur.close()
+        except sqlite3.IntegrityError as e:  # as the library's own transaction says it
+            raise p.IntegrityError(e) from e
+        except sqlite3.OperationalError as e:
+            raise p.OperationalError(e) from e
+
+    @contextmanager
+    def _pg_library_connection(self) -> Iterator[Any]:
+        self._begin()
+        yield _DictRows(self.conn)
+
+    def _pg_insert_events(self, stored_events: Any, **kwargs: Any) -> Any:
+        """The library's `PostgresApplicationRecorder.insert_events` (pipelined; the same steps,
+        our recorder's), in a savepoint of the open transaction instead of a transaction of its
+        own connection."""
+        import psycopg
+        from psycopg.rows import dict_row
+
+        from eventsourcing.persistence import IntegrityError
+
+        rec = self.recorder
+        self._begin()
+        failed: Exception | None = None
+        ids = None
+        self.depth += 1
+        try:
+            with self.conn.pipeline() as pipeline:
+                try:
+                    with self.conn.transaction():
+                        with self.conn.cursor(row_factory=dict_row) as curs:
+                            rec._insert_events(curs, stored_events, **kwargs)
+                        if len(stored_events) > 0:
+                            with self.conn.cursor(row_factory=dict_row) as curs:
+                                rec._insert_stored_events(curs, stored_events, **kwargs)
+                                pipeline.sync()  # a duplicate key raises here, not later
+                                ids = rec._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+                except Exception as e:  # raised after the pipeline is left, as the library does
+                    failed = e
+        except BaseException:
+            self.broken = True
+            raise
+        finally:
+            self.depth -= 1
+        if failed is not None:
+            self.broken = True
+        if isinstance(failed, psycopg.IntegrityError):
+            raise IntegrityError(str(failed)) from failed
+        if failed is not None:
+            raise failed
+        return ids
+
+    def _scrub_later(self, attempts: int = 4) -> bool:
+        self.scrub_due = True  # an erasure's scrub runs outside any transaction, after the commit
+        return True
+
+    def _patch(self, obj: Any, name: str, value: Any) -> None:
+        """Set an instance attribute for the import, remembering what the instance had."""
+        self._patched.append((obj, name, obj.__dict__.get(name, _MISSING)))
+        setattr(obj, name, value)
+
+    def install(self) -> None:
+        db = self.db
+        if db.is_postgres:
+            self.conn = db._pg_pool().getconn()
+            self._patch(self.recorder, "insert_events", self._pg_insert_events)
+            self._patch(self.recorder.datastore, "get_connection", self._pg_library_connection)
+        else:
+            self.conn = db._take_sqlite()
+            self._patch(self.recorder.datastore, "transaction", self._sqlite_library_transaction)
+        self._patch(db, "connection", self._connection)
+        self._patch(db, "transaction", self._transaction)
+        self._patch(self.ledger.identity, "scrub", self._scrub_later)
+
+    def uninstall(self) -> None:
+        try:
+            self.rollback()  # nothing is left open: the importer commits what it keeps
+        finally:
+            for obj, name, before in reversed(self._patched):
+                if before is _MISSING:
+                    obj.__dict__.pop(name, None)
+                else:
+                    obj.__dict__[name] = before
+            self._patched = []
+            conn, self.conn = self.conn, None
+            if conn is not None:
+                if self.db.is_postgres:
+                    self.db._pg_pool().putconn(conn)
+                else:
+                    self.db._give_back(conn)
+
+    def settle(self) -> None:
+        """Commit, then run the scrub an erasure asked for, on connections of its own (PostgreSQL's
+        VACUUM FULL runs outside any transaction)."""
+        self.commit()
+        if self.scrub_due:
+            self.scrub_due = False
+            patched = {n: self.db.__dict__.pop(n) for n in ("connection", "transaction")}
+            try:
+                type(self.ledger.identity).scrub(self.ledger.identity)
+            finally:
+                self.db.__dict__.update(patched)
+
+
+class _DictRows:
+    """The session's connection as the library reads through it: its cursors give dict rows."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def cursor(self, *args: Any, **kwargs: Any) -> Any:
+        from psycopg.rows import dict_row
+
+        return self._conn.cursor(*args, row_factory=dict_row, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
 
 
 # Kinds of record `CommandSpec.touches` already yields from a command's citizen, order or delivery.
@@ -333,6 +586,9 @@ class Importer:
         self.cache = AggregateCache(cache_size)
         self.report = ImportReport()
         self._head = 0
+        self.session: OneConnection | None = None
+        self._uncommitted = 0  # lines applied in the session's open transaction
+        self._pending: list[list[Any]] = []  # their outcomes, counted in the report when committed
         relax_sqlite_sync(ledger)
 
     def run(self, path: str | Path, progress: Progress | None = None) -> ImportReport:
@@ -346,11 +602,22 @@ class Importer:
 
         self.ledger.save = save_directly  # type: ignore[method-assign]
         self.ledger.scan_window = ScanWindow()
+        # A signed checkpoint (ADR 0014) is written after each invoice run and must name a
+        # committed head, and a run's billing digest (ADR 0021) catches a projection up through
+        # the engine's own caches: with either on, every batch commits on its own, as before.
+        # `ledger import` turns the digest off.
+        settings = self.ledger.settings
+        if not settings.checkpoint_dir and not settings.run_billing_digest:
+            self.session = OneConnection(self.ledger)
+            self.session.install()
         try:
             return self._run(path, progress)
         finally:
             del self.ledger.save
             self.ledger.scan_window = None
+            if self.session is not None:
+                self.session.uninstall()
+                self.session = None
 
     def _run(self, path: str | Path, progress: Progress | None) -> ImportReport:
         total = Path(path).stat().st_size
@@ -383,6 +650,13 @@ class Importer:
                     flush()
             if batch:
                 self._execute(batch, numbers)
+            self._settle()
+        except LineRejected:
+            self._settle()  # the batches before the refused one stay stored, as they always did
+            raise
+        except BaseException as e:
+            self._give_up(isinstance(e, KeyboardInterrupt))
+            raise
         finally:
             self.report.seconds = time.perf_counter() - started
         self.report.events = self.ledger.chain_head()["position"] - chain_before
@@ -405,17 +679,47 @@ class Importer:
         finally:
             self.cache.absent = set()
             self.cache.trim()
-        self.report.batches += 1
+        self._pending.append(outcomes)
+        if self.session is None or self._uncommitted + len(batch) >= self.batch_size or self.session.scrub_due:
+            self._settle()
+        else:
+            self._uncommitted += len(batch)
+
+    def _settle(self) -> None:
+        """Commit the open transaction (if any), then count what it stored: the report (and the
+        progress shown, and what an interruption says is stored) counts committed lines only."""
+        if self.session is not None:
+            self.session.settle()
+        self._uncommitted = 0
+        pending, self._pending = self._pending, []
         by_type = self.report.by_type
-        for o in outcomes:
-            if o.replayed:
-                self.report.replayed += 1
-            else:
-                self.report.applied += 1
-                by_type[o.command_type] = by_type.get(o.command_type, 0) + 1
-                if o.position is not None and o.position > self._head:
-                    self.report.events += o.position - self._head  # positions may skip; exact count at the end
-                    self._head = o.position
+        for outcomes in pending:
+            self.report.batches += 1
+            for o in outcomes:
+                if o.replayed:
+                    self.report.replayed += 1
+                else:
+                    self.report.applied += 1
+                    by_type[o.command_type] = by_type.get(o.command_type, 0) + 1
+                    if o.position is not None and o.position > self._head:
+                        self.report.events += o.position - self._head  # positions may skip; exact count at the end
+                        self._head = o.position
+
+    def _give_up(self, interrupted: bool) -> None:
+        """After an error or an interruption with a transaction open. Ctrl-C between two batches
+        (no savepoint open) keeps the batches done, as a commit per batch did; anything else rolls
+        them back (uninstall), and a re-run stores them again."""
+        session = self.session
+        if session is not None and interrupted and session.depth == 0 and not session.broken:
+            try:
+                self._settle()
+                return
+            except Exception:
+                pass
+        self._pending = []
+        self._uncommitted = 0
+        if session is not None:
+            self.cache.clear()  # it may hold what the open transaction wrote, which is rolled back
 
 
 def import_file(ledger: Ledger, path: str | Path, batch_size: int = DEFAULT_BATCH,

@@ -8,13 +8,14 @@ values (str, int, bool, list, dict, None) so the stored bytes are plain JSON for
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Aggregate, DomainEvent
 
 # Deterministic ids: the same business key always names the same aggregate, and a retried
 # command derives the same new ids, so a retry can never create a twin.
@@ -44,6 +45,27 @@ class Context:
 
 
 A = TypeVar("A", bound="LedgerAggregate")
+
+# Event classes whose objects `_record` may build directly (their field names in order), or None.
+_PLAIN: dict[type, tuple[str, ...] | None] = {}
+_UNCHECKED = object()
+
+
+def _plain_fields(event_class: type) -> tuple[str, ...] | None:
+    """The field names of an event class built by nothing but its dataclass `__init__` (every
+    field given, no defaults) and the library's own `__post_init__` (which only checks that the
+    originator id is a UUID): such an object is its fields, set in field order."""
+    found = _PLAIN.get(event_class, _UNCHECKED)
+    if found is not _UNCHECKED:
+        return found if isinstance(found, tuple) else None
+    names = None
+    if dataclasses.is_dataclass(event_class) and getattr(event_class, "__post_init__", None) is DomainEvent.__post_init__:
+        fields = dataclasses.fields(event_class)
+        if all(f.init and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+               for f in fields):
+            names = tuple(f.name for f in fields)
+    _PLAIN[event_class] = names
+    return names
 
 
 class LedgerAggregate(Aggregate):
@@ -82,7 +104,22 @@ class LedgerAggregate(Aggregate):
         # Recorded time never runs backwards within one aggregate (imports may state older instants).
         if common["timestamp"] < self.modified_on:
             common["timestamp"] = self.modified_on
-        self.trigger_event(event_class, **common, **fields)
+        names = _plain_fields(event_class)
+        values = {**common, **fields, "originator_id": self.id, "originator_version": self.version + 1}
+        if names is None or len(values) != len(common) + len(fields) + 2 or len(values) != len(names) \
+                or not isinstance(self.id, UUID) or getattr(type(self), "TOPIC", None):
+            self.trigger_event(event_class, **common, **fields)
+            return
+        # What `trigger_event` builds, without its per-event keyword copies and the frozen
+        # dataclass's one `object.__setattr__` per field (an import builds tens of thousands).
+        event: Any = object.__new__(event_class)
+        try:
+            event.__dict__.update({name: values[name] for name in names})
+        except KeyError:  # not this class's fields: the library's constructor says what is wrong
+            self.trigger_event(event_class, **common, **fields)
+            return
+        event.mutate(self)
+        self._pending_events.append(event)
 
     def event_ref(self, version: int | None = None) -> str:
         """A stable reference to one event: '<aggregate id>:<version>' (provenance uses these)."""

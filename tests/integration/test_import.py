@@ -302,3 +302,222 @@ def test_the_same_file_gives_the_same_chain_head_on_both_backends(history, impor
         assert ledger.chain_head() == reference.chain_head()
     finally:
         reference.close()
+
+
+@pytest.fixture
+def quick(database_url):
+    """A ledger as `ledger import` makes it: no billing digest per run, so the import's batches
+    share one connection and one transaction between commits (OneConnection)."""
+    led = Ledger(Settings(database_url=database_url, run_billing_digest=False))
+    yield led
+    led.close()
+
+
+def _batch_starts(raw: list[bytes], batch_size: int) -> list[int]:
+    """Where the importer cuts the file (0-based line indexes): at every invoice run and every
+    `batch_size` lines (ADR 0024)."""
+    starts, size = [0], 0
+    for i, line in enumerate(raw):
+        if b'"run_invoices"' in line and size:
+            starts.append(i)
+            size = 0
+        size += 1
+        if size >= batch_size:
+            starts.append(i + 1)
+            size = 0
+    return starts
+
+
+def test_a_refused_batch_among_batches_of_one_transaction_stores_nothing_of_itself(history, quick, tmp_path,
+                                                                                   monkeypatch):
+    """The batches of one transaction (a savepoint each, ADR 0024 round-5 amendment): the batches
+    before a refused one stay stored, nothing of the refused one is, and a re-run completes the store
+    to the chain head of an uninterrupted import."""
+    path, summary = history
+    raw = path.read_bytes().splitlines()
+    starts = _batch_starts(raw, 200)
+    # A batch that follows at least two others of the same 200-line commit window.
+    start = next(s for a, b, s in zip(starts, starts[1:], starts[2:]) if s - a < 200 and s < len(raw) - 3)
+    bad_at = start + 2  # 1-based line number: the batch's second line
+    file = write(tmp_path / "bad.jsonl", [*raw[:bad_at - 1], _bad_reassessment(raw[bad_at - 1]), *raw[bad_at:]])
+    from ledger.importer import OneConnection
+
+    commits = []
+    commit = OneConnection.commit
+    monkeypatch.setattr(OneConnection, "commit", lambda self: (commits.append(self._outer), commit(self))[1])
+    with pytest.raises(LineRejected) as refused:
+        Importer(quick, batch_size=200).run(file)
+    assert refused.value.line_no == bad_at
+    assert stored_commands(quick) == start
+    opened = [c for c in commits if c is not None]
+    assert 0 < len(opened) < len([s for s in starts if s <= start])  # batches shared transactions
+    stored = {r[0] for r in quick.db.query("SELECT command_id FROM ledger_commands")}
+    assert stored == {orjson.loads(r)["command_id"] for r in raw[:start]}
+    Importer(quick, batch_size=200).run(path)
+    reference = Ledger(Settings(database_url=f"sqlite:///{tmp_path / 'reference.db'}", run_billing_digest=False))
+    try:
+        Importer(reference, batch_size=200).run(path)
+        assert quick.chain_head() == reference.chain_head()
+        assert stored_commands(quick) == summary["lines"]
+    finally:
+        reference.close()
+
+
+def test_aggregates_read_one_by_one_see_the_open_transaction(history, database_url, tmp_path):
+    """With a cache of one aggregate, nearly every read misses it and goes to the store, inside the
+    import's open transaction: the store is the one an import with the full cache gives."""
+    path, _ = history
+    tiny = Ledger(Settings(database_url=database_url, run_billing_digest=False))
+    reference = Ledger(Settings(database_url=f"sqlite:///{tmp_path / 'reference.db'}", run_billing_digest=False))
+    try:
+        Importer(tiny, batch_size=200, cache_size=1).run(path)
+        Importer(reference, batch_size=200).run(path)
+        assert tiny.chain_head() == reference.chain_head()
+    finally:
+        tiny.close()
+        reference.close()
+
+
+def test_a_failure_while_appending_a_batch_of_the_open_transaction_leaves_a_store_a_rerun_completes(
+        history, quick, tmp_path, monkeypatch):
+    """An error inside a batch's savepoint (here: writing its command records, after its events and
+    chain rows went in) ends the import with nothing half-stored; a re-run gives the uninterrupted
+    import's chain head."""
+    import ledger.store.recorders as recorders
+
+    path, summary = history
+    rows = recorders._command_rows
+    calls = {"n": 0}
+
+    def failing(commands, position):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise RuntimeError("disk on fire")
+        return rows(commands, position)
+
+    monkeypatch.setattr(recorders, "_command_rows", failing)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        Importer(quick, batch_size=200).run(path)
+    monkeypatch.setattr(recorders, "_command_rows", rows)
+    events = quick.db.query("SELECT count(*) FROM ledger_chain")[0][0]
+    assert quick.db.query(f"SELECT count(*) FROM {quick.db.events_table}")[0][0] == events
+    if events:
+        assert quick.chain_head()["position"] == events
+    Importer(quick, batch_size=200).run(path)
+    reference = Ledger(Settings(database_url=f"sqlite:///{tmp_path / 'reference.db'}", run_billing_digest=False))
+    try:
+        Importer(reference, batch_size=200).run(path)
+        assert quick.chain_head() == reference.chain_head()
+        assert stored_commands(quick) == summary["lines"]
+    finally:
+        reference.close()
+
+
+def test_an_erasure_in_an_import_is_scrubbed_after_its_commit(history, quick, tmp_path):
+    """An erasure's scrub (PostgreSQL: VACUUM FULL, outside any transaction) runs after the
+    transaction that erased is committed, and the import goes on after it."""
+    path, _ = history
+    raw = path.read_bytes().splitlines()[:120]
+    first = next(orjson.loads(r) for r in raw if b'"register_citizen"' in r)
+    erase = {"type": "erase_identity", "command_id": "erase-1", "recorded": first["recorded"],
+             "actor": {"id": "admin-1", "role": "administrator"},
+             "payload": {"citizen_id": first["payload"]["citizen_id"]}}
+    file = write(tmp_path / "erase.jsonl", [*raw[:60], orjson.dumps(erase), *raw[60:]])
+    report = Importer(quick, batch_size=200).run(file)
+    assert report.applied == len(raw) + 1
+    assert quick.identity.get(first["payload"]["citizen_id"]) is None
+    assert stored_commands(quick) == len(raw) + 1
+
+
+@pytest.mark.parametrize("where", ["between batches", "inside an append"])
+def test_an_interrupted_import_reports_exactly_the_lines_stored(history, quick, monkeypatch, where):
+    """Ctrl-C with batches of an open transaction: between two batches the batches done are kept
+    (as a commit per batch kept them); inside a batch's append the open transaction is rolled back.
+    Either way the report counts what is stored, which is what `ledger import` tells the user."""
+    import ledger.store.recorders as recorders
+
+    path, summary = history
+    calls = {"n": 0}
+    importer = Importer(quick, batch_size=200)
+    if where == "between batches":
+        def progress(done, total, report):
+            calls["n"] += 1
+            if calls["n"] == 7:
+                raise KeyboardInterrupt
+        run = lambda: importer.run(path, progress)  # noqa: E731
+    else:
+        rows = recorders._command_rows
+
+        def interrupted(commands, position):
+            calls["n"] += 1
+            if calls["n"] == 7:
+                raise KeyboardInterrupt
+            return rows(commands, position)
+
+        monkeypatch.setattr(recorders, "_command_rows", interrupted)
+        run = lambda: importer.run(path)  # noqa: E731
+    with pytest.raises(KeyboardInterrupt):
+        run()
+    monkeypatch.undo()
+    stored = stored_commands(quick)
+    assert importer.report.applied == stored
+    if where == "between batches":
+        assert stored > 0  # the batches before the interruption were kept
+    again = Importer(quick, batch_size=200).run(path)
+    assert again.replayed == stored and again.applied == summary["lines"] - stored
+
+
+def test_a_batch_whose_append_breaks_a_key_is_rolled_back_to_its_savepoint_and_the_rest_committed(
+        history, quick, tmp_path, monkeypatch):
+    """A duplicate key inside a batch's append (here: its chain rows repeat the last position, as a
+    racing writer's would) rolls back to that batch's savepoint: the import stops at the batch with
+    a conflict, the batches before it in the same transaction are committed, and a re-run completes
+    the store to the uninterrupted import's chain head."""
+    import ledger.store.recorders as recorders
+
+    path, summary = history
+    chain_rows = recorders._chain_rows
+    calls = {"n": 0}
+
+    def forked(last, ids, events):
+        calls["n"] += 1
+        rows = chain_rows(last, ids, events)
+        if calls["n"] == 6 and last is not None:
+            rows[0] = (last[0], *rows[0][1:])  # the position already stored: the chain's key refuses it
+        return rows
+
+    monkeypatch.setattr(recorders, "_chain_rows", forked)
+    with pytest.raises(LineRejected) as refused:
+        Importer(quick, batch_size=200).run(path)
+    monkeypatch.undo()
+    assert "conflict" in refused.value.reason
+    stored = stored_commands(quick)
+    assert 0 < stored < summary["lines"]
+    chained = quick.db.query("SELECT count(*) FROM ledger_chain")[0][0]
+    assert quick.db.query(f"SELECT count(*) FROM {quick.db.events_table}")[0][0] == chained
+    assert quick.chain_head()["position"] == chained
+    Importer(quick, batch_size=200).run(path)
+    reference = Ledger(Settings(database_url=f"sqlite:///{tmp_path / 'reference.db'}", run_billing_digest=False))
+    try:
+        Importer(reference, batch_size=200).run(path)
+        assert quick.chain_head() == reference.chain_head()
+        assert stored_commands(quick) == summary["lines"]
+    finally:
+        reference.close()
+
+
+def test_after_an_import_the_ledger_reads_and_writes_as_before(history, quick, tmp_path):
+    """The import's one connection is installed for the import only: afterwards the ledger's
+    queries, the library's reads and the recorder's appends are their own again."""
+    path, _ = history
+    raw = path.read_bytes().splitlines()[:50]
+    db, recorder = quick.db, quick.recorder
+    before = (dict(db.__dict__), dict(recorder.__dict__), dict(recorder.datastore.__dict__),
+              dict(quick.identity.__dict__))
+    Importer(quick, batch_size=200).run(write(tmp_path / "head.jsonl", raw))
+    after = (dict(db.__dict__), dict(recorder.__dict__), dict(recorder.datastore.__dict__),
+             dict(quick.identity.__dict__))
+    assert [sorted(d) for d in after] == [sorted(d) for d in before]
+    for name in ("connection", "transaction"):
+        assert name not in db.__dict__
+    assert stored_commands(quick) == len(raw)

@@ -10,6 +10,7 @@ invoice line it adjusts and the events that caused the difference (docs/adr/0011
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -174,6 +175,10 @@ def rerate(uow: Any, ctx: Any, svc: Any, series: Any, scheme: Any, cat: Any, mon
     return result
 
 
+# A run's scan names the same aggregates run after run (an import's runs: every month's): parse each id once.
+_uuid_of = lru_cache(maxsize=200_000)(UUID)
+
+
 def affected(uow: Any, scanned: list[tuple[str, str, dict[str, Any]]], invoiced: set[str],
              last_billed: str | None) -> dict[str, str]:
     """citizen → the first service date a re-rating must look at, from the facts seen since the
@@ -194,7 +199,7 @@ def affected(uow: Any, scanned: list[tuple[str, str, dict[str, Any]]], invoiced:
             for c in invoiced:
                 reach(c, since)
         elif name.startswith("Grant"):
-            assessment = uow.find(Assessment, UUID(oid))
+            assessment = uow.find(Assessment, _uuid_of(oid))
             if assessment is not None:
                 # From the grant's own start: a later end moved the end forward (eligible again),
                 # and that reaches back to wherever the earlier end was.
@@ -203,7 +208,7 @@ def affected(uow: Any, scanned: list[tuple[str, str, dict[str, Any]]], invoiced:
         elif name == "ProviderChosen":
             reach(oid, since)
         elif name in ("DeliveryCancelled", "DeliveryDisputed"):
-            d = uow.find(Delivery, UUID(oid))
+            d = uow.find(Delivery, _uuid_of(oid))
             if d is not None:
                 reach(d.citizen_id, d.date)
     return out
