@@ -27,7 +27,14 @@ settings.register_profile(
 settings.register_profile(
     "thorough", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 )
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+settings.load_profile(PROFILE)
+
+
+def fewer_examples(n: int) -> settings:
+    """For a slow property test (seconds per example): `n` draws under the fast `ci` profile, the
+    loaded profile's own count under any other (`thorough`: 300)."""
+    return settings(max_examples=n) if PROFILE == "ci" else settings()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
