@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
@@ -26,7 +27,33 @@ settings.register_profile(
 settings.register_profile(
     "thorough", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 )
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+settings.load_profile(PROFILE)
+
+
+def fewer_examples(n: int) -> settings:
+    """For a slow property test (seconds per example): `n` draws under the fast `ci` profile, the
+    loaded profile's own count under any other (`thorough`: 300)."""
+    return settings(max_examples=n) if PROFILE == "ci" else settings()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test keeps a node id of its own. schemathesis names each API operation's test
+    `test_x[GET /path]`, but under pytest 9.2 the node id is built from the function's original name
+    and loses the operation, so all of them share one id; xdist schedules by id and would then run
+    one operation instead of each (silently). Such a test takes its name as its id; any other
+    duplicate stops the run."""
+    counts = Counter(item.nodeid for item in items)
+    for item in items:
+        if counts[item.nodeid] > 1 and item.parent is not None and not item.nodeid.endswith("::" + item.name):
+            if hasattr(item.parent, "id"):  # pytest >= 9.2: a NodeId, made as Node.__init__ makes one
+                item._id = item.parent.id.child(item.name)  # type: ignore[attr-defined]
+            else:
+                item._nodeid = f"{item.parent.nodeid}::{item.name}"  # type: ignore[attr-defined]
+    twice = sorted(nodeid for nodeid, n in Counter(item.nodeid for item in items).items() if n > 1)
+    if twice:
+        raise pytest.UsageError(f"{len(twice)} test ids name more than one test (xdist would run one of each): "
+                                + ", ".join(twice[:5]))
 
 
 def _ensure_database() -> None:
@@ -46,7 +73,10 @@ def _ensure_database() -> None:
         if f'database "{name}" does not exist' not in str(e):
             raise
     with psycopg.connect(make_conninfo(PG_BASE, dbname="postgres"), autocommit=True, connect_timeout=3) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+            pass  # another xdist worker made it first (a race on pg_database's name index is a UniqueViolation)
 
 
 @pytest.fixture(autouse=True, scope="session")

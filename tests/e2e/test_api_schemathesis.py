@@ -7,6 +7,7 @@ profile (a few minutes)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import uuid
@@ -24,6 +25,7 @@ from ledger.application.commands import by_name
 from ledger.api.config import ApiConfig
 from ledger.api.main import create_app
 from ledger.api.services import Services
+from conftest import PROFILE
 from tests.helpers.api import auth, build_world, test_tokens
 from ledger.settings import Settings
 
@@ -70,8 +72,10 @@ CONFIG = ApiConfig(follow=True, catch_up_seconds=0.2, read_wait_seconds=0.5)
 APP = create_app(SETTINGS, tokens=test_tokens(), config=CONFIG)
 schema = schemathesis.openapi.from_dict(APP.openapi())
 schema.app = APP
-FUZZ = settings(max_examples=min(settings().max_examples, 15), deadline=None,
-                suppress_health_check=list(HealthCheck))
+# Generated cases per operation: 8 under the fast `ci` profile, 15 under any other (thorough);
+# LEDGER_FUZZ_EXAMPLES=N sets it.
+FUZZ = settings(max_examples=int(os.environ.get("LEDGER_FUZZ_EXAMPLES") or (8 if PROFILE == "ci" else 15)),
+                deadline=None, suppress_health_check=list(HealthCheck))
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -84,22 +84,36 @@ def fingerprint(url: str) -> dict[str, Any]:
             "projections": digests}
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Per seed, made once for both backends: the generated history, what an uninterrupted import
+    into SQLite and a catch-up leave (the fingerprint), and how long that import took."""
+    made: dict[int, tuple[Path, dict[str, Any], float]] = {}
+
+    def get(seed: int) -> tuple[Path, dict[str, Any], float]:
+        if seed not in made:
+            where = tmp_path_factory.mktemp(f"uninterrupted-{seed}")
+            history = where / "history.jsonl"
+            run(["generate", "--scale", "network", "--seed", str(seed), "--factor", FACTOR, "--out", str(history)],
+                "sqlite:///unused.db", where)
+            reference = f"sqlite:///{where / 'reference.db'}"
+            started = time.monotonic()
+            run(["import", str(history)], reference, where)
+            import_seconds = time.monotonic() - started
+            run(["projections", "catch-up"], reference, where)
+            made[seed] = (history, fingerprint(reference), import_seconds)
+        return made[seed]
+
+    return get
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_a_store_killed_at_random_and_restarted_equals_the_uninterrupted_one(database_url: str, tmp_path: Path,
-                                                                               seed: int) -> None:
+                                                                               seed: int, uninterrupted: Any) -> None:
     rng = random.Random(seed)
-    history = tmp_path / "history.jsonl"
-    run(["generate", "--scale", "network", "--seed", str(seed), "--factor", FACTOR, "--out", str(history)],
-        "sqlite:///unused.db", tmp_path)
-    reference = f"sqlite:///{tmp_path / 'reference.db'}"
-    run(["import", str(history)], reference, tmp_path)
-    run(["projections", "catch-up"], reference, tmp_path)
-    expected = fingerprint(reference)
+    history, expected, import_seconds = uninterrupted(seed)
 
     url = database_url
-    started = time.monotonic()
-    run(["import", str(history)], f"sqlite:///{tmp_path / 'timing.db'}", tmp_path)
-    import_seconds = time.monotonic() - started
     kills = 0
     for _ in range(KILLS):
         kills += killed(["import", str(history)], url, tmp_path, rng.uniform(0.3, max(0.4, import_seconds * 0.9)))

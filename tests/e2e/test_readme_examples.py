@@ -40,8 +40,7 @@ def tour_paths(tour: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    where = tmp_path_factory.mktemp("newcomer")
-    return where, demo_store.build(where)
+    return demo_store.sqlite_copy(tmp_path_factory, "newcomer")  # the folder is this module's own
 
 
 def run(where: Path, command: str) -> subprocess.CompletedProcess[str]:

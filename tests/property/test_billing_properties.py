@@ -23,6 +23,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from conftest import fewer_examples
+
 from ledger.domain.errors import LedgerError
 from ledger.projections import billing_queries as q
 from tests.helpers.billing_factories import (HERNING, account_state, billing_digests, billing_engine, cancel_order,
@@ -189,6 +191,7 @@ def check_history(url: str, history: list[tuple[Any, ...]], after: list[tuple[An
         ledger.close()
 
 
+@fewer_examples(10)
 @given(history=histories, after=afterwards)
 def test_billing_balances_to_the_ore_and_bills_each_delivery_exactly_once(history, after):
     with tempfile.TemporaryDirectory() as folder:

@@ -19,6 +19,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from conftest import fewer_examples
+
 from ledger.application import Ledger
 from ledger.db import Database
 from ledger.generate import custom_scale, generate
@@ -33,7 +35,7 @@ from replay.store import Store
 
 SCALE = custom_scale(0.01, (657, 101, 580))
 MUNICIPALITIES = list(SCALE.municipalities)
-# The suite's profile (tests/conftest.py: 25 examples in CI); an example copies and rebuilds a
+# 10 examples in CI (fewer_examples, tests/conftest.py; 300 when thorough); an example copies and rebuilds a
 # store of about 2,600 events (well under a second).
 
 instants = st.builds(lambda d, s: datetime.combine(d, time(), tzinfo=timezone.utc) + timedelta(seconds=s),
@@ -78,6 +80,7 @@ def _export(url: str, out: Path, as_of: str, known_at: str | None) -> dict[str, 
         db.close()
 
 
+@fewer_examples(10)
 @given(k=instants, d_offset=offsets)
 @example(k=datetime(2021, 6, 1, 12, tzinfo=timezone.utc), d_offset=-150)  # late enough that orders are known
 def test_the_export_at_d_k_equals_the_export_of_a_rebuild_from_the_events_recorded_by_k(full, k, d_offset):
@@ -94,6 +97,7 @@ def test_the_export_at_d_k_equals_the_export_of_a_rebuild_from_the_events_record
         assert a["projection_digests"] == b["projection_digests"]
 
 
+@fewer_examples(10)
 @given(k=instants, d_offset=offsets, pick=st.randoms(use_true_random=False))
 def test_a_citizens_as_of_read_equals_the_same_read_on_a_rebuild_from_the_events_recorded_by_k(
         full, k, d_offset, pick):

@@ -20,6 +20,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from conftest import fewer_examples
+
 from ledger.application.reconciliation import reconcile
 from ledger.domain.assessment import assessment_id
 from ledger.domain.errors import LedgerError
@@ -164,6 +166,7 @@ def check_history(url: str, history: list[tuple[Any, ...]], interest: bool = Fal
         store.close()
 
 
+@fewer_examples(10)
 @given(history=histories, interest=st.booleans())
 def test_after_a_final_run_the_books_agree_every_document_reproduces_and_a_rerun_issues_nothing(history, interest):
     with tempfile.TemporaryDirectory() as folder:

@@ -14,6 +14,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from conftest import fewer_examples
+
 from ledger.application import Ledger
 from ledger.domain.base import Context
 from ledger.domain.errors import LedgerError
@@ -204,6 +206,7 @@ def _without_known_at(value: Any) -> Any:
     return value
 
 
+@fewer_examples(10)
 @given(starting, histories, st.lists(st.integers(0, 10_000), min_size=4, max_size=4),
        st.lists(in_trial, min_size=1, max_size=1))
 def test_the_timeline_known_at_k_equals_a_rebuild_of_the_events_recorded_by_k(start, history, picks, ds):
