@@ -70,7 +70,7 @@ class AccessLog:
     def ensure_table(self) -> None:
         with self.db.transaction() as cur:
             if self.db.is_postgres:
-                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (TABLE,))
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.db.advisory_key(TABLE),))
             for ddl in _PG_DDL if self.db.is_postgres else _SQLITE_DDL:
                 cur.execute(ddl)
 

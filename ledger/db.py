@@ -201,6 +201,12 @@ class Database:
             cur.close()
             return rows
 
+    def advisory_key(self, name: str) -> str:
+        """The text an advisory lock on `name` hashes: PostgreSQL's advisory locks are per database,
+        not per schema, so two stores in one database (tests, benchmarks, tenants) would otherwise
+        wait on each other's locks."""
+        return f"{self.config.schema}.{name}"
+
     def ensure_schema(self) -> None:
         if self.is_postgres and self.config.schema != "public":
             import psycopg

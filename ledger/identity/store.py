@@ -154,7 +154,7 @@ class IdentityStore:
         with self.db.transaction() as cur:
             if self.db.is_postgres:
                 # Two processes starting together would race on CREATE TABLE's catalogue rows.
-                cur.execute("SELECT pg_advisory_xact_lock(hashtext('ledger-identity-ddl'))")
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.db.advisory_key("ledger-identity-ddl"),))
             for ddl in _DDL:
                 cur.execute(ddl.format(blob=blob))
             cur.execute(f"SELECT count(*) FROM identity_keys WHERE length(key_bytes) = {LEGACY_KEY_BYTES}")

@@ -48,7 +48,7 @@ Guarantees
 
 * `catch_up` writes the view rows and the projection's tracking position in one transaction per
   batch: a crash loses or repeats nothing. One process at a time applies a given projection
-  (PostgreSQL: a transaction-scoped advisory lock on `hashtext(name)`, then the position is read
+  (PostgreSQL: a transaction-scoped advisory lock on `hashtext(<schema>.<name>)`, then the position is read
   again under the lock; SQLite: `BEGIN IMMEDIATE` serialises writers). A runner keeps one
   `Engine` and calls `catch_up()` in a loop: cached rows survive between calls for as long as no
   other process has moved the projection on.
@@ -496,7 +496,7 @@ class Engine:
         with self.db.transaction() as cur:
             if self.db.is_postgres:
                 # Two processes starting together would otherwise race on CREATE TABLE.
-                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (TRACKING_TABLE,))
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.db.advisory_key(TRACKING_TABLE),))
             cur.execute(
                 f"CREATE TABLE IF NOT EXISTS {TRACKING_TABLE} (name TEXT PRIMARY KEY, "
                 "position BIGINT NOT NULL, version INTEGER NOT NULL, updated_at TEXT NOT NULL)"
@@ -1187,7 +1187,7 @@ class Engine:
         two processes cannot deadlock. (On SQLite, BEGIN IMMEDIATE already holds the write lock.)"""
         if self.db.is_postgres:
             for name in sorted(names):
-                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (name,))
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.db.advisory_key(name),))
 
     def _positions(self, cur: Any, runs: list[_Run], *, lock: bool = False) -> dict[str, int]:
         """Tracked positions (0 when never run), refusing versions other than the code's. With

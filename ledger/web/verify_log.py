@@ -21,7 +21,7 @@ def ensure_table(db: Database) -> None:
     key = "BIGSERIAL PRIMARY KEY" if db.is_postgres else "INTEGER PRIMARY KEY AUTOINCREMENT"
     with db.transaction() as cur:
         if db.is_postgres:
-            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (TABLE,))
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (db.advisory_key(TABLE),))
         cur.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (id {key}, at TEXT NOT NULL, user_id TEXT NOT NULL, "
                     "ok INTEGER NOT NULL, report TEXT NOT NULL)")
     _ready.add(db.url)

@@ -644,3 +644,35 @@ def test_live_cache_is_kept_between_calls_but_dropped_when_another_runner_moved_
     a.catch_up()  # ...so a's cache is stale and must not be written back
     assert_matches(log, oracle(events[:half] + [deposit] + events[half:] + more))
     b.db.close()
+
+
+@pytest.mark.postgres
+def test_a_projection_lock_in_one_schema_does_not_hold_up_another() -> None:
+    """Advisory locks are per database: keyed by schema and name, so two stores in one database
+    (xdist workers, benchmarks beside tests) never wait on each other's catch-up."""
+    from conftest import drop_pg_schema, fresh_pg_url, pg_ok
+
+    if not pg_ok():
+        pytest.skip("PostgreSQL is not reachable")
+    first, second = fresh_pg_url(), fresh_pg_url()
+    try:
+        holder, other = open_log(first), open_log(second)
+        append(other, make_events(3, accounts=5))
+        Engine(holder, [Toy()]).ensure_tables()
+        with holder.transaction() as cur:
+            Engine(holder, [Toy()])._lock(cur, ["toy"])  # held until this block ends
+            done = threading.Event()
+
+            def run() -> None:
+                Engine(other, [Toy()]).catch_up()
+                done.set()
+
+            thread = threading.Thread(target=run, daemon=True)
+            thread.start()
+            assert done.wait(20), "the other schema's catch-up waited on this schema's lock"
+        thread.join()
+        holder.close()
+        other.close()
+    finally:
+        drop_pg_schema(first)
+        drop_pg_schema(second)
