@@ -5,7 +5,7 @@ Kept apart from the domain: these say what goes over the wire, nothing more.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -583,6 +583,16 @@ class Revenue(BaseModel):
     gross: int
 
 
+# A month's money as MonthFlows and SeriesMonth both state it (one description for both).
+OwedRevenue = Annotated[Revenue, Field(description="what is owed for the month's deliveries as known at K (øre): "
+                                                   "the billable ones the citizen was eligible for on their date, "
+                                                   "at the price then")]
+IneligibleDeliveries = Annotated[int, Field(description="billable deliveries the citizen was not eligible for on "
+                                                        "their date as known at K (after a grant's end, say): not owed")]
+IneligibleAmount = Annotated[Revenue, Field(description="what those would bill were they owed (øre); revenue + "
+                                                        "ineligible_amount is every billable delivery at its price")]
+
+
 class SchemeRules(BaseModel):
     sections: list[str]
     minimum_minutes: int
@@ -633,12 +643,9 @@ class MonthFlows(BaseModel):
     minutes_delivered: int
     klippekort_minutes: int
     unpriced_deliveries: int
-    revenue: Revenue = Field(description="what is owed for the month's deliveries as known at K (øre): the billable "
-                                         "ones the citizen was eligible for on their date, at the price then")
-    ineligible_deliveries: int = Field(description="billable deliveries the citizen was not eligible for on their "
-                                                   "date as known at K (after a grant's end, say): not owed")
-    ineligible_amount: Revenue = Field(description="what those would bill were they owed (øre); revenue + "
-                                                   "ineligible_amount is every billable delivery at its price")
+    revenue: OwedRevenue
+    ineligible_deliveries: IneligibleDeliveries
+    ineligible_amount: IneligibleAmount
 
 
 class SurveyGroup(BaseModel):
@@ -704,12 +711,9 @@ class SeriesMonth(BaseModel):
     minutes_delivered: int
     klippekort_minutes: int
     unpriced_deliveries: int
-    revenue: Revenue = Field(description="what is owed for the month's deliveries as known at K (øre): the billable "
-                                         "ones the citizen was eligible for on their date, at the price then")
-    ineligible_deliveries: int = Field(description="billable deliveries the citizen was not eligible for on their "
-                                                   "date as known at K (after a grant's end, say): not owed")
-    ineligible_amount: Revenue = Field(description="what those would bill were they owed (øre); revenue + "
-                                                   "ineligible_amount is every billable delivery at its price")
+    revenue: OwedRevenue
+    ineligible_deliveries: IneligibleDeliveries
+    ineligible_amount: IneligibleAmount
 
 
 class Series(Listing):
