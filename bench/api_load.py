@@ -217,8 +217,9 @@ async def _client(n: int, http: httpx.AsyncClient, citizen: str, order: str, sta
                 r = await http.post("/orders", headers={"Idempotency-Key": key}, json={
                     "citizen_id": citizen, "offer_id": "clean", "kind": "one_off", "start": day, "minutes": 60})
             else:
+                band = "weekend" if date.fromisoformat(day).weekday() >= 5 else "weekday_day"  # band-not-on-day
                 r = await http.post("/deliveries", headers={"Idempotency-Key": key}, json={
-                    "order_id": order, "date": day, "band": "weekday_day", "minutes": 60, "staff_id": f"s{n}"})
+                    "order_id": order, "date": day, "band": band, "minutes": 60, "staff_id": f"s{n}"})
             statuses[r.status_code] += 1
             if r.status_code >= 300 and len(errors) < 5:
                 errors.append(f"{r.status_code} {r.text[:200]}")
