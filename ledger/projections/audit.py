@@ -105,6 +105,16 @@ REVENUE = Table(
     ("price_ref",),
 )
 SCHEMES = Table("au_schemes", {"municipality": "INTEGER", "name": "TEXT", "windows": "TEXT"}, ("municipality",))
+# The evaluation's granted services as changes by day, summed over a municipality's citizens of one
+# starting grant band: on `day`, `citizens` citizens begin (+) or stop (-) holding a grant, and the
+# weekly minutes granted change by `minutes`. Summed from the start up to a date they give that
+# date's citizens with grants and their weekly minutes, so a month's figure costs no grant rows
+# (audit_queries.monthly_grants). Rows whose changes net out are deleted.
+EVAL_DELTAS = Table(
+    "au_eval_deltas",
+    {"municipality": "INTEGER", "band": "TEXT", "day": "TEXT", "citizens": "INTEGER", "minutes": "BIGINT"},
+    ("municipality", "band", "day"),
+)
 
 
 def _next_day(d: str) -> str:
@@ -194,6 +204,49 @@ def total_on(grants: dict[str, dict[str, Any]], day: str) -> int:
     return sum(grant_value(g, day)[0] for g in grants.values())
 
 
+START_BANDS = (("<60", 0, 60), ("60-119", 60, 120), ("120-239", 120, 240), ("240+", 240, None))
+
+
+def band_of(minutes: int) -> str:
+    """The starting grant band of a citizen granted `minutes` weekly minutes on their first grant's date."""
+    for label, low, high in START_BANDS:
+        if minutes >= low and (high is None or minutes < high):
+            return label
+    return START_BANDS[0][0]
+
+
+def grant_deltas(segs: dict[str, dict[str, Any]], band: str | None) -> dict[tuple[int, str, str], list[int]]:
+    """One citizen's share of au_eval_deltas: (municipality, band, day) -> [citizens, minutes].
+    Each grant row adds its minutes from valid_from to valid_to; the citizen counts once on each
+    day covered by any of them (the rows merged into runs)."""
+    out: dict[tuple[int, str, str], list[int]] = {}
+    if band is None or not segs:
+        return out
+
+    def add(m: int, day: str, citizens: int, minutes: int) -> None:
+        if day >= OPEN_DATE:
+            return  # never reached
+        d = out.setdefault((m, band, day), [0, 0])
+        d[0] += citizens
+        d[1] += minutes
+
+    runs = sorted((r["municipality"], r["valid_from"], r["valid_to"]) for r in segs.values())
+    for r in segs.values():
+        add(r["municipality"], r["valid_from"], 0, r["weekly_minutes"])
+        add(r["municipality"], r["valid_to"], 0, -r["weekly_minutes"])
+    m, start, end = runs[0]
+    for m2, a, b in runs[1:]:
+        if m2 != m or a > end:
+            add(m, start, 1, 0)
+            add(m, end, -1, 0)
+            m, start, end = m2, a, b
+        else:
+            end = max(end, b)
+    add(m, start, 1, 0)
+    add(m, end, -1, 0)
+    return {k: v for k, v in out.items() if v != [0, 0]}
+
+
 # -- price versions -----------------------------------------------------------------------
 
 
@@ -239,13 +292,14 @@ class AuditProjection(Projection):
     name = "audit"
     # 3: the citizen's grant state moved into au_citizens (no au_grant_state).
     # 4: au_prices holds each band's full cost (cost_weekday_day, ...) for one cost_total.
-    version = 4
+    # 5: au_eval_deltas (the evaluation's grant changes by day and starting band).
+    version = 5
     rebuild_cost = 1.5
     # Every row belongs to one municipality's aggregates (an order, its deliveries, a catalogue
     # and the invoice lines that sold from it share one): a parallel rebuild folds each apart.
     partition_by = "municipality"
     tables = (OWNERS, GRANTS, CUTS, CITIZENS, ORDERS, DELIVERIES, LINES, RUNS, CATALOGUE, PRICES,
-              REVENUE, SCHEMES)
+              REVENUE, SCHEMES, EVAL_DELTAS)
 
     # owners of aggregates whose later events do not name the citizen --------------------
     def on_AssessmentOpened(self, e: RawEvent, view: View) -> None:
@@ -340,12 +394,14 @@ class AuditProjection(Projection):
                 "cut_day": date.fromisoformat(c["cut_on"]).toordinal(), "municipality": m,
                 "minutes_before": c["minutes_before"], "minutes_after": c["minutes_after"],
                 "grant_refs": orjson.dumps(c["grant_refs"]).decode()}
-        _replace(view, GRANTS, st["segs"], segs)
-        _replace(view, CUTS, st["cuts"], found)
         first = min(g["from"] for g in grants.values())
         citizen_row = {"citizen_id": citizen, "municipality": m, "first_grant_on": first,
                        "start_minutes": total_on(grants, first)}
-        st.update(grants=grants, segs=segs, cuts=found)
+        band = band_of(citizen_row["start_minutes"])
+        _add_deltas(view, grant_deltas(st["segs"], st.get("band")), grant_deltas(segs, band))
+        _replace(view, GRANTS, st["segs"], segs)
+        _replace(view, CUTS, st["cuts"], found)
+        st.update(grants=grants, segs=segs, cuts=found, band=band)
         view.put(CITIZENS, {**citizen_row, "data": orjson.dumps(st).decode()})
 
     # orders ----------------------------------------------------------------------------
@@ -498,6 +554,23 @@ class AuditProjection(Projection):
 def _no_revenue(price_ref: str) -> dict[str, Any]:
     return {"price_ref": price_ref, "lines": 0, "net": 0, "vat": 0, "gross": 0, "credited_lines": 0,
             "credited_net": 0, "credited_vat": 0, "credited_gross": 0}
+
+
+def _add_deltas(view: View, old: dict[tuple[int, str, str], list[int]],
+                new: dict[tuple[int, str, str], list[int]]) -> None:
+    """Move one citizen's share of au_eval_deltas from `old` to `new`."""
+    for key in old.keys() | new.keys():
+        was, now = old.get(key, [0, 0]), new.get(key, [0, 0])
+        if was == now:
+            continue
+        row = view.get(EVAL_DELTAS, *key) or {"municipality": key[0], "band": key[1], "day": key[2],
+                                              "citizens": 0, "minutes": 0}
+        row["citizens"] += now[0] - was[0]
+        row["minutes"] += now[1] - was[1]
+        if row["citizens"] == 0 and row["minutes"] == 0:
+            view.delete(EVAL_DELTAS, *key)
+        else:
+            view.put(EVAL_DELTAS, row)
 
 
 def _replace(view: View, table: Table, old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> None:
