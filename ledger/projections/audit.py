@@ -105,15 +105,17 @@ REVENUE = Table(
     ("price_ref",),
 )
 SCHEMES = Table("au_schemes", {"municipality": "INTEGER", "name": "TEXT", "windows": "TEXT"}, ("municipality",))
-# The evaluation's granted services as changes by day, summed over a municipality's citizens of one
-# starting grant band: on `day`, `citizens` citizens begin (+) or stop (-) holding a grant, and the
-# weekly minutes granted change by `minutes`. Summed from the start up to a date they give that
-# date's citizens with grants and their weekly minutes, so a month's figure costs no grant rows
-# (audit_queries.monthly_grants). Rows whose changes net out are deleted.
-EVAL_DELTAS = Table(
-    "au_eval_deltas",
-    {"municipality": "INTEGER", "band": "TEXT", "day": "TEXT", "citizens": "INTEGER", "minutes": "BIGINT"},
-    ("municipality", "band", "day"),
+# The evaluation's granted services as changes, summed over a municipality's citizens of one
+# starting grant band, one row per month: `citizens` citizens begin (+) or stop (-) holding a grant
+# in the month and the weekly minutes granted change by `minutes`; `days` (JSON, day -> [citizens,
+# minutes]) has the same by day. Summed from the start up to a month they give the figures on its
+# last day (and with `days`, on any day) without reading a grant row (audit_queries.monthly_grants).
+# A row whose changes all net out is deleted. By month, not day: a row per day was ~30 % more rows.
+EVAL_MONTHS = Table(
+    "au_eval_months",
+    {"municipality": "INTEGER", "band": "TEXT", "month": "TEXT", "citizens": "INTEGER", "minutes": "BIGINT",
+     "days": "TEXT"},
+    ("municipality", "band", "month"),
 )
 
 
@@ -216,7 +218,7 @@ def band_of(minutes: int) -> str:
 
 
 def grant_deltas(segs: dict[str, dict[str, Any]], band: str | None) -> dict[tuple[int, str, str], list[int]]:
-    """One citizen's share of au_eval_deltas: (municipality, band, day) -> [citizens, minutes].
+    """One citizen's share of au_eval_months by day: (municipality, band, day) -> [citizens, minutes].
     Each grant row adds its minutes from valid_from to valid_to; the citizen counts once on each
     day covered by any of them (the rows merged into runs)."""
     out: dict[tuple[int, str, str], list[int]] = {}
@@ -292,14 +294,14 @@ class AuditProjection(Projection):
     name = "audit"
     # 3: the citizen's grant state moved into au_citizens (no au_grant_state).
     # 4: au_prices holds each band's full cost (cost_weekday_day, ...) for one cost_total.
-    # 5: au_eval_deltas (the evaluation's grant changes by day and starting band).
+    # 5: au_eval_months (the evaluation's grant changes by month and starting band).
     version = 5
     rebuild_cost = 1.5
     # Every row belongs to one municipality's aggregates (an order, its deliveries, a catalogue
     # and the invoice lines that sold from it share one): a parallel rebuild folds each apart.
     partition_by = "municipality"
     tables = (OWNERS, GRANTS, CUTS, CITIZENS, ORDERS, DELIVERIES, LINES, RUNS, CATALOGUE, PRICES,
-              REVENUE, SCHEMES, EVAL_DELTAS)
+              REVENUE, SCHEMES, EVAL_MONTHS)
 
     # owners of aggregates whose later events do not name the citizen --------------------
     def on_AssessmentOpened(self, e: RawEvent, view: View) -> None:
@@ -558,19 +560,30 @@ def _no_revenue(price_ref: str) -> dict[str, Any]:
 
 def _add_deltas(view: View, old: dict[tuple[int, str, str], list[int]],
                 new: dict[tuple[int, str, str], list[int]]) -> None:
-    """Move one citizen's share of au_eval_deltas from `old` to `new`."""
+    """Move one citizen's share of au_eval_months from `old` to `new`."""
+    months: dict[tuple[int, str, str], list[tuple[str, int, int]]] = {}
     for key in old.keys() | new.keys():
         was, now = old.get(key, [0, 0]), new.get(key, [0, 0])
-        if was == now:
-            continue
-        row = view.get(EVAL_DELTAS, *key) or {"municipality": key[0], "band": key[1], "day": key[2],
-                                              "citizens": 0, "minutes": 0}
-        row["citizens"] += now[0] - was[0]
-        row["minutes"] += now[1] - was[1]
-        if row["citizens"] == 0 and row["minutes"] == 0:
-            view.delete(EVAL_DELTAS, *key)
+        if was != now:
+            m, band, day = key
+            months.setdefault((m, band, day[:7]), []).append((day, now[0] - was[0], now[1] - was[1]))
+    for (m, band, month), changes in months.items():
+        row = view.get(EVAL_MONTHS, m, band, month)
+        days: dict[str, list[int]] = orjson.loads(row["days"]) if row else {}
+        citizens, minutes = (row["citizens"], row["minutes"]) if row else (0, 0)
+        for day, dc, dm in changes:
+            d = days.setdefault(day, [0, 0])
+            d[0] += dc
+            d[1] += dm
+            citizens += dc
+            minutes += dm
+            if d == [0, 0]:
+                del days[day]
+        if not days:
+            view.delete(EVAL_MONTHS, m, band, month)
         else:
-            view.put(EVAL_DELTAS, row)
+            view.put(EVAL_MONTHS, {"municipality": m, "band": band, "month": month, "citizens": citizens,
+                                   "minutes": minutes, "days": orjson.dumps(days, option=orjson.OPT_SORT_KEYS).decode()})
 
 
 def _replace(view: View, table: Table, old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> None:

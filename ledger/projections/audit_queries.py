@@ -41,6 +41,7 @@ import orjson
 from ledger.db import Database
 from ledger.domain.catalogue import off_cost
 from ledger.projections.audit import START_BANDS, band_of  # noqa: F401 - band_of: evaluation_export's
+from ledger.domain.values import month_end
 from ledger.projections.timeline_queries import month_points
 
 _SUFFIX = re.compile(r"^[a-z0-9_]{0,20}$")
@@ -71,14 +72,15 @@ def substitution(db: Database, m: int, window_days: int = 90, date_from: str | N
     extra, params = _period(date_from, date_to, "c.cut_on")
     # Driven by the municipality's orders (few: a citizen's cuts and orders are in their one
     # municipality), each looking up its citizen's cuts in its code by au_cuts' primary key; a
-    # municipality has a hundred times more cuts than orders. CROSS JOIN keeps SQLite to that order.
+    # municipality has a hundred times more cuts than orders. CROSS JOIN keeps SQLite to that order,
+    # and the unary plus keeps it from reading each order's cuts through (municipality, cut_on).
     rows = db.query(
         "SELECT c.citizen_id, c.fsiii, c.cut_on, c.minutes_before, c.minutes_after, c.grant_refs, o.order_id, o.ref, "
         "o.offer_id, o.start, o.start_day - c.cut_day "
         f"FROM {_t('au_orders', suffix)} o CROSS JOIN {_t('au_cuts', suffix)} c "
         "WHERE o.municipality = ? AND o.ran = 1 AND c.citizen_id = o.citizen_id AND c.fsiii = o.fsiii "
         "AND o.start_day >= c.cut_day - ? AND o.start_day <= c.cut_day + ? "
-        f"AND c.municipality = ?{extra} ORDER BY c.citizen_id, c.fsiii, c.cut_on, o.start, o.order_id",
+        f"AND +c.municipality = ?{extra} ORDER BY c.citizen_id, c.fsiii, c.cut_on, o.start, o.order_id",
         [m, window_days, window_days, m, *params])
     signals: dict[tuple[str, str, str], dict[str, Any]] = {}
     for citizen, fsiii, cut_on, before, after, grant_refs, order_id, order_ref, offer_id, start, gap in rows:
@@ -306,35 +308,39 @@ def monthly_grants(db: Database, m: int, days: list[str], by_code: bool = False,
     """Granted services read on each of `days` (sorted), per (starting band, buyer "1"/"0"[, code]):
     group → [citizens per day, weekly minutes per day].
 
-    Without codes: the municipality's totals per band are summed from au_eval_deltas (a row per
-    band and day on which they change), the buyers' from their own grant rows (`_scanned`), and
-    the non-buyers' are the difference; so the cost does not grow with the municipality's grants.
-    By code: one pass over all the municipality's grant rows."""
+    Without codes: the municipality's totals per band are summed from au_eval_months (a row per
+    band and month in which they change, with its changes by day), the buyers' from their own
+    grant rows (`_scanned`), and the non-buyers' are the difference; so the cost does not grow
+    with the municipality's grants. By code: one pass over all the municipality's grant rows."""
     if by_code:
         return _scanned(db, m, days, True, False, suffix)
     out = _scanned(db, m, days, False, True, suffix)
     n = len(days)
-    totals: dict[str, list[list[int]]] = {}
-    running: dict[str, list[int]] = {}
-    index: dict[str, int] = {}
-    for band, day, citizens, minutes in db.query(
-            f"SELECT band, day, citizens, minutes FROM {_t('au_eval_deltas', suffix)} "
-            "WHERE municipality = ? AND day <= ? ORDER BY band, day", [m, days[-1]]):
-        series = totals.setdefault(band, [[0] * n, [0] * n])
-        sums = running.setdefault(band, [0, 0])
-        i = index.get(band, 0)
-        while i < n and days[i] < day:  # the days before this change read the sums so far
-            series[0][i], series[1][i] = sums
-            i += 1
-        index[band] = i
-        sums[0] += int(citizens)
-        sums[1] += int(minutes)
-    for band, series in totals.items():
-        sums = running[band]
-        for i in range(index[band], n):
-            series[0][i], series[1][i] = sums
+    by_band: dict[str, list[tuple[str, int, int, str]]] = {}
+    for band, month, citizens, minutes, by_day in db.query(
+            f"SELECT band, month, citizens, minutes, days FROM {_t('au_eval_months', suffix)} "
+            "WHERE municipality = ? AND month <= ? ORDER BY band, month", [m, days[-1][:7]]):
+        by_band.setdefault(band, []).append((month, int(citizens), int(minutes), by_day))
+    for band, months in by_band.items():
+        series: list[list[int]] = [[0] * n, [0] * n]
+        k, sums = 0, [0, 0]  # the sums of months[:k]
+        for i, day in enumerate(days):
+            month = day[:7]
+            while k < len(months) and months[k][0] < month:
+                sums[0] += months[k][1]
+                sums[1] += months[k][2]
+                k += 1
+            citizens, minutes = sums
+            if k < len(months) and months[k][0] == month:  # changes in the day's own month
+                if day >= month_end(date.fromisoformat(day)).isoformat():
+                    citizens, minutes = citizens + months[k][1], minutes + months[k][2]
+                else:
+                    for on, (dc, dm) in orjson.loads(months[k][3]).items():
+                        if on <= day:
+                            citizens, minutes = citizens + dc, minutes + dm
+            series[0][i], series[1][i] = citizens, minutes
         buyers = out.get((band, "1"), [[0] * n, [0] * n])
-        rest = [[t - b for t, b in zip(series[k], buyers[k])] for k in (0, 1)]
+        rest = [[t - b for t, b in zip(series[j], buyers[j])] for j in (0, 1)]
         if any(rest[0]):
             out[(band, "0")] = rest
     return out
@@ -352,13 +358,19 @@ def _scanned(db: Database, m: int, days: list[str], by_code: bool, buyers_only: 
     n = len(days)
     minutes: dict[tuple[str, ...], list[int]] = {}
     spans: dict[tuple[tuple[str, ...], str], list[tuple[int, int]]] = {}
-    only = (f" AND g.citizen_id IN (SELECT citizen_id FROM {_t('au_orders', suffix)} "
-            "WHERE municipality = ? AND ran = 1)") if buyers_only else ""
-    for citizen, fsiii, vf, vt, weekly, start_minutes in db.query(
-            f"SELECT g.citizen_id, g.fsiii, g.valid_from, g.valid_to, g.weekly_minutes, c.start_minutes "
-            f"FROM {_t('au_grants', suffix)} g JOIN {_t('au_citizens', suffix)} c ON c.citizen_id = g.citizen_id "
-            f"WHERE g.municipality = ? AND g.valid_from <= ? AND g.valid_to > ?{only}",
-            [m, days[-1], days[0], *([m] if buyers_only else [])]):
+    grants, citizens = _t("au_grants", suffix), _t("au_citizens", suffix)
+    if buyers_only:  # driven by the buyers (few), each one's grant rows by primary key
+        sql = (f"SELECT g.citizen_id, g.fsiii, g.valid_from, g.valid_to, g.weekly_minutes, c.start_minutes "
+               f"FROM (SELECT DISTINCT citizen_id FROM {_t('au_orders', suffix)} WHERE municipality = ? AND ran = 1) b "
+               f"CROSS JOIN {grants} g JOIN {citizens} c ON c.citizen_id = g.citizen_id "
+               "WHERE g.citizen_id = b.citizen_id AND +g.municipality = ? AND g.valid_from <= ? AND g.valid_to > ?")
+        params: list[Any] = [m, m, days[-1], days[0]]
+    else:
+        sql = (f"SELECT g.citizen_id, g.fsiii, g.valid_from, g.valid_to, g.weekly_minutes, c.start_minutes "
+               f"FROM {grants} g JOIN {citizens} c ON c.citizen_id = g.citizen_id "
+               "WHERE g.municipality = ? AND g.valid_from <= ? AND g.valid_to > ?")
+        params = [m, days[-1], days[0]]
+    for citizen, fsiii, vf, vt, weekly, start_minutes in db.query(sql, params):
         i, j = bisect_left(days, vf), bisect_left(days, vt)  # the days d with vf <= d < vt
         if i >= j:
             continue

@@ -322,8 +322,8 @@ def test_old_single_basis_versions_rebuild_as_they_were_followed_and_show_their_
         t.close()
 
 
-def test_the_evaluation_read_from_its_day_deltas_equals_a_pass_over_the_grant_rows_followed_and_rebuilt(database_url):
-    """au_eval_deltas (per band and day, kept as grants change in later batches: a back-dated
+def test_the_evaluation_read_from_its_monthly_changes_equals_a_pass_over_the_grant_rows_followed_and_rebuilt(database_url):
+    """au_eval_months (per band and month, kept as grants change in later batches: a back-dated
     correction that moves a citizen to another starting band, an end, a second code with a gap)
     gives the figures one pass over the grant rows gives on every day, and a rebuild's rows equal
     the followed ones."""
@@ -348,13 +348,13 @@ def test_the_evaluation_read_from_its_day_deltas_equals_a_pass_over_the_grant_ro
         t.order(d, "extra-cleaning", "2019-03-01", "2019-05-02T10:00:00")
         t.run("end_grant", {"citizen_id": d, "grant_id": "g1", "last_day": "2019-06-30"}, "2019-07-01T10:00:00")
         db = t.caught_up()
-        days = [(date(2017, 12, 30) + timedelta(days=k)).isoformat() for k in range(0, 1200, 3)]
+        days = [(date(2017, 12, 30) + timedelta(days=k)).isoformat() for k in range(0, 1200)]  # every day
         assert aq.monthly_grants(db, HERNING, days) == aq._scanned(db, HERNING, days, False, False, "")
         assert aq.monthly_grants(db, HERNING, days)[("240+", "1")][1][days.index("2019-03-01")] == 250
         engine = t.engine()
         engine.rebuild(["audit"], swap=False)
         try:
-            assert engine.digest("au_eval_deltas") == engine.digest("au_eval_deltas__rebuild")
+            assert engine.digest("au_eval_months") == engine.digest("au_eval_months__rebuild")
             assert aq.monthly_grants(db, HERNING, days, suffix="__rebuild") == aq._scanned(db, HERNING, days, False, False, "")
         finally:
             engine.drop_suffix()
