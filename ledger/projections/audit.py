@@ -338,8 +338,10 @@ class AuditProjection(Projection):
         self._touched: dict[str, tuple[int, dict[str, Any], dict[str, Any]]] = {}
 
     def end_batch(self, view: View) -> None:
+        months: dict[tuple[int, str, str], dict[str, list[int]]] = {}  # the batch's evaluation changes
         for citizen, (m, grants, st) in self._touched.items():
-            self._refresh(view, citizen, m, grants, st)
+            self._refresh(view, citizen, m, grants, st, months)
+        _add_months(view, months)
         self._touched = {}
 
     def _grants(self, view: View, citizen: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -382,7 +384,8 @@ class AuditProjection(Projection):
         g["end_ref"] = _ref(e)
         self._changed(citizen, e.state["municipality"], grants, st)
 
-    def _refresh(self, view: View, citizen: str, m: int, grants: dict[str, Any], st: dict[str, Any]) -> None:
+    def _refresh(self, view: View, citizen: str, m: int, grants: dict[str, Any], st: dict[str, Any],
+                 months: dict[tuple[int, str, str], dict[str, list[int]]]) -> None:
         segs: dict[str, dict[str, Any]] = {}
         for gid, g in sorted(grants.items()):
             for a, b, weekly, ref in grant_segments(g):
@@ -400,7 +403,7 @@ class AuditProjection(Projection):
         citizen_row = {"citizen_id": citizen, "municipality": m, "first_grant_on": first,
                        "start_minutes": total_on(grants, first)}
         band = band_of(citizen_row["start_minutes"])
-        _add_deltas(view, grant_deltas(st["segs"], st.get("band")), grant_deltas(segs, band))
+        _moved(months, grant_deltas(st["segs"], st.get("band")), grant_deltas(segs, band))
         _replace(view, GRANTS, st["segs"], segs)
         _replace(view, CUTS, st["cuts"], found)
         st.update(grants=grants, segs=segs, cuts=found, band=band)
@@ -558,20 +561,26 @@ def _no_revenue(price_ref: str) -> dict[str, Any]:
             "credited_net": 0, "credited_vat": 0, "credited_gross": 0}
 
 
-def _add_deltas(view: View, old: dict[tuple[int, str, str], list[int]],
-                new: dict[tuple[int, str, str], list[int]]) -> None:
-    """Move one citizen's share of au_eval_months from `old` to `new`."""
-    months: dict[tuple[int, str, str], list[tuple[str, int, int]]] = {}
+def _moved(months: dict[tuple[int, str, str], dict[str, list[int]]], old: dict[tuple[int, str, str], list[int]],
+           new: dict[tuple[int, str, str], list[int]]) -> None:
+    """Add the move of one citizen's share of au_eval_months from `old` to `new` to `months`
+    ((municipality, band, month) -> day -> [citizens, minutes])."""
     for key in old.keys() | new.keys():
         was, now = old.get(key, [0, 0]), new.get(key, [0, 0])
         if was != now:
             m, band, day = key
-            months.setdefault((m, band, day[:7]), []).append((day, now[0] - was[0], now[1] - was[1]))
+            d = months.setdefault((m, band, day[:7]), {}).setdefault(day, [0, 0])
+            d[0] += now[0] - was[0]
+            d[1] += now[1] - was[1]
+
+
+def _add_months(view: View, months: dict[tuple[int, str, str], dict[str, list[int]]]) -> None:
+    """Apply a batch's changes to au_eval_months: each row read and written once."""
     for (m, band, month), changes in months.items():
         row = view.get(EVAL_MONTHS, m, band, month)
         days: dict[str, list[int]] = orjson.loads(row["days"]) if row else {}
         citizens, minutes = (row["citizens"], row["minutes"]) if row else (0, 0)
-        for day, dc, dm in changes:
+        for day, (dc, dm) in changes.items():
             d = days.setdefault(day, [0, 0])
             d[0] += dc
             d[1] += dm
