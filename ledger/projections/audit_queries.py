@@ -308,36 +308,42 @@ def monthly_grants(db: Database, m: int, days: list[str], by_code: bool = False,
     """Granted services read on each of `days` (sorted), per (starting band, buyer "1"/"0"[, code]):
     group → [citizens per day, weekly minutes per day].
 
-    Without codes: the municipality's totals per band are summed from au_eval_months (a row per
-    band and month in which they change, with its changes by day), the buyers' from their own
-    grant rows (`_scanned`), and the non-buyers' are the difference; so the cost does not grow
-    with the municipality's grants. By code: one pass over all the municipality's grant rows."""
+    Without codes: the municipality's totals per band are summed from au_eval_years (a row per
+    year with the changes by band and month, and by day for a figure read mid-month), the
+    buyers' from their own grant rows (`_scanned`), and the non-buyers' are the difference; so
+    the cost does not grow with the municipality's grants. By code: one pass over all the
+    municipality's grant rows."""
     if by_code:
         return _scanned(db, m, days, True, False, suffix)
     out = _scanned(db, m, days, False, True, suffix)
     n = len(days)
-    by_band: dict[str, list[tuple[str, int, int, str]]] = {}
-    for band, month, citizens, minutes, by_day in db.query(
-            f"SELECT band, month, citizens, minutes, days FROM {_t('au_eval_months', suffix)} "
-            "WHERE municipality = ? AND month <= ? ORDER BY band, month", [m, days[-1][:7]]):
-        by_band.setdefault(band, []).append((month, int(citizens), int(minutes), by_day))
-    for band, months in by_band.items():
+    by_band: dict[str, list[tuple[str, int, int]]] = {}
+    by_day: dict[str, Any] = {}  # year -> its `days` (JSON text, parsed when a figure is read mid-month)
+    for year, months, changes in db.query(
+            f"SELECT year, months, days FROM {_t('au_eval_years', suffix)} "
+            "WHERE municipality = ? AND year <= ? ORDER BY year", [m, days[-1][:4]]):
+        by_day[year] = changes
+        for band, of_band in orjson.loads(months).items():
+            by_band.setdefault(band, []).extend((month, c, mins) for month, (c, mins) in sorted(of_band.items()))
+    for band, months_ in by_band.items():
         series: list[list[int]] = [[0] * n, [0] * n]
-        k, sums = 0, [0, 0]  # the sums of months[:k]
+        k, sums = 0, [0, 0]  # the sums of months_[:k]
         for i, day in enumerate(days):
             month = day[:7]
-            while k < len(months) and months[k][0] < month:
-                sums[0] += months[k][1]
-                sums[1] += months[k][2]
+            while k < len(months_) and months_[k][0] < month:
+                sums[0] += months_[k][1]
+                sums[1] += months_[k][2]
                 k += 1
             citizens, minutes = sums
-            if k < len(months) and months[k][0] == month:  # changes in the day's own month
-                if day >= month_end(date.fromisoformat(day)).isoformat():
-                    citizens, minutes = citizens + months[k][1], minutes + months[k][2]
-                else:
-                    for on, (dc, dm) in orjson.loads(months[k][3]).items():
-                        if on <= day:
-                            citizens, minutes = citizens + dc, minutes + dm
+            if day >= month_end(date.fromisoformat(day)).isoformat():
+                if k < len(months_) and months_[k][0] == month:  # the day's own month, all of it
+                    citizens, minutes = citizens + months_[k][1], minutes + months_[k][2]
+            elif by_day.get(day[:4]) is not None:  # mid-month: the changes of its days up to `day`
+                if isinstance(by_day[day[:4]], str):
+                    by_day[day[:4]] = orjson.loads(by_day[day[:4]])
+                for on, (dc, dm) in by_day[day[:4]].get(band, {}).items():
+                    if on[:7] == month and on <= day:
+                        citizens, minutes = citizens + dc, minutes + dm
             series[0][i], series[1][i] = citizens, minutes
         buyers = out.get((band, "1"), [[0] * n, [0] * n])
         rest = [[t - b for t, b in zip(series[j], buyers[j])] for j in (0, 1)]

@@ -323,7 +323,7 @@ def test_old_single_basis_versions_rebuild_as_they_were_followed_and_show_their_
 
 
 def test_the_evaluation_read_from_its_monthly_changes_equals_a_pass_over_the_grant_rows_followed_and_rebuilt(database_url):
-    """au_eval_months (per band and month, kept as grants change in later batches: a back-dated
+    """au_eval_years (per year, band and day, kept as grants change in later batches: a back-dated
     correction that moves a citizen to another starting band, an end, a second code with a gap)
     gives the figures one pass over the grant rows gives on every day, and a rebuild's rows equal
     the followed ones."""
@@ -354,7 +354,7 @@ def test_the_evaluation_read_from_its_monthly_changes_equals_a_pass_over_the_gra
         engine = t.engine()
         engine.rebuild(["audit"], swap=False)
         try:
-            assert engine.digest("au_eval_months") == engine.digest("au_eval_months__rebuild")
+            assert engine.digest("au_eval_years") == engine.digest("au_eval_years__rebuild")
             assert aq.monthly_grants(db, HERNING, days, suffix="__rebuild") == aq._scanned(db, HERNING, days, False, False, "")
         finally:
             engine.drop_suffix()
