@@ -40,11 +40,11 @@ import orjson
 
 from ledger.db import Database
 from ledger.domain.catalogue import off_cost
+from ledger.projections.audit import START_BANDS, band_of  # noqa: F401 - band_of: evaluation_export's
+from ledger.domain.values import month_end
 from ledger.projections.timeline_queries import month_points
 
 _SUFFIX = re.compile(r"^[a-z0-9_]{0,20}$")
-# Starting grant bands: (label, lowest weekly minutes, first minutes above the band).
-START_BANDS = (("<60", 0, 60), ("60-119", 60, 120), ("120-239", 120, 240), ("240+", 240, None))
 
 
 def _t(name: str, suffix: str) -> str:
@@ -64,26 +64,24 @@ def _period(date_from: str | None, date_to: str | None, column: str) -> tuple[st
     return sql, params
 
 
-def band_of(minutes: int) -> str:
-    for label, low, high in START_BANDS:
-        if minutes >= low and (high is None or minutes < high):
-            return label
-    return START_BANDS[0][0]
-
-
 # -- substitution -------------------------------------------------------------------------
 
 
 def substitution(db: Database, m: int, window_days: int = 90, date_from: str | None = None,
                  date_to: str | None = None, suffix: str = "") -> list[dict[str, Any]]:
     extra, params = _period(date_from, date_to, "c.cut_on")
+    # Driven by the municipality's orders (few: a citizen's cuts and orders are in their one
+    # municipality), each looking up its citizen's cuts in its code by au_cuts' primary key; a
+    # municipality has a hundred times more cuts than orders. CROSS JOIN keeps SQLite to that order,
+    # and the unary plus keeps it from reading each order's cuts through (municipality, cut_on).
     rows = db.query(
         "SELECT c.citizen_id, c.fsiii, c.cut_on, c.minutes_before, c.minutes_after, c.grant_refs, o.order_id, o.ref, "
         "o.offer_id, o.start, o.start_day - c.cut_day "
-        f"FROM {_t('au_cuts', suffix)} c JOIN {_t('au_orders', suffix)} o ON o.citizen_id = c.citizen_id "
-        "AND o.fsiii = c.fsiii AND o.ran = 1 AND o.start_day >= c.cut_day - ? AND o.start_day <= c.cut_day + ? "
-        f"WHERE c.municipality = ?{extra} ORDER BY c.citizen_id, c.fsiii, c.cut_on, o.start, o.order_id",
-        [window_days, window_days, m, *params])
+        f"FROM {_t('au_orders', suffix)} o CROSS JOIN {_t('au_cuts', suffix)} c "
+        "WHERE o.municipality = ? AND o.ran = 1 AND c.citizen_id = o.citizen_id AND c.fsiii = o.fsiii "
+        "AND o.start_day >= c.cut_day - ? AND o.start_day <= c.cut_day + ? "
+        f"AND +c.municipality = ?{extra} ORDER BY c.citizen_id, c.fsiii, c.cut_on, o.start, o.order_id",
+        [m, window_days, window_days, m, *params])
     signals: dict[tuple[str, str, str], dict[str, Any]] = {}
     for citizen, fsiii, cut_on, before, after, grant_refs, order_id, order_ref, offer_id, start, gap in rows:
         s = signals.setdefault((citizen, fsiii, cut_on), {
@@ -310,18 +308,75 @@ def monthly_grants(db: Database, m: int, days: list[str], by_code: bool = False,
     """Granted services read on each of `days` (sorted), per (starting band, buyer "1"/"0"[, code]):
     group → [citizens per day, weekly minutes per day].
 
-    One pass over the municipality's grant pieces: each adds its minutes to the run of days it
-    covers as two deltas (start, end) and the counts come from each citizen's merged runs, so the
-    cost is one row read per piece, not one per piece and month."""
+    Without codes: the municipality's totals per band are summed from au_eval_years (a row per
+    year with the changes by band and month, and by day for a figure read mid-month), the
+    buyers' from their own grant rows (`_scanned`), and the non-buyers' are the difference; so
+    the cost does not grow with the municipality's grants. By code: one pass over all the
+    municipality's grant rows."""
+    if by_code:
+        return _scanned(db, m, days, True, False, suffix)
+    out = _scanned(db, m, days, False, True, suffix)
+    n = len(days)
+    by_band: dict[str, list[tuple[str, int, int]]] = {}
+    by_day: dict[str, Any] = {}  # year -> its `days` (JSON text, parsed when a figure is read mid-month)
+    for year, months, changes in db.query(
+            f"SELECT year, months, days FROM {_t('au_eval_years', suffix)} "
+            "WHERE municipality = ? AND year <= ? ORDER BY year", [m, days[-1][:4]]):
+        by_day[year] = changes
+        for band, of_band in orjson.loads(months).items():
+            by_band.setdefault(band, []).extend((month, c, mins) for month, (c, mins) in sorted(of_band.items()))
+    for band, months_ in by_band.items():
+        series: list[list[int]] = [[0] * n, [0] * n]
+        k, sums = 0, [0, 0]  # the sums of months_[:k]
+        for i, day in enumerate(days):
+            month = day[:7]
+            while k < len(months_) and months_[k][0] < month:
+                sums[0] += months_[k][1]
+                sums[1] += months_[k][2]
+                k += 1
+            citizens, minutes = sums
+            if day >= month_end(date.fromisoformat(day)).isoformat():
+                if k < len(months_) and months_[k][0] == month:  # the day's own month, all of it
+                    citizens, minutes = citizens + months_[k][1], minutes + months_[k][2]
+            elif by_day.get(day[:4]) is not None:  # mid-month: the changes of its days up to `day`
+                if isinstance(by_day[day[:4]], str):
+                    by_day[day[:4]] = orjson.loads(by_day[day[:4]])
+                for on, (dc, dm) in by_day[day[:4]].get(band, {}).items():
+                    if on[:7] == month and on <= day:
+                        citizens, minutes = citizens + dc, minutes + dm
+            series[0][i], series[1][i] = citizens, minutes
+        buyers = out.get((band, "1"), [[0] * n, [0] * n])
+        rest = [[t - b for t, b in zip(series[j], buyers[j])] for j in (0, 1)]
+        if any(rest[0]):
+            out[(band, "0")] = rest
+    return out
+
+
+def _scanned(db: Database, m: int, days: list[str], by_code: bool, buyers_only: bool, suffix: str
+             ) -> dict[tuple[str, ...], list[list[int]]]:
+    """monthly_grants from the grant rows themselves (`buyers_only`: those of buyers).
+
+    One pass over the grant pieces: each adds its minutes to the run of days it covers as two
+    deltas (start, end) and the counts come from each citizen's merged runs, so the cost is one
+    row read per piece, not one per piece and month."""
     buyers = {r[0] for r in db.query(
         f"SELECT DISTINCT citizen_id FROM {_t('au_orders', suffix)} WHERE municipality = ? AND ran = 1", [m])}
     n = len(days)
     minutes: dict[tuple[str, ...], list[int]] = {}
     spans: dict[tuple[tuple[str, ...], str], list[tuple[int, int]]] = {}
-    for citizen, fsiii, vf, vt, weekly, start_minutes in db.query(
-            f"SELECT g.citizen_id, g.fsiii, g.valid_from, g.valid_to, g.weekly_minutes, c.start_minutes "
-            f"FROM {_t('au_grants', suffix)} g JOIN {_t('au_citizens', suffix)} c ON c.citizen_id = g.citizen_id "
-            "WHERE g.municipality = ? AND g.valid_from <= ? AND g.valid_to > ?", [m, days[-1], days[0]]):
+    grants, citizens = _t("au_grants", suffix), _t("au_citizens", suffix)
+    if buyers_only:  # driven by the buyers (few), each one's grant rows by primary key
+        sql = (f"SELECT g.citizen_id, g.fsiii, g.valid_from, g.valid_to, g.weekly_minutes, c.start_minutes "
+               f"FROM (SELECT DISTINCT citizen_id FROM {_t('au_orders', suffix)} WHERE municipality = ? AND ran = 1) b "
+               f"CROSS JOIN {grants} g JOIN {citizens} c ON c.citizen_id = g.citizen_id "
+               "WHERE g.citizen_id = b.citizen_id AND +g.municipality = ? AND g.valid_from <= ? AND g.valid_to > ?")
+        params: list[Any] = [m, m, days[-1], days[0]]
+    else:
+        sql = (f"SELECT g.citizen_id, g.fsiii, g.valid_from, g.valid_to, g.weekly_minutes, c.start_minutes "
+               f"FROM {grants} g JOIN {citizens} c ON c.citizen_id = g.citizen_id "
+               "WHERE g.municipality = ? AND g.valid_from <= ? AND g.valid_to > ?")
+        params = [m, days[-1], days[0]]
+    for citizen, fsiii, vf, vt, weekly, start_minutes in db.query(sql, params):
         i, j = bisect_left(days, vf), bisect_left(days, vt)  # the days d with vf <= d < vt
         if i >= j:
             continue

