@@ -372,6 +372,24 @@ def _peak_rss_mib() -> float:
     return 0.0
 
 
+def _one_worker_result(applied: int, position: int, started: float, swap: bool, suffix: str,
+                       use_process: bool, passes: int, stats: dict[str, Any]) -> dict[str, Any]:
+    """What a rebuild folded in this process reports (a parallel rebuild adds its workers' figures)."""
+    seconds = time.perf_counter() - started
+    return {
+        "events": applied,
+        "position": position,
+        "seconds": seconds,
+        "events_per_second": applied / seconds if seconds else 0.0,
+        "swapped": swap,
+        "suffix": suffix,
+        "writer": "process" if use_process else "inline",
+        "jobs": 1,
+        "passes": passes,
+        "projections": stats,
+    }
+
+
 def _is_conflict(exc: BaseException) -> bool:
     import sqlite3
 
@@ -677,19 +695,8 @@ class Engine:
                 self._swap(conn, [run.projection for run in runs], suffix, positions)
                 for run in runs:  # this engine's live caches described the old tables
                     self._live_positions.pop(run.name, None)
-        seconds = time.perf_counter() - started
-        return {
-            "events": applied,
-            "position": position,
-            "seconds": seconds,
-            "events_per_second": applied / seconds if seconds else 0.0,
-            "swapped": swap,
-            "suffix": suffix,
-            "writer": "process" if use_process else "inline",
-            "jobs": 1,
-            "passes": 1,
-            "projections": {run.name: vars(run.view.stats).copy() for run in runs},
-        }
+        return _one_worker_result(applied, position, started, swap, suffix, use_process, 1,
+                                  {run.name: vars(run.view.stats).copy() for run in runs})
 
     def _prepare_suffix_tables(self, conn: Any, projections: list[Projection], suffix: str) -> None:
         with self.db.transaction(conn) as cur:
@@ -954,19 +961,7 @@ class Engine:
                 writer.abort()
         with self.db.connection() as conn:
             self._finish(conn, projections, suffix, swap, {p.name: position for p in projections})
-        seconds = time.perf_counter() - started
-        return {
-            "events": applied,
-            "position": position,
-            "seconds": seconds,
-            "events_per_second": applied / seconds if seconds else 0.0,
-            "swapped": swap,
-            "suffix": suffix,
-            "writer": "process" if use_process else "inline",
-            "jobs": 1,
-            "passes": passes,
-            "projections": stats,
-        }
+        return _one_worker_result(applied, position, started, swap, suffix, use_process, passes, stats)
 
     def _rebuild_pass(
         self,
