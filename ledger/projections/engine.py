@@ -667,11 +667,7 @@ class Engine:
         bits = _bitmap_bits(head)
         runs = [_Run(p, self._view(p, rebuild=True, suffix=suffix, bits=bits)) for p in projections]
         with self.db.connection() as conn:
-            with self.db.transaction(conn) as cur:
-                for table, physical in self._tables(projections, suffix):
-                    cur.execute(f"DROP TABLE IF EXISTS {self._dialect(table, physical).q}")
-                    # Primary key only: secondary indexes are cheaper to build once at the end.
-                    cur.execute(self._dialect(table, physical).create_table())
+            self._prepare_suffix_tables(conn, projections, suffix)
             writer = None
             if use_process:
                 writer = BackgroundWriter(self.db.url, {k: v for r in runs for k, v in r.view.dialects.items()})
@@ -683,18 +679,7 @@ class Engine:
             finally:
                 if writer is not None:
                     writer.abort()
-            if self.db.is_postgres or not swap:
-                # PostgreSQL: build indexes before the swap (the swap only renames them), so
-                # readers are never blocked behind an index build. SQLite cannot rename an
-                # index, so there a swapped rebuild creates them in the swap itself.
-                with self.db.transaction(conn) as cur:
-                    for table, physical in self._tables(projections, suffix):
-                        for statement in self._dialect(table, physical).create_indexes():
-                            cur.execute(statement)
-            if swap:
-                self._swap(conn, [run.projection for run in runs], suffix, positions)
-                for run in runs:  # this engine's live caches described the old tables
-                    self._live_positions.pop(run.name, None)
+            self._finish(conn, projections, suffix, swap, positions)
         return _one_worker_result(applied, position, started, swap, suffix, use_process, 1,
                                   {run.name: vars(run.view.stats).copy() for run in runs})
 
@@ -708,6 +693,9 @@ class Engine:
     def _finish(self, conn: Any, projections: list[Projection], suffix: str, swap: bool,
                 positions: dict[str, int]) -> None:
         if self.db.is_postgres or not swap:
+            # PostgreSQL: build indexes before the swap (the swap only renames them), so readers
+            # are never blocked behind an index build. SQLite cannot rename an index, so there a
+            # swapped rebuild creates them in the swap itself.
             with self.db.transaction(conn) as cur:
                 for table, physical in self._tables(projections, suffix):
                     for statement in self._dialect(table, physical).create_indexes():

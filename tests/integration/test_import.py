@@ -328,6 +328,19 @@ def _batch_starts(raw: list[bytes], batch_size: int) -> list[int]:
     return starts
 
 
+def assert_a_rerun_completes_the_store(ledger: Ledger, path: Path, tmp_path: Path, lines: int) -> None:
+    """A re-run of the import completes the store: every line stored, and the chain head an
+    uninterrupted import of the same file gives."""
+    Importer(ledger, batch_size=200).run(path)
+    reference = Ledger(Settings(database_url=f"sqlite:///{tmp_path / 'reference.db'}", run_billing_digest=False))
+    try:
+        Importer(reference, batch_size=200).run(path)
+        assert ledger.chain_head() == reference.chain_head()
+        assert stored_commands(ledger) == lines
+    finally:
+        reference.close()
+
+
 def test_a_refused_batch_among_batches_of_one_transaction_stores_nothing_of_itself(history, quick, tmp_path,
                                                                                    monkeypatch):
     """The batches of one transaction (a savepoint each, ADR 0024 round-5 amendment): the batches
@@ -353,14 +366,7 @@ def test_a_refused_batch_among_batches_of_one_transaction_stores_nothing_of_itse
     assert 0 < len(opened) < len([s for s in starts if s <= start])  # batches shared transactions
     stored = {r[0] for r in quick.db.query("SELECT command_id FROM ledger_commands")}
     assert stored == {orjson.loads(r)["command_id"] for r in raw[:start]}
-    Importer(quick, batch_size=200).run(path)
-    reference = Ledger(Settings(database_url=f"sqlite:///{tmp_path / 'reference.db'}", run_billing_digest=False))
-    try:
-        Importer(reference, batch_size=200).run(path)
-        assert quick.chain_head() == reference.chain_head()
-        assert stored_commands(quick) == summary["lines"]
-    finally:
-        reference.close()
+    assert_a_rerun_completes_the_store(quick, path, tmp_path, summary["lines"])
 
 
 def test_aggregates_read_one_by_one_see_the_open_transaction(history, database_url, tmp_path):
@@ -403,14 +409,7 @@ def test_a_failure_while_appending_a_batch_of_the_open_transaction_leaves_a_stor
     assert quick.db.query(f"SELECT count(*) FROM {quick.db.events_table}")[0][0] == events
     if events:
         assert quick.chain_head()["position"] == events
-    Importer(quick, batch_size=200).run(path)
-    reference = Ledger(Settings(database_url=f"sqlite:///{tmp_path / 'reference.db'}", run_billing_digest=False))
-    try:
-        Importer(reference, batch_size=200).run(path)
-        assert quick.chain_head() == reference.chain_head()
-        assert stored_commands(quick) == summary["lines"]
-    finally:
-        reference.close()
+    assert_a_rerun_completes_the_store(quick, path, tmp_path, summary["lines"])
 
 
 def test_an_erasure_in_an_import_is_scrubbed_after_its_commit(history, quick, tmp_path):
@@ -496,14 +495,7 @@ def test_a_batch_whose_append_breaks_a_key_is_rolled_back_to_its_savepoint_and_t
     chained = quick.db.query("SELECT count(*) FROM ledger_chain")[0][0]
     assert quick.db.query(f"SELECT count(*) FROM {quick.db.events_table}")[0][0] == chained
     assert quick.chain_head()["position"] == chained
-    Importer(quick, batch_size=200).run(path)
-    reference = Ledger(Settings(database_url=f"sqlite:///{tmp_path / 'reference.db'}", run_billing_digest=False))
-    try:
-        Importer(reference, batch_size=200).run(path)
-        assert quick.chain_head() == reference.chain_head()
-        assert stored_commands(quick) == summary["lines"]
-    finally:
-        reference.close()
+    assert_a_rerun_completes_the_store(quick, path, tmp_path, summary["lines"])
 
 
 def test_after_an_import_the_ledger_reads_and_writes_as_before(history, quick, tmp_path):
