@@ -70,6 +70,14 @@ def herning(ledger: Ledger) -> None:
     item(ledger, HERNING, "escort-day", 270_000, unit="day", vat_class="standard", fsiii="H3.2", fee_ore=25_000)
 
 
+def herning_weekly_cleaning(ledger: Ledger) -> tuple[str, str]:
+    """Herning's catalogue, a citizen there and a weekly hour of extra cleaning from 2019-03-01:
+    the billing tests' common start. -> (citizen id, order id)"""
+    herning(ledger)
+    h = citizen(ledger, HERNING)
+    return h, order(ledger, h, "extra-cleaning", "2019-03-01", kind="recurring", every_weeks=1, minutes=60)
+
+
 def aabenraa(ledger: Ledger) -> None:
     """Aabenraa: minimum 60, increment 30; more of a granted service 290 DKK/h without VAT."""
     scheme(ledger, AABENRAA, 60, 30)

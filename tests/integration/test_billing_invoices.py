@@ -6,7 +6,7 @@ from __future__ import annotations
 from ledger.domain.base import key_id
 from ledger.projections import billing_queries as q
 from tests.helpers.billing_factories import (AABENRAA, HERNING, aabenraa, caught_up, change_price, citizen, deliver,
-                                             herning, invoice_run, open_ledger, order, withdraw)
+                                             herning, herning_weekly_cleaning, invoice_run, open_ledger, order, withdraw)
 
 
 def _lines(db, number):
@@ -92,9 +92,7 @@ def test_a_january_price_change_reaches_a_recurring_order_placed_before_it(datab
 def test_running_the_same_month_twice_issues_nothing_new(database_url):
     ledger = open_ledger(database_url)
     try:
-        herning(ledger)
-        h = citizen(ledger, HERNING)
-        o = order(ledger, h, "extra-cleaning", "2019-03-01", kind="recurring", every_weeks=1, minutes=60)
+        h, o = herning_weekly_cleaning(ledger)
         deliver(ledger, o, "2019-03-04", 60)
         first = invoice_run(ledger, HERNING, "2019-03")
         again = invoice_run(ledger, HERNING, "2019-03", run_date="2019-04-02")
@@ -115,9 +113,7 @@ def test_a_run_dated_before_the_last_run_is_refused_and_stores_nothing(database_
 
     ledger = open_ledger(database_url)
     try:
-        herning(ledger)
-        h = citizen(ledger, HERNING)
-        o = order(ledger, h, "extra-cleaning", "2019-03-01", kind="recurring", every_weeks=1, minutes=60)
+        h, o = herning_weekly_cleaning(ledger)
         deliver(ledger, o, "2019-03-04", 60)
         deliver(ledger, o, "2019-04-01", 60)
         invoice_run(ledger, HERNING, "2019-04", run_date="2019-05-03")
@@ -134,9 +130,7 @@ def test_a_run_dated_before_the_last_run_is_refused_and_stores_nothing(database_
 def test_a_late_recorded_delivery_lands_on_the_next_run_with_its_own_date(database_url):
     ledger = open_ledger(database_url)
     try:
-        herning(ledger)
-        h = citizen(ledger, HERNING)
-        o = order(ledger, h, "extra-cleaning", "2019-03-01", kind="recurring", every_weeks=1, minutes=60)
+        h, o = herning_weekly_cleaning(ledger)
         deliver(ledger, o, "2019-03-04", 60)
         invoice_run(ledger, HERNING, "2019-03")
         late = deliver(ledger, o, "2019-03-18", 30)  # recorded after March was invoiced
@@ -179,9 +173,7 @@ def test_klippekort_hours_are_recorded_but_never_billed(database_url):
 def test_cancelling_an_invoiced_delivery_yields_a_credit_note_and_leaves_the_invoice_unchanged(database_url):
     ledger = open_ledger(database_url)
     try:
-        herning(ledger)
-        h = citizen(ledger, HERNING)
-        o = order(ledger, h, "extra-cleaning", "2019-03-01", kind="recurring", every_weeks=1, minutes=60)
+        h, o = herning_weekly_cleaning(ledger)
         first = deliver(ledger, o, "2019-03-04", 60)
         second = deliver(ledger, o, "2019-03-11", 90)
         invoice_run(ledger, HERNING, "2019-03")

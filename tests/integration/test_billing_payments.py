@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ledger.projections import billing_queries as q
-from tests.helpers.billing_factories import (HERNING, account_state, caught_up, citizen, deliver, herning,
+from tests.helpers.billing_factories import (HERNING, account_state, caught_up, citizen, deliver, herning, herning_weekly_cleaning,
                                              invoice_run, open_ledger, order, pay, prices, remind, reverse, run,
                                              withdraw)
 from tests.helpers.costs import at_cost
@@ -19,9 +19,7 @@ HOUR = 35_400  # one hour of extra cleaning in Herning
 
 def _two_months(ledger: Any) -> str:
     """A citizen with one hour billed in March (657-000001) and one in April (657-000002)."""
-    herning(ledger)
-    h = citizen(ledger, HERNING)
-    o = order(ledger, h, "extra-cleaning", "2019-03-01", kind="recurring", every_weeks=1, minutes=60)
+    h, o = herning_weekly_cleaning(ledger)
     deliver(ledger, o, "2019-03-04", 60)
     invoice_run(ledger, HERNING, "2019-03")
     deliver(ledger, o, "2019-04-01", 60)
@@ -76,9 +74,7 @@ def test_a_payment_naming_an_invoice_goes_to_that_invoice_first(database_url):
 def test_an_over_payment_is_credit_that_the_next_invoice_consumes(database_url):
     ledger = open_ledger(database_url)
     try:
-        herning(ledger)
-        h = citizen(ledger, HERNING)
-        o = order(ledger, h, "extra-cleaning", "2019-03-01", kind="recurring", every_weeks=1, minutes=60)
+        h, o = herning_weekly_cleaning(ledger)
         deliver(ledger, o, "2019-03-04", 60)
         invoice_run(ledger, HERNING, "2019-03")
         pay(ledger, h, 50_000, "2019-04-10")
@@ -116,9 +112,7 @@ def test_a_reversed_payment_counts_as_never_made(database_url):
 def test_reminders_are_at_most_three_at_least_ten_days_apart_with_a_capped_fee(database_url):
     ledger = open_ledger(database_url)
     try:
-        herning(ledger)
-        h = citizen(ledger, HERNING)
-        o = order(ledger, h, "extra-cleaning", "2019-03-01", kind="recurring", every_weeks=1, minutes=60)
+        h, o = herning_weekly_cleaning(ledger)
         deliver(ledger, o, "2019-03-04", 60)
         invoice_run(ledger, HERNING, "2019-03")  # due 2019-04-15
         issued = {day: len(remind(ledger, HERNING, day)["reminders"])
@@ -165,9 +159,7 @@ def test_credit_from_a_credit_note_covers_the_open_invoices_before_any_reminder(
     # is withdrawn; its credit note leaves money on the account that covers what March still owes.
     ledger = open_ledger(database_url)
     try:
-        herning(ledger)
-        h = citizen(ledger, HERNING)
-        o = order(ledger, h, "extra-cleaning", "2019-03-01", kind="recurring", every_weeks=1, minutes=60)
+        h, o = herning_weekly_cleaning(ledger)
         deliver(ledger, o, "2019-03-04", 60)
         invoice_run(ledger, HERNING, "2019-03")  # 657-000001, due 2019-04-15
         april = deliver(ledger, o, "2019-04-01", 60)
