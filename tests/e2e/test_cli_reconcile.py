@@ -9,8 +9,7 @@ import orjson
 import pytest
 
 from tests.helpers.cli import invoke
-from tests.helpers.billing_factories import (HERNING, citizen, deliver, herning, invoice_run, open_ledger, order,
-                                             prices, run)
+from tests.helpers.billing_factories import (HERNING, herning_january_invoiced, open_ledger, prices, run)
 from tests.helpers.costs import at_cost
 
 
@@ -22,10 +21,7 @@ def cli(database_url):
 def test_reconcile_exits_1_until_the_next_run_bills_a_price_correction_then_0(database_url, cli):
     ledger = open_ledger(database_url)
     try:
-        herning(ledger)
-        h = citizen(ledger, HERNING)
-        deliver(ledger, order(ledger, h, "extra-cleaning", "2019-01-07", minutes=60), "2019-01-07", 60)
-        invoice_run(ledger, HERNING, "2019-01")
+        h, _ = herning_january_invoiced(ledger)
         run(ledger, "correct_price_version", {"municipality": HERNING, "offer_id": "extra-cleaning",
                                               "effective": "2018-06-01", "vat_class": "exempt",
                                               "prices": prices(36_400), "cost_basis": at_cost(prices(36_400)),
@@ -50,10 +46,7 @@ def test_the_reconciliation_is_an_api_read_for_billing(database_url):
 
     ledger = open_ledger(database_url)
     try:
-        herning(ledger)
-        h = citizen(ledger, HERNING)
-        deliver(ledger, order(ledger, h, "extra-cleaning", "2019-01-07", minutes=60), "2019-01-07", 60)
-        invoice_run(ledger, HERNING, "2019-01")
+        h, _ = herning_january_invoiced(ledger)
     finally:
         ledger.close()
     with api_client(database_url) as client:

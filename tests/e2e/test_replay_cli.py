@@ -136,15 +136,12 @@ def test_the_console_script_runs(tmp_path: Path) -> None:
 @pytest.fixture
 def notes_url(database_url: str) -> str:
     """Herning's January invoiced, then a debit note (a price corrected up) and a credit note (down)."""
-    from tests.helpers.billing_factories import (HERNING, citizen, deliver, herning, invoice_run, open_ledger,
-                                                 order, prices, run)
+    from tests.helpers.billing_factories import (HERNING, herning_january_invoiced, invoice_run, open_ledger,
+                                                 prices, run)
 
     ledger = open_ledger(database_url)
     try:
-        herning(ledger)
-        h = citizen(ledger, HERNING)
-        deliver(ledger, order(ledger, h, "extra-cleaning", "2019-01-07", minutes=60), "2019-01-07", 60)
-        invoice_run(ledger, HERNING, "2019-01")
+        h, _ = herning_january_invoiced(ledger)
         for price, month in ((36_400, "2019-02"), (34_400, "2019-03")):
             run(ledger, "correct_price_version", {"municipality": HERNING, "offer_id": "extra-cleaning",
                                                   "effective": "2018-06-01", "vat_class": "exempt",

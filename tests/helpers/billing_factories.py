@@ -78,6 +78,16 @@ def herning_weekly_cleaning(ledger: Ledger) -> tuple[str, str]:
     return h, order(ledger, h, "extra-cleaning", "2019-03-01", kind="recurring", every_weeks=1, minutes=60)
 
 
+def herning_january_invoiced(ledger: Ledger) -> tuple[str, str]:
+    """Herning's catalogue, a citizen there with one hour of extra cleaning on 2019-01-07, and
+    January's invoice run (657-000001). -> (citizen id, delivery id)"""
+    herning(ledger)
+    h = citizen(ledger, HERNING)
+    d = deliver(ledger, order(ledger, h, "extra-cleaning", "2019-01-07", minutes=60), "2019-01-07", 60)
+    invoice_run(ledger, HERNING, "2019-01")
+    return h, d
+
+
 def aabenraa(ledger: Ledger) -> None:
     """Aabenraa: minimum 60, increment 30; more of a granted service 290 DKK/h without VAT."""
     scheme(ledger, AABENRAA, 60, 30)

@@ -394,16 +394,13 @@ def test_a_grant_end_moved_later_bills_again_what_the_earlier_end_credited(datab
 
 def test_a_withdrawal_after_a_debit_credits_everything_charged_and_leaves_nothing_in_default(database_url):
 
-    from tests.helpers.billing_factories import withdraw
+    from tests.helpers.billing_factories import herning_january_invoiced, withdraw
 
     ledger = open_ledger(database_url)
     ledger.settings = ledger.settings.replace(default_interest=True)
     try:
         run(ledger, "set_reference_rate", {"municipality": HERNING, "effective": "2018-01-01", "rate_bp": 0})
-        herning(ledger)
-        h = citizen(ledger, HERNING)
-        d = deliver(ledger, order(ledger, h, "extra-cleaning", "2019-01-07", minutes=60), "2019-01-07", 60)
-        invoice_run(ledger, HERNING, "2019-01")
+        h, d = herning_january_invoiced(ledger)
         _correct(ledger, 36_400)
         (debit,) = invoice_run(ledger, HERNING, "2019-01", run_date="2019-02-02")["debit_notes"]
         assert debit["gross"] == 1_000
