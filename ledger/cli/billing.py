@@ -377,7 +377,7 @@ def invoice(
     at_position: AtPositionOpt = None,
 ) -> None:
     """One invoice with its lines and the provenance of each (order, delivery, price, grant)."""
-    from ledger.domain.invoice_series import municipality_of
+    from ledger.domain.document_numbers import municipality_of
     from ledger.projections.billing_queries import invoice as query
 
     named = municipality_of(number)

@@ -19,7 +19,7 @@ from uuid import UUID
 from ledger.domain.allocation import AccountState, MoneyEvent, allocate, reverse_payment
 from ledger.domain.base import Context, LedgerAggregate, key_id
 from ledger.domain.errors import InvalidInput, NotFound, rule
-from ledger.domain.invoice_series import is_debit_note
+from ledger.domain.document_numbers import is_debit_note
 from ledger.domain.pricing import InvoiceLine, Payload
 from ledger.domain.values import PAYMENT_METHODS, iso, one_of, ore
 

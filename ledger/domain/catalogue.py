@@ -15,7 +15,7 @@ from uuid import UUID
 
 from ledger.domain.base import Context, LedgerAggregate, key_id
 from ledger.domain.errors import AlreadyExists, InvalidInput, NotFound, RuleViolated, rule
-from ledger.domain.pricing import PriceVersion, offer_versions, price_version_on
+from ledger.domain.pricing import PriceVersion, band_costs, offer_versions, price_version_on
 from ledger.domain.values import BANDS, UNITS, VAT_CLASSES, fsiii_code, iso, one_of, ore, whole
 
 COST_PARTS = ("wage", "overhead", "transport", "capital")
@@ -52,12 +52,6 @@ def cost_basis(value: object) -> dict[str, dict[str, int]]:
     if not isinstance(value, dict) or set(value) != set(BANDS):
         raise InvalidInput(f"cost_basis must give a cost for each band: {', '.join(BANDS)}", field="cost_basis")
     return {b: cost_parts(value[b], f"cost_basis.{b}") for b in BANDS}
-
-
-def band_costs(basis: dict[str, Any]) -> dict[str, int | None]:
-    """Each band's full cost total in øre; None where the version does not state it (a version
-    recorded before costs were kept per band states the weekday daytime cost only)."""
-    return {b: None if basis.get(b) is None else sum(basis[b].values()) for b in BANDS}
 
 
 def off_cost(price: int, cost: int | None, tolerance_bp: int = 0) -> str | None:

@@ -21,18 +21,6 @@ from ledger.domain.errors import rule
 from ledger.domain.values import iso
 
 
-def is_debit_note(number: str) -> bool:
-    """Whether a document number is of the debit-note series (657-D00001), not an invoice's."""
-    return number.partition("-")[2].startswith("D")
-
-
-def municipality_of(number: str) -> int | None:
-    """The municipality a document number names (657-000001, 657-K00001, 657-D00001: 657), None
-    when the text is not of that form (numbers start with the three-digit municipality code)."""
-    head, dash, tail = number.strip().partition("-")
-    return int(head) if dash and len(head) == 3 and head.isdigit() and tail[:1].isalnum() else None
-
-
 def series_id(municipality: int) -> UUID:
     return key_id("invoice-series", municipality)
 

@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from ledger.domain.values import billable_minutes, hourly_net, line_amounts
+from ledger.domain.values import BANDS, billable_minutes, hourly_net, line_amounts
+
 
 if TYPE_CHECKING:  # the aggregates import these values, so they are named here for the type checker only
     from ledger.domain.delivery import Delivery
@@ -22,6 +23,12 @@ if TYPE_CHECKING:  # the aggregates import these values, so they are named here 
 
 Ore: TypeAlias = int  # money is a whole number of øre, never a float
 Payload: TypeAlias = dict[str, Any]  # a JSON object as it is stored in an event
+
+
+def band_costs(basis: dict[str, Any]) -> dict[str, int | None]:
+    """Each band's full cost total in øre; None where the version does not state it (a version
+    recorded before costs were kept per band states the weekday daytime cost only)."""
+    return {b: None if basis.get(b) is None else sum(basis[b].values()) for b in BANDS}
 
 
 @dataclass(frozen=True, slots=True)

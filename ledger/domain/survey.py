@@ -19,10 +19,7 @@ from uuid import UUID
 
 from ledger.domain.base import Context, LedgerAggregate, key_id
 from ledger.domain.errors import InvalidInput
-from ledger.domain.values import iso
-
-MEASURES = ("safety", "information", "coherence", "practical_help", "personal_care")
-SCALE = (1, 5)
+from ledger.domain.values import SURVEY_MEASURES as MEASURES, SURVEY_SCALE as SCALE, iso
 
 
 def survey_response_id(round_id: str, citizen_id: UUID | str) -> UUID:

@@ -19,6 +19,9 @@ UNITS = ("hour", "visit", "day", "package")
 VAT_CLASSES = ("exempt", "standard")  # exempt: more of a granted service; standard: a new kind, 25 %
 VAT_RATE_PERCENT = {"exempt": 0, "standard": 25}
 ORDER_KINDS = ("one_off", "recurring")
+# The satisfaction survey's measures, each answered on a 1-5 scale (ledger/domain/survey.py).
+SURVEY_MEASURES = ("safety", "information", "coherence", "practical_help", "personal_care")
+SURVEY_SCALE = (1, 5)
 PAYMENT_METHODS = ("digital_post", "direct_debit", "bank_transfer", "card", "cash")
 MISSED_REASONS = ("citizen_absent", "citizen_cancelled", "staff_unavailable", "hospitalised", "other")
 

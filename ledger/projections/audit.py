@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from ledger.domain.catalogue import band_costs
+from ledger.domain.pricing import band_costs
 from ledger.projections.engine import Projection, RawEvent, Table, View
 
 OPEN_DATE = "9999-12-31"

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from ledger.domain.allocation import MoneyEvent, allocate
-from ledger.domain.invoice_series import is_debit_note
+from ledger.domain.document_numbers import is_debit_note
 from ledger.projections.engine import Projection, RawEvent, Table, View
 
 INVOICES = Table(

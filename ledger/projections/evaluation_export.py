@@ -233,7 +233,7 @@ def survey_table(db: Database, m: int, as_of: str | None, responses: dict[str, d
                  suffix: str = "") -> list[dict[str, Any]]:
     """Per round, measure and group (buyers: a delivery on or before the answer; non-buyers: the
     others): responses, how many answered the measure, the count of each score and the mean."""
-    from ledger.domain.survey import MEASURES
+    from ledger.domain.values import SURVEY_MEASURES as MEASURES
 
     first_delivery = {c: d for c, d in db.query(
         f"SELECT citizen_id, MIN(date) FROM {_t('au_deliveries', suffix)} WHERE municipality = ? AND delivered = 1 "

@@ -23,10 +23,8 @@ from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 import orjson
-from eventsourcing.utils import TopicError
 
 from ledger.db import Database
-from ledger.store.decoding import is_versioned, upcast
 
 DEFAULT_BATCH_SIZE = 10_000
 # "pages" (binary cursor, the default) or "copy" (COPY ... TO STDOUT), see the module docstring.
@@ -188,10 +186,23 @@ class _Names(dict):
 
 
 def _versioned(topic: str) -> bool:
+    # Imported here, not at the top: the decoding chain imports the domain's catalogue and the
+    # library's domain module (~0.1 s), which `projections status` and the readers of positions
+    # never need.
+    from eventsourcing.utils import TopicError
+
+    from ledger.store.decoding import is_versioned
+
     try:
         return is_versioned(topic)
     except TopicError:  # a topic of no class here (a test's own): its states pass as stored
         return False
+
+
+def _upcast(topic: str, state: dict[str, Any]) -> None:
+    from ledger.store.decoding import upcast
+
+    upcast(topic, state)
 
 
 def read_batches(
@@ -223,7 +234,7 @@ def read_batches(
                 continue
             state = loads(raw)
             if topic in versioned:  # a shape that changed: brought to the current one (decoding.py)
-                upcast(topic, state)
+                _upcast(topic, state)
             if cutoff is not None and recorded_key(state["timestamp"]) > cutoff:
                 continue
             if len(oid) == 32:

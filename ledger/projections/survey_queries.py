@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ledger.domain.survey import MEASURES
+from ledger.domain.values import SURVEY_MEASURES as MEASURES
 
 GROUPS = ("buyers", "non_buyers")
 

@@ -9,7 +9,7 @@ timeline's delivery history (survey_queries.py), so it too is as known at K.
 
 from __future__ import annotations
 
-from ledger.domain.survey import MEASURES
+from ledger.domain.values import SURVEY_MEASURES as MEASURES
 from ledger.projections.engine import Projection, RawEvent, Table, View
 from ledger.projections.reader import recorded_key
 

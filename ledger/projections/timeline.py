@@ -41,7 +41,7 @@ from typing import Any
 
 import orjson
 
-from ledger.domain.catalogue import band_costs
+from ledger.domain.pricing import band_costs
 from ledger.projections.engine import Projection, RawEvent, Table, View
 from ledger.projections.reader import recorded_key
 

@@ -23,7 +23,7 @@ from ledger.api.deps import refuse
 from ledger.api.problems import ApiProblem
 from ledger.api.reads import history, logged_read, scope
 from ledger.domain.errors import InvalidInput, NotFound
-from ledger.domain.invoice_series import municipality_of
+from ledger.domain.document_numbers import municipality_of
 from ledger.domain.values import MONTH_PATTERN, plausible_date
 from ledger.projections import billing_queries as bq
 from ledger.web.app import Page, check_csrf, page

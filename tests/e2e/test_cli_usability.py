@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import orjson
 
-from ledger.domain.invoice_series import municipality_of
+from ledger.domain.document_numbers import municipality_of
 from tests.helpers.billing_factories import HERNING, citizen, deliver, herning, invoice_run, open_ledger, order
 from tests.helpers.cli import invoke
 

@@ -14,9 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from ledger.domain.catalogue import (PRICE_ROUNDING_ORE, Catalogue, band_costs, catalogue_id, cost_basis,
+from ledger.domain.catalogue import (PRICE_ROUNDING_ORE, Catalogue, catalogue_id, cost_basis,
                                      full_cost_rule, off_cost)
 from ledger.domain.errors import InvalidInput, RuleViolated
+from ledger.domain.pricing import band_costs
 from ledger.domain.values import BANDS
 from ledger.store.decoding import decode_row, decode_state
 from tests.helpers.costs import at_cost, parts

@@ -18,7 +18,8 @@ from ledger.api.reads import history, logged_read, etag, store_position
 from ledger.api.routes import COMMAND_ERRORS, Day, Month, MonthQuery, MunicipalityPath, MunicipalityQuery, ShortIdPath
 from ledger.api.schemas import (History, AgeingList, BalanceList, BillingDeliveryList, CreditNoteList, DebitNoteList, InvoiceDocument, InvoiceList, OpenItemList, PaymentList, Reconciliation, ReminderList, RevenueList, RunList, UnbilledList)
 from ledger.domain.errors import NotFound
-from ledger.domain.invoice_series import municipality_of, series_id
+from ledger.domain.document_numbers import municipality_of
+from ledger.domain.invoice_series import series_id
 from ledger.api.tenancy import code_of
 from ledger.projections import billing_queries as bq
 

@@ -1,0 +1,20 @@
+"""What a document number says: its municipality and its series (invoice 657-000001, credit note
+657-K00001, debit note 657-D00001; ledger/domain/invoice_series.py numbers them).
+
+A module of its own, free of the aggregates, so the read models and the CLI can read numbers
+without importing the event-sourced classes (which costs a command's start-up ~0.05 s).
+"""
+
+from __future__ import annotations
+
+
+def is_debit_note(number: str) -> bool:
+    """Whether a document number is of the debit-note series (657-D00001), not an invoice's."""
+    return number.partition("-")[2].startswith("D")
+
+
+def municipality_of(number: str) -> int | None:
+    """The municipality a document number names (657-000001, 657-K00001, 657-D00001: 657), None
+    when the text is not of that form (numbers start with the three-digit municipality code)."""
+    head, dash, tail = number.strip().partition("-")
+    return int(head) if dash and len(head) == 3 and head.isdigit() and tail[:1].isalnum() else None
