@@ -17,6 +17,19 @@ from ledger.domain.errors import NotFound, StaleVersion
 A = TypeVar("A", bound=LedgerAggregate)
 
 
+class Absent:
+    """A cache's entry for an id known not to exist (the writer's group commit looks up the ids a
+    group will create in one query): `find` takes it for "no such aggregate", as its type check
+    refuses it, without asking the store. Version 0, so a cache checked against the log drops it
+    as soon as the id gains an event."""
+
+    pending_events: tuple[()] = ()
+    version = 0
+
+
+ABSENT = Absent()
+
+
 class UnitOfWork:
     def __init__(self, app: Any, expected_versions: dict[UUID, int] | None = None,
                  cache: dict[UUID, LedgerAggregate] | None = None) -> None:
@@ -24,6 +37,7 @@ class UnitOfWork:
         self.expected = expected_versions or {}
         # A cache shared across batches (the import) is only safe while nobody else writes; a
         # stale entry is caught by the store's version check at save time, never silently.
+        # It may hold ABSENT for an id known not to exist (find answers None without a load).
         self.seen: dict[UUID, LedgerAggregate] = cache if cache is not None else {}
         self.used: dict[UUID, LedgerAggregate] = {}  # what this unit handed out
 
