@@ -188,7 +188,7 @@ class GroupCommit:
             # The same command is running for another request (a retry sent before the first
             # answer came): wait for its answer, then ask again, which replays it.
             if not running.wait(max(0.0, deadline - time.monotonic())):
-                raise self._unanswered()
+                raise self.unanswered()
         item = _Item(Submission.of(command, context, payload), expected)
         if not self.queued:
             try:
@@ -199,7 +199,7 @@ class GroupCommit:
         try:
             return item.future.result(self.wait_seconds)  # type: ignore[no-any-return]
         except FutureTimeout:
-            raise self._unanswered() from None
+            raise self.unanswered() from None
 
     def submit(self, command: Command, context: Context, expected: dict[UUID, int] | None = None,
                payload: Mapping[str, Any] | None = None) -> Future[Any] | None:
@@ -236,7 +236,7 @@ class GroupCommit:
         item.future.add_done_callback(lambda _: self._release(item.context.command_id, mine))
         self._queue.put(item)
 
-    def _unanswered(self) -> Exception:
+    def unanswered(self) -> Exception:
         """What a caller waiting too long gets (the API words it as its 503)."""
         return Unanswered(self.wait_seconds)
 
