@@ -16,7 +16,7 @@ before: it costs about as much CPU per request as the server, on a machine the s
 Each iteration of a client is one command: alternately a one-off order for its citizen and a
 delivery against its recurring order. Reported: served commands/s, p50/p90/p99/max latency, errors
 by status, the server's CPU per command (user + system of the server and its worker processes,
-from /proc), the clients' own CPU per command (this process) and the group commit's commands per
+from /proc; the system part also apart), the clients' own CPU per command (this process) and the group commit's commands per
 transaction (from the workers' logs).
 `--workers 1,2` runs each worker count in turn; `--baseline REF` runs REF's server (a detached
 checkout, this environment's libraries) before the current one for each, so the table compares
@@ -117,17 +117,18 @@ class Server:
                 pass
         return found
 
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process and its workers so far."""
-        total = 0.0
+    def cpu_seconds(self) -> tuple[float, float]:
+        """User and system CPU time of the server process and its workers so far."""
+        user = system = 0.0
         tick = os.sysconf("SC_CLK_TCK")
         for pid in self.pids():
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / tick
+                user += int(fields[11]) / tick
+                system += int(fields[12]) / tick
             except (OSError, IndexError, ValueError):
                 pass
-        return total
+        return user, system
 
     def writer_stats(self) -> dict:
         """The group commit's counts, summed over the workers (each logs them when it stops)."""
@@ -368,13 +369,16 @@ def run_one(label: str, code: Path | None, workers: int, args: argparse.Namespac
             result = phase(name, server.base, server.token, pairs, args.seconds,
                            args.rate if name == "paced" else None, args.warmup, args.client)
             result = {"code": label, "server_workers": workers, **result}
-            result["server_cpu_ms_per_command"] = round((server.cpu_seconds() - cpu) * 1000 / max(1, result["ok"]), 2)
+            user, system = (after - before for after, before in zip(server.cpu_seconds(), cpu))
+            result["server_cpu_ms_per_command"] = round((user + system) * 1000 / max(1, result["ok"]), 2)
+            result["server_system_cpu_ms_per_command"] = round(system * 1000 / max(1, result["ok"]), 2)
             result["load_average_before"] = round(load, 2)
             result["server_peak_rss_mb"] = server.peak_rss_mb()
             results.append(result)
             print(f"{label:>8} w{workers} {name:>6}: {result['throughput_per_s']:7.1f} commands/s  "
                   f"p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms  max {result['max_ms']} ms  "
-                  f"statuses {result['statuses']}  server CPU {result['server_cpu_ms_per_command']} ms/command  "
+                  f"statuses {result['statuses']}  server CPU {result['server_cpu_ms_per_command']} ms/command "
+                  f"(system {result['server_system_cpu_ms_per_command']})  "
                   f"client CPU {result['client_cpu_ms_per_command']} ms/command  "
                   f"load {load:.1f}", flush=True)
             for sample in result["error_samples"]:
