@@ -28,7 +28,12 @@ the thread asks the log which records changed since it last looked (one indexed 
 position: writers commit in position order, under the event table's lock), and forgets every
 cached aggregate that is behind. A group therefore reads exactly what it would have read from the
 store at that moment, whichever process wrote in between; a failed or unattributable store drops
-the thread's whole cache, so a half-applied aggregate is never reused.
+the thread's whole cache, so a half-applied aggregate is never reused. The ids the group's commands
+will create (a new order, a new delivery) are looked up in the same way, all in one query, and
+those with no event are cached as ABSENT, so no handler asks the store about them one by one.
+
+A caller that must not block (the API's event loop) queues its command with `submit` and is told
+through the Future; `execute` is the same and waits.
 
 Retries of one command (the same Idempotency-Key, so the same command id) that arrive while it is
 still running wait for it here, in this process, and then go the ordinary way: the first answer is
