@@ -97,42 +97,42 @@ class _Aggregates:
         self.aggregates: dict[UUID, Any] = {}
         self.position: int | None = None
 
-    def fresh(self, ledger: Any) -> dict[UUID, Any]:
-        """The cache, with every aggregate that changed in the log since the last look dropped."""
+    def fresh(self, ledger: Any, created: list[UUID]) -> dict[UUID, Any]:
+        """The cache, with every aggregate that changed in the log since the last look dropped and
+        the ids in `created` that have no event marked ABSENT. Both in one query for the group:
+        each command's handler would otherwise ask the store on its own whether its new order or
+        delivery exists (a round trip each). Ids that exist are left to the handler to load."""
         db = ledger.db
         table, column = db.events_table, db.position_column
         if self.position is None or len(self.aggregates) > self.max_cached:
             self.aggregates.clear()
             self.position = int(db.query(f"SELECT max({column}) FROM {table}")[0][0] or 0)
-            return self.aggregates
-        rows = db.query(f"SELECT originator_id, max(originator_version), max({column}) FROM {table} "
-                        f"WHERE {column} > ? GROUP BY originator_id", (self.position,))
-        for originator_id, version, position in rows:
+        unknown = [i for i in dict.fromkeys(created) if i not in self.aggregates]
+        sql = (f"SELECT originator_id, max(originator_version), max({column}) FROM {table} "
+               f"WHERE {column} > ? GROUP BY originator_id")
+        params: list[Any] = [self.position]
+        if unknown:  # an existing one comes back at version 0 (no event has it)
+            if db.is_postgres:
+                sql += f" UNION ALL SELECT DISTINCT originator_id, 0, 0 FROM {table} WHERE originator_id = ANY(%b)"
+                params.append(unknown)
+            else:  # the library stores SQLite's ids as 32 hex digits
+                sql += (f" UNION ALL SELECT DISTINCT originator_id, 0, 0 FROM {table} "
+                        f"WHERE originator_id IN ({','.join('?' * len(unknown))})")
+                params += [i.hex for i in unknown]
+        existing = set()
+        for originator_id, version, position in db.query(sql, params):
             key = originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
+            if not version:
+                existing.add(key)
+                continue
             cached = self.aggregates.get(key)
             if cached is not None and cached.version < version:
                 del self.aggregates[key]
             self.position = max(self.position, int(position))
-        return self.aggregates
-
-    def note_absent(self, ledger: Any, ids: list[UUID]) -> None:
-        """Mark the ids among `ids` that have no event as ABSENT, in one query for the group, where
-        each command's handler would ask the store on its own whether its new order or delivery
-        exists (a round trip each). Those that exist are left to the handler to load."""
-        unknown = [i for i in dict.fromkeys(ids) if i not in self.aggregates]
-        if not unknown:
-            return
-        db = ledger.db
-        if db.is_postgres:
-            rows = db.query(f"SELECT DISTINCT originator_id FROM {db.events_table} WHERE originator_id = ANY(%b)",
-                            [unknown])
-        else:  # the library stores SQLite's ids as 32 hex digits
-            rows = db.query(f"SELECT DISTINCT originator_id FROM {db.events_table} "
-                            f"WHERE originator_id IN ({','.join('?' * len(unknown))})", [i.hex for i in unknown])
-        found = {i if isinstance(i, UUID) else UUID(str(i)) for (i,) in rows}
         for i in unknown:
-            if i not in found:
+            if i not in existing:
                 self.aggregates[i] = ABSENT
+        return self.aggregates
 
     def forget(self) -> None:
         self.aggregates.clear()
@@ -253,8 +253,7 @@ class GroupCommit:
         if aggregates is None:
             return self._answered(self.ledger.execute_batch(subs, expected_versions=expected))
         try:
-            cache = aggregates.fresh(self.ledger)
-            aggregates.note_absent(self.ledger, [i for i in map(_created, subs) if i is not None])
+            cache = aggregates.fresh(self.ledger, [i for i in map(_created, subs) if i is not None])
             return self._answered(self.ledger.execute_batch(subs, expected_versions=expected, cache=cache))
         except LedgerError as e:
             # A handler's refusal (it names its command) leaves the cache as it was: the unit of

@@ -199,7 +199,7 @@ class Ledger(Application[UUID]):
                 spec = spec_of(command)
                 ctx = sub.context if sub.context.command_type else Context(
                     sub.context.actor, sub.context.role, cid, sub.context.recorded, spec.name)
-                before = {a.id: len(a.pending_events) for a in uow.used.values()}
+                mark = len(uow.handed)
                 try:
                     result = spec.handler(uow, command, ctx, self)
                 except LedgerError as e:
@@ -208,11 +208,9 @@ class Ledger(Application[UUID]):
                 records.append({"command_id": cid, "command_type": sub.command_type, "payload_hash": h,
                                 "result": result})
                 in_batch[cid] = (h, {**result, "position": None})
-                # The versions this command left its records at (what its ETag reports), from the
-                # events it added: a later command of the batch may move the same record on.
-                versions = {str(a.id): a.version for a in uow.used.values()
-                            if len(a.pending_events) > before.get(a.id, 0)}
-                outcomes.append(Outcome(cid, sub.command_type, result, None, versions=versions))
+                # The versions this command left its records at (what its ETag reports): a later
+                # command of the batch may move the same record on.
+                outcomes.append(Outcome(cid, sub.command_type, result, None, versions=uow.changed_since(mark)))
             changed = uow.pending()
             if records:
                 recordings = self.save(*changed, commands=records, identities=staged)
