@@ -3,6 +3,8 @@ and one follower leads the projection catch-up (ADR 0025)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from ledger.api.follower import Follower
@@ -84,7 +86,10 @@ def test_one_follower_leads_and_the_other_reads_its_positions(database_url):
         second.watch()
         assert second.reached == first.reached > 0
         assert second.wait_for(first.reached, 1.0)
-        first.stop()  # its session ends: the lead is free
+        first.stop()  # its session ends: the lead is free once the server has ended it (not at once)
+        deadline = time.monotonic() + 5
+        while not second.leads() and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert second.leads()
     finally:
         first.stop()
