@@ -10,11 +10,14 @@ grants and a recurring order each), one or two phases, each after `--warmup` sec
             on schedule even if earlier ones are slow, and its latency counts from its scheduled
             time, so queueing shows up in the percentiles instead of being hidden);
   * closed: every client sends its next command as soon as the last one answered: the ceiling.
-The clients are coroutines over one httpx.AsyncClient with as many connections as clients. Each
-iteration of a client is one command: alternately a one-off order for its citizen and a delivery
-against its recurring order. Reported: served commands/s, p50/p90/p99/max latency, errors by
-status, the server's CPU per command (user + system of the server and its worker processes, from
-/proc) and the group commit's commands per transaction (from the workers' logs).
+The clients are coroutines in this process, each with its own keep-alive HTTP/1.1 connection,
+written and read with plain asyncio streams (`--client httpx`: over one httpx.AsyncClient, as
+before: it costs about as much CPU per request as the server, on a machine the server shares).
+Each iteration of a client is one command: alternately a one-off order for its citizen and a
+delivery against its recurring order. Reported: served commands/s, p50/p90/p99/max latency, errors
+by status, the server's CPU per command (user + system of the server and its worker processes,
+from /proc; the system part also apart), the clients' own CPU per command (this process) and the group commit's commands per
+transaction (from the workers' logs).
 `--workers 1,2` runs each worker count in turn; `--baseline REF` runs REF's server (a detached
 checkout, this environment's libraries) before the current one for each, so the table compares
 them side by side in one run.
@@ -39,6 +42,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
+import orjson
 
 PG = os.environ.get("LEDGER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -52,7 +56,8 @@ def free_port() -> int:
 def fresh_schema() -> str:
     import psycopg
 
-    schema = "bench_api_" + uuid.uuid4().hex[:10]
+    # LEDGER_BENCH_PREFIX (as bench/run.py's) keeps the schemas of several benchmarks on one server apart.
+    schema = f"{os.environ.get('LEDGER_BENCH_PREFIX', 'bench')}_api_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     return schema
@@ -112,17 +117,18 @@ class Server:
                 pass
         return found
 
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process and its workers so far."""
-        total = 0.0
+    def cpu_seconds(self) -> tuple[float, float]:
+        """User and system CPU time of the server process and its workers so far."""
+        user = system = 0.0
         tick = os.sysconf("SC_CLK_TCK")
         for pid in self.pids():
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / tick
+                user += int(fields[11]) / tick
+                system += int(fields[12]) / tick
             except (OSError, IndexError, ValueError):
                 pass
-        return total
+        return user, system
 
     def writer_stats(self) -> dict:
         """The group commit's counts, summed over the workers (each logs them when it stops)."""
@@ -192,7 +198,64 @@ def set_up(base: str, token: str, citizens: int) -> list[tuple[str, str]]:
         return out
 
 
-async def _client(n: int, http: httpx.AsyncClient, citizen: str, order: str, start: float, stop: float,
+class RawConnection:
+    """One client's keep-alive HTTP/1.1 connection over plain asyncio streams: a request written
+    whole, its response read by Content-Length (what the server always sends here). Opened on first
+    use and again after a failure. A few dozen microseconds of CPU per request, where an httpx
+    request costs about a millisecond: the load generator must not take the CPU it measures."""
+
+    def __init__(self, host: str, port: int, token: str) -> None:
+        self.host, self.port = host, port
+        self.head = f"Host: {host}:{port}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def post(self, path: str, key: str, body: dict) -> tuple[int, str]:
+        data = orjson.dumps(body)
+        request = (f"POST {path} HTTP/1.1\r\n{self.head}Idempotency-Key: {key}\r\n"
+                   f"Content-Length: {len(data)}\r\n\r\n").encode() + data
+        try:
+            async with asyncio.timeout(30):
+                if self.streams is None:
+                    self.streams = await asyncio.open_connection(self.host, self.port)
+                reader, writer = self.streams
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                status = int(lines[0].split(" ", 2)[1])
+                fields = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+                text = (await reader.readexactly(int(fields["content-length"]))).decode()
+                if fields.get("connection", "").lower() == "close":
+                    self.close()
+                return status, text
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, KeyError, ValueError):
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
+            self.streams = None
+
+
+class HttpxConnection:
+    """The same interface over a shared httpx.AsyncClient (`--client httpx`, the bench's former client)."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def post(self, path: str, key: str, body: dict) -> tuple[int, str]:
+        r = await self.http.post(path, headers={"Idempotency-Key": key}, json=body)
+        return r.status_code, r.text
+
+    def close(self) -> None:
+        pass
+
+
+FAILURES = (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, KeyError, ValueError,
+            httpx.HTTPError)
+
+
+async def _client(n: int, conn: RawConnection | HttpxConnection, citizen: str, order: str, start: float, stop: float,
                   interval: float | None, latencies: list[float], statuses: Counter[int], errors: list[str]) -> None:
     """One of the clients: a command per iteration, alternately a one-off order for its citizen
     and a delivery against its recurring order; paced (open loop) when `interval` is given."""
@@ -214,16 +277,16 @@ async def _client(n: int, http: httpx.AsyncClient, citizen: str, order: str, sta
         key = f"c{n}-{i}-{uuid.uuid4().hex[:8]}"
         try:
             if i % 2 == 0:
-                r = await http.post("/orders", headers={"Idempotency-Key": key}, json={
+                status, text = await conn.post("/orders", key, {
                     "citizen_id": citizen, "offer_id": "clean", "kind": "one_off", "start": day, "minutes": 60})
             else:
                 band = "weekend" if date.fromisoformat(day).weekday() >= 5 else "weekday_day"  # band-not-on-day
-                r = await http.post("/deliveries", headers={"Idempotency-Key": key}, json={
+                status, text = await conn.post("/deliveries", key, {
                     "order_id": order, "date": day, "band": band, "minutes": 60, "staff_id": f"s{n}"})
-            statuses[r.status_code] += 1
-            if r.status_code >= 300 and len(errors) < 5:
-                errors.append(f"{r.status_code} {r.text[:200]}")
-        except httpx.HTTPError as e:
+            statuses[status] += 1
+            if status >= 300 and len(errors) < 5:
+                errors.append(f"{status} {text[:200]}")
+        except FAILURES as e:
             statuses[0] += 1
             if len(errors) < 5:
                 errors.append(f"{type(e).__name__}: {e}")
@@ -232,32 +295,42 @@ async def _client(n: int, http: httpx.AsyncClient, citizen: str, order: str, sta
 
 
 async def _phase(base: str, token: str, pairs: list[tuple[str, str]], seconds: float, rate: float | None,
-                 warmup: float) -> tuple[float, list[float], Counter[int], list[str]]:
+                 warmup: float, client: str) -> tuple[float, float, list[float], Counter[int], list[str]]:
+    """(elapsed seconds, this process's CPU seconds, latencies, statuses, error samples) of the counted part."""
     clients = len(pairs)
     interval = None if rate is None else clients / rate
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    url = httpx.URL(base)
     async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30,
                                  limits=limits) as http:
-        if warmup > 0:  # the same load, not counted: connections opened, caches filled
+        conns: list[RawConnection | HttpxConnection] = [
+            RawConnection(url.host, url.port or 80, token) if client == "raw" else HttpxConnection(http)
+            for _ in pairs]
+        try:
+            if warmup > 0:  # the same load, not counted: connections opened, caches filled
+                start = time.perf_counter() + 0.2
+                await asyncio.gather(*(_client(n, conns[n], c, o, start, start + warmup, interval, [], Counter(), [])
+                                       for n, (c, o) in enumerate(pairs)))
+            latencies: list[float] = []
+            statuses: Counter[int] = Counter()
+            errors: list[str] = []
+            cpu = time.process_time()
             start = time.perf_counter() + 0.2
-            await asyncio.gather(*(_client(n, http, c, o, start, start + warmup, interval, [], Counter(), [])
+            stop = start + seconds
+            await asyncio.gather(*(_client(n, conns[n], c, o, start, stop, interval, latencies, statuses, errors)
                                    for n, (c, o) in enumerate(pairs)))
-        latencies: list[float] = []
-        statuses: Counter[int] = Counter()
-        errors: list[str] = []
-        start = time.perf_counter() + 0.2
-        stop = start + seconds
-        await asyncio.gather(*(_client(n, http, c, o, start, stop, interval, latencies, statuses, errors)
-                               for n, (c, o) in enumerate(pairs)))
-        return max(stop, time.perf_counter()) - start, latencies, statuses, errors
+            return max(stop, time.perf_counter()) - start, time.process_time() - cpu, latencies, statuses, errors
+        finally:
+            for conn in conns:
+                conn.close()
 
 
 def phase(name: str, base: str, token: str, pairs: list[tuple[str, str]], seconds: float,
-          rate: float | None, warmup: float = 0.0) -> dict:
-    """One phase of 32 (or --clients) async clients over one connection pool of that many
-    connections; latency counts from each request's scheduled time (open loop)."""
+          rate: float | None, warmup: float = 0.0, client: str = "raw") -> dict:
+    """One phase of 32 (or --clients) async clients, a connection each; latency counts from each
+    request's scheduled time (open loop)."""
     clients = len(pairs)
-    elapsed, latencies, statuses, errors = asyncio.run(_phase(base, token, pairs, seconds, rate, warmup))
+    elapsed, cpu, latencies, statuses, errors = asyncio.run(_phase(base, token, pairs, seconds, rate, warmup, client))
     lat = sorted(latencies)
     good = sum(v for k, v in statuses.items() if 200 <= k < 300)
 
@@ -270,6 +343,7 @@ def phase(name: str, base: str, token: str, pairs: list[tuple[str, str]], second
             "max_ms": round(lat[-1] * 1000, 1) if lat else None,
             "mean_ms": round(statistics.fmean(lat) * 1000, 1) if lat else None,
             "statuses": {str(k): v for k, v in sorted(statuses.items())},
+            "client": client, "client_cpu_ms_per_command": round(cpu * 1000 / max(1, len(lat)), 2),
             "error_samples": errors[:5]}
 
 
@@ -293,15 +367,19 @@ def run_one(label: str, code: Path | None, workers: int, args: argparse.Namespac
             cpu = server.cpu_seconds()
             load = os.getloadavg()[0]
             result = phase(name, server.base, server.token, pairs, args.seconds,
-                           args.rate if name == "paced" else None, args.warmup)
+                           args.rate if name == "paced" else None, args.warmup, args.client)
             result = {"code": label, "server_workers": workers, **result}
-            result["server_cpu_ms_per_command"] = round((server.cpu_seconds() - cpu) * 1000 / max(1, result["ok"]), 2)
+            user, system = (after - before for after, before in zip(server.cpu_seconds(), cpu))
+            result["server_cpu_ms_per_command"] = round((user + system) * 1000 / max(1, result["ok"]), 2)
+            result["server_system_cpu_ms_per_command"] = round(system * 1000 / max(1, result["ok"]), 2)
             result["load_average_before"] = round(load, 2)
             result["server_peak_rss_mb"] = server.peak_rss_mb()
             results.append(result)
             print(f"{label:>8} w{workers} {name:>6}: {result['throughput_per_s']:7.1f} commands/s  "
                   f"p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms  max {result['max_ms']} ms  "
-                  f"statuses {result['statuses']}  server CPU {result['server_cpu_ms_per_command']} ms/command  "
+                  f"statuses {result['statuses']}  server CPU {result['server_cpu_ms_per_command']} ms/command "
+                  f"(system {result['server_system_cpu_ms_per_command']})  "
+                  f"client CPU {result['client_cpu_ms_per_command']} ms/command  "
                   f"load {load:.1f}", flush=True)
             for sample in result["error_samples"]:
                 print(f"        error: {sample}", flush=True)
@@ -317,12 +395,14 @@ def run_one(label: str, code: Path | None, workers: int, args: argparse.Namespac
 
 def table(results: list[dict]) -> str:
     lines = ["| code | workers | phase | offered/s | served/s | p50 ms | p99 ms | errors | server CPU ms/command "
-             "| commands per group transaction (whole run) |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| client CPU ms/command | commands per group transaction (whole run) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         gc = r.get("group_commit", {})
         lines.append(f"| {r['code']} | {r['server_workers']} | {r['phase']} | {r['offered_rate'] or 'closed'} "
                      f"| {r['throughput_per_s']} | {r['p50_ms']} | {r['p99_ms']} | {r['errors']} "
-                     f"| {r['server_cpu_ms_per_command']} | {gc.get('commands_per_transaction')} |")
+                     f"| {r['server_cpu_ms_per_command']} | {r['client_cpu_ms_per_command']} "
+                     f"| {gc.get('commands_per_transaction')} |")
     return "\n".join(lines)
 
 
@@ -335,6 +415,8 @@ def main() -> None:
     ap.add_argument("--workers", default="1", help="uvicorn worker processes; a list (1,2) runs each in turn")
     ap.add_argument("--baseline", help="also run the server of this git ref (e.g. a branch), first, for comparison")
     ap.add_argument("--phases", default="paced,closed")
+    ap.add_argument("--client", choices=("raw", "httpx"), default="raw",
+                    help="raw: a keep-alive connection per client over asyncio streams; httpx: one httpx.AsyncClient")
     ap.add_argument("--json", type=Path, help="write the results here too")
     ap.add_argument("--keep", action="store_true", help="keep the PostgreSQL schemas and the server logs")
     args = ap.parse_args()

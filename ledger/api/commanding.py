@@ -37,7 +37,7 @@ from ledger.domain.errors import InvalidInput
 
 C = TypeVar("C", bound=CommandModel)
 
-_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")  # visible ASCII: what every HTTP stack carries unchanged
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")  # visible ASCII: what every HTTP stack carries unchanged
 _IF_MATCH = re.compile(r'^(?:W/)?"?(\d{1,12})"?$')
 
 # The path parameters command routes take, by the command field they fill.
@@ -83,9 +83,14 @@ class Run(Generic[C]):
         municipality = svc.records.municipality_of(self.spec, command)
         citizen = getattr(command, "citizen_id", None)
         in_municipality(svc, self.who, municipality, "command", None if citizen is None else str(citizen))
-        context = Context(self.who.user, self.who.role, self.command_id)
-        outcome = svc.writer.execute(command, context, self._expected(), payload=self.payload)
-        return respond(self.spec, command, outcome, outcome.versions)
+        outcome = svc.writer.execute(command, self.context(), self._expected(), payload=self.payload)
+        return self.respond(outcome)
+
+    def context(self) -> Context:
+        return Context(self.who.user, self.who.role, self.command_id)
+
+    def respond(self, outcome: Outcome) -> Response:
+        return respond(self.spec, self.command, outcome, outcome.versions)
 
     def _expected(self) -> dict[UUID, int] | None:
         if self.if_match is None:
@@ -100,6 +105,13 @@ class Run(Generic[C]):
         m = _IF_MATCH.match(self.if_match.strip())
         assert m is not None  # checked when the header was read
         return {target: int(m.group(1))}
+
+
+def prepared(svc: Services, who: Caller, spec: CommandSpec[C], body: BaseModel | None, path: Mapping[str, Any],
+             command_id: str, if_match: str | None) -> Run[C]:
+    """The Run of a checked request: its payload, and from it the typed command."""
+    payload = payload_of(body, path)
+    return Run(svc, who, spec, typed(spec, payload), payload, command_id, if_match)
 
 
 def payload_of(body: BaseModel | None, path: Mapping[str, Any]) -> dict[str, Any]:
@@ -133,8 +145,12 @@ class Runner:
         self.command_id, self.if_match = command_id, if_match
 
     def __call__(self, body: BaseModel | None = None, **path: Any) -> Response:
-        payload = payload_of(body, path)
-        return Run(self.svc, self.who, self.spec, typed(self.spec, payload), payload, self.command_id, self.if_match)()
+        return prepared(self.svc, self.who, self.spec, body, path, self.command_id, self.if_match)()
+
+
+def command_id(who: Caller, idempotency_key: str | None) -> str:
+    """The command id of a request: its Idempotency-Key (or a fresh one), namespaced by user."""
+    return f"{who.user}:{idempotency_key or uuid.uuid4()}"
 
 
 def _gate(spec: CommandSpec[Any]) -> Callable[..., Awaitable[tuple[Services, Caller, str, str | None]]]:
@@ -156,18 +172,21 @@ def _gate(spec: CommandSpec[Any]) -> Callable[..., Awaitable[tuple[Services, Cal
         if who.role not in spec.roles:
             raise refuse(svc, who, f"the role {who.role} may not give the command {spec.name}", "command",
                          record=False)
-        if idempotency_key is not None and not _KEY.match(idempotency_key):
+        if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
             raise ApiProblem("bad-request", "Idempotency-Key must be 1-200 visible ASCII characters")
         if if_match is not None and if_match.strip() != "*" and not _IF_MATCH.match(if_match.strip()):
             raise ApiProblem("bad-request", f'If-Match must be one version in quotes, e.g. "3"; got {if_match!r}')
         refusal = getattr(request.state, "body_refusal", None)  # noted by the Gate (ledger.api.middleware)
         if refusal is not None:
             raise ApiProblem(*refusal)
-        key = idempotency_key or str(uuid.uuid4())
-        return svc, who, f"{who.user}:{key}", if_match
+        return svc, who, command_id(who, idempotency_key), if_match
 
     gate.__name__ = f"gate_{spec.name}"
     return gate
+
+
+# Each command route's dependency -> its command's spec (the command lane finds the routes by it).
+DEPENDENCIES: dict[Callable[..., Any], CommandSpec[Any]] = {}
 
 
 def command(schema: type[C]) -> Callable[..., Awaitable[Run[C]]]:
@@ -180,8 +199,7 @@ def command(schema: type[C]) -> Callable[..., Awaitable[Run[C]]]:
         # async: parsing and checking the body is CPU only, so it runs in the event loop rather
         # than hopping to the thread pool; the route (which stores the command) is the one hop.
         svc, who, command_id, if_match = gate
-        payload = payload_of(body, path)
-        return Run(svc, who, spec, typed(spec, payload), payload, command_id, if_match)
+        return prepared(svc, who, spec, body, path, command_id, if_match)
 
     parameters = [inspect.Parameter("gate", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gated)]
     if spec.body is not None:
@@ -191,6 +209,7 @@ def command(schema: type[C]) -> Callable[..., Awaitable[Run[C]]]:
                    for f in spec.path_fields]
     dependency.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     dependency.__name__ = f"command_{spec.name}"
+    DEPENDENCIES[dependency] = spec
     return dependency
 
 

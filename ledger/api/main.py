@@ -88,7 +88,10 @@ def create_app(settings: Settings | None = None, *, tokens: TokenRegistry | None
     install(app, tokens)  # the web workplace at /web and the invoice letter PDF, before the API's routes
     _routes(app)
     _handlers(app)
-    app.add_middleware(WebGate, tokens=tokens, max_body_bytes=config.max_body_bytes)  # Gate + web session
+    from ledger.api.lane import CommandLane
+
+    app.add_middleware(WebGate, tokens=tokens, max_body_bytes=config.max_body_bytes,  # Gate + web session
+                       lane=CommandLane(app, _routers()))
     app.add_middleware(RequestId)  # added last, so outermost: the id is bound before the gate runs
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
@@ -111,15 +114,45 @@ def _instance(request: Request) -> dict[str, Any]:
     return {"instance": request.url.path, "request_id": getattr(request.state, "request_id", None)}
 
 
-def _handlers(app: FastAPI) -> None:
-    @app.exception_handler(LedgerError)
-    async def ledger_error(request: Request, e: LedgerError) -> Response:
+def refusal(e: Exception, instance: dict[str, Any]) -> Response | None:
+    """The problem+json answer to an error a command or a read raised (a domain refusal, an HTTP
+    refusal, a store that did not answer), or None when it is none of those (a bug: the gate's
+    catch-all answers 500). The one mapping, for the app's handlers and the command lane."""
+    if isinstance(e, LedgerError):
         code, status, extra = from_ledger_error(e)
-        return problem(code, e.message, status=status, **_instance(request), **extra)
+        return problem(code, e.message, status=status, **instance, **extra)
+    if isinstance(e, ApiProblem):
+        return problem(e.code, e.detail, headers=e.headers, **instance, **e.extra)
+    if isinstance(e, sqlite3.OperationalError):
+        if "locked" not in str(e) and "busy" not in str(e):
+            return None
+        return problem("store-unavailable", "the database was busy for longer than its timeout; nothing was stored",
+                       headers={"Retry-After": "1"}, **instance)
+    if isinstance(e, _STORE_DOWN):
+        log.error("store unavailable", error=f"{type(e).__name__}: {e}")
+        return problem("store-unavailable", "the database did not answer; nothing was stored",
+                       headers={"Retry-After": "1"}, **instance)
+    return None
 
-    @app.exception_handler(ApiProblem)
-    async def api_problem(request: Request, e: ApiProblem) -> Response:
-        return problem(e.code, e.detail, headers=e.headers, **_instance(request), **e.extra)
+
+try:
+    import psycopg
+    import psycopg_pool
+
+    _STORE_DOWN: tuple[type[Exception], ...] = (psycopg.OperationalError, psycopg_pool.PoolTimeout)
+except ImportError:  # pragma: no cover - psycopg is a dependency
+    _STORE_DOWN = ()
+
+
+def _handlers(app: FastAPI) -> None:
+    async def refused(request: Request, e: Exception) -> Response:
+        response = refusal(e, _instance(request))
+        if response is None:
+            raise e
+        return response
+
+    for kind in (LedgerError, ApiProblem, sqlite3.OperationalError, *_STORE_DOWN):
+        app.add_exception_handler(kind, refused)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, e: RequestValidationError) -> Response:
@@ -147,27 +180,6 @@ def _handlers(app: FastAPI) -> None:
             detail = f"no route {request.method} {request.url.path}"
         return problem(code, detail, status=e.status_code if e.status_code >= 400 else 400,
                        headers=dict(e.headers or {}), **_instance(request))
-
-    @app.exception_handler(sqlite3.OperationalError)
-    async def sqlite_busy(request: Request, e: sqlite3.OperationalError) -> Response:
-        if "locked" not in str(e) and "busy" not in str(e):
-            raise e
-        return problem("store-unavailable", "the database was busy for longer than its timeout; nothing was stored",
-                       headers={"Retry-After": "1"}, **_instance(request))
-
-    try:
-        import psycopg
-        import psycopg_pool
-    except ImportError:  # pragma: no cover - psycopg is a dependency
-        return
-
-    async def pg_down(request: Request, e: Exception) -> Response:
-        log.error("store unavailable", error=f"{type(e).__name__}: {e}")
-        return problem("store-unavailable", "the database did not answer; nothing was stored",
-                       headers={"Retry-After": "1"}, **_instance(request))
-
-    app.add_exception_handler(psycopg.OperationalError, pg_down)
-    app.add_exception_handler(psycopg_pool.PoolTimeout, pg_down)
 
 
 def _who_may(doc: dict[str, Any]) -> None:

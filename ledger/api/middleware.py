@@ -14,13 +14,16 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from ledger import strict_json
 from ledger.api.auth import Principal, TokenRegistry
 from ledger.api.problems import problem
+
+if TYPE_CHECKING:
+    from ledger.api.lane import CommandLane
 
 log = structlog.get_logger("ledger.api")
 
@@ -43,10 +46,11 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 class Gate:
-    def __init__(self, app: Any, tokens: TokenRegistry, max_body_bytes: int) -> None:
+    def __init__(self, app: Any, tokens: TokenRegistry, max_body_bytes: int, lane: CommandLane | None = None) -> None:
         self.app = app
         self.tokens = tokens
         self.max_body = max_body_bytes
+        self.lane = lane  # answers well-formed commands without the app's routing (ledger.api.lane)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -71,12 +75,12 @@ class Gate:
             if refusal is not None:
                 await refusal(scope, receive, send_logged)
             else:
-                receive = await self._buffered(scope, receive, state)
-                if receive is None:
+                buffered = await self._buffered(scope, receive, state)
+                if buffered is None:
                     await self._respond(scope, send_logged, "payload-too-large",
                                         f"the body is larger than {self.max_body} bytes")
-                else:
-                    await self.app(scope, receive, send_logged)
+                elif self.lane is None or not await self.lane.answer(scope, buffered[0], send_logged, buffered[1]):
+                    await self.app(scope, buffered[0], send_logged)
         except Exception:
             log.exception("unhandled error", request_id=request_id, path=scope.get("path"))
             if status[0] == 0:
@@ -128,16 +132,17 @@ class Gate:
                            headers=headers)
         await response(scope, _no_receive, send)
 
-    async def _buffered(self, scope: Scope, receive: Any, state: dict[str, Any] | None = None) -> Any:
+    async def _buffered(self, scope: Scope, receive: Any, state: dict[str, Any] | None = None) -> tuple[Any, bytes] | None:
         """Read the whole body (at most the limit) before the app, so an oversized chunked body is a
-        clean 413 rather than a half-read request. Returns a receive that replays it, or None."""
+        clean 413 rather than a half-read request. Returns a receive that replays it and the body,
+        or None."""
         if scope.get("method") not in _BODY_METHODS:
-            return receive
+            return receive, b""
         chunks, size = [], 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return receive
+                return receive, b""
             body = message.get("body", b"")
             size += len(body)
             if size > self.max_body:
@@ -159,7 +164,7 @@ class Gate:
                 return {"type": "http.request", "body": whole, "more_body": False}
             return await receive()
 
-        return replay
+        return replay, whole
 
 
 def body_refusal(content_type: str | None, body: bytes) -> tuple[str, str] | None:

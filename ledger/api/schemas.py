@@ -988,7 +988,7 @@ class EvaluationGrantedList(Listing):
 # request the document calls valid is never refused as malformed (the schemathesis run checks it).
 
 _DATE_PREFIX = "^(19|20|21)[0-9]{2}-"  # dates and instants lie in 1900-2199 (ledger.api.screening)
-_IDEMPOTENCY_KEY = "^[!-~]{1,200}$"  # visible ASCII (ledger.api.commanding._KEY)
+_IDEMPOTENCY_KEY = "^[!-~]{1,200}$"  # visible ASCII (ledger.api.commanding.IDEMPOTENCY_KEY)
 _IF_MATCH = '^(\\*|(W/)?"?[0-9]{1,12}"?)$'  # ledger.api.commanding._IF_MATCH, or *
 
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from ledger.application.commands import Command, CommandSpec
-from ledger.domain.errors import InvalidInput, NotFound
+from ledger.domain.errors import InvalidInput, LedgerError, NotFound
 from ledger.domain.municipalities import municipality_code
 from ledger.store.decoding import aggregate_name, decode
 
@@ -73,6 +73,20 @@ class Records:
             return municipality_code(value)
         kind, what = owner
         return self.get(value if isinstance(value, UUID) else UUID(str(value)), kind, what).municipality
+
+
+    def known_municipality(self, spec: CommandSpec[C], command: C) -> int | None:
+        """`municipality_of` when it needs no read of the store (the owner record is cached or
+        the command names its municipality), else None; never raises."""
+        owner = spec.owner_record()
+        value = getattr(command, spec.owner)
+        try:
+            if owner is None:
+                return municipality_code(value)
+            record = self._cache.get(value if isinstance(value, UUID) else UUID(str(value)))
+        except (LedgerError, ValueError, TypeError):
+            return None
+        return record.municipality if record is not None and record.kind == owner[0] else None
 
 
 def code_of(value: object) -> int:

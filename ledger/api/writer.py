@@ -10,7 +10,7 @@ __all__ = ["Unanswered", "Writer", "versions_of"]
 
 
 class Writer(GroupCommit):
-    def _unanswered(self) -> Exception:
+    def unanswered(self) -> Exception:
         return ApiProblem("store-unavailable",
                           f"the command was not answered within {self.wait_seconds:g} s; it may still be stored: "
                           "retry with the same Idempotency-Key", headers={"Retry-After": "1"})

@@ -28,7 +28,12 @@ the thread asks the log which records changed since it last looked (one indexed 
 position: writers commit in position order, under the event table's lock), and forgets every
 cached aggregate that is behind. A group therefore reads exactly what it would have read from the
 store at that moment, whichever process wrote in between; a failed or unattributable store drops
-the thread's whole cache, so a half-applied aggregate is never reused.
+the thread's whole cache, so a half-applied aggregate is never reused. The ids the group's commands
+will create (a new order, a new delivery) are looked up in the same way, all in one query, and
+those with no event are cached as ABSENT, so no handler asks the store about them one by one.
+
+A caller that must not block (the API's event loop) queues its command with `submit` and is told
+through the Future; `execute` is the same and waits.
 
 Retries of one command (the same Idempotency-Key, so the same command id) that arrive while it is
 still running wait for it here, in this process, and then go the ordinary way: the first answer is
@@ -54,7 +59,8 @@ import structlog
 
 from ledger.application.commands import Command
 from ledger.application.ledger import Outcome, Submission
-from ledger.domain.base import Context
+from ledger.application.uow import ABSENT
+from ledger.domain.base import Context, key_id
 from ledger.domain.errors import ConcurrencyConflict, IdempotencyMismatch, LedgerError
 
 log = structlog.get_logger("ledger.application.group_commit")
@@ -91,27 +97,57 @@ class _Aggregates:
         self.aggregates: dict[UUID, Any] = {}
         self.position: int | None = None
 
-    def fresh(self, ledger: Any) -> dict[UUID, Any]:
-        """The cache, with every aggregate that changed in the log since the last look dropped."""
+    def fresh(self, ledger: Any, created: list[UUID]) -> dict[UUID, Any]:
+        """The cache, with every aggregate that changed in the log since the last look dropped and
+        the ids in `created` that have no event marked ABSENT. Both in one query for the group:
+        each command's handler would otherwise ask the store on its own whether its new order or
+        delivery exists (a round trip each). Ids that exist are left to the handler to load."""
         db = ledger.db
         table, column = db.events_table, db.position_column
         if self.position is None or len(self.aggregates) > self.max_cached:
             self.aggregates.clear()
             self.position = int(db.query(f"SELECT max({column}) FROM {table}")[0][0] or 0)
-            return self.aggregates
-        rows = db.query(f"SELECT originator_id, max(originator_version), max({column}) FROM {table} "
-                        f"WHERE {column} > ? GROUP BY originator_id", (self.position,))
-        for originator_id, version, position in rows:
+        unknown = [i for i in dict.fromkeys(created) if i not in self.aggregates]
+        sql = (f"SELECT originator_id, max(originator_version), max({column}) FROM {table} "
+               f"WHERE {column} > ? GROUP BY originator_id")
+        params: list[Any] = [self.position]
+        if unknown:  # an existing one comes back at version 0 (no event has it)
+            if db.is_postgres:
+                sql += f" UNION ALL SELECT DISTINCT originator_id, 0, 0 FROM {table} WHERE originator_id = ANY(%b)"
+                params.append(unknown)
+            else:  # the library stores SQLite's ids as 32 hex digits
+                sql += (f" UNION ALL SELECT DISTINCT originator_id, 0, 0 FROM {table} "
+                        f"WHERE originator_id IN ({','.join('?' * len(unknown))})")
+                params += [i.hex for i in unknown]
+        existing = set()
+        for originator_id, version, position in db.query(sql, params):
             key = originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
+            if not version:
+                existing.add(key)
+                continue
             cached = self.aggregates.get(key)
             if cached is not None and cached.version < version:
                 del self.aggregates[key]
             self.position = max(self.position, int(position))
+        for i in unknown:
+            if i not in existing:
+                self.aggregates[i] = ABSENT
         return self.aggregates
 
     def forget(self) -> None:
         self.aggregates.clear()
         self.position = None
+
+
+def _created(sub: Submission) -> UUID | None:
+    """The id of the record a creating command makes, as its handler makes it (the command's own
+    `<kind>_id`, else `key_id(kind, command id)`). Only used to look it up ahead: a wrong guess
+    costs the handler one load, never a wrong answer (ABSENT is only ever set for a missing id)."""
+    spec = sub.spec
+    if not spec.creates or spec.etag is None or sub.command is None:
+        return None
+    given = getattr(sub.command, f"{spec.etag}_id", None)
+    return given if isinstance(given, UUID) else key_id(spec.etag, sub.context.command_id)
 
 
 class GroupCommit:
@@ -137,6 +173,11 @@ class GroupCommit:
         self.singles = 0  # commands run on their own
 
     # -- for request threads --------------------------------------------------------------
+    @property
+    def queued(self) -> bool:
+        """Commands go to the writer threads (without them, each runs alone in its caller's thread)."""
+        return bool(self._workers) and self.max_batch > 1
+
     def execute(self, command: Command, context: Context, expected: dict[UUID, int] | None = None,
                 payload: Mapping[str, Any] | None = None) -> Outcome:
         """The command's Outcome (or its refusal raised), as `Ledger.execute` would give it, with
@@ -145,48 +186,75 @@ class GroupCommit:
         command_id = context.command_id
         deadline = time.monotonic() + self.wait_seconds
         while True:
-            with self._running_lock:
-                running = self._running.get(command_id)
-                if running is None:
-                    mine = self._running[command_id] = threading.Event()
-                    break
+            mine, running = self._claim(command_id)
+            if mine is not None:
+                break
+            assert running is not None
             # The same command is running for another request (a retry sent before the first
             # answer came): wait for its answer, then ask again, which replays it.
             if not running.wait(max(0.0, deadline - time.monotonic())):
-                raise self._unanswered()
+                raise self.unanswered()
+        item = _Item(Submission.of(command, context, payload), expected)
+        if not self.queued:
+            try:
+                return self._alone(item)  # type: ignore[no-any-return]
+            finally:
+                self._release(command_id, mine)
+        self._enqueue(item, mine)
         try:
-            outcome: Outcome = self._execute(_Item(Submission.of(command, context, payload), expected))
-            if outcome.replayed and not outcome.versions:
-                outcome.versions = versions_of(self.ledger, outcome.command_id, outcome.position)
-            return outcome
-        finally:
-            with self._running_lock:
-                del self._running[command_id]
-            mine.set()
+            return item.future.result(self.wait_seconds)  # type: ignore[no-any-return]
+        except FutureTimeout:
+            raise self.unanswered() from None
 
-    def _unanswered(self) -> Exception:
+    def submit(self, command: Command, context: Context, expected: dict[UUID, int] | None = None,
+               payload: Mapping[str, Any] | None = None) -> Future[Any] | None:
+        """`execute` without waiting, for a caller that must not block (the API's event loop): the
+        Future of the Outcome, set by a writer thread; None when the command cannot be queued so
+        (no writer threads, or the same command is running for another request): the caller then
+        uses `execute`, which waits for it."""
+        if not self.queued:
+            return None
+        mine, _running = self._claim(context.command_id)
+        if mine is None:
+            return None
+        item = _Item(Submission.of(command, context, payload), expected)
+        self._enqueue(item, mine)
+        return item.future
+
+    def _claim(self, command_id: str) -> tuple[threading.Event | None, threading.Event | None]:
+        """(mine, None): the command is now running here; (None, theirs): it runs for another request."""
+        with self._running_lock:
+            running = self._running.get(command_id)
+            if running is not None:
+                return None, running
+            mine = self._running[command_id] = threading.Event()
+            return mine, None
+
+    def _release(self, command_id: str, mine: threading.Event) -> None:
+        with self._running_lock:
+            del self._running[command_id]
+        mine.set()
+
+    def _enqueue(self, item: _Item, mine: threading.Event) -> None:
+        # Released when answered, whoever waits (a caller that gave up on time included), so a
+        # retry never runs beside its original in this process.
+        item.future.add_done_callback(lambda _: self._release(item.context.command_id, mine))
+        self._queue.put(item)
+
+    def unanswered(self) -> Exception:
         """What a caller waiting too long gets (the API words it as its 503)."""
         return Unanswered(self.wait_seconds)
-
-    def _execute(self, item: _Item) -> Any:
-        if not self._workers or self.max_batch == 1:
-            return self._alone(item)
-        self._queue.put(item)
-        try:
-            return item.future.result(self.wait_seconds)
-        except FutureTimeout:
-            raise self._unanswered() from None
 
     # -- the writer thread ----------------------------------------------------------------
     def _store(self, subs: list[Submission], expected: dict[UUID, int] | None = None) -> list[Outcome]:
         """`Ledger.execute_batch` over this thread's cached aggregates (request threads, which run
-        commands alone when there are no writer threads, use none)."""
+        commands alone when there are no writer threads, use none), with every outcome's versions."""
         aggregates: _Aggregates | None = getattr(self._local, "aggregates", None)
         if aggregates is None:
-            return self.ledger.execute_batch(subs, expected_versions=expected)  # type: ignore[no-any-return]
+            return self._answered(self.ledger.execute_batch(subs, expected_versions=expected))
         try:
-            cache = aggregates.fresh(self.ledger)
-            return self.ledger.execute_batch(subs, expected_versions=expected, cache=cache)  # type: ignore[no-any-return]
+            cache = aggregates.fresh(self.ledger, [i for i in map(_created, subs) if i is not None])
+            return self._answered(self.ledger.execute_batch(subs, expected_versions=expected, cache=cache))
         except LedgerError as e:
             # A handler's refusal (it names its command) leaves the cache as it was: the unit of
             # work dropped what the refused group changed. Anything else may have left an
@@ -197,6 +265,20 @@ class GroupCommit:
         except BaseException:
             aggregates.forget()
             raise
+
+    def _answered(self, outcomes: list[Outcome]) -> list[Outcome]:
+        """A replay's position and versions: a retry of a command earlier in the same batch gets
+        that command's; one of a command stored before reads them back from the log."""
+        first = {o.command_id: o for o in outcomes if not o.replayed}
+        for outcome in outcomes:
+            if not outcome.replayed:
+                continue
+            original = first.get(outcome.command_id)
+            if original is not None:
+                outcome.position, outcome.versions = original.position, original.versions
+            elif not outcome.versions:
+                outcome.versions = versions_of(self.ledger, outcome.command_id, outcome.position)
+        return outcomes
 
     def start(self) -> None:
         for n in range(self.threads):
@@ -272,14 +354,7 @@ class GroupCommit:
                 break  # a fault: one at a time below, so only its command gets it
             self.batches += 1
             self.commands += len(items)
-            versions = _versions_by_command(self.ledger, outcomes)
-            first = {o.command_id: o for o in outcomes if not o.replayed}
             for item, outcome in zip(items, outcomes):
-                if not outcome.replayed:
-                    outcome.versions = versions.get(outcome.command_id, {})
-                elif outcome.command_id in first:  # a retry of a command earlier in this same batch
-                    outcome.position = first[outcome.command_id].position
-                    outcome.versions = versions.get(outcome.command_id, {})
                 item.future.set_result(outcome)
             return
         for item in items:
@@ -326,25 +401,3 @@ def versions_of(ledger: Any, command_id: str, position: int | None, max_pages: i
         stop = start - 1
     return versions
 
-
-def _versions_by_command(ledger: Any, outcomes: list[Any]) -> dict[str, dict[str, int]]:
-    """command id -> {aggregate id: version it left} for a freshly stored batch, read back from the
-    batch's own events (they end at its position and are contiguous: writers are serialised)."""
-    fresh = {o.command_id for o in outcomes if not o.replayed}
-    position = max((o.position or 0 for o in outcomes if not o.replayed), default=0)
-    out: dict[str, dict[str, int]] = {cid: {} for cid in fresh}
-    stop, page = position, 256
-    while stop > 0:
-        start = max(1, stop - page + 1)
-        rows = ledger.recorder.select_notifications(start, page, stop=stop, inclusive_of_start=True)
-        for n in reversed(rows):
-            cid = orjson.loads(n.state).get("command_id")
-            if cid not in fresh:
-                return out
-            mine = out[cid]
-            key = str(n.originator_id)
-            mine[key] = max(mine.get(key, 0), n.originator_version)
-        if not rows:
-            break
-        stop = start - 1
-    return out

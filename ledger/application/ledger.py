@@ -199,6 +199,7 @@ class Ledger(Application[UUID]):
                 spec = spec_of(command)
                 ctx = sub.context if sub.context.command_type else Context(
                     sub.context.actor, sub.context.role, cid, sub.context.recorded, spec.name)
+                mark = len(uow.handed)
                 try:
                     result = spec.handler(uow, command, ctx, self)
                 except LedgerError as e:
@@ -207,9 +208,10 @@ class Ledger(Application[UUID]):
                 records.append({"command_id": cid, "command_type": sub.command_type, "payload_hash": h,
                                 "result": result})
                 in_batch[cid] = (h, {**result, "position": None})
-                outcomes.append(Outcome(cid, sub.command_type, result, None))
+                # The versions this command left its records at (what its ETag reports): a later
+                # command of the batch may move the same record on.
+                outcomes.append(Outcome(cid, sub.command_type, result, None, versions=uow.changed_since(mark)))
             changed = uow.pending()
-            versions = {str(a.id): a.version for a in changed}
             if records:
                 recordings = self.save(*changed, commands=records, identities=staged)
                 position = max((r.notification.id for r in recordings), default=None)
@@ -250,7 +252,6 @@ class Ledger(Application[UUID]):
             assert o is not None
             if not o.replayed:
                 o.position = position
-                o.versions = versions
             done.append(o)
         return done
 

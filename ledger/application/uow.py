@@ -17,6 +17,19 @@ from ledger.domain.errors import NotFound, StaleVersion
 A = TypeVar("A", bound=LedgerAggregate)
 
 
+class Absent:
+    """A cache's entry for an id known not to exist (the writer's group commit looks up the ids a
+    group will create in one query): `find` takes it for "no such aggregate", as its type check
+    refuses it, without asking the store. Version 0, so a cache checked against the log drops it
+    as soon as the id gains an event."""
+
+    pending_events: tuple[()] = ()
+    version = 0
+
+
+ABSENT = Absent()
+
+
 class UnitOfWork:
     def __init__(self, app: Any, expected_versions: dict[UUID, int] | None = None,
                  cache: dict[UUID, LedgerAggregate] | None = None) -> None:
@@ -24,8 +37,12 @@ class UnitOfWork:
         self.expected = expected_versions or {}
         # A cache shared across batches (the import) is only safe while nobody else writes; a
         # stale entry is caught by the store's version check at save time, never silently.
+        # It may hold ABSENT for an id known not to exist (find answers None without a load).
         self.seen: dict[UUID, LedgerAggregate] = cache if cache is not None else {}
         self.used: dict[UUID, LedgerAggregate] = {}  # what this unit handed out
+        # Each hand-out with the version it had then (a new aggregate: 0), in order: what a
+        # command of a batch changed is what it was handed out at a lower version than it is now.
+        self.handed: list[tuple[LedgerAggregate, int]] = []
 
     def find(self, cls: type[A], aggregate_id: UUID) -> A | None:
         agg = self.seen.get(aggregate_id)
@@ -38,6 +55,7 @@ class UnitOfWork:
         if not isinstance(agg, cls):
             return None
         self.used[aggregate_id] = agg
+        self.handed.append((agg, agg.version))
         want = self.expected.get(aggregate_id) if self.expected else None
         if want is not None and agg.version != want:
             raise StaleVersion(f"{cls.__name__} {aggregate_id} is at version {agg.version}, not {want}",
@@ -53,7 +71,15 @@ class UnitOfWork:
     def add(self, agg: A) -> A:
         self.seen[agg.id] = agg
         self.used[agg.id] = agg
+        self.handed.append((agg, 0))
         return agg
+
+    def changed_since(self, mark: int) -> dict[str, int]:
+        """aggregate id -> version, of those changed since `mark` (a length of `handed`)."""
+        first: dict[UUID, tuple[LedgerAggregate, int]] = {}
+        for agg, version in self.handed[mark:]:
+            first.setdefault(agg.id, (agg, version))
+        return {str(agg.id): agg.version for agg, version in first.values() if agg.version > version}
 
     def pending(self) -> list[LedgerAggregate]:
         """Every aggregate this unit handed out that now has events to save."""
@@ -64,6 +90,8 @@ class UnitOfWork:
         for agg in self.pending():
             self.seen.pop(agg.id, None)
         self.used.clear()
+        self.handed.clear()
 
     def saved(self) -> None:
         self.used.clear()
+        self.handed.clear()

@@ -3,6 +3,8 @@ and one follower leads the projection catch-up (ADR 0025)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from ledger.api.follower import Follower
@@ -43,6 +45,32 @@ def test_a_writer_sees_what_another_process_changed_in_a_record_it_has_cached(da
         b.close()
 
 
+def test_a_record_a_writer_looked_up_as_absent_is_loaded_once_another_process_creates_it(database_url):
+    a, b = open_ledger(database_url), open_ledger(database_url)
+    writer = GroupCommit(a, max_batch=64, threads=1)
+    writer.start()
+    try:
+        herning(b)
+        citizen = citizen_with_grant(b)
+        # a's group looks up the id the order of command o-3 would get: there is none (ABSENT).
+        refused = lookup("place_order").parse({"citizen_id": citizen, "offer_id": "no-such-offer", "kind": "one_off",
+                                               "start": "2019-03-01", "minutes": 60})
+        with pytest.raises(LedgerError):
+            writer.execute(refused, Context("tester", "assessor", "o-3", at("2019-06-01T09:00:00+00:00")))
+        # Another process places that very order (same command id, so the same order id) ...
+        order = run(b, "place_order", {"citizen_id": citizen, "offer_id": "extra-cleaning", "kind": "one_off",
+                                       "start": "2019-03-01", "minutes": 60}, role="assessor", command_id="o-3").result
+        # ... and a delivery through a's writer finds it, instead of its cached "no such order".
+        delivery = lookup("record_delivery").parse({"order_id": order["order_id"], "date": "2019-03-01",
+                                                    "band": "weekday_day", "minutes": 60, "staff_id": "s-1"})
+        outcome = writer.execute(delivery, Context("tester", "provider_staff", "d-1", at("2019-06-01T09:00:00+00:00")))
+        assert outcome.result["order_id"] == order["order_id"]
+    finally:
+        writer.stop()
+        a.close()
+        b.close()
+
+
 @pytest.mark.postgres
 def test_one_follower_leads_and_the_other_reads_its_positions(database_url):
     if not database_url.startswith("postgresql"):
@@ -58,7 +86,10 @@ def test_one_follower_leads_and_the_other_reads_its_positions(database_url):
         second.watch()
         assert second.reached == first.reached > 0
         assert second.wait_for(first.reached, 1.0)
-        first.stop()  # its session ends: the lead is free
+        first.stop()  # its session ends: the lead is free once the server has ended it (not at once)
+        deadline = time.monotonic() + 5
+        while not second.leads() and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert second.leads()
     finally:
         first.stop()

@@ -136,7 +136,10 @@ class CommandSpec(Generic[C]):
         """Where the created record is read (the result's values win over the command's)."""
         if self.location is None:
             return None
-        return self.location.format(**{**cmd.model_dump(mode="json"), **result})
+        try:  # the result names the created record (the common case): no dump of the whole command
+            return self.location.format(**result)
+        except KeyError:
+            return self.location.format(**{**cmd.model_dump(mode="json"), **result})
 
     def owner_record(self) -> tuple[str, str] | None:
         """(aggregate class, word) of the record the owner field names; None for a municipality."""
