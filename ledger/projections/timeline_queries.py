@@ -4,7 +4,7 @@ D ("as effective on") is an ISO date; K ("as known at") is a recorded instant, o
 "everything recorded so far". A row is visible at (D, K) when valid_from <= D < valid_to and
 recorded_from <= K < recorded_to. Facts of different aggregates (grants and the scheme's covered
 sections, deliveries and their prices) are combined here, each filtered at the same K. Totals over
-all citizens are counted in the database from the grant rows (`totals_at`).
+all citizens are read from the points the timeline pre-sums (`totals_at`).
 
 On PostgreSQL a report's statements run in one read-only REPEATABLE READ transaction (one state of
 the tables even while a catch-up writes), as prepared statements with generic plans, with JIT and
@@ -29,12 +29,15 @@ what was actually invoiced and credited is the billing projection's business.
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
+
+import orjson
 
 from ledger.db import Database
 from ledger.domain.citizen import value_on
@@ -45,7 +48,8 @@ from ledger.domain.pricing import PriceVersion, price_delivery, price_version_on
 from ledger.domain.values import month_end, parse_day_or_instant, plausible_date
 from ledger.projections.reader import recorded_key
 from ledger.projections.survey_queries import surveys_at
-from ledger.projections.timeline import FENWICK_BASE, FENWICK_SIZE, MIN_SPAN, OPEN_DATE, RECORDED, TOP_SPAN
+from ledger.projections.timeline import (DAY_US, FENWICK_BASE, FENWICK_SIZE, MIN_SPAN, OPEN_DATE, RECORDED, TOP_SPAN,
+                                         day_number, instant, lag_bounds, lag_group, quarter)
 
 KNOWN_NOW = "9999-12-31T00:00:00.000000"  # after every real instant, before OPEN_RECORDED
 _SUFFIX = re.compile(r"^[a-z0-9_]{0,20}$")
@@ -261,85 +265,117 @@ def totals_at(db: Reader, ms: list[int], days: list[str], k: str, suffix: str = 
     active grant of that code, and their weekly minutes) and "s:<sections>" (citizens whose active
     grants are under exactly those sections, in sorted order).
 
-    Counted at query time from the grant rows believed at K (ADR 0022): a citizen's grants are one
-    aggregate's, so the rows believed at K are the grants as that assessment stood at K, which is
-    what the totals mean. One day is counted in the database over the interval index
-    (`stab_arms`); several days read the municipalities' grant rows believed at K once and sweep
-    each citizen's rows over the days (`_sweep`)."""
+    Read from the points the timeline pre-sums (timeline.TOTALS, ADR 0022 round 6): the total
+    on D at K is the sum of the points recorded by K (t <= K) dated by D (a <= D). Per lag group
+    [l1, l2] (a - date(t) in it) and with delta = D - date(K):
+    - l2 <= delta: every point recorded by K is dated by D (a <= date(t) + l2 <= D): the
+      running sum along recorded time at K (axis "u");
+    - l1 > delta: every point dated by D was recorded before the day of K (date(t) <= D - l1 <
+      date(K)): the running sum along effective dates at D (axis "a");
+    - the one group with l1 <= delta < l2: the running sum at the end of day D - l2 (those are
+      all dated by D and recorded before K) and each point recorded after that, up to K, that is
+      dated by D: at most 63 days of one group's points.
+    At K = now every point is recorded by K: the running sums at D (axis "a") for every group."""
     out: dict[str, dict[tuple[int, str], list[int]]] = {d: {} for d in days}
     if not ms or not days:
         return out
-    grants_t = _t("tl_grants", suffix)
-    if len(days) > 1:
-        rows = _rows(db, f"SELECT municipality, citizen_id, fsiii, section, weekly_minutes, valid_from, valid_to "
-                         f"FROM {grants_t} WHERE municipality IN ({_marks(ms)}) AND recorded_from <= ? "
-                         "AND recorded_to > ? AND valid_from <= ? AND valid_to > ?", [*ms, k, k, max(days), min(days)])
-        return _sweep(rows, days)
-    columns = "municipality, citizen_id, fsiii, section, weekly_minutes"
-    rows_sql, params = stab_arms(grants_t, columns, f"municipality IN ({_marks(ms)})", ms, days[0], k)
-    sections = "string_agg(DISTINCT section, ',')" if db.is_postgres else "group_concat(DISTINCT section)"
-    sql = (f"WITH a AS (SELECT {columns} FROM ({rows_sql}) x) "
-           "SELECT 'c', municipality, fsiii, COUNT(DISTINCT citizen_id), SUM(weekly_minutes) FROM a "
-           "GROUP BY municipality, fsiii UNION ALL "
-           "SELECT 's', municipality, sections, COUNT(*), 0 FROM "
-           f"(SELECT municipality, citizen_id, {sections} AS sections FROM a GROUP BY municipality, citizen_id) p "
-           "GROUP BY municipality, sections")
-    per = out[days[0]]
-    for kind, m, name, citizens, minutes in _rows(db, sql, params):
-        if kind == "s":  # the database lists a citizen's sections in no particular order
-            name = ",".join(sorted(name.split(",")))
-        v = per.setdefault((int(m), f"{kind}:{name}"), [0, 0])
-        v[0] += int(citizens)
-        v[1] += int(minutes or 0)
+    now = k == KNOWN_NOW
+    kt = instant(k)
+    kd = kt // DAY_US
+    wanted = {d: day_number(d) for d in days}
+    # The instant each day's window starts after (the end of day D - l2), or K when it has none.
+    starts = {d: _window(n - kd, n, kt) for d, n in wanted.items()}
+    table = _t("tl_totals", suffix)
+    latest = (f"(SELECT MAX(x.period) FROM {table} x WHERE x.municipality = t.municipality AND x.axis = ? "
+              "AND x.period >= 0 AND x.period <= ?)")
+    sql = (f"SELECT municipality, axis, period, data FROM {table} t WHERE municipality IN ({_marks(ms)}) "
+           f"AND axis = ? AND period <= ? AND period >= COALESCE({latest}, 0)")
+    first_a, last_a = quarter(min(wanted.values())), quarter(max(wanted.values()))
+    statements, params = [sql], [*ms, "a", last_a, "a", first_a]
+    if not now:
+        statements.append(sql)
+        params += [*ms, "u", quarter(kd), "u", quarter(min(starts.values()) // DAY_US)]
+    rows: dict[tuple[int, str], list[tuple[int, dict[str, list[Any]]]]] = defaultdict(list)
+    for m, axis, period, data in _rows(db, " UNION ALL ".join(statements), params):
+        rows[(int(m), axis)].append((int(period), orjson.loads(data)))
+    for found in rows.values():
+        found.sort(key=lambda r: r[0])
+    for m in ms:
+        by_a, by_u = rows.get((m, "a"), []), rows.get((m, "u"), [])
+        for d, n in wanted.items():
+            per = out[d]
+            delta = n - kd
+            for gk, entry in _row_on(by_a, quarter(n)).items():
+                g, key, l1, _l2 = _group_key(gk)
+                if now or l1 > delta:
+                    _add(per, m, key, _running(entry, entry[2], n))
+            if now:
+                continue
+            for gk, entry in _row_on(by_u, quarter(kd)).items():
+                g, key, _l1, l2 = _group_key(gk)
+                if l2 <= delta:
+                    _add(per, m, key, _running(entry, entry[2], kt))
+            start = starts[d]
+            if start == kt:
+                continue
+            window = lag_group(delta)
+            for gk, entry in _row_on(by_u, quarter(start // DAY_US)).items():
+                if _group_key(gk)[0] == window:
+                    _add(per, m, _group_key(gk)[1], _running(entry, entry[2], start))
+            for period, row in by_u:
+                if period < quarter(start // DAY_US) or period > quarter(kd):
+                    continue
+                for gk, entry in row.items():
+                    if _group_key(gk)[0] != window:
+                        continue
+                    ts, dated, cs, mins = entry[2], entry[3], entry[4], entry[5]
+                    c0, m0 = entry[0], entry[1]
+                    i = bisect_right(ts, start)
+                    c, w = (cs[i - 1], mins[i - 1]) if i else (c0, m0)
+                    dc = dm = 0
+                    for j in range(i, bisect_right(ts, kt)):
+                        if dated[j] <= n:
+                            dc += cs[j] - c
+                            dm += mins[j] - w
+                        c, w = cs[j], mins[j]
+                    _add(per, m, _group_key(gk)[1], (dc, dm))
+    for per in out.values():
+        for key in [key for key, v in per.items() if not v[0] and not v[1]]:
+            del per[key]
     return out
 
 
-def _sweep(rows: list[tuple], days: list[str]) -> dict[str, dict[tuple[int, str], list[int]]]:
-    """The totals on each day from grant rows (municipality, citizen, fsiii, section, weekly
-    minutes, valid_from, valid_to): per citizen, the days between two of its rows' ends share one
-    set of active rows, counted once into difference arrays over the days, then summed up."""
-    order = sorted(set(days))
-    n = len(order)
-    pieces: dict[tuple[int, str], list[tuple[int, int, str, str, int]]] = defaultdict(list)
-    for m, citizen, fsiii, section, weekly, vf, vt in rows:
-        i, j = bisect_left(order, vf), bisect_left(order, vt)  # the days d with vf <= d < vt
-        if i < j:
-            pieces[(int(m), citizen)].append((i, j, fsiii, section, int(weekly)))
-    diffs: dict[tuple[int, str], list[list[int]]] = {}
+def _window(delta: int, n: int, kt: int) -> int:
+    """The instant after which the window group's points are read one by one (the end of day
+    D - l2), or K itself when D - date(K) falls on no window (an edge of a group, or a group of
+    one lag)."""
+    l1, l2 = lag_bounds(lag_group(delta))
+    return (n - l2 + 1) * DAY_US - 1 if l1 <= delta < l2 else kt
 
-    def add(key: tuple[int, str], a: int, b: int, minutes: int) -> None:
-        d = diffs.get(key)
-        if d is None:
-            d = diffs[key] = [[0] * (n + 1), [0] * (n + 1)]
-        d[0][a] += 1
-        d[0][b] -= 1
-        d[1][a] += minutes
-        d[1][b] -= minutes
 
-    for (m, _citizen), own in pieces.items():
-        points = sorted({p[0] for p in own} | {p[1] for p in own})
-        for a, b in zip(points, points[1:]):
-            minutes: dict[str, int] = {}
-            sections: set[str] = set()
-            for i, j, fsiii, section, weekly in own:
-                if i <= a < j:
-                    minutes[fsiii] = minutes.get(fsiii, 0) + weekly
-                    sections.add(section)
-            if not sections:
-                continue
-            for code, weekly in minutes.items():
-                add((m, f"c:{code}"), a, b, weekly)
-            add((m, "s:" + ",".join(sorted(sections))), a, b, 0)
-    by_day: list[dict[tuple[int, str], list[int]]] = [{} for _ in range(n)]
-    for key, (citizen_diff, minute_diff) in diffs.items():
-        c = w = 0
-        for i in range(n):
-            c += citizen_diff[i]
-            w += minute_diff[i]
-            if c:
-                by_day[i][key] = [c, w]
-    found = dict(zip(order, by_day))
-    return {d: {key: list(v) for key, v in found[d].items()} for d in days}
+@lru_cache(maxsize=4096)
+def _group_key(gk: str) -> tuple[int, str, int, int]:
+    """"<group>|<key>" -> (group, key, its first lag, its last lag)."""
+    g, key = gk.split("|", 1)
+    return (int(g), key, *lag_bounds(int(g)))
+
+
+def _row_on(rows: list[tuple[int, dict[str, list[Any]]]], period: int) -> dict[str, list[Any]]:
+    """The row that holds the running sums of `period`: the last one at or before it."""
+    i = bisect_right(rows, period, key=lambda r: r[0])
+    return rows[i - 1][1] if i else {}
+
+
+def _running(entry: list[Any], positions: list[int], at: int) -> tuple[int, int]:
+    """The running sums of one row's entry at `at` (an instant on axis u, a day on axis a)."""
+    i = bisect_right(positions, at)
+    return (entry[-2][i - 1], entry[-1][i - 1]) if i else (entry[0], entry[1])
+
+
+def _add(per: dict[tuple[int, str], list[int]], m: int, key: str, value: tuple[int, int]) -> None:
+    v = per.setdefault((m, key), [0, 0])
+    v[0] += value[0]
+    v[1] += value[1]
 
 
 def _figures(totals: dict[tuple[int, str], list[int]], buyer_rows: dict[tuple[int, str], tuple[int, int]],
