@@ -46,6 +46,7 @@ from typing import Any
 import orjson
 
 from ledger.domain.catalogue import band_costs
+from ledger.domain.survey import MEASURES
 from ledger.projections.engine import Projection, RawEvent, Table, View
 from ledger.projections.reader import recorded_key
 
@@ -103,8 +104,9 @@ ORDERS = Table(
     indexes=_STABBED,
 )
 # The totals over all citizens (citizens with an active grant per FSIII code and their weekly
-# minutes, citizens per set of sections) pre-summed for any (D, K) (ADR 0022, round 6): each
-# grant event's change of its citizen's share is a set of points (t, a, key, change): from
+# minutes, citizens per set of sections) and the survey answers (responses per round, answers
+# per round, measure and score) pre-summed for any (D, K) (ADR 0022, round 6): each grant event's
+# change of its citizen's share, and each response, is a set of points (t, a, key, change): from
 # recorded instant t on, the key's total on every date D >= a moves by the change. Totals(D, K)
 # sums the points with t <= K and a <= D. Points are grouped by their lag a - date(t); within a
 # group the sum is a prefix sum along one axis (see `totals` in timeline_queries.py). Rows per
@@ -542,6 +544,19 @@ class TimelineProjection(Projection):
             g["segs"] = segs
         self._pending = {}
 
+    # survey answers -------------------------------------------------------------------
+    def on_SurveyResponseRecorded(self, e: RawEvent, view: View) -> None:
+        # Never revised: one point per count, from its instant on, dated by the day it was given.
+        s = e.state
+        t, a, round_id = instant(recorded_key(e.recorded)), day_number(s["effective"]), s["round_id"]
+        points = self._points[s["municipality"]]
+        points.append((t, a, f"r:{round_id}", 1, 0))
+        for measure in MEASURES:
+            score = s["answers"].get(measure)
+            if score is not None:
+                points.append((t, a, f"q:{round_id}|{measure}|{score}", 1, 0))
+        self._n_points += 1 + len(MEASURES)
+
     # providers ------------------------------------------------------------------------
     def on_CitizenRegistered(self, e: RawEvent, view: View) -> None:
         if e.state["provider"] != "municipal":
@@ -730,6 +745,12 @@ def share_steps(grants: dict[str, dict[str, Any]]) -> dict[tuple[int, str], tupl
     return out
 
 
+def totals_row(data: str) -> dict[str, list[Any]]:
+    """A tl_totals row decoded whole (the catch-up's merges; a read decodes only the entries it
+    needs, see timeline_queries.totals_at)."""
+    return {gk: orjson.loads(entry) for gk, entry in orjson.loads(data).items()}
+
+
 def _row_points(axis: str, row: dict[str, list[Any]]) -> dict[str, dict[Any, list[int]]]:
     """A row's own points: "<group>|<key>" -> (t, a) (axis u) or a (axis a) -> [citizens, minutes].
 
@@ -777,23 +798,25 @@ def merge_totals(view: View, m: int, points: list[tuple[int, int, str, int, int]
         earlier = [p for p in periods if p < first]
         running: dict[str, list[int]] = {}
         if earlier:  # the sums at the end of the last quarter before the first changed one
-            for gk, entry in orjson.loads(view.get(TOTALS, m, axis, earlier[-1])["data"]).items():
+            for gk, entry in totals_row(view.get(TOTALS, m, axis, earlier[-1])["data"]).items():
                 running[gk] = [entry[-2][-1] if entry[-2] else entry[0], entry[-1][-1] if entry[-1] else entry[1]]
         kept = list(earlier)
         for p in sorted({p for p in periods if p >= first} | set(new)):
             row = view.get(TOTALS, m, axis, p)
-            own = _row_points(axis, orjson.loads(row["data"])) if row else {}
+            own = _row_points(axis, totals_row(row["data"])) if row else {}
             for gk, cells in new.get(p, {}).items():
                 mine = own.setdefault(gk, {})
                 for spot, (c, w) in cells.items():
                     had = mine.get(spot)
                     mine[spot] = [c, w] if had is None else [had[0] + c, had[1] + w]
-            data: dict[str, list[Any]] = {}
+            data: dict[str, str] = {}  # each entry JSON of its own: a read decodes the few it needs
+            has_points = False
             for gk in sorted(running.keys() | own.keys()):
                 c0, m0 = running.get(gk, (0, 0))
                 spots = sorted(s for s, v in own.get(gk, {}).items() if v[0] or v[1])
                 if not spots and not (c0 or m0):
                     continue
+                has_points = has_points or bool(spots)
                 cells = own.get(gk, {})
                 cs, ms_, c, w = [], [], c0, m0
                 for spot in spots:
@@ -802,11 +825,12 @@ def merge_totals(view: View, m: int, points: list[tuple[int, int, str, int, int]
                     cs.append(c)
                     ms_.append(w)
                 if axis == "u":
-                    data[gk] = [c0, m0, [s[0] for s in spots], [s[1] for s in spots], cs, ms_]
+                    entry = [c0, m0, [s[0] for s in spots], [s[1] for s in spots], cs, ms_]
                 else:
-                    data[gk] = [c0, m0, spots, cs, ms_]
+                    entry = [c0, m0, spots, cs, ms_]
+                data[gk] = orjson.dumps(entry).decode()
                 running[gk] = [c, w]
-            if any(entry[2] for entry in data.values()):
+            if has_points:
                 kept.append(p)
                 view.put(TOTALS, {"municipality": m, "axis": axis, "period": p,
                                   "data": orjson.dumps(data).decode()})

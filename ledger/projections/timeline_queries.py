@@ -263,7 +263,8 @@ def totals_at(db: Reader, ms: list[int], days: list[str], k: str, suffix: str = 
     """Totals over all citizens of these municipalities on each day, as known at K:
     day → (municipality, key) → [citizens, weekly minutes]. Keys: "c:<fsiii>" (citizens with an
     active grant of that code, and their weekly minutes) and "s:<sections>" (citizens whose active
-    grants are under exactly those sections, in sorted order).
+    grants are under exactly those sections, in sorted order); and the survey answers given by
+    the day: "r:<round>" (responses) and "q:<round>|<measure>|<score>" (answers with that score).
 
     Read from the points the timeline pre-sums (timeline.TOTALS, ADR 0022 round 6): the total
     on D at K is the sum of the points recorded by K (t <= K) dated by D (a <= D). Per lag group
@@ -295,9 +296,10 @@ def totals_at(db: Reader, ms: list[int], days: list[str], k: str, suffix: str = 
     if not now:
         statements.append(sql)
         params += [*ms, "u", quarter(kd), "u", quarter(min(starts.values()) // DAY_US)]
-    rows: dict[tuple[int, str], list[tuple[int, dict[str, list[Any]]]]] = defaultdict(list)
+    rows: dict[tuple[int, str], list[tuple[int, dict[str, Any]]]] = defaultdict(list)
     for m, axis, period, data in _rows(db, " UNION ALL ".join(statements), params):
-        rows[(int(m), axis)].append((int(period), orjson.loads(data)))
+        rows[(int(m), axis)].append((int(period), orjson.loads(data)))  # entries stay JSON text till used
+    loads = orjson.loads
     for found in rows.values():
         found.sort(key=lambda r: r[0])
     for m in ms:
@@ -306,39 +308,29 @@ def totals_at(db: Reader, ms: list[int], days: list[str], k: str, suffix: str = 
             per = out[d]
             delta = n - kd
             for gk, entry in _row_on(by_a, quarter(n)).items():
-                g, key, l1, _l2 = _group_key(gk)
+                _g, key, l1, _l2 = _group_key(gk)
                 if now or l1 > delta:
-                    _add(per, m, key, _running(entry, entry[2], n))
+                    _add(per, m, key, _running(loads(entry), n))
             if now:
                 continue
             for gk, entry in _row_on(by_u, quarter(kd)).items():
-                g, key, _l1, l2 = _group_key(gk)
+                _g, key, _l1, l2 = _group_key(gk)
                 if l2 <= delta:
-                    _add(per, m, key, _running(entry, entry[2], kt))
+                    _add(per, m, key, _running(loads(entry), kt))
             start = starts[d]
             if start == kt:
                 continue
-            window = lag_group(delta)
-            for gk, entry in _row_on(by_u, quarter(start // DAY_US)).items():
-                if _group_key(gk)[0] == window:
-                    _add(per, m, _group_key(gk)[1], _running(entry, entry[2], start))
+            window, first_u = lag_group(delta), quarter(start // DAY_US)
+            for gk, entry in _row_on(by_u, first_u).items():
+                g, key, _l1, _l2 = _group_key(gk)
+                if g == window:
+                    _add(per, m, key, _running(loads(entry), start))
             for period, row in by_u:
-                if period < quarter(start // DAY_US) or period > quarter(kd):
-                    continue
-                for gk, entry in row.items():
-                    if _group_key(gk)[0] != window:
-                        continue
-                    ts, dated, cs, mins = entry[2], entry[3], entry[4], entry[5]
-                    c0, m0 = entry[0], entry[1]
-                    i = bisect_right(ts, start)
-                    c, w = (cs[i - 1], mins[i - 1]) if i else (c0, m0)
-                    dc = dm = 0
-                    for j in range(i, bisect_right(ts, kt)):
-                        if dated[j] <= n:
-                            dc += cs[j] - c
-                            dm += mins[j] - w
-                        c, w = cs[j], mins[j]
-                    _add(per, m, _group_key(gk)[1], (dc, dm))
+                if first_u <= period <= quarter(kd):
+                    for gk, entry in row.items():
+                        g, key, _l1, _l2 = _group_key(gk)
+                        if g == window:
+                            _add(per, m, key, _dated_by(loads(entry), start, kt, n))
     for per in out.values():
         for key in [key for key, v in per.items() if not v[0] and not v[1]]:
             del per[key]
@@ -360,16 +352,30 @@ def _group_key(gk: str) -> tuple[int, str, int, int]:
     return (int(g), key, *lag_bounds(int(g)))
 
 
-def _row_on(rows: list[tuple[int, dict[str, list[Any]]]], period: int) -> dict[str, list[Any]]:
+def _row_on(rows: list[tuple[int, dict[str, Any]]], period: int) -> dict[str, Any]:
     """The row that holds the running sums of `period`: the last one at or before it."""
     i = bisect_right(rows, period, key=lambda r: r[0])
     return rows[i - 1][1] if i else {}
 
 
-def _running(entry: list[Any], positions: list[int], at: int) -> tuple[int, int]:
+def _running(entry: list[Any], at: int) -> tuple[int, int]:
     """The running sums of one row's entry at `at` (an instant on axis u, a day on axis a)."""
-    i = bisect_right(positions, at)
+    i = bisect_right(entry[2], at)
     return (entry[-2][i - 1], entry[-1][i - 1]) if i else (entry[0], entry[1])
+
+
+def _dated_by(entry: list[Any], start: int, kt: int, n: int) -> tuple[int, int]:
+    """The sum of one axis-u entry's points recorded after `start` and by K and dated by D."""
+    ts, dated, cs, mins = entry[2], entry[3], entry[4], entry[5]
+    i = bisect_right(ts, start)
+    c, w = (cs[i - 1], mins[i - 1]) if i else (entry[0], entry[1])
+    dc = dm = 0
+    for j in range(i, bisect_right(ts, kt)):
+        if dated[j] <= n:
+            dc += cs[j] - c
+            dm += mins[j] - w
+        c, w = cs[j], mins[j]
+    return dc, dm
 
 
 def _add(per: dict[tuple[int, str], list[int]], m: int, key: str, value: tuple[int, int]) -> None:
@@ -392,15 +398,15 @@ def _figures(totals: dict[tuple[int, str], list[int]], buyer_rows: dict[tuple[in
             active += v1
             if sections and set(name.split(",")) & set(sections):
                 covered += v1
-        else:
+        elif kind == "c":
             b1, b2 = buyer_rows.get((m, name), (0, 0))
             minutes[name] = {"buyers": {"citizens": b1, "weekly_minutes": b2},
                              "non_buyers": {"citizens": v1 - b1, "weekly_minutes": v2 - b2}}
     return {"active": active, "covered": covered}, dict(sorted(minutes.items()))
 
 
-def _grant_figures(db: Reader, ms: list[int], d: str, k: str, suffix: str,
-                   schemes: dict[int, dict[str, Any]]) -> tuple[dict, dict, dict]:
+def _grant_figures(db: Reader, ms: list[int], d: str, k: str, suffix: str, schemes: dict[int, dict[str, Any]],
+                   totals: dict[tuple[int, str], list[int]]) -> tuple[dict, dict, dict]:
     """(per municipality: citizens with active grants, under covered sections; buyers;
     per municipality and FSIII code: buyers' and non-buyers' citizens and weekly minutes).
 
@@ -422,7 +428,6 @@ def _grant_figures(db: Reader, ms: list[int], d: str, k: str, suffix: str,
             buyers[int(m)] = int(n)
         else:
             buyer_rows[(int(m), fsiii)] = (int(n), int(total))
-    totals = totals_at(db, ms, [d], k, suffix)[d]
     counts, minutes = {}, {}
     for m in ms:
         rules = schemes[m]["rules"]
@@ -588,9 +593,10 @@ def timeline(db: Database | Snapshot, municipality: int | None, as_of: str | dat
             return out
         schemes = _schemes(db, ms, d, k, suffix)
         catalogue = _catalogue(db, ms, d, k, suffix)
-        counts, buyers, minutes = _grant_figures(db, ms, d, k, suffix, schemes)
+        totals = totals_at(db, ms, [d], k, suffix)[d]  # the grants' and the surveys' (tl_totals)
+        counts, buyers, minutes = _grant_figures(db, ms, d, k, suffix, schemes, totals)
         flows = _flows(db, ms, month, month, k, suffix)
-        surveys = surveys_at(db, ms, d, k, suffix)  # survey_queries.py (ADR 0021)
+        surveys = surveys_at(db, ms, d, k, totals, suffix)  # survey_queries.py (ADR 0021)
         for m in ms:
             out["municipalities"].append({
                 "municipality": m, "name": municipality_name(m), "scheme": schemes[m], "catalogue": catalogue[m],
