@@ -746,17 +746,18 @@ def share_steps(grants: dict[str, dict[str, Any]]) -> dict[tuple[int, str], tupl
 
 
 def totals_row(data: str) -> dict[str, list[Any]]:
-    """A tl_totals row decoded whole (the catch-up's merges; a read decodes only the entries it
-    needs, see timeline_queries.totals_at)."""
-    return {gk: orjson.loads(entry) for gk, entry in orjson.loads(data).items()}
+    """A tl_totals row decoded whole, as "<group>|<key>" -> entry (the catch-up's merges; a read
+    decodes only the groups it needs, see timeline_queries.totals_at)."""
+    return {f"{g}|{key}": entry for g, entries in orjson.loads(data).items()
+            for key, entry in orjson.loads(entries).items()}
 
 
 def _row_points(axis: str, row: dict[str, list[Any]]) -> dict[str, dict[Any, list[int]]]:
     """A row's own points: "<group>|<key>" -> (t, a) (axis u) or a (axis a) -> [citizens, minutes].
 
-    A row is "<group>|<key>" -> [citizens before, minutes before, (axis u: the instants,) the
-    effective days, running citizens, running minutes]; the running sums start from the sums of
-    the quarters before."""
+    A row is group -> (JSON text of) key -> [citizens before, minutes before, (axis u: the
+    instants,) the effective days, running citizens, running minutes]; the running sums start
+    from the sums of the quarters before."""
     out: dict[str, dict[Any, list[int]]] = {}
     for gk, entry in row.items():
         c0, m0 = entry[0], entry[1]
@@ -809,7 +810,7 @@ def merge_totals(view: View, m: int, points: list[tuple[int, int, str, int, int]
                 for spot, (c, w) in cells.items():
                     had = mine.get(spot)
                     mine[spot] = [c, w] if had is None else [had[0] + c, had[1] + w]
-            data: dict[str, str] = {}  # each entry JSON of its own: a read decodes the few it needs
+            data: dict[str, dict[str, list[Any]]] = defaultdict(dict)
             has_points = False
             for gk in sorted(running.keys() | own.keys()):
                 c0, m0 = running.get(gk, (0, 0))
@@ -828,12 +829,15 @@ def merge_totals(view: View, m: int, points: list[tuple[int, int, str, int, int]
                     entry = [c0, m0, [s[0] for s in spots], [s[1] for s in spots], cs, ms_]
                 else:
                     entry = [c0, m0, spots, cs, ms_]
-                data[gk] = orjson.dumps(entry).decode()
+                g, key = gk.split("|", 1)
+                data[g][key] = entry
                 running[gk] = [c, w]
             if has_points:
                 kept.append(p)
+                # Each group's entries JSON of their own: a read decodes the groups it needs.
+                groups = {g: orjson.dumps(entries, option=orjson.OPT_SORT_KEYS).decode() for g, entries in data.items()}
                 view.put(TOTALS, {"municipality": m, "axis": axis, "period": p,
-                                  "data": orjson.dumps(data).decode()})
+                                  "data": orjson.dumps(groups, option=orjson.OPT_SORT_KEYS).decode()})
             elif row is not None:  # its points summed to nothing: the running sums pass on
                 view.delete(TOTALS, m, axis, p)
             running = {gk: v for gk, v in running.items() if v[0] or v[1]}

@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from datetime import date, datetime, timedelta, timezone
@@ -298,43 +298,54 @@ def totals_at(db: Reader, ms: list[int], days: list[str], k: str, suffix: str = 
         params += [*ms, "u", quarter(kd), "u", quarter(min(starts.values()) // DAY_US)]
     rows: dict[tuple[int, str], list[tuple[int, dict[str, Any]]]] = defaultdict(list)
     for m, axis, period, data in _rows(db, " UNION ALL ".join(statements), params):
-        rows[(int(m), axis)].append((int(period), orjson.loads(data)))  # entries stay JSON text till used
-    loads = orjson.loads
+        rows[(int(m), axis)].append((int(period), orjson.loads(data)))  # groups stay JSON text till used
     for found in rows.values():
         found.sort(key=lambda r: r[0])
     for m in ms:
         by_a, by_u = rows.get((m, "a"), []), rows.get((m, "u"), [])
         for d, n in wanted.items():
-            per = out[d]
+            sums: dict[str, list[int]] = defaultdict(lambda: [0, 0])
             delta = n - kd
-            for gk, entry in _row_on(by_a, quarter(n)).items():
-                _g, key, l1, _l2 = _group_key(gk)
-                if now or l1 > delta:
-                    _add(per, m, key, _running(loads(entry), n))
-            if now:
-                continue
-            for gk, entry in _row_on(by_u, quarter(kd)).items():
-                _g, key, _l1, l2 = _group_key(gk)
-                if l2 <= delta:
-                    _add(per, m, key, _running(loads(entry), kt))
-            start = starts[d]
-            if start == kt:
-                continue
-            window, first_u = lag_group(delta), quarter(start // DAY_US)
-            for gk, entry in _row_on(by_u, first_u).items():
-                g, key, _l1, _l2 = _group_key(gk)
-                if g == window:
-                    _add(per, m, key, _running(loads(entry), start))
-            for period, row in by_u:
-                if first_u <= period <= quarter(kd):
-                    for gk, entry in row.items():
-                        g, key, _l1, _l2 = _group_key(gk)
-                        if g == window:
-                            _add(per, m, key, _dated_by(loads(entry), start, kt, n))
-    for per in out.values():
-        for key in [key for key, v in per.items() if not v[0] and not v[1]]:
-            del per[key]
+            _sum_running(sums, _row_on(by_a, quarter(n)), lambda lags, delta=delta: now or lags[0] > delta, n)
+            if not now:
+                _sum_running(sums, _row_on(by_u, quarter(kd)), lambda lags, delta=delta: lags[1] <= delta, kt)
+                start = starts[d]
+                if start != kt:
+                    window, first_u = lag_group(delta), quarter(start // DAY_US)
+                    inside = lag_bounds(window)
+                    _sum_running(sums, _row_on(by_u, first_u), lambda lags, inside=inside: lags == inside, start)
+                    for period, row in by_u:
+                        if first_u <= period <= quarter(kd) and str(window) in row:
+                            for key, entry in orjson.loads(row[str(window)]).items():
+                                dc, dm = _dated_by(entry, start, kt, n)
+                                v = sums[key]
+                                v[0] += dc
+                                v[1] += dm
+            out[d].update({(m, key): v for key, v in sums.items() if v[0] or v[1]})
     return out
+
+
+def _sum_running(sums: dict[str, list[int]], row: dict[str, str], wanted: Callable[[tuple[int, int]], bool],
+                 at: int) -> None:
+    """Add to `sums` the running sums at `at` (an instant on axis u, a day on axis a) of the
+    row's groups whose lags (first, last) are `wanted`."""
+    for g, entries in row.items():
+        if not wanted(_lags(g)):
+            continue
+        for key, entry in orjson.loads(entries).items():
+            i = bisect_right(entry[2], at)
+            v = sums[key]
+            if i:
+                v[0] += entry[-2][i - 1]
+                v[1] += entry[-1][i - 1]
+            else:
+                v[0] += entry[0]
+                v[1] += entry[1]
+
+
+@lru_cache(maxsize=1024)
+def _lags(g: str) -> tuple[int, int]:
+    return lag_bounds(int(g))
 
 
 def _window(delta: int, n: int, kt: int) -> int:
@@ -345,23 +356,10 @@ def _window(delta: int, n: int, kt: int) -> int:
     return (n - l2 + 1) * DAY_US - 1 if l1 <= delta < l2 else kt
 
 
-@lru_cache(maxsize=4096)
-def _group_key(gk: str) -> tuple[int, str, int, int]:
-    """"<group>|<key>" -> (group, key, its first lag, its last lag)."""
-    g, key = gk.split("|", 1)
-    return (int(g), key, *lag_bounds(int(g)))
-
-
 def _row_on(rows: list[tuple[int, dict[str, Any]]], period: int) -> dict[str, Any]:
     """The row that holds the running sums of `period`: the last one at or before it."""
     i = bisect_right(rows, period, key=lambda r: r[0])
     return rows[i - 1][1] if i else {}
-
-
-def _running(entry: list[Any], at: int) -> tuple[int, int]:
-    """The running sums of one row's entry at `at` (an instant on axis u, a day on axis a)."""
-    i = bisect_right(entry[2], at)
-    return (entry[-2][i - 1], entry[-1][i - 1]) if i else (entry[0], entry[1])
 
 
 def _dated_by(entry: list[Any], start: int, kt: int, n: int) -> tuple[int, int]:
@@ -376,12 +374,6 @@ def _dated_by(entry: list[Any], start: int, kt: int, n: int) -> tuple[int, int]:
             dm += mins[j] - w
         c, w = cs[j], mins[j]
     return dc, dm
-
-
-def _add(per: dict[tuple[int, str], list[int]], m: int, key: str, value: tuple[int, int]) -> None:
-    v = per.setdefault((m, key), [0, 0])
-    v[0] += value[0]
-    v[1] += value[1]
 
 
 def _figures(totals: dict[tuple[int, str], list[int]], buyer_rows: dict[tuple[int, str], tuple[int, int]],
