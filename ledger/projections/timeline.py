@@ -799,7 +799,9 @@ def merge_totals(view: View, m: int, points: list[tuple[int, int, str, int, int]
         earlier = [p for p in periods if p < first]
         running: dict[str, list[int]] = {}
         if earlier:  # the sums at the end of the last quarter before the first changed one
-            for gk, entry in totals_row(view.get(TOTALS, m, axis, earlier[-1])["data"]).items():
+            before = view.get(TOTALS, m, axis, earlier[-1])
+            assert before is not None, "a quarter listed has its row"
+            for gk, entry in totals_row(before["data"]).items():
                 running[gk] = [entry[-2][-1] if entry[-2] else entry[0], entry[-1][-1] if entry[-1] else entry[1]]
         kept = list(earlier)
         for p in sorted({p for p in periods if p >= first} | set(new)):

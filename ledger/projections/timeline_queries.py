@@ -33,7 +33,7 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import lru_cache, partial
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -306,14 +306,14 @@ def totals_at(db: Reader, ms: list[int], days: list[str], k: str, suffix: str = 
         for d, n in wanted.items():
             sums: dict[str, list[int]] = defaultdict(lambda: [0, 0])
             delta = n - kd
-            _sum_running(sums, _row_on(by_a, quarter(n)), lambda lags, delta=delta: now or lags[0] > delta, n)
+            # (at K = now every point is recorded by K: every group along effective dates)
+            _sum_running(sums, _row_on(by_a, quarter(n)), partial(_all_after, -(1 << 62) if now else delta), n)
             if not now:
-                _sum_running(sums, _row_on(by_u, quarter(kd)), lambda lags, delta=delta: lags[1] <= delta, kt)
+                _sum_running(sums, _row_on(by_u, quarter(kd)), partial(_all_by, delta), kt)
                 start = starts[d]
                 if start != kt:
                     window, first_u = lag_group(delta), quarter(start // DAY_US)
-                    inside = lag_bounds(window)
-                    _sum_running(sums, _row_on(by_u, first_u), lambda lags, inside=inside: lags == inside, start)
+                    _sum_running(sums, _row_on(by_u, first_u), partial(_holds, delta), start)
                     for period, row in by_u:
                         if first_u <= period <= quarter(kd) and str(window) in row:
                             for key, entry in orjson.loads(row[str(window)]).items():
@@ -323,6 +323,18 @@ def totals_at(db: Reader, ms: list[int], days: list[str], k: str, suffix: str = 
                                 v[1] += dm
             out[d].update({(m, key): v for key, v in sums.items() if v[0] or v[1]})
     return out
+
+
+def _all_after(delta: int, lags: tuple[int, int]) -> bool:
+    return lags[0] > delta
+
+
+def _all_by(delta: int, lags: tuple[int, int]) -> bool:
+    return lags[1] <= delta
+
+
+def _holds(delta: int, lags: tuple[int, int]) -> bool:
+    return lags[0] <= delta < lags[1]
 
 
 def _sum_running(sums: dict[str, list[int]], row: dict[str, str], wanted: Callable[[tuple[int, int]], bool],
