@@ -316,7 +316,9 @@ def totals_at(db: Reader, ms: list[int], days: list[str], k: str, suffix: str = 
                     _sum_running(sums, _row_on(by_u, first_u), partial(_holds, delta), start)
                     for period, row in by_u:
                         if first_u <= period <= quarter(kd) and str(window) in row:
-                            for key, entry in orjson.loads(row[str(window)]).items():
+                            if isinstance(row[str(window)], str):
+                                row[str(window)] = orjson.loads(row[str(window)])
+                            for key, entry in row[str(window)].items():
                                 dc, dm = _dated_by(entry, start, kt, n)
                                 v = sums[key]
                                 v[0] += dc
@@ -337,14 +339,16 @@ def _holds(delta: int, lags: tuple[int, int]) -> bool:
     return lags[0] <= delta < lags[1]
 
 
-def _sum_running(sums: dict[str, list[int]], row: dict[str, str], wanted: Callable[[tuple[int, int]], bool],
+def _sum_running(sums: dict[str, list[int]], row: dict[str, Any], wanted: Callable[[tuple[int, int]], bool],
                  at: int) -> None:
     """Add to `sums` the running sums at `at` (an instant on axis u, a day on axis a) of the
     row's groups whose lags (first, last) are `wanted`."""
     for g, entries in row.items():
         if not wanted(_lags(g)):
             continue
-        for key, entry in orjson.loads(entries).items():
+        if isinstance(entries, str):  # decoded once per read (a series reads a row for many days)
+            entries = row[g] = orjson.loads(entries)
+        for key, entry in entries.items():
             i = bisect_right(entry[2], at)
             v = sums[key]
             if i:
@@ -433,9 +437,12 @@ def _grant_figures(db: Reader, ms: list[int], d: str, k: str, suffix: str, schem
         else:
             buyer_rows[(int(m), fsiii)] = (int(n), int(total))
     counts, minutes = {}, {}
+    mine: dict[int, dict[tuple[int, str], list[int]]] = defaultdict(dict)
+    for (m, key), v in totals.items():
+        mine[m][(m, key)] = v
     for m in ms:
         rules = schemes[m]["rules"]
-        counts[m], minutes[m] = _figures(totals, buyer_rows, m, rules["sections"] if rules else None)
+        counts[m], minutes[m] = _figures(mine[m], buyer_rows, m, rules["sections"] if rules else None)
     return counts, buyers, minutes
 
 
