@@ -745,32 +745,28 @@ def share_steps(grants: dict[str, dict[str, Any]]) -> dict[tuple[int, str], tupl
     return out
 
 
-def totals_row(data: str) -> dict[str, list[Any]]:
-    """A tl_totals row decoded whole, as "<group>|<key>" -> entry (the catch-up's merges; a read
-    decodes only the groups it needs, see timeline_queries.totals_at)."""
-    return {f"{g}|{key}": entry for g, entries in orjson.loads(data).items()
-            for key, entry in orjson.loads(entries).items()}
-
-
-def _row_points(axis: str, row: dict[str, list[Any]]) -> dict[str, dict[Any, list[int]]]:
-    """A row's own points: "<group>|<key>" -> (t, a) (axis u) or a (axis a) -> [citizens, minutes].
+def _row_points(axis: str, data: str) -> dict[tuple[Any, ...], list[int]]:
+    """A tl_totals row's own points: (group, key, t, a) (axis u) or (group, key, a) (axis a) ->
+    [citizens, minutes].
 
     A row is group -> (JSON text of) key -> [citizens before, minutes before, (axis u: the
     instants,) the effective days, running citizens, running minutes]; the running sums start
     from the sums of the quarters before."""
-    out: dict[str, dict[Any, list[int]]] = {}
-    for gk, entry in row.items():
-        c0, m0 = entry[0], entry[1]
-        mine = out[gk] = {}
-        if axis == "u":
-            for t, a, c, m in zip(entry[2], entry[3], entry[4], entry[5]):
-                mine[(t, a)] = [c - c0, m - m0]
-                c0, m0 = c, m
-        else:
-            for a, c, m in zip(entry[2], entry[3], entry[4]):
-                mine[a] = [c - c0, m - m0]
+    out: dict[tuple[Any, ...], list[int]] = {}
+    for g, entries in orjson.loads(data).items():
+        for key, entry in orjson.loads(entries).items():
+            c0, m0 = entry[0], entry[1]
+            spots = zip(entry[2], entry[3]) if axis == "u" else ((a,) for a in entry[2])
+            for spot, c, m in zip(spots, entry[-2], entry[-1]):
+                out[(int(g), key, *spot)] = [c - c0, m - m0]
                 c0, m0 = c, m
     return out
+
+
+def _row_ends(data: str) -> dict[tuple[int, str], list[int]]:
+    """A tl_totals row's running sums at its end: (group, key) -> [citizens, minutes]."""
+    return {(int(g), key): [entry[-2][-1], entry[-1][-1]] if entry[-2] else [entry[0], entry[1]]
+            for g, entries in orjson.loads(data).items() for key, entry in orjson.loads(entries).items()}
 
 
 def merge_totals(view: View, m: int, points: list[tuple[int, int, str, int, int]]) -> None:
@@ -778,66 +774,63 @@ def merge_totals(view: View, m: int, points: list[tuple[int, int, str, int, int]
     quarters they fall in are rewritten, and the later quarters of the axis for their running
     sums. The rows are the same however the points are batched: each holds its quarter's points
     summed per (t, a) (axis "u") or per a (axis "a"), zero sums left out, in order."""
-    for axis in ("u", "a"):
-        new: dict[int, dict[str, dict[Any, list[int]]]] = defaultdict(lambda: defaultdict(dict))
-        for t, a, key, c, w in points:
-            u = t // DAY_US
-            gk = f"{lag_group(a - u)}|{key}"
-            spot: Any = (t, a) if axis == "u" else a
-            cell = new[quarter(u if axis == "u" else a)][gk]
-            had = cell.get(spot)
+    by_u: dict[int, dict[tuple[Any, ...], list[int]]] = defaultdict(dict)
+    by_a: dict[int, dict[tuple[Any, ...], list[int]]] = defaultdict(dict)
+    for t, a, key, c, w in points:
+        u = t // DAY_US
+        g = lag_group(a - u)
+        for cells, spot in ((by_u[quarter(u)], (g, key, t, a)), (by_a[quarter(a)], (g, key, a))):
+            had = cells.get(spot)
             if had is None:
-                cell[spot] = [c, w]
+                cells[spot] = [c, w]
             else:
                 had[0] += c
                 had[1] += w
+    for axis, new in (("u", by_u), ("a", by_a)):
         if not new:
             continue
         meta = view.get(TOTALS, m, axis, -1)
         periods: list[int] = orjson.loads(meta["data"]) if meta else []
         first = min(new)
         earlier = [p for p in periods if p < first]
-        running: dict[str, list[int]] = {}
+        running: dict[tuple[int, str], list[int]] = {}
         if earlier:  # the sums at the end of the last quarter before the first changed one
             before = view.get(TOTALS, m, axis, earlier[-1])
             assert before is not None, "a quarter listed has its row"
-            for gk, entry in totals_row(before["data"]).items():
-                running[gk] = [entry[-2][-1] if entry[-2] else entry[0], entry[-1][-1] if entry[-1] else entry[1]]
+            running = _row_ends(before["data"])
         kept = list(earlier)
         for p in sorted({p for p in periods if p >= first} | set(new)):
             row = view.get(TOTALS, m, axis, p)
-            own = _row_points(axis, totals_row(row["data"])) if row else {}
-            for gk, cells in new.get(p, {}).items():
-                mine = own.setdefault(gk, {})
-                for spot, (c, w) in cells.items():
-                    had = mine.get(spot)
-                    mine[spot] = [c, w] if had is None else [had[0] + c, had[1] + w]
-            data: dict[str, dict[str, list[Any]]] = defaultdict(dict)
-            has_points = False
-            for gk in sorted(running.keys() | own.keys()):
+            own = _row_points(axis, row["data"]) if row else {}
+            for spot, (c, w) in new.get(p, {}).items():
+                had = own.get(spot)
+                own[spot] = [c, w] if had is None else [had[0] + c, had[1] + w]
+            mine: dict[tuple[int, str], list[tuple[Any, ...]]] = defaultdict(list)
+            for spot in sorted(s for s, v in own.items() if v[0] or v[1]):
+                mine[spot[:2]].append(spot)
+            data: dict[int, dict[str, list[Any]]] = defaultdict(dict)
+            for gk in sorted(running.keys() | mine.keys()):
                 c0, m0 = running.get(gk, (0, 0))
-                spots = sorted(s for s, v in own.get(gk, {}).items() if v[0] or v[1])
+                spots = mine.get(gk, [])
                 if not spots and not (c0 or m0):
                     continue
-                has_points = has_points or bool(spots)
-                cells = own.get(gk, {})
                 cs, ms_, c, w = [], [], c0, m0
                 for spot in spots:
-                    c += cells[spot][0]
-                    w += cells[spot][1]
+                    c += own[spot][0]
+                    w += own[spot][1]
                     cs.append(c)
                     ms_.append(w)
                 if axis == "u":
-                    entry = [c0, m0, [s[0] for s in spots], [s[1] for s in spots], cs, ms_]
+                    entry = [c0, m0, [s[2] for s in spots], [s[3] for s in spots], cs, ms_]
                 else:
-                    entry = [c0, m0, spots, cs, ms_]
-                g, key = gk.split("|", 1)
-                data[g][key] = entry
+                    entry = [c0, m0, [s[2] for s in spots], cs, ms_]
+                data[gk[0]][gk[1]] = entry
                 running[gk] = [c, w]
-            if has_points:
+            if mine:
                 kept.append(p)
                 # Each group's entries JSON of their own: a read decodes the groups it needs.
-                groups = {g: orjson.dumps(entries, option=orjson.OPT_SORT_KEYS).decode() for g, entries in data.items()}
+                groups = {str(g): orjson.dumps(entries, option=orjson.OPT_SORT_KEYS).decode()
+                          for g, entries in data.items()}
                 view.put(TOTALS, {"municipality": m, "axis": axis, "period": p,
                                   "data": orjson.dumps(groups, option=orjson.OPT_SORT_KEYS).decode()})
             elif row is not None:  # its points summed to nothing: the running sums pass on
