@@ -17,7 +17,8 @@ Two modes:
 
 Each query is `timeline_queries.timeline(db, M, D, K)` (a municipality drawn from those with a
 scheme, or the whole network with --network-share), with D uniform over the schemes' windows and
-K uniform over the recorded instants in the log, or "now" (--now-share). Output is one JSON object.
+K uniform over the recorded instants in the log, or "now" (--now-share); with --series-share, some
+reads are `series(db, M, K)` instead (reported apart). Output is one JSON object.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from ledger.db import Database  # noqa: E402
 from ledger.projections.engine import Engine  # noqa: E402
 from ledger.generate.world import band_cost_basis  # noqa: E402
 from ledger.projections.timeline import TimelineProjection  # noqa: E402
-from ledger.projections.timeline_queries import scheme_municipalities, timeline  # noqa: E402
+from ledger.projections.timeline_queries import scheme_municipalities, series, timeline  # noqa: E402
 
 # The two trial networks (domain.md §1), weighted by population for the synthetic citizens.
 NETWORK = {710: 49, 657: 89, 661: 59, 730: 98, 740: 95, 779: 46, 580: 59, 561: 116, 101: 638, 461: 205, 751: 352}
@@ -83,9 +84,10 @@ def _ranges(db: Database) -> tuple[str, str, str, str]:
     return d0, d1, k0, k1
 
 
-def plan(db: Database, queries: int, seed: int, network_share: float, now_share: float
+def plan(db: Database, queries: int, seed: int, network_share: float, now_share: float, series_share: float = 0.0
          ) -> tuple[dict[str, Any], list[tuple[str, int | None, str, str | None]]]:
-    """The database's ranges and a list of (class, municipality or None, D, K or None) to run."""
+    """The database's ranges and a list of (class, municipality or None, D, K or None) to run; a
+    class "series" reads one municipality's monthly series at K (its D is not used)."""
     ms = scheme_municipalities(db)
     if not ms:
         raise SystemExit("no municipality has a scheme in this database")
@@ -100,10 +102,19 @@ def plan(db: Database, queries: int, seed: int, network_share: float, now_share:
         now = rnd.random() < now_share
         k = None if now else (k_first + timedelta(seconds=rnd.uniform(0, k_span))).isoformat()
         network = rnd.random() < network_share
-        todo.append((("network" if network else "municipality") + ("_now" if now else ""),
-                     None if network else rnd.choice(ms), d, k))
+        # (drawn only when asked for, so the other reads are those of a run without series)
+        kind = "series" if series_share and rnd.random() < series_share else "network" if network else "municipality"
+        todo.append((kind + ("_now" if now else ""), None if network and kind != "series" else rnd.choice(ms), d, k))
     rows = {t.name: db.query(f"SELECT COUNT(*) FROM {t.name}")[0][0] for t in TimelineProjection.tables}
     return {"municipalities": len(ms), "d_range": [d0, d1], "k_range": [k0, k1], "rows": rows}, todo
+
+
+def _read(db: Database, cls: str, m: int | None, d: str, k: str | None) -> None:
+    if cls.startswith("series"):
+        assert m is not None
+        series(db, m, k)
+    else:
+        timeline(db, m, d, k)
 
 
 def run_queries(dbs: list[Database], todos: list[list[tuple]], warmup: int = 20) -> list[dict[str, list[float]]]:
@@ -111,25 +122,27 @@ def run_queries(dbs: list[Database], todos: list[list[tuple]], warmup: int = 20)
     comes and goes on a shared machine falls on all of them alike."""
     samples: list[dict[str, list[float]]] = [{} for _ in dbs]
     for db, todo in zip(dbs, todos):
-        for _cls, m, d, k in todo[:warmup]:
-            timeline(db, m, d, k)
+        for cls, m, d, k in todo[:warmup]:
+            _read(db, cls, m, d, k)
     for i in range(max(len(t) for t in todos)):
         for n, (db, todo) in enumerate(zip(dbs, todos)):
             if i < len(todo):
                 cls, m, d, k = todo[i]
                 started = time.perf_counter()
-                timeline(db, m, d, k)
+                _read(db, cls, m, d, k)
                 samples[n].setdefault(cls, []).append(time.perf_counter() - started)
     return samples
 
 
 def summarize(samples: dict[str, list[float]]) -> dict[str, Any]:
+    """Per class, and "all" the timeline reads (series apart)."""
     return {**{name: _summary(s) for name, s in sorted(samples.items())},
-            "all": _summary([x for s in samples.values() for x in s])}
+            "all": _summary([x for name, s in samples.items() if not name.startswith("series") for x in s])}
 
 
-def measure(db: Database, queries: int, seed: int, network_share: float, now_share: float) -> dict[str, Any]:
-    info, todo = plan(db, queries, seed, network_share, now_share)
+def measure(db: Database, queries: int, seed: int, network_share: float, now_share: float, series_share: float = 0.0
+            ) -> dict[str, Any]:
+    info, todo = plan(db, queries, seed, network_share, now_share, series_share)
     return {**info, **summarize(run_queries([db], [todo])[0])}
 
 
@@ -290,7 +303,7 @@ def prepare(url: str, rebuild: bool) -> tuple[Database, dict[str, Any]]:
 def run_database(url: str, args: argparse.Namespace) -> dict[str, Any]:
     db, info = prepare(url, getattr(args, "rebuild", False))
     try:
-        return {**info, **measure(db, args.queries, args.seed, args.network_share, args.now_share)}
+        return {**info, **measure(db, args.queries, args.seed, args.network_share, args.now_share, args.series_share)}
     finally:
         db.close()
 
@@ -305,6 +318,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=400)
     parser.add_argument("--network-share", type=float, default=0.2, help="share of queries for the whole network")
     parser.add_argument("--now-share", type=float, default=0.3, help="share of queries with K = now")
+    parser.add_argument("--series-share", type=float, default=0.0,
+                        help="share of reads that are one municipality's monthly series at K (not in 'all')")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the synthetic databases")
     parser.add_argument("--rebuild", action="store_true", help="with --db: rebuild the timeline projection first")
@@ -316,7 +331,8 @@ def main() -> None:
     report: dict[str, Any] = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     if args.db and args.compare:
         pairs = [prepare(url, args.rebuild) for url in (args.db, args.compare)]
-        plans = [plan(db, args.queries, args.seed, args.network_share, args.now_share) for db, _ in pairs]
+        plans = [plan(db, args.queries, args.seed, args.network_share, args.now_share, args.series_share)
+                 for db, _ in pairs]
         try:
             results = run_queries([db for db, _ in pairs], [todo for _, todo in plans])
         finally:

@@ -35,50 +35,55 @@ def _mean(total: int, n: int) -> str | None:
     return f"{(total * 10 + n // 2) // n / 10:.1f}"
 
 
-def surveys_at(db: Any, municipalities: Sequence[int], as_of: str, known: str, suffix: str = ""
-               ) -> dict[int, list[dict[str, Any]]]:
+def surveys_at(db: Any, municipalities: Sequence[int], as_of: str, known: str,
+               totals: dict[tuple[int, str], list[int]], suffix: str = "") -> dict[int, list[dict[str, Any]]]:
     """Per municipality: one entry per survey round and measure, with the buyers' and the
     non-buyers' responses, answers, count of each score 1-5 and mean. `known` is a recorded key
     (timeline_queries.known_key). No survey table (a store built before it, or a projection set
     without it): no surveys.
 
-    Counted in the database, one row per (municipality, round, group): a network read at
-    national size has ~12k responses, which cost more to fetch than to count."""
+    Everyone's counts come pre-summed with the timeline's totals on D at K (`totals`, from
+    timeline_queries.totals_at: "r:<round>" responses, "q:<round>|<measure>|<score>" answers);
+    the buyers' (few) are counted in the database from their own responses, and the non-buyers'
+    are everyone's less the buyers'."""
     out: dict[int, list[dict[str, Any]]] = {m: [] for m in municipalities}
     if not municipalities or not _exists(db, "sv_responses"):
         return out
-    marks = ", ".join("?" for _ in municipalities)
-    params: list[Any] = []
-    if _exists(db, f"tl_deliveries{suffix}"):
-        # A respondent's first delivery known at K (delivered, not a free klippekort hour).
-        first = (f"LEFT JOIN (SELECT citizen_id, MIN(date) AS first FROM tl_deliveries{suffix} "
-                 f"WHERE municipality IN ({marks}) AND status = 'delivered' AND klippekort = 0 "
-                 "AND recorded_from <= ? AND recorded_to > ? GROUP BY citizen_id) f ON f.citizen_id = r.citizen_id")
-        buyer = "CASE WHEN f.first IS NOT NULL AND f.first <= r.answered_on THEN 1 ELSE 0 END"
-        params += [*municipalities, known, known]
-    else:
-        first, buyer = "", "0"
-    cells = ", ".join(f"COUNT(r.{m}), COALESCE(SUM(r.{m}), 0), "
-                      + ", ".join(f"SUM(CASE WHEN r.{m} = {n} THEN 1 ELSE 0 END)" for n in range(1, 6))
-                      for m in MEASURES)
-    rows = db.query(
-        f"SELECT r.municipality, r.round_id, {buyer} AS buyer, COUNT(*), {cells} FROM sv_responses r {first} "
-        f"WHERE r.municipality IN ({marks}) AND r.answered_on <= ? AND r.recorded_from <= ? "
-        "GROUP BY r.municipality, r.round_id, buyer", [*params, *municipalities, as_of, known])
-    groups: dict[tuple[int, str], dict[str, tuple[Any, ...]]] = {}
-    for m, round_id, bought, responses, *figures in rows:
-        groups.setdefault((int(m), round_id), {})[GROUPS[0] if int(bought) else GROUPS[1]] = (responses, *figures)
-    for (m, round_id), by_group in sorted(groups.items()):
+    everyone: dict[tuple[int, str], list[int]] = {}  # (municipality, round) -> [responses, *answers by measure and score]
+    for (m, key), (n, _) in totals.items():
+        kind, _, name = key.partition(":")
+        if kind == "r":
+            everyone.setdefault((m, name), [0] * (1 + 5 * len(MEASURES)))[0] += n
+        elif kind == "q":
+            round_id, measure, score = name.rsplit("|", 2)
+            everyone.setdefault((m, round_id), [0] * (1 + 5 * len(MEASURES)))[
+                1 + 5 * MEASURES.index(measure) + int(score) - 1] += n
+    bought: dict[tuple[int, str], list[int]] = {}
+    if everyone and _exists(db, f"tl_deliveries{suffix}"):
+        marks = ", ".join("?" for _ in municipalities)
+        cells = ", ".join(f"SUM(CASE WHEN r.{m} = {n} THEN 1 ELSE 0 END)" for m in MEASURES for n in range(1, 6))
+        # The buyers' responses: a respondent's first delivery known at K (delivered, not a free
+        # klippekort hour) on or before the day they answered. CROSS JOIN: the few buyers drive.
+        for m, round_id, *counts in db.query(
+                f"SELECT r.municipality, r.round_id, COUNT(*), {cells} FROM (SELECT citizen_id, MIN(date) AS first "
+                f"FROM tl_deliveries{suffix} WHERE municipality IN ({marks}) AND status = 'delivered' AND klippekort = 0 "
+                "AND recorded_from <= ? AND recorded_to > ? GROUP BY citizen_id) f CROSS JOIN sv_responses r "
+                f"WHERE r.citizen_id = f.citizen_id AND r.municipality IN ({marks}) AND f.first <= r.answered_on "
+                "AND r.answered_on <= ? AND r.recorded_from <= ? GROUP BY r.municipality, r.round_id",
+                [*municipalities, known, known, *municipalities, as_of, known]):
+            bought[(int(m), round_id)] = [int(v or 0) for v in counts]
+    for (m, round_id), counts in sorted(everyone.items()):
+        if not counts[0] or m not in out:
+            continue
+        of_buyers = bought.get((m, round_id), [0] * len(counts))
+        groups = {GROUPS[0]: of_buyers, GROUPS[1]: [a - b for a, b in zip(counts, of_buyers)]}
         for i, measure in enumerate(MEASURES):
             entry: dict[str, Any] = {"round_id": round_id, "measure": measure}
-            for group in GROUPS:
-                found = by_group.get(group)
-                if found is None:
-                    entry[group] = {"responses": 0, "answered": 0, "scores": [0] * 5, "mean_score": None}
-                    continue
-                answered, total, *scores = (int(v or 0) for v in found[1 + 7 * i: 1 + 7 * (i + 1)])
-                entry[group] = {"responses": int(found[0]), "answered": answered, "scores": scores,
-                                "mean_score": _mean(total, answered)}
+            for group, found in groups.items():
+                scores = found[1 + 5 * i: 1 + 5 * (i + 1)]
+                answered = sum(scores)
+                entry[group] = {"responses": found[0], "answered": answered, "scores": scores,
+                                "mean_score": _mean(sum(n * s for n, s in zip(scores, range(1, 6))), answered)}
             out[m].append(entry)
     return out
 

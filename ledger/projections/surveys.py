@@ -18,7 +18,9 @@ RESPONSES = Table(
     {"response_id": "TEXT", "municipality": "INTEGER", "citizen_id": "TEXT", "round_id": "TEXT",
      "answered_on": "TEXT", "recorded_from": "TEXT", **{m: "INTEGER" for m in MEASURES}},
     ("response_id",),
-    indexes=(("municipality", "answered_on"),),
+    # By citizen: the timeline's survey read counts the buyers' responses from their own rows
+    # (everyone's come pre-summed with the timeline's totals, ADR 0022 round 6).
+    indexes=(("municipality", "answered_on"), ("citizen_id",)),
 )
 
 

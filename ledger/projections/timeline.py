@@ -17,9 +17,12 @@ aggregates (imported history states its own instants), so anything that combines
 aggregates (grants with the scheme's covered sections, deliveries with prices, buyers with
 grants) is combined at query time, where both sides are filtered at the same K. That is what makes
 "live read at K" equal "rebuild of the events recorded by K" for every K. Totals over all citizens
-(citizens with active grants, per FSIII code and under covered sections) are counted at query time
-from the grant rows too (timeline_queries.totals_at, ADR 0022): nothing is pre-summed, so every
-row belongs to one entity and a rebuild writes each final row once.
+(citizens with active grants, per FSIII code and under sets of sections) are the one thing
+pre-summed, per municipality (`TOTALS`, ADR 0022 round 6): each grant event adds the change of
+its one citizen's share, dated and recorded, and a read at (D, K) sums the changes recorded by K
+and dated by D. A citizen's grants are one aggregate's, so that sum is the same count of the
+grant rows believed at K that the totals were before; the rows are a few per municipality and
+quarter, however many events.
 
 How a reader finds the rows on (D, K) without scanning history: every row has a span class and a
 start key, one index on (municipality, sclass, skey). A row whose effective span is finite has
@@ -35,6 +38,7 @@ the history grows (`stab_arms` in timeline_queries.py builds the ranges).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -42,6 +46,7 @@ from typing import Any
 import orjson
 
 from ledger.domain.pricing import band_costs
+from ledger.domain.values import SURVEY_MEASURES as MEASURES
 from ledger.projections.engine import Projection, RawEvent, Table, View
 from ledger.projections.reader import recorded_key
 
@@ -98,6 +103,24 @@ ORDERS = Table(
     ("order_id", "valid_from", "recorded_from"),
     indexes=_STABBED,
 )
+# The totals over all citizens (citizens with an active grant per FSIII code and their weekly
+# minutes, citizens per set of sections) and the survey answers (responses per round, answers
+# per round, measure and score) pre-summed for any (D, K) (ADR 0022, round 6): each grant event's
+# change of its citizen's share, and each response, is a set of points (t, a, key, change): from
+# recorded instant t on, the key's total on every date D >= a moves by the change. Totals(D, K)
+# sums the points with t <= K and a <= D. Points are grouped by their lag a - date(t); within a
+# group the sum is a prefix sum along one axis (see `totals` in timeline_queries.py). Rows per
+# (municipality, axis, quarter): axis "u" holds each group's points of the quarter's recorded
+# dates in (t, a) order with running sums, axis "a" the points of the quarter's effective dates
+# summed per date, with running sums; each row starts from the sums of the quarters before it,
+# so a read takes one row per axis (and the few of a window, below). Period -1 lists a
+# municipality's quarters of the axis, for the catch-up's merges.
+TOTALS = Table(
+    "tl_totals",
+    {"municipality": "INTEGER", "axis": "TEXT", "period": "INTEGER", "data": "TEXT"},
+    ("municipality", "axis", "period"),
+)
+
 # The effective days a timeline can be read on (the range the totals once were pre-summed over;
 # kept so that what "as of" accepts does not change): 1990-01-01 and 2**15 days on.
 FENWICK_BASE = date(1990, 1, 1).toordinal()
@@ -260,12 +283,13 @@ class TimelineProjection(Projection):
     # revenue counts only deliveries the citizen was eligible for, as known at K), and each
     # band's full cost (cost_weekday_day, ...) for one cost_total (docs/adr/0027). Still 4 for
     # the covering interval index of tl_grants (same rows, same round): a store built before it
-    # keeps the narrow index until `ledger projections rebuild`.
-    version = 4
+    # keeps the narrow index until `ledger projections rebuild`. 5: tl_totals (the totals
+    # pre-summed for any (D, K), ADR 0022 round 6).
+    version = 5
     rebuild_cost = 2.0
     # Every row belongs to one municipality: a parallel rebuild folds each partition apart.
     partition_by = "municipality"
-    tables = (STATE, WINDOWS, RULES, OFFERS, GRANTS, ORDERS, PLACED, DELIVERIES, PROVIDERS)
+    tables = (STATE, WINDOWS, RULES, OFFERS, GRANTS, ORDERS, PLACED, DELIVERIES, PROVIDERS, TOTALS)
 
     # batches --------------------------------------------------------------------------
     def start_batch(self, view: View) -> None:
@@ -277,9 +301,16 @@ class TimelineProjection(Projection):
         # (recorded instant, wanted pieces) of each of its events): a grant's revisions are
         # folded in one go before its state is encoded (`_fold_grants`).
         self._pending: dict[tuple[str, str], tuple[dict[str, Any], list[tuple[str, list[Any]]]]] = {}
+        # Each assessment's share of the totals as its state stands (`share_steps`), computed
+        # from the state when first touched in the batch; and the points of the batch per
+        # municipality (t, a, key, citizens, minutes), merged into tl_totals at its end.
+        self._shares: dict[str, dict[tuple[int, str], tuple[int, int]]] = {}
+        self._points: dict[int, list[tuple[int, int, str, int, int]]] = defaultdict(list)
+        self._n_points = 0
 
     def end_batch(self, view: View) -> None:
         self._put_states(view)
+        self._put_totals(view)
 
     def _put_states(self, view: View) -> None:
         self._fold_grants(view)
@@ -287,6 +318,13 @@ class TimelineProjection(Projection):
         for (kind, key), data in self._saved.items():
             view.put(STATE, {"kind": kind, "key": key, "data": dumps(data).decode()})
         self._saved = {}
+        self._shares = {}  # derived from the states, which are read back from the view as needed
+
+    def _put_totals(self, view: View) -> None:
+        for m, points in self._points.items():
+            merge_totals(view, m, points)
+        self._points = defaultdict(list)
+        self._n_points = 0
 
     # state rows -----------------------------------------------------------------------
     def _load(self, view: View, kind: str, key: str) -> dict[str, Any] | None:
@@ -403,6 +441,8 @@ class TimelineProjection(Projection):
         assert st is not None, f"assessment {e.originator_id} was opened before its grants"
         if st["m"] is None:  # the municipality of the citizen's first grant
             st["m"] = e.state["municipality"]
+        if e.originator_id not in self._shares:  # the share before this event changes the grants
+            self._shares[e.originator_id] = share_steps(st["grants"])
         return st
 
     def on_GrantAwarded(self, e: RawEvent, view: View) -> None:
@@ -438,8 +478,26 @@ class TimelineProjection(Projection):
             if pending is not None:  # pragma: no cover - a state is replaced only after a fold
                 self._fold_grants(view)
             pending = self._pending[key] = (st, [])
-        pending[1].append((recorded_key(e.recorded), grant_pieces(st["grants"][gid])))
+        at = recorded_key(e.recorded)
+        pending[1].append((at, grant_pieces(st["grants"][gid])))
+        self._share_changed(view, e.originator_id, st, at)
         self._save(view, "assessment", e.originator_id, st)
+
+    def _share_changed(self, view: View, aid: str, st: dict[str, Any], at: str) -> None:
+        """The points of the change of the citizen's share of the totals at instant `at`."""
+        old, new = self._shares[aid], share_steps(st["grants"])
+        self._shares[aid] = new
+        t = instant(at)
+        points = self._points[st["m"]]
+        before = len(points)
+        for key in old.keys() | new.keys():
+            n, w = new.get(key, (0, 0))
+            o, v = old.get(key, (0, 0))
+            if n != o or w != v:
+                points.append((t, key[0], key[1], n - o, w - v))
+        self._n_points += len(points) - before
+        if self._n_points >= _POINTS_CHUNK:  # bound the points held in a large rebuild
+            self._put_totals(view)
 
     def _fold_grants(self, view: View) -> None:
         """Revise each pending grant's rows through its events of the batch, in order, at once:
@@ -485,6 +543,19 @@ class TimelineProjection(Projection):
                 segs.append(seg)
             g["segs"] = segs
         self._pending = {}
+
+    # survey answers -------------------------------------------------------------------
+    def on_SurveyResponseRecorded(self, e: RawEvent, view: View) -> None:
+        # Never revised: one point per count, from its instant on, dated by the day it was given.
+        s = e.state
+        t, a, round_id = instant(recorded_key(e.recorded)), day_number(s["effective"]), s["round_id"]
+        points = self._points[s["municipality"]]
+        points.append((t, a, f"r:{round_id}", 1, 0))
+        for measure in MEASURES:
+            score = s["answers"].get(measure)
+            if score is not None:
+                points.append((t, a, f"q:{round_id}|{measure}|{score}", 1, 0))
+        self._n_points += 1 + len(MEASURES)
 
     # providers ------------------------------------------------------------------------
     def on_CitizenRegistered(self, e: RawEvent, view: View) -> None:
@@ -596,3 +667,176 @@ def grant_pieces(g: dict[str, Any]) -> list[tuple[str, str, int, str]]:
 
 
 _STATES_CHUNK = 20_000  # decoded entity states held in a batch before they are encoded and put
+_POINTS_CHUNK = 500_000  # points of the totals held in a batch before they are merged into rows
+
+
+# -- the totals, pre-summed ------------------------------------------------------------------
+
+
+DAY_US = 86_400_000_000  # an instant is microseconds from the start of day 1 (date.toordinal)
+
+
+def instant(key: str) -> int:
+    """A recorded key ('YYYY-MM-DDTHH:MM:SS.ffffff') as an integer, in the same order."""
+    seconds = int(key[11:13]) * 3600 + int(key[14:16]) * 60 + int(key[17:19])
+    return (day_number(key[:10]) * 86_400 + seconds) * 1_000_000 + int(key[20:26])
+
+
+@lru_cache(maxsize=1 << 16)  # pure, and called with the same few dates over and over
+def day_number(iso_date: str) -> int:
+    return date.fromisoformat(iso_date).toordinal()
+
+
+@lru_cache(maxsize=1 << 16)
+def quarter(day: int) -> int:
+    """The period of a day number: year * 4 + its quarter (0-3)."""
+    d = date.fromordinal(day)
+    return d.year * 4 + (d.month - 1) // 3
+
+
+def lag_group(lag: int) -> int:
+    """The group of a point whose effective date lies `lag` days after its recorded date: 0;
+    ±1..6 for 1, 2-3, 4-7, ..., 32-63 days; from 64 days on, ±(6 + lag // 64): groups at most
+    64 days wide, so a read's one window (timeline_queries.totals) spans at most 63 days."""
+    size = -lag if lag < 0 else lag
+    g = size.bit_length() if size < 64 else 6 + size // 64
+    return -g if lag < 0 else g
+
+
+def lag_bounds(g: int) -> tuple[int, int]:
+    """The lags (first, last) of group g."""
+    size = -g if g < 0 else g
+    if size == 0:
+        return 0, 0
+    lo, hi = (1 << (size - 1), (1 << size) - 1) if size <= 6 else ((size - 6) * 64, (size - 6) * 64 + 63)
+    return (-hi, -lo) if g < 0 else (lo, hi)
+
+
+def share_steps(grants: dict[str, dict[str, Any]]) -> dict[tuple[int, str], tuple[int, int]]:
+    """A citizen's share of the totals as a step function of the effective date: (day number,
+    key) -> the change that day of (citizens, weekly minutes). Keys: "c:<fsiii>" (1 citizen with
+    an active grant of that code, the sum of their minutes) and "s:<sections>" (1 citizen whose
+    active grants are under exactly these sections, sorted). Changes on OPEN_DATE are left out:
+    no read reaches it."""
+    pieces = [(a, b, g["fsiii"], g["section"], weekly)
+              for g in grants.values() for a, b, weekly, _ref in grant_pieces(g)]
+    out: dict[tuple[int, str], tuple[int, int]] = {}
+    before: dict[str, tuple[int, int]] = {}
+    for day in sorted({p[0] for p in pieces} | {p[1] for p in pieces}):
+        if day >= OPEN_DATE:
+            break
+        now: dict[str, tuple[int, int]] = {}
+        sections = set()
+        for a, b, code, section, weekly in pieces:
+            if a <= day < b:
+                key = "c:" + code
+                had = now.get(key)
+                now[key] = (1, weekly + had[1] if had else weekly)
+                sections.add(section)
+        if sections:
+            now["s:" + ",".join(sorted(sections))] = (1, 0)
+        n = day_number(day)
+        for key in now.keys() | before.keys():
+            c, w = now.get(key, (0, 0))
+            bc, bw = before.get(key, (0, 0))
+            if c != bc or w != bw:
+                out[(n, key)] = (c - bc, w - bw)
+        before = now
+    return out
+
+
+def _row_points(axis: str, data: str) -> dict[tuple[Any, ...], list[int]]:
+    """A tl_totals row's own points: (group, key, t, a) (axis u) or (group, key, a) (axis a) ->
+    [citizens, minutes].
+
+    A row is group -> (JSON text of) key -> [citizens before, minutes before, (axis u: the
+    instants,) the effective days, running citizens, running minutes]; the running sums start
+    from the sums of the quarters before."""
+    out: dict[tuple[Any, ...], list[int]] = {}
+    for g, entries in orjson.loads(data).items():
+        for key, entry in orjson.loads(entries).items():
+            c0, m0 = entry[0], entry[1]
+            spots = zip(entry[2], entry[3]) if axis == "u" else ((a,) for a in entry[2])
+            for spot, c, m in zip(spots, entry[-2], entry[-1]):
+                out[(int(g), key, *spot)] = [c - c0, m - m0]
+                c0, m0 = c, m
+    return out
+
+
+def _row_ends(data: str) -> dict[tuple[int, str], list[int]]:
+    """A tl_totals row's running sums at its end: (group, key) -> [citizens, minutes]."""
+    return {(int(g), key): [entry[-2][-1], entry[-1][-1]] if entry[-2] else [entry[0], entry[1]]
+            for g, entries in orjson.loads(data).items() for key, entry in orjson.loads(entries).items()}
+
+
+def merge_totals(view: View, m: int, points: list[tuple[int, int, str, int, int]]) -> None:
+    """Add points (t, a, key, citizens, minutes) of municipality m to its tl_totals rows: the
+    quarters they fall in are rewritten, and the later quarters of the axis for their running
+    sums. The rows are the same however the points are batched: each holds its quarter's points
+    summed per (t, a) (axis "u") or per a (axis "a"), zero sums left out, in order."""
+    by_u: dict[int, dict[tuple[Any, ...], list[int]]] = defaultdict(dict)
+    by_a: dict[int, dict[tuple[Any, ...], list[int]]] = defaultdict(dict)
+    for t, a, key, c, w in points:
+        u = t // DAY_US
+        g = lag_group(a - u)
+        for cells, spot in ((by_u[quarter(u)], (g, key, t, a)), (by_a[quarter(a)], (g, key, a))):
+            had = cells.get(spot)
+            if had is None:
+                cells[spot] = [c, w]
+            else:
+                had[0] += c
+                had[1] += w
+    for axis, new in (("u", by_u), ("a", by_a)):
+        if not new:
+            continue
+        meta = view.get(TOTALS, m, axis, -1)
+        periods: list[int] = orjson.loads(meta["data"]) if meta else []
+        first = min(new)
+        earlier = [p for p in periods if p < first]
+        running: dict[tuple[int, str], list[int]] = {}
+        if earlier:  # the sums at the end of the last quarter before the first changed one
+            before = view.get(TOTALS, m, axis, earlier[-1])
+            assert before is not None, "a quarter listed has its row"
+            running = _row_ends(before["data"])
+        kept = list(earlier)
+        for p in sorted({p for p in periods if p >= first} | set(new)):
+            row = view.get(TOTALS, m, axis, p)
+            own = _row_points(axis, row["data"]) if row else {}
+            for spot, (c, w) in new.get(p, {}).items():
+                had = own.get(spot)
+                own[spot] = [c, w] if had is None else [had[0] + c, had[1] + w]
+            mine: dict[tuple[int, str], list[tuple[Any, ...]]] = defaultdict(list)
+            for spot in sorted(s for s, v in own.items() if v[0] or v[1]):
+                mine[spot[:2]].append(spot)
+            data: dict[int, dict[str, list[Any]]] = defaultdict(dict)
+            for gk in sorted(running.keys() | mine.keys()):
+                c0, m0 = running.get(gk, (0, 0))
+                spots = mine.get(gk, [])
+                if not spots and not (c0 or m0):
+                    continue
+                cs, ms_, c, w = [], [], c0, m0
+                for spot in spots:
+                    c += own[spot][0]
+                    w += own[spot][1]
+                    cs.append(c)
+                    ms_.append(w)
+                if axis == "u":
+                    entry = [c0, m0, [s[2] for s in spots], [s[3] for s in spots], cs, ms_]
+                else:
+                    entry = [c0, m0, [s[2] for s in spots], cs, ms_]
+                data[gk[0]][gk[1]] = entry
+                running[gk] = [c, w]
+            if mine:
+                kept.append(p)
+                # Each group's entries JSON of their own: a read decodes the groups it needs.
+                groups = {str(g): orjson.dumps(entries, option=orjson.OPT_SORT_KEYS).decode()
+                          for g, entries in data.items()}
+                view.put(TOTALS, {"municipality": m, "axis": axis, "period": p,
+                                  "data": orjson.dumps(groups, option=orjson.OPT_SORT_KEYS).decode()})
+            elif row is not None:  # its points summed to nothing: the running sums pass on
+                view.delete(TOTALS, m, axis, p)
+            running = {gk: v for gk, v in running.items() if v[0] or v[1]}
+        if kept:
+            view.put(TOTALS, {"municipality": m, "axis": axis, "period": -1, "data": orjson.dumps(kept).decode()})
+        elif meta is not None:
+            view.delete(TOTALS, m, axis, -1)

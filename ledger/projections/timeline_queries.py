@@ -4,7 +4,7 @@ D ("as effective on") is an ISO date; K ("as known at") is a recorded instant, o
 "everything recorded so far". A row is visible at (D, K) when valid_from <= D < valid_to and
 recorded_from <= K < recorded_to. Facts of different aggregates (grants and the scheme's covered
 sections, deliveries and their prices) are combined here, each filtered at the same K. Totals over
-all citizens are counted in the database from the grant rows (`totals_at`).
+all citizens are read from the points the timeline pre-sums (`totals_at`).
 
 On PostgreSQL a report's statements run in one read-only REPEATABLE READ transaction (one state of
 the tables even while a catch-up writes), as prepared statements with generic plans, with JIT and
@@ -29,12 +29,15 @@ what was actually invoiced and credited is the billing projection's business.
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
+from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache, partial
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
+
+import orjson
 
 from ledger.db import Database
 from ledger.domain.citizen import value_on
@@ -45,7 +48,8 @@ from ledger.domain.pricing import PriceVersion, price_delivery, price_version_on
 from ledger.domain.values import month_end, parse_day_or_instant, plausible_date
 from ledger.projections.reader import recorded_key
 from ledger.projections.survey_queries import surveys_at
-from ledger.projections.timeline import FENWICK_BASE, FENWICK_SIZE, MIN_SPAN, OPEN_DATE, RECORDED, TOP_SPAN
+from ledger.projections.timeline import (DAY_US, FENWICK_BASE, FENWICK_SIZE, MIN_SPAN, OPEN_DATE, RECORDED, TOP_SPAN,
+                                         day_number, instant, lag_bounds, lag_group, quarter)
 
 KNOWN_NOW = "9999-12-31T00:00:00.000000"  # after every real instant, before OPEN_RECORDED
 _SUFFIX = re.compile(r"^[a-z0-9_]{0,20}$")
@@ -259,87 +263,133 @@ def totals_at(db: Reader, ms: list[int], days: list[str], k: str, suffix: str = 
     """Totals over all citizens of these municipalities on each day, as known at K:
     day → (municipality, key) → [citizens, weekly minutes]. Keys: "c:<fsiii>" (citizens with an
     active grant of that code, and their weekly minutes) and "s:<sections>" (citizens whose active
-    grants are under exactly those sections, in sorted order).
+    grants are under exactly those sections, in sorted order); and the survey answers given by
+    the day: "r:<round>" (responses) and "q:<round>|<measure>|<score>" (answers with that score).
 
-    Counted at query time from the grant rows believed at K (ADR 0022): a citizen's grants are one
-    aggregate's, so the rows believed at K are the grants as that assessment stood at K, which is
-    what the totals mean. One day is counted in the database over the interval index
-    (`stab_arms`); several days read the municipalities' grant rows believed at K once and sweep
-    each citizen's rows over the days (`_sweep`)."""
+    Read from the points the timeline pre-sums (timeline.TOTALS, ADR 0022 round 6): the total
+    on D at K is the sum of the points recorded by K (t <= K) dated by D (a <= D). Per lag group
+    [l1, l2] (a - date(t) in it) and with delta = D - date(K):
+    - l2 <= delta: every point recorded by K is dated by D (a <= date(t) + l2 <= D): the
+      running sum along recorded time at K (axis "u");
+    - l1 > delta: every point dated by D was recorded before the day of K (date(t) <= D - l1 <
+      date(K)): the running sum along effective dates at D (axis "a");
+    - the one group with l1 <= delta < l2: the running sum at the end of day D - l2 (those are
+      all dated by D and recorded before K) and each point recorded after that, up to K, that is
+      dated by D: at most 63 days of one group's points.
+    At K = now every point is recorded by K: the running sums at D (axis "a") for every group."""
     out: dict[str, dict[tuple[int, str], list[int]]] = {d: {} for d in days}
     if not ms or not days:
         return out
-    grants_t = _t("tl_grants", suffix)
-    if len(days) > 1:
-        rows = _rows(db, f"SELECT municipality, citizen_id, fsiii, section, weekly_minutes, valid_from, valid_to "
-                         f"FROM {grants_t} WHERE municipality IN ({_marks(ms)}) AND recorded_from <= ? "
-                         "AND recorded_to > ? AND valid_from <= ? AND valid_to > ?", [*ms, k, k, max(days), min(days)])
-        return _sweep(rows, days)
-    columns = "municipality, citizen_id, fsiii, section, weekly_minutes"
-    rows_sql, params = stab_arms(grants_t, columns, f"municipality IN ({_marks(ms)})", ms, days[0], k)
-    sections = "string_agg(DISTINCT section, ',')" if db.is_postgres else "group_concat(DISTINCT section)"
-    sql = (f"WITH a AS (SELECT {columns} FROM ({rows_sql}) x) "
-           "SELECT 'c', municipality, fsiii, COUNT(DISTINCT citizen_id), SUM(weekly_minutes) FROM a "
-           "GROUP BY municipality, fsiii UNION ALL "
-           "SELECT 's', municipality, sections, COUNT(*), 0 FROM "
-           f"(SELECT municipality, citizen_id, {sections} AS sections FROM a GROUP BY municipality, citizen_id) p "
-           "GROUP BY municipality, sections")
-    per = out[days[0]]
-    for kind, m, name, citizens, minutes in _rows(db, sql, params):
-        if kind == "s":  # the database lists a citizen's sections in no particular order
-            name = ",".join(sorted(name.split(",")))
-        v = per.setdefault((int(m), f"{kind}:{name}"), [0, 0])
-        v[0] += int(citizens)
-        v[1] += int(minutes or 0)
+    now = k == KNOWN_NOW
+    kt = instant(k)
+    kd = kt // DAY_US
+    wanted = {d: day_number(d) for d in days}
+    # The instant each day's window starts after (the end of day D - l2), or K when it has none.
+    starts = {d: _window(n - kd, n, kt) for d, n in wanted.items()}
+    table = _t("tl_totals", suffix)
+    latest = (f"(SELECT MAX(x.period) FROM {table} x WHERE x.municipality = t.municipality AND x.axis = ? "
+              "AND x.period >= 0 AND x.period <= ?)")
+    sql = (f"SELECT municipality, axis, period, data FROM {table} t WHERE municipality IN ({_marks(ms)}) "
+           f"AND axis = ? AND period <= ? AND period >= COALESCE({latest}, 0)")
+    first_a, last_a = quarter(min(wanted.values())), quarter(max(wanted.values()))
+    statements, params = [sql], [*ms, "a", last_a, "a", first_a]
+    if not now:
+        statements.append(sql)
+        params += [*ms, "u", quarter(kd), "u", quarter(min(starts.values()) // DAY_US)]
+    rows: dict[tuple[int, str], list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+    for m, axis, period, data in _rows(db, " UNION ALL ".join(statements), params):
+        rows[(int(m), axis)].append((int(period), orjson.loads(data)))  # groups stay JSON text till used
+    for found in rows.values():
+        found.sort(key=lambda r: r[0])
+    for m in ms:
+        by_a, by_u = rows.get((m, "a"), []), rows.get((m, "u"), [])
+        for d, n in wanted.items():
+            sums: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+            delta = n - kd
+            # (at K = now every point is recorded by K: every group along effective dates)
+            _sum_running(sums, _row_on(by_a, quarter(n)), partial(_all_after, -(1 << 62) if now else delta), n)
+            if not now:
+                _sum_running(sums, _row_on(by_u, quarter(kd)), partial(_all_by, delta), kt)
+                start = starts[d]
+                if start != kt:
+                    window, first_u = lag_group(delta), quarter(start // DAY_US)
+                    _sum_running(sums, _row_on(by_u, first_u), partial(_holds, delta), start)
+                    for period, row in by_u:
+                        if first_u <= period <= quarter(kd) and str(window) in row:
+                            if isinstance(row[str(window)], str):
+                                row[str(window)] = orjson.loads(row[str(window)])
+                            for key, entry in row[str(window)].items():
+                                dc, dm = _dated_by(entry, start, kt, n)
+                                v = sums[key]
+                                v[0] += dc
+                                v[1] += dm
+            out[d].update({(m, key): v for key, v in sums.items() if v[0] or v[1]})
     return out
 
 
-def _sweep(rows: list[tuple], days: list[str]) -> dict[str, dict[tuple[int, str], list[int]]]:
-    """The totals on each day from grant rows (municipality, citizen, fsiii, section, weekly
-    minutes, valid_from, valid_to): per citizen, the days between two of its rows' ends share one
-    set of active rows, counted once into difference arrays over the days, then summed up."""
-    order = sorted(set(days))
-    n = len(order)
-    pieces: dict[tuple[int, str], list[tuple[int, int, str, str, int]]] = defaultdict(list)
-    for m, citizen, fsiii, section, weekly, vf, vt in rows:
-        i, j = bisect_left(order, vf), bisect_left(order, vt)  # the days d with vf <= d < vt
-        if i < j:
-            pieces[(int(m), citizen)].append((i, j, fsiii, section, int(weekly)))
-    diffs: dict[tuple[int, str], list[list[int]]] = {}
+def _all_after(delta: int, lags: tuple[int, int]) -> bool:
+    return lags[0] > delta
 
-    def add(key: tuple[int, str], a: int, b: int, minutes: int) -> None:
-        d = diffs.get(key)
-        if d is None:
-            d = diffs[key] = [[0] * (n + 1), [0] * (n + 1)]
-        d[0][a] += 1
-        d[0][b] -= 1
-        d[1][a] += minutes
-        d[1][b] -= minutes
 
-    for (m, _citizen), own in pieces.items():
-        points = sorted({p[0] for p in own} | {p[1] for p in own})
-        for a, b in zip(points, points[1:]):
-            minutes: dict[str, int] = {}
-            sections: set[str] = set()
-            for i, j, fsiii, section, weekly in own:
-                if i <= a < j:
-                    minutes[fsiii] = minutes.get(fsiii, 0) + weekly
-                    sections.add(section)
-            if not sections:
-                continue
-            for code, weekly in minutes.items():
-                add((m, f"c:{code}"), a, b, weekly)
-            add((m, "s:" + ",".join(sorted(sections))), a, b, 0)
-    by_day: list[dict[tuple[int, str], list[int]]] = [{} for _ in range(n)]
-    for key, (citizen_diff, minute_diff) in diffs.items():
-        c = w = 0
-        for i in range(n):
-            c += citizen_diff[i]
-            w += minute_diff[i]
-            if c:
-                by_day[i][key] = [c, w]
-    found = dict(zip(order, by_day))
-    return {d: {key: list(v) for key, v in found[d].items()} for d in days}
+def _all_by(delta: int, lags: tuple[int, int]) -> bool:
+    return lags[1] <= delta
+
+
+def _holds(delta: int, lags: tuple[int, int]) -> bool:
+    return lags[0] <= delta < lags[1]
+
+
+def _sum_running(sums: dict[str, list[int]], row: dict[str, Any], wanted: Callable[[tuple[int, int]], bool],
+                 at: int) -> None:
+    """Add to `sums` the running sums at `at` (an instant on axis u, a day on axis a) of the
+    row's groups whose lags (first, last) are `wanted`."""
+    for g, entries in row.items():
+        if not wanted(_lags(g)):
+            continue
+        if isinstance(entries, str):  # decoded once per read (a series reads a row for many days)
+            entries = row[g] = orjson.loads(entries)
+        for key, entry in entries.items():
+            i = bisect_right(entry[2], at)
+            v = sums[key]
+            if i:
+                v[0] += entry[-2][i - 1]
+                v[1] += entry[-1][i - 1]
+            else:
+                v[0] += entry[0]
+                v[1] += entry[1]
+
+
+@lru_cache(maxsize=1024)
+def _lags(g: str) -> tuple[int, int]:
+    return lag_bounds(int(g))
+
+
+def _window(delta: int, n: int, kt: int) -> int:
+    """The instant after which the window group's points are read one by one (the end of day
+    D - l2), or K itself when D - date(K) falls on no window (an edge of a group, or a group of
+    one lag)."""
+    l1, l2 = lag_bounds(lag_group(delta))
+    return (n - l2 + 1) * DAY_US - 1 if l1 <= delta < l2 else kt
+
+
+def _row_on(rows: list[tuple[int, dict[str, Any]]], period: int) -> dict[str, Any]:
+    """The row that holds the running sums of `period`: the last one at or before it."""
+    i = bisect_right(rows, period, key=lambda r: r[0])
+    return rows[i - 1][1] if i else {}
+
+
+def _dated_by(entry: list[Any], start: int, kt: int, n: int) -> tuple[int, int]:
+    """The sum of one axis-u entry's points recorded after `start` and by K and dated by D."""
+    ts, dated, cs, mins = entry[2], entry[3], entry[4], entry[5]
+    i = bisect_right(ts, start)
+    c, w = (cs[i - 1], mins[i - 1]) if i else (entry[0], entry[1])
+    dc = dm = 0
+    for j in range(i, bisect_right(ts, kt)):
+        if dated[j] <= n:
+            dc += cs[j] - c
+            dm += mins[j] - w
+        c, w = cs[j], mins[j]
+    return dc, dm
 
 
 def _figures(totals: dict[tuple[int, str], list[int]], buyer_rows: dict[tuple[int, str], tuple[int, int]],
@@ -356,15 +406,15 @@ def _figures(totals: dict[tuple[int, str], list[int]], buyer_rows: dict[tuple[in
             active += v1
             if sections and set(name.split(",")) & set(sections):
                 covered += v1
-        else:
+        elif kind == "c":
             b1, b2 = buyer_rows.get((m, name), (0, 0))
             minutes[name] = {"buyers": {"citizens": b1, "weekly_minutes": b2},
                              "non_buyers": {"citizens": v1 - b1, "weekly_minutes": v2 - b2}}
     return {"active": active, "covered": covered}, dict(sorted(minutes.items()))
 
 
-def _grant_figures(db: Reader, ms: list[int], d: str, k: str, suffix: str,
-                   schemes: dict[int, dict[str, Any]]) -> tuple[dict, dict, dict]:
+def _grant_figures(db: Reader, ms: list[int], d: str, k: str, suffix: str, schemes: dict[int, dict[str, Any]],
+                   totals: dict[tuple[int, str], list[int]]) -> tuple[dict, dict, dict]:
     """(per municipality: citizens with active grants, under covered sections; buyers;
     per municipality and FSIII code: buyers' and non-buyers' citizens and weekly minutes).
 
@@ -386,11 +436,13 @@ def _grant_figures(db: Reader, ms: list[int], d: str, k: str, suffix: str,
             buyers[int(m)] = int(n)
         else:
             buyer_rows[(int(m), fsiii)] = (int(n), int(total))
-    totals = totals_at(db, ms, [d], k, suffix)[d]
     counts, minutes = {}, {}
+    mine: dict[int, dict[tuple[int, str], list[int]]] = defaultdict(dict)
+    for (m, key), v in totals.items():
+        mine[m][(m, key)] = v
     for m in ms:
         rules = schemes[m]["rules"]
-        counts[m], minutes[m] = _figures(totals, buyer_rows, m, rules["sections"] if rules else None)
+        counts[m], minutes[m] = _figures(mine[m], buyer_rows, m, rules["sections"] if rules else None)
     return counts, buyers, minutes
 
 
@@ -552,9 +604,10 @@ def timeline(db: Database | Snapshot, municipality: int | None, as_of: str | dat
             return out
         schemes = _schemes(db, ms, d, k, suffix)
         catalogue = _catalogue(db, ms, d, k, suffix)
-        counts, buyers, minutes = _grant_figures(db, ms, d, k, suffix, schemes)
+        totals = totals_at(db, ms, [d], k, suffix)[d]  # the grants' and the surveys' (tl_totals)
+        counts, buyers, minutes = _grant_figures(db, ms, d, k, suffix, schemes, totals)
         flows = _flows(db, ms, month, month, k, suffix)
-        surveys = surveys_at(db, ms, d, k, suffix)  # survey_queries.py (ADR 0021)
+        surveys = surveys_at(db, ms, d, k, totals, suffix)  # survey_queries.py (ADR 0021)
         for m in ms:
             out["municipalities"].append({
                 "municipality": m, "name": municipality_name(m), "scheme": schemes[m], "catalogue": catalogue[m],

@@ -56,6 +56,15 @@ def test_the_timeline_splits_survey_answers_by_whether_the_citizen_had_bought_be
     assert _surveys(ledger, "2019-12-31", "2019-11-30")["safety"]["non_buyers"]["responses"] == 1
     assert _surveys(ledger, "2019-10-01")["safety"]["non_buyers"]["responses"] == 0
     assert _surveys(ledger, "2019-09-30") == {}
+    # Everyone's counts pre-summed with the timeline's totals, the buyers' counted: the same as
+    # counting every response (the query before, ADR 0022 round 6), at any (D, K).
+    from ledger.projections.survey_queries import surveys_at
+    from tests.helpers.timeline_oracle import counted_surveys
+
+    for d in ("2019-10-01", "2019-10-02", "2019-12-31"):
+        for k in (tq.known_key("2019-10-10"), "2019-10-10T08:59:59.999999", tq.known_key("2019-12-20"), tq.KNOWN_NOW):
+            totals = tq.totals_at(ledger.db, [657], [d], k)[d]
+            assert surveys_at(ledger.db, [657], d, k, totals) == counted_surveys(ledger.db, [657], d, k), (d, k)
 
 
 def test_the_timeline_command_prints_the_surveys_section_as_csv(ledger, database_url):

@@ -270,3 +270,53 @@ def test_the_timeline_known_at_k_equals_a_rebuild_of_the_events_recorded_by_k(st
     finally:
         app.close()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+# Days between K's date and D that sit on the edges of the totals' lag groups (timeline.lag_group).
+_EDGES = (0, 1, 2, 3, 4, 7, 8, 31, 32, 33, 63, 64, 65, 127, 128, 191, 192, 400, 1000)
+
+
+@fewer_examples(15)
+@given(starting, histories, st.integers(1, 12), st.lists(st.tuples(st.integers(0, 10_000), st.sampled_from(_EDGES),
+                                                                     st.booleans()), min_size=6, max_size=6))
+def test_the_pre_summed_totals_equal_a_count_of_the_grant_rows_at_any_d_and_k(start, history, batch, picks):
+    """tl_totals (ADR 0022, round 6) answers the totals at (D, K) from pre-summed points: they
+    equal a count of the grant rows believed at K and valid on D (the query the timeline ran
+    before) for K at instants where rows were opened or closed, a microsecond before them, and
+    any time of day, with D on and around the edges of the lag groups before and after K's date,
+    and after a live catch-up in batches of any size."""
+    from tests.helpers.timeline_oracle import counted_totals, of_grants
+    from ledger.projections.timeline_queries import totals_at
+
+    folder = tempfile.mkdtemp(prefix="tl-tot-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    app = Ledger(Settings(database_url=f"sqlite:///{folder}/ledger.db"))
+    try:
+        r = _Runner(app)
+        _setup(r, start)
+        for s, when in history:
+            _apply(r, s, when)
+        Engine(app.db, [TimelineProjection()], batch_size=batch).catch_up()
+        instants = sorted({row[0] for row in app.db.query(
+            "SELECT recorded_from FROM tl_grants UNION SELECT recorded_to FROM tl_grants") if row[0] < "9999"})
+        ks = [KNOWN_NOW]
+        for pick, edge, after in picks:
+            k = instants[pick % len(instants)] if instants else KNOWN_NOW
+            if pick % 3 == 1 and k != KNOWN_NOW:
+                k = (datetime.fromisoformat(k) - timedelta(microseconds=1)).isoformat(timespec="microseconds")
+            elif pick % 3 == 2 and k != KNOWN_NOW:
+                k = f"{k[:10]}T{pick % 24:02d}:30:00.000000"
+            ks.append(k)
+        for (pick, edge, after), k in zip(picks, ks[1:]):
+            base = date.fromisoformat(k[:10] if k != KNOWN_NOW else "2019-06-01")
+            for d in {base + timedelta(days=(edge if after else -edge) + shift) for shift in (-1, 0, 1)}:
+                day = d.isoformat()
+                got = of_grants(totals_at(app.db, list(MUNICIPALITIES), [day], k)[day])
+                assert got == counted_totals(app.db, list(MUNICIPALITIES), day, k), (day, k)
+        days = sorted({_day(p % (3 * 365)) for p, _e, _a in picks})
+        for k in ks:
+            together = totals_at(app.db, list(MUNICIPALITIES), days, k)
+            for day in days:
+                assert of_grants(together[day]) == counted_totals(app.db, list(MUNICIPALITIES), day, k), (day, k)
+    finally:
+        app.close()
+        shutil.rmtree(folder, ignore_errors=True)
