@@ -1,4 +1,4 @@
-"""`LedgerAggregate._record` builds an event without the library's constructor only where the
+"""`LedgerAggregate._record` (and `_start`, with its aggregate) builds an event without the library's constructor only where the
 object is the same: the same fields, set in the same order (so the stored JSON is the same bytes)."""
 
 from __future__ import annotations
