@@ -84,6 +84,8 @@ def measure(work: Path) -> None:
     ap.add_argument("--after", help="git revision to measure instead of this checkout")
     ap.add_argument("--factor", default="0.05")
     ap.add_argument("--seed", default="1")
+    ap.add_argument("--file", type=Path, help="import this file (e.g. a slice of a national history) instead of "
+                    "generating one by --factor and --seed")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--backends", default="sqlite,postgres")
     ap.add_argument("--pg", default=os.environ.get("LEDGER_BENCH_PG", "postgresql://root@127.0.0.1/test"))
@@ -103,9 +105,10 @@ def measure(work: Path) -> None:
         after.mkdir()
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.after], capture_output=True, check=True)
         subprocess.run(["tar", "-x", "-C", str(after)], input=archive.stdout, check=True)
-    history = work / "history.jsonl"
-    subprocess.run([str(Path(sys.executable).parent / "ledger"), "generate", "--factor", args.factor, "--seed",
-                    args.seed, "--out", str(history)], cwd=ROOT, check=True, capture_output=True)
+    history = args.file or work / "history.jsonl"
+    if args.file is None:
+        subprocess.run([str(Path(sys.executable).parent / "ledger"), "generate", "--factor", args.factor, "--seed",
+                        args.seed, "--out", str(history)], cwd=ROOT, check=True, capture_output=True)
 
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for backend in args.backends.split(","):
@@ -124,7 +127,8 @@ def measure(work: Path) -> None:
                 print(f"{backend:8} {name:6} round {n + 1}: {figures['events'] / figures['seconds']:,.0f} events/s, "
                       f"{figures['rss_mib']:.0f} MiB", file=sys.stderr)
 
-    print(f"\n`ledger import`, generated history factor {args.factor} seed {args.seed}, median of {args.repeat}, "
+    what = f"file {args.file}" if args.file else f"generated history factor {args.factor} seed {args.seed}"
+    print(f"\n`ledger import`, {what}, median of {args.repeat}, "
           f"before = {args.before}, after = {args.after or 'this checkout'}, "
           f"run digests {'on' if args.run_digest else 'off (as `ledger import`)'}\n")
     print("| backend | version | events | batches | events/s | events per CPU s | peak RSS MiB | chain head |")

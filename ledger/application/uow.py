@@ -6,6 +6,7 @@ everything the batch touched is saved in one `save(...)`: all of it, or none of 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -61,6 +62,14 @@ class UnitOfWork:
             raise StaleVersion(f"{cls.__name__} {aggregate_id} is at version {agg.version}, not {want}",
                                current_version=agg.version)
         return agg
+
+    def preload(self, ids: Iterable[UUID]) -> None:
+        """Load ahead, all at once, aggregates a step will `find` one by one (an invoice run's
+        re-rating: the assessment of every grant it scanned). Only the import's cache can
+        (`AggregateCache.load_ahead`); anywhere else `find` loads them one by one, as before."""
+        load_ahead = getattr(self.seen, "load_ahead", None)
+        if load_ahead is not None:
+            load_ahead(ids)
 
     def get(self, cls: type[A], aggregate_id: UUID, what: str | None = None) -> A:
         agg = self.find(cls, aggregate_id)

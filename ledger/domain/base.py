@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.domain import Aggregate, DomainEvent
+from eventsourcing.domain import Aggregate, BaseAggregate, CanInitAggregate, DomainEvent
+from eventsourcing.utils import get_topic
 
 # Deterministic ids: the same business key always names the same aggregate, and a retried
 # command derives the same new ids, so a retry can never create a twin.
@@ -68,6 +69,24 @@ def _plain_fields(event_class: type) -> tuple[str, ...] | None:
     return names
 
 
+def _built(event_class: type, values: dict[str, Any], given: int, **origin: Any) -> Any:
+    """The object the library's constructor builds from `values` (`given` keywords, none repeated)
+    and `origin` (the originator's fields), built as that constructor builds it: for a plain class
+    (`_plain_fields`) its fields set in field order, without `trigger_event`'s and `_create`'s
+    keyword copies and the frozen dataclass's one `object.__setattr__` per field. None for any
+    other class, or fields that do not match: then the library's constructor says what is wrong."""
+    names = _plain_fields(event_class)
+    values.update(origin)
+    if names is None or len(values) != given + len(origin) or len(values) != len(names):
+        return None
+    event: Any = object.__new__(event_class)
+    try:
+        event.__dict__.update({name: values[name] for name in names})
+    except KeyError:
+        return None
+    return event
+
+
 class LedgerAggregate(Aggregate):
     """Base of every aggregate: stamps each event with the common facts."""
 
@@ -97,25 +116,35 @@ class LedgerAggregate(Aggregate):
 
     @classmethod
     def _start(cls: type[A], event_class: type, id: UUID, ctx: Context, effective: str, municipality: int, **fields: Any) -> A:
-        return cls._create(event_class, id=id, **cls._common(ctx, effective, municipality), **fields)
+        common = cls._common(ctx, effective, municipality)
+        # What the library's `_create` and the created event's `mutate` do for our aggregates (no
+        # `__init__` of their own, so the library passes it nothing, and no explicit TOPIC),
+        # without their per-event keyword copies and signature filtering (an import creates
+        # tens of thousands: every citizen, assessment, order, delivery).
+        event = None
+        if cls.__init__ is object.__init__ and cls.__base_init__ is BaseAggregate.__base_init__ \
+                and getattr(event_class, "mutate", None) is CanInitAggregate.mutate \
+                and not getattr(cls, "TOPIC", None) and isinstance(id, UUID):
+            event = _built(event_class, {**common, **fields}, len(common) + len(fields),
+                           originator_topic=get_topic(cls), originator_id=id, originator_version=cls.INITIAL_VERSION)
+        if event is None:
+            return cls._create(event_class, id=id, **common, **fields)
+        agg = cls.__new__(cls)
+        agg.__base_init__(id, cls.INITIAL_VERSION, event.timestamp)
+        event.apply(agg)
+        agg._pending_events.append(event)
+        return agg
 
     def _record(self, event_class: type, ctx: Context, effective: str, **fields: Any) -> None:
         common = self._common(ctx, effective, self.municipality)
         # Recorded time never runs backwards within one aggregate (imports may state older instants).
         if common["timestamp"] < self.modified_on:
             common["timestamp"] = self.modified_on
-        names = _plain_fields(event_class)
-        values = {**common, **fields, "originator_id": self.id, "originator_version": self.version + 1}
-        if names is None or len(values) != len(common) + len(fields) + 2 or len(values) != len(names) \
-                or not isinstance(self.id, UUID) or getattr(type(self), "TOPIC", None):
-            self.trigger_event(event_class, **common, **fields)
-            return
-        # What `trigger_event` builds, without its per-event keyword copies and the frozen
-        # dataclass's one `object.__setattr__` per field (an import builds tens of thousands).
-        event: Any = object.__new__(event_class)
-        try:
-            event.__dict__.update({name: values[name] for name in names})
-        except KeyError:  # not this class's fields: the library's constructor says what is wrong
+        event = None
+        if isinstance(self.id, UUID) and not getattr(type(self), "TOPIC", None):
+            event = _built(event_class, {**common, **fields}, len(common) + len(fields),
+                           originator_id=self.id, originator_version=self.version + 1)
+        if event is None:
             self.trigger_event(event_class, **common, **fields)
             return
         event.mutate(self)

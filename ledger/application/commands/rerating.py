@@ -189,6 +189,10 @@ def affected(uow: Any, scanned: list[tuple[str, str, dict[str, Any]]], invoiced:
         if citizen_id in invoiced and (citizen_id not in out or since < out[citizen_id]):
             out[citizen_id] = since
 
+    # The grants' assessments and the deliveries, each found below: loaded in one query where the
+    # unit of work can (an import's first run of a municipality scans its whole history).
+    uow.preload({_uuid_of(oid) for name, oid, _st in scanned
+                 if name.startswith("Grant") or name in ("DeliveryCancelled", "DeliveryDisputed")})
     for name, oid, st in scanned:
         # A window change is dated by its new end, but it reaches back to wherever the old end was:
         # take the window's start (conservative; the window is what it changes).
