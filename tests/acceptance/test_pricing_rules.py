@@ -126,6 +126,21 @@ def test_a_band_that_does_not_fit_the_day_is_refused(ledger, band, day, why):
     assert refused.value.rule == "band-not-on-day", why
 
 
+def test_a_one_off_order_is_not_quoted_a_band_its_date_cannot_have(ledger):
+    """domain.md l.65-68 (weekday and weekend daytime priced apart) and l.33-36 (the citizen pays the
+    price of what is delivered): a one-off order for a Saturday at weekday daytime was quoted 354 kr.
+    and its visit could then never be recorded at that band; it is refused as the delivery is
+    (`band-not-on-day`), and at the weekend band it is quoted the weekend price."""
+    herning(ledger)
+    c = citizen(ledger, HERNING)
+    with pytest.raises(RuleViolated) as refused:
+        order(ledger, c, "extra-cleaning", "2019-03-09")  # a Saturday, the default band weekday_day
+    assert refused.value.rule == "band-not-on-day"
+    quoted = run(ledger, "place_order", {"citizen_id": c, "offer_id": "extra-cleaning", "kind": "one_off",
+                                         "start": "2019-03-09", "minutes": 60, "band": "weekend"})["quoted"]
+    assert quoted["price_ore"] == 35_400  # the factory's catalogue prices every band alike
+
+
 def test_a_weekday_public_holiday_may_be_priced_at_the_weekend_band(ledger):
     """Holidays (helligdage): the seeds (/work/shared/seeds/*) and domain.md say nothing about them;
     the ledger lets a weekday public holiday take the weekend band (Easter Monday 2019-04-22) and
