@@ -181,3 +181,26 @@ def test_default_interest_is_the_reference_rate_plus_8_percent_a_year_on_the_ove
         assert interest == [("interest", 101, 0, 101), ("interest", 242, 0, 242)]
     finally:
         ledger.close()
+
+
+def test_a_debit_note_is_paid_by_its_number_and_has_no_fi_payment_id_yet(ledger):
+    """conventions l.14 and l.23-24: a debit note is a supplementary charge the citizen owes like an
+    invoice. A payment naming 657-D00001 pays it; the debit note has no FI payment id of its own
+    (the +71 id is derived from invoice numbers only: a gap, see the round-6 probe report)."""
+    from tests.helpers.costs import at_cost
+    from tests.helpers.billing_factories import prices
+
+    cid, (jan,) = _monthly(ledger)
+    pay(ledger, cid, 35_400, "2019-02-10", reference=jan)
+    run(ledger, "correct_price_version", {
+        "municipality": HERNING, "offer_id": "extra-cleaning", "effective": "2018-06-01", "vat_class": "exempt",
+        "prices": prices(36_400), "cost_basis": at_cost(prices(36_400)), "reason": "wage basis"},
+        role="catalogue_manager")
+    (note,) = invoice_run(ledger, HERNING, "2019-02")["debit_notes"]
+    pay(ledger, cid, 1_000, "2019-03-20", reference=note["number"])
+    db = caught_up(ledger)
+    assert q.open_items(db, HERNING, cid) == [] and _balance(ledger, cid)["balance"] == 0
+    (debit,) = q.debit_notes(db, HERNING, cid)
+    assert "payment_id" not in debit
+    with pytest.raises(ValueError):
+        fi_payment.payment_id(note["number"])
