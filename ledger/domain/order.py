@@ -15,8 +15,8 @@ from uuid import UUID
 from ledger.domain.base import Context, LedgerAggregate
 from ledger.domain.errors import InvalidInput, rule
 from ledger.domain.pricing import Quote
-from ledger.domain.values import (BAND_START, BANDS, MAX_VISIT_MINUTES, ORDER_KINDS, clock_time, iso, local_instant,
-                                  one_of, whole)
+from ledger.domain.values import (BAND_START, BANDS, MAX_VISIT_MINUTES, ORDER_KINDS, band_on, clock_time, iso,
+                                  local_instant, one_of, whole)
 
 
 class Order(LedgerAggregate):
@@ -121,6 +121,8 @@ class Order(LedgerAggregate):
             rule(every_weeks is None, "one-off-interval", "a one-off order has no interval (every_weeks)")
             end = start if end is None else end
             rule(end == start, "one-off-period", "a one-off order is for one date: end must equal start")
+            # Its one visit's date is known: the price quoted must be one its delivery can bill.
+            band_on(band, start)
         else:
             if every_weeks is None:
                 raise InvalidInput("a recurring order needs every_weeks (1 = weekly, 2 = every second week)", field="every_weeks")

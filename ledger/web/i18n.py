@@ -36,7 +36,11 @@ DA: dict[str, str] = {
     "User": "Bruger", "Role": "Rolle", "From": "Fra", "Until": "Til", "Route": "Rute", "What": "Hvad",
     "Outcome": "Udfald", "Search": "Søg", "Timeline": "Tidslinje", "Effective on (D)": "Gældende pr. (D)",
     "As known at (K)": "Som kendt pr. (K)", "Network": "Netværket", "Buyers": "Købere", "Orders": "Bestillinger",
-    "Deliveries": "Leverancer", "Minutes": "Minutter", "Revenue": "Omsætning",
+    "Deliveries": "Leverancer", "Minutes": "Minutter",
+    "Owed for the month, as known at K (kr.)": "Skyldigt for måneden, som kendt pr. K (kr.)",
+    "What the month of D owes: its eligible, billable deliveries at their prices, VAT included, as the records showed at K":
+        "Hvad måneden for D skylder: dens berettigede, fakturerbare leverancer til deres priser, inkl. moms, som kendt pr. K",
+    "Invoiced − credited by month (kr.)": "Faktureret − krediteret pr. måned (kr.)",
     "Granted minutes: buyers and non-buyers": "Bevilgede minutter: købere og ikke-købere",
     "Price history against full cost": "Prishistorik mod fuld omkostning", "Signals": "Signaler",
     "Evaluation export": "Evalueringsudtræk", "Download ZIP": "Hent ZIP", "Home": "Forside",
@@ -44,7 +48,7 @@ DA: dict[str, str] = {
     "Error": "Fejl", "Language": "Sprog", "Month's flows": "Månedens strømme", "Schemes": "Ordninger",
     "Offer": "Tilbud", "Price": "Pris", "Full cost": "Fuld omkostning", "Below cost": "Under kostpris",
     "Catalogue": "Katalog", "Event": "Hændelse", "Back": "Tilbage", "No rows": "Ingen rækker",
-    "Citizens with grants": "Borgere med bevilling", "Sales by month": "Salg pr. måned",
+    "Citizens with grants": "Borgere med bevilling",
     "Chain state": "Kædens tilstand",
     "Late-cancellation fees of the month are billed with them.": "Månedens gebyrer for sen afbestilling faktureres med.",
     "At most 3 reminders per invoice, at least 10 days apart (the run applies the rules).":

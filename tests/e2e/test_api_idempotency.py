@@ -116,9 +116,10 @@ def test_concurrent_orders_on_one_citizen_are_all_kept(client):
     before = stored(client)
 
     def place(i: int):
+        day = date(2019, 4, i + 1)  # a one-off order's band fits its date (weekends: the weekend band)
         return client.post("/orders", headers=auth("assessor-657", f"order-{i}"), json={
-            "citizen_id": citizen, "offer_id": "clean", "kind": "one_off", "start": f"2019-04-{i + 1:02d}",
-            "minutes": 60})
+            "citizen_id": citizen, "offer_id": "clean", "kind": "one_off", "start": day.isoformat(),
+            "minutes": 60, "band": "weekend" if day.weekday() >= 5 else "weekday_day"})
 
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(place, range(16)))

@@ -30,8 +30,9 @@ FAR = [
     ("/billing/revenue", "", "month", "2200-01"),
     ("/billing/unbilled", "", "month", "1899-12"),
     ("/billing/reconciliation", "", "month", "0000-01"),
-    ("/citizens/{citizen}/as-of", "date=2019-06-01", "date", "0001-01-01"),
-    ("/citizens/{citizen}/as-of", "date=2019-06-01", "known_at", "0001-01-01T00:00:00Z"),
+    ("/citizens/{citizen}/as-of", "", "as_of", "0001-01-01"),
+    ("/citizens/{citizen}/as-of", "", "date", "0001-01-01"),
+    ("/citizens/{citizen}/as-of", "as_of=2019-06-01", "known_at", "0001-01-01T00:00:00Z"),
 ]
 
 

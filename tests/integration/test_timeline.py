@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from ledger.application import Ledger
@@ -93,6 +93,8 @@ class Trial:
               minutes: int | None = 60, every_weeks: int | None = None, end: str | None = None) -> str:
         payload: dict[str, Any] = {"citizen_id": citizen, "offer_id": offer, "kind": kind, "start": start,
                                    "minutes": minutes}
+        if kind == "one_off" and date.fromisoformat(start).weekday() >= 5:
+            payload["band"] = "weekend"  # a one-off order's band fits its one visit's date
         if every_weeks is not None:
             payload["every_weeks"] = every_weeks
         if end is not None:

@@ -18,6 +18,7 @@ from ledger.api.routes import COMMAND_ERRORS, CitizenPath, Day, Instant
 from ledger.api.schemas import CitizenView, History, CitizenAsOf
 from ledger.domain.account import account_id
 from ledger.domain.assessment import assessment_id
+from ledger.domain.errors import InvalidInput
 
 
 router = APIRouter(prefix="/citizens", tags=["citizens"], responses=COMMAND_ERRORS)
@@ -73,18 +74,26 @@ def get_citizen(citizen_id: CitizenPath, svc: ServicesDep, who: CallerDep, respo
 @router.get("/{citizen_id}/as-of", response_model=CitizenAsOf,
             dependencies=[Depends(reader("citizen")), Depends(caught_up)])
 def citizen_as_of(citizen_id: CitizenPath, svc: ServicesDep, who: CallerDep,
-                  date: Annotated[Day, Query(description="effective date D")],
+                  as_of: Annotated[Day | None, Query(description="effective date D")] = None,
+                  date: Annotated[Day | None, Query(deprecated=True, description="the earlier name of as_of")] = None,
                   known_at: Annotated[Instant | None, Query(description="as the records showed at K "
                                                                 "(default: now)")] = None) -> dict[str, Any]:
-    """The citizen's grants, provider, orders, deliveries and balance as effective on D and as known at K.
-    Bounded by a recorded instant K, not by a position: `log_position` is the head when the read began."""
+    """The citizen's grants, provider, orders, deliveries and balance as effective on D (`as_of`) and as
+    known at K. Bounded by a recorded instant K, not by a position: `log_position` is the head when the
+    read began."""
     from ledger.projections.citizen_asof import citizen_as_of as read
 
+    # `as_of` is D's name on every read (the timeline's, the CLI's `--as-of`); `date` still works.
+    if as_of is not None and date is not None and as_of != date:
+        raise InvalidInput(f"as_of ({as_of}) and date, its earlier name ({date}), differ", field="as_of")
+    day = as_of or date
+    if day is None:
+        raise InvalidInput("as_of (the effective date D, YYYY-MM-DD) is required", field="as_of")
     record = svc.records.get(citizen_id, "Citizen", "citizen")
     in_municipality(svc, who, record.municipality, "citizen", str(citizen_id))
     if known_at is not None and known_at.tzinfo is None:
         known_at = known_at.replace(tzinfo=dt.timezone.utc)
-    answer = read(svc.ledger, str(citizen_id), date.isoformat(), known_at.isoformat() if known_at else None)
+    answer = read(svc.ledger, str(citizen_id), day.isoformat(), known_at.isoformat() if known_at else None)
     svc.access.record(who.access("citizen-as-of", str(citizen_id), record.municipality))
     return answer
 

@@ -1,0 +1,206 @@
+"""Acceptance probe: the FI payment slip, payments and their allocation, reminders and default
+interest, as a billing clerk checks them against the conventions.
+
+Citations: /work/shared/domain.md ("domain.md l.N"), /work/shared/notes/billing-conventions.md
+("conventions l.N"). Every fact goes through `Ledger.execute`.
+"""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from ledger.domain import fi_payment
+from ledger.projections import billing_queries as q
+from ledger.settings import Settings
+from ledger.application import Ledger
+from tests.helpers.billing_factories import (HERNING, caught_up, citizen, deliver, herning, invoice_run, open_ledger,
+                                             order, pay, remind, reverse, run)
+
+
+@pytest.fixture
+def ledger(database_url):
+    opened = open_ledger(database_url)
+    yield opened
+    opened.close()
+
+
+def _monthly(ledger, months: tuple[str, ...] = ("2019-01",)) -> tuple[str, list[str]]:
+    """A Herning citizen with one hour of extra cleaning (354,00 kr.) in each month, each month
+    invoiced on the 1st of the next (due 14 days later). -> (citizen, invoice numbers)"""
+    herning(ledger)
+    cid = citizen(ledger, HERNING)
+    o = order(ledger, cid, "extra-cleaning", months[0] + "-01", kind="recurring", every_weeks=1, minutes=60)
+    numbers = []
+    for month in months:
+        deliver(ledger, o, month + "-07", 60)
+        numbers += [i["number"] for i in invoice_run(ledger, HERNING, month)["invoices"]]
+    return cid, numbers
+
+
+def _balance(ledger, cid: str) -> dict:
+    (row,) = q.balances(caught_up(ledger), HERNING, cid)
+    return row
+
+
+# -- the FI payment slip (conventions l.16-22) --------------------------------------------------
+
+def test_fi_card_71_payment_id_is_15_digits_with_a_luhn_check_digit(ledger):
+    """conventions l.17-20: card type 71 carries a 15-digit payment id; its last digit is a
+    modulus-10 check digit, weights 2, 1, 2, ... from the right: 'id 1 becomes 18, id 2 becomes
+    26; left-pad with zeros to 15 digits'."""
+    assert fi_payment.with_check_digit(1) == "000000000000018"
+    assert fi_payment.with_check_digit(2) == "000000000000026"
+    assert fi_payment.is_valid("000000000000018") and not fi_payment.is_valid("000000000000019")
+    pid = fi_payment.payment_id("657-000001")
+    assert len(pid) == 15 and pid.startswith("657") and fi_payment.is_valid(pid)
+    assert fi_payment.invoice_number(pid) == "657-000001"
+
+
+def test_the_code_line_reads_plus_71_id_plus_creditor_and_the_creditor_starts_with_8():
+    """conventions l.17 and l.21: the code line reads `+71< PAYMENT-ID +CREDITOR<`; the creditor
+    number is 8 digits and starts with 8 (anything else is refused, never printed)."""
+    line = fi_payment.code_line("657-000001", "81234567")
+    assert line == f"+71< {fi_payment.payment_id('657-000001')} +81234567<"
+    for creditor in ("71234567", "8123456", "812345678"):
+        with pytest.raises(ValueError):
+            fi_payment.code_line("657-000001", creditor)
+
+
+def test_every_invoice_shows_its_payment_id(ledger):
+    """conventions l.16-24: the slip's payment id is printed on the invoice, so the bank can hand it
+    back with the money. The invoice read carries it."""
+    _, (number,) = _monthly(ledger)
+    assert q.invoice(caught_up(ledger), HERNING, number)["payment_id"] == fi_payment.payment_id(number)
+
+
+def test_a_payment_quoting_the_fi_id_is_allocated_to_that_invoice_first(ledger):
+    """conventions l.23-24: 'A payment received through FI carries the payment id: allocate by it.'
+    With January and February open, 354,00 kr. quoting February's id (with a bank's spaces) pays
+    February, not the older January."""
+    cid, (jan, feb) = _monthly(ledger, ("2019-01", "2019-02"))
+    pid = fi_payment.payment_id(feb)
+    pay(ledger, cid, 35_400, "2019-03-10", reference=f"{pid[:5]} {pid[5:10]} {pid[10:]}")
+    db = caught_up(ledger)
+    assert [(x["number"], x["open_amount"]) for x in q.open_items(db, HERNING, cid)] == [(jan, 35_400)]
+
+
+def test_a_payment_without_reference_pays_the_oldest_open_document_first(ledger):
+    """domain.md l.79 (payments, balances and ageing): money without a reference pays open invoices
+    oldest first; 500,00 kr. pays January (354,00) and 146,00 of February."""
+    cid, (jan, feb) = _monthly(ledger, ("2019-01", "2019-02"))
+    pay(ledger, cid, 50_000, "2019-03-10")
+    db = caught_up(ledger)
+    assert [(x["number"], x["open_amount"]) for x in q.open_items(db, HERNING, cid)] == [(feb, 35_400 - 14_600)]
+
+
+def test_an_overpayment_is_credit_that_pays_the_next_invoice(ledger):
+    """domain.md l.79 (payments, balances): 400,00 kr. on a 354,00 kr. invoice leaves 46,00 kr.
+    credit; February's invoice of 354,00 then owes 308,00, and nothing is both owed and credited."""
+    cid, (jan,) = _monthly(ledger)
+    pay(ledger, cid, 40_000, "2019-02-10", reference=jan)
+    assert (_balance(ledger, cid)["credit"], _balance(ledger, cid)["balance"]) == (4_600, -4_600)
+    o = order(ledger, cid, "extra-cleaning", "2019-02-11", minutes=60)
+    deliver(ledger, o, "2019-02-11", 60)
+    (feb,) = invoice_run(ledger, HERNING, "2019-02")["invoices"]
+    row = _balance(ledger, cid)
+    assert (row["owed"], row["credit"], row["balance"]) == (35_400 - 4_600, 0, 30_800)
+
+
+def test_a_reversed_payment_counts_as_never_made(ledger):
+    """domain.md l.79 (payments): a bounced direct debit is reversed; the invoice is open again."""
+    cid, (jan,) = _monthly(ledger)
+    paid = pay(ledger, cid, 35_400, "2019-02-10", reference=jan)
+    assert _balance(ledger, cid)["balance"] == 0
+    reverse(ledger, cid, paid, "2019-02-12")
+    assert _balance(ledger, cid)["balance"] == 35_400
+
+
+# -- reminders (domain.md l.72-74; conventions l.26-28) ----------------------------------------
+
+def test_reminders_at_most_three_at_least_ten_days_apart_at_most_100_kr_each(ledger):
+    """domain.md l.73 / conventions l.27: 'at most 3 reminders for the same claim, at least 10 days
+    apart, at most 100 DKK each (renteloven § 9 b)'. January's invoice falls due 2019-02-15."""
+    cid, (jan,) = _monthly(ledger)
+    assert remind(ledger, HERNING, "2019-02-15")["reminders"] == []  # not overdue on its due date
+    issued = []
+    for day in ("2019-02-16", "2019-02-25", "2019-02-26", "2019-03-08", "2019-03-20", "2019-04-30"):
+        issued += [(day, r["sequence"]) for r in remind(ledger, HERNING, day)["reminders"]]
+    assert issued == [("2019-02-16", 1), ("2019-02-26", 2), ("2019-03-08", 3)]
+    db = caught_up(ledger)
+    assert [r["fee"] for r in q.reminders(db, HERNING, cid)] == [10_000] * 3
+    assert _balance(ledger, cid)["balance"] == 35_400 + 3 * 10_000
+
+
+@pytest.mark.parametrize("setting, value", [
+    ("reminder_fee_ore", 10_001), ("reminder_max_count", 4), ("reminder_min_days_apart", 9)])
+def test_no_setting_can_loosen_the_reminder_rules(setting, value):
+    """domain.md l.73: the limits are the law's (renteloven § 9 b): a municipality may be stricter,
+    never looser: a fee above 100 DKK, a fourth reminder or 9 days apart is refused at start-up."""
+    with pytest.raises(ValidationError):
+        Settings(**{setting: value})
+
+
+def test_a_paid_invoice_is_not_reminded(ledger):
+    """domain.md l.73: a reminder is for an overdue claim; paid on time, nothing is reminded."""
+    cid, (jan,) = _monthly(ledger)
+    pay(ledger, cid, 35_400, "2019-02-14", reference=jan)
+    assert remind(ledger, HERNING, "2019-03-01")["reminders"] == []
+
+
+# -- default interest (domain.md l.74; conventions l.29-30) ------------------------------------
+
+def test_default_interest_is_off_unless_the_municipality_turns_it_on(ledger):
+    """conventions l.30: 'Many municipalities charge none in practice: make it optional.' By
+    default a run adds no interest line for an overdue invoice."""
+    _monthly(ledger)
+    assert invoice_run(ledger, HERNING, "2019-03")["invoices"] == []
+
+
+def test_default_interest_is_the_reference_rate_plus_8_percent_a_year_on_the_overdue_amount(database_url):
+    """domain.md l.74 / conventions l.29: 'the central bank's reference rate ... + 8 % a year
+    (renteloven § 5), from the due date'. 354,00 kr. due 2019-02-15, reference rate 0,05 %: the
+    February run on 2019-03-01 charges 16-28 February (13 days) at 8,05 %:
+    35.400 × 13 × 805 / 3.650.000 = 101,5 øre → 1,01 kr. (no VAT); the March run on 2019-04-01
+    charges March only (31 days: 2,42 kr.), never a day twice, naming the rate fact it used."""
+    ledger = Ledger(Settings(database_url=database_url, default_interest=True))
+    try:
+        herning(ledger)
+        cid = citizen(ledger, HERNING)
+        deliver(ledger, order(ledger, cid, "extra-cleaning", "2019-01-07", minutes=60), "2019-01-07", 60)
+        rate = run(ledger, "set_reference_rate", {"municipality": HERNING, "effective": "2019-01-01", "rate_bp": 5},
+                   role="billing_clerk")
+        assert rate["default_interest_bp"] == 805
+        invoice_run(ledger, HERNING, "2019-01")
+        interest = []
+        for month, run_date in (("2019-02", "2019-03-01"), ("2019-03", "2019-04-01")):
+            (inv,) = invoice_run(ledger, HERNING, month, run_date)["invoices"]
+            (line,) = q.invoice(caught_up(ledger), HERNING, inv["number"])["lines"]
+            interest.append((line["kind"], line["net"], line["vat"], line["gross"]))
+            assert line["provenance"]["document"] == "657-000001" and line["provenance"]["rates"]
+        assert interest == [("interest", 101, 0, 101), ("interest", 242, 0, 242)]
+    finally:
+        ledger.close()
+
+
+def test_a_debit_note_is_paid_by_its_number_and_has_no_fi_payment_id_yet(ledger):
+    """conventions l.14 and l.23-24: a debit note is a supplementary charge the citizen owes like an
+    invoice. A payment naming 657-D00001 pays it; the debit note has no FI payment id of its own
+    (the +71 id is derived from invoice numbers only: a gap, see the round-6 probe report)."""
+    from tests.helpers.costs import at_cost
+    from tests.helpers.billing_factories import prices
+
+    cid, (jan,) = _monthly(ledger)
+    pay(ledger, cid, 35_400, "2019-02-10", reference=jan)
+    run(ledger, "correct_price_version", {
+        "municipality": HERNING, "offer_id": "extra-cleaning", "effective": "2018-06-01", "vat_class": "exempt",
+        "prices": prices(36_400), "cost_basis": at_cost(prices(36_400)), "reason": "wage basis"},
+        role="catalogue_manager")
+    (note,) = invoice_run(ledger, HERNING, "2019-02")["debit_notes"]
+    pay(ledger, cid, 1_000, "2019-03-20", reference=note["number"])
+    db = caught_up(ledger)
+    assert q.open_items(db, HERNING, cid) == [] and _balance(ledger, cid)["balance"] == 0
+    (debit,) = q.debit_notes(db, HERNING, cid)
+    assert "payment_id" not in debit
+    with pytest.raises(ValueError):
+        fi_payment.payment_id(note["number"])
