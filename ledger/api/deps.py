@@ -117,12 +117,18 @@ def caught_up(svc: ServicesDep, min_position: Annotated[int | None, Query(
     if min_position > head:
         raise ApiProblem("position-ahead-of-log", f"min_position {min_position} is beyond the log head {head}",
                          head=head)
+    wait_for(svc, min_position)
+    return min_position
+
+
+def wait_for(svc: Services, min_position: int) -> None:
+    """Wait (at most the configured few seconds) until the read models have applied the log up to
+    `min_position`; 503 not-caught-up past that."""
     if not svc.follower.wait_for(min_position, svc.config.read_wait_seconds):
         raise ApiProblem("not-caught-up",
                          f"the read models reached position {svc.follower.reached}, not {min_position}, "
                          f"within {svc.config.read_wait_seconds:g} s", headers={"Retry-After": "1"},
                          reached=svc.follower.reached, error=svc.follower.error)
-    return min_position
 
 
 MinPosition = Annotated[int | None, Depends(caught_up)]

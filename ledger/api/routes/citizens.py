@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from ledger.application import commands as c
 from ledger.api.commanding import Command, Run, declared
-from ledger.api.deps import CallerDep, ServicesDep, caught_up, in_municipality, reader, AtPosition
+from ledger.api.deps import CallerDep, ServicesDep, caught_up, in_municipality, reader, AtPosition, wait_for
 from ledger.api.policy import may_read
 from ledger.api.reads import citizen, history, etag
 from ledger.api.routes import COMMAND_ERRORS, CitizenPath, Day, Instant
@@ -93,6 +93,12 @@ def citizen_as_of(citizen_id: CitizenPath, svc: ServicesDep, who: CallerDep,
     in_municipality(svc, who, record.municipality, "citizen", str(citizen_id))
     if known_at is not None and known_at.tzinfo is None:
         known_at = known_at.replace(tzinfo=dt.timezone.utc)
+    # The citizen's orders and deliveries are found through the read models' index (the aggregates
+    # themselves are read from the log): let it reach the log's head first, so an order answered
+    # a moment ago is in the answer, as its grants are.
+    from ledger.projections.reader import head_position
+
+    wait_for(svc, head_position(svc.ledger.db))
     answer = read(svc.ledger, str(citizen_id), day.isoformat(), known_at.isoformat() if known_at else None)
     svc.access.record(who.access("citizen-as-of", str(citizen_id), record.municipality))
     return answer
