@@ -486,6 +486,10 @@ class Engine:
     from several threads at once.
     """
 
+    # Whether a rebuild with swap=False gives its `<table><suffix>` copies their secondary
+    # indexes: an "as known at" read queries the copies as it would the live tables.
+    copy_indexes: ClassVar[bool] = True
+
     def __init__(
         self,
         db: Database,
@@ -719,7 +723,7 @@ class Engine:
 
     def _finish(self, conn: Any, projections: list[Projection], suffix: str, swap: bool,
                 positions: dict[str, int]) -> None:
-        if self.db.is_postgres or not swap:
+        if (self.db.is_postgres and swap) or (not swap and self.copy_indexes):
             # PostgreSQL: build indexes before the swap (the swap only renames them), so readers
             # are never blocked behind an index build. SQLite cannot rename an index, so there a
             # swapped rebuild creates them in the swap itself.
