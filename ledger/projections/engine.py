@@ -85,7 +85,8 @@ Rebuild as a fold, and partitions (ADR 0013)
 * When the partitioned projections' rows would not fit in `flush_rows` (per worker), their
   partitions are folded in passes, one after the other, each written whole before the next; with
   one worker (`jobs=1`) that happens in this process (ADR 0022, round 5), so memory is bounded by
-  a partition, not by the log. Each pass reads the log again.
+  a partition, not by the log. Each pass reads the log again; the first notes each event's
+  partition by its position, so the later ones decode only their own partitions' events.
 """
 
 from __future__ import annotations
