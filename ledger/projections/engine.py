@@ -85,7 +85,8 @@ Rebuild as a fold, and partitions (ADR 0013)
 * When the partitioned projections' rows would not fit in `flush_rows` (per worker), their
   partitions are folded in passes, one after the other, each written whole before the next; with
   one worker (`jobs=1`) that happens in this process (ADR 0022, round 5), so memory is bounded by
-  a partition, not by the log. Each pass reads the log again.
+  a partition, not by the log. Each pass reads the log again; the first notes each event's
+  partition by its position, so the later ones decode only their own partitions' events.
 """
 
 from __future__ import annotations
@@ -207,12 +208,23 @@ class _Run:
         self.end = kind.end_batch is not Projection.end_batch
         # (field, value -> partition, this partition): only those events are applied
         self.part: tuple[str, dict[Any, int], int] | None = None
+        # In a worker's first pass of several: each event's partition, noted by its position
+        # (255: none noted), so the later passes need not decode the other partitions' events.
+        self.record: bytearray | None = None
 
     def mine(self, events: list[RawEvent]) -> list[RawEvent]:
         if self.part is None:
             return events
         field, parts, me = self.part
-        return [e for e in events if parts.get(e.state.get(field), 0) == me]
+        record = self.record
+        if record is None:
+            return [e for e in events if parts.get(e.state.get(field), 0) == me]
+        out = []
+        for e in events:
+            record[e.position] = part = parts.get(e.state.get(field), 0)
+            if part == me:
+                out.append(e)
+        return out
 
     @property
     def wanted(self) -> frozenset[str] | None:
@@ -319,6 +331,22 @@ def _exchanges(projection: Projection) -> bool:
     return (kind.partition_share is not Projection.partition_share
             or kind.partition_combine.__func__ is not Projection.partition_combine.__func__  # type: ignore[attr-defined]
             or kind.partition_finish is not Projection.partition_finish)
+
+
+def _skip_mask(runs: list[_Run], marks: dict[str, bytearray]) -> bytes | None:
+    """A later pass of partitions: the positions whose events belong to other partitions of every
+    run here, as noted in the first pass (1: skip; a position noted for none is read). None when a
+    run here is whole or its field was not noted."""
+    if any(run.part is None for run in runs):
+        return None
+    wanted = {(run.part[0], run.part[2]) for run in runs if run.part is not None}
+    if any(field not in marks for field, _ in wanted):
+        return None
+    mask: bytes | None = None
+    for field, me in wanted:
+        mine = bytes(marks[field].translate(bytes(0 if b in (me, 255) else 1 for b in range(256))))
+        mask = mine if mask is None else bytes(map(min, mask, mine))  # skipped by every field
+    return mask
 
 
 class _PartitionConflict(RuntimeError):
@@ -458,6 +486,10 @@ class Engine:
     cached rows, valid for as long as nobody else has moved its tracked position. Not for use
     from several threads at once.
     """
+
+    # Whether a rebuild with swap=False gives its `<table><suffix>` copies their secondary
+    # indexes: an "as known at" read queries the copies as it would the live tables.
+    copy_indexes: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -692,7 +724,7 @@ class Engine:
 
     def _finish(self, conn: Any, projections: list[Projection], suffix: str, swap: bool,
                 positions: dict[str, int]) -> None:
-        if self.db.is_postgres or not swap:
+        if (self.db.is_postgres and swap) or (not swap and self.copy_indexes):
             # PostgreSQL: build indexes before the swap (the swap only renames them), so readers
             # are never blocked behind an index build. SQLite cannot rename an index, so there a
             # swapped rebuild creates them in the swap itself.
@@ -878,6 +910,7 @@ class Engine:
             passes[0 if part is None else order.index(part[2])].append((projection, part))
         stats: dict[str, dict[str, int]] = {}
         applied, position = 0, head
+        marks: dict[str, bytearray] = {}  # per partition field: each position's partition (first pass)
         try:
             for k, entries in enumerate(passes):
                 runs = []
@@ -886,11 +919,14 @@ class Engine:
                     if part is not None:
                         projection.in_partition = True
                         run.part = part
+                        if k == 0 and len(passes) > 1 and max(part[1].values(), default=0) < 255:
+                            run.record = marks.setdefault(part[0], bytearray(b"\xff") * (head + 1))
                     runs.append(run)
                 with self.db.connection() as conn:
                     done, reached = self._rebuild_pass(
                         conn, runs, head, writer, False, until_recorded,
                         None if progress is None else functools.partial(progress, k, len(passes)), exchange,
+                        None if k == 0 else _skip_mask(runs, marks),
                     )
                 applied, position = max(applied, done), min(position, reached)
                 for run in runs:
@@ -961,11 +997,12 @@ class Engine:
         until_recorded: str | None,
         progress: Callable[[int, int], None] | None,
         exchange: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        skip: bytes | None = None,
     ) -> tuple[int, int]:
         """Read the log once, apply to every run, flush as staging fills. -> (events, position)
 
         `exchange` (a partition's worker): the runs' partition shares go out, the answers come
-        back, before the last end_batch."""
+        back, before the last end_batch. `skip`: positions not to decode (`read_batches`)."""
         reader = conn.cursor()  # cache misses read here, outside the flush transactions
         for run in runs:
             run.view.bind(reader)
@@ -981,7 +1018,7 @@ class Engine:
                 if end <= position:
                     break
                 for last, events in read_batches(
-                    self.db, position, end, self.rebuild_batch_size, until_recorded, wanted
+                    self.db, position, end, self.rebuild_batch_size, until_recorded, wanted, skip
                 ):
                     for run in runs:
                         run.apply(run.mine(events), hooks=False)

@@ -212,12 +212,14 @@ def read_batches(
     batch_size: int = DEFAULT_BATCH_SIZE,
     until_recorded: str | None = None,
     names: Collection[str] | None = None,
+    skip: bytes | None = None,
 ) -> Iterator[tuple[int, list[RawEvent]]]:
     """(last position covered, events) per page; the list may be empty when all were filtered.
 
     The engine needs the covered position even for pages with nothing to apply, so the tracking
     position still advances past events no projection handles. Events whose name is not in
-    `names` are never decoded: that is most of the saving for narrow projections.
+    `names` are never decoded: that is most of the saving for narrow projections. Nor are those
+    at a position p with `skip[p]` set (a rebuild's later passes: other partitions' events).
     """
     lookup = _Names(names)
     versioned = lookup.versioned
@@ -225,12 +227,13 @@ def read_batches(
     join = "-".join
     new = tuple.__new__  # skips NamedTuple's Python-level __new__ on the hot path
     cutoff = None if until_recorded is None else recorded_key(until_recorded)
+    skipped = 0 if skip is None else len(skip)
     for rows in _row_pages(db, after, until, batch_size):
         events: list[RawEvent] = []
         append = events.append
         for pos, oid, ver, topic, raw in rows:
             name = lookup[topic]
-            if name is None:
+            if name is None or (pos < skipped and skip[pos]):  # type: ignore[index]
                 continue
             state = loads(raw)
             if topic in versioned:  # a shape that changed: brought to the current one (decoding.py)

@@ -391,6 +391,33 @@ def test_one_worker_folds_partitions_too_large_for_memory_in_passes_with_the_sam
     engine.drop_suffix("__one")
 
 
+def test_later_passes_decode_only_their_own_partitions_events(network_store: Ledger, monkeypatch) -> None:
+    """The first pass notes each event's partition by its position; the later passes skip the
+    other partitions' events without decoding them (each used to decode the whole log again),
+    and the tables are the same."""
+    import ledger.projections.engine as engine_module
+
+    decoded: list[int] = []
+    real = engine_module.read_batches
+
+    def counting(*args, **kwargs):
+        decoded.append(0)
+        for last, events in real(*args, **kwargs):
+            decoded[-1] += len(events)
+            yield last, events
+
+    monkeypatch.setattr(engine_module, "read_batches", counting)
+    partitioned = [p for p in all_projections() if p.partition_by]
+    engine = Engine(network_store.db, partitioned, flush_rows=1_500)
+    stats = engine.rebuild(swap=False, suffix="__skip", jobs=1)
+    passes = stats["passes"]
+    first, later = decoded[-passes], decoded[-passes + 1:]
+    assert passes > 2 and sum(later) < first  # without the skip: each later pass == first
+    names = [p.name for p in partitioned]
+    assert _digests(engine, "__skip", names) == _digests(engine, "", names)
+    engine.drop_suffix("__skip")
+
+
 def test_one_worker_in_passes_swaps_in_the_same_tables(network_store: Ledger) -> None:
     engine = Engine(network_store.db, all_projections(), flush_rows=1_500)
     live = _digests(engine)
