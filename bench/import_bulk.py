@@ -6,7 +6,7 @@
 `--before REV` (and `--after REV`, default: this checkout) is any git revision of this repository:
 its tree is unpacked (`git archive`) into a scratch folder and imported through the same interpreter with that folder first on `sys.path`, so
 the two versions share the file, the machine and the moment. Rounds alternate before/after, each
-import in a fresh process and a fresh store (SQLite file; PostgreSQL schema `bench_import_*` of
+import in a fresh process and a fresh store (SQLite file; PostgreSQL schema `$LEDGER_BENCH_PREFIX_import_*` of
 LEDGER_BENCH_PG, default postgresql://root@127.0.0.1/test). Reported: the median events/s of the
 rounds, the median peak RSS of the importing process (MiB), and the chain head each version stored
 (the "after" heads must be equal on both backends). Events per CPU second counts the importing
@@ -84,6 +84,8 @@ def measure(work: Path) -> None:
     ap.add_argument("--after", help="git revision to measure instead of this checkout")
     ap.add_argument("--factor", default="0.05")
     ap.add_argument("--seed", default="1")
+    ap.add_argument("--file", type=Path, help="import this file (e.g. /tmp/ledger-bench/network-s1.jsonl) "
+                                              "instead of a generated history")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--backends", default="sqlite,postgres")
     ap.add_argument("--pg", default=os.environ.get("LEDGER_BENCH_PG", "postgresql://root@127.0.0.1/test"))
@@ -103,9 +105,12 @@ def measure(work: Path) -> None:
         after.mkdir()
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.after], capture_output=True, check=True)
         subprocess.run(["tar", "-x", "-C", str(after)], input=archive.stdout, check=True)
-    history = work / "history.jsonl"
-    subprocess.run([str(Path(sys.executable).parent / "ledger"), "generate", "--factor", args.factor, "--seed",
-                    args.seed, "--out", str(history)], cwd=ROOT, check=True, capture_output=True)
+    history = args.file or work / "history.jsonl"
+    if args.file is None:
+        subprocess.run([str(Path(sys.executable).parent / "ledger"), "generate", "--factor", args.factor, "--seed",
+                        args.seed, "--out", str(history)], cwd=ROOT, check=True, capture_output=True)
+    # Schemas named per person (LEDGER_BENCH_PREFIX, as bench/run.py), so two benches never share one.
+    prefix = os.environ.get("LEDGER_BENCH_PREFIX", "bench")
 
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for backend in args.backends.split(","):
@@ -114,7 +119,7 @@ def measure(work: Path) -> None:
                 if backend == "sqlite":
                     url = f"sqlite:///{work / f'{name}-{n}.db'}"
                 else:
-                    schema = f"bench_import_{name}_{n}"
+                    schema = f"{prefix}_import_{name}_{n}"
                     drop_schema(args.pg, schema)
                     url = pg_url(args.pg, schema)
                 figures = one_import(source, url, history, args.run_digest)
@@ -124,7 +129,8 @@ def measure(work: Path) -> None:
                 print(f"{backend:8} {name:6} round {n + 1}: {figures['events'] / figures['seconds']:,.0f} events/s, "
                       f"{figures['rss_mib']:.0f} MiB", file=sys.stderr)
 
-    print(f"\n`ledger import`, generated history factor {args.factor} seed {args.seed}, median of {args.repeat}, "
+    what = args.file or f"generated history factor {args.factor} seed {args.seed}"
+    print(f"\n`ledger import`, {what}, median of {args.repeat}, "
           f"before = {args.before}, after = {args.after or 'this checkout'}, "
           f"run digests {'on' if args.run_digest else 'off (as `ledger import`)'}\n")
     print("| backend | version | events | batches | events/s | events per CPU s | peak RSS MiB | chain head |")
