@@ -6,7 +6,7 @@
 `--before REV` (and `--after REV`, default: this checkout) is any git revision of this repository:
 its tree is unpacked (`git archive`) into a scratch folder and imported through the same interpreter with that folder first on `sys.path`, so
 the two versions share the file, the machine and the moment. Rounds alternate before/after, each
-import in a fresh process and a fresh store (SQLite file; PostgreSQL schema `bench_import_*` of
+import in a fresh process and a fresh store (SQLite file; PostgreSQL schema `$LEDGER_BENCH_PREFIX_import_*` of
 LEDGER_BENCH_PG, default postgresql://root@127.0.0.1/test). Reported: the median events/s of the
 rounds, the median peak RSS of the importing process (MiB), and the chain head each version stored
 (the "after" heads must be equal on both backends). Events per CPU second counts the importing
@@ -109,6 +109,8 @@ def measure(work: Path) -> None:
     if args.file is None:
         subprocess.run([str(Path(sys.executable).parent / "ledger"), "generate", "--factor", args.factor, "--seed",
                         args.seed, "--out", str(history)], cwd=ROOT, check=True, capture_output=True)
+    # Schemas named per person (LEDGER_BENCH_PREFIX, as bench/run.py), so two benches never share one.
+    prefix = os.environ.get("LEDGER_BENCH_PREFIX", "bench")
 
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for backend in args.backends.split(","):
@@ -117,7 +119,7 @@ def measure(work: Path) -> None:
                 if backend == "sqlite":
                     url = f"sqlite:///{work / f'{name}-{n}.db'}"
                 else:
-                    schema = f"bench_import_{name}_{n}"
+                    schema = f"{prefix}_import_{name}_{n}"
                     drop_schema(args.pg, schema)
                     url = pg_url(args.pg, schema)
                 figures = one_import(source, url, history, args.run_digest)

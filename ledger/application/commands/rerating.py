@@ -142,9 +142,9 @@ def rerate(uow: Any, ctx: Any, svc: Any, series: Any, scheme: Any, cat: Any, mon
             continue
         since = citizens[citizen_id]
         groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
-        for key, entry in sorted(account.issued.items(), key=lambda kv: (kv[1]["date"], kv[0])):
-            if entry["kind"] != "delivery" or entry["date"] < since:
-                continue
+        # Only the billed deliveries in reach are sorted: an account's history grows run after run.
+        reached = [kv for kv in account.issued.items() if kv[1]["kind"] == "delivery" and kv[1]["date"] >= since]
+        for key, entry in sorted(reached, key=lambda kv: (kv[1]["date"], kv[0])):
             diff = difference(uow, scheme, cat, account, key)
             if diff is None:
                 continue
@@ -193,6 +193,7 @@ def affected(uow: Any, scanned: list[tuple[str, str, dict[str, Any]]], invoiced:
     # unit of work can (an import's first run of a municipality scans its whole history).
     uow.preload({_uuid_of(oid) for name, oid, _st in scanned
                  if name.startswith("Grant") or name in ("DeliveryCancelled", "DeliveryDisputed")})
+    everyone: str | None = None  # the earliest date a municipal fact reaches back to, for every invoiced citizen
     for name, oid, st in scanned:
         # A window change is dated by its new end, but it reaches back to wherever the old end was:
         # take the window's start (conservative; the window is what it changes).
@@ -200,8 +201,7 @@ def affected(uow: Any, scanned: list[tuple[str, str, dict[str, Any]]], invoiced:
         if name in MUNICIPAL_TRIGGERS:
             if last_billed is None or since > last_billed:
                 continue  # it takes effect after everything billed so far: nothing to re-rate
-            for c in invoiced:
-                reach(c, since)
+            everyone = since if everyone is None else min(everyone, since)
         elif name.startswith("Grant"):
             assessment = uow.find(Assessment, _uuid_of(oid))
             if assessment is not None:
@@ -215,6 +215,10 @@ def affected(uow: Any, scanned: list[tuple[str, str, dict[str, Any]]], invoiced:
             d = uow.find(Delivery, _uuid_of(oid))
             if d is not None:
                 reach(d.citizen_id, d.date)
+    if everyone is not None:
+        # Once per run, not once per fact: a month's catalogue and scheme facts × every citizen billed so far.
+        for c in invoiced:
+            reach(c, everyone)
     return out
 
 
