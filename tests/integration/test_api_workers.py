@@ -4,6 +4,9 @@ and one follower leads the projection catch-up (ADR 0025)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -22,13 +25,24 @@ def _order(writer: GroupCommit, citizen: str, key: str, start: str = "2019-03-01
     return writer.execute(command, Context("tester", "assessor", key, at("2019-06-01T09:00:00+00:00")))
 
 
-def test_a_writer_sees_what_another_process_changed_in_a_record_it_has_cached(database_url):
+@contextmanager
+def two_processes(database_url: str) -> Iterator[tuple[GroupCommit, Any, str]]:
+    """A writer over one ledger (process a) and a second ledger (process b) that has set up Herning
+    and a citizen with a cleaning grant: (a's writer, b, the citizen)."""
     a, b = open_ledger(database_url), open_ledger(database_url)
     writer = GroupCommit(a, max_batch=64, threads=1)
     writer.start()
     try:
         herning(b)
-        citizen = citizen_with_grant(b)
+        yield writer, b, citizen_with_grant(b)
+    finally:
+        writer.stop()
+        a.close()
+        b.close()
+
+
+def test_a_writer_sees_what_another_process_changed_in_a_record_it_has_cached(database_url):
+    with two_processes(database_url) as (writer, b, citizen):
         assert _order(writer, citizen, "o-1").result["order_id"]  # citizen, assessment, scheme cached in a
         # Another process ends the grant: a's next order for the citizen is refused, not accepted
         # against its cached assessment.
@@ -39,19 +53,10 @@ def test_a_writer_sees_what_another_process_changed_in_a_record_it_has_cached(da
         assert getattr(refused.value, "rule", None) == "no-active-grant"
         # The same command id again is still the first answer's replay (idempotency, ADR 0005).
         assert _order(writer, citizen, "o-1").replayed
-    finally:
-        writer.stop()
-        a.close()
-        b.close()
 
 
 def test_a_record_a_writer_looked_up_as_absent_is_loaded_once_another_process_creates_it(database_url):
-    a, b = open_ledger(database_url), open_ledger(database_url)
-    writer = GroupCommit(a, max_batch=64, threads=1)
-    writer.start()
-    try:
-        herning(b)
-        citizen = citizen_with_grant(b)
+    with two_processes(database_url) as (writer, b, citizen):
         # a's group looks up the id the order of command o-3 would get: there is none (ABSENT).
         refused = lookup("place_order").parse({"citizen_id": citizen, "offer_id": "no-such-offer", "kind": "one_off",
                                                "start": "2019-03-01", "minutes": 60})
@@ -65,10 +70,6 @@ def test_a_record_a_writer_looked_up_as_absent_is_loaded_once_another_process_cr
                                                     "band": "weekday_day", "minutes": 60, "staff_id": "s-1"})
         outcome = writer.execute(delivery, Context("tester", "provider_staff", "d-1", at("2019-06-01T09:00:00+00:00")))
         assert outcome.result["order_id"] == order["order_id"]
-    finally:
-        writer.stop()
-        a.close()
-        b.close()
 
 
 @pytest.mark.postgres

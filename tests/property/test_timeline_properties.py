@@ -8,6 +8,8 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -173,6 +175,23 @@ def _apply(r: _Runner, s: tuple, when: Any) -> None:
                                   "reason": "wrong"}, when)
 
 
+@contextmanager
+def _history(start: list[tuple[int, int, int]], history: list) -> Iterator[_Runner]:
+    """A runner over a ledger in a fresh SQLite file holding the set-up and the history. Memory-backed when
+    available: each example commits ~100 small transactions."""
+    folder = tempfile.mkdtemp(prefix="tl-prop-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    app = Ledger(Settings(database_url=f"sqlite:///{folder}/ledger.db"))
+    try:
+        r = _Runner(app)
+        _setup(r, start)
+        for s, when in history:
+            _apply(r, s, when)
+        yield r
+    finally:
+        app.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _row_level(db: Any, d: str, k: str) -> dict[int, Any]:
     """The grant figures on (D, K) counted row by row with plain predicates: the oracle for the
     pre-summed totals (Fenwick nodes, week versions, late deltas)."""
@@ -210,14 +229,8 @@ def _without_known_at(value: Any) -> Any:
 @given(starting, histories, st.lists(st.integers(0, 10_000), min_size=4, max_size=4),
        st.lists(in_trial, min_size=1, max_size=1))
 def test_the_timeline_known_at_k_equals_a_rebuild_of_the_events_recorded_by_k(start, history, picks, ds):
-    # Memory-backed when available: each example commits ~100 small transactions.
-    folder = tempfile.mkdtemp(prefix="tl-prop-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
-    app = Ledger(Settings(database_url=f"sqlite:///{folder}/ledger.db"))
-    try:
-        r = _Runner(app)
-        _setup(r, start)
-        for s, when in history:
-            _apply(r, s, when)
+    with _history(start, history) as r:
+        app = r.app
         engine = Engine(app.db, [TimelineProjection(), AuditProjection()], batch_size=7)
         engine.catch_up()
 
@@ -267,9 +280,6 @@ def test_the_timeline_known_at_k_equals_a_rebuild_of_the_events_recorded_by_k(st
         engine.rebuild(suffix="__full", swap=False)
         for table in (*TimelineProjection.tables, *AuditProjection.tables):
             assert engine.digest(table.name) == engine.digest(table.name + "__full"), table.name
-    finally:
-        app.close()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 # Days between K's date and D that sit on the edges of the totals' lag groups (timeline.lag_group).
@@ -288,13 +298,8 @@ def test_the_pre_summed_totals_equal_a_count_of_the_grant_rows_at_any_d_and_k(st
     from tests.helpers.timeline_oracle import counted_totals, of_grants
     from ledger.projections.timeline_queries import totals_at
 
-    folder = tempfile.mkdtemp(prefix="tl-tot-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
-    app = Ledger(Settings(database_url=f"sqlite:///{folder}/ledger.db"))
-    try:
-        r = _Runner(app)
-        _setup(r, start)
-        for s, when in history:
-            _apply(r, s, when)
+    with _history(start, history) as r:
+        app = r.app
         Engine(app.db, [TimelineProjection()], batch_size=batch).catch_up()
         instants = sorted({row[0] for row in app.db.query(
             "SELECT recorded_from FROM tl_grants UNION SELECT recorded_to FROM tl_grants") if row[0] < "9999"})
@@ -317,6 +322,3 @@ def test_the_pre_summed_totals_equal_a_count_of_the_grant_rows_at_any_d_and_k(st
             together = totals_at(app.db, list(MUNICIPALITIES), days, k)
             for day in days:
                 assert of_grants(together[day]) == counted_totals(app.db, list(MUNICIPALITIES), day, k), (day, k)
-    finally:
-        app.close()
-        shutil.rmtree(folder, ignore_errors=True)
