@@ -115,6 +115,9 @@ class CommandLane:
     async def _answered(self, future: Future[Any], run: Run[Any], scope: Scope) -> Any:
         from ledger.api.main import refusal
 
+        # Not `asyncio.wrap_future`: when the wait times out, cancelling its wrapper would cancel a
+        # command still queued for the writer (the route's wait leaves it to run), and a late
+        # refusal would be logged as an exception never retrieved; `_copy` drops a late answer.
         loop = asyncio.get_running_loop()
         waiter = loop.create_future()
 
