@@ -2,6 +2,7 @@
 
     python bench/import_bulk.py --before main                 # factor 0.05, seed 1, both backends, 3 rounds
     python bench/import_bulk.py --before 7ae0f53 --factor 0.05 --repeat 3 --backends sqlite,postgres
+    python bench/import_bulk.py --before main --backends sqlite --base first.db --file rest.jsonl
 
 `--before REV` (and `--after REV`, default: this checkout) is any git revision of this repository:
 its tree is unpacked (`git archive`) into a scratch folder and imported through the same interpreter with that folder first on `sys.path`, so
@@ -86,6 +87,9 @@ def measure(work: Path) -> None:
     ap.add_argument("--seed", default="1")
     ap.add_argument("--file", type=Path, help="import this file (e.g. a slice of a national history) instead of "
                     "generating one by --factor and --seed")
+    ap.add_argument("--base", type=Path, help="a SQLite store each round starts from (a copy of it and its "
+                    "master-key file), so --file can be a later stretch of the history that file continues "
+                    "(SQLite only)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--backends", default="sqlite,postgres")
     ap.add_argument("--pg", default=os.environ.get("LEDGER_BENCH_PG", "postgresql://root@127.0.0.1/test"))
@@ -109,6 +113,8 @@ def measure(work: Path) -> None:
     if args.file is None:
         subprocess.run([str(Path(sys.executable).parent / "ledger"), "generate", "--factor", args.factor, "--seed",
                         args.seed, "--out", str(history)], cwd=ROOT, check=True, capture_output=True)
+    if args.base is not None and args.backends != "sqlite":
+        raise SystemExit("--base is a SQLite store: run it with --backends sqlite")
     # Schemas named per person (LEDGER_BENCH_PREFIX, as bench/run.py), so two benches never share one.
     prefix = os.environ.get("LEDGER_BENCH_PREFIX", "bench")
 
@@ -117,7 +123,14 @@ def measure(work: Path) -> None:
         for n in range(args.repeat):
             for name, source in (("before", before), ("after", after)):
                 if backend == "sqlite":
-                    url = f"sqlite:///{work / f'{name}-{n}.db'}"
+                    store = work / f"{name}-{n}.db"
+                    store.unlink(missing_ok=True)
+                    if args.base is not None:
+                        shutil.copyfile(args.base, store)
+                        key = Path(f"{args.base}.master-key")
+                        if key.exists():
+                            shutil.copyfile(key, Path(f"{store}.master-key"))
+                    url = f"sqlite:///{store}"
                 else:
                     schema = f"{prefix}_import_{name}_{n}"
                     drop_schema(args.pg, schema)

@@ -55,6 +55,12 @@ class ScanWindow:
         self.topics, self.lo, self.hi = topics, at, at
         self.all, self.by_municipality = _Rows(), {}
 
+    def covers(self, after: int, until: int) -> bool:
+        """Whether (after, until] is a stretch for the window: one no longer than the rows it keeps
+        (notification ids count at least the rows in between). A longer one, a municipality's first
+        run over the whole history, is read past the window, leaving what it holds for the next run."""
+        return until - after <= self.limit
+
     def rows_between(self, topics: Sequence[str], after: int, until: int, fetch: Callable[[int, int], list[Row]],
                      municipality: int | None = None) -> list[Row]:
         """The rows with these topics in (after, until], in id order, of every municipality or

@@ -252,6 +252,34 @@ def test_aggregates_loaded_ahead_equal_the_stores_own_loads(history, imported):
     assert cache.get(UUID(int=5)) is None
 
 
+def test_a_run_reads_the_same_rows_through_the_window_or_past_it(imported):
+    """The import's invoice runs read through a scan window (ADR 0024); a stretch longer than the
+    window keeps (a municipality's first run, over the whole history) is read past it. Either way a
+    run gets exactly the rows the plain scan gives, and a long read leaves the window as it was."""
+    from ledger.application.commands.billing import BILLABLE
+    from ledger.application.commands.rerating import CITIZEN_TRIGGERS, MUNICIPAL_TRIGGERS
+    from ledger.application.scan_window import ScanWindow
+
+    ledger, _ = imported
+    names = (*BILLABLE, *MUNICIPAL_TRIGGERS, *CITIZEN_TRIGGERS)
+    head = ledger.db.query(f"SELECT max({ledger.db.position_column}) FROM {ledger.db.events_table}")[0][0]
+    stretches = [(0, head), (head // 2, head), (head - 40, head), (head // 3, head // 3 + 30), (0, head)]
+    try:
+        for limit in (50, head // 2, 10 * head):
+            ledger.scan_window = ScanWindow(limit=limit)
+            for m in (657, 580, None):
+                for after, until in stretches:
+                    held = ledger.scan_window.hi
+                    ledger.scan_window, window = None, ledger.scan_window
+                    plain = list(ledger.scan(names, after, until, m))
+                    ledger.scan_window = window
+                    assert list(ledger.scan(names, after, until, m)) == plain, (limit, m, after, until)
+                    if not window.covers(after, until):
+                        assert window.hi == held, "a read past the window leaves it alone"
+    finally:
+        ledger.scan_window = None
+
+
 def _events_without_chain_hashes(ledger: Ledger) -> dict[tuple[str, int, str], dict]:
     """Every stored event by (aggregate, version, topic), its state with the chain hashes it quotes
     taken out: an invoice run quotes the chain head it read (`chain_head`, and `read`'s `to`) and a
