@@ -44,6 +44,10 @@ class UnitOfWork:
         # Each hand-out with the version it had then (a new aggregate: 0), in order: what a
         # command of a batch changed is what it was handed out at a lower version than it is now.
         self.handed: list[tuple[LedgerAggregate, int]] = []
+        # The changed aggregates in the order the batch's commands first changed them (changed_since
+        # notes them): their events are saved in that order, so the log's order, and the chain head,
+        # follow from the commands alone, not from what an earlier command only looked at.
+        self.changed: dict[UUID, LedgerAggregate] = {}
 
     def find(self, cls: type[A], aggregate_id: UUID) -> A | None:
         agg = self.seen.get(aggregate_id)
@@ -88,19 +92,26 @@ class UnitOfWork:
         first: dict[UUID, tuple[LedgerAggregate, int]] = {}
         for agg, version in self.handed[mark:]:
             first.setdefault(agg.id, (agg, version))
-        return {str(agg.id): agg.version for agg, version in first.values() if agg.version > version}
+        out: dict[str, int] = {}
+        for agg, version in first.values():
+            if agg.version > version:
+                out[str(agg.id)] = agg.version
+                self.changed.setdefault(agg.id, agg)
+        return out
 
     def pending(self) -> list[LedgerAggregate]:
-        """Every aggregate this unit handed out that now has events to save."""
-        return [a for a in self.used.values() if a.pending_events]
+        """Every aggregate this unit handed out that now has events to save: by the command that
+        first changed it (as `changed_since` saw them), then in the order they were handed out."""
+        order = {**self.changed, **self.used} if self.changed else self.used
+        return [a for a in order.values() if a.pending_events]
 
     def discard(self) -> None:
         """After a refusal, forget every changed aggregate so nothing half-changed is reused."""
         for agg in self.pending():
             self.seen.pop(agg.id, None)
-        self.used.clear()
-        self.handed.clear()
+        self.saved()
 
     def saved(self) -> None:
         self.used.clear()
         self.handed.clear()
+        self.changed.clear()

@@ -179,16 +179,30 @@ def rerate(uow: Any, ctx: Any, svc: Any, series: Any, scheme: Any, cat: Any, mon
 _uuid_of = lru_cache(maxsize=200_000)(UUID)
 
 
+@lru_cache(maxsize=64)
+def _assessments_of(invoiced: frozenset[str]) -> frozenset[str]:
+    """The assessment ids (as the scan spells originator ids) of these citizens; the same set run
+    after run of one municipality until it bills someone new."""
+    return frozenset(str(assessment_id(c)) for c in invoiced)
+
+
 def affected(uow: Any, scanned: list[tuple[str, str, dict[str, Any]]], invoiced: set[str],
              last_billed: str | None) -> dict[str, str]:
     """citizen → the first service date a re-rating must look at, from the facts seen since the
     last run: a catalogue or scheme fact reaches every invoiced citizen, the others one."""
     out: dict[str, str] = {}
+    if not invoiced:
+        return out  # nothing billed yet (a municipality's first run): nothing to re-rate
 
     def reach(citizen_id: str, since: str) -> None:
         if citizen_id in invoiced and (citizen_id not in out or since < out[citizen_id]):
             out[citizen_id] = since
 
+    # An assessment's id is made from its citizen's (assessment_id), so a grant fact of a citizen
+    # never invoiced is passed over without loading the assessment: most of a municipality's grant
+    # facts are of citizens who never buy (national: 1,209 buyers among 247,662 citizens).
+    billed = _assessments_of(frozenset(invoiced))
+    scanned = [x for x in scanned if not x[0].startswith("Grant") or x[1] in billed]
     # The grants' assessments and the deliveries, each found below: loaded in one query where the
     # unit of work can (an import's first run of a municipality scans its whole history).
     uow.preload({_uuid_of(oid) for name, oid, _st in scanned
