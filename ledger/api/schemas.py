@@ -427,7 +427,7 @@ class OpenItem(BaseModel):
 class AgeingRow(BaseModel):
     citizen_id: str
     not_due: int
-    days_0_30: int
+    days_1_30: int
     days_31_60: int
     days_61_90: int
     days_over_90: int

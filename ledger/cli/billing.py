@@ -45,7 +45,7 @@ AtPositionOpt = Annotated[int | None, typer.Option(
 
 MONEY_KEYS = frozenset({"difference", "owed_now", "net", "vat", "gross", "fees", "credited", "charged", "open_amount", "amount", "allocated",
                         "unallocated", "invoiced", "paid", "owed", "credit", "balance", "fee", "open", "unit_price",
-                        "not_due", "days_0_30", "days_31_60", "days_61_90", "days_over_90", "invoiced_net",
+                        "not_due", "days_1_30", "days_31_60", "days_61_90", "days_over_90", "invoiced_net",
                         "invoiced_vat", "invoiced_gross", "credited_net", "credited_vat", "credited_gross"})
 
 
@@ -462,7 +462,7 @@ def ageing(
     dialect: DialectOpt = "plain",
     at_position: AtPositionOpt = None,
 ) -> None:
-    """Open amounts per citizen by days past due: not due, 0–30, 31–60, 61–90, over 90."""
+    """Open amounts per citizen by days past due: not due, 1–30, 31–60, 61–90, over 90."""
     from ledger.domain.values import parse_date, plausible_date
     from ledger.projections.billing_queries import AGEING_BUCKETS
     from ledger.projections.billing_queries import ageing as query

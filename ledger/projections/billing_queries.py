@@ -18,7 +18,7 @@ from ledger.domain.allocation import allocate
 from ledger.domain.fi_payment import payment_id
 from ledger.projections.billing import money_events
 
-AGEING_BUCKETS = ("not_due", "days_0_30", "days_31_60", "days_61_90", "days_over_90")
+AGEING_BUCKETS = ("not_due", "days_1_30", "days_31_60", "days_61_90", "days_over_90")
 
 
 def rows(db: Database, sql: str, params: tuple | list = ()) -> list[dict[str, Any]]:
@@ -209,10 +209,13 @@ def open_items(db: Database, municipality: int, citizen_id: str | None = None) -
 
 
 def _bucket(days_past_due: int) -> str:
-    if days_past_due < 0:
+    """The ageing bucket of a document `days_past_due` days after its due date. On its due date
+    it is not yet overdue (0 days: "not_due"); it is overdue from the day after, as reminders
+    (Account.remind) and default interest read it: 1–30, 31–60, 61–90, over 90 days."""
+    if days_past_due <= 0:
         return "not_due"
     if days_past_due <= 30:
-        return "days_0_30"
+        return "days_1_30"
     if days_past_due <= 60:
         return "days_31_60"
     if days_past_due <= 90:
@@ -221,8 +224,8 @@ def _bucket(days_past_due: int) -> str:
 
 
 def ageing(db: Database, municipality: int, as_of: date | str) -> list[dict[str, Any]]:
-    """Per citizen with anything open on `as_of`: the open amounts by days past due (not yet due,
-    0–30, 31–60, 61–90, over 90), in øre, plus any credit on the account.
+    """Per citizen with anything open on `as_of`: the open amounts by days past due (not yet due
+    or due that day, 1–30, 31–60, 61–90, over 90), in øre, plus any credit on the account.
 
     Exact for a past date too: each account's money events dated up to `as_of` are allocated
     again with the domain's `allocate()`, so a payment made after `as_of` does not count.

@@ -135,7 +135,7 @@ def accounts(p: P, municipality: Muni = None, citizen_id: str | None = None, as_
                   logged_read(p.svc, p.who, "billing:ageing", str(code), None, lambda c: bq.ageing(p.db, c, day)))
     if cid is not None:
         ageing = [a for a in ageing if a["citizen_id"] == str(cid)]
-    buckets = ("not_due", "days_0_30", "days_31_60", "days_61_90", "days_over_90", "open", "credit", "balance")
+    buckets = ("not_due", "days_1_30", "days_31_60", "days_61_90", "days_over_90", "open", "credit", "balance")
     ageing_totals = {k: sum(a[k] for a in ageing) for k in buckets}
     return p.render("accounts.html", municipality=code, citizen_id=citizen_id or "", as_of=day.isoformat(),
                     balances=got["balances"], open_items=got["open_items"], ageing=ageing, buckets=buckets,

@@ -144,8 +144,14 @@ def test_ageing_buckets_open_amounts_by_days_past_due_as_they_stood_on_the_date(
 
         assert q.ageing(db, HERNING, "2019-03-31") == []  # nothing issued yet
         assert buckets("2019-04-10") == {"not_due": HOUR}
-        assert buckets("2019-05-10") == {"days_0_30": HOUR, "not_due": HOUR}
-        assert buckets("2019-06-14") == {"days_31_60": HOUR, "days_0_30": HOUR}
+        # On its due date a document is not overdue; it is from the day after (as reminders and
+        # interest read it), and each bucket ends on its day: 30 days past due is still 1–30.
+        assert buckets("2019-04-15") == {"not_due": HOUR}
+        assert buckets("2019-04-16") == {"days_1_30": HOUR}
+        assert buckets("2019-05-10") == {"days_1_30": HOUR, "not_due": HOUR}
+        assert buckets("2019-05-15") == {"days_1_30": HOUR, "not_due": HOUR}
+        assert buckets("2019-05-16") == {"days_31_60": HOUR, "days_1_30": HOUR}
+        assert buckets("2019-06-14") == {"days_31_60": HOUR, "days_1_30": HOUR}
         # The payment of 20 June reduces the oldest invoice only from its own date on.
         assert buckets("2019-06-19") == {"days_61_90": HOUR, "days_31_60": HOUR}
         assert buckets("2019-06-20") == {"days_61_90": HOUR - 10_000, "days_31_60": HOUR}

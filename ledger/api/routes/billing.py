@@ -99,7 +99,7 @@ def open_items(svc: ServicesDep, who: BillingReader, municipality: MunicipalityQ
 @router.get("/ageing", response_model=AgeingList, dependencies=FRESH)
 def ageing(svc: ServicesDep, who: BillingReader, as_of: Annotated[Day, Query(description="ISO date")],
            municipality: MunicipalityQuery = None, at_position: AtPosition = None) -> dict[str, Any]:
-    """Open amounts per citizen by days past due on `as_of` (not due, 0-30, 31-60, 61-90, over 90)."""
+    """Open amounts per citizen by days past due on `as_of` (not due, 1-30, 31-60, 61-90, over 90)."""
     return logged_read(svc, who, "billing:ageing", municipality, None, lambda m: {
         "municipality": m, "as_of": as_of.isoformat(), "ageing": bq.ageing(svc.ledger.db, m, as_of)},
         at_position=at_position)
