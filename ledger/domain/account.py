@@ -267,11 +267,17 @@ class Account(LedgerAggregate):
                 issued.append((number, len(self.document(number)["reminders"])))
         return issued
 
-    def interest_due(self, rates: ReferenceRates, run_date: date) -> list[InvoiceLine]:
+    def interest_due(self, rates: ReferenceRates, run_date: date, *, from_due_date: bool = True) -> list[InvoiceLine]:
         """Default interest lines (line_no 0) for every overdue invoice and debit note, for the days
-        from the day after it fell due (or after the last day already charged) to the day before
-        `run_date`. The principal is what is still open, at most the document's own charges (no
-        interest on interest or reminder fees)."""
+        from its due date (renteloven § 3 stk. 1: "fra forfaldsdagen"; docs/adr/0028), or from the
+        day after the last day already charged, to the day before `run_date`: R − due_on days at a
+        run on R, so a document paid by its due date is never charged and one still open at a run
+        the day after is charged one day. No day is charged twice (`interest_to`). The principal
+        is what is still open, at most the document's own charges (no interest on interest or
+        reminder fees).
+
+        `from_due_date=False` is the count of lines issued before round 7 (from the day after the
+        due date), kept so `ledger-replay invoice` reproduces those stored lines."""
         from datetime import timedelta
 
         from ledger.domain.pricing import interest_line
@@ -285,8 +291,11 @@ class Account(LedgerAggregate):
             if open_amount <= 0 or doc is None:
                 continue
             principal = min(open_amount, sum(x["gross"] for x in doc["lines"] if x.get("kind") != "interest"))
-            since = max(doc["due_on"], self.interest_to.get(number, doc["due_on"]))
-            first = date.fromisoformat(since) + timedelta(days=1)
+            charged_to = self.interest_to.get(number)
+            if charged_to is not None:
+                first = date.fromisoformat(max(charged_to, doc["due_on"])) + timedelta(days=1)
+            else:
+                first = date.fromisoformat(doc["due_on"]) + timedelta(days=0 if from_due_date else 1)
             if principal <= 0 or first > last:
                 continue
             line = interest_line(0, number, principal, rates.periods(first, last))

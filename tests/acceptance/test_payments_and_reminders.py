@@ -160,8 +160,9 @@ def test_default_interest_is_off_unless_the_municipality_turns_it_on(ledger):
 def test_default_interest_is_the_reference_rate_plus_8_percent_a_year_on_the_overdue_amount(database_url):
     """domain.md l.74 / conventions l.29: 'the central bank's reference rate ... + 8 % a year
     (renteloven § 5), from the due date'. 354,00 kr. due 2019-02-15, reference rate 0,05 %: the
-    February run on 2019-03-01 charges 16-28 February (13 days) at 8,05 %:
-    35.400 × 13 × 805 / 3.650.000 = 101,5 øre → 1,01 kr. (no VAT); the March run on 2019-04-01
+    February run on 2019-03-01 charges 15-28 February (14 days, the due date itself included:
+    renteloven § 3 stk. 1 'fra forfaldsdagen') at 8,05 %:
+    35.400 × 14 × 805 / 3.650.000 = 109,3 øre → 1,09 kr. (no VAT); the March run on 2019-04-01
     charges March only (31 days: 2,42 kr.), never a day twice, naming the rate fact it used."""
     ledger = Ledger(Settings(database_url=database_url, default_interest=True))
     try:
@@ -178,7 +179,7 @@ def test_default_interest_is_the_reference_rate_plus_8_percent_a_year_on_the_ove
             (line,) = q.invoice(caught_up(ledger), HERNING, inv["number"])["lines"]
             interest.append((line["kind"], line["net"], line["vat"], line["gross"]))
             assert line["provenance"]["document"] == "657-000001" and line["provenance"]["rates"]
-        assert interest == [("interest", 101, 0, 101), ("interest", 242, 0, 242)]
+        assert interest == [("interest", 109, 0, 109), ("interest", 242, 0, 242)]
     finally:
         ledger.close()
 

@@ -195,3 +195,41 @@ def test_credit_never_waits_beside_an_open_document_and_no_covered_document_is_r
         assert all(v >= 0 for v in state.owed.values()) and state.credit >= 0
         assert state.balance == sum(state.charged.values()) - sum(
             p["amount"] for p in a.payments.values() if not p["reversed"])
+
+
+class FlatRate:
+    """A reference-rate table with one rate for every day (what interest_due reads of it)."""
+
+    def periods(self, first: date, last: date) -> list[tuple[str, str, int, str]]:
+        return [(first.isoformat(), last.isoformat(), 1_000, "rates:1")]
+
+
+def interest_days(a: Account, run_on: date) -> list[tuple[str, str]]:
+    return [(x.interest.first, x.interest.last) for x in a.interest_due(FlatRate(), run_on)  # type: ignore[arg-type]
+            if x.interest is not None]
+
+
+def test_default_interest_runs_from_the_due_date_to_the_day_before_the_run():
+    # Due 15 April (renteloven § 3 stk. 1: "fra forfaldsdagen"): a run on R charges R − due_on days.
+    a = account_with_invoice()
+    assert interest_days(a, date(2019, 4, 15)) == []  # a run on the due date charges nothing
+    assert interest_days(a, date(2019, 4, 16)) == [("2019-04-15", "2019-04-15")]  # one day
+    assert interest_days(a, date(2019, 5, 1)) == [("2019-04-15", "2019-04-30")]  # 16 days
+    # The count before round 7 (from the day after the due date), kept for replaying old lines:
+    assert interest_days(a, date(2019, 5, 1)) != a.interest_due(FlatRate(), date(2019, 5, 1),  # type: ignore[arg-type]
+                                                                from_due_date=False)
+
+
+def test_a_document_paid_on_its_due_date_is_never_charged_interest():
+    a = account_with_invoice()
+    a.receive_payment(CTX, "p-1", 35_400, date(2019, 4, 15), "bank_transfer", None)
+    assert interest_days(a, date(2019, 6, 1)) == []
+
+
+def test_no_day_of_default_interest_is_charged_twice():
+    a = account_with_invoice()
+    (charged,) = a.interest_due(FlatRate(), date(2019, 5, 1))  # type: ignore[arg-type]
+    a.issue_invoice(CTX, "657-000002", "2019-04", date(2019, 5, 1), date(2019, 5, 15),
+                    [charged.numbered(1)], HEAD)
+    assert interest_days(a, date(2019, 5, 1)) == []
+    assert interest_days(a, date(2019, 6, 1)) == [("2019-05-01", "2019-05-31")]
