@@ -332,6 +332,7 @@ class DebitNoteLine(BaseModel):
 
 class DebitNoteRef(BaseModel):
     number: str
+    payment_id: str = Field(description="the debit note's own FI +71 payment id, derived from its number")
     issued_on: str
     due_on: str
     net: int

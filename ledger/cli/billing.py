@@ -407,8 +407,8 @@ def invoice(
                f"made at chain position {found['chain_position']} ({found['chain_hash']})")
     emit(lines, fmt, amounts, title="Lines")
     for note in found.get("debit_notes", []):  # re-rating: what was added to this invoice's lines since
-        typer.echo(f"debit note {note['number']} ({note['reason']}): {kr(note['gross'])}, "
-                   f"lines {', '.join(str(x['invoice_line_no']) for x in note['lines'])}")
+        typer.echo(f"debit note {note['number']} ({note['reason']}): {kr(note['gross'])}, due {note['due_on']}, "
+                   f"payment id {note['payment_id']}, lines {', '.join(str(x['invoice_line_no']) for x in note['lines'])}")
     # Provenance: the stored events (aggregate id:version) each line was computed from.
     emit(lines, fmt, provenance, title="Provenance (event refs)")
 
@@ -442,7 +442,7 @@ _simple("credit-notes", "credit_notes", ("number", "invoice_number", "citizen_id
                                          "reason"),
         "Credit notes, each referencing the invoice it credits.", "Credit notes")
 _simple("debit-notes", "debit_notes", ("number", "invoice_number", "citizen_id", "issued_on", "due_on", "net", "vat",
-                                       "gross", "open_amount", "reason"),
+                                       "gross", "open_amount", "payment_id", "reason"),
         "Debit notes (re-rating), each referencing the invoice whose lines it adjusts.", "Debit notes")
 _simple("revenue", "revenue", ("month", "offer_id", "vat_class", "lines", "invoiced_gross", "credited_gross", "net",
                                "vat", "gross"),

@@ -2,8 +2,8 @@
 
 Allocation is derived, never stored as its own fact, so the account aggregate and the billing
 projection compute the same answer from the same events and a replay reproduces it exactly.
-Rules: a payment goes first to the invoice its reference names (if open; by number or by the FI
-payment id on its slip), then to open invoices and debit notes oldest first; whatever is left is
+Rules: a payment goes first to the invoice or debit note its reference names (if open; by number or
+by the FI payment id on its slip), then to open invoices and debit notes oldest first; whatever is left is
 credit on the account. A reversed payment counts as never made. Reminder fees are owed on the
 document (invoice or debit note) they remind of. A credit note reduces what its invoice owes; if
 the invoice was already paid, the excess becomes credit.
@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeAlias
 
-from ledger.domain.fi_payment import invoice_for_reference
+from ledger.domain.fi_payment import document_for_reference
 
 MoneyKind: TypeAlias = Literal["invoice", "debit_note", "credit_note", "reminder", "payment"]
 
@@ -144,7 +144,7 @@ def allocate(money: Iterable[MoneyEvent], as_of: str | None = None) -> AccountSt
             if e.reversed_on is not None and (as_of is None or e.reversed_on <= as_of):
                 continue
             left = e.amount
-            ref = invoice_for_reference(e.reference)  # an invoice number or its FI payment id
+            ref = document_for_reference(e.reference)  # a document number or its FI payment id
             if ref and ref in s.owed:
                 left = s._pay(n, ref, left)
             for number in list(s.owed):

@@ -104,7 +104,7 @@ def invoice(db: Database, municipality: int, number: str) -> dict[str, Any] | No
                            "WHERE invoice_number = ? ORDER BY number", (number,))]
     # A re-rating's supplementary charges for this invoice's lines (docs/adr/0011).
     inv["debit_notes"] = [
-        {**dn, "lines": _debit_lines(db, dn["number"])}
+        {**dn, "payment_id": payment_id(dn["number"]), "lines": _debit_lines(db, dn["number"])}
         for dn in rows(db, "SELECT number, issued_on, due_on, net, vat, gross, open_amount, reason, event_ref "
                            "FROM billing_debit_notes WHERE invoice_number = ? ORDER BY number", (number,))]
     inv["reminders"] = rows(db, "SELECT sequence, issued_on, fee, event_ref FROM billing_reminders "
@@ -153,6 +153,7 @@ def debit_notes(db: Database, municipality: int, citizen_id: str | None = None) 
                      f"gross, open_amount, reason, event_ref FROM billing_debit_notes WHERE {where} ORDER BY number",
                  params)
     for note in notes:
+        note["payment_id"] = payment_id(note["number"])  # its own FI +71 id: it is owed on its own due date
         note["lines"] = _debit_lines(db, note["number"])
     return notes
 

@@ -53,7 +53,7 @@ def test_the_letter_holds_lines_total_and_a_checked_slip(history, monkeypatch) -
     assert "moms" in text.lower()
     (code,) = re.findall(r"\+71< (\d{15}) \+(\d{8})<", text)
     assert fi_payment.is_valid(code[0]) and code[1] == "81234567"
-    assert fi_payment.invoice_number(code[0]) == invoice["number"]
+    assert fi_payment.document_number(code[0]) == invoice["number"]
 
 
 def test_an_erased_citizens_letter_names_nobody(history) -> None:
