@@ -404,10 +404,22 @@ class Balance(BaseModel):
     fees: int
     credited: int
     paid: int
+    refunded: int = Field(description="credit paid out to the citizen (refund_credit)")
     owed: int
     credit: int
     balance: int
     open_invoices: int
+
+
+class Refund(BaseModel):
+    number: str = Field(description="of the municipality's gapless refund series, 657-R00001")
+    citizen_id: str
+    amount: int
+    refunded_on: str
+    method: str
+    reference: str | None
+    reason: str
+    event_ref: str
 
 
 class OpenItem(BaseModel):
@@ -533,6 +545,10 @@ class AgeingList(Listing):
 
 class PaymentList(Listing):
     payments: list[Payment]
+
+
+class RefundList(Listing):
+    refunds: list[Refund]
 
 
 class CreditNoteList(Listing):

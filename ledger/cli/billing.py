@@ -44,7 +44,7 @@ AtPositionOpt = Annotated[int | None, typer.Option(
                                  "billing projection", show_default=False)]
 
 MONEY_KEYS = frozenset({"difference", "owed_now", "net", "vat", "gross", "fees", "credited", "charged", "open_amount", "amount", "allocated",
-                        "unallocated", "invoiced", "paid", "owed", "credit", "balance", "fee", "open", "unit_price",
+                        "unallocated", "invoiced", "paid", "refunded", "owed", "credit", "balance", "fee", "open", "unit_price",
                         "not_due", "days_1_30", "days_31_60", "days_61_90", "days_over_90", "invoiced_net",
                         "invoiced_vat", "invoiced_gross", "credited_net", "credited_vat", "credited_gross"})
 
@@ -429,8 +429,8 @@ def _simple(name: str, query_name: str, columns: tuple[str, ...], doc: str, titl
              listing=(name.replace("-", "_"), {"municipality": m, "log_position": position}))
 
 
-_simple("balances", "balances", ("citizen_id", "invoiced", "fees", "credited", "paid", "owed", "credit", "balance",
-                                 "open_invoices"),
+_simple("balances", "balances", ("citizen_id", "invoiced", "fees", "credited", "paid", "refunded", "owed", "credit",
+                                 "balance", "open_invoices"),
         "Each citizen's balance: invoiced, fees, credited, paid, owed and credit.", "Balances")
 _simple("open-items", "open_items", ("number", "kind", "citizen_id", "due_on", "charged", "open_amount",
                                      "reminder_count"),
@@ -438,6 +438,8 @@ _simple("open-items", "open_items", ("number", "kind", "citizen_id", "due_on", "
 _simple("payments", "payments", ("paid_on", "citizen_id", "payment_id", "method", "reference", "amount", "allocated",
                                  "unallocated", "reversed"),
         "Payments and how much of each was allocated to invoices.", "Payments")
+_simple("refunds", "refunds", ("number", "refunded_on", "citizen_id", "method", "reference", "amount", "reason"),
+        "Credit paid out to citizens (refund_credit), in refund-number order.", "Refunds")
 _simple("credit-notes", "credit_notes", ("number", "invoice_number", "citizen_id", "issued_on", "net", "vat", "gross",
                                          "reason"),
         "Credit notes, each referencing the invoice it credits.", "Credit notes")

@@ -21,7 +21,7 @@ from ledger.domain.base import Context, LedgerAggregate, key_id
 from ledger.domain.errors import InvalidInput, NotFound, rule
 from ledger.domain.document_numbers import is_debit_note
 from ledger.domain.pricing import InvoiceLine, Payload
-from ledger.domain.values import PAYMENT_METHODS, iso, one_of, ore
+from ledger.domain.values import PAYMENT_METHODS, REFUND_METHODS, iso, one_of, ore
 
 if TYPE_CHECKING:
     from ledger.domain.interest import ReferenceRates
@@ -160,6 +160,19 @@ class Account(LedgerAggregate):
             a.payments[self.payment_id]["reversed"] = True
             reverse_payment(a.money, self.payment_id, self.effective)
 
+    class CreditRefunded(LedgerAggregate.Event):
+        """Credit on the account was paid out to the citizen (after an overpayment, or a credit
+        note on a paid invoice), under a number of the municipality's refund series (657-R00001)."""
+
+        number: str
+        amount: int
+        method: str
+        reference: str | None
+        reason: str
+
+        def apply(self, a: Account) -> None:
+            a.money.append(MoneyEvent.refund(self.number, self.amount, self.effective))
+
     # -- commands --------------------------------------------------------------------------
     @classmethod
     def open(cls, ctx: Context, citizen_id: UUID | str, municipality: int, effective: date) -> Account:
@@ -238,7 +251,32 @@ class Account(LedgerAggregate):
         if p is None:
             raise NotFound(f"the account has no payment {payment_id}")
         rule(not p["reversed"], "already-reversed", f"payment {payment_id} is already reversed")
+        # Money already refunded cannot be taken back from the account by a reversal: the credit
+        # it leaves must still cover the refunds (allocation.py never holds negative credit).
+        after = list(self.money)
+        reverse_payment(after, payment_id, iso(on))
+        rule(allocate(after).credit >= 0, "refunded-credit",
+             f"payment {payment_id} was (in part) refunded as credit; reversing it would refund money never held")
         self._record(self.PaymentReversed, ctx, iso(on), payment_id=payment_id, reason=reason)
+
+    def refundable(self, on: date) -> int:
+        """The credit that may be paid out on `on`: the least credit the account holds on that
+        date or on any later date of its money events (credit that has since paid a document, or
+        that a later-dated event still uses, is not there to pay out)."""
+        day = iso(on)
+        days = sorted({day} | {m.on for m in self.money if m.on > day})
+        return min([allocate(self.money, as_of=d).credit for d in days] + [self.state().credit])
+
+    def refund_credit(self, ctx: Context, number: str, amount: int, on: date, method: str,
+                      reference: str | None, reason: str) -> None:
+        """Pay credit on the account out to the citizen; never more than the account holds."""
+        ore(amount, "amount", allow_zero=False)
+        one_of(method, REFUND_METHODS, "method")
+        available = self.refundable(on)
+        rule(amount <= available, "refund-exceeds-credit",
+             f"a refund of {amount} øre on {iso(on)} exceeds the credit on the account ({available} øre)")
+        self._record(self.CreditRefunded, ctx, iso(on), number=number, amount=amount, method=method,
+                     reference=reference, reason=reason)
 
     def remind(self, ctx: Context, number: str, on: date, fee_ore: int, max_count: int, days_apart: int) -> bool:
         """Issue the next reminder for an overdue invoice or debit note if the rules allow; False

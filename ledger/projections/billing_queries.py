@@ -187,11 +187,19 @@ def payments(db: Database, municipality: int, citizen_id: str | None = None) -> 
     return found
 
 
-def balances(db: Database, municipality: int, citizen_id: str | None = None) -> list[dict[str, Any]]:
-    """Per citizen: invoiced, fees, credited, paid, still owed, credit, and the balance
-    (positive: the citizen owes; negative: credit on the account)."""
+def refunds(db: Database, municipality: int, citizen_id: str | None = None) -> list[dict[str, Any]]:
+    """Credit paid out to citizens (refund_credit), in number order (the gapless refund series)."""
     where, params = _where(municipality, citizen_id=citizen_id)
-    return rows(db, "SELECT citizen_id, invoiced, fees, credited, paid, owed, credit, balance, open_invoices "
+    return rows(db, "SELECT number, citizen_id, amount, refunded_on, method, reference, reason, event_ref "
+                    f"FROM billing_refunds WHERE {where} ORDER BY number", params)
+
+
+def balances(db: Database, municipality: int, citizen_id: str | None = None) -> list[dict[str, Any]]:
+    """Per citizen: invoiced, fees, credited, paid, refunded, still owed, credit, and the balance
+    (positive: the citizen owes; negative: credit on the account): invoiced + fees − credited −
+    paid + refunded."""
+    where, params = _where(municipality, citizen_id=citizen_id)
+    return rows(db, "SELECT citizen_id, invoiced, fees, credited, paid, refunded, owed, credit, balance, open_invoices "
                     f"FROM billing_accounts WHERE {where} ORDER BY citizen_id", params)
 
 

@@ -233,3 +233,49 @@ def test_no_day_of_default_interest_is_charged_twice():
                     [charged.numbered(1)], HEAD)
     assert interest_days(a, date(2019, 5, 1)) == []
     assert interest_days(a, date(2019, 6, 1)) == [("2019-05-01", "2019-05-31")]
+
+
+def overpaid(by: int = 10_000) -> Account:
+    """March's 354.00 paid with `by` øre too much on 10 April: credit on the account."""
+    a = account_with_invoice()
+    a.receive_payment(CTX, "p-1", 35_400 + by, date(2019, 4, 10), "bank_transfer", None)
+    return a
+
+
+def test_a_refund_pays_out_credit_and_nothing_more():
+    a = overpaid()
+    assert a.state().credit == 10_000
+    a.refund_credit(CTX, "657-R00001", 6_000, date(2019, 4, 20), "nemkonto", None, "overpaid")
+    assert a.state().credit == 4_000 and a.state().balance == -4_000
+    with pytest.raises(RuleViolated) as too_much:
+        a.refund_credit(CTX, "657-R00002", 4_001, date(2019, 4, 21), "nemkonto", None, "overpaid")
+    assert too_much.value.rule == "refund-exceeds-credit"
+    a.refund_credit(CTX, "657-R00002", 4_000, date(2019, 4, 21), "cash", None, "the rest")
+    assert a.state().credit == 0 and a.state().balance == 0
+
+
+@pytest.mark.parametrize("amount", [0, -1])
+def test_a_refund_is_a_positive_amount(amount):
+    a = overpaid()
+    with pytest.raises(InvalidInput):
+        a.refund_credit(CTX, "657-R00001", amount, date(2019, 4, 20), "nemkonto", None, "overpaid")
+
+
+def test_a_refund_is_of_credit_held_on_its_date_and_ever_since():
+    a = overpaid()
+    with pytest.raises(RuleViolated):  # before the overpayment there was no credit
+        a.refund_credit(CTX, "657-R00001", 1_000, date(2019, 4, 9), "nemkonto", None, "early")
+    # The next invoice (1 May) takes the credit: it is no longer there to pay out, even back-dated.
+    a.issue_invoice(CTX, "657-000002", "2019-04", date(2019, 5, 1), date(2019, 5, 15), [line("d-2", 35_400)], HEAD)
+    assert a.state().credit == 0
+    with pytest.raises(RuleViolated) as gone:
+        a.refund_credit(CTX, "657-R00001", 1_000, date(2019, 4, 20), "nemkonto", None, "late")
+    assert gone.value.rule == "refund-exceeds-credit"
+
+
+def test_a_refunded_payment_cannot_be_reversed():
+    a = overpaid()
+    a.refund_credit(CTX, "657-R00001", 10_000, date(2019, 4, 20), "nemkonto", None, "overpaid")
+    with pytest.raises(RuleViolated) as refunded:
+        a.reverse_payment(CTX, "p-1", date(2019, 4, 25), "bounced")
+    assert refunded.value.rule == "refunded-credit"
