@@ -158,6 +158,21 @@ def debit_notes(db: Database, municipality: int, citizen_id: str | None = None) 
     return notes
 
 
+def debit_note(db: Database, municipality: int, number: str) -> dict[str, Any] | None:
+    """One debit note as its letter reads it (ledger/web/letter.py): its lines, what is still open,
+    its own FI payment id, and the month of the invoice it adjusts; None when there is none."""
+    found = rows(db, "SELECT d.number, d.municipality, d.citizen_id, d.invoice_number, i.month, d.issued_on, d.due_on, "
+                     "d.line_count, d.net, d.vat, d.gross, d.fees, d.charged, d.open_amount, d.reminder_count, d.reason, "
+                     "d.event_ref FROM billing_debit_notes d LEFT JOIN billing_invoices i ON i.number = d.invoice_number "
+                     "WHERE d.municipality = ? AND d.number = ?", (municipality, number))
+    if not found:
+        return None
+    note = found[0]
+    note["payment_id"] = payment_id(number)
+    note["lines"] = _debit_lines(db, number)
+    return note
+
+
 def _debit_lines(db: Database, number: str) -> list[dict[str, Any]]:
     found = rows(db, "SELECT line_no, invoice_number, invoice_line_no, billing_key, service_date, offer_id, vat_class, "
                      "net, vat, gross, caused_by, why, prov_price FROM billing_debit_note_lines WHERE number = ? "
