@@ -13,7 +13,7 @@ No application, projection or write is involved: this works on a read-only copy 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -195,7 +195,13 @@ def _interest_line(repo: Repository, m: int, invoice: dict[str, Any], account: A
         raise NotFound("the account did not exist before the invoice")
     rates = repo.get(ReferenceRates, rates_id(m), "reference rate table")
     document = stored["interest"]["document"]
-    for line in account.interest_due(rates, date.fromisoformat(invoice["effective"])):
+    # Lines issued before round 7 counted from the day after the due date (docs/adr/0028): a
+    # document's first line that starts then can only be of that count (the rule now starts it
+    # on the due date itself), so it is reproduced by that count.
+    doc = account.invoices.get(document) or account.debit_notes.get(document)
+    day_after = doc is not None and document not in account.interest_to and stored["interest"]["from"] == (
+        date.fromisoformat(doc["due_on"]) + timedelta(days=1)).isoformat()
+    for line in account.interest_due(rates, date.fromisoformat(invoice["effective"]), from_due_date=not day_after):
         if line.interest is not None and line.interest.document == document:
             return line.numbered(stored["line_no"]).to_payload()
     raise NotFound(f"no interest was due on {document} when the invoice was issued")

@@ -33,7 +33,7 @@ def _municipalities(db: Database, table: str) -> list[int]:
 
 
 def billing_view(db: Database, as_of: str | None, known_at: str, settings: Settings) -> Any:
-    """Per municipality: invoices, debit and credit notes, payments, balances, revenue, runs (every
+    """Per municipality: invoices, debit and credit notes, payments, refunds, balances, revenue, runs (every
     figure from billing_queries). With an as-of date D the view is the billing on D: the documents
     issued (payments made, runs held) on or before D, each account's balance from its money dated up
     to D (allocated again as `ageing` does, so the same as `ledger citizen as-of --date D` shows), and
@@ -48,6 +48,7 @@ def billing_view(db: Database, as_of: str | None, known_at: str, settings: Setti
             "debit_notes": q.debit_notes(db, m),
             "credit_notes": q.credit_notes(db, m),
             "payments": q.payments(db, m),
+            "refunds": q.refunds(db, m),
             "balances": q.balances(db, m),
             "revenue": q.revenue(db, m),
             "runs": q.runs(db, m),
@@ -56,6 +57,7 @@ def billing_view(db: Database, as_of: str | None, known_at: str, settings: Setti
             for name in ("invoices", "debit_notes", "credit_notes"):
                 view[name] = [d for d in view[name] if d["issued_on"] <= as_of]
             view["payments"] = [_payment_on(p, as_of) for p in view["payments"] if p["paid_on"] <= as_of]
+            view["refunds"] = [r for r in view["refunds"] if r["refunded_on"] <= as_of]
             view["runs"] = [r for r in view["runs"] if r["run_date"] <= as_of]
             view["balances"] = _balances_on(db, q, m, as_of)
             view["ageing"] = q.ageing(db, m, as_of)
@@ -86,7 +88,7 @@ def _balances_on(db: Database, q: Any, municipality: int, day: str) -> list[dict
         stored = money.get(acct["citizen_id"])
         events = [e for e in money_events(orjson.loads(stored)) if e.on <= day] if stored else []
         state = allocate(events, as_of=day)
-        totals = {"invoiced": 0, "fees": 0, "credited": 0, "paid": 0}
+        totals = {"invoiced": 0, "fees": 0, "credited": 0, "paid": 0, "refunded": 0}
         for e in events:
             if e.kind in ("invoice", "debit_note"):
                 totals["invoiced"] += e.amount
@@ -95,6 +97,8 @@ def _balances_on(db: Database, q: Any, municipality: int, day: str) -> list[dict
                     totals["paid"] += e.amount
             elif e.kind == "reminder":
                 totals["fees"] += e.amount
+            elif e.kind == "refund":
+                totals["refunded"] += e.amount
             else:
                 totals["credited"] += e.amount
         out.append({"citizen_id": acct["citizen_id"], **totals, "owed": sum(state.owed.values()),

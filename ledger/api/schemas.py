@@ -332,6 +332,7 @@ class DebitNoteLine(BaseModel):
 
 class DebitNoteRef(BaseModel):
     number: str
+    payment_id: str = Field(description="the debit note's own FI +71 payment id, derived from its number")
     issued_on: str
     due_on: str
     net: int
@@ -403,10 +404,22 @@ class Balance(BaseModel):
     fees: int
     credited: int
     paid: int
+    refunded: int = Field(description="credit paid out to the citizen (refund_credit)")
     owed: int
     credit: int
     balance: int
     open_invoices: int
+
+
+class Refund(BaseModel):
+    number: str = Field(description="of the municipality's gapless refund series, 657-R00001")
+    citizen_id: str
+    amount: int
+    refunded_on: str
+    method: str
+    reference: str | None
+    reason: str
+    event_ref: str
 
 
 class OpenItem(BaseModel):
@@ -427,7 +440,7 @@ class OpenItem(BaseModel):
 class AgeingRow(BaseModel):
     citizen_id: str
     not_due: int
-    days_0_30: int
+    days_1_30: int
     days_31_60: int
     days_61_90: int
     days_over_90: int
@@ -532,6 +545,10 @@ class AgeingList(Listing):
 
 class PaymentList(Listing):
     payments: list[Payment]
+
+
+class RefundList(Listing):
+    refunds: list[Refund]
 
 
 class CreditNoteList(Listing):

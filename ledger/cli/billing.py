@@ -44,8 +44,8 @@ AtPositionOpt = Annotated[int | None, typer.Option(
                                  "billing projection", show_default=False)]
 
 MONEY_KEYS = frozenset({"difference", "owed_now", "net", "vat", "gross", "fees", "credited", "charged", "open_amount", "amount", "allocated",
-                        "unallocated", "invoiced", "paid", "owed", "credit", "balance", "fee", "open", "unit_price",
-                        "not_due", "days_0_30", "days_31_60", "days_61_90", "days_over_90", "invoiced_net",
+                        "unallocated", "invoiced", "paid", "refunded", "owed", "credit", "balance", "fee", "open", "unit_price",
+                        "not_due", "days_1_30", "days_31_60", "days_61_90", "days_over_90", "invoiced_net",
                         "invoiced_vat", "invoiced_gross", "credited_net", "credited_vat", "credited_gross"})
 
 
@@ -407,8 +407,8 @@ def invoice(
                f"made at chain position {found['chain_position']} ({found['chain_hash']})")
     emit(lines, fmt, amounts, title="Lines")
     for note in found.get("debit_notes", []):  # re-rating: what was added to this invoice's lines since
-        typer.echo(f"debit note {note['number']} ({note['reason']}): {kr(note['gross'])}, "
-                   f"lines {', '.join(str(x['invoice_line_no']) for x in note['lines'])}")
+        typer.echo(f"debit note {note['number']} ({note['reason']}): {kr(note['gross'])}, due {note['due_on']}, "
+                   f"payment id {note['payment_id']}, lines {', '.join(str(x['invoice_line_no']) for x in note['lines'])}")
     # Provenance: the stored events (aggregate id:version) each line was computed from.
     emit(lines, fmt, provenance, title="Provenance (event refs)")
 
@@ -429,8 +429,8 @@ def _simple(name: str, query_name: str, columns: tuple[str, ...], doc: str, titl
              listing=(name.replace("-", "_"), {"municipality": m, "log_position": position}))
 
 
-_simple("balances", "balances", ("citizen_id", "invoiced", "fees", "credited", "paid", "owed", "credit", "balance",
-                                 "open_invoices"),
+_simple("balances", "balances", ("citizen_id", "invoiced", "fees", "credited", "paid", "refunded", "owed", "credit",
+                                 "balance", "open_invoices"),
         "Each citizen's balance: invoiced, fees, credited, paid, owed and credit.", "Balances")
 _simple("open-items", "open_items", ("number", "kind", "citizen_id", "due_on", "charged", "open_amount",
                                      "reminder_count"),
@@ -438,11 +438,13 @@ _simple("open-items", "open_items", ("number", "kind", "citizen_id", "due_on", "
 _simple("payments", "payments", ("paid_on", "citizen_id", "payment_id", "method", "reference", "amount", "allocated",
                                  "unallocated", "reversed"),
         "Payments and how much of each was allocated to invoices.", "Payments")
+_simple("refunds", "refunds", ("number", "refunded_on", "citizen_id", "method", "reference", "amount", "reason"),
+        "Credit paid out to citizens (refund_credit), in refund-number order.", "Refunds")
 _simple("credit-notes", "credit_notes", ("number", "invoice_number", "citizen_id", "issued_on", "net", "vat", "gross",
                                          "reason"),
         "Credit notes, each referencing the invoice it credits.", "Credit notes")
 _simple("debit-notes", "debit_notes", ("number", "invoice_number", "citizen_id", "issued_on", "due_on", "net", "vat",
-                                       "gross", "open_amount", "reason"),
+                                       "gross", "open_amount", "payment_id", "reason"),
         "Debit notes (re-rating), each referencing the invoice whose lines it adjusts.", "Debit notes")
 _simple("revenue", "revenue", ("month", "offer_id", "vat_class", "lines", "invoiced_gross", "credited_gross", "net",
                                "vat", "gross"),
@@ -462,7 +464,7 @@ def ageing(
     dialect: DialectOpt = "plain",
     at_position: AtPositionOpt = None,
 ) -> None:
-    """Open amounts per citizen by days past due: not due, 0–30, 31–60, 61–90, over 90."""
+    """Open amounts per citizen by days past due: not due, 1–30, 31–60, 61–90, over 90."""
     from ledger.domain.values import parse_date, plausible_date
     from ledger.projections.billing_queries import AGEING_BUCKETS
     from ledger.projections.billing_queries import ageing as query

@@ -21,7 +21,7 @@ from ledger.domain.base import Context, LedgerAggregate, key_id
 from ledger.domain.errors import InvalidInput, NotFound, rule
 from ledger.domain.document_numbers import is_debit_note
 from ledger.domain.pricing import InvoiceLine, Payload
-from ledger.domain.values import PAYMENT_METHODS, iso, one_of, ore
+from ledger.domain.values import PAYMENT_METHODS, REFUND_METHODS, iso, one_of, ore
 
 if TYPE_CHECKING:
     from ledger.domain.interest import ReferenceRates
@@ -160,6 +160,19 @@ class Account(LedgerAggregate):
             a.payments[self.payment_id]["reversed"] = True
             reverse_payment(a.money, self.payment_id, self.effective)
 
+    class CreditRefunded(LedgerAggregate.Event):
+        """Credit on the account was paid out to the citizen (after an overpayment, or a credit
+        note on a paid invoice), under a number of the municipality's refund series (657-R00001)."""
+
+        number: str
+        amount: int
+        method: str
+        reference: str | None
+        reason: str
+
+        def apply(self, a: Account) -> None:
+            a.money.append(MoneyEvent.refund(self.number, self.amount, self.effective))
+
     # -- commands --------------------------------------------------------------------------
     @classmethod
     def open(cls, ctx: Context, citizen_id: UUID | str, municipality: int, effective: date) -> Account:
@@ -238,7 +251,32 @@ class Account(LedgerAggregate):
         if p is None:
             raise NotFound(f"the account has no payment {payment_id}")
         rule(not p["reversed"], "already-reversed", f"payment {payment_id} is already reversed")
+        # Money already refunded cannot be taken back from the account by a reversal: the credit
+        # it leaves must still cover the refunds (allocation.py never holds negative credit).
+        after = list(self.money)
+        reverse_payment(after, payment_id, iso(on))
+        rule(allocate(after).credit >= 0, "refunded-credit",
+             f"payment {payment_id} was (in part) refunded as credit; reversing it would refund money never held")
         self._record(self.PaymentReversed, ctx, iso(on), payment_id=payment_id, reason=reason)
+
+    def refundable(self, on: date) -> int:
+        """The credit that may be paid out on `on`: the least credit the account holds on that
+        date or on any later date of its money events (credit that has since paid a document, or
+        that a later-dated event still uses, is not there to pay out)."""
+        day = iso(on)
+        days = sorted({day} | {m.on for m in self.money if m.on > day})
+        return min([allocate(self.money, as_of=d).credit for d in days] + [self.state().credit])
+
+    def refund_credit(self, ctx: Context, number: str, amount: int, on: date, method: str,
+                      reference: str | None, reason: str) -> None:
+        """Pay credit on the account out to the citizen; never more than the account holds."""
+        ore(amount, "amount", allow_zero=False)
+        one_of(method, REFUND_METHODS, "method")
+        available = self.refundable(on)
+        rule(amount <= available, "refund-exceeds-credit",
+             f"a refund of {amount} øre on {iso(on)} exceeds the credit on the account ({available} øre)")
+        self._record(self.CreditRefunded, ctx, iso(on), number=number, amount=amount, method=method,
+                     reference=reference, reason=reason)
 
     def remind(self, ctx: Context, number: str, on: date, fee_ore: int, max_count: int, days_apart: int) -> bool:
         """Issue the next reminder for an overdue invoice or debit note if the rules allow; False
@@ -267,11 +305,17 @@ class Account(LedgerAggregate):
                 issued.append((number, len(self.document(number)["reminders"])))
         return issued
 
-    def interest_due(self, rates: ReferenceRates, run_date: date) -> list[InvoiceLine]:
+    def interest_due(self, rates: ReferenceRates, run_date: date, *, from_due_date: bool = True) -> list[InvoiceLine]:
         """Default interest lines (line_no 0) for every overdue invoice and debit note, for the days
-        from the day after it fell due (or after the last day already charged) to the day before
-        `run_date`. The principal is what is still open, at most the document's own charges (no
-        interest on interest or reminder fees)."""
+        from its due date (renteloven § 3 stk. 1: "fra forfaldsdagen"; docs/adr/0028), or from the
+        day after the last day already charged, to the day before `run_date`: R − due_on days at a
+        run on R, so a document paid by its due date is never charged and one still open at a run
+        the day after is charged one day. No day is charged twice (`interest_to`). The principal
+        is what is still open, at most the document's own charges (no interest on interest or
+        reminder fees).
+
+        `from_due_date=False` is the count of lines issued before round 7 (from the day after the
+        due date), kept so `ledger-replay invoice` reproduces those stored lines."""
         from datetime import timedelta
 
         from ledger.domain.pricing import interest_line
@@ -285,8 +329,11 @@ class Account(LedgerAggregate):
             if open_amount <= 0 or doc is None:
                 continue
             principal = min(open_amount, sum(x["gross"] for x in doc["lines"] if x.get("kind") != "interest"))
-            since = max(doc["due_on"], self.interest_to.get(number, doc["due_on"]))
-            first = date.fromisoformat(since) + timedelta(days=1)
+            charged_to = self.interest_to.get(number)
+            if charged_to is not None:
+                first = date.fromisoformat(max(charged_to, doc["due_on"])) + timedelta(days=1)
+            else:
+                first = date.fromisoformat(doc["due_on"]) + timedelta(days=0 if from_due_date else 1)
             if principal <= 0 or first > last:
                 continue
             line = interest_line(0, number, principal, rates.periods(first, last))

@@ -2,11 +2,12 @@
 
 Allocation is derived, never stored as its own fact, so the account aggregate and the billing
 projection compute the same answer from the same events and a replay reproduces it exactly.
-Rules: a payment goes first to the invoice its reference names (if open; by number or by the FI
-payment id on its slip), then to open invoices and debit notes oldest first; whatever is left is
+Rules: a payment goes first to the invoice or debit note its reference names (if open; by number or
+by the FI payment id on its slip), then to open invoices and debit notes oldest first; whatever is left is
 credit on the account. A reversed payment counts as never made. Reminder fees are owed on the
 document (invoice or debit note) they remind of. A credit note reduces what its invoice owes; if
-the invoice was already paid, the excess becomes credit.
+the invoice was already paid, the excess becomes credit. A refund pays credit out to the citizen:
+it reduces the credit (the account refuses one larger than the credit it holds).
 
 Credit never waits beside an open document: after every money event, credit on the account pays
 the open documents oldest first (allocations from "credit"). So `credit > 0` means nothing is
@@ -20,16 +21,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeAlias
 
-from ledger.domain.fi_payment import invoice_for_reference
+from ledger.domain.fi_payment import document_for_reference
 
-MoneyKind: TypeAlias = Literal["invoice", "debit_note", "credit_note", "reminder", "payment"]
+MoneyKind: TypeAlias = Literal["invoice", "debit_note", "credit_note", "reminder", "payment", "refund"]
 
 # The one encoding of a money event as a short list (the billing projection stores an account's
 # money as JSON of these, written on every change, so their size matters):
 #   ["i", invoice number, gross, issued on]        ["r", invoice number, fee, issued on]
 #   ["c", invoice number, gross, issued on]        ["p", payment id, amount, paid on, reference, reversed on]
-#   ["d", debit note number, gross, issued on]
-_CODE: dict[MoneyKind, str] = {"invoice": "i", "debit_note": "d", "credit_note": "c", "reminder": "r", "payment": "p"}
+#   ["d", debit note number, gross, issued on]       ["f", refund number, amount, refunded on]
+_CODE: dict[MoneyKind, str] = {"invoice": "i", "debit_note": "d", "credit_note": "c", "reminder": "r", "payment": "p",
+                               "refund": "f"}
 _KIND: dict[str, MoneyKind] = {v: k for k, v in _CODE.items()}
 
 
@@ -38,7 +40,8 @@ class MoneyEvent:
     """One fact that moves money on an account, as allocation reads it.
 
     `key` is the document number for an invoice or a debit note, the invoice number for a credit
-    note or a reminder, the payment id for a payment; `amount` its gross, fee or amount in øre."""
+    note or a reminder, the payment id for a payment, the refund number for a refund of credit;
+    `amount` its gross, fee or amount in øre."""
 
     kind: MoneyKind
     key: str
@@ -67,6 +70,10 @@ class MoneyEvent:
     @classmethod
     def payment(cls, payment_id: str, amount: int, on: str, reference: str | None) -> MoneyEvent:
         return cls("payment", payment_id, amount, on, reference)
+
+    @classmethod
+    def refund(cls, number: str, amount: int, on: str) -> MoneyEvent:
+        return cls("refund", number, amount, on)
 
     def is_payment(self, payment_id: str) -> bool:
         return self.kind == "payment" and self.key == payment_id
@@ -135,6 +142,8 @@ def allocate(money: Iterable[MoneyEvent], as_of: str | None = None) -> AccountSt
         elif kind == "reminder":
             s.owed[n] = s.owed.get(n, 0) + e.amount
             s.charged[n] = s.charged.get(n, 0) + e.amount
+        elif kind == "refund":  # credit on the account paid out to the citizen (Account.refund_credit)
+            s.credit -= e.amount
         elif kind == "credit_note":
             s.charged[n] = s.charged.get(n, 0) - e.amount
             reduce = min(e.amount, s.owed.get(n, 0))
@@ -144,7 +153,7 @@ def allocate(money: Iterable[MoneyEvent], as_of: str | None = None) -> AccountSt
             if e.reversed_on is not None and (as_of is None or e.reversed_on <= as_of):
                 continue
             left = e.amount
-            ref = invoice_for_reference(e.reference)  # an invoice number or its FI payment id
+            ref = document_for_reference(e.reference)  # a document number or its FI payment id
             if ref and ref in s.owed:
                 left = s._pay(n, ref, left)
             for number in list(s.owed):

@@ -9,6 +9,12 @@ The id is derived from the invoice number alone (municipality code, then the inv
 number, zero-padded to 14 digits, then the check digit), so it is "stored on the invoice" without a
 new event: every reader (the invoice letter, the billing projection, allocation) computes the same id,
 and an invoice number can be recovered from an id. Pure functions, no framework.
+
+A debit note (657-D00001) is owed on its own due date, so it has its own id, derived the same way
+from its own number: municipality code, the digit 9 (the debit-note series), its sequence number
+zero-padded to 10 digits, then the check digit (657-D00001 -> 657900000000015). Invoice ids are
+unchanged: an invoice's 11-digit sequence would have to reach 90,000,000,000 before its id began
+with that 9, and `payment_id` refuses such an invoice number rather than make an ambiguous id.
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ import re
 LENGTH = 15  # card type 71
 CARD_TYPE = "71"
 _INVOICE = re.compile(r"^(\d{3})-(\d{1,11})$")  # InvoiceSeries.invoice_number: 657-000001
+_DEBIT_NOTE = re.compile(r"^(\d{3})-D(\d{1,10})$")  # InvoiceSeries: 657-D00001
+_DEBIT_FLAG = "9"  # the 4th digit of a debit note's id; an invoice's is 0 (below 10**10 invoices) .. 8
+_INVOICE_LIMIT = 9 * 10**10  # invoice sequences below this keep the 4th digit free of the flag
 _CREDITOR = re.compile(r"^8\d{7}$")
 
 
@@ -47,37 +56,47 @@ def with_check_digit(number: int | str, length: int = LENGTH) -> str:
     return body + check_digit(body)
 
 
-def payment_id(invoice_number: str) -> str:
-    """The payment id of an invoice number like 657-000001: '657' + '00000000001' + check digit."""
-    m = _INVOICE.match(invoice_number)
-    if m is None:
-        raise ValueError(f"{invoice_number!r} is not an invoice number (like 657-000001)")
-    return with_check_digit(m.group(1) + m.group(2).zfill(11))
+def payment_id(number: str) -> str:
+    """The payment id of an invoice number like 657-000001 ('657' + '00000000001' + check digit), or
+    of a debit note number like 657-D00001 ('657' + '9' + '0000000001' + check digit)."""
+    m = _INVOICE.match(number)
+    if m is not None and int(m.group(2)) < _INVOICE_LIMIT:
+        return with_check_digit(m.group(1) + m.group(2).zfill(11))
+    d = _DEBIT_NOTE.match(number)
+    if d is not None:
+        return with_check_digit(d.group(1) + _DEBIT_FLAG + d.group(2).zfill(10))
+    raise ValueError(f"{number!r} is not an invoice or debit note number (like 657-000001, 657-D00001)")
 
 
-def invoice_number(pid: str) -> str | None:
-    """The invoice number a valid payment id was made from, or None (not a payment id of ours)."""
+def document_number(pid: str) -> str | None:
+    """The invoice or debit note number a valid payment id was made from, or None (not a payment id
+    of ours)."""
     if not is_valid(pid):
         return None
-    body = pid[:-1]  # 14 digits: municipality (3) + sequence (11)
-    municipality, sequence = body[:3], int(body[3:])
+    body = pid[:-1]  # 14 digits: municipality (3) + sequence (11), or municipality + 9 + sequence (10)
+    municipality = body[:3]
+    if body[3] == _DEBIT_FLAG:
+        sequence = int(body[4:])
+        return f"{municipality}-D{sequence:05d}" if sequence else None
+    sequence = int(body[3:])
     if sequence == 0:
         return None
     return f"{municipality}-{sequence:06d}"
 
 
-def invoice_for_reference(reference: str | None) -> str | None:
-    """What a payment's reference names: the invoice number itself, or the invoice behind an FI payment
-    id quoted from the slip (with or without the spaces a bank may print)."""
+def document_for_reference(reference: str | None) -> str | None:
+    """What a payment's reference names: the document number itself (an invoice or a debit note), or
+    the document behind an FI payment id quoted from its slip (with or without the spaces a bank may
+    print)."""
     if reference is None:
         return None
     compact = reference.replace(" ", "")
-    found = invoice_number(compact) if len(compact) == LENGTH else None
+    found = document_number(compact) if len(compact) == LENGTH else None
     return found or reference
 
 
-def code_line(invoice_number_: str, creditor: str) -> str:
-    """The slip's machine line: `+71< 000065700000000013 +81234567<`."""
+def code_line(number: str, creditor: str) -> str:
+    """The slip's machine line of an invoice or debit note: `+71< 657000000000014 +81234567<`."""
     if not _CREDITOR.match(creditor):
         raise ValueError(f"an FI creditor number is 8 digits starting with 8, got {creditor!r}")
-    return f"+{CARD_TYPE}< {payment_id(invoice_number_)} +{creditor}<"
+    return f"+{CARD_TYPE}< {payment_id(number)} +{creditor}<"

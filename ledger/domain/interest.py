@@ -6,9 +6,11 @@ aggregate per municipality, so the billing clerk who bills also keeps the table)
 interest line can be computed again from the log (replay) and names the rate facts it used.
 
 The arithmetic, in integers only: interest = principal × Σ(days × annual rate in basis points)
-/ (365 × 10,000), rounded half up once, to whole øre. Days run from the day after the due date
-(renteloven § 3) to the day before the invoice run that bills them; a document is never charged
-interest twice for the same day, and interest is not charged on interest or on reminder fees.
+/ (365 × 10,000), rounded half up once, to whole øre. Days run from the due date itself
+(renteloven § 3 stk. 1: "Er forfaldsdagen fastsat på forhånd, skal der betales renter fra
+forfaldsdagen"; docs/adr/0028) to the day before the invoice run that bills them, so a run on R
+charges R − due_on days; a document is never charged interest twice for the same day, and
+interest is not charged on interest or on reminder fees.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Saving the series together with the accounts it numbered, in one transaction, is what makes the
 numbers gapless: two runs racing for the same numbers conflict on the series, and one is refused
 whole. Invoice numbers look like 657-000001, credit notes 657-K00001, debit notes (a re-rating's
-supplementary charges) 657-D00001: three series, each without gaps.
+supplementary charges) 657-D00001, refunds of credit to a citizen 657-R00001: four series, each
+without gaps.
 
 Each series' dates run in number order too: an invoice run is refused if dated before the last
 run, and a note is dated no earlier than the invoice it adjusts nor than the series' last note
@@ -30,6 +31,7 @@ class InvoiceSeries(LedgerAggregate):
         last_invoice: int
         last_credit_note: int
         last_debit_note: int
+        last_refund: int
         runs: dict[str, list[dict[str, Any]]]
         scanned_to: int
         carried: list[dict[str, Any]]
@@ -43,6 +45,7 @@ class InvoiceSeries(LedgerAggregate):
             s.last_invoice = 0
             s.last_credit_note = 0
             s.last_debit_note = 0
+            s.last_refund = 0
             s.runs = {}
             # The invoice run reads the log for billable facts after `scanned_to` (a chain
             # position: contiguous and content-derived, unlike the store's notification ids);
@@ -54,7 +57,7 @@ class InvoiceSeries(LedgerAggregate):
             # False until a run has re-rated every billed delivery once (a series from before
             # re-rating existed, or a fresh one); from then on runs re-rate what new facts reach.
             s.baselined = False
-            s.dated = {}  # series ("invoice", "credit", "debit") -> the date of its last document
+            s.dated = {}  # series ("invoice", "credit", "debit", "refund") -> the date of its last document
 
     class InvoiceRunCompleted(LedgerAggregate.Event):
         # Version 2 adds `read`: what the run read of the log and its digest (ADR 0021); a
@@ -103,6 +106,15 @@ class InvoiceSeries(LedgerAggregate):
             s.last_debit_note = getattr(s, "last_debit_note", 0) + 1
             _dated(s, "debit", self.effective)
 
+    class RefundNumbered(LedgerAggregate.Event):
+        """A refund of credit to a citizen took the next number of the refund series."""
+
+        number: str
+
+        def apply(self, s: InvoiceSeries) -> None:
+            s.last_refund = getattr(s, "last_refund", 0) + 1
+            _dated(s, "refund", self.effective)
+
     @classmethod
     def open(cls, ctx: Context, municipality: int, effective: date) -> InvoiceSeries:
         return cls._start(cls.SeriesOpened, series_id(municipality), ctx, iso(effective), municipality)
@@ -139,6 +151,16 @@ class InvoiceSeries(LedgerAggregate):
     def take_debit_note_number(self, ctx: Context, invoice_number: str, on: date) -> str:
         number = f"{self.municipality}-D{getattr(self, 'last_debit_note', 0) + 1:05d}"
         self._record(self.DebitNoteNumbered, ctx, iso(on), number=number, invoice_number=invoice_number)
+        return number
+
+    def take_refund_number(self, ctx: Context, on: date) -> str:
+        """The next refund number; refunds are dated in number order, like every series."""
+        last = self.dated.get("refund")
+        rule(last is None or iso(on) >= last, "refund-date-out-of-order",
+             f"municipality {self.municipality}'s last refund is dated {last}; a refund dated {iso(on)} would give "
+             "a newer refund number an older date")
+        number = f"{self.municipality}-R{getattr(self, 'last_refund', 0) + 1:05d}"
+        self._record(self.RefundNumbered, ctx, iso(on), number=number)
         return number
 
     def mark_baselined(self, ctx: Context, on: date, citizens: int) -> None:

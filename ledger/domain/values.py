@@ -23,6 +23,9 @@ ORDER_KINDS = ("one_off", "recurring")
 SURVEY_MEASURES = ("safety", "information", "coherence", "practical_help", "personal_care")
 SURVEY_SCALE = (1, 5)
 PAYMENT_METHODS = ("digital_post", "direct_debit", "bank_transfer", "card", "cash")
+# How credit on an account is paid out: to the citizen's NemKonto (the public payout account), by bank
+# transfer, back to the card paid with, or in cash.
+REFUND_METHODS = ("nemkonto", "bank_transfer", "card", "cash")
 MISSED_REASONS = ("citizen_absent", "citizen_cancelled", "staff_unavailable", "hospitalised", "other")
 
 # No single visit is plausibly longer than a long working day (the "no 30-hour visit").

@@ -99,11 +99,20 @@ ALLOCATIONS = Table(
     ("citizen_id", "seq"),
     indexes=(("municipality",), ("invoice_number",)),
 )
+REFUNDS = Table(
+    "billing_refunds",
+    # Credit on an account paid out to the citizen (Account.CreditRefunded), numbered 657-R00001.
+    {"number": "TEXT", "municipality": "INTEGER", "citizen_id": "TEXT", "amount": "BIGINT", "refunded_on": "TEXT",
+     "method": "TEXT", "reference": "TEXT", "reason": "TEXT", "event_ref": "TEXT", "recorded_at": "TEXT"},
+    ("number",),
+    indexes=(("municipality", "citizen_id"),),
+)
 ACCOUNTS = Table(
     "billing_accounts",
+    # balance = invoiced + fees − credited − paid + refunded (= owed − credit)
     {"citizen_id": "TEXT", "account_id": "TEXT", "municipality": "INTEGER", "opened_on": "TEXT",
-     "invoiced": "BIGINT", "fees": "BIGINT", "credited": "BIGINT", "paid": "BIGINT", "owed": "BIGINT",
-     "credit": "BIGINT", "balance": "BIGINT", "open_invoices": "INTEGER"},
+     "invoiced": "BIGINT", "fees": "BIGINT", "credited": "BIGINT", "paid": "BIGINT", "refunded": "BIGINT",
+     "owed": "BIGINT", "credit": "BIGINT", "balance": "BIGINT", "open_invoices": "INTEGER"},
     ("citizen_id",),
     indexes=(("municipality",),),
 )
@@ -148,8 +157,8 @@ RUNS = Table(
     ("municipality", "seq"),
 )
 
-TABLES = (INVOICES, LINES, CREDIT_NOTES, CREDIT_LINES, DEBIT_NOTES, DEBIT_LINES, PAYMENTS, ALLOCATIONS, ACCOUNTS, ACCOUNT_STATE, REMINDERS,
-          REVENUE, DELIVERIES, RUNS)
+TABLES = (INVOICES, LINES, CREDIT_NOTES, CREDIT_LINES, DEBIT_NOTES, DEBIT_LINES, PAYMENTS, ALLOCATIONS, REFUNDS, ACCOUNTS,
+          ACCOUNT_STATE, REMINDERS, REVENUE, DELIVERIES, RUNS)
 
 # The provenance refs an invoice line carries (domain/pricing.py), each in its own column; any
 # other ref a future line may carry is kept, as JSON, in prov_other.
@@ -169,8 +178,9 @@ class BillingProjection(Projection):
     name = "billing"
     # 2: debit notes, and the causes of re-rating credit lines; 3: credit on the account pays open
     # documents at once (open_amount, credit and allocations changed meaning), debit notes are
-    # reminded (their fees, charged, reminder_count, last_reminder_on)
-    version = 3
+    # reminded (their fees, charged, reminder_count, last_reminder_on); 4: refunds of credit
+    # (billing_refunds, billing_accounts.refunded)
+    version = 4
     tables = TABLES
 
     def __init__(self) -> None:
@@ -247,7 +257,7 @@ class BillingProjection(Projection):
         view.put(ACCOUNT_STATE, {"account_id": event.originator_id, "citizen_id": citizen_id, "municipality": m,
                                  "money": "[]", "written": _NO_WRITES})
         view.put(ACCOUNTS, {"citizen_id": citizen_id, "account_id": event.originator_id, "municipality": m,
-                            "opened_on": s["effective"], "invoiced": 0, "fees": 0, "credited": 0, "paid": 0,
+                            "opened_on": s["effective"], "invoiced": 0, "fees": 0, "credited": 0, "paid": 0, "refunded": 0,
                             "owed": 0, "credit": 0, "balance": 0, "open_invoices": 0})
 
     def on_InvoiceIssued(self, event: RawEvent, view: View) -> None:
@@ -400,6 +410,16 @@ class BillingProjection(Projection):
                 money[i] = m.reversed(s["effective"]).to_row()
 
 
+    def on_CreditRefunded(self, event: RawEvent, view: View) -> None:
+        s = event.state
+        account = self._account(event, view)
+        view.put(REFUNDS, {
+            "number": s["number"], "municipality": s["municipality"], "citizen_id": account.citizen_id,
+            "amount": s["amount"], "refunded_on": s["effective"], "method": s["method"], "reference": s["reference"],
+            "reason": s["reason"], "event_ref": _ref(event), "recorded_at": s["timestamp"]})
+        account.money.append(MoneyEvent.refund(s["number"], s["amount"], s["effective"]).to_row())
+
+
 # The money list is stored compactly, one short list per event in log order, in the domain's one
 # encoding of money events (allocation.MoneyEvent.to_row); the stored JSON is escaped on every
 # write, so its size matters.
@@ -465,7 +485,7 @@ class _Account:
                         payment["allocated"] = amount
                         view.put(PAYMENTS, payment)
         # The account's totals.
-        invoiced = fees = credited = paid = 0
+        invoiced = fees = credited = paid = refunded = 0
         for e in events:
             kind = e.kind
             if kind == "invoice" or kind == "debit_note":
@@ -475,11 +495,14 @@ class _Account:
                     paid += e.amount
             elif kind == "reminder":
                 fees += e.amount
+            elif kind == "refund":
+                refunded += e.amount
             else:
                 credited += e.amount
         account = view.get(ACCOUNTS, citizen_id)
         assert account is not None
-        account.update(invoiced=invoiced, fees=fees, credited=credited, paid=paid, owed=sum(owed.values()),
+        account.update(invoiced=invoiced, fees=fees, credited=credited, paid=paid, refunded=refunded,
+                       owed=sum(owed.values()),
                        credit=state.credit, balance=state.balance, open_invoices=sum(1 for v in owed.values() if v > 0))
         view.put(ACCOUNTS, account)
         row["money"] = _dumps(money).decode()

@@ -18,7 +18,7 @@ from ledger.domain.allocation import allocate
 from ledger.domain.fi_payment import payment_id
 from ledger.projections.billing import money_events
 
-AGEING_BUCKETS = ("not_due", "days_0_30", "days_31_60", "days_61_90", "days_over_90")
+AGEING_BUCKETS = ("not_due", "days_1_30", "days_31_60", "days_61_90", "days_over_90")
 
 
 def rows(db: Database, sql: str, params: tuple | list = ()) -> list[dict[str, Any]]:
@@ -104,7 +104,7 @@ def invoice(db: Database, municipality: int, number: str) -> dict[str, Any] | No
                            "WHERE invoice_number = ? ORDER BY number", (number,))]
     # A re-rating's supplementary charges for this invoice's lines (docs/adr/0011).
     inv["debit_notes"] = [
-        {**dn, "lines": _debit_lines(db, dn["number"])}
+        {**dn, "payment_id": payment_id(dn["number"]), "lines": _debit_lines(db, dn["number"])}
         for dn in rows(db, "SELECT number, issued_on, due_on, net, vat, gross, open_amount, reason, event_ref "
                            "FROM billing_debit_notes WHERE invoice_number = ? ORDER BY number", (number,))]
     inv["reminders"] = rows(db, "SELECT sequence, issued_on, fee, event_ref FROM billing_reminders "
@@ -153,8 +153,24 @@ def debit_notes(db: Database, municipality: int, citizen_id: str | None = None) 
                      f"gross, open_amount, reason, event_ref FROM billing_debit_notes WHERE {where} ORDER BY number",
                  params)
     for note in notes:
+        note["payment_id"] = payment_id(note["number"])  # its own FI +71 id: it is owed on its own due date
         note["lines"] = _debit_lines(db, note["number"])
     return notes
+
+
+def debit_note(db: Database, municipality: int, number: str) -> dict[str, Any] | None:
+    """One debit note as its letter reads it (ledger/web/letter.py): its lines, what is still open,
+    its own FI payment id, and the month of the invoice it adjusts; None when there is none."""
+    found = rows(db, "SELECT d.number, d.municipality, d.citizen_id, d.invoice_number, i.month, d.issued_on, d.due_on, "
+                     "d.line_count, d.net, d.vat, d.gross, d.fees, d.charged, d.open_amount, d.reminder_count, d.reason, "
+                     "d.event_ref FROM billing_debit_notes d LEFT JOIN billing_invoices i ON i.number = d.invoice_number "
+                     "WHERE d.municipality = ? AND d.number = ?", (municipality, number))
+    if not found:
+        return None
+    note = found[0]
+    note["payment_id"] = payment_id(number)
+    note["lines"] = _debit_lines(db, number)
+    return note
 
 
 def _debit_lines(db: Database, number: str) -> list[dict[str, Any]]:
@@ -186,11 +202,19 @@ def payments(db: Database, municipality: int, citizen_id: str | None = None) -> 
     return found
 
 
-def balances(db: Database, municipality: int, citizen_id: str | None = None) -> list[dict[str, Any]]:
-    """Per citizen: invoiced, fees, credited, paid, still owed, credit, and the balance
-    (positive: the citizen owes; negative: credit on the account)."""
+def refunds(db: Database, municipality: int, citizen_id: str | None = None) -> list[dict[str, Any]]:
+    """Credit paid out to citizens (refund_credit), in number order (the gapless refund series)."""
     where, params = _where(municipality, citizen_id=citizen_id)
-    return rows(db, "SELECT citizen_id, invoiced, fees, credited, paid, owed, credit, balance, open_invoices "
+    return rows(db, "SELECT number, citizen_id, amount, refunded_on, method, reference, reason, event_ref "
+                    f"FROM billing_refunds WHERE {where} ORDER BY number", params)
+
+
+def balances(db: Database, municipality: int, citizen_id: str | None = None) -> list[dict[str, Any]]:
+    """Per citizen: invoiced, fees, credited, paid, refunded, still owed, credit, and the balance
+    (positive: the citizen owes; negative: credit on the account): invoiced + fees − credited −
+    paid + refunded."""
+    where, params = _where(municipality, citizen_id=citizen_id)
+    return rows(db, "SELECT citizen_id, invoiced, fees, credited, paid, refunded, owed, credit, balance, open_invoices "
                     f"FROM billing_accounts WHERE {where} ORDER BY citizen_id", params)
 
 
@@ -209,10 +233,13 @@ def open_items(db: Database, municipality: int, citizen_id: str | None = None) -
 
 
 def _bucket(days_past_due: int) -> str:
-    if days_past_due < 0:
+    """The ageing bucket of a document `days_past_due` days after its due date. On its due date
+    it is not yet overdue (0 days: "not_due"); it is overdue from the day after, as reminders
+    (Account.remind) and default interest read it: 1–30, 31–60, 61–90, over 90 days."""
+    if days_past_due <= 0:
         return "not_due"
     if days_past_due <= 30:
-        return "days_0_30"
+        return "days_1_30"
     if days_past_due <= 60:
         return "days_31_60"
     if days_past_due <= 90:
@@ -221,8 +248,8 @@ def _bucket(days_past_due: int) -> str:
 
 
 def ageing(db: Database, municipality: int, as_of: date | str) -> list[dict[str, Any]]:
-    """Per citizen with anything open on `as_of`: the open amounts by days past due (not yet due,
-    0–30, 31–60, 61–90, over 90), in øre, plus any credit on the account.
+    """Per citizen with anything open on `as_of`: the open amounts by days past due (not yet due
+    or due that day, 1–30, 31–60, 61–90, over 90), in øre, plus any credit on the account.
 
     Exact for a past date too: each account's money events dated up to `as_of` are allocated
     again with the domain's `allocate()`, so a payment made after `as_of` does not count.

@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 from ledger.domain import fi_payment
+from ledger.domain.document_numbers import is_debit_note
 from ledger.domain.municipalities import municipality_name
 from ledger.web.fmt import day, kr, month, quantity
 
@@ -40,7 +41,9 @@ def code_line(invoice: dict[str, Any]) -> str:
 
 
 def render(invoice: dict[str, Any], identity: dict[str, Any] | None, erased: bool) -> bytes:
-    """The letter for one invoice of billing_queries.invoice(), as PDF bytes."""
+    """The letter for one invoice of billing_queries.invoice(), or one debit note of
+    billing_queries.debit_note() (a supplementary charge, owed on its own due date with its own
+    slip), as PDF bytes."""
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
@@ -58,10 +61,12 @@ def render(invoice: dict[str, Any], identity: dict[str, Any] | None, erased: boo
     sender = f"{municipality_name(m)} Kommune"
     number = invoice["number"]
     pid = fi_payment.payment_id(number)
+    debit = is_debit_note(number)
+    name = "Debetnota" if debit else "Faktura"
     out = io.BytesIO()
     doc = SimpleDocTemplate(out, pagesize=A4, leftMargin=20 * mm, rightMargin=20 * mm, topMargin=18 * mm,
-                            bottomMargin=18 * mm, title=f"Faktura {number}", author=sender,
-                            subject="Faktura for tilkøbsydelser")
+                            bottomMargin=18 * mm, title=f"{name} {number}", author=sender,
+                            subject=f"{name} for tilkøbsydelser")
     flow: list[Any] = []
 
     if erased or identity is None:
@@ -75,20 +80,24 @@ def render(invoice: dict[str, Any], identity: dict[str, Any] | None, erased: boo
         if not address:
             to.append("Sendes til Digital Post (e-Boks)")
     head = Table([[Paragraph("<br/>".join(to), body),
-                   Paragraph(f"<b>{_esc(sender)}</b><br/>Tilkøb, Ældre og Sundhed<br/>Fakturadato: {day(invoice['issued_on'])}"
-                             f"<br/>Fakturanummer: {number}<br/>Betalings-id: {pid}", body)]],
+                   Paragraph(f"<b>{_esc(sender)}</b><br/>Tilkøb, Ældre og Sundhed<br/>{name}dato: {day(invoice['issued_on'])}"
+                             f"<br/>{name}nummer: {number}<br/>Betalings-id: {pid}", body)]],
                  colWidths=[95 * mm, 75 * mm])
     head.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
-    flow += [head, Spacer(1, 12 * mm), Paragraph(f"Faktura {number}", title), Spacer(1, 2 * mm),
-             Paragraph(f"Tilkøbsydelser leveret i {month(invoice['month'])}. Beløbet forfalder til betaling "
-                       f"<b>{day(invoice['due_on'])}</b>.", body), Spacer(1, 5 * mm)]
+    what = (f"Efterregulering af faktura {invoice['invoice_number']} (tilkøbsydelser leveret i "
+            f"{month(invoice.get('month'))}): {_esc(invoice.get('reason') or '')}." if debit
+            else f"Tilkøbsydelser leveret i {month(invoice['month'])}.")
+    flow += [head, Spacer(1, 12 * mm), Paragraph(f"{name} {number}", title), Spacer(1, 2 * mm),
+             Paragraph(f"{what} Beløbet forfalder til betaling <b>{day(invoice['due_on'])}</b>.", body),
+             Spacer(1, 5 * mm)]
 
     rows: list[list[Any]] = [["Dato", "Ydelse", "Antal", "Pris", "Moms", "Beløb"]]
     for line in invoice.get("lines", []):
         what = line.get("offer_name") or line.get("offer_id") or line.get("kind", "")
         if line.get("kind") not in (None, "delivery"):
             what = f"{what} ({str(line['kind']).replace('_', ' ')})"
-        rows.append([day(line.get("service_date")), Paragraph(_esc(what), body), quantity(line),
+        rows.append([day(line.get("service_date")), Paragraph(_esc(what), body),
+                     quantity(line) if "quantity" in line else "",  # a debit note line has the difference only
                      kr(line.get("unit_price")), VAT_CLASS.get(line.get("vat_class", ""), line.get("vat_class", "")),
                      kr(line.get("gross"))])
     rows += [["", "Beløb uden moms", "", "", "", kr(invoice["net"])],
@@ -113,7 +122,7 @@ def render(invoice: dict[str, Any], identity: dict[str, Any] | None, erased: boo
     flow += [table, Spacer(1, 8 * mm)]
     flow.append(Paragraph(
         "Køb af tilkøbsydelser er en privatretlig aftale. Betal med betalings-id'et nedenfor (kortart +71) i din "
-        "netbank, så bliver betalingen registreret på denne faktura. Betales der ikke rettidigt, sendes en rykker "
+        f"netbank, så bliver betalingen registreret på denne {name.lower()}. Betales der ikke rettidigt, sendes en rykker "
         "(højst 100 kr. pr. rykker, jf. renteloven § 9 b).", small))
     slip = Table([[Paragraph("<b>Indbetalingskort</b> (FI-kort +71)", body)],
                   [Paragraph(f"Betalings-id: {pid}&nbsp;&nbsp;&nbsp;Beløb: {kr(invoice['open_amount'])}&nbsp;&nbsp;&nbsp;"

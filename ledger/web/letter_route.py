@@ -24,3 +24,19 @@ def invoice_letter(number: ShortIdPath, svc: ServicesDep, who: Annotated[Caller,
     from ledger.web.pages import letter_response
 
     return letter_response(svc, who, number)
+
+
+@router.get("/debit-notes/{number}.pdf", response_class=Response,
+            responses={200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+                             "description": "the debit note letter with its own FI +71 payment slip"}})
+def debit_note_letter(number: ShortIdPath, svc: ServicesDep, who: Annotated[Caller, Depends(reader("billing"))],
+                      _identity: Annotated[Caller, Depends(reader("identity"))]) -> Response:
+    """The Danish debit note letter (PDF): a supplementary charge for lines of an issued invoice, owed on its
+    own due date, with its own FI +71 payment slip (its payment id is derived from its number)."""
+    from ledger.domain.document_numbers import is_debit_note
+    from ledger.domain.errors import NotFound
+    from ledger.web.pages import letter_response
+
+    if not is_debit_note(number):
+        raise NotFound(f"{number} is not a debit note number (like 657-D00001)", field="number")
+    return letter_response(svc, who, number)

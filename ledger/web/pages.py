@@ -23,7 +23,7 @@ from ledger.api.deps import refuse
 from ledger.api.problems import ApiProblem
 from ledger.api.reads import history, logged_read, scope
 from ledger.domain.errors import InvalidInput, NotFound
-from ledger.domain.document_numbers import municipality_of
+from ledger.domain.document_numbers import is_debit_note, municipality_of
 from ledger.domain.values import MONTH_PATTERN, plausible_date
 from ledger.projections import billing_queries as bq
 from ledger.web.app import Page, check_csrf, page
@@ -79,15 +79,18 @@ def invoices(p: P, municipality: Muni = None, month: Month = None, citizen_id: s
                     invoices=rows, totals=totals, months=months)
 
 
-def _invoice(svc: Any, who: Any, number: str, what: str, fallback: str | None = None) -> dict[str, Any]:
+def _invoice(svc: Any, who: Any, number: str, what: str, fallback: str | None = None,
+             debit_notes: bool = False) -> dict[str, Any]:
     # Invoice numbers start with the municipality code (657-000001), as the API reads them.
     named = municipality_of(number)
     m = str(named) if named is not None else fallback
 
     def one(code: int) -> dict[str, Any]:
-        found = bq.invoice(svc.ledger.db, code, number)
+        # A debit note (657-D00001) is owed like an invoice, on its own due date: its own letter.
+        debit = debit_notes and is_debit_note(number)
+        found = bq.debit_note(svc.ledger.db, code, number) if debit else bq.invoice(svc.ledger.db, code, number)
         if found is None:
-            raise NotFound(f"municipality {code} has no invoice {number}", field="number")
+            raise NotFound(f"municipality {code} has no {'debit note' if debit else 'invoice'} {number}", field="number")
         return found
 
     return logged_read(svc, who, what, m, None, one)
@@ -100,17 +103,28 @@ def invoice_pdf(p: P, number: str) -> Response:
     return letter_response(p.svc, p.who, number, p.municipality(None))
 
 
+@router.get("/billing/debit-notes/{number}.pdf")
+def debit_note_pdf(p: P, number: str) -> Response:
+    p.require("billing")
+    p.require("identity")
+    if not is_debit_note(number):
+        raise NotFound(f"{number} is not a debit note number (like 657-D00001)", field="number")
+    return letter_response(p.svc, p.who, number, p.municipality(None))
+
+
 def letter_response(svc: Any, who: Any, number: str, fallback: str | None = None) -> Response:
-    """The invoice letter, after the billing read and an identity read are logged (shared with the
-    API route GET /billing/invoices/{number}.pdf)."""
+    """The letter of an invoice or a debit note, after the billing read and an identity read are
+    logged (shared with the API routes GET /billing/invoices/{number}.pdf and
+    GET /billing/debit-notes/{number}.pdf)."""
     from ledger.web.letter import render
 
-    inv = _invoice(svc, who, number, "billing:letter", fallback)
+    inv = _invoice(svc, who, number, "billing:letter", fallback, debit_notes=True)
     person = svc.ledger.repository.get(UUID(inv["citizen_id"]))
     identity = None if person.erased else svc.ledger.identity.get(inv["citizen_id"])
     svc.access.record(who.access("identity", inv["citizen_id"], inv["municipality"]))
+    kind = "debetnota" if is_debit_note(number) else "faktura"
     return Response(render(inv, identity, person.erased), media_type="application/pdf", headers={
-        "Content-Disposition": f'inline; filename="faktura-{number}.pdf"', "Cache-Control": "no-store"})
+        "Content-Disposition": f'inline; filename="{kind}-{number}.pdf"', "Cache-Control": "no-store"})
 
 
 @router.get("/billing/invoices/{number}")
@@ -135,7 +149,7 @@ def accounts(p: P, municipality: Muni = None, citizen_id: str | None = None, as_
                   logged_read(p.svc, p.who, "billing:ageing", str(code), None, lambda c: bq.ageing(p.db, c, day)))
     if cid is not None:
         ageing = [a for a in ageing if a["citizen_id"] == str(cid)]
-    buckets = ("not_due", "days_0_30", "days_31_60", "days_61_90", "days_over_90", "open", "credit", "balance")
+    buckets = ("not_due", "days_1_30", "days_31_60", "days_61_90", "days_over_90", "open", "credit", "balance")
     ageing_totals = {k: sum(a[k] for a in ageing) for k in buckets}
     return p.render("accounts.html", municipality=code, citizen_id=citizen_id or "", as_of=day.isoformat(),
                     balances=got["balances"], open_items=got["open_items"], ageing=ageing, buckets=buckets,

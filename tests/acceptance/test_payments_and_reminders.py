@@ -54,7 +54,7 @@ def test_fi_card_71_payment_id_is_15_digits_with_a_luhn_check_digit(ledger):
     assert fi_payment.is_valid("000000000000018") and not fi_payment.is_valid("000000000000019")
     pid = fi_payment.payment_id("657-000001")
     assert len(pid) == 15 and pid.startswith("657") and fi_payment.is_valid(pid)
-    assert fi_payment.invoice_number(pid) == "657-000001"
+    assert fi_payment.document_number(pid) == "657-000001"
 
 
 def test_the_code_line_reads_plus_71_id_plus_creditor_and_the_creditor_starts_with_8():
@@ -160,8 +160,9 @@ def test_default_interest_is_off_unless_the_municipality_turns_it_on(ledger):
 def test_default_interest_is_the_reference_rate_plus_8_percent_a_year_on_the_overdue_amount(database_url):
     """domain.md l.74 / conventions l.29: 'the central bank's reference rate ... + 8 % a year
     (renteloven § 5), from the due date'. 354,00 kr. due 2019-02-15, reference rate 0,05 %: the
-    February run on 2019-03-01 charges 16-28 February (13 days) at 8,05 %:
-    35.400 × 13 × 805 / 3.650.000 = 101,5 øre → 1,01 kr. (no VAT); the March run on 2019-04-01
+    February run on 2019-03-01 charges 15-28 February (14 days, the due date itself included:
+    renteloven § 3 stk. 1 'fra forfaldsdagen') at 8,05 %:
+    35.400 × 14 × 805 / 3.650.000 = 109,3 øre → 1,09 kr. (no VAT); the March run on 2019-04-01
     charges March only (31 days: 2,42 kr.), never a day twice, naming the rate fact it used."""
     ledger = Ledger(Settings(database_url=database_url, default_interest=True))
     try:
@@ -178,29 +179,31 @@ def test_default_interest_is_the_reference_rate_plus_8_percent_a_year_on_the_ove
             (line,) = q.invoice(caught_up(ledger), HERNING, inv["number"])["lines"]
             interest.append((line["kind"], line["net"], line["vat"], line["gross"]))
             assert line["provenance"]["document"] == "657-000001" and line["provenance"]["rates"]
-        assert interest == [("interest", 101, 0, 101), ("interest", 242, 0, 242)]
+        assert interest == [("interest", 109, 0, 109), ("interest", 242, 0, 242)]
     finally:
         ledger.close()
 
 
-def test_a_debit_note_is_paid_by_its_number_and_has_no_fi_payment_id_yet(ledger):
+def test_a_debit_note_has_its_own_fi_payment_id_and_a_payment_quoting_it_pays_it(ledger):
     """conventions l.14 and l.23-24: a debit note is a supplementary charge the citizen owes like an
-    invoice. A payment naming 657-D00001 pays it; the debit note has no FI payment id of its own
-    (the +71 id is derived from invoice numbers only: a gap, see the round-6 probe report)."""
+    invoice, on its own due date, so its slip carries its own +71 id; "A payment received through FI
+    carries the payment id: allocate by it". March is left 4,00 kr. short, so a payment without a
+    reference would go to the older invoice first; quoting the debit note's id, it pays the note."""
     from tests.helpers.costs import at_cost
     from tests.helpers.billing_factories import prices
 
     cid, (jan,) = _monthly(ledger)
-    pay(ledger, cid, 35_400, "2019-02-10", reference=jan)
+    pay(ledger, cid, 35_000, "2019-02-10", reference=jan)
     run(ledger, "correct_price_version", {
         "municipality": HERNING, "offer_id": "extra-cleaning", "effective": "2018-06-01", "vat_class": "exempt",
         "prices": prices(36_400), "cost_basis": at_cost(prices(36_400)), "reason": "wage basis"},
         role="catalogue_manager")
     (note,) = invoice_run(ledger, HERNING, "2019-02")["debit_notes"]
-    pay(ledger, cid, 1_000, "2019-03-20", reference=note["number"])
+    pid = fi_payment.payment_id(note["number"])
+    assert len(pid) == 15 and fi_payment.is_valid(pid) and pid != fi_payment.payment_id(jan)
+    pay(ledger, cid, 1_000, "2019-03-20", reference=pid)
     db = caught_up(ledger)
-    assert q.open_items(db, HERNING, cid) == [] and _balance(ledger, cid)["balance"] == 0
     (debit,) = q.debit_notes(db, HERNING, cid)
-    assert "payment_id" not in debit
-    with pytest.raises(ValueError):
-        fi_payment.payment_id(note["number"])
+    assert debit["payment_id"] == pid and debit["open_amount"] == 0
+    assert [(x["number"], x["open_amount"]) for x in q.open_items(db, HERNING, cid)] == [(jan, 400)]
+    assert q.invoice(db, HERNING, jan)["debit_notes"][0]["payment_id"] == pid

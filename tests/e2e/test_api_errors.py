@@ -195,3 +195,27 @@ def test_a_body_that_is_not_utf8_json_is_refused_with_415(client, content_type, 
 def test_the_body_check_comes_after_the_role_check(client):
     r = client.post("/billing/runs", headers={**auth("staff-657"), "Content-Type": "text/plain"}, content=b"{}")
     problem_of(r, 403, "forbidden")
+
+
+def test_a_refund_beyond_the_credit_in_the_future_or_not_positive_is_a_422_problem(client, world):
+    citizen = world[1].citizens[657][0]
+    clerk = auth("clerk-657")
+    body = {"citizen_id": citizen, "amount": 1_000, "date": "2019-03-12", "method": "nemkonto", "reason": "overpaid"}
+    assert client.post("/payments", headers=clerk, json={"citizen_id": citizen, "amount": 5_000, "date": "2019-03-11",
+                                                         "method": "bank_transfer"}).status_code == 201
+    # Nothing is invoiced yet, so the whole payment is credit on the account.
+    assert problem_of(client.post("/payments/refunds", headers=clerk, json={**body, "amount": 5_001}), 422,
+                      "rule-violated")["rule"] == "refund-exceeds-credit"
+    assert problem_of(client.post("/payments/refunds", headers=clerk, json={**body, "date": "2199-01-01"}), 422,
+                      "rule-violated")["rule"] == "refund-in-future"
+    for amount in (0, -100):
+        problem_of(client.post("/payments/refunds", headers=clerk, json={**body, "amount": amount}), 422,
+                   "invalid-input")
+    problem_of(client.post("/payments/refunds", headers=auth("staff-657"), json=body), 403, "forbidden")
+    r = client.post("/payments/refunds", headers=clerk, json=body)
+    assert r.status_code == 201, r.text
+    assert r.json()["result"]["refund_number"] == "657-R00001"
+    refunds = client.get("/billing/refunds", headers=clerk, params={"citizen_id": citizen}).json()["refunds"]
+    assert [(x["number"], x["amount"]) for x in refunds] == [("657-R00001", 1_000)]
+    [balance] = client.get("/billing/balances", headers=clerk, params={"citizen_id": citizen}).json()["balances"]
+    assert (balance["paid"], balance["refunded"], balance["credit"]) == (5_000, 1_000, 4_000)

@@ -84,7 +84,8 @@ ROUTES = {  # route -> command type, filled with example values
     ("post", "/orders/{o}/cancel"): "cancel_order", ("post", "/deliveries"): "record_delivery",
     ("post", "/deliveries/missed"): "record_missed_visit", ("post", "/deliveries/{o}/cancel"): "cancel_delivery",
     ("post", "/deliveries/{o}/dispute"): "dispute_delivery", ("post", "/payments"): "receive_payment",
-    ("post", "/payments/{c}/p-1/reversal"): "reverse_payment", ("post", "/billing/runs"): "run_invoices",
+    ("post", "/payments/{c}/p-1/reversal"): "reverse_payment", ("post", "/payments/refunds"): "refund_credit",
+    ("post", "/billing/runs"): "run_invoices",
     ("post", "/billing/reminders"): "issue_reminders",
     ("post", "/citizens/{c}/klippekort"): "grant_klippekort", ("post", "/citizens/{c}/klippekort/end"): "end_klippekort",
     ("post", "/catalogue/657/offers/clean/price-corrections"): "correct_price_version",
@@ -96,7 +97,7 @@ ROUTES = {  # route -> command type, filled with example values
 def test_the_role_matrix_covers_every_command_route(client):
     doc = client.get("/openapi.json").json()
     served = {(m, p) for p, ops in doc["paths"].items() for m in ops if m in ("post", "delete")}
-    assert len(served) == len(ROUTES) == 32
+    assert len(served) == len(ROUTES) == 33
     assert set(ROUTES.values()) == set(ROLE_COMMANDS["administrator"])
 
 
@@ -121,8 +122,8 @@ def test_a_role_may_give_only_its_own_commands_and_a_refusal_stores_nothing(matr
                           "offer_id"):
                 if path.count("/") > 1 and field in body and command_type not in (
                         "establish_scheme", "register_citizen", "award_grant", "add_item", "add_package",
-                        "place_order", "record_delivery", "record_missed_visit", "receive_payment", "run_invoices",
-                        "issue_reminders"):
+                        "place_order", "record_delivery", "record_missed_visit", "receive_payment", "refund_credit",
+                        "run_invoices", "issue_reminders"):
                     body.pop(field)
             r = client.request(method.upper(), path, headers=auth(user), json=body if method == "post" else None)
             if command_type in ROLE_COMMANDS[role]:

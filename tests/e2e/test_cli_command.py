@@ -26,3 +26,28 @@ def test_a_payload_two_parsers_could_read_differently_exits_2_and_stores_nothing
         assert ledger.head_position() == 0
     finally:
         ledger.close()
+
+
+def test_a_refund_larger_than_the_credit_exits_2_and_takes_no_refund_number(tmp_path: Path) -> None:
+    import json
+
+    from tests.helpers.billing_factories import HERNING, citizen, herning, pay, refund
+
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    ledger = Ledger(Settings.from_env({"LEDGER_DATABASE_URL": url}))
+    try:
+        herning(ledger)
+        cid = citizen(ledger, HERNING)
+        pay(ledger, cid, 2_000, "2019-03-11")  # nothing invoiced: all of it is credit
+        head = ledger.head_position()
+    finally:
+        ledger.close()
+    payload = {"citizen_id": cid, "amount": 2_001, "date": "2019-03-12", "method": "nemkonto", "reason": "overpaid"}
+    out = invoke(url, "command", "refund_credit", json.dumps(payload), code=2)
+    assert "refund-exceeds-credit" in out or "exceeds the credit" in out
+    ledger = Ledger(Settings.from_env({"LEDGER_DATABASE_URL": url}))
+    try:
+        assert ledger.head_position() == head
+        assert refund(ledger, cid, 2_000, "2019-03-12") == f"{HERNING}-R00001"
+    finally:
+        ledger.close()

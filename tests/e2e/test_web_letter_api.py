@@ -63,3 +63,12 @@ def test_the_letter_route_checks_role_and_municipality_and_logs(store, monkeypat
         erased = _text(client.get(f"/billing/invoices/{by_citizen[store['erase']]}.pdf",
                                   headers=auth("clerk-657")).content)
         assert "identitet er slettet" in erased and "Erik" not in erased
+
+
+def test_the_debit_note_letter_route_answers_only_for_debit_notes(store) -> None:
+    with api_client(store["url"]) as client:
+        clerk = auth("clerk-657")
+        assert client.get("/billing/debit-notes/657-D00001.pdf", headers=clerk).status_code == 404  # none issued
+        assert client.get("/billing/debit-notes/657-000001.pdf", headers=clerk).status_code == 404  # an invoice's
+        assert client.get("/billing/debit-notes/657-D00001.pdf", headers=auth("auditor-657")).status_code == 403
+        assert client.get("/billing/debit-notes/657-D00001.pdf").status_code == 401

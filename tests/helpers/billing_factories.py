@@ -145,6 +145,12 @@ def pay(ledger: Ledger, citizen_id: str, amount: int, on: str, reference: str | 
     return run(ledger, "receive_payment", payload, role="billing_clerk")["payment_id"]
 
 
+def refund(ledger: Ledger, citizen_id: str, amount: int, on: str, method: str = "nemkonto") -> str:
+    """Pay credit out to the citizen (refund_credit); the refund's number."""
+    return run(ledger, "refund_credit", {"citizen_id": citizen_id, "amount": amount, "date": on, "method": method,
+                                         "reason": "overpaid"}, role="billing_clerk")["refund_number"]
+
+
 def reverse(ledger: Ledger, citizen_id: str, payment_id: str, on: str) -> None:
     run(ledger, "reverse_payment", {"citizen_id": citizen_id, "payment_id": payment_id, "date": on,
                                     "reason": "bounced"}, role="billing_clerk")

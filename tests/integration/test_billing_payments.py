@@ -10,7 +10,8 @@ from typing import Any
 
 from ledger.projections import billing_queries as q
 from tests.helpers.billing_factories import (HERNING, account_state, caught_up, citizen, deliver, herning, herning_weekly_cleaning,
-                                             invoice_run, open_ledger, order, pay, prices, remind, reverse, run,
+                                             invoice_run, open_ledger, order, pay, prices, refund, remind, reverse,
+                                             run,
                                              withdraw)
 from tests.helpers.costs import at_cost
 
@@ -144,8 +145,14 @@ def test_ageing_buckets_open_amounts_by_days_past_due_as_they_stood_on_the_date(
 
         assert q.ageing(db, HERNING, "2019-03-31") == []  # nothing issued yet
         assert buckets("2019-04-10") == {"not_due": HOUR}
-        assert buckets("2019-05-10") == {"days_0_30": HOUR, "not_due": HOUR}
-        assert buckets("2019-06-14") == {"days_31_60": HOUR, "days_0_30": HOUR}
+        # On its due date a document is not overdue; it is from the day after (as reminders and
+        # interest read it), and each bucket ends on its day: 30 days past due is still 1–30.
+        assert buckets("2019-04-15") == {"not_due": HOUR}
+        assert buckets("2019-04-16") == {"days_1_30": HOUR}
+        assert buckets("2019-05-10") == {"days_1_30": HOUR, "not_due": HOUR}
+        assert buckets("2019-05-15") == {"days_1_30": HOUR, "not_due": HOUR}
+        assert buckets("2019-05-16") == {"days_31_60": HOUR, "days_1_30": HOUR}
+        assert buckets("2019-06-14") == {"days_31_60": HOUR, "days_1_30": HOUR}
         # The payment of 20 June reduces the oldest invoice only from its own date on.
         assert buckets("2019-06-19") == {"days_61_90": HOUR, "days_31_60": HOUR}
         assert buckets("2019-06-20") == {"days_61_90": HOUR - 10_000, "days_31_60": HOUR}
@@ -234,5 +241,42 @@ def test_credit_on_the_account_covers_a_debit_note_so_it_is_neither_open_nor_rem
         assert q.open_items(db, HERNING) == []
         balance = _agrees_with_the_account(ledger, db, h)
         assert (balance["owed"], balance["credit"]) == (0, 3_000)
+    finally:
+        ledger.close()
+
+
+def test_a_refund_pays_out_credit_in_balances_ageing_and_its_own_gapless_series(database_url):
+    import pytest
+
+    from ledger.domain.errors import RuleViolated
+
+    ledger = open_ledger(database_url)
+    try:
+        h = _two_months(ledger)  # 2 × 354.00 owed
+        pay(ledger, h, 2 * HOUR + 25_000, "2019-05-20")  # 250.00 too much: credit
+        assert refund(ledger, h, 10_000, "2019-05-25") == "657-R00001"
+        assert refund(ledger, h, 5_000, "2019-05-26", method="bank_transfer") == "657-R00002"
+        db = caught_up(ledger)
+        balance = _agrees_with_the_account(ledger, db, h)
+        assert (balance["paid"], balance["refunded"], balance["credit"], balance["balance"]) == (
+            2 * HOUR + 25_000, 15_000, 10_000, -10_000)
+        assert balance["invoiced"] + balance["fees"] - balance["credited"] - balance["paid"] + balance["refunded"] \
+            == balance["balance"]
+        [aged] = q.ageing(db, HERNING, "2019-05-31")
+        assert (aged["credit"], aged["open"], aged["balance"]) == (10_000, 0, -10_000)
+        [before] = q.ageing(db, HERNING, "2019-05-24")  # as it stood before the first refund
+        assert before["credit"] == 25_000
+        assert [(r["number"], r["amount"], r["method"]) for r in q.refunds(db, HERNING, h)] == [
+            ("657-R00001", 10_000, "nemkonto"), ("657-R00002", 5_000, "bank_transfer")]
+        # Refused, and nothing written (no number taken): more than the credit, a future date.
+        with pytest.raises(RuleViolated) as too_much:
+            refund(ledger, h, 10_001, "2019-05-27")
+        assert too_much.value.rule == "refund-exceeds-credit"
+        with pytest.raises(RuleViolated) as future:
+            refund(ledger, h, 1_000, "2199-01-01")
+        assert future.value.rule == "refund-in-future"
+        assert refund(ledger, h, 10_000, "2019-05-27") == "657-R00003"  # the series has no gap
+        db = caught_up(ledger)
+        assert _agrees_with_the_account(ledger, db, h)["credit"] == 0
     finally:
         ledger.close()

@@ -14,7 +14,7 @@ from pathlib import Path
 from ledger.projections import billing_queries as q
 from ledger.projections.reader import head_position
 from tests.helpers.billing_factories import (HERNING, billing_digests, billing_engine, billing_history, caught_up,
-                                             deliver, invoice_run, open_ledger, order, pay)
+                                             deliver, invoice_run, open_ledger, order, pay, refund)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,6 +30,7 @@ def test_a_rebuild_from_zero_equals_the_live_projection_table_for_table(database
         deliver(ledger, o, "2019-05-02", 45)
         invoice_run(ledger, HERNING, "2019-05")
         pay(ledger, ids["citizens"][1], 1_000_000, "2019-06-03")
+        refund(ledger, ids["citizens"][1], 500_000, "2019-06-10")  # part of the credit paid out
         live.catch_up()
         before = billing_digests(live)
         balances = q.balances(ledger.db, HERNING)

@@ -53,7 +53,7 @@ def test_the_letter_holds_lines_total_and_a_checked_slip(history, monkeypatch) -
     assert "moms" in text.lower()
     (code,) = re.findall(r"\+71< (\d{15}) \+(\d{8})<", text)
     assert fi_payment.is_valid(code[0]) and code[1] == "81234567"
-    assert fi_payment.invoice_number(code[0]) == invoice["number"]
+    assert fi_payment.document_number(code[0]) == invoice["number"]
 
 
 def test_an_erased_citizens_letter_names_nobody(history) -> None:
@@ -79,3 +79,31 @@ def test_a_payment_quoting_the_payment_id_pays_that_invoice(history) -> None:
     assert bq.invoice(db, bf.HERNING, first["number"])["open_amount"] == first["gross"]
     state = bf.account_state(ledger, cid)  # the aggregate agrees with the projection
     assert state.owed[second["number"]] == 0 and state.owed[first["number"]] == first["gross"]
+
+
+def test_a_debit_note_has_its_own_letter_and_slip_and_its_id_pays_it(database_url, monkeypatch) -> None:
+    """A re-rating's debit note is owed on its own due date: its letter names it, the invoice it
+    adjusts and its due date, and its slip carries its own +71 id, which a payment quotes."""
+    from tests.helpers.costs import at_cost
+
+    monkeypatch.setenv(letter.CREDITORS_ENV, "657:81234567")
+    ledger = bf.open_ledger(database_url)
+    try:
+        cid, _ = bf.herning_january_invoiced(ledger)
+        ledger.identity.put(cid, "0101401234", "Karen Æbelø Jensen")
+        bf.run(ledger, "correct_price_version", {
+            "municipality": bf.HERNING, "offer_id": "extra-cleaning", "effective": "2018-06-01",
+            "vat_class": "exempt", "prices": bf.prices(36_400), "cost_basis": at_cost(bf.prices(36_400)),
+            "reason": "wage basis"}, role="catalogue_manager")
+        (made,) = bf.invoice_run(ledger, bf.HERNING, "2019-02")["debit_notes"]
+        note = bq.debit_note(bf.caught_up(ledger), bf.HERNING, made["number"])
+        assert note is not None and note["payment_id"] == fi_payment.payment_id(made["number"])
+        text = _text(letter.render(note, ledger.identity.get(cid), erased=False))
+        assert f"Debetnota {made['number']}" in text and note["invoice_number"] in text
+        assert "Faktura " not in text  # not an invoice's letter
+        (code,) = re.findall(r"\+71< (\d{15}) \+(\d{8})<", text)
+        assert code == (note["payment_id"], "81234567") and fi_payment.document_number(code[0]) == made["number"]
+        bf.pay(ledger, cid, note["gross"], "2019-03-20", reference=code[0])
+        assert bq.debit_note(bf.caught_up(ledger), bf.HERNING, made["number"])["open_amount"] == 0
+    finally:
+        ledger.close()

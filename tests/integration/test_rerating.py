@@ -326,17 +326,17 @@ def test_default_interest_is_computed_to_the_ore_from_the_rate_table_and_reprodu
         run(ledger, "set_reference_rate", {"municipality": HERNING, "effective": "2019-03-01", "rate_bp": -10})
         (jan,) = invoice_run(ledger, HERNING, "2019-01")["invoices"]  # issued 1 February, due 15 February
         assert jan["gross"] == 35_400
-        # The April run (1 May) charges 16 Feb .. 30 Apr on 354.00 open:
-        #   16 Feb .. 28 Feb: 13 days at 0.05 % + 8 % = 805 bp → 13 × 805 = 10,465
+        # The April run (1 May) charges 15 Feb (the due date) .. 30 Apr on 354.00 open:
+        #   15 Feb .. 28 Feb: 14 days at 0.05 % + 8 % = 805 bp → 14 × 805 = 11,270
         #   1 Mar .. 30 Apr: 61 days at −0.10 % + 8 % = 790 bp → 61 × 790 = 48,190
-        #   35,400 × 58,655 / 3,650,000 = 568.86… → 569 øre
+        #   35,400 × 59,460 / 3,650,000 = 576.68… → 577 øre
         (apr,) = invoice_run(ledger, HERNING, "2019-04")["invoices"]
-        assert apr["gross"] == 569
+        assert apr["gross"] == 577
         # Paid in part on 10 May: the May run (1 June) charges 1 May .. 31 May on what is open.
         run(ledger, "receive_payment", {"citizen_id": h, "amount": 30_000, "date": "2019-05-10",
                                         "method": "bank_transfer", "reference": jan["number"]}, role="billing_clerk")
         # 5,400 open on the January invoice: 31 days × 790 bp → 5,400 × 24,490 / 3,650,000 = 36.23 → 36 øre;
-        # the April invoice (569 of interest, due 15 May) is open too, but interest bears no interest.
+        # the April invoice (577 of interest, due 15 May) is open too, but interest bears no interest.
         (may,) = invoice_run(ledger, HERNING, "2019-05")["invoices"]
         assert may["gross"] == 36
         db = caught_up(ledger)

@@ -195,3 +195,87 @@ def test_credit_never_waits_beside_an_open_document_and_no_covered_document_is_r
         assert all(v >= 0 for v in state.owed.values()) and state.credit >= 0
         assert state.balance == sum(state.charged.values()) - sum(
             p["amount"] for p in a.payments.values() if not p["reversed"])
+
+
+class FlatRate:
+    """A reference-rate table with one rate for every day (what interest_due reads of it)."""
+
+    def periods(self, first: date, last: date) -> list[tuple[str, str, int, str]]:
+        return [(first.isoformat(), last.isoformat(), 1_000, "rates:1")]
+
+
+def interest_days(a: Account, run_on: date) -> list[tuple[str, str]]:
+    return [(x.interest.first, x.interest.last) for x in a.interest_due(FlatRate(), run_on)  # type: ignore[arg-type]
+            if x.interest is not None]
+
+
+def test_default_interest_runs_from_the_due_date_to_the_day_before_the_run():
+    # Due 15 April (renteloven § 3 stk. 1: "fra forfaldsdagen"): a run on R charges R − due_on days.
+    a = account_with_invoice()
+    assert interest_days(a, date(2019, 4, 15)) == []  # a run on the due date charges nothing
+    assert interest_days(a, date(2019, 4, 16)) == [("2019-04-15", "2019-04-15")]  # one day
+    assert interest_days(a, date(2019, 5, 1)) == [("2019-04-15", "2019-04-30")]  # 16 days
+    # The count before round 7 (from the day after the due date), kept for replaying old lines:
+    assert interest_days(a, date(2019, 5, 1)) != a.interest_due(FlatRate(), date(2019, 5, 1),  # type: ignore[arg-type]
+                                                                from_due_date=False)
+
+
+def test_a_document_paid_on_its_due_date_is_never_charged_interest():
+    a = account_with_invoice()
+    a.receive_payment(CTX, "p-1", 35_400, date(2019, 4, 15), "bank_transfer", None)
+    assert interest_days(a, date(2019, 6, 1)) == []
+
+
+def test_no_day_of_default_interest_is_charged_twice():
+    a = account_with_invoice()
+    (charged,) = a.interest_due(FlatRate(), date(2019, 5, 1))  # type: ignore[arg-type]
+    a.issue_invoice(CTX, "657-000002", "2019-04", date(2019, 5, 1), date(2019, 5, 15),
+                    [charged.numbered(1)], HEAD)
+    assert interest_days(a, date(2019, 5, 1)) == []
+    assert interest_days(a, date(2019, 6, 1)) == [("2019-05-01", "2019-05-31")]
+
+
+def overpaid(by: int = 10_000) -> Account:
+    """March's 354.00 paid with `by` øre too much on 10 April: credit on the account."""
+    a = account_with_invoice()
+    a.receive_payment(CTX, "p-1", 35_400 + by, date(2019, 4, 10), "bank_transfer", None)
+    return a
+
+
+def test_a_refund_pays_out_credit_and_nothing_more():
+    a = overpaid()
+    assert a.state().credit == 10_000
+    a.refund_credit(CTX, "657-R00001", 6_000, date(2019, 4, 20), "nemkonto", None, "overpaid")
+    assert a.state().credit == 4_000 and a.state().balance == -4_000
+    with pytest.raises(RuleViolated) as too_much:
+        a.refund_credit(CTX, "657-R00002", 4_001, date(2019, 4, 21), "nemkonto", None, "overpaid")
+    assert too_much.value.rule == "refund-exceeds-credit"
+    a.refund_credit(CTX, "657-R00002", 4_000, date(2019, 4, 21), "cash", None, "the rest")
+    assert a.state().credit == 0 and a.state().balance == 0
+
+
+@pytest.mark.parametrize("amount", [0, -1])
+def test_a_refund_is_a_positive_amount(amount):
+    a = overpaid()
+    with pytest.raises(InvalidInput):
+        a.refund_credit(CTX, "657-R00001", amount, date(2019, 4, 20), "nemkonto", None, "overpaid")
+
+
+def test_a_refund_is_of_credit_held_on_its_date_and_ever_since():
+    a = overpaid()
+    with pytest.raises(RuleViolated):  # before the overpayment there was no credit
+        a.refund_credit(CTX, "657-R00001", 1_000, date(2019, 4, 9), "nemkonto", None, "early")
+    # The next invoice (1 May) takes the credit: it is no longer there to pay out, even back-dated.
+    a.issue_invoice(CTX, "657-000002", "2019-04", date(2019, 5, 1), date(2019, 5, 15), [line("d-2", 35_400)], HEAD)
+    assert a.state().credit == 0
+    with pytest.raises(RuleViolated) as gone:
+        a.refund_credit(CTX, "657-R00001", 1_000, date(2019, 4, 20), "nemkonto", None, "late")
+    assert gone.value.rule == "refund-exceeds-credit"
+
+
+def test_a_refunded_payment_cannot_be_reversed():
+    a = overpaid()
+    a.refund_credit(CTX, "657-R00001", 10_000, date(2019, 4, 20), "nemkonto", None, "overpaid")
+    with pytest.raises(RuleViolated) as refunded:
+        a.reverse_payment(CTX, "p-1", date(2019, 4, 25), "bounced")
+    assert refunded.value.rule == "refunded-credit"

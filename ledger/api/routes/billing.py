@@ -16,7 +16,7 @@ from ledger.api.deps import Caller, CallerDep, ServicesDep, caught_up, reader, A
 from ledger.api.problems import ApiProblem
 from ledger.api.reads import history, logged_read, etag, store_position
 from ledger.api.routes import COMMAND_ERRORS, Day, Month, MonthQuery, MunicipalityPath, MunicipalityQuery, ShortIdPath
-from ledger.api.schemas import (History, AgeingList, BalanceList, BillingDeliveryList, CreditNoteList, DebitNoteList, InvoiceDocument, InvoiceList, OpenItemList, PaymentList, Reconciliation, ReminderList, RevenueList, RunList, UnbilledList)
+from ledger.api.schemas import (History, AgeingList, BalanceList, BillingDeliveryList, CreditNoteList, DebitNoteList, InvoiceDocument, InvoiceList, OpenItemList, PaymentList, Reconciliation, RefundList, ReminderList, RevenueList, RunList, UnbilledList)
 from ledger.domain.errors import NotFound
 from ledger.domain.document_numbers import municipality_of
 from ledger.domain.invoice_series import series_id
@@ -99,7 +99,7 @@ def open_items(svc: ServicesDep, who: BillingReader, municipality: MunicipalityQ
 @router.get("/ageing", response_model=AgeingList, dependencies=FRESH)
 def ageing(svc: ServicesDep, who: BillingReader, as_of: Annotated[Day, Query(description="ISO date")],
            municipality: MunicipalityQuery = None, at_position: AtPosition = None) -> dict[str, Any]:
-    """Open amounts per citizen by days past due on `as_of` (not due, 0-30, 31-60, 61-90, over 90)."""
+    """Open amounts per citizen by days past due on `as_of` (not due, 1-30, 31-60, 61-90, over 90)."""
     return logged_read(svc, who, "billing:ageing", municipality, None, lambda m: {
         "municipality": m, "as_of": as_of.isoformat(), "ageing": bq.ageing(svc.ledger.db, m, as_of)},
         at_position=at_position)
@@ -111,6 +111,14 @@ def payments(svc: ServicesDep, who: BillingReader, municipality: MunicipalityQue
     """Payments in date order, each with the invoices it was allocated to."""
     return logged_read(svc, who, "billing:payments", municipality, citizen_id, lambda m: {
         "municipality": m, "payments": bq.payments(svc.ledger.db, m, _s(citizen_id))}, at_position=at_position)
+
+
+@router.get("/refunds", response_model=RefundList, dependencies=FRESH)
+def refunds(svc: ServicesDep, who: BillingReader, municipality: MunicipalityQuery = None,
+            citizen_id: CitizenQuery = None, at_position: AtPosition = None) -> dict[str, Any]:
+    """Credit paid out to citizens (refund_credit), in the order of the gapless refund series."""
+    return logged_read(svc, who, "billing:refunds", municipality, citizen_id, lambda m: {
+        "municipality": m, "refunds": bq.refunds(svc.ledger.db, m, _s(citizen_id))}, at_position=at_position)
 
 
 @router.get("/credit-notes", response_model=CreditNoteList, dependencies=FRESH)

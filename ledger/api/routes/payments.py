@@ -1,4 +1,4 @@
-"""Payments received from citizens, and their reversal."""
+"""Payments received from citizens, their reversal, and refunds of credit to citizens."""
 
 from __future__ import annotations
 
@@ -19,4 +19,9 @@ def receive_payment(run: Run[c.ReceivePayment] = Command(c.ReceivePayment)) -> R
 
 @router.post("/{citizen_id}/{payment_id}/reversal", **declared(c.ReversePayment))
 def reverse_payment(run: Run[c.ReversePayment] = Command(c.ReversePayment)) -> Response:
+    return run()
+
+
+@router.post("/refunds", **declared(c.RefundCredit))
+def refund_credit(run: Run[c.RefundCredit] = Command(c.RefundCredit)) -> Response:
     return run()

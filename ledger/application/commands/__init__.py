@@ -29,7 +29,7 @@ from ledger.application.commands.citizens import (AwardGrant, ChangeResidence, C
 from ledger.application.commands.deliveries import (CancelDelivery, DisputeDelivery, RecordDelivery, RecordMissedVisit,
                                                     WithdrawDelivery)
 from ledger.application.commands.orders import CancelOrder, ChangeOrder, PlaceOrder
-from ledger.application.commands.payments import ReceivePayment, ReversePayment
+from ledger.application.commands.payments import ReceivePayment, RefundCredit, ReversePayment
 from ledger.application.commands.schemes import ChangeSchemeRules, ChangeSchemeWindow, EstablishScheme, OpenSchemeWindow
 from ledger.application.commands.surveys import RecordSurveyResponse
 
@@ -40,7 +40,7 @@ __all__ = [
     "DisputeDelivery", "EndGrant", "EndKlippekort", "EraseIdentity", "EstablishScheme", "GrantKlippekort", "Handler",
     "Identity", "Instant", "IssueReminders", "Minutes", "Municipality", "Note", "OpenSchemeWindow", "Ore",
     "PlaceOrder", "Prices", "ReassessGrant", "ReceivePayment", "RecordDelivery", "RecordMissedVisit",
-    "RecordSurveyResponse", "RegisterCitizen", "Result", "RetireOffer", "ReversePayment", "RunInvoices", "Services",
+    "RecordSurveyResponse", "RefundCredit", "RegisterCitizen", "Result", "RetireOffer", "ReversePayment", "RunInvoices", "Services",
     "SetReferenceRate", "ShortId", "Text", "WithdrawDelivery", "by_name", "declare", "lookup", "parse", "role_commands",
     "spec_of",
 ]

@@ -1,4 +1,4 @@
-"""Payments a citizen makes, and their reversal."""
+"""Payments a citizen makes, their reversal, and refunds of credit on the account."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from uuid import UUID
 from ledger.application.commands._base import Command, Day, Ore, ShortId, Text
 from ledger.application.commands._spec import Result, Services, declare
 from ledger.application.commands.citizens import citizen
+from ledger.application.commands.deliveries import series
 from ledger.application.uow import UnitOfWork
 from ledger.domain.base import Context
 from ledger.domain.citizen import Citizen
@@ -31,6 +32,15 @@ class ReversePayment(Command):
     payment_id: ShortId
     date: Day
     reason: Text
+
+
+class RefundCredit(Command):
+    citizen_id: UUID
+    amount: Ore
+    date: Day
+    method: Literal["nemkonto", "bank_transfer", "card", "cash"]
+    reason: Text
+    reference: ShortId | None = None
 
 
 def account(uow: UnitOfWork, ctx: Context, person: Citizen, on: date, create: bool) -> Account:
@@ -63,3 +73,19 @@ def reverse(uow: UnitOfWork, cmd: ReversePayment, ctx: Context, svc: Services) -
     a = account(uow, ctx, person, cmd.date, create=False)
     a.reverse_payment(ctx, cmd.payment_id, cmd.date, cmd.reason)
     return {"citizen_id": str(person.id), "payment_id": cmd.payment_id, "balance_ore": a.state().balance}
+
+
+@declare(RefundCredit, name="refund_credit", roles=["billing_clerk"], creates=True, etag="account",
+         location="/citizens/{citizen_id}/account/events",
+         example={"citizen_id": "2554e582-e697-59f2-9cfd-e5850753d758", "amount": 10000, "date": "2019-05-01",
+                  "method": "nemkonto", "reason": "overpaid 657-000002", "reference": "bank-2019-0501"})
+def refund_credit(uow: UnitOfWork, cmd: RefundCredit, ctx: Context, svc: Services) -> Result:
+    """Pay credit on a citizen's account out to them, under the next number of the municipality's
+    gapless refund series (saved with the account in one transaction, as invoices are)."""
+    person = citizen(uow, cmd.citizen_id)
+    today = ctx.timestamp().date()
+    rule(cmd.date <= today, "refund-in-future", f"a refund dated {cmd.date} cannot be made before {today}")
+    a = account(uow, ctx, person, cmd.date, create=False)
+    number = series(uow, ctx, person.municipality, cmd.date).take_refund_number(ctx, cmd.date)
+    a.refund_credit(ctx, number, cmd.amount, cmd.date, cmd.method, cmd.reference, cmd.reason)
+    return {"citizen_id": str(person.id), "refund_number": number, "balance_ore": a.state().balance}
