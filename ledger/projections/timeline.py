@@ -773,70 +773,128 @@ def merge_totals(view: View, m: int, points: list[tuple[int, int, str, int, int]
     """Add points (t, a, key, citizens, minutes) of municipality m to its tl_totals rows: the
     quarters they fall in are rewritten, and the later quarters of the axis for their running
     sums. The rows are the same however the points are batched: each holds its quarter's points
-    summed per (t, a) (axis "u") or per a (axis "a"), zero sums left out, in order."""
+    summed per (t, a) (axis "u") or per a (axis "a"), zero sums left out, in order.
+
+    Most of a row is the running sums carried from the quarters before (every (group, key) of
+    the municipality with a non-zero sum, whether or not it moved in the quarter): each carried
+    entry's JSON is made once, when its sums change, and a row joins the texts (round 7)."""
     by_u: dict[int, dict[tuple[Any, ...], list[int]]] = defaultdict(dict)
     by_a: dict[int, dict[tuple[Any, ...], list[int]]] = defaultdict(dict)
     for t, a, key, c, w in points:
         u = t // DAY_US
         g = lag_group(a - u)
-        for cells, spot in ((by_u[quarter(u)], (g, key, t, a)), (by_a[quarter(a)], (g, key, a))):
-            had = cells.get(spot)
-            if had is None:
-                cells[spot] = [c, w]
-            else:
-                had[0] += c
-                had[1] += w
+        cells = by_u[quarter(u)]
+        spot = (g, key, t, a)
+        had = cells.get(spot)
+        if had is None:
+            cells[spot] = [c, w]
+        else:
+            had[0] += c
+            had[1] += w
+        cells = by_a[quarter(a)]
+        spot = (g, key, a)
+        had = cells.get(spot)
+        if had is None:
+            cells[spot] = [c, w]
+        else:
+            had[0] += c
+            had[1] += w
     for axis, new in (("u", by_u), ("a", by_a)):
-        if not new:
-            continue
-        meta = view.get(TOTALS, m, axis, -1)
-        periods: list[int] = orjson.loads(meta["data"]) if meta else []
-        first = min(new)
-        earlier = [p for p in periods if p < first]
-        running: dict[tuple[int, str], list[int]] = {}
-        if earlier:  # the sums at the end of the last quarter before the first changed one
-            before = view.get(TOTALS, m, axis, earlier[-1])
-            assert before is not None, "a quarter listed has its row"
-            running = _row_ends(before["data"])
-        kept = list(earlier)
-        for p in sorted({p for p in periods if p >= first} | set(new)):
-            row = view.get(TOTALS, m, axis, p)
-            own = _row_points(axis, row["data"]) if row else {}
+        if new:
+            _merge_axis(view, m, axis, new)
+
+
+def _merge_axis(view: View, m: int, axis: str, new: dict[int, dict[tuple[Any, ...], list[int]]]) -> None:
+    """`merge_totals` of one axis: new points summed per quarter and spot."""
+    dumps = orjson.dumps
+    empty = b",[],[],[],[]]" if axis == "u" else b",[],[],[]]"
+    meta = view.get(TOTALS, m, axis, -1)
+    periods: list[int] = orjson.loads(meta["data"]) if meta else []
+    first = min(new)
+    earlier = [p for p in periods if p < first]
+    # The running sums at the end of the quarter before, non-zero only, per group: key ->
+    # [citizens, minutes], and the JSON of each as an entry with no points of its own.
+    running: dict[int, dict[str, list[int]]] = defaultdict(dict)
+    carried: dict[int, dict[str, bytes]] = defaultdict(dict)
+    names: dict[str, bytes] = {}  # key -> its JSON
+    alone: dict[int, str] = {}  # group -> the JSON of its carried entries, while they stand
+
+    def carry(g: int, key: str, c: int, w: int) -> None:
+        name = names.get(key)
+        if name is None:
+            name = names[key] = dumps(key)
+        running[g][key] = [c, w]
+        carried[g][key] = b"%s:[%d,%d%s" % (name, c, w, empty)
+        alone.pop(g, None)
+
+    if earlier:  # the sums at the end of the last quarter before the first changed one
+        before = view.get(TOTALS, m, axis, earlier[-1])
+        assert before is not None, "a quarter listed has its row"
+        for (g, key), (c, w) in _row_ends(before["data"]).items():
+            if c or w:
+                carry(g, key, c, w)
+    kept = list(earlier)
+    for p in sorted({p for p in periods if p >= first} | set(new)):
+        row = view.get(TOTALS, m, axis, p)
+        if row is None:  # (a rebuild: every quarter is new)
+            own = new.get(p, {})
+        else:
+            own = _row_points(axis, row["data"])
             for spot, (c, w) in new.get(p, {}).items():
                 had = own.get(spot)
                 own[spot] = [c, w] if had is None else [had[0] + c, had[1] + w]
-            mine: dict[tuple[int, str], list[tuple[Any, ...]]] = defaultdict(list)
-            for spot in sorted(s for s, v in own.items() if v[0] or v[1]):
-                mine[spot[:2]].append(spot)
-            data: dict[int, dict[str, list[Any]]] = defaultdict(dict)
-            for gk in sorted(running.keys() | mine.keys()):
-                c0, m0 = running.get(gk, (0, 0))
-                spots = mine.get(gk, [])
-                if not spots and not (c0 or m0):
-                    continue
+        # The quarter's own points, non-zero, per group and key, in order.
+        mine: dict[int, dict[str, list[tuple[Any, ...]]]] = defaultdict(lambda: defaultdict(list))
+        for spot in sorted(s for s, v in own.items() if v[0] or v[1]):
+            mine[spot[0]][spot[1]].append(spot)
+        if not mine:
+            if row is not None:  # its points summed to nothing: the running sums pass on
+                view.delete(TOTALS, m, axis, p)
+            continue
+        groups: dict[str, str] = {}
+        for g in sorted(carried.keys() | mine.keys()):
+            if g not in mine:  # nothing of its own this quarter: the sums carried, as they stand
+                text = alone.get(g)
+                if text is None:
+                    texts = carried[g]
+                    if not texts:
+                        continue
+                    text = alone[g] = (b"{" + b",".join(texts[k] for k in sorted(texts)) + b"}").decode()
+                groups[str(g)] = text
+                continue
+            texts = dict(carried[g]) if g in carried else {}
+            sums = running[g]
+            for key, spots in mine.get(g, {}).items():
+                c0, m0 = sums.get(key, (0, 0))
                 cs, ms_, c, w = [], [], c0, m0
                 for spot in spots:
-                    c += own[spot][0]
-                    w += own[spot][1]
+                    v = own[spot]
+                    c += v[0]
+                    w += v[1]
                     cs.append(c)
                     ms_.append(w)
                 if axis == "u":
                     entry = [c0, m0, [s[2] for s in spots], [s[3] for s in spots], cs, ms_]
                 else:
                     entry = [c0, m0, [s[2] for s in spots], cs, ms_]
-                data[gk[0]][gk[1]] = entry
-                running[gk] = [c, w]
-            if mine:
-                kept.append(p)
-                # Each group's entries JSON of their own: a read decodes the groups it needs.
-                groups = {str(g): orjson.dumps(entries, option=orjson.OPT_SORT_KEYS).decode()
-                          for g, entries in data.items()}
-                view.put(TOTALS, {"municipality": m, "axis": axis, "period": p,
-                                  "data": orjson.dumps(groups, option=orjson.OPT_SORT_KEYS).decode()})
-            elif row is not None:  # its points summed to nothing: the running sums pass on
-                view.delete(TOTALS, m, axis, p)
-            running = {gk: v for gk, v in running.items() if v[0] or v[1]}
-        if kept:
-            view.put(TOTALS, {"municipality": m, "axis": axis, "period": -1, "data": orjson.dumps(kept).decode()})
-        elif meta is not None:
-            view.delete(TOTALS, m, axis, -1)
+                name = names.get(key)
+                if name is None:
+                    name = names[key] = dumps(key)
+                texts[key] = name + b":" + dumps(entry)
+                if c or w:
+                    carry(g, key, c, w)
+                else:
+                    sums.pop(key, None)
+                    carried[g].pop(key, None)
+                    alone.pop(g, None)
+            if texts:
+                # Each group's entries JSON of their own (keys in order, as OPT_SORT_KEYS
+                # writes them): a read decodes the groups it needs.
+                groups[str(g)] = (b"{" + b",".join(texts[k] for k in sorted(texts)) + b"}").decode()
+        kept.append(p)
+        view.put(TOTALS, {"municipality": m, "axis": axis, "period": p,
+                          "data": dumps(groups, option=orjson.OPT_SORT_KEYS).decode()})
+    if kept:
+        view.put(TOTALS, {"municipality": m, "axis": axis, "period": -1, "data": dumps(kept).decode()})
+    elif meta is not None:
+        view.delete(TOTALS, m, axis, -1)
