@@ -305,6 +305,9 @@ class TimelineProjection(Projection):
         # from the state when first touched in the batch; and the points of the batch per
         # municipality (t, a, key, citizens, minutes), merged into tl_totals at its end.
         self._shares: dict[str, dict[tuple[int, str], tuple[int, int]]] = {}
+        # and each of its grants' pieces (`grant_pieces`) as they stand, assessment -> grant -> pieces:
+        # an event changes one grant, so only that one's are made again.
+        self._pieces: dict[str, dict[str, list[tuple[str, str, int, str]]]] = {}
         self._points: dict[int, list[tuple[int, int, str, int, int]]] = defaultdict(list)
         self._n_points = 0
 
@@ -319,6 +322,7 @@ class TimelineProjection(Projection):
             view.put(STATE, {"kind": kind, "key": key, "data": dumps(data).decode()})
         self._saved = {}
         self._shares = {}  # derived from the states, which are read back from the view as needed
+        self._pieces = {}
 
     def _put_totals(self, view: View) -> None:
         for m, points in self._points.items():
@@ -442,7 +446,8 @@ class TimelineProjection(Projection):
         if st["m"] is None:  # the municipality of the citizen's first grant
             st["m"] = e.state["municipality"]
         if e.originator_id not in self._shares:  # the share before this event changes the grants
-            self._shares[e.originator_id] = share_steps(st["grants"])
+            pieces = self._pieces[e.originator_id] = {gid: grant_pieces(g) for gid, g in st["grants"].items()}
+            self._shares[e.originator_id] = _steps(st["grants"], pieces)
         return st
 
     def on_GrantAwarded(self, e: RawEvent, view: View) -> None:
@@ -479,13 +484,14 @@ class TimelineProjection(Projection):
                 self._fold_grants(view)
             pending = self._pending[key] = (st, [])
         at = recorded_key(e.recorded)
-        pending[1].append((at, grant_pieces(st["grants"][gid])))
+        pieces = self._pieces[e.originator_id][gid] = grant_pieces(st["grants"][gid])
+        pending[1].append((at, pieces))
         self._share_changed(view, e.originator_id, st, at)
         self._save(view, "assessment", e.originator_id, st)
 
     def _share_changed(self, view: View, aid: str, st: dict[str, Any], at: str) -> None:
         """The points of the change of the citizen's share of the totals at instant `at`."""
-        old, new = self._shares[aid], share_steps(st["grants"])
+        old, new = self._shares[aid], _steps(st["grants"], self._pieces[aid])
         self._shares[aid] = new
         t = instant(at)
         points = self._points[st["m"]]
@@ -717,31 +723,83 @@ def share_steps(grants: dict[str, dict[str, Any]]) -> dict[tuple[int, str], tupl
     key) -> the change that day of (citizens, weekly minutes). Keys: "c:<fsiii>" (1 citizen with
     an active grant of that code, the sum of their minutes) and "s:<sections>" (1 citizen whose
     active grants are under exactly these sections, sorted). Changes on OPEN_DATE are left out:
-    no read reaches it."""
-    pieces = [(a, b, g["fsiii"], g["section"], weekly)
-              for g in grants.values() for a, b, weekly, _ref in grant_pieces(g)]
+    no read reaches it.
+
+    One sweep over the days a piece starts or ends (round 7: it was every piece on every such
+    day), keeping each code's active pieces and minutes and each section's active pieces."""
+    return _steps(grants, {gid: grant_pieces(g) for gid, g in grants.items()})
+
+
+def _steps(grants: dict[str, dict[str, Any]], pieces: dict[str, list[tuple[str, str, int, str]]]
+           ) -> dict[tuple[int, str], tuple[int, int]]:
+    """`share_steps` with each grant's pieces (`grant_pieces`) given, gid -> pieces."""
+    if len(grants) == 1:  # most citizens: one grant, whose pieces follow each other
+        return _one_grant_steps(next(iter(grants.values())), next(iter(pieces.values())))
+    moves: dict[str, list[tuple[str, str, int, int]]] = {}
+    for gid, g in grants.items():
+        code, section = g["fsiii"], g["section"]
+        for a, b, weekly, _ref in pieces[gid]:
+            moves.setdefault(a, []).append((code, section, 1, weekly))
+            moves.setdefault(b, []).append((code, section, -1, -weekly))
     out: dict[tuple[int, str], tuple[int, int]] = {}
+    if not moves:
+        return out
+    codes: dict[str, list[int]] = {}  # code -> [active pieces, their minutes]
+    sections: dict[str, int] = {}  # section -> active pieces
     before: dict[str, tuple[int, int]] = {}
-    for day in sorted({p[0] for p in pieces} | {p[1] for p in pieces}):
+    for day in sorted(moves):
         if day >= OPEN_DATE:
             break
-        now: dict[str, tuple[int, int]] = {}
-        sections = set()
-        for a, b, code, section, weekly in pieces:
-            if a <= day < b:
-                key = "c:" + code
-                had = now.get(key)
-                now[key] = (1, weekly + had[1] if had else weekly)
-                sections.add(section)
-        if sections:
-            now["s:" + ",".join(sorted(sections))] = (1, 0)
-        n = day_number(day)
-        for key in now.keys() | before.keys():
-            c, w = now.get(key, (0, 0))
-            bc, bw = before.get(key, (0, 0))
-            if c != bc or w != bw:
-                out[(n, key)] = (c - bc, w - bw)
+        for code, section, n, weekly in moves[day]:
+            had = codes.get(code)
+            if had is None:
+                codes[code] = [n, weekly]
+            else:
+                had[0] += n
+                had[1] += weekly
+            sections[section] = sections.get(section, 0) + n
+        now = {"c:" + code: (1, w) for code, (n, w) in codes.items() if n}
+        active = sorted(s for s, n in sections.items() if n)
+        if active:
+            now["s:" + ",".join(active)] = (1, 0)
+        if now == before:
+            continue
+        d = day_number(day)
+        for key, (c, w) in now.items():
+            had = before.get(key)
+            if had is None:
+                out[(d, key)] = (c, w)
+            elif had[0] != c or had[1] != w:
+                out[(d, key)] = (c - had[0], w - had[1])
+        for key, (bc, bw) in before.items():
+            if key not in now:
+                out[(d, key)] = (-bc, -bw)
         before = now
+    return out
+
+
+def _one_grant_steps(g: dict[str, Any], pieces: list[tuple[str, str, int, str]]
+                     ) -> dict[tuple[int, str], tuple[int, int]]:
+    """`share_steps` of a citizen with one grant: its pieces are in order and do not overlap, so
+    the share steps at each piece's start (by its minutes, or by the change from the piece
+    before it when the two meet) and where a piece ends with no other after it."""
+    out: dict[tuple[int, str], tuple[int, int]] = {}
+    code, sections = "c:" + g["fsiii"], "s:" + g["section"]
+    end, was = "", 0
+    for a, b, weekly, _ref in pieces:
+        if a == end:
+            if weekly != was:
+                out[(day_number(a), code)] = (0, weekly - was)
+        else:
+            if end:
+                d = day_number(end)
+                out[(d, code)], out[(d, sections)] = (-1, -was), (-1, 0)
+            d = day_number(a)
+            out[(d, code)], out[(d, sections)] = (1, weekly), (1, 0)
+        end, was = b, weekly
+    if end and end < OPEN_DATE:
+        d = day_number(end)
+        out[(d, code)], out[(d, sections)] = (-1, -was), (-1, 0)
     return out
 
 
