@@ -496,11 +496,15 @@ class TimelineProjection(Projection):
         t = instant(at)
         points = self._points[st["m"]]
         before = len(points)
-        for key in old.keys() | new.keys():
-            n, w = new.get(key, (0, 0))
-            o, v = old.get(key, (0, 0))
-            if n != o or w != v:
-                points.append((t, key[0], key[1], n - o, w - v))
+        for key, now in new.items():
+            was = old.get(key)
+            if was is None:
+                points.append((t, key[0], key[1], now[0], now[1]))
+            elif was != now:
+                points.append((t, key[0], key[1], now[0] - was[0], now[1] - was[1]))
+        for key, was in old.items():
+            if key not in new:
+                points.append((t, key[0], key[1], -was[0], -was[1]))
         self._n_points += len(points) - before
         if self._n_points >= _POINTS_CHUNK:  # bound the points held in a large rebuild
             self._put_totals(view)
@@ -902,9 +906,17 @@ def _merge_axis(view: View, m: int, axis: str, new: dict[int, dict[tuple[Any, ..
                 had = own.get(spot)
                 own[spot] = [c, w] if had is None else [had[0] + c, had[1] + w]
         # The quarter's own points, non-zero, per group and key, in order.
-        mine: dict[int, dict[str, list[tuple[Any, ...]]]] = defaultdict(lambda: defaultdict(list))
-        for spot in sorted(s for s, v in own.items() if v[0] or v[1]):
-            mine[spot[0]][spot[1]].append(spot)
+        mine: dict[int, dict[str, list[tuple[tuple[Any, ...], list[int]]]]] = {}
+        for spot, v in sorted(own.items()):  # (spots are unique: sorted by spot)
+            if v[0] or v[1]:
+                of_group = mine.get(spot[0])
+                if of_group is None:
+                    of_group = mine[spot[0]] = {}
+                spots = of_group.get(spot[1])
+                if spots is None:
+                    of_group[spot[1]] = [(spot, v)]
+                else:
+                    spots.append((spot, v))
         if not mine:
             if row is not None:  # its points summed to nothing: the running sums pass on
                 view.delete(TOTALS, m, axis, p)
@@ -922,19 +934,18 @@ def _merge_axis(view: View, m: int, axis: str, new: dict[int, dict[tuple[Any, ..
                 continue
             texts = dict(carried[g]) if g in carried else {}
             sums = running[g]
-            for key, spots in mine.get(g, {}).items():
+            for key, spots in mine[g].items():
                 c0, m0 = sums.get(key, (0, 0))
                 cs, ms_, c, w = [], [], c0, m0
-                for spot in spots:
-                    v = own[spot]
-                    c += v[0]
-                    w += v[1]
+                for _spot, (dc, dw) in spots:
+                    c += dc
+                    w += dw
                     cs.append(c)
                     ms_.append(w)
                 if axis == "u":
-                    entry = [c0, m0, [s[2] for s in spots], [s[3] for s in spots], cs, ms_]
+                    entry = [c0, m0, [s[2] for s, _v in spots], [s[3] for s, _v in spots], cs, ms_]
                 else:
-                    entry = [c0, m0, [s[2] for s in spots], cs, ms_]
+                    entry = [c0, m0, [s[2] for s, _v in spots], cs, ms_]
                 name = names.get(key)
                 if name is None:
                     name = names[key] = dumps(key)
