@@ -573,13 +573,21 @@ def _moved(years: dict[tuple[int, str], dict[str, dict[str, list[int]]]], old: d
            new: dict[tuple[int, str, str], list[int]]) -> None:
     """Add the move of one citizen's share of au_eval_years from `old` to `new` to `years`
     ((municipality, year) -> band -> day -> [citizens, minutes])."""
-    for key in old.keys() | new.keys():
-        was, now = old.get(key, [0, 0]), new.get(key, [0, 0])
-        if was != now:
-            m, band, day = key
-            d = years.setdefault((m, day[:4]), {}).setdefault(band, {}).setdefault(day, [0, 0])
-            d[0] += now[0] - was[0]
-            d[1] += now[1] - was[1]
+    def add(key: tuple[int, str, str], citizens: int, minutes: int) -> None:
+        m, band, day = key
+        d = years.setdefault((m, day[:4]), {}).setdefault(band, {}).setdefault(day, [0, 0])
+        d[0] += citizens
+        d[1] += minutes
+
+    for key, now in new.items():  # (a rebuild: `old` is empty)
+        was = old.get(key)
+        if was is None:
+            add(key, now[0], now[1])
+        elif was != now:
+            add(key, now[0] - was[0], now[1] - was[1])
+    for key, was in old.items():
+        if key not in new:
+            add(key, -was[0], -was[1])
 
 
 def _add_years(view: View, years: dict[tuple[int, str], dict[str, dict[str, list[int]]]]) -> None:
