@@ -730,7 +730,8 @@ def share_steps(grants: dict[str, dict[str, Any]]) -> dict[tuple[int, str], tupl
     no read reaches it.
 
     One sweep over the days a piece starts or ends (round 7: it was every piece on every such
-    day), keeping each code's active pieces and minutes and each section's active pieces."""
+    day), keeping each code's active pieces and minutes and each section's active pieces: a
+    day changes only the codes and the section set its pieces move."""
     return _steps(grants, {gid: grant_pieces(g) for gid, g in grants.items()})
 
 
@@ -746,39 +747,43 @@ def _steps(grants: dict[str, dict[str, Any]], pieces: dict[str, list[tuple[str, 
             moves.setdefault(a, []).append((code, section, 1, weekly))
             moves.setdefault(b, []).append((code, section, -1, -weekly))
     out: dict[tuple[int, str], tuple[int, int]] = {}
-    if not moves:
-        return out
     codes: dict[str, list[int]] = {}  # code -> [active pieces, their minutes]
     sections: dict[str, int] = {}  # section -> active pieces
-    before: dict[str, tuple[int, int]] = {}
+    held = ""  # the sections of the active pieces, as a key, before the day
     for day in sorted(moves):
         if day >= OPEN_DATE:
             break
+        d = day_number(day)
+        was: dict[str, tuple[int, int]] = {}  # the codes moved this day, as they stood before it
+        flipped = False  # a section came or went (perhaps only for the day)
         for code, section, n, weekly in moves[day]:
             had = codes.get(code)
             if had is None:
-                codes[code] = [n, weekly]
-            else:
-                had[0] += n
-                had[1] += weekly
-            sections[section] = sections.get(section, 0) + n
-        now = {"c:" + code: (1, w) for code, (n, w) in codes.items() if n}
-        active = sorted(s for s, n in sections.items() if n)
-        if active:
-            now["s:" + ",".join(active)] = (1, 0)
-        if now == before:
-            continue
-        d = day_number(day)
-        for key, (c, w) in now.items():
-            had = before.get(key)
-            if had is None:
-                out[(d, key)] = (c, w)
-            elif had[0] != c or had[1] != w:
-                out[(d, key)] = (c - had[0], w - had[1])
-        for key, (bc, bw) in before.items():
-            if key not in now:
-                out[(d, key)] = (-bc, -bw)
-        before = now
+                had = codes[code] = [0, 0]
+            if code not in was:
+                was[code] = (had[0], had[1])
+            had[0] += n
+            had[1] += weekly
+            k = sections.get(section, 0)
+            sections[section] = k + n
+            flipped = flipped or (k == 0) != (k + n == 0)
+        for code, (n0, w0) in was.items():
+            n1, w1 = codes[code]
+            if n0 and n1:
+                if w1 != w0:
+                    out[(d, "c:" + code)] = (0, w1 - w0)
+            elif n1:
+                out[(d, "c:" + code)] = (1, w1)
+            elif n0:
+                out[(d, "c:" + code)] = (-1, -w0)
+        if flipped:
+            now = ",".join(sorted(s for s, n in sections.items() if n))
+            if now != held:
+                if held:
+                    out[(d, "s:" + held)] = (-1, 0)
+                if now:
+                    out[(d, "s:" + now)] = (1, 0)
+                held = now
     return out
 
 
