@@ -851,18 +851,16 @@ def merge_totals(view: View, m: int, points: list[tuple[int, int, str, int, int]
         u = t // DAY_US
         g = lag_group(a - u)
         cells = by_u[quarter(u)]
-        spot = (g, key, t, a)
-        had = cells.get(spot)
+        had = cells.get((g, key, t, a))
         if had is None:
-            cells[spot] = [c, w]
+            cells[(g, key, t, a)] = [c, w]
         else:
             had[0] += c
             had[1] += w
         cells = by_a[quarter(a)]
-        spot = (g, key, a)
-        had = cells.get(spot)
+        had = cells.get((g, key, a))
         if had is None:
-            cells[spot] = [c, w]
+            cells[(g, key, a)] = [c, w]
         else:
             had[0] += c
             had[1] += w
