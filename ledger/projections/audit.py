@@ -24,6 +24,7 @@ rows that changed are rewritten.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -120,6 +121,7 @@ EVAL_YEARS = Table(
 )
 
 
+@lru_cache(maxsize=1 << 16)  # pure, and called with the same few dates over and over
 def _next_day(d: str) -> str:
     return OPEN_DATE if d >= OPEN_DATE else (date.fromisoformat(d) + timedelta(days=1)).isoformat()
 
@@ -161,27 +163,32 @@ def grant_segments(g: dict[str, Any]) -> list[tuple[str, str, int, str]]:
 
 def cuts(grants: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Every (FSIII code, date) where the citizen's total granted weekly minutes in that code are
-    lower than the day before, with the grant events whose change makes up the cut."""
-    by_code: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    for gid, g in sorted(grants.items()):
-        by_code.setdefault(g["fsiii"], []).append((gid, g))
+    lower than the day before, with the grant events whose change makes up the cut.
+
+    A grant's amount changes only on the days listed (its first day, its changes, the day after
+    its last), so on the day before a listed day it is what it was on the listed day before
+    (none: 0); each grant's amount is looked up once per day listed (round 7: it was twice,
+    the day before parsed and formatted each time)."""
+    by_code: dict[str, list[dict[str, Any]]] = {}
+    for _gid, g in sorted(grants.items()):
+        by_code.setdefault(g["fsiii"], []).append(g)
     found = []
     for code, members in sorted(by_code.items()):
         days: set[str] = set()
-        for _gid, g in members:
+        for g in members:
             days.add(g["from"])
             days.update(c[0] for c in g["changes"])
             if g["to"] is not None:
                 days.add(_next_day(g["to"]))
+        amounts = [0] * len(members)
         for day in sorted(days):
             if day >= OPEN_DATE:
-                continue
-            prev = (date.fromisoformat(day) - timedelta(days=1)).isoformat()
+                break
             before = after = 0
             refs = []
-            for _gid, g in members:
-                was, _ = grant_value(g, prev)
-                now, ref = grant_value(g, day)
+            for i, g in enumerate(members):
+                was, (now, _ref) = amounts[i], grant_value(g, day)
+                amounts[i] = now
                 before += was
                 after += now
                 if was != now:
@@ -566,13 +573,21 @@ def _moved(years: dict[tuple[int, str], dict[str, dict[str, list[int]]]], old: d
            new: dict[tuple[int, str, str], list[int]]) -> None:
     """Add the move of one citizen's share of au_eval_years from `old` to `new` to `years`
     ((municipality, year) -> band -> day -> [citizens, minutes])."""
-    for key in old.keys() | new.keys():
-        was, now = old.get(key, [0, 0]), new.get(key, [0, 0])
-        if was != now:
-            m, band, day = key
-            d = years.setdefault((m, day[:4]), {}).setdefault(band, {}).setdefault(day, [0, 0])
-            d[0] += now[0] - was[0]
-            d[1] += now[1] - was[1]
+    def add(key: tuple[int, str, str], citizens: int, minutes: int) -> None:
+        m, band, day = key
+        d = years.setdefault((m, day[:4]), {}).setdefault(band, {}).setdefault(day, [0, 0])
+        d[0] += citizens
+        d[1] += minutes
+
+    for key, now in new.items():  # (a rebuild: `old` is empty)
+        was = old.get(key)
+        if was is None:
+            add(key, now[0], now[1])
+        elif was != now:
+            add(key, now[0] - was[0], now[1] - was[1])
+    for key, was in old.items():
+        if key not in new:
+            add(key, -was[0], -was[1])
 
 
 def _add_years(view: View, years: dict[tuple[int, str], dict[str, dict[str, list[int]]]]) -> None:

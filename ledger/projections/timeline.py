@@ -305,6 +305,9 @@ class TimelineProjection(Projection):
         # from the state when first touched in the batch; and the points of the batch per
         # municipality (t, a, key, citizens, minutes), merged into tl_totals at its end.
         self._shares: dict[str, dict[tuple[int, str], tuple[int, int]]] = {}
+        # and each of its grants' pieces (`grant_pieces`) as they stand, assessment -> grant -> pieces:
+        # an event changes one grant, so only that one's are made again.
+        self._pieces: dict[str, dict[str, list[tuple[str, str, int, str]]]] = {}
         self._points: dict[int, list[tuple[int, int, str, int, int]]] = defaultdict(list)
         self._n_points = 0
 
@@ -319,6 +322,7 @@ class TimelineProjection(Projection):
             view.put(STATE, {"kind": kind, "key": key, "data": dumps(data).decode()})
         self._saved = {}
         self._shares = {}  # derived from the states, which are read back from the view as needed
+        self._pieces = {}
 
     def _put_totals(self, view: View) -> None:
         for m, points in self._points.items():
@@ -442,7 +446,8 @@ class TimelineProjection(Projection):
         if st["m"] is None:  # the municipality of the citizen's first grant
             st["m"] = e.state["municipality"]
         if e.originator_id not in self._shares:  # the share before this event changes the grants
-            self._shares[e.originator_id] = share_steps(st["grants"])
+            pieces = self._pieces[e.originator_id] = {gid: grant_pieces(g) for gid, g in st["grants"].items()}
+            self._shares[e.originator_id] = _steps(st["grants"], pieces)
         return st
 
     def on_GrantAwarded(self, e: RawEvent, view: View) -> None:
@@ -479,22 +484,27 @@ class TimelineProjection(Projection):
                 self._fold_grants(view)
             pending = self._pending[key] = (st, [])
         at = recorded_key(e.recorded)
-        pending[1].append((at, grant_pieces(st["grants"][gid])))
+        pieces = self._pieces[e.originator_id][gid] = grant_pieces(st["grants"][gid])
+        pending[1].append((at, pieces))
         self._share_changed(view, e.originator_id, st, at)
         self._save(view, "assessment", e.originator_id, st)
 
     def _share_changed(self, view: View, aid: str, st: dict[str, Any], at: str) -> None:
         """The points of the change of the citizen's share of the totals at instant `at`."""
-        old, new = self._shares[aid], share_steps(st["grants"])
+        old, new = self._shares[aid], _steps(st["grants"], self._pieces[aid])
         self._shares[aid] = new
         t = instant(at)
         points = self._points[st["m"]]
         before = len(points)
-        for key in old.keys() | new.keys():
-            n, w = new.get(key, (0, 0))
-            o, v = old.get(key, (0, 0))
-            if n != o or w != v:
-                points.append((t, key[0], key[1], n - o, w - v))
+        for key, now in new.items():
+            was = old.get(key)
+            if was is None:
+                points.append((t, key[0], key[1], now[0], now[1]))
+            elif was != now:
+                points.append((t, key[0], key[1], now[0] - was[0], now[1] - was[1]))
+        for key, was in old.items():
+            if key not in new:
+                points.append((t, key[0], key[1], -was[0], -was[1]))
         self._n_points += len(points) - before
         if self._n_points >= _POINTS_CHUNK:  # bound the points held in a large rebuild
             self._put_totals(view)
@@ -717,31 +727,88 @@ def share_steps(grants: dict[str, dict[str, Any]]) -> dict[tuple[int, str], tupl
     key) -> the change that day of (citizens, weekly minutes). Keys: "c:<fsiii>" (1 citizen with
     an active grant of that code, the sum of their minutes) and "s:<sections>" (1 citizen whose
     active grants are under exactly these sections, sorted). Changes on OPEN_DATE are left out:
-    no read reaches it."""
-    pieces = [(a, b, g["fsiii"], g["section"], weekly)
-              for g in grants.values() for a, b, weekly, _ref in grant_pieces(g)]
+    no read reaches it.
+
+    One sweep over the days a piece starts or ends (round 7: it was every piece on every such
+    day), keeping each code's active pieces and minutes and each section's active pieces: a
+    day changes only the codes and the section set its pieces move."""
+    return _steps(grants, {gid: grant_pieces(g) for gid, g in grants.items()})
+
+
+def _steps(grants: dict[str, dict[str, Any]], pieces: dict[str, list[tuple[str, str, int, str]]]
+           ) -> dict[tuple[int, str], tuple[int, int]]:
+    """`share_steps` with each grant's pieces (`grant_pieces`) given, gid -> pieces."""
+    if len(grants) == 1:  # most citizens: one grant, whose pieces follow each other
+        return _one_grant_steps(next(iter(grants.values())), next(iter(pieces.values())))
+    moves: dict[str, list[tuple[str, str, int, int]]] = {}
+    for gid, g in grants.items():
+        code, section = g["fsiii"], g["section"]
+        for a, b, weekly, _ref in pieces[gid]:
+            moves.setdefault(a, []).append((code, section, 1, weekly))
+            moves.setdefault(b, []).append((code, section, -1, -weekly))
     out: dict[tuple[int, str], tuple[int, int]] = {}
-    before: dict[str, tuple[int, int]] = {}
-    for day in sorted({p[0] for p in pieces} | {p[1] for p in pieces}):
+    codes: dict[str, list[int]] = {}  # code -> [active pieces, their minutes]
+    sections: dict[str, int] = {}  # section -> active pieces
+    held = ""  # the sections of the active pieces, as a key, before the day
+    for day in sorted(moves):
         if day >= OPEN_DATE:
             break
-        now: dict[str, tuple[int, int]] = {}
-        sections = set()
-        for a, b, code, section, weekly in pieces:
-            if a <= day < b:
-                key = "c:" + code
-                had = now.get(key)
-                now[key] = (1, weekly + had[1] if had else weekly)
-                sections.add(section)
-        if sections:
-            now["s:" + ",".join(sorted(sections))] = (1, 0)
-        n = day_number(day)
-        for key in now.keys() | before.keys():
-            c, w = now.get(key, (0, 0))
-            bc, bw = before.get(key, (0, 0))
-            if c != bc or w != bw:
-                out[(n, key)] = (c - bc, w - bw)
-        before = now
+        d = day_number(day)
+        was: dict[str, tuple[int, int]] = {}  # the codes moved this day, as they stood before it
+        flipped = False  # a section came or went (perhaps only for the day)
+        for code, section, n, weekly in moves[day]:
+            had = codes.get(code)
+            if had is None:
+                had = codes[code] = [0, 0]
+            if code not in was:
+                was[code] = (had[0], had[1])
+            had[0] += n
+            had[1] += weekly
+            k = sections.get(section, 0)
+            sections[section] = k + n
+            flipped = flipped or (k == 0) != (k + n == 0)
+        for code, (n0, w0) in was.items():
+            n1, w1 = codes[code]
+            if n0 and n1:
+                if w1 != w0:
+                    out[(d, "c:" + code)] = (0, w1 - w0)
+            elif n1:
+                out[(d, "c:" + code)] = (1, w1)
+            elif n0:
+                out[(d, "c:" + code)] = (-1, -w0)
+        if flipped:
+            now = ",".join(sorted(s for s, n in sections.items() if n))
+            if now != held:
+                if held:
+                    out[(d, "s:" + held)] = (-1, 0)
+                if now:
+                    out[(d, "s:" + now)] = (1, 0)
+                held = now
+    return out
+
+
+def _one_grant_steps(g: dict[str, Any], pieces: list[tuple[str, str, int, str]]
+                     ) -> dict[tuple[int, str], tuple[int, int]]:
+    """`share_steps` of a citizen with one grant: its pieces are in order and do not overlap, so
+    the share steps at each piece's start (by its minutes, or by the change from the piece
+    before it when the two meet) and where a piece ends with no other after it."""
+    out: dict[tuple[int, str], tuple[int, int]] = {}
+    code, sections = "c:" + g["fsiii"], "s:" + g["section"]
+    end, was = "", 0
+    for a, b, weekly, _ref in pieces:
+        if a == end:
+            if weekly != was:
+                out[(day_number(a), code)] = (0, weekly - was)
+        else:
+            if end:
+                d = day_number(end)
+                out[(d, code)], out[(d, sections)] = (-1, -was), (-1, 0)
+            d = day_number(a)
+            out[(d, code)], out[(d, sections)] = (1, weekly), (1, 0)
+        end, was = b, weekly
+    if end and end < OPEN_DATE:
+        d = day_number(end)
+        out[(d, code)], out[(d, sections)] = (-1, -was), (-1, 0)
     return out
 
 
@@ -773,70 +840,133 @@ def merge_totals(view: View, m: int, points: list[tuple[int, int, str, int, int]
     """Add points (t, a, key, citizens, minutes) of municipality m to its tl_totals rows: the
     quarters they fall in are rewritten, and the later quarters of the axis for their running
     sums. The rows are the same however the points are batched: each holds its quarter's points
-    summed per (t, a) (axis "u") or per a (axis "a"), zero sums left out, in order."""
+    summed per (t, a) (axis "u") or per a (axis "a"), zero sums left out, in order.
+
+    Most of a row is the running sums carried from the quarters before (every (group, key) of
+    the municipality with a non-zero sum, whether or not it moved in the quarter): each carried
+    entry's JSON is made once, when its sums change, and a row joins the texts (round 7)."""
     by_u: dict[int, dict[tuple[Any, ...], list[int]]] = defaultdict(dict)
     by_a: dict[int, dict[tuple[Any, ...], list[int]]] = defaultdict(dict)
     for t, a, key, c, w in points:
         u = t // DAY_US
         g = lag_group(a - u)
-        for cells, spot in ((by_u[quarter(u)], (g, key, t, a)), (by_a[quarter(a)], (g, key, a))):
-            had = cells.get(spot)
-            if had is None:
-                cells[spot] = [c, w]
-            else:
-                had[0] += c
-                had[1] += w
+        cells = by_u[quarter(u)]
+        had = cells.get((g, key, t, a))
+        if had is None:
+            cells[(g, key, t, a)] = [c, w]
+        else:
+            had[0] += c
+            had[1] += w
+        cells = by_a[quarter(a)]
+        had = cells.get((g, key, a))
+        if had is None:
+            cells[(g, key, a)] = [c, w]
+        else:
+            had[0] += c
+            had[1] += w
     for axis, new in (("u", by_u), ("a", by_a)):
-        if not new:
-            continue
-        meta = view.get(TOTALS, m, axis, -1)
-        periods: list[int] = orjson.loads(meta["data"]) if meta else []
-        first = min(new)
-        earlier = [p for p in periods if p < first]
-        running: dict[tuple[int, str], list[int]] = {}
-        if earlier:  # the sums at the end of the last quarter before the first changed one
-            before = view.get(TOTALS, m, axis, earlier[-1])
-            assert before is not None, "a quarter listed has its row"
-            running = _row_ends(before["data"])
-        kept = list(earlier)
-        for p in sorted({p for p in periods if p >= first} | set(new)):
-            row = view.get(TOTALS, m, axis, p)
-            own = _row_points(axis, row["data"]) if row else {}
+        if new:
+            _merge_axis(view, m, axis, new)
+
+
+def _merge_axis(view: View, m: int, axis: str, new: dict[int, dict[tuple[Any, ...], list[int]]]) -> None:
+    """`merge_totals` of one axis: new points summed per quarter and spot."""
+    dumps = orjson.dumps
+    empty = b",[],[],[],[]]" if axis == "u" else b",[],[],[]]"
+    meta = view.get(TOTALS, m, axis, -1)
+    periods: list[int] = orjson.loads(meta["data"]) if meta else []
+    first = min(new)
+    earlier = [p for p in periods if p < first]
+    # The running sums at the end of the quarter before, non-zero only, per group: key ->
+    # [citizens, minutes], and the JSON of each as an entry with no points of its own.
+    running: dict[int, dict[str, list[int]]] = defaultdict(dict)
+    carried: dict[int, dict[str, bytes]] = defaultdict(dict)
+    names: dict[str, bytes] = {}  # key -> its JSON
+    alone: dict[int, str] = {}  # group -> the JSON of its carried entries, while they stand
+
+    def carry(g: int, key: str, c: int, w: int) -> None:
+        name = names.get(key)
+        if name is None:
+            name = names[key] = dumps(key)
+        running[g][key] = [c, w]
+        carried[g][key] = b"%s:[%d,%d%s" % (name, c, w, empty)
+        alone.pop(g, None)
+
+    if earlier:  # the sums at the end of the last quarter before the first changed one
+        before = view.get(TOTALS, m, axis, earlier[-1])
+        assert before is not None, "a quarter listed has its row"
+        for (g, key), (c, w) in _row_ends(before["data"]).items():
+            if c or w:
+                carry(g, key, c, w)
+    kept = list(earlier)
+    for p in sorted({p for p in periods if p >= first} | set(new)):
+        row = view.get(TOTALS, m, axis, p)
+        if row is None:  # (a rebuild: every quarter is new)
+            own = new.get(p, {})
+        else:
+            own = _row_points(axis, row["data"])
             for spot, (c, w) in new.get(p, {}).items():
                 had = own.get(spot)
                 own[spot] = [c, w] if had is None else [had[0] + c, had[1] + w]
-            mine: dict[tuple[int, str], list[tuple[Any, ...]]] = defaultdict(list)
-            for spot in sorted(s for s, v in own.items() if v[0] or v[1]):
-                mine[spot[:2]].append(spot)
-            data: dict[int, dict[str, list[Any]]] = defaultdict(dict)
-            for gk in sorted(running.keys() | mine.keys()):
-                c0, m0 = running.get(gk, (0, 0))
-                spots = mine.get(gk, [])
-                if not spots and not (c0 or m0):
-                    continue
+        # The quarter's own points, non-zero, per group and key, in order.
+        mine: dict[int, dict[str, list[tuple[tuple[Any, ...], list[int]]]]] = {}
+        for spot, v in sorted(own.items()):  # (spots are unique: sorted by spot)
+            if v[0] or v[1]:
+                of_group = mine.get(spot[0])
+                if of_group is None:
+                    of_group = mine[spot[0]] = {}
+                spots = of_group.get(spot[1])
+                if spots is None:
+                    of_group[spot[1]] = [(spot, v)]
+                else:
+                    spots.append((spot, v))
+        if not mine:
+            if row is not None:  # its points summed to nothing: the running sums pass on
+                view.delete(TOTALS, m, axis, p)
+            continue
+        groups: dict[str, str] = {}
+        for g in sorted(carried.keys() | mine.keys()):
+            if g not in mine:  # nothing of its own this quarter: the sums carried, as they stand
+                text = alone.get(g)
+                if text is None:
+                    texts = carried[g]
+                    if not texts:
+                        continue
+                    text = alone[g] = (b"{" + b",".join(texts[k] for k in sorted(texts)) + b"}").decode()
+                groups[str(g)] = text
+                continue
+            texts = dict(carried[g]) if g in carried else {}
+            sums = running[g]
+            for key, spots in mine[g].items():
+                c0, m0 = sums.get(key, (0, 0))
                 cs, ms_, c, w = [], [], c0, m0
-                for spot in spots:
-                    c += own[spot][0]
-                    w += own[spot][1]
+                for _spot, (dc, dw) in spots:
+                    c += dc
+                    w += dw
                     cs.append(c)
                     ms_.append(w)
                 if axis == "u":
-                    entry = [c0, m0, [s[2] for s in spots], [s[3] for s in spots], cs, ms_]
+                    entry = [c0, m0, [s[2] for s, _v in spots], [s[3] for s, _v in spots], cs, ms_]
                 else:
-                    entry = [c0, m0, [s[2] for s in spots], cs, ms_]
-                data[gk[0]][gk[1]] = entry
-                running[gk] = [c, w]
-            if mine:
-                kept.append(p)
-                # Each group's entries JSON of their own: a read decodes the groups it needs.
-                groups = {str(g): orjson.dumps(entries, option=orjson.OPT_SORT_KEYS).decode()
-                          for g, entries in data.items()}
-                view.put(TOTALS, {"municipality": m, "axis": axis, "period": p,
-                                  "data": orjson.dumps(groups, option=orjson.OPT_SORT_KEYS).decode()})
-            elif row is not None:  # its points summed to nothing: the running sums pass on
-                view.delete(TOTALS, m, axis, p)
-            running = {gk: v for gk, v in running.items() if v[0] or v[1]}
-        if kept:
-            view.put(TOTALS, {"municipality": m, "axis": axis, "period": -1, "data": orjson.dumps(kept).decode()})
-        elif meta is not None:
-            view.delete(TOTALS, m, axis, -1)
+                    entry = [c0, m0, [s[2] for s, _v in spots], cs, ms_]
+                name = names.get(key)
+                if name is None:
+                    name = names[key] = dumps(key)
+                texts[key] = name + b":" + dumps(entry)
+                if c or w:
+                    carry(g, key, c, w)
+                else:
+                    sums.pop(key, None)
+                    carried[g].pop(key, None)
+                    alone.pop(g, None)
+            if texts:
+                # Each group's entries JSON of their own (keys in order, as OPT_SORT_KEYS
+                # writes them): a read decodes the groups it needs.
+                groups[str(g)] = (b"{" + b",".join(texts[k] for k in sorted(texts)) + b"}").decode()
+        kept.append(p)
+        view.put(TOTALS, {"municipality": m, "axis": axis, "period": p,
+                          "data": dumps(groups, option=orjson.OPT_SORT_KEYS).decode()})
+    if kept:
+        view.put(TOTALS, {"municipality": m, "axis": axis, "period": -1, "data": dumps(kept).decode()})
+    elif meta is not None:
+        view.delete(TOTALS, m, axis, -1)
