@@ -418,7 +418,7 @@ def step_timeline(p: dict[str, Any]) -> dict[str, Any]:
     if module is None:
         return {"skipped": "bench/timeline_latency.py is not there"}
     rebuilt = ensure_current(p["url"])
-    args = argparse.Namespace(queries=p["queries"], seed=7, network_share=0.2, now_share=0.3, rebuild=False)
+    args = argparse.Namespace(queries=p["queries"], seed=7, network_share=0.2, now_share=0.3, series_share=0.0, rebuild=False)
     result = module.run_database(p["url"], args)
     return {"events": log_size(p["url"]), "rebuilt_first": rebuilt, **{k: v for k, v in result.items() if k != "url"}}
 
