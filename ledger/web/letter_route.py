@@ -33,10 +33,6 @@ def debit_note_letter(number: ShortIdPath, svc: ServicesDep, who: Annotated[Call
                       _identity: Annotated[Caller, Depends(reader("identity"))]) -> Response:
     """The Danish debit note letter (PDF): a supplementary charge for lines of an issued invoice, owed on its
     own due date, with its own FI +71 payment slip (its payment id is derived from its number)."""
-    from ledger.domain.document_numbers import is_debit_note
-    from ledger.domain.errors import NotFound
     from ledger.web.pages import letter_response
 
-    if not is_debit_note(number):
-        raise NotFound(f"{number} is not a debit note number (like 657-D00001)", field="number")
-    return letter_response(svc, who, number)
+    return letter_response(svc, who, number, debit_note=True)

@@ -107,17 +107,19 @@ def invoice_pdf(p: P, number: str) -> Response:
 def debit_note_pdf(p: P, number: str) -> Response:
     p.require("billing")
     p.require("identity")
-    if not is_debit_note(number):
-        raise NotFound(f"{number} is not a debit note number (like 657-D00001)", field="number")
-    return letter_response(p.svc, p.who, number, p.municipality(None))
+    return letter_response(p.svc, p.who, number, p.municipality(None), debit_note=True)
 
 
-def letter_response(svc: Any, who: Any, number: str, fallback: str | None = None) -> Response:
+def letter_response(svc: Any, who: Any, number: str, fallback: str | None = None,
+                    debit_note: bool = False) -> Response:
     """The letter of an invoice or a debit note, after the billing read and an identity read are
     logged (shared with the API routes GET /billing/invoices/{number}.pdf and
-    GET /billing/debit-notes/{number}.pdf)."""
+    GET /billing/debit-notes/{number}.pdf). `debit_note`: the caller asked for a debit note, so
+    any other number is refused."""
     from ledger.web.letter import render
 
+    if debit_note and not is_debit_note(number):
+        raise NotFound(f"{number} is not a debit note number (like 657-D00001)", field="number")
     inv = _invoice(svc, who, number, "billing:letter", fallback, debit_notes=True)
     person = svc.ledger.repository.get(UUID(inv["citizen_id"]))
     identity = None if person.erased else svc.ledger.identity.get(inv["citizen_id"])
