@@ -15,18 +15,20 @@ from typing import Annotated, Any, cast
 from uuid import UUID
 
 import orjson
+from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, Query
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
-from ledger.api.deps import refuse
-from ledger.api.problems import ApiProblem
+from ledger.api.deps import refuse, wait_for
+from ledger.api.problems import ApiProblem, from_ledger_error
 from ledger.api.reads import history, logged_read, scope
-from ledger.domain.errors import InvalidInput, NotFound
+from ledger.domain.errors import InvalidInput, LedgerError, NotFound
 from ledger.domain.document_numbers import is_debit_note, municipality_of
-from ledger.domain.values import MONTH_PATTERN, plausible_date
+from ledger.domain.values import MONTH_PATTERN, REFUND_METHODS, plausible_date
 from ledger.projections import billing_queries as bq
 from ledger.web.app import Page, check_csrf, page
+from ledger.web.fmt import parse_kr
 
 router = APIRouter()
 P = Annotated[Page, Depends(page)]
@@ -161,11 +163,82 @@ def accounts(p: P, municipality: Muni = None, citizen_id: str | None = None, as_
 @router.get("/billing/payments")
 def payments(p: P, municipality: Muni = None, citizen_id: str | None = None) -> Response:
     p.require("billing")
+    return _payments_page(p, municipality, citizen_id)
+
+
+def _payments_page(p: Page, municipality: str | None, citizen_id: str | None, status: int = 200,
+                   **context: Any) -> Response:
+    """Payments and refunds of a municipality (or one citizen), and the refund form for those who
+    may give refund_credit; each list is read and logged as the API's route reads it."""
     cid = _uuid(citizen_id, "citizen_id")
     got = logged_read(p.svc, p.who, "billing:payments", p.municipality(municipality), cid, lambda code: {
         "municipality": code, "payments": bq.payments(p.db, code, str(cid) if cid else None)})
-    return p.render("payments.html", municipality=got["municipality"], citizen_id=citizen_id or "",
-                    payments=got["payments"], total=sum(x["amount"] for x in got["payments"] if not x["reversed"]))
+    code = str(got["municipality"])
+    refunds = logged_read(p.svc, p.who, "billing:refunds", code, cid, lambda c: {
+        "refunds": bq.refunds(p.db, c, str(cid) if cid else None)})["refunds"]
+    context.setdefault("form", {"citizen_id": citizen_id or "", "date": date.today().isoformat(),
+                                "method": "nemkonto"})
+    return p.render("payments.html", status, municipality=got["municipality"], citizen_id=citizen_id or "",
+                    payments=got["payments"], total=sum(x["amount"] for x in got["payments"] if not x["reversed"]),
+                    refunds=refunds, refunds_total=sum(r["amount"] for r in refunds),
+                    may_refund=p.principal.may_command("refund_credit"), command_id=str(uuid.uuid4()),
+                    methods=REFUND_METHODS, **context)
+
+
+@router.get("/billing/refunds")
+def refunds(p: P, municipality: Muni = None) -> Response:
+    """The refunds are listed on the payments page (the language switch after the form comes back here)."""
+    from starlette.responses import RedirectResponse
+
+    target = "/web/billing/payments" + (f"?municipality={quote(municipality, safe='')}" if municipality else "")
+    return RedirectResponse(target, status_code=303)
+
+
+@router.post("/billing/refunds")
+def refund_credit(p: P, municipality: Annotated[str, Form(max_length=40)],
+                  command_id: Annotated[str, Form(pattern=r"^[0-9a-f\-]{36}$")],
+                  citizen_id: Annotated[str, Form(max_length=40)] = "", amount: Annotated[str, Form(max_length=24)] = "",
+                  on: Annotated[str, Form(max_length=10)] = "", method: Annotated[str, Form(max_length=20)] = "",
+                  reason: Annotated[str, Form(max_length=200)] = "", reference: Annotated[str, Form(max_length=64)] = "",
+                  csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+    """Pay credit on a citizen's account out to them: the API's refund_credit (POST /payments/refunds),
+    run through the same command path as the runs' forms. A refusal (more than the account's credit,
+    a date out of order, a bad amount) stores nothing and shows the form again with its message;
+    the form's command id makes a second submit of the same form a replay, not a second refund."""
+    from ledger.api.commanding import Runner
+    from ledger.application.commands import lookup
+
+    check_csrf(p, csrf)
+    p.require("billing")
+    if not p.principal.may_command("refund_credit"):
+        raise refuse(p.svc, p.who, f"the role {p.who.role} may not give the command refund_credit", "command",
+                     record=False)
+    form = {"citizen_id": citizen_id, "amount": amount, "date": on, "method": method, "reason": reason,
+            "reference": reference}
+    body_type = lookup("refund_credit").body
+    assert body_type is not None  # refund_credit takes everything from its body
+    try:
+        body = body_type.model_validate({"citizen_id": citizen_id, "amount": parse_kr(amount), "date": on,
+                                         "method": method, "reason": reason, "reference": reference or None})
+        response = Runner(p.svc, p.who, "refund_credit", f"{p.who.user}:web-{command_id}", None)(body)
+    except ValueError as e:  # the amount as typed, or the body's schema (pydantic's ValidationError is one)
+        detail = ("; ".join(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors()[:5])
+                  if isinstance(e, ValidationError) else str(e))
+        return _payments_page(p, municipality, citizen_id or None, 400, form=form,
+                              refusal={"code": "invalid-request", "message": detail})
+    except LedgerError as e:  # refused by a rule (refund-exceeds-credit, ...): nothing was stored
+        code, status, extra = from_ledger_error(e)
+        return _payments_page(p, municipality, citizen_id or None, status, form=form,
+                              refusal={"code": extra.get("rule", code), "message": e.message})
+    answer = orjson.loads(response.body)
+    if answer.get("position"):  # read your own write: the list below shows the new refund
+        try:
+            wait_for(p.svc, answer["position"])
+        except ApiProblem:
+            pass  # the read models lag: the number above is the command's own answer all the same
+    return _payments_page(p, municipality, citizen_id or None, answer=answer, refunded=answer["result"],
+                          replayed=response.headers.get("Idempotent-Replayed") == "true",
+                          refund_amount=body.model_dump()["amount"])
 
 
 @router.get("/billing/runs")

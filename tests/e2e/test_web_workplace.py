@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -372,6 +373,42 @@ def test_invoice_page_lists_its_debit_notes_with_their_own_payment_id_and_letter
     assert f"Debetnota {note['number']}" in text and f"+71< {note['payment_id']} +81234567<" in text
 
 
+def test_a_clerk_refunds_credit_in_the_browser_and_a_refusal_stores_nothing(clerk580, server) -> None:
+    ids = server["ids"]
+    a1 = ids["citizens"][2]
+    (before,) = api(server, "clerk-580", f"/billing/balances?municipality=580&min_position={ids['head']}")["balances"]
+    credit = before["credit"]
+    assert credit > 0 and before["refunded"] == 0
+    page = clerk580.page
+    clerk580.go(f"/web/billing/payments?municipality=580&citizen_id={a1}")
+    assert page.locator("#refunds tbody tr td[colspan]").count() == 1  # none yet
+    # More than the credit: refused with the rule's message, nothing recorded.
+    page.fill("#refund-amount", kr(credit + 1, unit=False))
+    page.fill("#refund-reason", "overpaid 580-000001")
+    with page.expect_navigation():
+        page.click("#refund")
+    assert page.get_attribute("#refund-problem", "data-code") == "refund-exceeds-credit"
+    assert "exceeds the credit" in page.inner_text("#refund-problem")
+    assert api(server, "clerk-580", "/billing/refunds?municipality=580")["refunds"] == []
+    clerk580.shot("billing-refund-refused")
+    # Within the credit: numbered, shown, listed; the form kept the citizen and the reason.
+    amount = credit - 2_550
+    page.fill("#refund-amount", kr(amount, unit=False))
+    page.fill("#refund-reference", "bank-580-1")
+    with page.expect_navigation():
+        page.click("#refund")
+    assert page.inner_text("#refund-number") == "580-R00001"
+    row = page.locator("#refunds tr[data-number='580-R00001']")
+    assert [t.strip() for t in row.locator("td").all_inner_texts()] == [
+        "580-R00001", day(date.today()), a1[:8], "NemKonto", "bank-580-1",
+        "overpaid 580-000001", kr(amount)]
+    clerk580.shot("billing-refunds")
+    (refund,) = api(server, "clerk-580", "/billing/refunds?municipality=580")["refunds"]
+    assert (refund["number"], refund["citizen_id"], refund["amount"]) == ("580-R00001", a1, amount)
+    (after,) = api(server, "clerk-580", "/billing/balances?municipality=580")["balances"]
+    assert (after["refunded"], after["credit"]) == (amount, credit - amount)
+
+
 def test_the_accounts_page_shows_the_refunded_column_as_the_apis_balances(clerk580, server) -> None:
     clerk580.go("/web/billing/accounts?municipality=580")
     balances = api(server, "clerk-580", f"/billing/balances?municipality=580&min_position={server['ids']['head']}")[
@@ -380,8 +417,18 @@ def test_the_accounts_page_shows_the_refunded_column_as_the_apis_balances(clerk5
     column = headers.index("Tilbagebetalt") + 1  # Danish by default, like the other columns
     assert headers[column - 2:column + 1] == ["Betalt", "Tilbagebetalt", "Skyldig"]
     assert _cells(clerk580.page, f"#balances tbody td:nth-child({column})") == [kr(b["refunded"]) for b in balances]
+    assert any(b["refunded"] for b in balances)  # the refund above
     assert _cells(clerk580.page, "#balances td.balance") == [kr(b["balance"]) for b in balances]
     clerk580.shot("billing-accounts-refunded")
+
+
+def test_an_auditor_sees_the_refunds_but_no_refund_form(browser, server) -> None:
+    s = Session(browser, server, "auditor-all")
+    try:
+        assert s.go("/web/billing/payments?municipality=580").status == 200
+        assert s.page.locator("#refunds").count() == 1 and s.page.locator("#refund-form").count() == 0
+    finally:
+        s.close()
 
 
 # -- auditor ---------------------------------------------------------------------------------------
