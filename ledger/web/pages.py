@@ -24,7 +24,7 @@ from ledger.api.deps import refuse, wait_for
 from ledger.api.problems import ApiProblem, from_ledger_error
 from ledger.api.reads import history, logged_read, scope
 from ledger.domain.errors import InvalidInput, LedgerError, NotFound
-from ledger.domain.document_numbers import is_debit_note, municipality_of
+from ledger.domain.document_numbers import municipality_of, series_of
 from ledger.domain.values import MONTH_PATTERN, REFUND_METHODS, plausible_date
 from ledger.projections import billing_queries as bq
 from ledger.web.app import Page, check_csrf, page
@@ -82,17 +82,17 @@ def invoices(p: P, municipality: Muni = None, month: Month = None, citizen_id: s
 
 
 def _invoice(svc: Any, who: Any, number: str, what: str, fallback: str | None = None,
-             debit_notes: bool = False) -> dict[str, Any]:
+             debit_note: bool = False) -> dict[str, Any]:
     # Invoice numbers start with the municipality code (657-000001), as the API reads them.
     named = municipality_of(number)
     m = str(named) if named is not None else fallback
 
     def one(code: int) -> dict[str, Any]:
         # A debit note (657-D00001) is owed like an invoice, on its own due date: its own letter.
-        debit = debit_notes and is_debit_note(number)
-        found = bq.debit_note(svc.ledger.db, code, number) if debit else bq.invoice(svc.ledger.db, code, number)
+        found = bq.debit_note(svc.ledger.db, code, number) if debit_note else bq.invoice(svc.ledger.db, code, number)
         if found is None:
-            raise NotFound(f"municipality {code} has no {'debit note' if debit else 'invoice'} {number}", field="number")
+            raise NotFound(f"municipality {code} has no {'debit note' if debit_note else 'invoice'} {number}",
+                           field="number")
         return found
 
     return logged_read(svc, who, what, m, None, one)
@@ -102,31 +102,57 @@ def _invoice(svc: Any, who: Any, number: str, what: str, fallback: str | None = 
 def invoice_pdf(p: P, number: str) -> Response:
     p.require("billing")
     p.require("identity")  # the letter names the citizen
-    return letter_response(p.svc, p.who, number, p.municipality(None))
+    return letter_response(p.svc, p.who, number, p.municipality(None), web=True)
 
 
 @router.get("/billing/debit-notes/{number}.pdf")
 def debit_note_pdf(p: P, number: str) -> Response:
     p.require("billing")
     p.require("identity")
-    return letter_response(p.svc, p.who, number, p.municipality(None), debit_note=True)
+    return letter_response(p.svc, p.who, number, p.municipality(None), debit_note=True, web=True)
+
+
+# Where each series' documents are served (the workplace's routes are the API's under /web): a
+# letter for invoices and debit notes; a credit note or a refund has none (ADR 0011, ADR 0029).
+SERVED = {"invoice": ("an invoice", "its letter is {get}{root}/billing/invoices/{number}.pdf"),
+          "debit_note": ("a debit note", "its letter is {get}{root}/billing/debit-notes/{number}.pdf"),
+          "credit_note": ("a credit note", "it has no letter of its own; the invoice it credits lists it"),
+          "refund": ("a refund of credit", "it has no letter; {get}{refunds} lists it")}
+
+
+def letter_of(number: str, debit_note: bool, web: bool) -> None:
+    """The one check of which letter route serves a number (both API routes and their web twins
+    call it before reading anything): a number not of the series the route serves (the invoice
+    route given a debit-note, credit-note or refund number, or the reverse) is refused with a 404
+    that names where that document is served, so no route sends one document as another's letter."""
+    asked = "debit_note" if debit_note else "invoice"
+    kind = series_of(number)
+    if kind == asked:
+        return
+    what, where = SERVED[kind]
+    code = municipality_of(number)
+    refunds = (f"{'/web/billing/payments' if web else '/billing/refunds'}"
+               + (f"?municipality={code}" if code is not None else ""))
+    root, get = ("/web", "") if web else ("", "GET ")
+    raise NotFound(f"{number} is {what}, not {SERVED[asked][0]}: "
+                   + where.format(get=get, root=root, number=number, refunds=refunds), field="number")
 
 
 def letter_response(svc: Any, who: Any, number: str, fallback: str | None = None,
-                    debit_note: bool = False) -> Response:
+                    debit_note: bool = False, web: bool = False) -> Response:
     """The letter of an invoice or a debit note, after the billing read and an identity read are
     logged (shared with the API routes GET /billing/invoices/{number}.pdf and
-    GET /billing/debit-notes/{number}.pdf). `debit_note`: the caller asked for a debit note, so
-    any other number is refused."""
+    GET /billing/debit-notes/{number}.pdf). `debit_note`: the caller asked for a debit note's
+    letter, else an invoice's; a number of another series is refused by `letter_of`. `web`: the
+    refusal names the workplace's routes rather than the API's."""
     from ledger.web.letter import render
 
-    if debit_note and not is_debit_note(number):
-        raise NotFound(f"{number} is not a debit note number (like 657-D00001)", field="number")
-    inv = _invoice(svc, who, number, "billing:letter", fallback, debit_notes=True)
+    letter_of(number, debit_note, web)
+    inv = _invoice(svc, who, number, "billing:letter", fallback, debit_note=debit_note)
     person = svc.ledger.repository.get(UUID(inv["citizen_id"]))
     identity = None if person.erased else svc.ledger.identity.get(inv["citizen_id"])
     svc.access.record(who.access("identity", inv["citizen_id"], inv["municipality"]))
-    kind = "debetnota" if is_debit_note(number) else "faktura"
+    kind = "debetnota" if debit_note else "faktura"
     return Response(render(inv, identity, person.erased), media_type="application/pdf", headers={
         "Content-Disposition": f'inline; filename="{kind}-{number}.pdf"', "Cache-Control": "no-store"})
 

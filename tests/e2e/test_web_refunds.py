@@ -1,7 +1,8 @@
-"""The workplace's refund form, through HTTP with a session cookie
+"""The workplace's refund form and the letter routes' refusals, through HTTP with a session cookie
 (the browser half is in test_web_workplace.py): a refund within the credit is numbered and listed,
 a second submit of the same form replays it, a refusal (more than the credit, a bad amount, no CSRF
-token, a role without the command, another municipality's citizen) stores nothing."""
+token, a role without the command, another municipality's citizen) stores nothing; and the invoice
+letter routes, given a debit-note, credit-note or refund number, answer 404 naming the right route."""
 
 from __future__ import annotations
 
@@ -135,3 +136,23 @@ def test_the_refund_form_needs_its_csrf_token_the_role_and_the_municipality(stor
         r = _refund(client, _form(page.text), citizen_id=store["rich"], amount="10")
         assert r.status_code == 403 and "may not act in municipality 657" in r.text
     assert _events(store["url"]) == store["head"]
+
+
+@pytest.mark.parametrize("number, where", [
+    ("657-D00001", "GET /billing/debit-notes/657-D00001.pdf"),
+    ("657-R00001", "GET /billing/refunds?municipality=657"),
+    ("657-K00001", "the invoice it credits lists it"),
+])
+def test_the_invoice_letter_route_refuses_other_series_naming_where_they_are(store, number, where) -> None:
+    with api_client(store["url"]) as client:
+        r = client.get(f"/billing/invoices/{number}.pdf", headers=auth("clerk-657"))
+        assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
+        assert where in r.json()["detail"] and r.json()["code"] == "not-found"
+        web = _signed_in(client, "clerk-657").get(f"/web/billing/invoices/{number}.pdf")
+        assert web.status_code == 404 and web.headers["content-type"].startswith("text/html")
+        assert where.replace("GET /billing/refunds", "/web/billing/payments").replace(
+            "GET /billing/", "/web/billing/") in web.text
+    # The reverse, as before: the debit-note route names the invoice's letter.
+    with api_client(store["url"]) as client:
+        r = client.get(f"/billing/debit-notes/{store['invoice']}.pdf", headers=auth("clerk-657"))
+        assert r.status_code == 404 and f"GET /billing/invoices/{store['invoice']}.pdf" in r.json()["detail"]

@@ -373,6 +373,19 @@ def test_invoice_page_lists_its_debit_notes_with_their_own_payment_id_and_letter
     assert f"Debetnota {note['number']}" in text and f"+71< {note['payment_id']} +81234567<" in text
 
 
+def test_the_invoice_letter_given_a_debit_note_number_is_a_404_naming_the_debit_note_route(clerk580, server) -> None:
+    number = server["ids"]["debit_note"]
+    response = clerk580.go(f"/web/billing/invoices/{number}.pdf")
+    assert response.status == 404 and response.headers["content-type"].startswith("text/html")
+    assert f"/web/billing/debit-notes/{number}.pdf" in clerk580.page.inner_text("#problem")
+    assert clerk580.page.get_attribute("#problem", "data-code") == "not-found"
+    r = server["api"].get(f"/billing/invoices/{number}.pdf", headers=auth("clerk-580"))
+    assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
+    assert f"GET /billing/debit-notes/{number}.pdf" in r.json()["detail"]
+    r = server["api"].get("/billing/invoices/580-R00001.pdf", headers=auth("clerk-580"))
+    assert r.status_code == 404 and "GET /billing/refunds?municipality=580" in r.json()["detail"]
+
+
 def test_a_clerk_refunds_credit_in_the_browser_and_a_refusal_stores_nothing(clerk580, server) -> None:
     ids = server["ids"]
     a1 = ids["citizens"][2]
