@@ -35,6 +35,15 @@ def parse_kr(text: str) -> int:
     return int(m["whole"].replace(".", "")) * 100 + int((m["part"] or "0").ljust(2, "0"))
 
 
+_ORE = re.compile(r"(-?[0-9]+) øre\b")
+
+
+def ore_as_kr(text: str) -> str:
+    """A domain message's amounts ('... (15000 øre)', as the API words them) in Danish kroner for a
+    person ('... (150,00 kr.)')."""
+    return _ORE.sub(lambda m: kr(int(m.group(1))), text)
+
+
 def number(value: int | float | None, decimals: int = 0) -> str:
     """Thousands with '.', decimals with ','."""
     if value is None:
@@ -83,4 +92,4 @@ def quantity(line: dict[str, Any]) -> str:
     return f"{q} stk."
 
 
-FILTERS = {"kr": kr, "number": number, "day": day, "instant": instant, "month": month, "quantity": quantity}
+FILTERS = {"kr": kr, "ore_as_kr": ore_as_kr, "number": number, "day": day, "instant": instant, "month": month, "quantity": quantity}

@@ -105,7 +105,8 @@ def test_a_refused_refund_shows_why_and_stores_nothing(store, fields, status, co
         problem = re.search(r'id="refund-problem" data-code="([^"]+)">([^<]+)', r.text)
         assert problem is not None and problem.group(1) == code, r.text[:800]
         if code == "refund-exceeds-credit":
-            assert "exceeds the credit on the account (15000 øre)" in problem.group(2)
+            # The domain's message, its amounts in Danish kroner for the clerk.
+            assert "a refund of 150,01 kr. on 2019-05-01 exceeds the credit on the account (150,00 kr.)" in problem.group(2)
         # The form keeps what was typed, with a fresh command id (nothing was stored under the old one).
         assert f'value="{fields["amount"]}"' in r.text and _form(r.text)["command_id"] != hidden["command_id"]
         assert _numbers(client) == []

@@ -395,13 +395,15 @@ def test_a_clerk_refunds_credit_in_the_browser_and_a_refusal_stores_nothing(cler
     page = clerk580.page
     clerk580.go(f"/web/billing/payments?municipality=580&citizen_id={a1}")
     assert page.locator("#refunds tbody tr td[colspan]").count() == 1  # none yet
+    # The over-payment paid the debit note too: that allocation links to the debit note's letter.
+    assert page.locator(f"#payments a[href='/web/billing/debit-notes/{ids['debit_note']}.pdf']").count() == 1
     # More than the credit: refused with the rule's message, nothing recorded.
     page.fill("#refund-amount", kr(credit + 1, unit=False))
     page.fill("#refund-reason", "overpaid 580-000001")
     with page.expect_navigation():
         page.click("#refund")
     assert page.get_attribute("#refund-problem", "data-code") == "refund-exceeds-credit"
-    assert "exceeds the credit" in page.inner_text("#refund-problem")
+    assert f"exceeds the credit on the account ({kr(credit)})" in page.inner_text("#refund-problem")
     assert api(server, "clerk-580", "/billing/refunds?municipality=580")["refunds"] == []
     clerk580.shot("billing-refund-refused")
     # Within the credit: numbered, shown, listed; the form kept the citizen and the reason.

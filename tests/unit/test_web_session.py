@@ -68,3 +68,8 @@ def test_typed_kroner_are_read_only_in_the_danish_spelling() -> None:
             assert "1.234,50" in str(e)
         else:
             raise AssertionError(f"{text!r} was read as kroner")
+
+
+def test_a_domain_messages_amounts_read_in_kroner() -> None:
+    assert fmt.ore_as_kr("a refund of 15001 øre exceeds the credit (15000 øre); 657-000001 is open") == (
+        "a refund of 150,01 kr. exceeds the credit (150,00 kr.); 657-000001 is open")
