@@ -226,6 +226,7 @@ def refund_credit(p: P, municipality: Annotated[str, Form(max_length=40)],
                   citizen_id: Annotated[str, Form(max_length=40)] = "", amount: Annotated[str, Form(max_length=24)] = "",
                   on: Annotated[str, Form(max_length=10)] = "", method: Annotated[str, Form(max_length=20)] = "",
                   reason: Annotated[str, Form(max_length=200)] = "", reference: Annotated[str, Form(max_length=64)] = "",
+                  shown_citizen: Annotated[str, Form(max_length=40)] = "",
                   csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
     """Pay credit on a citizen's account out to them: the API's refund_credit (POST /payments/refunds),
     run through the same command path as the runs' forms. A refusal (more than the account's credit,
@@ -239,6 +240,10 @@ def refund_credit(p: P, municipality: Annotated[str, Form(max_length=40)],
     if not p.principal.may_command("refund_credit"):
         raise refuse(p.svc, p.who, f"the role {p.who.role} may not give the command refund_credit", "command",
                      record=False)
+    # The page the form was on (its municipality, its citizen filter) is checked before anything
+    # runs, so the answer can always show that page again, whatever the command answers.
+    scope(p.svc, p.who, municipality, "billing:refunds")
+    shown = str(_uuid(shown_citizen, "shown_citizen") or "") or None
     form = {"citizen_id": citizen_id, "amount": amount, "date": on, "method": method, "reason": reason,
             "reference": reference}
     body_type = lookup("refund_credit").body
@@ -250,11 +255,11 @@ def refund_credit(p: P, municipality: Annotated[str, Form(max_length=40)],
     except ValueError as e:  # the amount as typed, or the body's schema (pydantic's ValidationError is one)
         detail = ("; ".join(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors()[:5])
                   if isinstance(e, ValidationError) else str(e))
-        return _payments_page(p, municipality, citizen_id or None, 400, form=form,
+        return _payments_page(p, municipality, shown, 400, form=form,
                               refusal={"code": "invalid-request", "message": detail})
     except LedgerError as e:  # refused by a rule (refund-exceeds-credit, ...): nothing was stored
         code, status, extra = from_ledger_error(e)
-        return _payments_page(p, municipality, citizen_id or None, status, form=form,
+        return _payments_page(p, municipality, shown, status, form=form,
                               refusal={"code": extra.get("rule", code), "message": e.message})
     answer = orjson.loads(response.body)
     if answer.get("position"):  # read your own write: the list below shows the new refund
@@ -262,7 +267,7 @@ def refund_credit(p: P, municipality: Annotated[str, Form(max_length=40)],
             wait_for(p.svc, answer["position"])
         except ApiProblem:
             pass  # the read models lag: the number above is the command's own answer all the same
-    return _payments_page(p, municipality, citizen_id or None, answer=answer, refunded=answer["result"],
+    return _payments_page(p, municipality, shown, answer=answer, refunded=answer["result"],
                           replayed=response.headers.get("Idempotent-Replayed") == "true",
                           refund_amount=body.model_dump()["amount"])
 

@@ -96,6 +96,8 @@ def test_a_clerk_refunds_credit_from_the_payments_page_and_sees_its_number(store
     ({"amount": "10", "on": "2999-01-01"}, 400, "invalid-request"),  # beyond the dates the API takes
     ({"amount": "10", "method": "giro"}, 400, "invalid-request"),
     ({"amount": "10", "reason": ""}, 400, "invalid-request"),
+    ({"amount": "10", "citizen_id": "nobody"}, 400, "invalid-request"),
+    ({"amount": "10", "citizen_id": "8d5b4c8e-0000-4000-8000-000000000000"}, 404, "not-found"),
 ])
 def test_a_refused_refund_shows_why_and_stores_nothing(store, fields, status, code) -> None:
     with api_client(store["url"]) as client:
@@ -126,6 +128,9 @@ def test_the_refund_form_needs_its_csrf_token_the_role_and_the_municipality(stor
         hidden = _form(_signed_in(client, "clerk-657").get("/web/billing/payments?municipality=657").text)
         r = _refund(client, {**hidden, "csrf": "forged"}, citizen_id=store["rich"], amount="10")
         assert r.status_code == 403 and "CSRF" in r.text
+        # A form claiming a page of another municipality is refused before the command runs.
+        r = _refund(client, {**hidden, "municipality": "580"}, citizen_id=store["rich"], amount="10")
+        assert r.status_code == 403 and "may not act in municipality 580" in r.text
         # An auditor reads the refunds but has no form, and a forged post of it is refused.
         auditor = _signed_in(client, "auditor-657").get("/web/billing/payments?municipality=657")
         assert auditor.status_code == 200 and 'id="refunds"' in auditor.text and 'id="refund-form"' not in auditor.text
