@@ -243,7 +243,8 @@ def refund_credit(p: P, municipality: Annotated[str, Form(max_length=40)],
     # The page the form was on (its municipality, its citizen filter) is checked before anything
     # runs, so the answer can always show that page again, whatever the command answers.
     scope(p.svc, p.who, municipality, "billing:refunds")
-    shown = str(_uuid(shown_citizen, "shown_citizen") or "") or None
+    filtered = _uuid(shown_citizen, "shown_citizen")
+    shown = str(filtered) if filtered else None
     form = {"citizen_id": citizen_id, "amount": amount, "date": on, "method": method, "reason": reason,
             "reference": reference}
     body_type = lookup("refund_credit").body
@@ -251,12 +252,13 @@ def refund_credit(p: P, municipality: Annotated[str, Form(max_length=40)],
     try:
         body = body_type.model_validate({"citizen_id": citizen_id, "amount": parse_kr(amount), "date": on,
                                          "method": method, "reason": reason, "reference": reference or None})
-        response = Runner(p.svc, p.who, "refund_credit", f"{p.who.user}:web-{command_id}", None)(body)
     except ValueError as e:  # the amount as typed, or the body's schema (pydantic's ValidationError is one)
         detail = ("; ".join(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors()[:5])
                   if isinstance(e, ValidationError) else str(e))
         return _payments_page(p, municipality, shown, 400, form=form,
                               refusal={"code": "invalid-request", "message": detail})
+    try:
+        response = Runner(p.svc, p.who, "refund_credit", f"{p.who.user}:web-{command_id}", None)(body)
     except LedgerError as e:  # refused by a rule (refund-exceeds-credit, ...): nothing was stored
         code, status, extra = from_ledger_error(e)
         return _payments_page(p, municipality, shown, status, form=form,

@@ -162,3 +162,9 @@ def test_the_invoice_letter_route_refuses_other_series_naming_where_they_are(sto
     with api_client(store["url"]) as client:
         r = client.get(f"/billing/debit-notes/{store['invoice']}.pdf", headers=auth("clerk-657"))
         assert r.status_code == 404 and f"GET /billing/invoices/{store['invoice']}.pdf" in r.json()["detail"]
+
+
+def test_the_refunds_address_sends_a_browser_to_the_payments_page(store) -> None:
+    with api_client(store["url"]) as client:
+        r = _signed_in(client, "clerk-657").get("/web/billing/refunds?municipality=657", follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/web/billing/payments?municipality=657"
