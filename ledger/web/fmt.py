@@ -92,4 +92,5 @@ def quantity(line: dict[str, Any]) -> str:
     return f"{q} stk."
 
 
-FILTERS = {"kr": kr, "ore_as_kr": ore_as_kr, "number": number, "day": day, "instant": instant, "month": month, "quantity": quantity}
+FILTERS = {"kr": kr, "ore_as_kr": ore_as_kr, "number": number, "day": day, "instant": instant, "month": month,
+           "quantity": quantity}

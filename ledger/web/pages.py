@@ -12,10 +12,10 @@ import uuid
 import zipfile
 from datetime import date, datetime, timezone
 from typing import Annotated, Any, cast
+from urllib.parse import quote
 from uuid import UUID
 
 import orjson
-from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, Query
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
