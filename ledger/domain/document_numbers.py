@@ -1,5 +1,5 @@
 """What a document number says: its municipality and its series (invoice 657-000001, credit note
-657-K00001, debit note 657-D00001; ledger/domain/invoice_series.py numbers them).
+657-K00001, debit note 657-D00001, refund 657-R00001; ledger/domain/invoice_series.py numbers them).
 
 A module of its own, free of the aggregates, so the read models and the CLI can read numbers
 without importing the event-sourced classes (which costs a command's start-up ~0.05 s).
@@ -8,9 +8,19 @@ without importing the event-sourced classes (which costs a command's start-up ~0
 from __future__ import annotations
 
 
+# The letter after the dash names the series; an invoice's number has none (657-000001).
+SERIES = {"K": "credit_note", "D": "debit_note", "R": "refund"}
+
+
+def series_of(number: str) -> str:
+    """The series a document number is of: "invoice", "credit_note", "debit_note" or "refund"
+    (a text of no series' form reads as "invoice": looking it up then finds nothing)."""
+    return SERIES.get(number.strip().partition("-")[2][:1], "invoice")
+
+
 def is_debit_note(number: str) -> bool:
     """Whether a document number is of the debit-note series (657-D00001), not an invoice's."""
-    return number.partition("-")[2].startswith("D")
+    return series_of(number) == "debit_note"
 
 
 def municipality_of(number: str) -> int | None:

@@ -26,6 +26,7 @@ from ledger.api.deps import Caller, refuse
 from ledger.api.policy import may_read
 from ledger.api.problems import BY_CODE, ApiProblem, from_ledger_error
 from ledger.api.services import Services
+from ledger.domain.document_numbers import series_of
 from ledger.domain.errors import LedgerError
 from ledger.domain.municipalities import municipality_name
 from ledger.web import fmt
@@ -39,6 +40,7 @@ PREFIX = "/web"
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.filters.update(fmt.FILTERS)
 templates.env.filters["municipality_name"] = lambda code: municipality_name(int(code)) if code else ""
+templates.env.filters["series"] = series_of  # which series a document number is of (its link)
 
 
 class SignInNeeded(Exception):

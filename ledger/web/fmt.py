@@ -6,8 +6,12 @@ so no rounding can creep in.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Any
+
+# Kroner as a Danish clerk types them: 1.234,50 or 1234,5 or 150 (a "kr." after is allowed).
+_KR = re.compile(r"^(?P<whole>[0-9]{1,3}(?:\.[0-9]{3})+|[0-9]+)(?:,(?P<part>[0-9]{1,2}))?$")
 
 
 def kr(ore: int | None, unit: bool = True) -> str:
@@ -18,6 +22,26 @@ def kr(ore: int | None, unit: bool = True) -> str:
     whole, part = divmod(abs(int(ore)), 100)
     text = f"{sign}{whole:,}".replace(",", ".") + f",{part:02d}"
     return f"{text} kr." if unit else text
+
+
+def parse_kr(text: str) -> int:
+    """'1.234,50 kr.' -> 123450 øre; the inverse of `kr` for amounts typed into a form. Only the
+    Danish spelling (decimal comma, thousands dot) is read, so 1.234 is 1 234 kroner, never 1,23;
+    anything else is a ValueError with a message a clerk can act on."""
+    given = text.strip().removesuffix("kr.").removesuffix("kr").strip()
+    m = _KR.match(given)
+    if m is None:
+        raise ValueError(f"the amount must be kroner as 1.234,50 (decimal comma, at most 2 decimals), got {text!r}")
+    return int(m["whole"].replace(".", "")) * 100 + int((m["part"] or "0").ljust(2, "0"))
+
+
+_ORE = re.compile(r"(-?[0-9]+) øre\b")
+
+
+def ore_as_kr(text: str) -> str:
+    """A domain message's amounts ('... (15000 øre)', as the API words them) in Danish kroner for a
+    person ('... (150,00 kr.)')."""
+    return _ORE.sub(lambda m: kr(int(m.group(1))), text)
 
 
 def number(value: int | float | None, decimals: int = 0) -> str:
@@ -68,4 +92,5 @@ def quantity(line: dict[str, Any]) -> str:
     return f"{q} stk."
 
 
-FILTERS = {"kr": kr, "number": number, "day": day, "instant": instant, "month": month, "quantity": quantity}
+FILTERS = {"kr": kr, "ore_as_kr": ore_as_kr, "number": number, "day": day, "instant": instant, "month": month,
+           "quantity": quantity}

@@ -53,6 +53,13 @@ DA: dict[str, str] = {
     "Late-cancellation fees of the month are billed with them.": "Månedens gebyrer for sen afbestilling faktureres med.",
     "At most 3 reminders per invoice, at least 10 days apart (the run applies the rules).":
         "Højst 3 rykkere pr. faktura med mindst 10 dages mellemrum (kørslen anvender reglerne).", "Position": "Position", "Workplace": "Arbejdsplads",
+    "Debit notes": "Debetnotaer", "Letter": "Brev", "Debit note letter (PDF)": "Debetnotabrev (PDF)",
+    "Refunded": "Tilbagebetalt", "Refunds": "Tilbagebetalinger", "Refund": "Tilbagebetal",
+    "Refund credit": "Tilbagebetal tilgodehavende", "Refund recorded": "Tilbagebetaling registreret",
+    "Amount (kr.)": "Beløb (kr.)", "Reason": "Begrundelse",
+    "Pays credit on the citizen's account out to them, under the next refund number; never more than the account holds.":
+        "Udbetaler borgerens tilgodehavende under næste tilbagebetalingsnummer; aldrig mere end kontoen rummer.",
+    "nemkonto": "NemKonto", "bank_transfer": "Bankoverførsel", "card": "Kort", "cash": "Kontant",
 }
 
 

@@ -12,6 +12,7 @@ import uuid
 import zipfile
 from datetime import date, datetime, timezone
 from typing import Annotated, Any, cast
+from urllib.parse import quote
 from uuid import UUID
 
 import orjson
@@ -19,14 +20,15 @@ from fastapi import APIRouter, Depends, Form, Query
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
-from ledger.api.deps import refuse
-from ledger.api.problems import ApiProblem
+from ledger.api.deps import refuse, wait_for
+from ledger.api.problems import ApiProblem, from_ledger_error
 from ledger.api.reads import history, logged_read, scope
-from ledger.domain.errors import InvalidInput, NotFound
-from ledger.domain.document_numbers import is_debit_note, municipality_of
-from ledger.domain.values import MONTH_PATTERN, plausible_date
+from ledger.domain.errors import InvalidInput, LedgerError, NotFound
+from ledger.domain.document_numbers import municipality_of, series_of
+from ledger.domain.values import MONTH_PATTERN, REFUND_METHODS, plausible_date
 from ledger.projections import billing_queries as bq
 from ledger.web.app import Page, check_csrf, page
+from ledger.web.fmt import parse_kr
 
 router = APIRouter()
 P = Annotated[Page, Depends(page)]
@@ -80,17 +82,17 @@ def invoices(p: P, municipality: Muni = None, month: Month = None, citizen_id: s
 
 
 def _invoice(svc: Any, who: Any, number: str, what: str, fallback: str | None = None,
-             debit_notes: bool = False) -> dict[str, Any]:
+             debit_note: bool = False) -> dict[str, Any]:
     # Invoice numbers start with the municipality code (657-000001), as the API reads them.
     named = municipality_of(number)
     m = str(named) if named is not None else fallback
 
     def one(code: int) -> dict[str, Any]:
         # A debit note (657-D00001) is owed like an invoice, on its own due date: its own letter.
-        debit = debit_notes and is_debit_note(number)
-        found = bq.debit_note(svc.ledger.db, code, number) if debit else bq.invoice(svc.ledger.db, code, number)
+        found = bq.debit_note(svc.ledger.db, code, number) if debit_note else bq.invoice(svc.ledger.db, code, number)
         if found is None:
-            raise NotFound(f"municipality {code} has no {'debit note' if debit else 'invoice'} {number}", field="number")
+            raise NotFound(f"municipality {code} has no {'debit note' if debit_note else 'invoice'} {number}",
+                           field="number")
         return found
 
     return logged_read(svc, who, what, m, None, one)
@@ -100,31 +102,57 @@ def _invoice(svc: Any, who: Any, number: str, what: str, fallback: str | None = 
 def invoice_pdf(p: P, number: str) -> Response:
     p.require("billing")
     p.require("identity")  # the letter names the citizen
-    return letter_response(p.svc, p.who, number, p.municipality(None))
+    return letter_response(p.svc, p.who, number, p.municipality(None), web=True)
 
 
 @router.get("/billing/debit-notes/{number}.pdf")
 def debit_note_pdf(p: P, number: str) -> Response:
     p.require("billing")
     p.require("identity")
-    return letter_response(p.svc, p.who, number, p.municipality(None), debit_note=True)
+    return letter_response(p.svc, p.who, number, p.municipality(None), debit_note=True, web=True)
+
+
+# Where each series' documents are served (the workplace's routes are the API's under /web): a
+# letter for invoices and debit notes; a credit note or a refund has none (ADR 0011, ADR 0029).
+SERVED = {"invoice": ("an invoice", "its letter is {get}{root}/billing/invoices/{number}.pdf"),
+          "debit_note": ("a debit note", "its letter is {get}{root}/billing/debit-notes/{number}.pdf"),
+          "credit_note": ("a credit note", "it has no letter of its own; the invoice it credits lists it"),
+          "refund": ("a refund of credit", "it has no letter; {get}{refunds} lists it")}
+
+
+def letter_of(number: str, debit_note: bool, web: bool) -> None:
+    """The one check of which letter route serves a number (both API routes and their web twins
+    call it before reading anything): a number not of the series the route serves (the invoice
+    route given a debit-note, credit-note or refund number, or the reverse) is refused with a 404
+    that names where that document is served, so no route sends one document as another's letter."""
+    asked = "debit_note" if debit_note else "invoice"
+    kind = series_of(number)
+    if kind == asked:
+        return
+    what, where = SERVED[kind]
+    code = municipality_of(number)
+    refunds = (f"{'/web/billing/payments' if web else '/billing/refunds'}"
+               + (f"?municipality={code}" if code is not None else ""))
+    root, get = ("/web", "") if web else ("", "GET ")
+    raise NotFound(f"{number} is {what}, not {SERVED[asked][0]}: "
+                   + where.format(get=get, root=root, number=number, refunds=refunds), field="number")
 
 
 def letter_response(svc: Any, who: Any, number: str, fallback: str | None = None,
-                    debit_note: bool = False) -> Response:
+                    debit_note: bool = False, web: bool = False) -> Response:
     """The letter of an invoice or a debit note, after the billing read and an identity read are
     logged (shared with the API routes GET /billing/invoices/{number}.pdf and
-    GET /billing/debit-notes/{number}.pdf). `debit_note`: the caller asked for a debit note, so
-    any other number is refused."""
+    GET /billing/debit-notes/{number}.pdf). `debit_note`: the caller asked for a debit note's
+    letter, else an invoice's; a number of another series is refused by `letter_of`. `web`: the
+    refusal names the workplace's routes rather than the API's."""
     from ledger.web.letter import render
 
-    if debit_note and not is_debit_note(number):
-        raise NotFound(f"{number} is not a debit note number (like 657-D00001)", field="number")
-    inv = _invoice(svc, who, number, "billing:letter", fallback, debit_notes=True)
+    letter_of(number, debit_note, web)
+    inv = _invoice(svc, who, number, "billing:letter", fallback, debit_note=debit_note)
     person = svc.ledger.repository.get(UUID(inv["citizen_id"]))
     identity = None if person.erased else svc.ledger.identity.get(inv["citizen_id"])
     svc.access.record(who.access("identity", inv["citizen_id"], inv["municipality"]))
-    kind = "debetnota" if is_debit_note(number) else "faktura"
+    kind = "debetnota" if debit_note else "faktura"
     return Response(render(inv, identity, person.erased), media_type="application/pdf", headers={
         "Content-Disposition": f'inline; filename="{kind}-{number}.pdf"', "Cache-Control": "no-store"})
 
@@ -161,11 +189,89 @@ def accounts(p: P, municipality: Muni = None, citizen_id: str | None = None, as_
 @router.get("/billing/payments")
 def payments(p: P, municipality: Muni = None, citizen_id: str | None = None) -> Response:
     p.require("billing")
+    return _payments_page(p, municipality, citizen_id)
+
+
+def _payments_page(p: Page, municipality: str | None, citizen_id: str | None, status: int = 200,
+                   **context: Any) -> Response:
+    """Payments and refunds of a municipality (or one citizen), and the refund form for those who
+    may give refund_credit; each list is read and logged as the API's route reads it."""
     cid = _uuid(citizen_id, "citizen_id")
     got = logged_read(p.svc, p.who, "billing:payments", p.municipality(municipality), cid, lambda code: {
         "municipality": code, "payments": bq.payments(p.db, code, str(cid) if cid else None)})
-    return p.render("payments.html", municipality=got["municipality"], citizen_id=citizen_id or "",
-                    payments=got["payments"], total=sum(x["amount"] for x in got["payments"] if not x["reversed"]))
+    code = str(got["municipality"])
+    refunds = logged_read(p.svc, p.who, "billing:refunds", code, cid, lambda c: {
+        "refunds": bq.refunds(p.db, c, str(cid) if cid else None)})["refunds"]
+    context.setdefault("form", {"citizen_id": citizen_id or "", "date": date.today().isoformat(),
+                                "method": "nemkonto"})
+    return p.render("payments.html", status, municipality=got["municipality"], citizen_id=citizen_id or "",
+                    payments=got["payments"], total=sum(x["amount"] for x in got["payments"] if not x["reversed"]),
+                    refunds=refunds, refunds_total=sum(r["amount"] for r in refunds),
+                    may_refund=p.principal.may_command("refund_credit"), command_id=str(uuid.uuid4()),
+                    methods=REFUND_METHODS, **context)
+
+
+@router.get("/billing/refunds")
+def refunds(p: P, municipality: Muni = None) -> Response:
+    """The refunds are listed on the payments page (the language switch after the form comes back here)."""
+    from starlette.responses import RedirectResponse
+
+    target = "/web/billing/payments" + (f"?municipality={quote(municipality, safe='')}" if municipality else "")
+    return RedirectResponse(target, status_code=303)
+
+
+@router.post("/billing/refunds")
+def refund_credit(p: P, municipality: Annotated[str, Form(max_length=40)],
+                  command_id: Annotated[str, Form(pattern=r"^[0-9a-f\-]{36}$")],
+                  citizen_id: Annotated[str, Form(max_length=40)] = "", amount: Annotated[str, Form(max_length=24)] = "",
+                  on: Annotated[str, Form(max_length=10)] = "", method: Annotated[str, Form(max_length=20)] = "",
+                  reason: Annotated[str, Form(max_length=200)] = "", reference: Annotated[str, Form(max_length=64)] = "",
+                  shown_citizen: Annotated[str, Form(max_length=40)] = "",
+                  csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+    """Pay credit on a citizen's account out to them: the API's refund_credit (POST /payments/refunds),
+    run through the same command path as the runs' forms. A refusal (more than the account's credit,
+    a date out of order, a bad amount) stores nothing and shows the form again with its message;
+    the form's command id makes a second submit of the same form a replay, not a second refund."""
+    from ledger.api.commanding import Runner
+    from ledger.application.commands import lookup
+
+    check_csrf(p, csrf)
+    p.require("billing")
+    if not p.principal.may_command("refund_credit"):
+        raise refuse(p.svc, p.who, f"the role {p.who.role} may not give the command refund_credit", "command",
+                     record=False)
+    # The page the form was on (its municipality, its citizen filter) is checked before anything
+    # runs, so the answer can always show that page again, whatever the command answers.
+    scope(p.svc, p.who, municipality, "billing:refunds")
+    filtered = _uuid(shown_citizen, "shown_citizen")
+    shown = str(filtered) if filtered else None
+    form = {"citizen_id": citizen_id, "amount": amount, "date": on, "method": method, "reason": reason,
+            "reference": reference}
+    body_type = lookup("refund_credit").body
+    assert body_type is not None  # refund_credit takes everything from its body
+    try:
+        body = body_type.model_validate({"citizen_id": citizen_id, "amount": parse_kr(amount), "date": on,
+                                         "method": method, "reason": reason, "reference": reference or None})
+    except ValueError as e:  # the amount as typed, or the body's schema (pydantic's ValidationError is one)
+        detail = ("; ".join(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors()[:5])
+                  if isinstance(e, ValidationError) else str(e))
+        return _payments_page(p, municipality, shown, 400, form=form,
+                              refusal={"code": "invalid-request", "message": detail})
+    try:
+        response = Runner(p.svc, p.who, "refund_credit", f"{p.who.user}:web-{command_id}", None)(body)
+    except LedgerError as e:  # refused by a rule (refund-exceeds-credit, ...): nothing was stored
+        code, status, extra = from_ledger_error(e)
+        return _payments_page(p, municipality, shown, status, form=form,
+                              refusal={"code": extra.get("rule", code), "message": e.message})
+    answer = orjson.loads(response.body)
+    if answer.get("position"):  # read your own write: the list below shows the new refund
+        try:
+            wait_for(p.svc, answer["position"])
+        except ApiProblem:
+            pass  # the read models lag: the number above is the command's own answer all the same
+    return _payments_page(p, municipality, shown, answer=answer, refunded=answer["result"],
+                          replayed=response.headers.get("Idempotent-Replayed") == "true",
+                          refund_amount=body.model_dump()["amount"])
 
 
 @router.get("/billing/runs")

@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,9 @@ import pytest
 
 from tests.helpers.api import auth, token_of
 from ledger.domain import fi_payment
-from ledger.web.fmt import kr, number
+from ledger.web.fmt import day, kr, number
 from tests.helpers import billing_factories as bf
+from tests.helpers.costs import at_cost
 
 CHROMIUM = os.environ.get("LEDGER_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -65,6 +67,17 @@ def _store(url: str) -> dict[str, Any]:
         may = bf.order(ledger, h1, "extra-cleaning", "2019-05-06", minutes=60)
         bf.deliver(ledger, may, "2019-05-06", 60)
         ids["may_delivery"] = may
+        # Aabenraa: a price correction re-rates March, billed as debit note 580-D00001 on 580-000001
+        # (its own payment id and letter); then the citizen over-pays, leaving credit to refund.
+        a1 = ids["citizens"][2]
+        bf.run(ledger, "correct_price_version", {
+            "municipality": bf.AABENRAA, "offer_id": "extra-cleaning", "effective": "2018-06-01", "vat_class": "exempt",
+            "prices": bf.prices(30_000), "cost_basis": at_cost(bf.prices(30_000)), "reason": "the wage basis was last year's"},
+            role="catalogue_manager")
+        (debit,) = bf.invoice_run(ledger, bf.AABENRAA, "2019-05", run_date="2019-06-01")["debit_notes"]
+        ids["debit_note"], ids["debited_invoice"] = debit["number"], debit["invoice_number"]
+        bf.pay(ledger, a1, 60_000, "2019-06-05")
+        ids["head"] = ledger.head_position()
         return ids
     finally:
         ledger.close()
@@ -317,6 +330,120 @@ def test_the_finance_export_downloads(clerk, server) -> None:
     assert r.status == 200 and r.headers["content-type"].startswith("text/csv")
     assert r.text() == server["api"].get("/billing/export.csv?municipality=657&month=2019-03",
                                          headers=auth("clerk-657")).text
+
+
+# -- debit notes, refunds (Aabenraa: a re-rated March and a citizen with credit) -----------------------
+
+@pytest.fixture(scope="module")
+def clerk580(browser: Any, server: dict[str, Any]) -> Iterator[Session]:
+    s = Session(browser, server, "clerk-580")
+    yield s
+    s.close()
+
+
+def _pdf_text(body: bytes) -> str:
+    import io
+
+    from pypdf import PdfReader
+
+    return "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(body)).pages)
+
+
+def test_invoice_page_lists_its_debit_notes_with_their_own_payment_id_and_letter(clerk580, server) -> None:
+    ids = server["ids"]
+    answer = api(server, "clerk-580", f"/billing/invoices/{ids['debited_invoice']}?min_position={ids['head']}")["invoice"]
+    (note,) = answer["debit_notes"]
+    assert note["number"] == ids["debit_note"]
+    clerk580.go(f"/web/billing/invoices/{ids['debited_invoice']}")
+    row = clerk580.page.locator(f"#debit-notes tr[data-number='{note['number']}']")
+    cells = [t.strip() for t in row.locator("td").all_inner_texts()]
+    assert cells[:4] == [note["number"], note["payment_id"], day(note["issued_on"]), day(note["due_on"])]
+    assert row.locator("td.gross").inner_text() == kr(note["gross"]) and kr(note["gross"]).endswith(" kr.")
+    assert note["payment_id"] == fi_payment.payment_id(note["number"]) != answer["payment_id"]  # its own +71 id
+    # Its credit notes are listed too, as the API has them.
+    assert _cells(clerk580.page, "#credit-notes tbody tr td:first-child") == [
+        c["number"] for c in answer["credit_notes"]] != []
+    clerk580.shot("billing-invoice-debit-notes")
+    # The row's letter link opens the debit note's own letter with its own slip.
+    href = row.locator("a.letter").get_attribute("href")
+    assert href == f"/web/billing/debit-notes/{note['number']}.pdf"
+    pdf = clerk580.page.request.get(clerk580.base + href)
+    assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf"
+    text = _pdf_text(pdf.body())
+    assert f"Debetnota {note['number']}" in text and f"+71< {note['payment_id']} +81234567<" in text
+
+
+def test_the_invoice_letter_given_a_debit_note_number_is_a_404_naming_the_debit_note_route(clerk580, server) -> None:
+    number = server["ids"]["debit_note"]
+    response = clerk580.go(f"/web/billing/invoices/{number}.pdf")
+    assert response.status == 404 and response.headers["content-type"].startswith("text/html")
+    assert f"/web/billing/debit-notes/{number}.pdf" in clerk580.page.inner_text("#problem")
+    assert clerk580.page.get_attribute("#problem", "data-code") == "not-found"
+    r = server["api"].get(f"/billing/invoices/{number}.pdf", headers=auth("clerk-580"))
+    assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
+    assert f"GET /billing/debit-notes/{number}.pdf" in r.json()["detail"]
+    r = server["api"].get("/billing/invoices/580-R00001.pdf", headers=auth("clerk-580"))
+    assert r.status_code == 404 and "GET /billing/refunds?municipality=580" in r.json()["detail"]
+
+
+def test_a_clerk_refunds_credit_in_the_browser_and_a_refusal_stores_nothing(clerk580, server) -> None:
+    ids = server["ids"]
+    a1 = ids["citizens"][2]
+    (before,) = api(server, "clerk-580", f"/billing/balances?municipality=580&min_position={ids['head']}")["balances"]
+    credit = before["credit"]
+    assert credit > 0 and before["refunded"] == 0
+    page = clerk580.page
+    clerk580.go(f"/web/billing/payments?municipality=580&citizen_id={a1}")
+    assert page.locator("#refunds tbody tr td[colspan]").count() == 1  # none yet
+    # The over-payment paid the debit note too: that allocation links to the debit note's letter.
+    assert page.locator(f"#payments a[href='/web/billing/debit-notes/{ids['debit_note']}.pdf']").count() == 1
+    # More than the credit: refused with the rule's message, nothing recorded.
+    page.fill("#refund-amount", kr(credit + 1, unit=False))
+    page.fill("#refund-reason", "overpaid 580-000001")
+    with page.expect_navigation():
+        page.click("#refund")
+    assert page.get_attribute("#refund-problem", "data-code") == "refund-exceeds-credit"
+    assert f"exceeds the credit on the account ({kr(credit)})" in page.inner_text("#refund-problem")
+    assert api(server, "clerk-580", "/billing/refunds?municipality=580")["refunds"] == []
+    clerk580.shot("billing-refund-refused")
+    # Within the credit: numbered, shown, listed; the form kept the citizen and the reason.
+    amount = credit - 2_550
+    page.fill("#refund-amount", kr(amount, unit=False))
+    page.fill("#refund-reference", "bank-580-1")
+    with page.expect_navigation():
+        page.click("#refund")
+    assert page.inner_text("#refund-number") == "580-R00001"
+    row = page.locator("#refunds tr[data-number='580-R00001']")
+    assert [t.strip() for t in row.locator("td").all_inner_texts()] == [
+        "580-R00001", day(date.today()), a1[:8], "NemKonto", "bank-580-1",
+        "overpaid 580-000001", kr(amount)]
+    clerk580.shot("billing-refunds")
+    (refund,) = api(server, "clerk-580", "/billing/refunds?municipality=580")["refunds"]
+    assert (refund["number"], refund["citizen_id"], refund["amount"]) == ("580-R00001", a1, amount)
+    (after,) = api(server, "clerk-580", "/billing/balances?municipality=580")["balances"]
+    assert (after["refunded"], after["credit"]) == (amount, credit - amount)
+
+
+def test_the_accounts_page_shows_the_refunded_column_as_the_apis_balances(clerk580, server) -> None:
+    clerk580.go("/web/billing/accounts?municipality=580")
+    balances = api(server, "clerk-580", f"/billing/balances?municipality=580&min_position={server['ids']['head']}")[
+        "balances"]
+    headers = _cells(clerk580.page, "#balances thead th")
+    column = headers.index("Tilbagebetalt") + 1  # Danish by default, like the other columns
+    assert headers[column - 2:column + 1] == ["Betalt", "Tilbagebetalt", "Skyldig"]
+    assert _cells(clerk580.page, f"#balances tbody td:nth-child({column})") == [kr(b["refunded"]) for b in balances]
+    assert any(b["refunded"] for b in balances)  # the refund above
+    assert _cells(clerk580.page, "#balances td.balance") == [kr(b["balance"]) for b in balances]
+    clerk580.shot("billing-accounts-refunded")
+
+
+def test_an_auditor_sees_the_refunds_but_no_refund_form(browser, server) -> None:
+    s = Session(browser, server, "auditor-all")
+    try:
+        assert s.go("/web/billing/payments?municipality=580").status == 200
+        assert s.page.locator("#refunds").count() == 1 and s.page.locator("#refund-form").count() == 0
+    finally:
+        s.close()
 
 
 # -- auditor ---------------------------------------------------------------------------------------

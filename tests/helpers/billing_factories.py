@@ -180,6 +180,19 @@ def caught_up(ledger: Ledger) -> Any:
     return ledger.db
 
 
+def refundable(ledger: Ledger, citizen_id: str, on: str) -> int | None:
+    """What the Account aggregate would let a refund dated `on` pay out (None: no account yet)."""
+    from eventsourcing.application import AggregateNotFoundError
+
+    from ledger.domain.account import account_id
+
+    try:
+        account = ledger.repository.get(account_id(citizen_id))
+    except AggregateNotFoundError:  # the citizen was never billed nor paid: refund_credit finds no account
+        return None
+    return int(account.refundable(date.fromisoformat(on)))
+
+
 def account_state(ledger: Ledger, citizen_id: str) -> Any:
     """What the Account aggregate itself says (allocation.AccountState), for comparison."""
     from ledger.domain.account import account_id

@@ -85,3 +85,11 @@ def test_allocation_follows_a_debit_notes_payment_id() -> None:
     state = allocate(money)
     assert state.allocations == [("p1", "657-D00001", 1_000)]
     assert state.owed == {"657-000001": 10_000, "657-D00001": 0}
+
+
+def test_a_document_number_names_its_series() -> None:
+    from ledger.domain.document_numbers import is_debit_note, series_of
+
+    assert [series_of(n) for n in ("657-000001", "657-K00001", "657-D00001", "657-R00001", "nonsense", "")] == [
+        "invoice", "credit_note", "debit_note", "refund", "invoice", "invoice"]
+    assert is_debit_note("580-D00012") and not is_debit_note("580-000012") and not is_debit_note("580-R00001")

@@ -51,3 +51,25 @@ def test_kroner_text_is_exact(ore: int) -> None:
     text = fmt.kr(ore, unit=False)
     back = int(text.replace(".", "").replace(",", "").replace("-", ""))
     assert (-back if text.startswith("-") else back) == ore
+
+
+@given(st.integers(min_value=0, max_value=10**12))
+def test_typed_kroner_read_back_to_the_ore_they_show(ore: int) -> None:
+    assert fmt.parse_kr(fmt.kr(ore)) == fmt.parse_kr(fmt.kr(ore, unit=False)) == ore
+    assert fmt.parse_kr(fmt.kr(ore, unit=False).replace(".", "")) == ore  # without thousands dots
+
+
+def test_typed_kroner_are_read_only_in_the_danish_spelling() -> None:
+    assert fmt.parse_kr("150") == 15_000 and fmt.parse_kr("150,5") == 15_050 and fmt.parse_kr(" 1.234,50 kr.") == 123_450
+    for text in ("1,234", "1.23", "12.34,00", "-5", "1,5,0", "", "kr.", "١٢٣", "1e3", "150.00"):
+        try:
+            fmt.parse_kr(text)
+        except ValueError as e:
+            assert "1.234,50" in str(e)
+        else:
+            raise AssertionError(f"{text!r} was read as kroner")
+
+
+def test_a_domain_messages_amounts_read_in_kroner() -> None:
+    assert fmt.ore_as_kr("a refund of 15001 øre exceeds the credit (15000 øre); 657-000001 is open") == (
+        "a refund of 150,01 kr. exceeds the credit (150,00 kr.); 657-000001 is open")
