@@ -39,6 +39,9 @@ class ScratchEngine(Engine):
     `first_difference`), and building them was a large share of a national verify's database work."""
 
     copy_indexes = False
+    # Nor write-ahead log on PostgreSQL: a copy is dropped again whatever happens, so writing
+    # every row twice (table and WAL) bought nothing.
+    unlogged_copies = True
 
     def ensure_tables(self) -> None:  # the live tables are read, never created, by the replay tool
         return None

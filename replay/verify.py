@@ -199,7 +199,10 @@ def _verify_in_processes(store: Store, expect: list[Claim], projections: list[An
     # scratch tables the workers were building.
     suffix = scratch_suffix("verify")
     context = multiprocessing.get_context("spawn")  # no fork: this process holds database pools
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+    # One task and the process exits: the chain is checked in the first ~10 % of a national
+    # verify, and a pool's idle worker would otherwise keep its ~85 MiB through the fold, whose
+    # workers peak late (round 8: 1,037 MiB summed at the peak, 85 of them this idle process).
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=context, max_tasks_per_child=1)
     try:
         chain = pool.submit(_chain_task, store.db.url, expect)
         with bar("projections") as progress:

@@ -490,6 +490,10 @@ class Engine:
     # Whether a rebuild with swap=False gives its `<table><suffix>` copies their secondary
     # indexes: an "as known at" read queries the copies as it would the live tables.
     copy_indexes: ClassVar[bool] = True
+    # Whether a rebuild's `<table><suffix>` copies are UNLOGGED on PostgreSQL. Not for copies
+    # that are swapped in: an unlogged table is emptied after a crash. A verify's copies
+    # (replay.projections.ScratchEngine) are only compared and dropped.
+    unlogged_copies: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -720,7 +724,8 @@ class Engine:
             for table, physical in self._tables(projections, suffix):
                 cur.execute(f"DROP TABLE IF EXISTS {self._dialect(table, physical).q}")
                 # Primary key only: secondary indexes are cheaper to build once at the end.
-                cur.execute(self._dialect(table, physical).create_table())
+                cur.execute(self._dialect(table, physical).create_table(
+                    unlogged=self.db.is_postgres and self.unlogged_copies))
 
     def _finish(self, conn: Any, projections: list[Projection], suffix: str, swap: bool,
                 positions: dict[str, int]) -> None:

@@ -117,12 +117,15 @@ class Dialect:
     def index_name(self, cols: tuple[str, ...]) -> str:
         return ident(f"ix_{self.physical}__{'_'.join(cols)}")
 
-    def create_table(self) -> str:
+    def create_table(self, unlogged: bool = False) -> str:
+        """CREATE TABLE with the primary key; `unlogged` (PostgreSQL only): a scratch copy that
+        is dropped again and never read after a crash, so its rows need no write-ahead log."""
         defs = []
         for c, kind in self.table.columns.items():
             null = " NOT NULL" if c in self.table.primary_key else ""
             defs.append(f'"{c}" {kind}{null}')
-        return f"CREATE TABLE {self.q} ({', '.join(defs)}, CONSTRAINT {self.pk_name()} PRIMARY KEY ({self.pk_list}))"
+        kind = "UNLOGGED TABLE" if unlogged else "TABLE"
+        return f"CREATE {kind} {self.q} ({', '.join(defs)}, CONSTRAINT {self.pk_name()} PRIMARY KEY ({self.pk_list}))"
 
     def create_indexes(self) -> list[str]:
         statements = []
