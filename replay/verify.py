@@ -18,9 +18,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -187,6 +187,62 @@ def _chain_task(url: str, expect: list[Claim]) -> tuple[ChainCheck, list[Step]]:
         store.close()
 
 
+def _chain_child(url: str, expect: list[Claim], out: Any) -> None:
+    """The chain check in a process of its own: sends ("ok", result) or ("error", exception)
+    and exits, so its memory is given back as soon as the chain is checked."""
+    try:
+        result: tuple[str, Any] = ("ok", _chain_task(url, expect))
+    except BaseException as e:  # reported in the parent, as a pool would have raised it there
+        result = ("error", e)
+    try:
+        out.send(result)
+    except Exception as e:  # an exception that does not pickle: its text at least
+        out.send(("error", RuntimeError(f"{type(result[1]).__name__}: {result[1]} ({e})")))
+    finally:
+        out.close()
+
+
+class _ChainProcess:
+    """The chain check's process, its answer read by a thread of this process as soon as it is
+    sent: the child then exits at once (an answer larger than the pipe's buffer would otherwise
+    keep it waiting for this process to read), instead of idling through the fold as a pool's
+    worker did (round 8: ~85 of the 1,037 MiB summed at a national verify's peak; a pool with
+    max_tasks_per_child=1 starts a fresh worker in its place)."""
+
+    def __init__(self, context: Any, url: str, expect: list[Claim]) -> None:
+        receive, send = context.Pipe(duplex=False)
+        self._answer: list[tuple[str, Any]] = []
+        self._process = context.Process(target=_chain_child, args=(url, expect, send), daemon=True)
+        self._process.start()
+        send.close()  # the child's end: this process only reads
+
+        def read() -> None:
+            try:
+                self._answer.append(receive.recv())
+            except EOFError:  # the child died without answering (killed)
+                self._answer.append(("error", RuntimeError("the chain check's process ended without an answer")))
+            except Exception as e:  # an answer that does not unpickle here
+                self._answer.append(("error", RuntimeError(f"the chain check's answer could not be read: {e!r}")))
+            finally:
+                receive.close()
+
+        self._reader = threading.Thread(target=read, name="chain-answer", daemon=True)
+        self._reader.start()
+
+    def result(self) -> tuple[ChainCheck, list[Step]]:
+        self._reader.join()
+        self._process.join()
+        kind, value = self._answer[0]
+        if kind == "error":
+            raise value
+        return value  # type: ignore[no-any-return]
+
+    def terminate(self) -> None:
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join()
+
+
 def _verify_in_processes(store: Store, expect: list[Claim], projections: list[Any], bar: StepBar,
                          jobs: int) -> VerifyReport:
     """The chain check in a process of its own while this one runs the projections' rebuild: one
@@ -199,24 +255,17 @@ def _verify_in_processes(store: Store, expect: list[Claim], projections: list[An
     # scratch tables the workers were building.
     suffix = scratch_suffix("verify")
     context = multiprocessing.get_context("spawn")  # no fork: this process holds database pools
-    # One task and the process exits: the chain is checked in the first ~10 % of a national
-    # verify, and a pool's idle worker would otherwise keep its ~85 MiB through the fold, whose
-    # workers peak late (round 8: 1,037 MiB summed at the peak, 85 of them this idle process).
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=context, max_tasks_per_child=1)
+    chain = _ChainProcess(context, store.db.url, expect)
     try:
-        chain = pool.submit(_chain_task, store.db.url, expect)
         with bar("projections") as progress:
             comparison = _compare_reporting(store.db, projections, progress, suffix=suffix, jobs=jobs)
         with bar("chain") as progress:
             check, steps = chain.result()
             progress(1, 1)
     except BaseException:
-        for process in list(getattr(pool, "_processes", {}).values()):
-            process.terminate()
-        pool.shutdown(wait=True, cancel_futures=True)
+        chain.terminate()
         ScratchEngine(store.db, projections).drop_suffix(suffix)  # the rebuild's workers die with us
         raise
-    pool.shutdown(wait=True)
     report = VerifyReport(store.describe(), check,
                           [*steps, Step("projections", comparison.seconds, comparison.events)], comparison)
     report.notes.append(f"the chain was checked in a process of its own while the projections were rebuilt "

@@ -304,3 +304,48 @@ def test_a_cell_of_another_type_is_a_difference_not_a_crash(store: Any) -> None:
     result = verify(url)
     assert result.exit_code == 1
     assert "table billing_invoices differs from its rebuild" in result.output
+
+
+def test_the_chain_checked_in_its_own_process_reports_what_the_one_process_verify_does(store: Any) -> None:
+    """From 100,000 positions on, verify checks the chain in a process of its own while the fold
+    runs (replay/verify.py `_ChainProcess`); here forced on the small store: the report is the
+    same as the one-process verify's, clean and with a byte changed in a state."""
+    import replay.verify as rv
+    from replay.store import open_store
+
+    url, db = store
+
+    def both() -> list[tuple[bool, list[str], list[tuple[str, int]]]]:
+        out = []
+        for jobs in (1, 2):
+            s = open_store(url)
+            try:
+                report = rv.verify_store(s, [], all_projections(), jobs=jobs)
+            finally:
+                s.close()
+            out.append((report.ok, [str(p) for p in report.check.problems],
+                        [(r.name, r.status) for r in report.comparison.results]))
+        return out
+
+    clean = both()
+    assert clean[0] == clean[1] and clean[0][0]
+    position = position_of(db, "GrantAwarded")
+    nid, state = event_at(db, position)
+    set_state(db, nid, state.replace(b'"section"', b'"sectioN"', 1))
+    tampered = both()
+    assert tampered[0][:2] == tampered[1][:2] and not tampered[0][0]
+    assert tampered[0][1], "the altered state is a chain problem"
+
+
+def test_a_chain_process_that_fails_is_reported_in_the_parent(store: Any) -> None:
+    """The child's exception is raised in the parent, as the pool it replaced raised it."""
+    import multiprocessing
+
+    import replay.verify as rv
+    from replay.errors import UsageError
+
+    url, _ = store
+    chain = rv._ChainProcess(multiprocessing.get_context("spawn"), "sqlite:////nonexistent/dir/x.db"
+                             if url.startswith("sqlite") else url + "_missing_schema", [])
+    with pytest.raises(UsageError, match=r"no database file|holds no ledger event log"):
+        chain.result()
