@@ -13,6 +13,7 @@ batch.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -21,6 +22,7 @@ import orjson
 from eventsourcing.persistence import ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from ledger.identity.store import write_staged
@@ -103,6 +105,9 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         schema = Identifier(self.datastore.schema)
         self.chain_table = SQL("{}.{}").format(schema, Identifier(CHAIN_TABLE))
         self.commands_table = SQL("{}.{}").format(schema, Identifier(COMMANDS_TABLE))
+        self.chain_head_statement = SQL("SELECT position, hash FROM {} ORDER BY position DESC LIMIT 1").format(
+            self.chain_table)
+        self._heads = threading.local()  # each writing thread's chain-head cursor, between two steps of a save
         # The events of a save as four parallel arrays sent in binary, not an array of the library's
         # composite type: psycopg renders that as text, quoting and escaping every state byte by
         # regular expression (about a sixth of a PostgreSQL import's CPU). Same rows, same order.
@@ -132,6 +137,13 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         curs.execute(self.insert_columns_statement,
                      [[e.originator_id for e in stored_events], [e.originator_version for e in stored_events],
                       [e.topic for e in stored_events], [e.state for e in stored_events]])
+        # The chain head, asked in the same pipeline (on a cursor of its own: a cursor keeps only
+        # its last result): it runs after the lock, so it is the head this transaction chains
+        # onto, and its answer comes back with the insert's at the library's sync instead of in a
+        # round trip of its own while the table lock is held (ADR 0030).
+        head = curs.connection.cursor(row_factory=tuple_row)  # (the import's connection gives tuples too)
+        head.execute(self.chain_head_statement)
+        self._heads.cursor = head
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         # Runs first in the transaction; only a command that recorded no events is written here.
@@ -146,9 +158,13 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
     def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         ids = list(super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs) or [])
         # The EXCLUSIVE lock taken before the insert is still held: no other writer can chain now.
-        curs.execute(SQL("SELECT position, hash FROM {} ORDER BY position DESC LIMIT 1").format(self.chain_table))
-        row = curs.fetchone()
-        last = (row["position"], bytes(row["hash"])) if row else None
+        head, self._heads.cursor = self._heads.cursor, None
+        assert head is not None  # asked by _insert_stored_events, in this thread's transaction
+        try:
+            row = head.fetchone()
+        finally:
+            head.close()
+        last = (row[0], bytes(row[1])) if row else None
         rows = _chain_rows(last, ids, stored_events)
         if rows:  # one statement for the batch's chain rows
             positions, nids, hashes = zip(*rows)
