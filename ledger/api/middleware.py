@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -21,6 +20,7 @@ import structlog
 from ledger import strict_json
 from ledger.api.auth import Principal, TokenRegistry
 from ledger.api.problems import problem
+from ledger.api.request_id import new_request_id
 
 if TYPE_CHECKING:
     from ledger.api.lane import CommandLane
@@ -58,7 +58,7 @@ class Gate:
             return
         started = time.perf_counter()
         given = _header(scope, b"x-request-id")
-        request_id = given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id = given if given and _REQUEST_ID.match(given) else new_request_id()
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         status = [0]
