@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import inspect
 import sqlite3
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -98,8 +97,6 @@ def create_app(settings: Settings | None = None, *, tokens: TokenRegistry | None
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
-
-SWITCH_INTERVAL_SECONDS = 0.001  # sys.setswitchinterval of a `ledger serve` worker (app_from_env)
 
 # FastAPI (0.16x) asks OpenTelemetry's global providers on every request whether to trace it; the
 # service logs with structlog and configures no OpenTelemetry, so it is switched off once here
@@ -267,11 +264,6 @@ def app_from_env() -> FastAPI:
 
     settings = Settings.from_env()  # the edge: each worker process reads the settings once, here
     configure_logging(settings.log_format)  # each worker process sets up its own logging
-    # The group commit's writer thread needs the GIL back after each of a group's round trips to the
-    # store; with the default 5 ms switch interval a busy event loop (or the projection follower's
-    # catch-up) kept it waiting up to 5 ms each time, on every command's latency path. 1 ms bounds
-    # that wait; the CPU per command measured the same (ADR 0030).
-    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     tokens = load_tokens(settings.tokens_file) if settings.tokens_file else None
     dev = settings.api.dev_token_sha256
     if dev:

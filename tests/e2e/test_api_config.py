@@ -109,25 +109,3 @@ def test_no_token_is_ever_written_to_the_log(tmp_path):
     requests = [e for e in logs if e["event"] == "request"]
     assert [(e["user"], e["status"]) for e in requests] == [("clerk-657", 200), (None, 401), ("auditor-657", 403)]
     assert all(e["request_id"] and e["route"] and "duration_ms" in e for e in requests)
-
-
-def test_a_served_worker_switches_threads_every_millisecond(tmp_path, monkeypatch):
-    """`ledger serve`'s worker factory bounds how long the writer thread waits for the GIL after a
-    round trip (ADR 0030)."""
-    import json
-    import sys
-
-    from ledger.api.auth import token_sha256
-    from ledger.api.main import SWITCH_INTERVAL_SECONDS, app_from_env
-
-    tokens = tmp_path / "tokens.json"
-    tokens.write_text(json.dumps([{"user": "u", "role": "administrator", "municipalities": "*",
-                                   "token_sha256": token_sha256("t" * 32)}]))
-    monkeypatch.setenv("LEDGER_DATABASE_URL", f"sqlite:///{tmp_path / 'ledger.db'}")
-    monkeypatch.setenv("LEDGER_TOKENS_FILE", str(tokens))
-    before = sys.getswitchinterval()
-    try:
-        app_from_env()
-        assert sys.getswitchinterval() == SWITCH_INTERVAL_SECONDS == 0.001
-    finally:
-        sys.setswitchinterval(before)
