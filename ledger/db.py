@@ -207,13 +207,16 @@ class Database:
         rather than one each (the group commit's look-ups before a group, ADR 0030)."""
         if not self.is_postgres or len(statements) < 2:
             return [self.query(text, params) for text, params in statements]
-        with self.connection() as conn, conn.pipeline():
+        with self.connection() as conn:
             cursors = []
-            for text, params in statements:
-                cur = conn.cursor()
-                cur.execute(self.sql(text), params)
-                cursors.append(cur)
             try:
+                # Leaving the pipeline sends its one Sync and takes every answer back, so the rows
+                # are read after it: fetching inside would cost a flush round trip of its own.
+                with conn.pipeline():
+                    for text, params in statements:
+                        cur = conn.cursor()
+                        cur.execute(self.sql(text), params)
+                        cursors.append(cur)
                 return [cur.fetchall() for cur in cursors]
             finally:
                 for cur in cursors:

@@ -19,9 +19,11 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from eventsourcing.persistence import ProgrammingError, StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.utils import retry
+from psycopg import pq
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
@@ -121,6 +123,38 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         self.sql_create_statements.append(SQL(
             "CREATE TABLE IF NOT EXISTS {} (command_id text PRIMARY KEY, command_type text NOT NULL, "
             "payload_hash text NOT NULL, result text NOT NULL)").format(self.commands_table))
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """The library's `PostgresApplicationRecorder.insert_events`, its steps unchanged (our
+        `_insert_events`, `_insert_stored_events`, the sync that raises a duplicate key there,
+        `_fetch_ids_after_insert_events`), with the transaction's BEGIN and COMMIT sent as
+        statements of the one pipeline. psycopg's `transaction()` inside a pipeline syncs on
+        entering, again before its commit and once more on leaving the pipeline: three round trips
+        more per save, two of them with the event table locked (ADR 0030). Here a save is two: the
+        insert's sync, and the pipeline's end, which carries the commit. Any failure leaves the
+        connection rolled back before it goes back to the pool (it is an auto-commit connection)."""
+        if self.datastore.enable_db_functions:  # pragma: no cover - not how the ledger configures it
+            return super().insert_events(stored_events, **kwargs)
+        ids: Sequence[int] | None = None
+        with self.datastore.get_connection() as conn:
+            try:
+                with conn.pipeline() as pipeline:
+                    with conn.cursor() as curs:
+                        curs.execute("BEGIN")
+                        self._insert_events(curs, stored_events, **kwargs)
+                    if stored_events:
+                        with conn.cursor() as curs:
+                            self._insert_stored_events(curs, stored_events, **kwargs)
+                            pipeline.sync()  # a duplicate key (a lost race) raises here
+                            ids = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+                    with conn.cursor() as curs:
+                        curs.execute("COMMIT")
+            except BaseException:
+                if conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+                    conn.rollback()
+                raise
+        return ids
 
     def _insert_commands(self, curs: Any, commands: list[dict[str, Any]], position: int | None) -> None:
         # One statement for the whole batch (arrays, unnested by the server), not one per command.

@@ -252,3 +252,29 @@ def test_the_group_commits_look_up_gives_what_the_application_would_ask(app):
     assert replayed.replayed and replayed.result == done.result
     assert not stored.replayed and stored.position is not None
     assert set(app.prior_commands(["new-one"])) == {"new-one"}
+
+
+def test_a_save_that_fails_after_its_events_went_in_stores_nothing_and_the_next_save_works(app, monkeypatch):
+    """A failure between the events' insert and the commit (here: writing the command records)
+    leaves nothing of the save, on either backend, and the connection it used is clean for the next
+    save (PostgreSQL: BEGIN and COMMIT are statements of the save's one pipeline, ADR 0030)."""
+    import ledger.store.recorders as recorders
+
+    herning(app)
+    before = stored_rows(app)
+    rows = recorders._command_rows
+
+    def failing(commands, position):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(recorders, "_command_rows", failing)
+    for _ in range(3):  # more than the pool's connections would hide
+        with pytest.raises(RuntimeError, match="disk on fire"):
+            citizen_with_grant(app)
+    monkeypatch.setattr(recorders, "_command_rows", rows)
+    assert stored_rows(app) == before
+    assert app.db.query("SELECT count(*) FROM ledger_chain")[0][0] == len(before)
+    cid = citizen_with_grant(app)
+    assert app.repository.get(uuid.UUID(cid)).version >= 1
+    chain = app.db.query("SELECT position FROM ledger_chain ORDER BY position")
+    assert [c[0] for c in chain] == list(range(1, len(stored_rows(app)) + 1))
