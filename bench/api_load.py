@@ -275,12 +275,15 @@ async def _client(n: int, conn: RawConnection | HttpxConnection, citizen: str, o
             break
         day = (date(2018, 6, 1) + timedelta(days=(n * 7919 + i) % 1300)).isoformat()
         key = f"c{n}-{i}-{uuid.uuid4().hex[:8]}"
+        # Saturdays and Sundays at the weekend band, the rest at weekday daytime: a one-off order's
+        # visit and a delivery must be at a band their date allows (band-not-on-day, a 422 otherwise).
+        band = "weekend" if date.fromisoformat(day).weekday() >= 5 else "weekday_day"
         try:
             if i % 2 == 0:
                 status, text = await conn.post("/orders", key, {
-                    "citizen_id": citizen, "offer_id": "clean", "kind": "one_off", "start": day, "minutes": 60})
+                    "citizen_id": citizen, "offer_id": "clean", "kind": "one_off", "start": day, "minutes": 60,
+                    "band": band})
             else:
-                band = "weekend" if date.fromisoformat(day).weekday() >= 5 else "weekday_day"  # band-not-on-day
                 status, text = await conn.post("/deliveries", key, {
                     "order_id": order, "date": day, "band": band, "minutes": 60, "staff_id": f"s{n}"})
             statuses[status] += 1

@@ -12,7 +12,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,6 +200,27 @@ class Database:
             rows = cur.fetchall()
             cur.close()
             return rows
+
+    def queries(self, statements: Sequence[tuple[str, tuple | list]]) -> list[list[tuple]]:
+        """Each statement's rows, as `query` gives them, the statements run in order on one
+        connection: on PostgreSQL sent together in one pipeline, so they cost one round trip
+        rather than one each (the group commit's look-ups before a group, ADR 0030)."""
+        if not self.is_postgres or len(statements) < 2:
+            return [self.query(text, params) for text, params in statements]
+        with self.connection() as conn:
+            cursors = []
+            try:
+                # Leaving the pipeline sends its one Sync and takes every answer back, so the rows
+                # are read after it: fetching inside would cost a flush round trip of its own.
+                with conn.pipeline():
+                    for text, params in statements:
+                        cur = conn.cursor()
+                        cur.execute(self.sql(text), params)
+                        cursors.append(cur)
+                return [cur.fetchall() for cur in cursors]
+            finally:
+                for cur in cursors:
+                    cur.close()
 
     def advisory_key(self, name: str) -> str:
         """The text an advisory lock on `name` hashes: PostgreSQL's advisory locks are per database,

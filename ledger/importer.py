@@ -235,29 +235,11 @@ def relax_sqlite_sync(ledger: Ledger) -> None:
 
 
 def _can_record_directly(ledger: Ledger) -> bool:
-    from eventsourcing.application import Application
-
-    # Only when the Ledger keeps the library's own save() and the library has the steps it is made of.
-    return type(ledger).save is Application.save and all(
+    # Only when the Ledger keeps its own save(), which records its aggregates directly
+    # (`Ledger.record_directly`: no per-object runtime Protocol checks), and the library has the
+    # steps that is made of.
+    return type(ledger).save is Ledger.save and all(
         hasattr(ledger, name) for name in ("_record", "_take_snapshots", "_notify", "notify"))
-
-
-def _record_directly(ledger: Ledger, objs: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """What `Application.save` does for aggregates, without its per-object runtime Protocol checks
-    (`isinstance(obj, DomainEventProtocol)`: about a tenth of an import's time on Python 3.11).
-    The objects are the aggregates `execute_batch` collected; the recording is the library's own."""
-    from eventsourcing.application import ProcessingEvent
-
-    processing: ProcessingEvent[UUID] = ProcessingEvent()
-    for obj in objs:
-        processing.events.extend(obj.collect_events())
-        processing.aggregates[obj.id] = obj
-    processing.saved_kwargs.update(kwargs)
-    recordings = ledger._record(processing)
-    ledger._take_snapshots(processing)
-    ledger._notify(recordings)
-    ledger.notify(processing.events)
-    return recordings
 
 
 class OneConnection:
@@ -605,7 +587,7 @@ class Importer:
             return self._run(path, progress)
 
         def save_directly(*objs: Any, **kwargs: Any) -> Any:
-            return _record_directly(self.ledger, objs, {**kwargs, "relaxed_commit": True})
+            return self.ledger.record_directly(objs, {**kwargs, "relaxed_commit": True})
 
         self.ledger.save = save_directly  # type: ignore[method-assign]
         self.ledger.scan_window = ScanWindow()

@@ -33,6 +33,7 @@ from ledger import strict_json
 from ledger.api.auth import Principal
 from ledger.api.commanding import IDEMPOTENCY_KEY, DEPENDENCIES, Run, command_id, prepared
 from ledger.api.deps import Caller
+from ledger.api.middleware import NOT_JSON
 from ledger.application.commands import CommandSpec
 from ledger.domain.errors import LedgerError
 
@@ -102,9 +103,11 @@ class CommandLane:
             return None
         who = Caller(principal, state["request_id"], "POST", route.path, scope["path"])
         assert spec.body is not None  # only routes with a body are in the lane
+        doc = state.get("body_json", NOT_JSON)  # the gate's strict parse of this body
         try:
-            run = prepared(services, who, spec, spec.body.model_validate(strict_json.loads(body)), {},
-                           command_id(who, key), None)
+            if doc is NOT_JSON:
+                doc = strict_json.loads(body)
+            run = prepared(services, who, spec, spec.body.model_validate(doc), {}, command_id(who, key), None)
         except (ValueError, ValidationError, LedgerError):  # the route refuses it, in its order
             return None
         municipality = services.records.known_municipality(spec, run.command)
@@ -125,18 +128,27 @@ class CommandLane:
             loop.call_soon_threadsafe(_copy, future, waiter)
 
         future.add_done_callback(settle)
-        instance = {"instance": scope["path"], "request_id": scope["state"]["request_id"]}
+        # The wait's limit as one timer that fails the waiter, not `asyncio.timeout` (its context
+        # manager's task bookkeeping cost more than the rest of the wait: ADR 0030).
+        timer = loop.call_later(run.svc.writer.wait_seconds, _expire, waiter)
         try:
-            async with asyncio.timeout(run.svc.writer.wait_seconds):
-                return run.respond(await waiter)
+            return run.respond(await waiter)
         except TimeoutError:
             error: Exception = run.svc.writer.unanswered()
         except Exception as e:
             error = e
+        finally:
+            timer.cancel()
+        instance = {"instance": scope["path"], "request_id": scope["state"]["request_id"]}
         response = refusal(error, instance)
         if response is None:
             raise error  # a bug: the gate's catch-all answers 500, as for the route
         return response
+
+
+def _expire(waiter: asyncio.Future[Any]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
 
 
 def _copy(source: Future[Any], target: asyncio.Future[Any]) -> None:

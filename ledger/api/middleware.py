@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -21,6 +20,7 @@ import structlog
 from ledger import strict_json
 from ledger.api.auth import Principal, TokenRegistry
 from ledger.api.problems import problem
+from ledger.api.request_id import new_request_id
 
 if TYPE_CHECKING:
     from ledger.api.lane import CommandLane
@@ -58,7 +58,7 @@ class Gate:
             return
         started = time.perf_counter()
         given = _header(scope, b"x-request-id")
-        request_id = given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id = given if given and _REQUEST_ID.match(given) else new_request_id()
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         status = [0]
@@ -152,9 +152,11 @@ class Gate:
                 break
         whole = b"".join(chunks)
         if state is not None and whole:
-            refusal = body_refusal(_header(scope, b"content-type"), whole)
+            refusal, doc = _strict_body(_header(scope, b"content-type"), whole)
             if refusal is not None:
                 state["body_refusal"] = refusal
+            elif doc is not NOT_JSON:
+                state["body_json"] = doc  # the command lane reads it, rather than parsing it again
         sent = False
 
         async def replay() -> dict[str, Any]:
@@ -167,6 +169,9 @@ class Gate:
         return replay, whole
 
 
+NOT_JSON = object()  # `_strict_body`'s document when the body is not JSON at all
+
+
 def body_refusal(content_type: str | None, body: bytes) -> tuple[str, str] | None:
     """(problem code, detail) when a body is not strict JSON, else None.
 
@@ -174,25 +179,31 @@ def body_refusal(content_type: str | None, body: bytes) -> tuple[str, str] | Non
     (Python's reads UTF-16 and UTF-32 too): a body that two systems may read differently is refused
     rather than guessed at, as the import refuses it (RFC 8259: JSON exchanged between systems is
     UTF-8; names within an object should be unique). Malformed JSON is left to the app (400)."""
+    return _strict_body(content_type, body)[0]
+
+
+def _strict_body(content_type: str | None, body: bytes) -> tuple[tuple[str, str] | None, Any]:
+    """`body_refusal`'s answer and the document it parsed (NOT_JSON when there is none)."""
     media, _, params = (content_type or "").partition(";")
     media = media.strip().lower()
     if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
-        return "unsupported-media-type", f"send the body as application/json, not {content_type or 'no content type'}"
+        return ("unsupported-media-type",
+                f"send the body as application/json, not {content_type or 'no content type'}"), NOT_JSON
     for param in params.split(";"):
         name, _, value = param.partition("=")
         if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
-            return "unsupported-media-type", f"send the body as UTF-8 JSON, not charset {value.strip()}"
+            return ("unsupported-media-type", f"send the body as UTF-8 JSON, not charset {value.strip()}"), NOT_JSON
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        return "unsupported-media-type", "the body is not UTF-8: send JSON encoded as UTF-8"
+        return ("unsupported-media-type", "the body is not UTF-8: send JSON encoded as UTF-8"), NOT_JSON
     try:
-        strict_json.loads(text)
+        doc = strict_json.loads(text)
     except strict_json.RepeatedKey as e:
-        return "invalid-request", f"the key {e.key!r} appears twice in one object of the body; send it once"
+        return ("invalid-request", f"the key {e.key!r} appears twice in one object of the body; send it once"), NOT_JSON
     except ValueError:
-        return None  # not JSON at all: the app answers 400 with the parser's reason
-    return None
+        return None, NOT_JSON  # not JSON at all: the app answers 400 with the parser's reason
+    return None, doc
 
 
 async def _no_receive() -> dict[str, Any]:  # pragma: no cover - responses never read the body

@@ -11,13 +11,27 @@ so nothing leaks into the next request served by the same task.
 from __future__ import annotations
 
 import re
-import uuid
+from random import getrandbits
 from typing import Any
 
 import structlog
 
 HEADER = b"x-request-id"
 _VALID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
+
+
+# uuid4's fixed bits: version 4 and the RFC 4122 variant.
+_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_V4 = (0x4000 << 64) | (0x8000 << 48)
+
+
+def new_request_id() -> str:
+    """A fresh id spelled as `uuid.uuid4().hex` is (32 hex digits, version 4), drawn from the random
+    module's generator (seeded from the system, and again in each forked child) rather than from
+    os.urandom: a request id must be unique, not secret, and os.urandom's system call gives up the
+    GIL on every request, so the writer thread takes it and the event loop waits to get it back
+    (ADR 0030)."""
+    return f"{getrandbits(128) & _CLEAR | _V4:032x}"
 
 
 def request_id_of(scope: dict[str, Any]) -> str:
@@ -27,7 +41,7 @@ def request_id_of(scope: dict[str, Any]) -> str:
             given = value.decode("latin-1")
             if _VALID.match(given):
                 return given
-    return uuid.uuid4().hex
+    return new_request_id()
 
 
 class RequestId:

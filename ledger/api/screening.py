@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
+from uuid import UUID
 
 from pydantic import BaseModel
 
@@ -18,16 +19,60 @@ MAX_INT = 2**53 - 1  # the largest integer every JSON reader keeps exactly
 
 def screen(value: Any, where: str = "body") -> None:
     """Raise InvalidInput naming the first unacceptable value found in `value`."""
+    if not _clean(value):
+        _screen(value, where)
+
+
+def _clean(value: Any) -> bool:
+    """True when `value` certainly holds nothing `_screen` refuses, False when it may: then
+    `_screen`, the one that decides and names the value, walks it. A body checked on every command
+    is almost always clean, and this walk builds no path text for it (ADR 0030)."""
+    todo = [value]
+    while todo:
+        v = todo.pop()
+        kind = type(v)
+        if kind is str:
+            if "\x00" in v or not (v.isascii() or _encodes(v)):
+                return False
+        elif kind is int:
+            if not -MAX_INT <= v <= MAX_INT:
+                return False
+        elif v is None or kind is bool or kind is UUID:
+            continue
+        elif kind is date:
+            if not EARLIEST <= v <= LATEST:
+                return False
+        elif isinstance(v, BaseModel):
+            todo.extend(getattr(v, name) for name in type(v).model_fields)
+        elif kind is list or kind is tuple:
+            todo.extend(v)
+        elif kind is dict:
+            todo.extend(v.keys())
+            todo.extend(v.values())
+        else:  # any other type (a datetime, a subclass): `_screen` decides
+            return False
+    return True
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _screen(value: Any, where: str) -> None:
     if isinstance(value, BaseModel):
         for name in type(value).model_fields:
-            screen(getattr(value, name), f"{where}.{name}")
+            _screen(getattr(value, name), f"{where}.{name}")
     elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
-            screen(item, f"{where}[{i}]")
+            _screen(item, f"{where}[{i}]")
     elif isinstance(value, dict):
         for key, item in value.items():
-            screen(key, f"{where} key")
-            screen(item, f"{where}.{key}")
+            _screen(key, f"{where} key")
+            _screen(item, f"{where}.{key}")
     elif isinstance(value, bool) or value is None:
         return
     elif isinstance(value, datetime):

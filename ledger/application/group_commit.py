@@ -97,11 +97,15 @@ class _Aggregates:
         self.aggregates: dict[UUID, Any] = {}
         self.position: int | None = None
 
-    def fresh(self, ledger: Any, created: list[UUID]) -> dict[UUID, Any]:
+    def fresh(self, ledger: Any, created: list[UUID],
+              command_ids: list[str]) -> tuple[dict[UUID, Any], dict[str, tuple[str, dict[str, Any]]]]:
         """The cache, with every aggregate that changed in the log since the last look dropped and
         the ids in `created` that have no event marked ABSENT. Both in one query for the group:
         each command's handler would otherwise ask the store on its own whether its new order or
-        delivery exists (a round trip each). Ids that exist are left to the handler to load."""
+        delivery exists (a round trip each). Ids that exist are left to the handler to load.
+        With it, in the same round trip, the application's look-up of the group's command ids
+        (`Ledger.prior_commands`, which `execute_batch` would otherwise make on its own: ADR 0030),
+        returned beside the cache."""
         db = ledger.db
         table, column = db.events_table, db.position_column
         if self.position is None or len(self.aggregates) > self.max_cached:
@@ -119,8 +123,9 @@ class _Aggregates:
                 sql += (f" UNION ALL SELECT DISTINCT originator_id, 0, 0 FROM {table} "
                         f"WHERE originator_id IN ({','.join('?' * len(unknown))})")
                 params += [i.hex for i in unknown]
+        found, *prior_rows = db.queries([(sql, params), *ledger.prior_statements(command_ids)])
         existing = set()
-        for originator_id, version, position in db.query(sql, params):
+        for originator_id, version, position in found:
             key = originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
             if not version:
                 existing.add(key)
@@ -132,7 +137,7 @@ class _Aggregates:
         for i in unknown:
             if i not in existing:
                 self.aggregates[i] = ABSENT
-        return self.aggregates
+        return self.aggregates, ledger.prior_from(prior_rows)
 
     def forget(self) -> None:
         self.aggregates.clear()
@@ -253,8 +258,10 @@ class GroupCommit:
         if aggregates is None:
             return self._answered(self.ledger.execute_batch(subs, expected_versions=expected))
         try:
-            cache = aggregates.fresh(self.ledger, [i for i in map(_created, subs) if i is not None])
-            return self._answered(self.ledger.execute_batch(subs, expected_versions=expected, cache=cache))
+            cache, prior = aggregates.fresh(self.ledger, [i for i in map(_created, subs) if i is not None],
+                                            [s.context.command_id for s in subs])
+            return self._answered(self.ledger.execute_batch(subs, expected_versions=expected, cache=cache,
+                                                            prior=prior))
         except LedgerError as e:
             # A handler's refusal (it names its command) leaves the cache as it was: the unit of
             # work dropped what the refused group changed. Anything else may have left an

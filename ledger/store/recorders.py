@@ -13,14 +13,18 @@ batch.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
 import orjson
-from eventsourcing.persistence import ProgrammingError, StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.utils import retry
+from psycopg import pq
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from ledger.identity.store import write_staged
@@ -103,6 +107,9 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         schema = Identifier(self.datastore.schema)
         self.chain_table = SQL("{}.{}").format(schema, Identifier(CHAIN_TABLE))
         self.commands_table = SQL("{}.{}").format(schema, Identifier(COMMANDS_TABLE))
+        self.chain_head_statement = SQL("SELECT position, hash FROM {} ORDER BY position DESC LIMIT 1").format(
+            self.chain_table)
+        self._heads = threading.local()  # each writing thread's chain-head cursor, between two steps of a save
         # The events of a save as four parallel arrays sent in binary, not an array of the library's
         # composite type: psycopg renders that as text, quoting and escaping every state byte by
         # regular expression (about a sixth of a PostgreSQL import's CPU). Same rows, same order.
@@ -116,6 +123,38 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         self.sql_create_statements.append(SQL(
             "CREATE TABLE IF NOT EXISTS {} (command_id text PRIMARY KEY, command_type text NOT NULL, "
             "payload_hash text NOT NULL, result text NOT NULL)").format(self.commands_table))
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """The library's `PostgresApplicationRecorder.insert_events`, its steps unchanged (our
+        `_insert_events`, `_insert_stored_events`, the sync that raises a duplicate key there,
+        `_fetch_ids_after_insert_events`), with the transaction's BEGIN and COMMIT sent as
+        statements of the one pipeline. psycopg's `transaction()` inside a pipeline syncs on
+        entering, again before its commit and once more on leaving the pipeline: three round trips
+        more per save, two of them with the event table locked (ADR 0030). Here a save is two: the
+        insert's sync, and the pipeline's end, which carries the commit. Any failure leaves the
+        connection rolled back before it goes back to the pool (it is an auto-commit connection)."""
+        if self.datastore.enable_db_functions:  # pragma: no cover - not how the ledger configures it
+            return super().insert_events(stored_events, **kwargs)
+        ids: Sequence[int] | None = None
+        with self.datastore.get_connection() as conn:
+            try:
+                with conn.pipeline() as pipeline:
+                    with conn.cursor() as curs:
+                        curs.execute("BEGIN")
+                        self._insert_events(curs, stored_events, **kwargs)
+                    if stored_events:
+                        with conn.cursor() as curs:
+                            self._insert_stored_events(curs, stored_events, **kwargs)
+                            pipeline.sync()  # a duplicate key (a lost race) raises here
+                            ids = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+                    with conn.cursor() as curs:
+                        curs.execute("COMMIT")
+            except BaseException:
+                if conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+                    conn.rollback()
+                raise
+        return ids
 
     def _insert_commands(self, curs: Any, commands: list[dict[str, Any]], position: int | None) -> None:
         # One statement for the whole batch (arrays, unnested by the server), not one per command.
@@ -132,6 +171,13 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         curs.execute(self.insert_columns_statement,
                      [[e.originator_id for e in stored_events], [e.originator_version for e in stored_events],
                       [e.topic for e in stored_events], [e.state for e in stored_events]])
+        # The chain head, asked in the same pipeline (on a cursor of its own: a cursor keeps only
+        # its last result): it runs after the lock, so it is the head this transaction chains
+        # onto, and its answer comes back with the insert's at the library's sync instead of in a
+        # round trip of its own while the table lock is held (ADR 0030).
+        head = curs.connection.cursor(row_factory=tuple_row)  # (the import's connection gives tuples too)
+        head.execute(self.chain_head_statement)
+        self._heads.cursor = head
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         # Runs first in the transaction; only a command that recorded no events is written here.
@@ -146,9 +192,13 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
     def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         ids = list(super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs) or [])
         # The EXCLUSIVE lock taken before the insert is still held: no other writer can chain now.
-        curs.execute(SQL("SELECT position, hash FROM {} ORDER BY position DESC LIMIT 1").format(self.chain_table))
-        row = curs.fetchone()
-        last = (row["position"], bytes(row["hash"])) if row else None
+        head, self._heads.cursor = self._heads.cursor, None
+        assert head is not None  # asked by _insert_stored_events, in this thread's transaction
+        try:
+            row = head.fetchone()
+        finally:
+            head.close()
+        last = (row[0], bytes(row[1])) if row else None
         rows = _chain_rows(last, ids, stored_events)
         if rows:  # one statement for the batch's chain rows
             positions, nids, hashes = zip(*rows)

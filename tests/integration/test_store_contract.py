@@ -213,3 +213,68 @@ def test_every_stored_event_is_chained_in_order(app):
         assert nid == rid
         previous = link(previous, pos, oid, ver, topic, state)
         assert bytes(h) == previous
+
+
+def test_queries_in_one_go_answer_as_each_query_alone(app):
+    herning(app)
+    cid = citizen_with_grant(app)
+    statements = [("SELECT count(*) FROM ledger_chain", []),
+                  ("SELECT command_id FROM ledger_commands ORDER BY command_id", []),
+                  ("SELECT position FROM ledger_chain WHERE position > ? ORDER BY position", [2])]
+    assert app.db.queries(statements) == [app.db.query(text, params) for text, params in statements]
+    assert app.db.queries([]) == []
+    ids = [c for (c,) in app.db.query("SELECT command_id FROM ledger_commands")] + ["never-given"]
+    assert app.prior_from(app.db.queries(app.prior_statements(ids))) == app.prior_commands(ids)
+    assert set(app.prior_commands(ids)) == set(ids) - {"never-given"} and cid
+
+
+def test_the_group_commits_look_up_gives_what_the_application_would_ask(app):
+    """The writer's one round trip before a group (its log check and the group's command records,
+    ADR 0030) answers what `execute_batch` would have asked on its own, and the group is stored
+    the same."""
+    from ledger.application.group_commit import GroupCommit, _Aggregates
+    from ledger.application.ledger import Submission
+    from ledger.domain.base import Context
+
+    herning(app)
+    cid = citizen_with_grant(app)
+    done = run(app, "change_residence", {"citizen_id": cid, "effective": "2018-09-01", "residence": "nursing_home"})
+    cache = _Aggregates(100)
+    found, prior = cache.fresh(app, [], [done.command_id, "new-one"])
+    assert prior == app.prior_commands([done.command_id, "new-one"]) and done.command_id in prior
+    writer = GroupCommit(app, threads=1)
+    writer._local.aggregates = cache
+    again = Submission("change_residence", {"citizen_id": cid, "effective": "2018-09-01", "residence": "nursing_home"},
+                       Context("tester", "administrator", done.command_id))
+    new = Submission("change_residence", {"citizen_id": cid, "effective": "2018-10-01", "residence": "own_home"},
+                     Context("tester", "administrator", "new-one"))
+    replayed, stored = writer._store([again, new])
+    assert replayed.replayed and replayed.result == done.result
+    assert not stored.replayed and stored.position is not None
+    assert set(app.prior_commands(["new-one"])) == {"new-one"}
+
+
+def test_a_save_that_fails_after_its_events_went_in_stores_nothing_and_the_next_save_works(app, monkeypatch):
+    """A failure between the events' insert and the commit (here: writing the command records)
+    leaves nothing of the save, on either backend, and the connection it used is clean for the next
+    save (PostgreSQL: BEGIN and COMMIT are statements of the save's one pipeline, ADR 0030)."""
+    import ledger.store.recorders as recorders
+
+    herning(app)
+    before = stored_rows(app)
+    rows = recorders._command_rows
+
+    def failing(commands, position):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(recorders, "_command_rows", failing)
+    for _ in range(3):  # more than the pool's connections would hide
+        with pytest.raises(RuntimeError, match="disk on fire"):
+            citizen_with_grant(app)
+    monkeypatch.setattr(recorders, "_command_rows", rows)
+    assert stored_rows(app) == before
+    assert app.db.query("SELECT count(*) FROM ledger_chain")[0][0] == len(before)
+    cid = citizen_with_grant(app)
+    assert app.repository.get(uuid.UUID(cid)).version >= 1
+    chain = app.db.query("SELECT position FROM ledger_chain ORDER BY position")
+    assert [c[0] for c in chain] == list(range(1, len(stored_rows(app)) + 1))

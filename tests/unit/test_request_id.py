@@ -74,3 +74,15 @@ def test_an_echoed_id_is_not_added_twice():
 
     sent, _ = _call(echoing, [])
     assert [v for k, v in sent[0]["headers"] if k == b"x-request-id"] == [b"inner"]
+
+
+def test_a_new_id_is_spelled_as_a_uuid4():
+    import uuid
+
+    from ledger.api.request_id import new_request_id
+
+    ids = {new_request_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    for i in list(ids)[:200]:
+        parsed = uuid.UUID(hex=i)
+        assert parsed.hex == i and parsed.version == 4 and parsed.variant == uuid.RFC_4122
