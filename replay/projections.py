@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.db import Database
-from ledger.projections.engine import Engine, Projection, table_digest
+from ledger.projections.engine import Engine, Projection, ordered_rows, table_digest
 from ledger.projections.view import Table, dialect_for
 
 Progress = Callable[[int, int], None]
@@ -133,8 +133,8 @@ def compare_projections(db: Database, projections: list[Projection], progress: P
                         f"rebuilt to {built['position']})")
                     continue
                 compared.append(p)
-            parallel = (jobs or 1) > 1 and comparison.events >= PARALLEL_DIGESTS_FROM
-            digests = _digests(db, [t for p in compared for t in p.tables], suffix, (jobs or 1) if parallel else 1)
+            workers = (jobs or 1) if comparison.events >= PARALLEL_DIGESTS_FROM else 1
+            digests = _digests(db, [t for p in compared for t in p.tables], suffix, workers)
             for p in compared:
                 tables = [_compare_table(db, t, suffix, *digests[t.name]) for t in p.tables]
                 differs = [t for t in tables if not t.equal]
@@ -204,17 +204,8 @@ def canonical_rows(db: Database, table: Table, physical: str) -> Generator[list[
     """A table's rows in primary-key order, as lists of the values the drivers return, which is
     what `table_digest` hashes: each column's declared type (int/str/None) on both backends,
     except a SQLite cell an intruder gave text no affinity converts, which comes back as stored."""
-    sql = dialect_for(db.is_postgres, table, physical)
-    with db.connection() as conn:
-        if db.is_postgres:
-            with conn.transaction(), conn.cursor(name=f"replay_{secrets.token_hex(4)}") as cur:
-                cur.itersize = 10_000
-                cur.execute(sql.select_ordered())
-                for row in cur:
-                    yield list(row)
-        else:
-            for row in conn.execute(sql.select_ordered()):
-                yield list(row)
+    for row in ordered_rows(db, dialect_for(db.is_postgres, table, physical).select_ordered()):
+        yield list(row)
 
 
 def first_difference(db: Database, table: Table, live: str, rebuilt: str) -> str:

@@ -96,6 +96,7 @@ import gc
 import hashlib
 import os
 import re
+import secrets
 import selectors
 import subprocess
 import sys
@@ -1249,15 +1250,21 @@ def table_digest(db: Database, table: Table, physical: str) -> str:
     if table.ordinal:
         cols = ", ".join(f'DENSE_RANK() OVER (ORDER BY "{c}")' if c in table.ordinal else f'"{c}"' for c in sql.cols)
         select = f"SELECT {cols} FROM {sql.q} ORDER BY {sql.pk_order()}"
+    for row in ordered_rows(db, select):
+        update(dumps(row) + b"\n")
+    return digest.hexdigest()
 
+
+def ordered_rows(db: Database, select: str) -> Iterator[tuple]:
+    """The rows of one SELECT, streamed: on PostgreSQL through a server-side cursor in one read-only
+    transaction, 10,000 rows a fetch, so a whole table is never held in memory (the digests, and
+    the replay tool's row-by-row comparison and snapshots). The cursor's name is drawn afresh:
+    a comparison reads two tables at once, perhaps on one connection."""
     with db.connection() as conn:
         if db.is_postgres:
-            with conn.transaction(), conn.cursor(name="projection_digest") as cur:
+            with conn.transaction(), conn.cursor(name=f"ordered_{secrets.token_hex(4)}") as cur:
                 cur.itersize = 10_000
                 cur.execute(select)
-                for row in cur:
-                    update(dumps(row) + b"\n")
+                yield from cur
         else:
-            for row in conn.execute(select):
-                update(dumps(row) + b"\n")
-    return digest.hexdigest()
+            yield from conn.execute(select)
