@@ -19,8 +19,9 @@ by status, the server's CPU per command (user + system of the server and its wor
 from /proc; the system part also apart), the clients' own CPU per command (this process) and the group commit's commands per
 transaction (from the workers' logs).
 `--workers 1,2` runs each worker count in turn; `--baseline REF` runs REF's server (a detached
-checkout, this environment's libraries) before the current one for each, so the table compares
-them side by side in one run.
+checkout, this environment's libraries) before the current one for each, and `--variant
+NAME:VAR=VALUE` the current code with other settings, so the table compares them side by side in
+one run; `--rounds N` alternates them N times.
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ def drop_schema(schema: str) -> None:
 class Server:
     """`ledger serve` in a child process, with one administrator token."""
 
-    def __init__(self, url: str, workers: int, workdir: Path, code: Path | None = None) -> None:
+    def __init__(self, url: str, workers: int, workdir: Path, code: Path | None = None,
+                 extra_env: dict[str, str] | None = None) -> None:
         import hashlib
 
         self.token = secrets.token_urlsafe(24)
@@ -83,7 +85,7 @@ class Server:
         self.port = free_port()
         self.log = (workdir / "server.log").open("w")
         env = {**os.environ, "LEDGER_DATABASE_URL": url, "LEDGER_TOKENS_FILE": str(tokens),
-               "LEDGER_LOG_FORMAT": "json"}
+               "LEDGER_LOG_FORMAT": "json", **(extra_env or {})}
         if code is not None:  # another checkout's package (the baseline), with this environment's libraries
             env["PYTHONPATH"] = str(code)
         ledger = Path(sys.executable).with_name("ledger")
@@ -359,10 +361,11 @@ def baseline_checkout(ref: str, workdir: Path) -> Path:
     return target
 
 
-def run_one(label: str, code: Path | None, workers: int, args: argparse.Namespace) -> list[dict]:
+def run_one(label: str, code: Path | None, workers: int, args: argparse.Namespace,
+            extra_env: dict[str, str] | None = None) -> list[dict]:
     schema = fresh_schema()
     workdir = Path(tempfile.mkdtemp(prefix="ledger-api-load-"))
-    server = Server(f"{PG}?schema={schema}", workers, workdir, code)
+    server = Server(f"{PG}?schema={schema}", workers, workdir, code, extra_env)
     results = []
     try:
         pairs = set_up(server.base, server.token, args.clients)
@@ -418,21 +421,29 @@ def main() -> None:
     ap.add_argument("--workers", default="1", help="uvicorn worker processes; a list (1,2) runs each in turn")
     ap.add_argument("--baseline", help="also run the server of this git ref (e.g. a branch), first, for comparison")
     ap.add_argument("--phases", default="paced,closed")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME:VAR=VALUE[,VAR=VALUE]",
+                    help="also run the current code with these settings (repeatable), e.g. "
+                         "thread-follower:LEDGER_API_FOLLOWER_PROCESS=0")
+    ap.add_argument("--rounds", type=int, default=1, help="run every server this many times, alternated")
     ap.add_argument("--client", choices=("raw", "httpx"), default="raw",
                     help="raw: a keep-alive connection per client over asyncio streams; httpx: one httpx.AsyncClient")
     ap.add_argument("--json", type=Path, help="write the results here too")
     ap.add_argument("--keep", action="store_true", help="keep the PostgreSQL schemas and the server logs")
     args = ap.parse_args()
 
-    codes: list[tuple[str, Path | None]] = [("current", None)]
+    codes: list[tuple[str, Path | None, dict[str, str]]] = [("current", None, {})]
+    for variant in args.variant:
+        name, _, assignments = variant.partition(":")
+        codes.append((name, None, dict(a.split("=", 1) for a in assignments.split(",") if a)))
     workdir = Path(tempfile.mkdtemp(prefix="ledger-api-load-"))
     if args.baseline:
-        codes.insert(0, (args.baseline, baseline_checkout(args.baseline, workdir)))
+        codes.insert(0, (args.baseline, baseline_checkout(args.baseline, workdir), {}))
     results: list[dict] = []
     try:
-        for workers in [int(w) for w in str(args.workers).split(",")]:
-            for label, code in codes:
-                results += run_one(label, code, workers, args)
+        for _ in range(args.rounds):
+            for workers in [int(w) for w in str(args.workers).split(",")]:
+                for label, code, extra in codes:
+                    results += run_one(label, code, workers, args, extra)
     finally:
         if args.baseline:
             subprocess.run(["git", "-C", str(Path(__file__).resolve().parent.parent), "worktree", "remove", "--force",

@@ -38,6 +38,13 @@ class ApiSettings(BaseModel):
     ready_max_lag: int = Field(10_000, ge=0, le=10**9)
     # Run the projection catch-up thread in this process (turn off when another process does it).
     follow: bool = True
+    # PostgreSQL: `ledger serve` runs the projection catch-up in a process of its own (`ledger
+    # projections follow`), so its steps never hold a server process's GIL (ADR 0031); off: one
+    # server process's thread leads it, as before.
+    follower_process: bool = True
+    # How much lower that process's CPU priority is than the servers' (nice): the catch-up takes the
+    # cores the commands leave, and a waiting query still asks it to run at once.
+    follower_nice: int = Field(10, ge=0, le=19)
     # Most commands written in one transaction by the group-commit writer (1: one per transaction).
     max_batch: int = Field(64, ge=1, le=1000)
     # Writer threads (groups in flight at once). One: with the writers' aggregate cache a group loads

@@ -10,7 +10,7 @@ from typing import Any
 
 from ledger.access_log import AccessLog
 from ledger.api.config import ApiConfig
-from ledger.api.follower import Follower
+from ledger.projections.follower import Follower
 from ledger.api.tenancy import Records
 from ledger.api.writer import Writer
 from ledger.db import Database

@@ -1,7 +1,8 @@
-"""`ledger projections status|rebuild|catch-up`: the read models' positions, and bringing them up to date.
+"""`ledger projections status|rebuild|catch-up|follow`: the read models' positions, and bringing them up to date.
 
 A rebuild reads the whole log into fresh tables and swaps them in only when complete, so readers
 never see half a rebuild. Catch-up applies what is new, in steps, so a long one shows progress.
+Follow keeps catching up until stopped: the process `ledger serve` starts for that on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from ledger.cli import root as app, fail, user_errors
+from ledger.cli import root as app, database_url, fail, settings, user_errors
 
 projections = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Projection positions, catch-up and rebuild.")
 app.add_typer(projections, name="projections")
@@ -26,7 +27,6 @@ def _engine() -> tuple[Any, Any]:
     from ledger.db import Database
     from ledger.projections import all_projections
     from ledger.projections.engine import Engine
-    from ledger.cli import database_url
 
     db = Database(database_url())
     db.ensure_schema()
@@ -139,3 +139,58 @@ def catch_up(name: NameArg = None) -> None:
     finally:
         db.close()
     typer.echo(", ".join(f"{n} at {p}" for n, p in reached.items()) or "no projections")
+
+
+# The line `ledger projections follow` prints once it holds the lead, and once when another process
+# holds it; `ledger serve` waits for either before its workers start (so they find the lead taken).
+LEADING = "leading the projection catch-up"
+WATCHING = "another process leads the projection catch-up"
+
+
+@projections.command("follow")
+@user_errors
+def follow(
+    interval: Annotated[float, typer.Option(min=0.05, max=60.0,
+                                            help="seconds between catch-ups (a query that waits asks at once)")] = 0.5,
+    nice: Annotated[int, typer.Option(min=0, max=19, help="lower this process's CPU priority by this much")] = 0,
+    until_stdin_closes: Annotated[bool, typer.Option(hidden=True)] = False,
+) -> None:
+    """Keep every projection caught up with the log until stopped (Ctrl-C or SIGTERM).
+
+    On PostgreSQL this is the process `ledger serve` starts for the catch-up; run it yourself (one
+    per schema is enough; a second one waits and takes over when the first stops) with
+    LEDGER_API_FOLLOWER_PROCESS=0 for the servers."""
+    import os
+    import signal
+    import sys
+    import threading
+
+    from ledger.api.logs import configure_logging
+    from ledger.projections.follower import Follower
+
+    configure_logging(settings().log_format)
+    if nice:
+        os.nice(nice)
+    db, engine = _engine()
+    follower = Follower(db, interval, engine)
+    # SIGTERM stops it as Ctrl-C does: the loop may be waiting on PostgreSQL for an interval.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    if until_stdin_closes:  # started by `ledger serve`: stop with it, even when it was killed
+        def parent_gone() -> None:
+            # The raw descriptor, not sys.stdin: a daemon thread inside a buffered read holds its
+            # lock, and the interpreter then dies on that lock at exit.
+            while os.read(sys.stdin.fileno(), 4096):
+                pass  # end of file: the parent closed the pipe, or died
+            follower.request_stop()
+
+        threading.Thread(target=parent_gone, name="ledger-follow-parent", daemon=True).start()
+    where = db.config.schema if db.is_postgres else database_url()
+    if not follower.leads():
+        typer.echo(f"{WATCHING} of {where}; this one takes over when it stops")
+    try:
+        follower.run(on_lead=lambda: typer.echo(f"{LEADING} of {where} (every {interval:g} s)"))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        follower.stop()
+        db.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -10,9 +11,12 @@ import typer
 from ledger.cli import root as app, fail, user_errors
 
 if TYPE_CHECKING:
+    import subprocess
+
     from ledger.settings import Settings
 
 DEV_TOKEN_ENV = "LEDGER_API_DEV_TOKEN_SHA256"
+FOLLOWER_START_SECONDS = 30.0  # opening the store and its tables; normally well under a second
 
 
 def prepare_store(settings: Settings) -> None:
@@ -22,6 +26,59 @@ def prepare_store(settings: Settings) -> None:
     from ledger.api.services import Services
 
     Services.open(settings, settings.api.model_copy(update={"follow": False, "max_batch": 1})).close()
+
+
+def start_follower(settings: Settings) -> subprocess.Popen[bytes] | None:
+    """On PostgreSQL, the projection catch-up in a process of its own (`ledger projections follow`,
+    ADR 0031), started before the workers so they find its lead taken and only watch. Its output
+    is relayed to ours; it stops when we close its stdin (or die)."""
+    import subprocess
+    import sys
+    import threading
+
+    from ledger.cli.projections import LEADING, WATCHING
+    from ledger.db import Database
+
+    if not (settings.api.follow and settings.api.follower_process) or not Database(settings.database_url).is_postgres:
+        return None
+    child = subprocess.Popen(
+        [sys.executable, "-c", "from ledger.cli import main; main()", "projections", "follow",
+         "--interval", f"{settings.api.catch_up_seconds}", "--nice", f"{settings.api.follower_nice}",
+         "--until-stdin-closes"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, "LEDGER_DATABASE_URL": settings.database_url})
+    started = threading.Event()
+
+    def relay() -> None:
+        assert child.stdout is not None
+        for line in child.stdout:
+            if LEADING.encode() in line or WATCHING.encode() in line:
+                started.set()
+            sys.stderr.buffer.write(line)
+            sys.stderr.flush()
+
+    threading.Thread(target=relay, name="ledger-follower-output", daemon=True).start()
+    deadline = time.monotonic() + FOLLOWER_START_SECONDS
+    while not started.wait(0.1):
+        if child.poll() is not None:
+            fail(f"the projection follower process stopped at start (exit {child.returncode}); its message is above")
+        if time.monotonic() > deadline:  # the workers' threads will lead meanwhile: slower, not wrong
+            typer.echo("warning: the projection follower process has not started yet; serving anyway", err=True)
+            break
+    return child
+
+
+def stop_follower(child: subprocess.Popen[bytes] | None) -> None:
+    if child is None:
+        return
+    import subprocess
+
+    try:
+        if child.stdin is not None:
+            child.stdin.close()  # its signal to stop
+        child.wait(10)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
 
 
 def port_free(host: str, port: int) -> bool:
@@ -72,9 +129,12 @@ def serve(
     prepare_store(settings)
     typer.echo(f"serving the ledger API on http://{host}:{port} (docs: /docs, OpenAPI: /openapi.json); "
                "Ctrl-C stops it", err=True)
+    follower = start_follower(settings)
     try:
         uvicorn.run("ledger.api.main:app_from_env", factory=True, host=host, port=port, workers=workers,
                     access_log=False, log_level="warning", timeout_graceful_shutdown=10)
     except SystemExit as e:  # uvicorn exits when it cannot bind
         if e.code:
             fail(f"the server stopped (could {host}:{port} be in use?)")
+    finally:
+        stop_follower(follower)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ledger.api.follower import Follower
+from ledger.projections.follower import Follower
 from ledger.application.commands import lookup
 from ledger.application.group_commit import GroupCommit
 from ledger.domain.base import Context
