@@ -42,9 +42,6 @@ class ApiSettings(BaseModel):
     # projections follow`), so its steps never hold a server process's GIL (ADR 0031); off: one
     # server process's thread leads it, as before.
     follower_process: bool = True
-    # How much lower that process's CPU priority is than the servers' (nice): the catch-up takes the
-    # cores the commands leave, and a waiting query still asks it to run at once.
-    follower_nice: int = Field(10, ge=0, le=19)
     # Most commands written in one transaction by the group-commit writer (1: one per transaction).
     max_batch: int = Field(64, ge=1, le=1000)
     # Writer threads (groups in flight at once). One: with the writers' aggregate cache a group loads

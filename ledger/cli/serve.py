@@ -43,8 +43,7 @@ def start_follower(settings: Settings) -> subprocess.Popen[bytes] | None:
         return None
     child = subprocess.Popen(
         [sys.executable, "-c", "from ledger.cli import main; main()", "projections", "follow",
-         "--interval", f"{settings.api.catch_up_seconds}", "--nice", f"{settings.api.follower_nice}",
-         "--until-stdin-closes"],
+         "--interval", f"{settings.api.catch_up_seconds}", "--until-stdin-closes"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, "LEDGER_DATABASE_URL": settings.database_url})
     started = threading.Event()
 
