@@ -13,10 +13,12 @@ Where it runs:
   held the GIL against the event loop, so the commands' p99 was that step (ADR 0031). When the
   lead is free (the follower process stopped), the next tick of a server process's thread takes
   it, as before: slower at the tail, never wrong.
-- Signals (PostgreSQL LISTEN/NOTIFY, one channel per schema, on the lead's connection): a query
-  waiting for a position sends `ask`; the leader catches up at once and, after each step that
-  moved, sends `reached <position>`, which the watchers take without reading the tracking table.
-  A lost signal costs at most one `interval`: every tick of a watcher also reads the positions.
+- Asks (PostgreSQL LISTEN/NOTIFY, one channel per schema): a query waiting for a position sends
+  `ask`; the leader, which alone listens (on the connection that holds the lead), catches up at
+  once. The waiting query reads the tracked positions every few milliseconds until they reach its
+  position. A lost ask costs at most one `interval`. (The leader does not announce what it
+  reached: every NOTIFY wakes every listening session of the database, and the event-sourcing
+  library already sends one per save; only the leader listening keeps that cost at one session.)
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ from typing import Any
 import structlog
 
 from ledger.db import Database
+
+# A query waiting on PostgreSQL reads the positions this often, and asks again this often.
+POLL_SECONDS = 0.01
+ASK_AGAIN_SECONDS = 0.25
 
 log = structlog.get_logger("ledger.projections.follower")
 
@@ -64,7 +70,6 @@ class Follower:
         self._thread: threading.Thread | None = None
         self._signals: Any = None  # PostgreSQL: the lead's advisory lock and LISTEN, this follower's own
         self._leading = False
-        self._told = 0  # the last position this leader sent in a `reached` signal
 
     # -- the loop -------------------------------------------------------------------------
     def start(self) -> None:
@@ -81,7 +86,6 @@ class Follower:
                     told_lead = True
                     on_lead()
                 self.step()
-                self._tell_reached()
             else:
                 self.watch()
             self._pause()
@@ -89,8 +93,8 @@ class Follower:
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._wake.set()
-        if self.db.is_postgres and self._thread is not None and self._thread.is_alive():
-            self._signal("wake")  # out of the loop's LISTEN wait now, not at the end of its interval
+        if self._leading and self._thread is not None and self._thread.is_alive():
+            self._signal("wake")  # out of the leader's LISTEN wait now, not at the end of its interval
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
         self._close_signals()
@@ -99,7 +103,7 @@ class Follower:
         """From another thread: end `run()` now (it closes nothing itself; `stop()` does)."""
         self._stop.set()
         self._wake.set()
-        if self.db.is_postgres:
+        if self._leading:
             self._signal("wake")
 
     @property
@@ -122,9 +126,14 @@ class Follower:
         if self._leading:
             return True
         try:
-            row = self._connection().execute("SELECT pg_try_advisory_lock(hashtext(%s))",
-                                             (f"ledger-api-follower:{self.db.config.schema}",)).fetchone()
-            self._leading = bool(row and row[0])
+            conn = self._connection()
+            row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))",
+                               (f"ledger-api-follower:{self.db.config.schema}",)).fetchone()
+            if row and row[0]:
+                from psycopg import sql
+
+                conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))  # for the asks
+                self._leading = True
             return self._leading
         except psycopg.Error:
             # No lead connection: behave as a lone process (catching up is always safe).
@@ -134,12 +143,9 @@ class Follower:
     def watch(self) -> None:
         """A tick of a follower that does not lead: take the positions the leader has reached."""
         try:
-            positions = [p["position"] for p in self.engine.status()]
+            self._read_reached()
         except Exception as e:  # the leader's step reports failures; here only note them
             log.warning("projection positions unreadable", error=f"{type(e).__name__}: {e}")
-            return
-        if positions:
-            self._reach(min(positions))
 
     def step(self) -> None:
         """One catch-up; failures are logged and reported by /ready, never raised into the loop."""
@@ -166,19 +172,23 @@ class Follower:
             self.runs += 1
             self._changed.notify_all()
 
+    def _read_reached(self) -> None:
+        """What every projection has applied, read from the tracking table (one query)."""
+        from ledger.projections.engine import TRACKING_TABLE
+
+        names = list(self.engine.projections)
+        marks = ", ".join("?" for _ in names)
+        rows = self.db.query(f"SELECT count(*), min(position) FROM {TRACKING_TABLE} WHERE name IN ({marks})", names)
+        count, low = rows[0] if rows else (0, None)
+        if count == len(names) and low is not None:
+            self._reach(int(low))
+
     # -- signals (PostgreSQL) -------------------------------------------------------------
     def _connection(self) -> Any:
         if self._signals is None:
             import psycopg
-            from psycopg import sql
 
-            conn = psycopg.connect(self.db.config.conninfo, autocommit=True)
-            try:
-                conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
-            except BaseException:
-                conn.close()
-                raise
-            self._signals = conn
+            self._signals = psycopg.connect(self.db.config.conninfo, autocommit=True)
         return self._signals
 
     def _close_signals(self) -> None:
@@ -197,17 +207,9 @@ class Follower:
         except Exception as e:  # pragma: no cover - the database is gone; the loop reports it
             log.warning("projection signal not sent", payload=payload, error=f"{type(e).__name__}: {e}")
 
-    def _tell_reached(self) -> None:
-        if self.db.is_postgres and self.reached > self._told and self._signals is not None:
-            self._told = self.reached
-            try:
-                self._signals.execute("SELECT pg_notify(%s, %s)", (self.channel, f"reached {self.reached}"))
-            except Exception:
-                self._close_signals()  # the next tick reconnects and takes the lead again
-
     def _pause(self) -> None:
-        """Wait out the interval; a leader asked for a position, or a stop, ends it at once."""
-        if not self.db.is_postgres or self._signals is None:
+        """Wait out the interval; for a leader, an ask or a stop ends it at once."""
+        if not self.db.is_postgres or not self._leading or self._signals is None:
             self._wake.wait(self.interval)
             self._wake.clear()
             return
@@ -220,20 +222,12 @@ class Follower:
                 if left <= 0:
                     return
                 for note in self._signals.notifies(timeout=left, stop_after=1):
-                    if self._heard(note.payload):
+                    if note.payload == "ask":
                         return
         except psycopg.Error as e:
             log.warning("projection signals lost; reconnecting", error=f"{type(e).__name__}: {e}")
             self._close_signals()
             self._stop.wait(self.interval)
-
-    def _heard(self, payload: str) -> bool:
-        """True when the loop must act now (an ask, for a leader)."""
-        kind, _, value = payload.partition(" ")
-        if kind == "reached" and value.isdigit():
-            self._reach(int(value))
-            return False
-        return kind == "ask" and self._leading
 
     # -- for queries ----------------------------------------------------------------------
     def wait_for(self, position: int, timeout: float) -> bool:
@@ -245,19 +239,26 @@ class Follower:
             self.step()
             return self.reached >= position
         deadline = time.monotonic() + timeout
+        asked = float("-inf")
         while True:
-            # Asked outside the lock: sending is a round trip, and the loop needs the lock to
-            # say what it reached.
-            if self.db.is_postgres:
-                self._signal("ask")  # to the leader, in whichever process it runs
-            else:
-                self._wake.set()
+            # The leader elsewhere: ask it, and read what it reached. Here (SQLite, or this
+            # process leads): wake the loop, whose step tells the condition.
+            elsewhere = self.db.is_postgres and not self._leading
+            if time.monotonic() - asked >= ASK_AGAIN_SECONDS:
+                asked = time.monotonic()
+                if self.db.is_postgres:
+                    self._signal("ask")
+                else:
+                    self._wake.set()
+            if elsewhere:
+                try:
+                    self._read_reached()
+                except Exception as e:  # the database is away: wait on, the deadline still holds
+                    log.warning("projection positions unreadable", error=f"{type(e).__name__}: {e}")
             with self._changed:
                 if self.reached >= position:
                     return True
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
-                self._changed.wait(min(left, 0.25))
-                if self.reached >= position:
-                    return True
+                self._changed.wait(min(left, POLL_SECONDS if elsewhere else ASK_AGAIN_SECONDS))
