@@ -71,9 +71,9 @@ class Settings(BaseSettings):
     reminder_max_count: int = Field(3, ge=0, le=3, validation_alias="LEDGER_REMINDER_MAX")
     payment_terms_days: int = Field(14, ge=0, le=90)
     substitution_window_days: int = Field(90, ge=1, le=730)
-    # How far back a re-rating may bill (months of service before the month run); older
-    # differences are reported, not billed. 36: forældelsesloven § 3, three years.
-    rerate_months: int = Field(36, ge=0, le=120)
+    # How far back a run may bill (months of service before the run's date), first-time lines and
+    # re-rating differences alike; older ones are reported, not billed. 36: forældelsesloven § 3.
+    rerate_months: int = Field(36, ge=0, le=36)  # a municipality may choose shorter, never longer
     # The audit flags a price more than this far from full cost, either way (basis points of the
     # cost total: 200 = 2 %); 0 flags any difference.
     full_cost_tolerance_bp: int = Field(0, ge=0, le=5_000)

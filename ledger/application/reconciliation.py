@@ -32,7 +32,8 @@ def reconcile(app: Any, m: int, month: str | None = None) -> dict[str, Any]:
     if series is None or not series.runs:
         return report
     through = max(series.runs)
-    first_billable = barred_before(through, app.settings.rerate_months)
+    # The limit as of the last run, the date the documents compared were last brought up to date.
+    first_billable = barred_before(series.dated.get("invoice") or through, app.settings.rerate_months)
     report.update(through=through, barred_before=first_billable)
     scheme = uow.get(Scheme, scheme_id(m), "scheme")
     cat = uow.get(Catalogue, catalogue_id(m), "catalogue")

@@ -247,6 +247,53 @@ def test_a_difference_older_than_the_limitation_period_is_reported_not_billed(le
             for b in late["barred"]] == [("2018-07", 1_000)]
 
 
+def test_the_limitation_period_counts_from_the_run_s_date_not_from_the_month_it_bills(ledger):
+    """conventions l.11-13 (3 years, forældelsesloven § 3). A clerk running an old month years
+    later must not bill a correction the law has barred: July 2018's price corrected, then the
+    August 2018 month run dated 2026-12-01 reports the difference as barred, no debit note."""
+    herning(ledger)
+    cid = _citizen(ledger)
+    deliver(ledger, order(ledger, cid, "extra-cleaning", "2018-07-02", minutes=60), "2018-07-02", 60)
+    invoice_run(ledger, HERNING, "2018-07")
+    run(ledger, "correct_price_version", {
+        "municipality": HERNING, "offer_id": "extra-cleaning", "effective": "2018-06-01", "vat_class": "exempt",
+        "prices": prices(36_400), "cost_basis": at_cost(prices(36_400)), "reason": "wage basis"},
+        role="catalogue_manager")
+    late = invoice_run(ledger, HERNING, "2018-08", run_date="2026-12-01")
+    assert late["debit_notes"] == [] and late["invoices"] == []
+    assert [(b["month"], b["delta"]["gross"], b["invoice_number"]) for b in late["barred"]] == [
+        ("2018-07", 1_000, "657-000001")]
+
+
+def test_a_delivery_recorded_after_the_limitation_period_is_reported_not_invoiced(ledger):
+    """conventions l.11-13: 'report what falls outside it instead of billing it' holds for a
+    delivery billed for the first time as much as for a re-rating: a July 2018 visit first seen by
+    the December 2021 run (dated 2022-01-03, 42 months on) is barred; a December 2018 visit in the
+    same run (36 months back from January 2022 is January 2019) is barred too, and one in
+    January 2019 is billed."""
+    herning(ledger)
+    cid = _citizen(ledger)
+    o = order(ledger, cid, "extra-cleaning", "2018-07-02", kind="recurring", every_weeks=1, minutes=60)
+    deliver(ledger, o, "2018-07-02", 60)
+    deliver(ledger, o, "2018-12-03", 60)
+    deliver(ledger, o, "2019-01-07", 60)
+    dec = invoice_run(ledger, HERNING, "2021-12", run_date="2022-01-03")
+    assert [(b["month"], b["delta"]["gross"], b["invoice_number"]) for b in dec["barred"]] == [
+        ("2018-07", 35_400, None), ("2018-12", 35_400, None)]
+    assert [i["gross"] for i in dec["invoices"]] == [35_400]  # the January 2019 visit alone
+    # Nothing barred is carried to a later run either: the next run bills nothing.
+    assert invoice_run(ledger, HERNING, "2022-01", run_date="2022-02-01")["invoices"] == []
+
+
+def test_the_limitation_setting_may_be_shorter_than_the_law_never_longer():
+    """conventions l.12: 'A municipality may choose a shorter rule'."""
+    from pydantic import ValidationError
+
+    assert Settings(rerate_months=12).rerate_months == 12
+    with pytest.raises(ValidationError):
+        Settings(rerate_months=37)
+
+
 def test_a_cancelled_delivery_that_was_invoiced_is_credited_the_invoice_is_never_edited(ledger):
     """domain.md l.79: 'credit notes for cancelled or disputed deliveries'; conventions l.7: never
     edit the issued invoice. The credit note references the line it credits."""

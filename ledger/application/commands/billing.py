@@ -25,7 +25,7 @@ from ledger.application.commands._spec import Result, Services, declare
 from ledger.application.commands.catalogue import catalogue
 from ledger.application.commands.deliveries import series
 from ledger.application.commands.rerating import (CITIZEN_TRIGGERS, MUNICIPAL_TRIGGERS, affected, barred_before,
-                                                   owed_now, rerate)
+                                                   fee_owed, owed_now, rerate)
 from ledger.application.uow import UnitOfWork
 from ledger.domain.base import Context
 from ledger.domain.account import Account, account_id
@@ -73,6 +73,23 @@ def _candidates(svc: Any, uow: Any, m: int, scanned: list[tuple[str, str, int, d
             found.append({"kind": "fee", "id": oid, "date": st["effective"], "citizen_id": citizen_id,
                           "ref": f"{oid}:{ver}", "fee": st["fee_ore"]})
     return found
+
+
+def _barred_unbilled(uow: Any, scheme: Scheme, cat: Any, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What never-billed items past the limitation period would have charged, in the shape of a
+    re-rating's barred differences (no invoice line: none was ever issued)."""
+    out = []
+    for item in items:
+        if item["kind"] == "delivery":
+            now, _, _ = owed_now(uow, scheme, cat, str(item["id"]))
+            if now is None:
+                continue  # owed nothing as the facts stand: nothing is barred either
+            delta = {"net": now.net, "vat": now.vat, "gross": now.gross}
+        else:
+            delta = fee_owed(uow, item)
+        out.append({"citizen_id": item["citizen_id"], "invoice_number": None, "invoice_line_no": None,
+                    "month": item["date"][:7], "delta": delta, "caused_by": [f"{item['kind']}:{item['id']}"]})
+    return out
 
 
 def _uuid(value: str) -> Any:
@@ -127,11 +144,15 @@ def run_invoices(uow: UnitOfWork, cmd: RunInvoices, ctx: Context, svc: Services)
     due = sorted((x for x in candidates if x["date"] <= last.isoformat()),
                  key=lambda x: (x["citizen_id"], x["date"], x["kind"], x["id"]))
     carried = [x for x in candidates if x["date"] > last.isoformat()]
+    first_billable = barred_before(run_date, svc.settings.rerate_months)
+    cat = catalogue(uow, m)
+    # A delivery or fee recorded so late that its month is past the limitation period is
+    # reported with the run's `barred`, never billed (conventions l.11-13), as a re-rating's is.
+    barred = _barred_unbilled(uow, scheme, cat, [x for x in due if x["date"][:7] < first_billable])
+    due = [x for x in due if x["date"][:7] >= first_billable]
     by_citizen: dict[str, list[dict[str, Any]]] = {}
     for x in due:
         by_citizen.setdefault(x["citizen_id"], []).append(x)
-    cat = catalogue(uow, m)
-    first_billable = barred_before(cmd.month, svc.settings.rerate_months)
     pending: list[dict[str, Any]] = []
     issued: list[dict[str, Any]] = []
     rates = None
@@ -170,13 +191,14 @@ def run_invoices(uow: UnitOfWork, cmd: RunInvoices, ctx: Context, svc: Services)
     rerated = rerate(uow, ctx, svc, s, scheme, cat, cmd.month, run_date, reach)
     if baseline:
         s.mark_baselined(ctx, run_date, len(reach))
-    if issued or carried != s.carried or rerated["debit_notes"] or rerated["credit_notes"] or rerated["barred"]:
+    barred += rerated["barred"]
+    if issued or carried != s.carried or rerated["debit_notes"] or rerated["credit_notes"] or barred:
         s.complete_run(ctx, cmd.month, run_date, len(issued), chain_head, head, carried,
                        [x["citizen_id"] for x in issued], read)
     return {"municipality": m, "month": cmd.month, "invoices": issued, "chain_head": chain_head,
             "debit_notes": rerated["debit_notes"], "credit_notes": rerated["credit_notes"],
             "barred": [{k: x[k] for k in ("citizen_id", "invoice_number", "invoice_line_no", "month", "delta",
-                                          "caused_by")} for x in rerated["barred"]],
+                                          "caused_by")} for x in barred],
             "published": published.published(svc, read)}  # ADR 0021
 
 

@@ -125,16 +125,20 @@ def difference(uow: Any, scheme: Any, cat: Any, account: Account, key: str) -> d
             "price": now.price_ref if now else None}
 
 
-def barred_before(month: str, months_back: int) -> str:
-    """The first service month a re-rating in `month` may still bill (forældelsesloven § 3: 3 years)."""
-    return add_months(month, -months_back)
+def barred_before(run_date: date | str, months_back: int) -> str:
+    """The first month of service a run dated `run_date` may still bill (forældelsesloven § 3: 3
+    years). A month's service can be claimed once the month is over, so it is barred when
+    `months_back` months have passed since its end. Counted from the run's own date (a value of
+    the run, so a replay reaches the same answer), not from the month it bills: a late run of an
+    old month bills nothing the law has barred (ADR 0011, round-9 amendment)."""
+    return add_months(str(run_date)[:7], -months_back)
 
 
 def rerate(uow: Any, ctx: Any, svc: Any, series: Any, scheme: Any, cat: Any, month: str, run_date: date,
            citizens: dict[str, str]) -> dict[str, Any]:
     """Issue the debit and credit notes that bring each named citizen's billed deliveries dated on
     or after the given date to what they are owed now. Returns the notes and what was barred."""
-    first_billable = barred_before(month, svc.settings.rerate_months)
+    first_billable = barred_before(run_date, svc.settings.rerate_months)
     result: dict[str, Any] = {"debit_notes": [], "credit_notes": [], "barred": []}
     for citizen_id in sorted(citizens):
         account = uow.find(Account, account_id(citizen_id))
