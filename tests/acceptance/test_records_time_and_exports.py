@@ -65,6 +65,32 @@ def test_events_carry_a_pseudonym_never_the_cpr_number_or_name(history):
         assert secret.encode() not in blob
 
 
+@pytest.mark.parametrize("reason", ["Jens H. 010150-1234 was in hospital", "cpr 0101501234"])
+def test_free_text_that_carries_a_cpr_number_is_refused_and_nothing_is_stored(history, reason):
+    """domain.md l.88-89: events 'must not carry CPR numbers or names'. A dispute's reason is free
+    text kept in the log for good, so a CPR number typed into it is refused (422 problem+json,
+    nothing stored) rather than kept beyond the reach of erasure."""
+    url, cid = history
+    with api_client(url) as client:
+        deliveries = ok(client.get("/billing/deliveries", headers=auth("clerk-657"), params={"citizen_id": cid}))
+        delivery_id = deliveries["deliveries"][0]["delivery_id"]
+        before = len(stored_rows_of(url))
+        refused = client.post(f"/deliveries/{delivery_id}/dispute", headers=auth("clerk-657", "k-cpr"),
+                              json={"effective": "2019-04-02", "reason": reason})
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert "CPR" in refused.text and "010150" not in refused.text.replace(reason, "")
+        assert len(stored_rows_of(url)) == before
+
+
+def stored_rows_of(url: str) -> list[tuple]:
+    ledger = open_ledger(url)
+    try:
+        return stored_rows(ledger)
+    finally:
+        ledger.close()
+
+
 def test_erasure_destroys_the_identity_and_keeps_amounts_dates_and_codes(history):
     """domain.md l.89-91: identifying data 'can be erased (for example per-citizen keys that are
     destroyed: crypto-shredding) while amounts, dates and service codes stay intact'."""

@@ -25,7 +25,21 @@ _CLEAN = r"^[^\x00]*$"
 # whitespace-only value is refused by the schema as it is by the validation.
 _SPACE = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 _WORDS = rf"^[^\x00]*[^\x00{_SPACE}][^\x00]*$"
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_WORDS)]
+# A CPR number (ddmmyy-ssss, the hyphen optional): events must never carry one (domain.md l.96-97),
+# and free text is where one would slip in (a dispute's reason, a name of a scheme). Only the
+# identity store holds CPR numbers; names cannot be told from words, so that stays the writer's duty.
+_CPR = re.compile(r"(?<!\d)(?:0[1-9]|[12]\d|3[01])(?:0[1-9]|1[0-2])\d{2}[- ]?\d{4}(?!\d)")
+
+
+def _no_cpr(text: str) -> str:
+    if _CPR.search(text):
+        raise ValueError("free text must not carry a CPR number (events are kept for good; the identity "
+                         "store holds CPR numbers): leave it out, or refer to the citizen by their id")
+    return text
+
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_WORDS),
+                 AfterValidator(_no_cpr)]
 ShortId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=_WORDS)]
 Note = Annotated[str, StringConstraints(max_length=2000, pattern=_CLEAN)]
 Fsiii = Annotated[str, StringConstraints(max_length=20)]
