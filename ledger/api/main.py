@@ -65,6 +65,9 @@ def create_app(settings: Settings | None = None, *, tokens: TokenRegistry | None
     settings = settings if settings is not None else Settings.from_env()
     config = config if config is not None else settings.api
     tokens = _tokens(settings, tokens)
+    from ledger.web.letter import creditors
+
+    creditors()  # a malformed LEDGER_FI_CREDITORS refuses the start, not the first letter
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -95,6 +95,11 @@ def document_for_reference(reference: str | None) -> str | None:
     return found or reference
 
 
+def is_creditor(creditor: str) -> bool:
+    """An FI creditor number (kreditornummer): 8 digits, the first an 8 (conventions l.22)."""
+    return bool(_CREDITOR.match(creditor))
+
+
 def code_line(number: str, creditor: str) -> str:
     """The slip's machine line of an invoice or debit note: `+71< 657000000000014 +81234567<`."""
     if not _CREDITOR.match(creditor):

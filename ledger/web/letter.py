@@ -14,7 +14,8 @@ from typing import Any
 
 from ledger.domain import fi_payment
 from ledger.domain.document_numbers import is_debit_note
-from ledger.domain.municipalities import municipality_name
+from ledger.domain.errors import LedgerError
+from ledger.domain.municipalities import municipality_code, municipality_name
 from ledger.web.fmt import day, kr, month, quantity
 
 # FI creditor numbers by municipality: "657:81234567,580:87654321" or "*:81234567" (one for all).
@@ -22,14 +23,33 @@ CREDITORS_ENV = "LEDGER_FI_CREDITORS"
 VAT_CLASS = {"exempt": "momsfri", "standard": "25 %"}
 
 
-def creditor_for(municipality: int, env: str | None = None) -> str | None:
-    """The municipality's FI creditor number from LEDGER_FI_CREDITORS, or None when not set up."""
+def creditors(env: str | None = None) -> dict[str, str]:
+    """LEDGER_FI_CREDITORS read and checked: {municipality code or "*": creditor number}. A bad
+    entry is a ConfigError naming it, so `ledger serve` refuses to start (exit 2) instead of
+    failing at the first letter (style: configure once, fail fast)."""
+    from ledger.config import ConfigError
+
     raw = os.environ.get(CREDITORS_ENV, "") if env is None else env
     found: dict[str, str] = {}
     for part in raw.split(","):
-        key, _, value = part.strip().partition(":")
-        if value:
-            found[key.strip()] = value.strip()
+        if not part.strip():
+            continue
+        key, _, value = (x.strip() for x in part.strip().partition(":"))
+        if key != "*":
+            try:
+                key = str(municipality_code(key))
+            except LedgerError:
+                raise ConfigError(f"{CREDITORS_ENV}: {part.strip()!r} names no municipality "
+                                  "(a municipality code such as 657, or * for all)") from None
+        if not fi_payment.is_creditor(value):
+            raise ConfigError(f"{CREDITORS_ENV}: {part.strip()!r}: an FI creditor number is 8 digits starting with 8")
+        found[key] = value
+    return found
+
+
+def creditor_for(municipality: int, env: str | None = None) -> str | None:
+    """The municipality's FI creditor number from LEDGER_FI_CREDITORS, or None when not set up."""
+    found = creditors(env)
     return found.get(str(municipality)) or found.get("*")
 
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from ledger.api.auth import load_tokens, token_sha256
 from ledger.api.main import create_app
-from tests.helpers.api import api_client, auth, token_of
+from tests.helpers.api import api_client, auth, test_tokens, token_of
 from ledger.cli import app as cli
 from ledger.settings import ConfigError, Settings
 
@@ -65,6 +65,18 @@ def test_a_bad_tokens_file_refuses_to_start_and_says_why(tmp_path, content, says
     path.write_text(content)
     with pytest.raises(ConfigError, match=says):
         load_tokens(path)
+
+
+@pytest.mark.parametrize("creditors, says", [
+    ("657:12345678", "8 digits starting with 8"), ("657:8123", "8 digits"), ("999:81234567", "names no municipality"),
+    ("657=81234567", "names no municipality")])
+def test_a_malformed_fi_creditor_setting_refuses_to_start_and_says_why(tmp_path, monkeypatch, creditors, says):
+    """conventions l.22: the creditor number is 8 digits and starts with 8; style: fail fast."""
+    monkeypatch.setenv("LEDGER_FI_CREDITORS", creditors)
+    with pytest.raises(ConfigError, match=says):
+        create_app(Settings(database_url=f"sqlite:///{tmp_path / 'l.db'}"), tokens=test_tokens())
+    monkeypatch.setenv("LEDGER_FI_CREDITORS", "657:81234567, *:87654321")
+    create_app(Settings(database_url=f"sqlite:///{tmp_path / 'l.db'}"), tokens=test_tokens())
 
 
 def test_the_service_refuses_to_start_without_tokens(tmp_path):

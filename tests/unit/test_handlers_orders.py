@@ -67,6 +67,17 @@ def test_an_order_may_not_end_after_the_trial_window(ledger):
     _refused(ledger, "outside-window", end="2022-01-31")
 
 
+def test_a_change_may_not_move_an_order_s_end_past_the_trial_window(ledger):
+    cid = herning(ledger)
+    oid = place(ledger, cid)["order_id"]
+    stored = {k: list(v) for k, v in ledger.uow.committed.items()}
+    with pytest.raises(RuleViolated) as refused:
+        ledger.execute("change_order", {"order_id": oid, "effective": "2019-04-01", "end": "2022-01-31"})
+    assert refused.value.rule == "outside-window" and WINDOW[1] in refused.value.message
+    assert ledger.uow.committed == stored
+    ledger.execute("change_order", {"order_id": oid, "effective": "2019-04-01", "end": WINDOW[1]})  # to its end: fine
+
+
 def test_an_order_of_an_item_not_yet_in_force_is_refused(ledger):
     cid = herning(ledger)
     item(ledger, "later", effective="2020-01-01")

@@ -109,6 +109,12 @@ def place(uow: UnitOfWork, cmd: PlaceOrder, ctx: Context, svc: Services) -> Resu
          example={"effective": "2019-06-01", "every_weeks": 1})
 def change(uow: UnitOfWork, cmd: ChangeOrder, ctx: Context, svc: Services) -> Result:
     o = order(uow, cmd.order_id)
+    if cmd.end is not None:
+        # As at placing: an order never runs past the trial window it was placed in (its
+        # deliveries there would each be refused, and the order would promise what cannot be sold).
+        window = uow.get(Scheme, scheme_id(o.municipality), "scheme").window_on(date.fromisoformat(o.start))
+        rule(window is None or cmd.end.isoformat() <= window[1], "outside-window",
+             f"the order would end {cmd.end}, after the trial window ends {window[1] if window else ''}")
     o.change(ctx, cmd.effective, cmd.every_weeks, cmd.end, cmd.minutes, cmd.start_time)
     return {"order_id": str(o.id)}
 
