@@ -259,10 +259,26 @@ def invoice(
         number = number.strip()
         note = number.partition("-")[2][:1] in ("D", "K")
         result = reproduce_note(store, number, m) if note else reproduce(store, number, m)
+        _log_read(store, "ledger-replay invoice", "billing:invoice", municipality=m, citizen_id=result.citizen_id)
     finally:
         store.close()
     render_invoice(out, result)
     raise typer.Exit(0 if result.ok else 1)
+
+
+def _log_read(store: Any, route: str, what: str, *, municipality: int | None = None,
+              citizen_id: str | None = None) -> None:
+    """Reads of personal or financial data are logged (domain.md: who, when, what), by this tool as
+    by `ledger`'s own reads: into the store's access log, the OS user as `cli:<user>`. The tool
+    needs only read access to a copy of the store, so where it may not write, it says so and
+    goes on: the copy's holder answers for its reads."""
+    from ledger.cli.access import log_read
+
+    try:
+        log_read(store.db, route, what, citizen_id=citizen_id, municipality=municipality)
+    except Exception as e:  # a read-only copy: sqlite3's "readonly database", PostgreSQL's privileges
+        typer.echo(f"note: this read is not in the store's access log (no write access: {type(e).__name__})",
+                   err=True)
 
 
 # -- export ---------------------------------------------------------------------------------
@@ -293,6 +309,7 @@ def export(
     try:
         with _bars()("export") as progress:
             result = write_archive(store, out_file, cut, progress)
+        _log_read(store, "ledger-replay export", "events:export")  # the whole log: every citizen's facts
     finally:
         store.close()
     m = result.manifest

@@ -94,6 +94,7 @@ class Reproduction:
     account_id: str
     state: dict[str, Any]
     lines: list[LineResult] = field(default_factory=list)
+    citizen_id: str | None = None  # whose document it is (the account's citizen), for the access log
     totals: list[tuple[str, Any, Any]] = field(default_factory=list)
 
     @property
@@ -119,6 +120,7 @@ def reproduce(store: Store, number: str, municipality: int) -> Reproduction:
     repo = Repository(store, nid)
     result = Reproduction(number, municipality, nid, account_id, state)
     account = repo.find(Account, UUID(account_id))
+    result.citizen_id = getattr(account, "citizen_id", None)
     for stored in state.get("lines", []):
         result.lines.append(_line(repo, municipality, state, account, stored))
     recomputed = [line.recomputed or {} for line in result.lines]
@@ -256,6 +258,7 @@ def reproduce_note(store: Store, number: str, municipality: int) -> Reproduction
     repo = Repository(store, nid)
     result = Reproduction(number, municipality, nid, account_id, state)
     account = repo.find(Account, UUID(account_id))
+    result.citizen_id = getattr(account, "citizen_id", None)
     sign = 1 if "due_on" in state else -1  # a debit note adds, a credit note takes away
     for stored in state.get("lines", []):
         line = LineResult(stored.get("line_no", 0), "rerating" if "caused_by" in stored else "withdrawal", stored, None)

@@ -113,6 +113,42 @@ def test_export_then_verify_the_archive(sqlite_url: str, tmp_path: Path) -> None
     assert "VERIFIED" in checked.output
 
 
+def test_the_tool_s_reads_of_billing_data_and_of_the_whole_log_are_in_the_access_log(sqlite_url: str,
+                                                                                      tmp_path: Path) -> None:
+    """domain.md: 'Reads of personal or financial data are logged (who, when, what)', by the
+    auditors' tool too: an invoice reproduced and the log exported."""
+    from ledger.access_log import AccessLog
+    from ledger.db import Database
+
+    assert replay("invoice", "657-000002", "--db", sqlite_url).exit_code == 0
+    assert replay("export", "--out", str(tmp_path / "log.jsonl.gz"), "--db", sqlite_url).exit_code == 0
+    db = Database(sqlite_url)
+    try:
+        entries = AccessLog(db).entries(municipalities=None, limit=100)
+    finally:
+        db.close()
+    reads = [(e["route"], e["what"], e["municipality"], bool(e["citizen_id"])) for e in entries]
+    assert ("ledger-replay invoice", "billing:invoice", 657, True) in reads
+    assert ("ledger-replay export", "events:export", None, False) in reads
+    assert all(e["user_id"].startswith("cli:") for e in entries)
+
+
+def test_where_the_tool_may_not_write_it_still_answers_and_says_the_read_is_not_logged(sqlite_url: str) -> None:
+    import sqlite3
+
+    from ledger.access_log import TABLE, AccessLog
+    from ledger.db import Database
+
+    db = Database(sqlite_url)
+    AccessLog(db).ensure_table()
+    db.close()
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as conn:  # as a read-only grant would refuse it
+        conn.execute(f"CREATE TRIGGER no_writes BEFORE INSERT ON {TABLE} BEGIN SELECT RAISE(ABORT, 'read-only'); END")
+    result = replay("invoice", "657-000002", "--db", sqlite_url)
+    assert result.exit_code == 0 and "REPRODUCED EXACTLY" in result.output
+    assert "not in the store's access log" in result.output
+
+
 def test_rebuild_writes_the_views_and_a_digest_file(sqlite_url: str, tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = replay("rebuild", "--known-at", "2018-08-31", "--as-of", "2018-07-31", "--out", str(out),
