@@ -42,7 +42,8 @@ class Scheme(LedgerAggregate):
         name: str
         windows: list[tuple[str, str]]
         rule_versions: list[tuple[str, dict[str, Any]]]
-        refs: dict[str, Any]  # "rules": {effective: ref}, "windows": [ref, ...]
+        # "rules": {effective: ref}, "windows": [ref, ...], "window_of": {window start: its last event's ref}
+        refs: dict[str, Any]
 
     class SchemeEstablished(LedgerAggregate.Created):
         name: str
@@ -55,8 +56,8 @@ class Scheme(LedgerAggregate):
             s.name = self.name
             s.windows = [(self.window_start, self.window_end)]
             s.rule_versions = [(self.window_start, self.rules)]
-            s.refs = {"rules": {self.window_start: f"{self.originator_id}:{self.originator_version}"},
-                      "windows": [f"{self.originator_id}:{self.originator_version}"]}
+            ref = f"{self.originator_id}:{self.originator_version}"
+            s.refs = {"rules": {self.window_start: ref}, "windows": [ref], "window_of": {self.window_start: ref}}
 
     class SchemeWindowOpened(LedgerAggregate.Event):
         window_start: str
@@ -64,6 +65,7 @@ class Scheme(LedgerAggregate):
 
         def apply(self, s: Scheme) -> None:
             s.windows = sorted([*s.windows, (self.window_start, self.window_end)])
+            s.refs.setdefault("window_of", {})[self.window_start] = f"{self.originator_id}:{self.originator_version}"
 
     class SchemeWindowChanged(LedgerAggregate.Event):
         """A window's end moved (extended, or closed early); `window_start` names the window."""
@@ -73,7 +75,9 @@ class Scheme(LedgerAggregate):
 
         def apply(self, s: Scheme) -> None:
             s.windows = [(a, self.window_end if a == self.window_start else b) for a, b in s.windows]
-            s.refs["windows"].append(f"{self.originator_id}:{self.originator_version}")
+            ref = f"{self.originator_id}:{self.originator_version}"
+            s.refs["windows"].append(ref)
+            s.refs.setdefault("window_of", {})[self.window_start] = ref
 
     class SchemeRulesChanged(LedgerAggregate.Event):
         rules: dict[str, Any]
@@ -116,6 +120,14 @@ class Scheme(LedgerAggregate):
         self._record(self.SchemeRulesChanged, ctx, iso(effective), rules=rules)
 
     # -- queries ---------------------------------------------------------------------------
+    def window_ref_before(self, d: date) -> str:
+        """The event that last set the window a day outside every window fell in or after: when a
+        billed day is outside the windows now, that event (a window closed early) is why."""
+        s, of = iso(d), self.refs.get("window_of", {})
+        started = [a for a, _ in self.windows if a <= s and a in of]
+        ref: str = of[max(started)] if started else self.refs["windows"][-1]
+        return ref
+
     def window_on(self, d: date) -> tuple[str, str] | None:
         s = iso(d)
         for a, b in self.windows:

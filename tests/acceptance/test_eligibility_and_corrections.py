@@ -199,6 +199,29 @@ def test_a_back_dated_grant_end_credits_the_deliveries_after_it_on_the_next_run(
     assert invoice_run(ledger, HERNING, "2019-03")["credit_notes"] == []  # credited once
 
 
+def test_a_credit_for_a_window_closed_early_names_the_event_that_closed_that_window(ledger):
+    """Each amount traceable to its events: with two trial windows, closing the first early (after
+    its November visit was invoiced) credits the visit, and the credit names that change, not a
+    later change of the other window."""
+    from ledger.domain.scheme import scheme_id
+
+    herning(ledger)
+    cid = _citizen(ledger)
+    sid = scheme_id(HERNING)
+    run(ledger, "open_scheme_window", {"municipality": HERNING, "window_start": "2022-01-01",
+                                       "window_end": "2022-12-31"}, role="catalogue_manager")  # version 2
+    deliver(ledger, order(ledger, cid, "extra-cleaning", "2019-11-04", minutes=60), "2019-11-04", 60)
+    invoice_run(ledger, HERNING, "2019-11")
+    run(ledger, "change_scheme_window", {"municipality": HERNING, "window_start": "2018-06-01",
+                                         "window_end": "2019-10-31"}, role="catalogue_manager")  # version 3
+    run(ledger, "change_scheme_window", {"municipality": HERNING, "window_start": "2022-01-01",
+                                         "window_end": "2022-06-30"}, role="catalogue_manager")  # version 4
+    (note,) = invoice_run(ledger, HERNING, "2019-12")["credit_notes"]
+    assert note["gross"] == 35_400
+    (credit,) = q.credit_notes(caught_up(ledger), HERNING)
+    assert [line["caused_by"] for line in credit["lines"]] == [[f"{sid}:3"]]
+
+
 def test_a_back_dated_price_correction_bills_the_difference_as_a_debit_note(ledger):
     """conventions l.5-10: the engine 'repairs' past periods with items linked to the original
     item, never editing the issued invoice; 'debetnota (debit note, a supplementary charge)'.

@@ -54,7 +54,7 @@ def _why_ineligible(uow: Any, scheme: Any, person: Citizen, day: date, refusal: 
         ref = person.provider_ref_on(day)
         return [ref] if ref else []
     if refusal.rule == "outside-window":
-        return [scheme.refs["windows"][-1]]
+        return [scheme.window_ref_before(day)]
     return []
 
 
