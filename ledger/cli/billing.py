@@ -196,8 +196,10 @@ def run(
                            f"{note['lines']} lines, caused by {', '.join(note['caused_by'])}")
         barred = outcome.result.get("barred", [])
         if barred:
-            typer.echo(f"{len(barred)} differences older than the re-rating limit were not billed "
-                       "(see ledger billing reconcile)")
+            never = sum(1 for b in barred if b["invoice_number"] is None)
+            typer.echo(f"{len(barred)} lines past the limitation period (LEDGER_RERATE_MONTHS before the run's date) "
+                       f"were not billed: {len(barred) - never} re-rating differences, {never} never invoiced "
+                       f"({kr(sum(b['delta']['gross'] for b in barred))}; see ledger billing reconcile)")
         from ledger.application.published import lines as published  # ADR 0021
 
         for line in published(outcome.result):

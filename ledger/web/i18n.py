@@ -27,6 +27,8 @@ DA: dict[str, str] = {
     "Unbilled deliveries": "Ufakturerede leverancer", "Overdue invoices": "Forfaldne fakturaer",
     "Done": "Udført", "Already done: this is the first answer again": "Allerede udført: her er det første svar igen",
     "Invoices issued": "Udstedte fakturaer", "Reminders issued": "Udstedte rykkere",
+    "Debit notes issued": "Udstedte debetnotaer", "Credit notes issued": "Udstedte kreditnotaer",
+    "Not billed: past the limitation period": "Ikke opkrævet: forældet", "never invoiced": "aldrig faktureret",
     "Events": "Hændelser", "Version": "Version", "Effective": "Gælder fra", "Recorded": "Registreret",
     "Type": "Type", "Chain": "Kæde", "Length": "Længde", "Head hash": "Hovedhash",
     "Heads recorded by invoice runs": "Hoveder registreret af fakturakørsler", "Verify": "Verificér",
