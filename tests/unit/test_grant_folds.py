@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -88,3 +89,18 @@ def test_share_steps_is_its_definition(gs: dict[str, dict[str, Any]]) -> None:
 @given(grants())
 def test_cuts_are_their_definition(gs: dict[str, dict[str, Any]]) -> None:
     assert audit.cuts(gs) == plain_cuts(gs)
+
+
+def test_a_grant_in_visits_per_period_is_weekly_minutes_rounded_half_up():
+    """domain.md l.19-20: a grant names 'how much (minutes per week or visits per period)'."""
+    from ledger.domain.assessment import amount
+    from ledger.domain.errors import InvalidInput
+
+    assert amount(visits=2, period_days=14, minutes_per_visit=45)["weekly_minutes"] == 45
+    assert amount(visits=1, period_days=14, minutes_per_visit=45)["weekly_minutes"] == 23  # 22.5 rounds up
+    assert amount(visits=3, minutes_per_visit=30) == {"visits": 3, "period_days": 7, "minutes_per_visit": 30,
+                                                       "weekly_minutes": 90}  # a week unless said
+    for bad in ({"visits": 2}, {"minutes_per_week": 60, "visits": 1, "minutes_per_visit": 30},
+                {"visits": 2, "period_days": 0, "minutes_per_visit": 30}):
+        with pytest.raises(InvalidInput):
+            amount(**bad)
