@@ -39,6 +39,16 @@ def amount(minutes_per_week: int | None = None, visits: int | None = None, perio
     return {"visits": visits, "period_days": period, "minutes_per_visit": minutes_per_visit, "weekly_minutes": weekly}
 
 
+def _refs(g: dict[str, Any]) -> list[str]:
+    """Every event of a grant, as refs. (A grant from a snapshot taken before round 9 has no list:
+    it is made from what the grant kept, its award, its changes and its end.)"""
+    if "refs" not in g:
+        g["refs"] = list(dict.fromkeys([g["awarded_ref"], *(c[2] for c in g["changes"]),
+                                        *([g["ended_ref"]] if g.get("ended_ref") else [])]))
+    refs: list[str] = g["refs"]
+    return refs
+
+
 class Assessment(LedgerAggregate):
     if TYPE_CHECKING:  # state the events' apply() methods assign (declared for the type checker only)
         citizen_id: str
@@ -66,6 +76,7 @@ class Assessment(LedgerAggregate):
                 "valid_to": self.valid_to, "awarded_ref": f"{self.originator_id}:{self.originator_version}",
                 # (effective, weekly amount or None when ended, event ref), in effective order
                 "changes": [(self.valid_from, self.amount, f"{self.originator_id}:{self.originator_version}")],
+                "refs": [f"{self.originator_id}:{self.originator_version}"],  # every event of the grant
             }
 
     class GrantReassessed(LedgerAggregate.Event):
@@ -95,10 +106,13 @@ class Assessment(LedgerAggregate):
         def apply(self, a: Assessment) -> None:
             a.grants[self.grant_id]["valid_to"] = self.effective
             a.grants[self.grant_id]["ended_ref"] = f"{self.originator_id}:{self.originator_version}"
+            _refs(a.grants[self.grant_id]).append(a.grants[self.grant_id]["ended_ref"])
 
     def _change(self, grant_id: str, effective: str, amt: dict[str, Any], ref: str) -> None:
-        changes = [c for c in self.grants[grant_id]["changes"] if c[0] != effective]
-        self.grants[grant_id]["changes"] = sorted([*changes, (effective, amt, ref)], key=lambda c: c[0])
+        g = self.grants[grant_id]
+        _refs(g).append(ref)
+        changes = [c for c in g["changes"] if c[0] != effective]
+        g["changes"] = sorted([*changes, (effective, amt, ref)], key=lambda c: c[0])
 
     # -- commands --------------------------------------------------------------------------
     @classmethod
@@ -136,6 +150,9 @@ class Assessment(LedgerAggregate):
              f"correction from {effective} is before the grant starts ({g['valid_from']})")
         if not isinstance(corrects, str) or not corrects:
             raise InvalidInput("a correction must name the event it corrects", field="corrects")
+        if corrects not in _refs(g):
+            raise InvalidInput(f"corrects must name an event of grant {grant_id} (<assessment id>:<version>: "
+                               f"{', '.join(_refs(g))}), not {corrects!r}", field="corrects")
         self._record(self.GrantCorrected, ctx, iso(effective), grant_id=grant_id, amount=amt, corrects=corrects)
 
     def end(self, ctx: Context, grant_id: str, last_day: date) -> None:

@@ -199,6 +199,27 @@ def test_a_back_dated_grant_end_credits_the_deliveries_after_it_on_the_next_run(
     assert invoice_run(ledger, HERNING, "2019-03")["credit_notes"] == []  # credited once
 
 
+def test_a_grant_correction_must_name_an_event_of_that_grant(ledger):
+    """ADR 0002 / the guide: 'A correction is its own event that names what it corrects'. A name
+    that is no event of the grant is refused and nothing is stored; the award's ref is accepted."""
+    from ledger.domain.assessment import assessment_id
+    from ledger.domain.errors import InvalidInput
+
+    herning(ledger)
+    cid = _citizen(ledger)
+    award = f"{assessment_id(uuid.UUID(cid))}:2"
+    before = ledger.head_position()
+    for wrong in ("nonsense", f"{assessment_id(uuid.UUID(cid))}:9", f"{uuid.uuid4()}:2"):
+        with pytest.raises(InvalidInput) as refused:
+            run(ledger, "correct_grant", {"citizen_id": cid, "grant_id": "g", "effective": "2018-07-01",
+                                          "amount": {"minutes_per_week": 30}, "corrects": wrong})
+        assert refused.value.details["field"] == "corrects" and award in refused.value.message
+    assert ledger.head_position() == before
+    run(ledger, "correct_grant", {"citizen_id": cid, "grant_id": "g", "effective": "2018-07-01",
+                                  "amount": {"minutes_per_week": 30}, "corrects": award})
+    assert ledger.head_position() > before
+
+
 def test_a_credit_for_a_window_closed_early_names_the_event_that_closed_that_window(ledger):
     """Each amount traceable to its events: with two trial windows, closing the first early (after
     its November visit was invoiced) credits the visit, and the credit names that change, not a

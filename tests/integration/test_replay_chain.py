@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from ledger.application import Ledger
 from ledger.db import Database
+from ledger.domain.assessment import assessment_id
 from ledger.domain.base import Context
 from ledger.projections import all_projections
 from ledger.projections.engine import Engine
@@ -91,7 +92,7 @@ def history_steps() -> list[tuple[str, dict[str, Any], str]]:
         ("run_invoices", {"municipality": HERNING, "month": "2018-08", "run_date": "2018-09-03"},
          "2018-09-03T06:00:00+00:00"),
         ("correct_grant", {"citizen_id": CITIZEN_A, "grant_id": "cleaning", "effective": "2018-07-01",
-                           "amount": {"minutes_per_week": 60}, "corrects": "award"}, CORRECTED_AT),
+                           "amount": {"minutes_per_week": 60}, "corrects": f"{assessment_id(uuid.UUID(CITIZEN_A))}:2"}, CORRECTED_AT),
     ]
 
 

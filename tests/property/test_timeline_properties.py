@@ -84,6 +84,15 @@ class _Runner:
         self.instants.append(moment)
         return moment
 
+    def grants_of(self, citizen_id: str) -> dict[str, Any]:
+        from ledger.domain.assessment import Assessment, assessment_id
+
+        try:
+            found = self.app.repository.get(assessment_id(uuid.UUID(citizen_id)))
+        except Exception:  # no assessment yet
+            return {}
+        return found.grants if isinstance(found, Assessment) else {}
+
     def run(self, command_type: str, payload: dict[str, Any], when: Any) -> dict[str, Any] | None:
         self.n += 1
         ctx = Context("prop", "administrator", f"p-{self.n}-{uuid.uuid4().hex[:6]}", self.at(when))
@@ -143,8 +152,9 @@ def _apply(r: _Runner, s: tuple, when: Any) -> None:
         else:
             payload = {"citizen_id": cid, "grant_id": s[2], "effective": _day(s[4]),
                        "amount": {"minutes_per_week": s[3]}}
-            if kind == "correct":
-                payload["corrects"] = "an earlier event"
+            if kind == "correct":  # it names the grant's award (a grant not awarded: refused anyway)
+                grant = r.grants_of(cid).get(s[2])
+                payload["corrects"] = grant["awarded_ref"] if grant else "no such event"
             r.run(f"{kind}_grant", payload, when)
     elif kind == "order":
         payload = {"citizen_id": r.citizens[s[1]][0], "offer_id": s[2], "kind": s[4], "start": _day(s[3]),
