@@ -18,7 +18,7 @@ def invoiced(database_url: str) -> Any:
         for order in world.orders[657]:
             ok(client.post("/deliveries", headers=auth("staff-657"), json={
                 "order_id": order, "date": "2019-03-04", "band": "weekday_day", "minutes": 60, "staff_id": "s-1"}))
-        run = ok(client.post("/billing/runs", headers=auth("clerk-657"), json={"municipality": 657, "month": "2019-03"}))
+        run = ok(client.post("/billing/runs", headers=auth("clerk-657"), json={"municipality": 657, "month": "2019-03", "run_date": "2019-04-01"}))
         yield client, world, run["position"]
 
 

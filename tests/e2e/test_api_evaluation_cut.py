@@ -19,7 +19,7 @@ def test_answers_carry_their_position_and_at_position_is_exact(database_url):
                        headers=auth("evaluator-all"))
         assert r.status_code == 422 and r.json()["type"].endswith("position-ahead-of-log")
         # Something new is recorded and applied: the old cut cannot be read live any more.
-        ok(client.post("/billing/runs", headers=auth("clerk-657"), json={"municipality": 657, "month": "2019-04"}))
+        ok(client.post("/billing/runs", headers=auth("clerk-657"), json={"municipality": 657, "month": "2019-04", "run_date": "2019-05-01"}))
         new_head = client.get("/ready").json()["head"]
         assert new_head > head
         ok(client.get("/evaluation/sales", params={"municipality": 657, "min_position": new_head},

@@ -12,7 +12,7 @@ def test_the_run_answer_and_the_run_event_carry_the_published_digest(database_ur
             "order_id": world.orders[657][0], "date": "2019-03-04", "band": "weekday_day", "minutes": 60,
             "staff_id": "s-1"}))
         answer = ok(client.post("/billing/runs", headers=auth("clerk-657"),
-                                json={"municipality": 657, "month": "2019-03"}))
+                                json={"municipality": 657, "month": "2019-03", "run_date": "2019-04-01"}))
         result = answer["result"]
         read = result["published"]["read"]
         assert read["to"] == result["chain_head"]["position"] and len(read["digest"]) == 64

@@ -48,7 +48,7 @@ def test_each_role_records_its_own_facts_from_scheme_to_reminder(client):
     ok(client.post("/deliveries/missed", headers=auth("staff-657"),
                    json={"order_id": order, "date": "2019-03-15", "reason": "citizen_absent"}))
     # billing clerk: the invoice run, a payment, a dispute (credit note), reminders
-    run = ok(client.post("/billing/runs", headers=auth("clerk-657"), json={"municipality": 657, "month": "2019-03"}))
+    run = ok(client.post("/billing/runs", headers=auth("clerk-657"), json={"municipality": 657, "month": "2019-03", "run_date": "2019-04-01"}))
     (invoice,) = run["result"]["invoices"]
     assert invoice == {"number": "657-000001", "citizen_id": citizen, "gross": 35400}
     ok(client.post("/payments", headers=auth("clerk-657"), json={
@@ -144,7 +144,7 @@ def test_a_herning_billing_clerk_sees_nothing_of_aabenraa(client):
     theirs, their_order = world.citizens[580][0], world.orders[580][0]
     ok(client.post("/deliveries", headers=auth("staff-580"), json={
         "order_id": their_order, "date": "2019-03-04", "band": "weekday_day", "minutes": 60, "staff_id": "s-9"}))
-    ok(client.post("/billing/runs", headers=auth("clerk-580"), json={"municipality": 580, "month": "2019-03"}))
+    ok(client.post("/billing/runs", headers=auth("clerk-580"), json={"municipality": 580, "month": "2019-03", "run_date": "2019-04-01"}))
     clerk = auth("clerk-657")
     refused = [
         client.get(f"/citizens/{theirs}", headers=clerk),
@@ -158,7 +158,7 @@ def test_a_herning_billing_clerk_sees_nothing_of_aabenraa(client):
         client.get("/billing/export.csv", headers=clerk, params={"municipality": 580, "month": "2019-03"}),
         client.post("/payments", headers=clerk, json={"citizen_id": theirs, "amount": 100, "date": "2019-04-01",
                                                       "method": "card"}),
-        client.post("/billing/runs", headers=clerk, json={"municipality": 580, "month": "2019-04"}),
+        client.post("/billing/runs", headers=clerk, json={"municipality": 580, "month": "2019-04", "run_date": "2019-05-01"}),
     ]
     assert [r.status_code for r in refused] == [403] * len(refused), [r.text for r in refused if r.status_code != 403]
     # Their own municipality is the default and holds none of Aabenraa's invoices.

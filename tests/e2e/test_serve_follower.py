@@ -92,7 +92,7 @@ def test_serve_runs_the_catch_up_in_its_own_process_and_reads_follow_writes(pg_u
             ok(client.post("/deliveries", headers=auth("staff-657"), json={
                 "order_id": order, "date": "2019-03-04", "band": "weekday_day", "minutes": 60, "staff_id": "s-1"}))
             run = ok(client.post("/billing/runs", headers=auth("clerk-657"),
-                                 json={"municipality": 657, "month": "2019-03"}))
+                                 json={"municipality": 657, "month": "2019-03", "run_date": "2019-04-01"}))
             started = time.monotonic()
             seen = ok(client.get("/billing/invoices", headers=auth("clerk-657"),
                                  params={"min_position": run["position"]}))
