@@ -9,8 +9,8 @@
 (`git archive`) into a scratch folder and run by the same interpreter with that folder first on
 `sys.path`. Each round runs one process per version, alternating (before, after, before, ...), so
 the load of a shared machine falls on both alike; a process reads the same draws as `bench/run.py`'s
-steps: `timeline` (`bench/timeline_latency.py`'s plan: random (D, K), 20 % the network, 30 % K =
-now; the version's own module) and `audit` (`audit_queries.audit` for a random municipality with a
+steps: `timeline` (`bench/timeline_latency.py`'s plan: random (D, K), 20 % the network (or
+`--network-share`), 30 % K = now; the version's own module) and `audit` (`audit_queries.audit` for a random municipality with a
 scheme, 70 % one year, else all time; 20 reads of warm-up each). It reports, per version, the median
 over rounds of each class's p50 / p95 / p99 and the load average at each round's start.
 
@@ -37,7 +37,7 @@ PG_BASE = os.environ.get("LEDGER_BENCH_PG", "postgresql://postgres@127.0.0.1:543
 
 CHILD = r"""
 import importlib.util, json, os, random, sys, time
-root, url, what, queries = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+root, url, what, queries, network_share = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
 sys.path.insert(0, root)
 from ledger.db import Database
 load = os.getloadavg()
@@ -48,7 +48,7 @@ try:
         spec = importlib.util.spec_from_file_location("timeline_latency", f"{root}/bench/timeline_latency.py")
         tl = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(tl)
-        info, todo = tl.plan(db, queries, 7, 0.2, 0.3)
+        info, todo = tl.plan(db, queries, 7, network_share, 0.3)
         out.update(tl.summarize(tl.run_queries([db], [todo])[0]))
     else:
         from ledger.projections import audit_queries
@@ -80,8 +80,8 @@ def unpack(rev: str, into: Path) -> Path:
     return into
 
 
-def child(root: Path, url: str, what: str, queries: int) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, "-c", CHILD, str(root), url, what, str(queries)],
+def child(root: Path, url: str, what: str, queries: int, network_share: float) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, "-c", CHILD, str(root), url, what, str(queries), str(network_share)],
                           capture_output=True, text=True, cwd=tempfile.gettempdir())
     if done.returncode:
         raise SystemExit(f"{root} {what}: {done.stderr[-2000:]}")
@@ -99,6 +99,8 @@ def main() -> None:
     ap.add_argument("--steps", default="timeline,audit")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--queries", type=int, default=300)
+    ap.add_argument("--network-share", type=float, default=0.2,
+                    help="timeline: share of reads for the whole network (bench/run.py: 0.2)")
     args = ap.parse_args()
     prefix = os.environ.get("LEDGER_BENCH_PREFIX", "bench")
     url = f"{PG_BASE}?schema={prefix}_{args.scale}_s{args.seed}"
@@ -111,13 +113,13 @@ def main() -> None:
         for step in [s for s in args.steps.split(",") if s]:
             for r in range(args.rounds):
                 for version in roots:
-                    res = child(roots[version], urls[version], step, args.queries)
+                    res = child(roots[version], urls[version], step, args.queries, args.network_share)
                     runs[version].setdefault(step, []).append(res)
                     brief = {k: (v["p50_ms"], v["p95_ms"]) for k, v in res.items() if isinstance(v, dict)}
                     print(f"round {r + 1} {step} {version}: load {res['load_average_at_start']} {brief}",
                           file=sys.stderr, flush=True)
         report: dict[str, Any] = {"before": args.before, "after": args.after or "this checkout", "urls": urls,
-                                  "rounds": args.rounds, "queries": args.queries}
+                                  "rounds": args.rounds, "queries": args.queries, "network_share": args.network_share}
         for version, steps in runs.items():
             for step, rs in steps.items():
                 classes = sorted({k for res in rs for k, v in res.items() if isinstance(v, dict)})
