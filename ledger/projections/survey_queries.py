@@ -23,9 +23,17 @@ def mean_one_decimal(values: Sequence[int]) -> str | None:
 
 
 def _exists(db: Any, table: str) -> bool:
+    return table in _existing(db, (table,))
+
+
+def _existing(db: Any, tables: Sequence[str]) -> set[str]:
+    """Which of `tables` exist (one statement for all: a read asks on every call)."""
+    marks = ", ".join("?" for _ in tables)
     if db.is_postgres:
-        return bool(db.query("SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = ?", [table]))
-    return bool(db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [table]))
+        sql = f"SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename IN ({marks})"
+    else:
+        sql = f"SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ({marks})"
+    return {r[0] for r in db.query(sql, list(tables))}
 
 
 def _mean(total: int, n: int) -> str | None:
@@ -47,7 +55,10 @@ def surveys_at(db: Any, municipalities: Sequence[int], as_of: str, known: str,
     the buyers' (few) are counted in the database from their own responses, and the non-buyers'
     are everyone's less the buyers'."""
     out: dict[int, list[dict[str, Any]]] = {m: [] for m in municipalities}
-    if not municipalities or not _exists(db, "sv_responses"):
+    if not municipalities:
+        return out
+    tables = _existing(db, ("sv_responses", f"tl_deliveries{suffix}"))
+    if "sv_responses" not in tables:
         return out
     everyone: dict[tuple[int, str], list[int]] = {}  # (municipality, round) -> [responses, *answers by measure and score]
     for (m, key), (n, _) in totals.items():
@@ -59,7 +70,7 @@ def surveys_at(db: Any, municipalities: Sequence[int], as_of: str, known: str,
             everyone.setdefault((m, round_id), [0] * (1 + 5 * len(MEASURES)))[
                 1 + 5 * MEASURES.index(measure) + int(score) - 1] += n
     bought: dict[tuple[int, str], list[int]] = {}
-    if everyone and _exists(db, f"tl_deliveries{suffix}"):
+    if everyone and f"tl_deliveries{suffix}" in tables:
         marks = ", ".join("?" for _ in municipalities)
         cells = ", ".join(f"SUM(CASE WHEN r.{m} = {n} THEN 1 ELSE 0 END)" for m in MEASURES for n in range(1, 6))
         # The buyers' responses: a respondent's first delivery known at K (delivered, not a free
