@@ -269,16 +269,21 @@ def completeness(db: Database, m: int, as_of: str, date_from: str | None = None,
         "SELECT o.order_id, o.citizen_id, o.offer_id, o.kind, o.start, o.end_on, o.cancelled_from, o.missed, o.ref "
         f"FROM {_t('au_orders', suffix)} o WHERE o.municipality = ? AND o.ran = 1 AND o.deliveries = 0 "
         f"AND o.start <= ?{o_extra} ORDER BY o.citizen_id, o.start, o.order_id", [m, as_of, *o_params])
-    s_extra, s_params = _period(date_from, date_to, "date")
+    s_extra, s_params = _period(date_from, date_to, "x.date")
+    # One pass over the municipality's deliveries, each counted with the others of its order and
+    # date (a window), then the few found looked up in the invoice lines. Not a join of the
+    # deliveries with their own GROUP BY: without planner statistics (a rebuilt table before its
+    # first ANALYZE) PostgreSQL re-ran that GROUP BY once per delivery (0.5 s for a large
+    # municipality), and it planned MIN(...) as a subquery per row as a walk of au_invoice_lines
+    # in invoice order.
+    cols = ", ".join(f"x.{c}" for c in ("order_id", "date", "citizen_id", "offer_id", "delivery_id", "minutes",
+                                        "klippekort", "ref"))
     same_day = db.query(
-        "WITH twice AS (SELECT order_id, date FROM "
-        f"{_t('au_deliveries', suffix)} WHERE municipality = ? AND delivered = 1 AND withdrawn IS NULL"
-        f"{s_extra} GROUP BY order_id, date HAVING COUNT(*) > 1) "
-        "SELECT d.order_id, d.date, d.citizen_id, d.offer_id, d.delivery_id, d.minutes, d.klippekort, d.ref, "
-        f"(SELECT MIN(l.invoice_number) FROM {_t('au_invoice_lines', suffix)} l WHERE l.delivery_id = d.delivery_id) "
-        f"FROM {_t('au_deliveries', suffix)} d JOIN twice t ON t.order_id = d.order_id AND t.date = d.date "
-        "WHERE d.municipality = ? AND d.delivered = 1 AND d.withdrawn IS NULL "
-        "ORDER BY d.citizen_id, d.date, d.order_id, d.delivery_id", [m, *s_params, m])
+        f"SELECT {cols}, MIN(l.invoice_number) FROM (SELECT {cols}, COUNT(*) OVER (PARTITION BY x.order_id, x.date) "
+        f"AS n FROM {_t('au_deliveries', suffix)} x WHERE x.municipality = ? AND x.delivered = 1 "
+        f"AND x.withdrawn IS NULL{s_extra}) x "
+        f"LEFT JOIN {_t('au_invoice_lines', suffix)} l ON l.delivery_id = x.delivery_id WHERE x.n > 1 "
+        f"GROUP BY {cols} ORDER BY x.citizen_id, x.date, x.order_id, x.delivery_id", [m, *s_params])
     twice: dict[tuple[str, str], dict[str, Any]] = {}
     for order_id, on, citizen, offer_id, delivery_id, minutes, klippekort, ref, invoice in same_day:
         finding = twice.setdefault((order_id, on), {"order_id": order_id, "date": on, "citizen_id": citizen,

@@ -28,6 +28,7 @@ what was actually invoiced and credited is the billing projection's business.
 
 from __future__ import annotations
 
+import gc
 import re
 from bisect import bisect_right
 from collections import defaultdict
@@ -277,6 +278,32 @@ def totals_at(db: Reader, ms: list[int], days: list[str], k: str, suffix: str = 
       all dated by D and recorded before K) and each point recorded after that, up to K, that is
       dated by D: at most 63 days of one group's points.
     At K = now every point is recorded by K: the running sums at D (axis "a") for every group."""
+    with _collector_paused():
+        return _totals_from_points(db, ms, days, k, suffix)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while the totals' rows are decoded and summed.
+
+    A network read at national size decodes ~1.4 MB of JSON into some 10^5 lists of integers;
+    each 700 new containers start a collection that walks the young ones, and every hundredth
+    all of them: ~6 ms of the read's ~20 ms of CPU (ADR 0022 round-9 amendment). The lists hold
+    no cycles: reference counting frees them when the read is done, so nothing is left for a
+    collection to find. Left alone where the process turned the collector off itself."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _totals_from_points(db: Reader, ms: list[int], days: list[str], k: str, suffix: str
+                        ) -> dict[str, dict[tuple[int, str], list[int]]]:
+    """`totals_at`'s reading and summing."""
     out: dict[str, dict[tuple[int, str], list[int]]] = {d: {} for d in days}
     if not ms or not days:
         return out

@@ -43,6 +43,9 @@ def test_two_deliveries_of_one_order_on_one_date_are_billed_and_listed_for_a_cle
         rows = list(csv.DictReader(io.StringIO(out)))
         assert sorted((r["order_id"], r["date"], r["deliveries"], r["delivery_id"]) for r in rows) == sorted(
             [(o, "2019-01-07", "2", first), (o, "2019-01-07", "2", second)])
+        # A period holding the date finds it as the whole history does (the window counts within it).
+        assert aq.completeness(ledger.db, HERNING, "2019-12-31", "2019-01-07", "2019-01-07")[
+            "same_day_deliveries"] == [finding]
         # A clerk cancels the visit recorded twice: no longer a finding (and the next run credits it).
         run(ledger, "cancel_delivery", {"delivery_id": second, "effective": "2019-01-07",
                                         "reason": "recorded twice"}, role="billing_clerk")
