@@ -44,7 +44,7 @@ AtPositionOpt = Annotated[int | None, typer.Option(
                                  "billing projection", show_default=False)]
 
 MONEY_KEYS = frozenset({"difference", "owed_now", "net", "vat", "gross", "fees", "credited", "charged", "open_amount", "amount", "allocated",
-                        "unallocated", "invoiced", "paid", "refunded", "owed", "credit", "balance", "fee", "open", "unit_price",
+                        "unallocated", "invoiced", "paid", "refunded", "claimed", "owed", "credit", "balance", "fee", "open", "unit_price",
                         "not_due", "days_1_30", "days_31_60", "days_61_90", "days_over_90", "invoiced_net",
                         "invoiced_vat", "invoiced_gross", "credited_net", "credited_vat", "credited_gross"})
 
@@ -434,12 +434,17 @@ _simple("balances", "balances", ("citizen_id", "invoiced", "fees", "credited", "
         "Each citizen's balance: invoiced, fees, credited, paid, owed and credit.", "Balances")
 _simple("open-items", "open_items", ("number", "kind", "citizen_id", "due_on", "charged", "open_amount",
                                      "reminder_count"),
-        "Invoices and debit notes with something still owed, oldest due first.", "Open items")
+        "Invoices, debit notes and claims with something still owed, oldest due first.", "Open items")
 _simple("payments", "payments", ("paid_on", "citizen_id", "payment_id", "method", "reference", "amount", "allocated",
-                                 "unallocated", "reversed"),
-        "Payments and how much of each was allocated to invoices.", "Payments")
+                                 "refunded", "unallocated", "reversed"),
+        "Payments: how much of each was allocated to invoices, refunded from its leftover credit (oldest credit "
+        "first), and is unallocated.", "Payments")
 _simple("refunds", "refunds", ("number", "refunded_on", "citizen_id", "method", "reference", "amount", "reason"),
         "Credit paid out to citizens (refund_credit), in refund-number order.", "Refunds")
+_simple("claims", "claims", ("number", "issued_on", "due_on", "citizen_id", "payment_id", "amount", "fees",
+                             "open_amount"),
+        "Claims on citizens: refunded money a reversed payment left uncovered, owed like an invoice, in claim-number "
+        "order.", "Claims")
 _simple("credit-notes", "credit_notes", ("number", "invoice_number", "citizen_id", "issued_on", "net", "vat", "gross",
                                          "reason"),
         "Credit notes, each referencing the invoice it credits.", "Credit notes")
