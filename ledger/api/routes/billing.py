@@ -13,6 +13,7 @@ from starlette.responses import Response
 from ledger.application import commands as c
 from ledger.api.commanding import Command, Run, declared
 from ledger.api.deps import Caller, CallerDep, ServicesDep, caught_up, reader, AtPosition
+from ledger.api.documents import served
 from ledger.api.problems import ApiProblem
 from ledger.api.reads import history, logged_read, etag, store_position
 from ledger.api.routes import COMMAND_ERRORS, Day, Month, MonthQuery, MunicipalityPath, MunicipalityQuery, ShortIdPath
@@ -67,7 +68,9 @@ def invoices(svc: ServicesDep, who: BillingReader, municipality: MunicipalityQue
 @router.get("/invoices/{number}", response_model=InvoiceDocument, dependencies=FRESH)
 def invoice(number: ShortIdPath, svc: ServicesDep, who: BillingReader, municipality: MunicipalityQuery = None,
             at_position: AtPosition = None) -> dict[str, Any]:
-    """One invoice with its lines and their provenance, credit notes, reminders and payments."""
+    """One invoice with its lines and their provenance, credit notes, reminders and payments. A number of
+    another series (a debit note, credit note, refund or claim) is a 404 naming the route that serves it."""
+    served(number, "invoice", letter=False, web=False)
     if municipality is None and municipality_of(number) is not None:
         municipality = str(municipality_of(number))  # invoice numbers start with the municipality code
 
