@@ -38,6 +38,7 @@ class InvoiceSeries(LedgerAggregate):
         scanned_to: int
         carried: list[dict[str, Any]]
         invoiced_citizens: set[str]
+        claimed_citizens: set[str]
         baselined: bool
         dated: dict[str, str]
 
@@ -57,6 +58,7 @@ class InvoiceSeries(LedgerAggregate):
             s.scanned_to = 0
             s.carried = []
             s.invoiced_citizens = set()  # whose accounts a reminder run must look at
+            s.claimed_citizens = set()  # and those with a claim (who may never have been invoiced)
             # False until a run has re-rated every billed delivery once (a series from before
             # re-rating existed, or a fresh one); from then on runs re-rate what new facts reach.
             s.baselined = False
@@ -123,10 +125,12 @@ class InvoiceSeries(LedgerAggregate):
         of the claim series."""
 
         number: str
+        citizen_id: str
         payment_id: str
 
         def apply(self, s: InvoiceSeries) -> None:
             s.last_claim = getattr(s, "last_claim", 0) + 1
+            s.claimed_citizens.add(self.citizen_id)
             _dated(s, "claim", self.effective)
 
     @classmethod
@@ -177,12 +181,17 @@ class InvoiceSeries(LedgerAggregate):
         self._record(self.RefundNumbered, ctx, iso(on), number=number)
         return number
 
-    def take_claim_number(self, ctx: Context, payment_id: str, on: date) -> tuple[str, date]:
+    def owing_citizens(self) -> list[str]:
+        """The citizens who may owe a document: every one invoiced, and every one with a claim."""
+        return sorted(self.invoiced_citizens | self.claimed_citizens)
+
+    def take_claim_number(self, ctx: Context, citizen_id: str, payment_id: str, on: date) -> tuple[str, date]:
         """The next claim number and the claim's date: the reversal's date, or the last claim's
         if that is later (as notes are dated, `note_date`), so claims are dated in number order."""
         raised_on = self.note_date("claim", on, iso(on))
         number = f"{self.municipality}-B{getattr(self, 'last_claim', 0) + 1:05d}"
-        self._record(self.ClaimNumbered, ctx, iso(raised_on), number=number, payment_id=payment_id)
+        self._record(self.ClaimNumbered, ctx, iso(raised_on), number=number, citizen_id=citizen_id,
+                     payment_id=payment_id)
         return number, raised_on
 
     def mark_baselined(self, ctx: Context, on: date, citizens: int) -> None:

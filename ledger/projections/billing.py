@@ -481,9 +481,10 @@ class _Account:
         invoices = [[number, amount, charged[number]] for number, amount in owed.items()]
         if invoices != old_invoices:
             written = {number: (amount, total) for number, amount, total in old_invoices}
-            for number, amount, total in invoices:
+            for number, amount in owed.items():
+                total = charged[number]
                 if written.get(number) != (amount, total):
-                    table = OWED[series_of(number)]  # an invoice, a debit note or a claim
+                    table = OWED.get(series_of(number), INVOICES)  # an invoice, a debit note or a claim
                     doc = view.get(table, number)
                     if doc is not None:
                         doc["open_amount"] = amount

@@ -194,6 +194,13 @@ def refundable(ledger: Ledger, citizen_id: str, on: str) -> int | None:
     return int(account.refundable(date.fromisoformat(on)))
 
 
+def q_payments(ledger: Ledger, municipality: int = 657) -> list[dict[str, Any]]:
+    """The payments list (billing_queries.payments) once the projection has caught up."""
+    from ledger.projections import billing_queries
+
+    return billing_queries.payments(caught_up(ledger), municipality)
+
+
 def account_money(ledger: Ledger, citizen_id: str) -> Any:
     """The Account aggregate's money events (allocation.MoneyEvent), as allocate() reads them."""
     from ledger.domain.account import account_id

@@ -78,7 +78,7 @@ def reverse(uow: UnitOfWork, cmd: ReversePayment, ctx: Context, svc: Services) -
     claim = None
     if a.claim_on_reversal(cmd.payment_id, cmd.date) > 0:
         number, raised_on = series(uow, ctx, person.municipality, cmd.date).take_claim_number(
-            ctx, cmd.payment_id, cmd.date)
+            ctx, str(person.id), cmd.payment_id, cmd.date)
         claim = (number, raised_on, raised_on + timedelta(days=svc.settings.payment_terms_days))
     amount = a.reverse_payment(ctx, cmd.payment_id, cmd.date, cmd.reason, claim)
     return {"citizen_id": str(person.id), "payment_id": cmd.payment_id, "balance_ore": a.state().balance,
