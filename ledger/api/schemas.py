@@ -407,9 +407,7 @@ class Balance(BaseModel):
     credited: int
     paid: int
     refunded: int = Field(description="credit paid out to the citizen (refund_credit)")
-    claimed: int = Field(description="claims raised on the citizen (refunded money a reversed payment left "
-                                     "uncovered); no term of the balance: it is refunded money, owed as a document")
-    owed: int
+    owed: int = Field(description="what is open of invoices, debit notes and claims on the citizen")
     credit: int
     balance: int
     open_invoices: int

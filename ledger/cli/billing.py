@@ -44,7 +44,7 @@ AtPositionOpt = Annotated[int | None, typer.Option(
                                  "billing projection", show_default=False)]
 
 MONEY_KEYS = frozenset({"difference", "owed_now", "net", "vat", "gross", "fees", "credited", "charged", "open_amount", "amount", "allocated",
-                        "unallocated", "invoiced", "paid", "refunded", "claimed", "owed", "credit", "balance", "fee", "open", "unit_price",
+                        "unallocated", "invoiced", "paid", "refunded", "owed", "credit", "balance", "fee", "open", "unit_price",
                         "not_due", "days_1_30", "days_31_60", "days_61_90", "days_over_90", "invoiced_net",
                         "invoiced_vat", "invoiced_gross", "credited_net", "credited_vat", "credited_gross"})
 

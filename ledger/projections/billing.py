@@ -121,12 +121,12 @@ CLAIMS = Table(
 )
 ACCOUNTS = Table(
     "billing_accounts",
-    # balance = invoiced + fees − credited − paid + refunded (= owed − credit). claimed (the claims
-    # raised) is no term of it: a claim is refunded money already counted in `refunded`, now owed
-    # as a document (in `owed`, and in open_invoices, which counts every open document).
+    # balance = invoiced + fees − credited − paid + refunded (= owed − credit). A claim adds no
+    # term: it is refunded money already counted in `refunded`, now owed as a document (in `owed`,
+    # and in open_invoices, which counts every open document).
     {"citizen_id": "TEXT", "account_id": "TEXT", "municipality": "INTEGER", "opened_on": "TEXT",
      "invoiced": "BIGINT", "fees": "BIGINT", "credited": "BIGINT", "paid": "BIGINT", "refunded": "BIGINT",
-     "claimed": "BIGINT", "owed": "BIGINT", "credit": "BIGINT", "balance": "BIGINT", "open_invoices": "INTEGER"},
+     "owed": "BIGINT", "credit": "BIGINT", "balance": "BIGINT", "open_invoices": "INTEGER"},
     ("citizen_id",),
     indexes=(("municipality",),),
 )
@@ -197,7 +197,7 @@ class BillingProjection(Projection):
     # documents at once (open_amount, credit and allocations changed meaning), debit notes are
     # reminded (their fees, charged, reminder_count, last_reminder_on); 4: refunds of credit
     # (billing_refunds, billing_accounts.refunded); 5: claims on the citizen (billing_claims,
-    # billing_accounts.claimed; a reversal after a refund), and how much of each payment was
+    # a reversal after a refund), and how much of each payment was
     # refunded (billing_payments.refunded: refunds take the oldest leftover credit first)
     version = 5
     tables = TABLES
@@ -277,7 +277,7 @@ class BillingProjection(Projection):
                                  "money": "[]", "written": _NO_WRITES})
         view.put(ACCOUNTS, {"citizen_id": citizen_id, "account_id": event.originator_id, "municipality": m,
                             "opened_on": s["effective"], "invoiced": 0, "fees": 0, "credited": 0, "paid": 0, "refunded": 0,
-                            "claimed": 0, "owed": 0, "credit": 0, "balance": 0, "open_invoices": 0})
+                            "owed": 0, "credit": 0, "balance": 0, "open_invoices": 0})
 
     def on_InvoiceIssued(self, event: RawEvent, view: View) -> None:
         s = event.state
@@ -522,7 +522,7 @@ class _Account:
                         payment["refunded"] = amount
                         view.put(PAYMENTS, payment)
         # The account's totals.
-        invoiced = fees = credited = paid = refunded = claimed = 0
+        invoiced = fees = credited = paid = refunded = 0
         for e in events:
             kind = e.kind
             if kind == "invoice" or kind == "debit_note":
@@ -535,13 +535,13 @@ class _Account:
             elif kind == "refund":
                 refunded += e.amount
             elif kind == "claim":
-                claimed += e.amount
+                pass  # refunded money now owed as a document: in `owed`, no term of the balance
             else:
                 credited += e.amount
         account = view.get(ACCOUNTS, citizen_id)
         assert account is not None
         account.update(invoiced=invoiced, fees=fees, credited=credited, paid=paid, refunded=refunded,
-                       claimed=claimed, owed=sum(owed.values()),
+                       owed=sum(owed.values()),
                        credit=state.credit, balance=state.balance, open_invoices=sum(1 for v in owed.values() if v > 0))
         view.put(ACCOUNTS, account)
         row["money"] = _dumps(money).decode()

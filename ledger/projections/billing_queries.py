@@ -225,12 +225,12 @@ def claims(db: Database, municipality: int, citizen_id: str | None = None) -> li
 
 
 def balances(db: Database, municipality: int, citizen_id: str | None = None) -> list[dict[str, Any]]:
-    """Per citizen: invoiced, fees, credited, paid, refunded, claimed, still owed, credit, and the
-    balance (positive: the citizen owes; negative: credit on the account): invoiced + fees −
-    credited − paid + refunded. `claimed` is no term of it: a claim is refunded money (already in
-    `refunded`) that a reversed payment left uncovered, owed as a document (in `owed`)."""
+    """Per citizen: invoiced, fees, credited, paid, refunded, still owed, credit, and the balance
+    (positive: the citizen owes; negative: credit on the account): invoiced + fees − credited −
+    paid + refunded. A claim adds no term: it is refunded money (already in `refunded`) that a
+    reversed payment left uncovered, owed as a document (in `owed`; `claims()` lists them)."""
     where, params = _where(municipality, citizen_id=citizen_id)
-    return rows(db, "SELECT citizen_id, invoiced, fees, credited, paid, refunded, claimed, owed, credit, balance, "
+    return rows(db, "SELECT citizen_id, invoiced, fees, credited, paid, refunded, owed, credit, balance, "
                     f"open_invoices FROM billing_accounts WHERE {where} ORDER BY citizen_id", params)
 
 

@@ -94,7 +94,7 @@ def test_billing_claims_and_payments_show_a_reversal_after_a_refund(database_url
     (item,) = orjson.loads(cli("billing", "open-items", "-m", "657", "-f", "json"))["open_items"]
     assert (item["number"], item["kind"]) == ("657-B00001", "claim")
     (balance,) = orjson.loads(cli("billing", "balances", "-m", "657", "-f", "json"))["balances"]
-    assert (balance["claimed"], balance["balance"]) == (30_000, 30_000)
+    assert (balance["refunded"], balance["owed"], balance["balance"]) == (30_000, 30_000, 30_000)
 
 
 def test_projections_status_rebuild_and_catch_up(database_url, cli):

@@ -194,7 +194,7 @@ def test_a_claim_after_a_reversed_refunded_payment_shows_on_the_payments_and_acc
         paid = page.text[page.text.index(f'data-payment="{store["payment"]}"'):]
         assert f'<td class="n unallocated">{kr(0)}</td>' in paid[:paid.index("</tr>")]
         accounts = client.get(f"/web/billing/accounts?municipality=657&citizen_id={store['rich']}").text
-        assert f'<td class="n claimed">{kr(CREDIT)}</td>' in accounts
+        assert f'<td class="n refunded">{kr(CREDIT)}</td>' in accounts
         assert f'href="/web/billing/payments?municipality=657&citizen_id={store["rich"]}#claims">657-B00001</a>' \
             in accounts
         # The invoice page given the claim's number names where claims are listed.

@@ -293,7 +293,8 @@ def check_history(url: str, history: list[tuple[Any, ...]], after: list[tuple[An
             assert b["balance"] == b["invoiced"] + b["fees"] - b["credited"] - b["paid"] + b["refunded"] \
                 == b["owed"] - b["credit"] and b["credit"] >= 0
             assert b["refunded"] == sum(amount for _, c, amount, _ in model.refunds if c == cid)
-            assert b["claimed"] == sum(amount for _, c, amount in model.claims if c == cid) <= b["refunded"]
+            assert sum(x["amount"] for x in claims if x["citizen_id"] == cid) == sum(
+                amount for _, c, amount in model.claims if c == cid) <= b["refunded"]
             assert refunded_from.get(cid, 0) <= b["refunded"]
             assert (b["credit"], b["owed"]) == (state.credit, sum(state.owed.values())) and state.uncovered == 0
             own = {n for n, c, _ in model.claims if c == cid}
