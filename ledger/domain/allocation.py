@@ -141,12 +141,16 @@ class AccountState:
 
     def _use_credit(self) -> None:
         """Credit on the account pays open documents, oldest first."""
-        for number in self.owed:
+        owed = self.owed
+        for number, open_amount in owed.items():
             if self.credit <= 0:
                 break
-            before = self.credit
-            self.credit = self._pay("credit", number, self.credit)
-            self._take(before - self.credit)
+            take = min(self.credit, open_amount)
+            if take > 0:
+                owed[number] = open_amount - take
+                self.allocations.append(("credit", number, take))
+                self.credit -= take
+                self._take(take)
 
     def _add_credit(self, source: str, amount: int) -> None:
         """Money no document takes: it covers refunded money first (as a payment that covered a
