@@ -150,6 +150,7 @@ def test_the_refund_form_needs_its_csrf_token_the_role_and_the_municipality(stor
     ("657-D00001", "GET /billing/debit-notes/657-D00001.pdf"),
     ("657-R00001", "GET /billing/refunds?municipality=657"),
     ("657-K00001", "the invoice it credits lists it"),
+    ("657-B00001", "GET /billing/claims?municipality=657"),
 ])
 def test_the_invoice_letter_route_refuses_other_series_naming_where_they_are(store, number, where) -> None:
     with api_client(store["url"]) as client:
@@ -159,7 +160,7 @@ def test_the_invoice_letter_route_refuses_other_series_naming_where_they_are(sto
         web = _signed_in(client, "clerk-657").get(f"/web/billing/invoices/{number}.pdf")
         assert web.status_code == 404 and web.headers["content-type"].startswith("text/html")
         assert where.replace("GET /billing/refunds", "/web/billing/payments").replace(
-            "GET /billing/", "/web/billing/") in web.text
+            "GET /billing/claims", "/web/billing/payments").replace("GET /billing/", "/web/billing/") in web.text
     # The reverse, as before: the debit-note route names the invoice's letter.
     with api_client(store["url"]) as client:
         r = client.get(f"/billing/debit-notes/{store['invoice']}.pdf", headers=auth("clerk-657"))
