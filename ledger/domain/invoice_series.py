@@ -130,6 +130,8 @@ class InvoiceSeries(LedgerAggregate):
 
         def apply(self, s: InvoiceSeries) -> None:
             s.last_claim = getattr(s, "last_claim", 0) + 1
+            if not hasattr(s, "claimed_citizens"):  # as last_debit_note: a series held from before claims
+                s.claimed_citizens = set()
             s.claimed_citizens.add(self.citizen_id)
             _dated(s, "claim", self.effective)
 
@@ -183,7 +185,7 @@ class InvoiceSeries(LedgerAggregate):
 
     def owing_citizens(self) -> list[str]:
         """The citizens who may owe a document: every one invoiced, and every one with a claim."""
-        return sorted(self.invoiced_citizens | self.claimed_citizens)
+        return sorted(self.invoiced_citizens | getattr(self, "claimed_citizens", set()))
 
     def take_claim_number(self, ctx: Context, citizen_id: str, payment_id: str, on: date) -> tuple[str, date]:
         """The next claim number and the claim's date: the reversal's date, or the last claim's
