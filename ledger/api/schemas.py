@@ -393,7 +393,9 @@ class Payment(BaseModel):
     reversed_on: str | None
     reversal_reason: str | None
     allocated: int
-    unallocated: int
+    refunded: int = Field(description="of what it left over as credit, how much was refunded (refunds pay out the "
+                                      "oldest credit first)")
+    unallocated: int = Field(description="amount − allocated − refunded, never negative; 0 once reversed")
     event_ref: str
     allocations: list[Allocation]
 
@@ -405,7 +407,7 @@ class Balance(BaseModel):
     credited: int
     paid: int
     refunded: int = Field(description="credit paid out to the citizen (refund_credit)")
-    owed: int
+    owed: int = Field(description="what is open of invoices, debit notes and claims on the citizen")
     credit: int
     balance: int
     open_invoices: int
@@ -422,11 +424,28 @@ class Refund(BaseModel):
     event_ref: str
 
 
+class Claim(BaseModel):
+    number: str = Field(description="of the municipality's gapless claim series, 657-B00001")
+    citizen_id: str
+    payment_id: str = Field(description="the reversed payment")
+    refunds: list[str] = Field(description="the refunds that had paid out its money")
+    issued_on: str
+    due_on: str
+    amount: int
+    fees: int
+    charged: int
+    open_amount: int
+    reminder_count: int
+    last_reminder_on: str | None
+    reason: str
+    event_ref: str
+
+
 class OpenItem(BaseModel):
     number: str
-    kind: Literal["invoice", "debit_note"]
+    kind: Literal["invoice", "debit_note", "claim"]
     citizen_id: str
-    month: str
+    month: str | None = Field(description="the month billed (a debit note: its invoice's); None for a claim")
     issued_on: str
     due_on: str
     gross: int
@@ -549,6 +568,10 @@ class PaymentList(Listing):
 
 class RefundList(Listing):
     refunds: list[Refund]
+
+
+class ClaimList(Listing):
+    claims: list[Claim]
 
 
 class CreditNoteList(Listing):

@@ -436,12 +436,17 @@ _simple("balances", "balances", ("citizen_id", "invoiced", "fees", "credited", "
         "Each citizen's balance: invoiced, fees, credited, paid, owed and credit.", "Balances")
 _simple("open-items", "open_items", ("number", "kind", "citizen_id", "due_on", "charged", "open_amount",
                                      "reminder_count"),
-        "Invoices and debit notes with something still owed, oldest due first.", "Open items")
+        "Invoices, debit notes and claims with something still owed, oldest due first.", "Open items")
 _simple("payments", "payments", ("paid_on", "citizen_id", "payment_id", "method", "reference", "amount", "allocated",
-                                 "unallocated", "reversed"),
-        "Payments and how much of each was allocated to invoices.", "Payments")
+                                 "refunded", "unallocated", "reversed"),
+        "Payments: how much of each was allocated to invoices, refunded from its leftover credit (oldest credit "
+        "first), and is unallocated.", "Payments")
 _simple("refunds", "refunds", ("number", "refunded_on", "citizen_id", "method", "reference", "amount", "reason"),
         "Credit paid out to citizens (refund_credit), in refund-number order.", "Refunds")
+_simple("claims", "claims", ("number", "issued_on", "due_on", "citizen_id", "payment_id", "amount", "fees",
+                             "open_amount"),
+        "Claims on citizens: refunded money a reversed payment left uncovered, owed like an invoice, in claim-number "
+        "order.", "Claims")
 _simple("credit-notes", "credit_notes", ("number", "invoice_number", "citizen_id", "issued_on", "net", "vat", "gross",
                                          "reason"),
         "Credit notes, each referencing the invoice it credits.", "Credit notes")

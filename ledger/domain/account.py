@@ -6,7 +6,9 @@ is owed (see allocation.py). Invoices are never edited; a cancelled or disputed 
 invoiced gets a credit note referencing the original line. A re-rating (docs/adr/0011) adds debit
 notes (more owed) and credit notes (less owed), each line naming the invoice line it adjusts and
 the event that caused the difference; `issued` keeps, per billed delivery or fee, what all the
-documents so far charged for it, which is what a re-rating compares with.
+documents so far charged for it, which is what a re-rating compares with. A payment reversed after
+its money was refunded as credit raises a claim on the citizen (docs/adr/0029, round 9): the
+refunded money the account no longer holds, owed like an invoice under its own number.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class Account(LedgerAggregate):
         money: list[MoneyEvent]
         issued: dict[str, dict[str, Any]]
         debit_notes: dict[str, dict[str, Any]]
+        claims: dict[str, dict[str, Any]]
         interest_to: dict[str, str]
 
     class AccountOpened(LedgerAggregate.Created):
@@ -62,6 +65,7 @@ class Account(LedgerAggregate):
             # invoice line that first billed it (invoice, line_no)
             a.issued = {}
             a.debit_notes = {}
+            a.claims = {}  # claim number → the claim on the citizen a reversal raised (owed like an invoice)
             a.interest_to = {}  # document number → the last day default interest was charged for
 
     class InvoiceIssued(LedgerAggregate.Event):
@@ -173,6 +177,23 @@ class Account(LedgerAggregate):
         def apply(self, a: Account) -> None:
             a.money.append(MoneyEvent.refund(self.number, self.amount, self.effective))
 
+    class ClaimRaised(LedgerAggregate.Event):
+        """A payment was reversed after its money had been refunded as credit: the refunded money
+        the account no longer holds is owed back by the citizen, under a number of the
+        municipality's claim series (657-B00001, "betalingskrav"), due like an invoice."""
+
+        number: str
+        amount: int
+        due_on: str
+        payment_id: str  # the reversed payment
+        refunds: list[str]  # the refunds that had paid out its money
+        reason: str
+
+        def apply(self, a: Account) -> None:
+            a.claims[self.number] = {"issued_on": self.effective, "due_on": self.due_on, "gross": self.amount,
+                                   "payment_id": self.payment_id, "lines": [], "reminders": []}
+            a.money.append(MoneyEvent.claim(self.number, self.amount, self.effective))
+
     # -- commands --------------------------------------------------------------------------
     @classmethod
     def open(cls, ctx: Context, citizen_id: UUID | str, municipality: int, effective: date) -> Account:
@@ -192,10 +213,10 @@ class Account(LedgerAggregate):
                      lines=payloads, **_totals(payloads), chain_head=chain_head)
 
     def document(self, number: str) -> dict[str, Any]:
-        """An issued invoice or debit note, by its number: the documents a citizen owes."""
-        doc = self.invoices.get(number) or self.debit_notes.get(number)
+        """An issued invoice, debit note or claim, by its number: the documents a citizen owes."""
+        doc = self.invoices.get(number) or self.debit_notes.get(number) or self.claims.get(number)
         if doc is None:
-            raise NotFound(f"the account has no invoice or debit note {number}")
+            raise NotFound(f"the account has no invoice, debit note or claim {number}")
         return doc
 
     def line_for(self, billing_key: str) -> tuple[str, dict[str, Any]] | None:
@@ -246,18 +267,32 @@ class Account(LedgerAggregate):
         self._record(self.PaymentReceived, ctx, iso(on), payment_id=payment_id, amount=amount, method=method,
                      reference=reference)
 
-    def reverse_payment(self, ctx: Context, payment_id: str, on: date, reason: str) -> None:
+    def claim_on_reversal(self, payment_id: str, on: date) -> int:
+        """What reversing the payment on `on` would leave uncovered of the money refunded as
+        credit (0: nothing; more: the claim on the citizen the reversal raises). Refuses a payment
+        the account has not got or has already reversed."""
         p = self.payments.get(payment_id)
         if p is None:
             raise NotFound(f"the account has no payment {payment_id}")
         rule(not p["reversed"], "already-reversed", f"payment {payment_id} is already reversed")
-        # Money already refunded cannot be taken back from the account by a reversal: the credit
-        # it leaves must still cover the refunds (allocation.py never holds negative credit).
         after = list(self.money)
         reverse_payment(after, payment_id, iso(on))
-        rule(allocate(after).credit >= 0, "refunded-credit",
-             f"payment {payment_id} was (in part) refunded as credit; reversing it would refund money never held")
+        return allocate(after).uncovered
+
+    def reverse_payment(self, ctx: Context, payment_id: str, on: date, reason: str,
+                        claim: tuple[str, date, date] | None = None) -> int:
+        """The bank reversed the payment. If its money was (in part) refunded as credit, the
+        account no longer holds what was paid out: `claim` (its number, date and due date, from
+        the claim series) raises a claim on the citizen for that amount. The claim's amount."""
+        amount = self.claim_on_reversal(payment_id, on)
+        assert (amount > 0) == (claim is not None), "a reversal leaving refunded money uncovered raises one claim"
+        refunds = sorted({r for r, source, _ in self.state().funded if source == payment_id})
         self._record(self.PaymentReversed, ctx, iso(on), payment_id=payment_id, reason=reason)
+        if claim is not None:
+            number, raised_on, due_on = claim
+            self._record(self.ClaimRaised, ctx, iso(raised_on), number=number, amount=amount, due_on=iso(due_on),
+                         payment_id=payment_id, refunds=refunds, reason=reason)
+        return amount
 
     def refundable(self, on: date) -> int:
         """The credit that may be paid out on `on`: the least credit the account holds on that

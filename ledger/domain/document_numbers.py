@@ -1,5 +1,5 @@
 """What a document number says: its municipality and its series (invoice 657-000001, credit note
-657-K00001, debit note 657-D00001, refund 657-R00001; ledger/domain/invoice_series.py numbers them).
+657-K00001, debit note 657-D00001, refund 657-R00001, claim 657-B00001; ledger/domain/invoice_series.py numbers them).
 
 A module of its own, free of the aggregates, so the read models and the CLI can read numbers
 without importing the event-sourced classes (which costs a command's start-up ~0.05 s).
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 
 # The letter after the dash names the series; an invoice's number has none (657-000001).
-SERIES = {"K": "credit_note", "D": "debit_note", "R": "refund"}
+SERIES = {"K": "credit_note", "D": "debit_note", "R": "refund", "B": "claim"}
 
 
 def series_of(number: str) -> str:
-    """The series a document number is of: "invoice", "credit_note", "debit_note" or "refund"
+    """The series a document number is of: "invoice", "credit_note", "debit_note", "refund" or "claim"
     (a text of no series' form reads as "invoice": looking it up then finds nothing)."""
     return SERIES.get(number.strip().partition("-")[2][:1], "invoice")
 

@@ -3,7 +3,8 @@
 Saving the series together with the accounts it numbered, in one transaction, is what makes the
 numbers gapless: two runs racing for the same numbers conflict on the series, and one is refused
 whole. Invoice numbers look like 657-000001, credit notes 657-K00001, debit notes (a re-rating's
-supplementary charges) 657-D00001, refunds of credit to a citizen 657-R00001: four series, each
+supplementary charges) 657-D00001, refunds of credit to a citizen 657-R00001, claims on a citizen
+(refunded money a reversed payment left uncovered, docs/adr/0029) 657-B00001: five series, each
 without gaps.
 
 Each series' dates run in number order too: an invoice run is refused if dated before the last
@@ -32,10 +33,12 @@ class InvoiceSeries(LedgerAggregate):
         last_credit_note: int
         last_debit_note: int
         last_refund: int
+        last_claim: int
         runs: dict[str, list[dict[str, Any]]]
         scanned_to: int
         carried: list[dict[str, Any]]
         invoiced_citizens: set[str]
+        claimed_citizens: set[str]
         baselined: bool
         dated: dict[str, str]
 
@@ -46,6 +49,7 @@ class InvoiceSeries(LedgerAggregate):
             s.last_credit_note = 0
             s.last_debit_note = 0
             s.last_refund = 0
+            s.last_claim = 0
             s.runs = {}
             # The invoice run reads the log for billable facts after `scanned_to` (a chain
             # position: contiguous and content-derived, unlike the store's notification ids);
@@ -54,10 +58,11 @@ class InvoiceSeries(LedgerAggregate):
             s.scanned_to = 0
             s.carried = []
             s.invoiced_citizens = set()  # whose accounts a reminder run must look at
+            s.claimed_citizens = set()  # and those with a claim (who may never have been invoiced)
             # False until a run has re-rated every billed delivery once (a series from before
             # re-rating existed, or a fresh one); from then on runs re-rate what new facts reach.
             s.baselined = False
-            s.dated = {}  # series ("invoice", "credit", "debit", "refund") -> the date of its last document
+            s.dated = {}  # series ("invoice", "credit", "debit", "refund", "claim") -> the date of its last document
 
     class InvoiceRunCompleted(LedgerAggregate.Event):
         # Version 2 adds `read`: what the run read of the log and its digest (ADR 0021); a
@@ -115,6 +120,21 @@ class InvoiceSeries(LedgerAggregate):
             s.last_refund = getattr(s, "last_refund", 0) + 1
             _dated(s, "refund", self.effective)
 
+    class ClaimNumbered(LedgerAggregate.Event):
+        """A claim on a citizen (a reversed payment whose money was refunded) took the next number
+        of the claim series."""
+
+        number: str
+        citizen_id: str
+        payment_id: str
+
+        def apply(self, s: InvoiceSeries) -> None:
+            s.last_claim = getattr(s, "last_claim", 0) + 1
+            if not hasattr(s, "claimed_citizens"):  # as last_debit_note: a series held from before claims
+                s.claimed_citizens = set()
+            s.claimed_citizens.add(self.citizen_id)
+            _dated(s, "claim", self.effective)
+
     @classmethod
     def open(cls, ctx: Context, municipality: int, effective: date) -> InvoiceSeries:
         return cls._start(cls.SeriesOpened, series_id(municipality), ctx, iso(effective), municipality)
@@ -162,6 +182,19 @@ class InvoiceSeries(LedgerAggregate):
         number = f"{self.municipality}-R{getattr(self, 'last_refund', 0) + 1:05d}"
         self._record(self.RefundNumbered, ctx, iso(on), number=number)
         return number
+
+    def owing_citizens(self) -> list[str]:
+        """The citizens who may owe a document: every one invoiced, and every one with a claim."""
+        return sorted(self.invoiced_citizens | getattr(self, "claimed_citizens", set()))
+
+    def take_claim_number(self, ctx: Context, citizen_id: str, payment_id: str, on: date) -> tuple[str, date]:
+        """The next claim number and the claim's date: the reversal's date, or the last claim's
+        if that is later (as notes are dated, `note_date`), so claims are dated in number order."""
+        raised_on = self.note_date("claim", on, iso(on))
+        number = f"{self.municipality}-B{getattr(self, 'last_claim', 0) + 1:05d}"
+        self._record(self.ClaimNumbered, ctx, iso(raised_on), number=number, citizen_id=citizen_id,
+                     payment_id=payment_id)
+        return number, raised_on
 
     def mark_baselined(self, ctx: Context, on: date, citizens: int) -> None:
         self._record(self.RerateBaselined, ctx, iso(on), citizens=citizens)

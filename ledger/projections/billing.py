@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from ledger.domain.allocation import MoneyEvent, allocate
-from ledger.domain.document_numbers import is_debit_note
+from ledger.domain.document_numbers import series_of
 from ledger.projections.engine import Projection, RawEvent, Table, View
 
 INVOICES = Table(
@@ -85,7 +85,8 @@ PAYMENTS = Table(
     "billing_payments",
     {"citizen_id": "TEXT", "payment_id": "TEXT", "municipality": "INTEGER", "amount": "BIGINT", "paid_on": "TEXT",
      "method": "TEXT", "reference": "TEXT", "reversed": "INTEGER", "reversed_on": "TEXT",
-     "reversal_reason": "TEXT", "allocated": "BIGINT", "event_ref": "TEXT", "recorded_at": "TEXT"},
+     "reversal_reason": "TEXT", "allocated": "BIGINT", "refunded": "BIGINT", "event_ref": "TEXT",
+     "recorded_at": "TEXT"},
     # Payment ids are unique per account, not across citizens (a bank reference may repeat).
     ("citizen_id", "payment_id"),
     indexes=(("municipality", "paid_on"),),
@@ -107,9 +108,22 @@ REFUNDS = Table(
     ("number",),
     indexes=(("municipality", "citizen_id"),),
 )
+CLAIMS = Table(
+    "billing_claims",
+    # A claim on the citizen (Account.ClaimRaised, 657-B00001): refunded money a reversed payment
+    # left uncovered, owed and reminded like an invoice: fees its reminders', charged amount + fees.
+    {"number": "TEXT", "municipality": "INTEGER", "citizen_id": "TEXT", "payment_id": "TEXT", "refunds": "TEXT",
+     "issued_on": "TEXT", "due_on": "TEXT", "amount": "BIGINT", "fees": "BIGINT", "charged": "BIGINT",
+     "open_amount": "BIGINT", "reminder_count": "INTEGER", "last_reminder_on": "TEXT", "reason": "TEXT",
+     "event_ref": "TEXT", "recorded_at": "TEXT"},
+    ("number",),
+    indexes=(("municipality", "citizen_id"),),
+)
 ACCOUNTS = Table(
     "billing_accounts",
-    # balance = invoiced + fees − credited − paid + refunded (= owed − credit)
+    # balance = invoiced + fees − credited − paid + refunded (= owed − credit). A claim adds no
+    # term: it is refunded money already counted in `refunded`, now owed as a document (in `owed`,
+    # and in open_invoices, which counts every open document).
     {"citizen_id": "TEXT", "account_id": "TEXT", "municipality": "INTEGER", "opened_on": "TEXT",
      "invoiced": "BIGINT", "fees": "BIGINT", "credited": "BIGINT", "paid": "BIGINT", "refunded": "BIGINT",
      "owed": "BIGINT", "credit": "BIGINT", "balance": "BIGINT", "open_invoices": "INTEGER"},
@@ -157,8 +171,10 @@ RUNS = Table(
     ("municipality", "seq"),
 )
 
-TABLES = (INVOICES, LINES, CREDIT_NOTES, CREDIT_LINES, DEBIT_NOTES, DEBIT_LINES, PAYMENTS, ALLOCATIONS, REFUNDS, ACCOUNTS,
-          ACCOUNT_STATE, REMINDERS, REVENUE, DELIVERIES, RUNS)
+TABLES = (INVOICES, LINES, CREDIT_NOTES, CREDIT_LINES, DEBIT_NOTES, DEBIT_LINES, PAYMENTS, ALLOCATIONS, REFUNDS, CLAIMS,
+          ACCOUNTS, ACCOUNT_STATE, REMINDERS, REVENUE, DELIVERIES, RUNS)
+# The table of each series of documents a citizen owes (an allocation's or a reminder's number).
+OWED = {"invoice": INVOICES, "debit_note": DEBIT_NOTES, "claim": CLAIMS}
 
 # The provenance refs an invoice line carries (domain/pricing.py), each in its own column; any
 # other ref a future line may carry is kept, as JSON, in prov_other.
@@ -166,8 +182,9 @@ PROVENANCE_KEYS = frozenset({"order", "delivery", "price", "grant", "cancellatio
 
 _dumps = orjson.dumps
 _loads = orjson.loads
-# What an account's rows showed after its last settlement: [[invoice, open, charged]...], allocations.
-_NO_WRITES = "[[],[]]"
+# What an account's rows showed after its last settlement: [[invoice, open, charged]...], allocations,
+# and {payment id: refunded from it}.
+_NO_WRITES = "[[],[],{}]"
 
 
 def _ref(event: RawEvent) -> str:
@@ -179,8 +196,10 @@ class BillingProjection(Projection):
     # 2: debit notes, and the causes of re-rating credit lines; 3: credit on the account pays open
     # documents at once (open_amount, credit and allocations changed meaning), debit notes are
     # reminded (their fees, charged, reminder_count, last_reminder_on); 4: refunds of credit
-    # (billing_refunds, billing_accounts.refunded)
-    version = 4
+    # (billing_refunds, billing_accounts.refunded); 5: claims on the citizen (billing_claims,
+    # a reversal after a refund), and how much of each payment was
+    # refunded (billing_payments.refunded: refunds take the oldest leftover credit first)
+    version = 5
     tables = TABLES
 
     def __init__(self) -> None:
@@ -374,7 +393,7 @@ class BillingProjection(Projection):
             "invoice_number": invoice_number, "sequence": s["sequence"], "municipality": s["municipality"],
             "citizen_id": account.citizen_id, "issued_on": s["effective"], "fee": s["fee_ore"],
             "event_ref": _ref(event)})
-        table = DEBIT_NOTES if is_debit_note(invoice_number) else INVOICES
+        table = OWED.get(series_of(invoice_number), INVOICES)
         doc = view.get(table, invoice_number)
         if doc is not None:
             doc["fees"] += s["fee_ore"]
@@ -389,7 +408,8 @@ class BillingProjection(Projection):
         view.put(PAYMENTS, {
             "citizen_id": account.citizen_id, "payment_id": s["payment_id"], "municipality": s["municipality"],
             "amount": s["amount"], "paid_on": s["effective"], "method": s["method"], "reference": s["reference"],
-            "reversed": 0, "reversed_on": None, "reversal_reason": None, "allocated": 0, "event_ref": _ref(event),
+            "reversed": 0, "reversed_on": None, "reversal_reason": None, "allocated": 0, "refunded": 0,
+            "event_ref": _ref(event),
             "recorded_at": s["timestamp"]})
         account.money.append(MoneyEvent.payment(s["payment_id"], s["amount"], s["effective"], s["reference"]).to_row())
 
@@ -419,6 +439,17 @@ class BillingProjection(Projection):
             "reason": s["reason"], "event_ref": _ref(event), "recorded_at": s["timestamp"]})
         account.money.append(MoneyEvent.refund(s["number"], s["amount"], s["effective"]).to_row())
 
+    def on_ClaimRaised(self, event: RawEvent, view: View) -> None:
+        s = event.state
+        account = self._account(event, view)
+        view.put(CLAIMS, {
+            "number": s["number"], "municipality": s["municipality"], "citizen_id": account.citizen_id,
+            "payment_id": s["payment_id"], "refunds": " ".join(s["refunds"]), "issued_on": s["effective"],
+            "due_on": s["due_on"], "amount": s["amount"], "fees": 0, "charged": s["amount"],
+            "open_amount": s["amount"], "reminder_count": 0, "last_reminder_on": None, "reason": s["reason"],
+            "event_ref": _ref(event), "recorded_at": s["timestamp"]})
+        account.money.append(MoneyEvent.claim(s["number"], s["amount"], s["effective"]).to_row())
+
 
 # The money list is stored compactly, one short list per event in log order, in the domain's one
 # encoding of money events (allocation.MoneyEvent.to_row); the stored JSON is escaped on every
@@ -444,25 +475,21 @@ class _Account:
         m = row["municipality"]
         events = money_events(money)
         state = allocate(events)
-        old_invoices, old = _loads(row["written"])
+        old_invoices, old, old_refunded = _loads(row["written"])
         # Invoices: what is still open, and what was charged (gross + fees − credit notes).
         owed, charged = state.owed, state.charged
         invoices = [[number, amount, charged[number]] for number, amount in owed.items()]
         if invoices != old_invoices:
             written = {number: (amount, total) for number, amount, total in old_invoices}
-            for number, amount, total in invoices:
+            for number, amount in owed.items():
+                total = charged[number]
                 if written.get(number) != (amount, total):
-                    invoice = view.get(INVOICES, number)
-                    if invoice is not None:
-                        invoice["open_amount"] = amount
-                        invoice["charged"] = total
-                        view.put(INVOICES, invoice)
-                    else:
-                        debit = view.get(DEBIT_NOTES, number)
-                        if debit is not None:
-                            debit["open_amount"] = amount
-                            debit["charged"] = total
-                            view.put(DEBIT_NOTES, debit)
+                    table = OWED.get(series_of(number), INVOICES)  # an invoice, a debit note or a claim
+                    doc = view.get(table, number)
+                    if doc is not None:
+                        doc["open_amount"] = amount
+                        doc["charged"] = total
+                        view.put(table, doc)
         # Allocations, by their place in allocate()'s answer (usually only new ones at the end).
         new = [list(a) for a in state.allocations]
         if new != old:
@@ -484,6 +511,16 @@ class _Account:
                     if payment is not None:
                         payment["allocated"] = amount
                         view.put(PAYMENTS, payment)
+        # Payments: how much of each one's leftover credit was refunded (oldest credit first).
+        refunded_from = state.refunded
+        if refunded_from != old_refunded:
+            for payment_id in refunded_from.keys() | old_refunded.keys():
+                amount = refunded_from.get(payment_id, 0)
+                if old_refunded.get(payment_id, 0) != amount:
+                    payment = view.get(PAYMENTS, citizen_id, payment_id)
+                    if payment is not None:
+                        payment["refunded"] = amount
+                        view.put(PAYMENTS, payment)
         # The account's totals.
         invoiced = fees = credited = paid = refunded = 0
         for e in events:
@@ -497,6 +534,8 @@ class _Account:
                 fees += e.amount
             elif kind == "refund":
                 refunded += e.amount
+            elif kind == "claim":
+                pass  # refunded money now owed as a document: in `owed`, no term of the balance
             else:
                 credited += e.amount
         account = view.get(ACCOUNTS, citizen_id)
@@ -506,7 +545,7 @@ class _Account:
                        credit=state.credit, balance=state.balance, open_invoices=sum(1 for v in owed.values() if v > 0))
         view.put(ACCOUNTS, account)
         row["money"] = _dumps(money).decode()
-        row["written"] = _dumps([invoices, new]).decode()
+        row["written"] = _dumps([invoices, new, refunded_from]).decode()
         view.put(ACCOUNT_STATE, row)
 
 

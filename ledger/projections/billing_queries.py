@@ -185,10 +185,12 @@ def _debit_lines(db: Database, number: str) -> list[dict[str, Any]]:
 # -- payments, balances, open items -------------------------------------------------------------
 
 def payments(db: Database, municipality: int, citizen_id: str | None = None) -> list[dict[str, Any]]:
-    """Payments in date order, each with the invoices it was allocated to."""
+    """Payments in date order, each with the invoices it was allocated to, how much of what it left
+    over as credit was refunded (refunds pay out the oldest credit first, docs/adr/0029), and what
+    is unallocated: amount − allocated − refunded, never negative (0 once reversed)."""
     where, params = _where(municipality, citizen_id=citizen_id)
     found = rows(db, "SELECT citizen_id, payment_id, amount, paid_on, method, reference, reversed, reversed_on, "
-                     f"reversal_reason, allocated, event_ref FROM billing_payments WHERE {where} "
+                     f"reversal_reason, allocated, refunded, event_ref FROM billing_payments WHERE {where} "
                      "ORDER BY paid_on, citizen_id, payment_id", params)
     allocations: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for a in rows(db, f"SELECT citizen_id, payment_id, invoice_number, amount FROM billing_allocations WHERE {where} "
@@ -197,7 +199,7 @@ def payments(db: Database, municipality: int, citizen_id: str | None = None) -> 
             {"invoice_number": a["invoice_number"], "amount": a["amount"]})
     for p in found:
         p["reversed"] = bool(p["reversed"])
-        p["unallocated"] = 0 if p["reversed"] else p["amount"] - p["allocated"]
+        p["unallocated"] = 0 if p["reversed"] else p["amount"] - p["allocated"] - p["refunded"]
         p["allocations"] = allocations.get((p["citizen_id"], p["payment_id"]), [])
     return found
 
@@ -209,19 +211,34 @@ def refunds(db: Database, municipality: int, citizen_id: str | None = None) -> l
                     f"FROM billing_refunds WHERE {where} ORDER BY number", params)
 
 
+def claims(db: Database, municipality: int, citizen_id: str | None = None) -> list[dict[str, Any]]:
+    """Claims on citizens (a payment reversed after its money was refunded as credit), in number
+    order (the gapless claim series): the reversed payment, the refunds that paid its money out,
+    the amount, reminder fees, what is still open."""
+    where, params = _where(municipality, citizen_id=citizen_id)
+    found = rows(db, "SELECT number, citizen_id, payment_id, refunds, issued_on, due_on, amount, fees, charged, "
+                     "open_amount, reminder_count, last_reminder_on, reason, event_ref "
+                     f"FROM billing_claims WHERE {where} ORDER BY number", params)
+    for c in found:
+        c["refunds"] = c["refunds"].split() if c["refunds"] else []
+    return found
+
+
 def balances(db: Database, municipality: int, citizen_id: str | None = None) -> list[dict[str, Any]]:
     """Per citizen: invoiced, fees, credited, paid, refunded, still owed, credit, and the balance
     (positive: the citizen owes; negative: credit on the account): invoiced + fees − credited −
-    paid + refunded."""
+    paid + refunded. A claim adds no term: it is refunded money (already in `refunded`) that a
+    reversed payment left uncovered, owed as a document (in `owed`; `claims()` lists them)."""
     where, params = _where(municipality, citizen_id=citizen_id)
-    return rows(db, "SELECT citizen_id, invoiced, fees, credited, paid, refunded, owed, credit, balance, open_invoices "
-                    f"FROM billing_accounts WHERE {where} ORDER BY citizen_id", params)
+    return rows(db, "SELECT citizen_id, invoiced, fees, credited, paid, refunded, owed, credit, balance, "
+                    f"open_invoices FROM billing_accounts WHERE {where} ORDER BY citizen_id", params)
 
 
 def open_items(db: Database, municipality: int, citizen_id: str | None = None) -> list[dict[str, Any]]:
-    """Invoices and debit notes with something still owed (after any credit on the account),
-    oldest due first. A debit note is owed like an invoice (docs/adr/0011); its month is the
-    month of the invoice it adjusts, and credit notes credit invoices, so its `credited` is 0."""
+    """Invoices, debit notes and claims with something still owed (after any credit on the
+    account), oldest due first. A debit note is owed like an invoice (docs/adr/0011); its month is
+    the month of the invoice it adjusts, and credit notes credit invoices, so its `credited` is 0.
+    A claim (docs/adr/0029) bills no month: its month is None, its gross the amount claimed."""
     where, params = _where(municipality, citizen_id=citizen_id)
     return rows(db, "SELECT number, 'invoice' AS kind, citizen_id, month, issued_on, due_on, gross, fees, credited, "
                     f"charged, open_amount, reminder_count FROM billing_invoices WHERE {where} AND open_amount > 0 "
@@ -229,7 +246,10 @@ def open_items(db: Database, municipality: int, citizen_id: str | None = None) -
                     "(SELECT i.month FROM billing_invoices i WHERE i.number = d.invoice_number) AS month, issued_on, "
                     "due_on, gross, fees, 0 AS credited, charged, open_amount, reminder_count "
                     f"FROM billing_debit_notes d WHERE {where} AND open_amount > 0 "
-                    "ORDER BY due_on, number", params + params)
+                    "UNION ALL SELECT number, 'claim' AS kind, citizen_id, NULL AS month, issued_on, due_on, "
+                    "amount AS gross, fees, 0 AS credited, charged, open_amount, reminder_count "
+                    f"FROM billing_claims WHERE {where} AND open_amount > 0 "
+                    "ORDER BY due_on, number", params + params + params)
 
 
 def _bucket(days_past_due: int) -> str:
@@ -256,8 +276,8 @@ def ageing(db: Database, municipality: int, as_of: date | str) -> list[dict[str,
     """
     day = as_of if isinstance(as_of, str) else as_of.isoformat()
     when = date.fromisoformat(day)
-    # Debit notes are owed like invoices (their own due dates), so they age too.
-    due = {r["number"]: r["due_on"] for table in ("billing_invoices", "billing_debit_notes") for r in rows(
+    # Debit notes and claims are owed like invoices (their own due dates), so they age too.
+    due = {r["number"]: r["due_on"] for table in ("billing_invoices", "billing_debit_notes", "billing_claims") for r in rows(
         db, f"SELECT number, due_on FROM {table} WHERE municipality = ? AND issued_on <= ?", (municipality, day))}
     out = []
     for acct in rows(db, "SELECT citizen_id, money FROM billing_account_state WHERE municipality = ? "

@@ -61,6 +61,9 @@ DA: dict[str, str] = {
     "Amount (kr.)": "Beløb (kr.)", "Reason": "Begrundelse",
     "Pays credit on the citizen's account out to them, under the next refund number; never more than the account holds.":
         "Udbetaler borgerens tilgodehavende under næste tilbagebetalingsnummer; aldrig mere end kontoen rummer.",
+    "Claims": "Betalingskrav", "Claimed": "Krævet", "Reversed payment": "Tilbageført betaling",
+    "A payment the bank reversed after its money was refunded: what was paid out is owed back, like an invoice.":
+        "En betaling, banken tilbageførte, efter pengene var tilbagebetalt: det udbetalte skyldes tilbage, som en faktura.",
     "nemkonto": "NemKonto", "bank_transfer": "Bankoverførsel", "card": "Kort", "cash": "Kontant",
 }
 

@@ -21,10 +21,11 @@ from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
 from ledger.api.deps import refuse, wait_for
+from ledger.api.documents import served
 from ledger.api.problems import ApiProblem, from_ledger_error
 from ledger.api.reads import history, logged_read, scope
 from ledger.domain.errors import InvalidInput, LedgerError, NotFound
-from ledger.domain.document_numbers import municipality_of, series_of
+from ledger.domain.document_numbers import municipality_of
 from ledger.domain.values import MONTH_PATTERN, REFUND_METHODS, plausible_date
 from ledger.projections import billing_queries as bq
 from ledger.web.app import Page, check_csrf, page
@@ -112,30 +113,10 @@ def debit_note_pdf(p: P, number: str) -> Response:
     return letter_response(p.svc, p.who, number, p.municipality(None), debit_note=True, web=True)
 
 
-# Where each series' documents are served (the workplace's routes are the API's under /web): a
-# letter for invoices and debit notes; a credit note or a refund has none (ADR 0011, ADR 0029).
-SERVED = {"invoice": ("an invoice", "its letter is {get}{root}/billing/invoices/{number}.pdf"),
-          "debit_note": ("a debit note", "its letter is {get}{root}/billing/debit-notes/{number}.pdf"),
-          "credit_note": ("a credit note", "it has no letter of its own; the invoice it credits lists it"),
-          "refund": ("a refund of credit", "it has no letter; {get}{refunds} lists it")}
-
-
 def letter_of(number: str, debit_note: bool, web: bool) -> None:
-    """The one check of which letter route serves a number (both API routes and their web twins
-    call it before reading anything): a number not of the series the route serves (the invoice
-    route given a debit-note, credit-note or refund number, or the reverse) is refused with a 404
-    that names where that document is served, so no route sends one document as another's letter."""
-    asked = "debit_note" if debit_note else "invoice"
-    kind = series_of(number)
-    if kind == asked:
-        return
-    what, where = SERVED[kind]
-    code = municipality_of(number)
-    refunds = (f"{'/web/billing/payments' if web else '/billing/refunds'}"
-               + (f"?municipality={code}" if code is not None else ""))
-    root, get = ("/web", "") if web else ("", "GET ")
-    raise NotFound(f"{number} is {what}, not {SERVED[asked][0]}: "
-                   + where.format(get=get, root=root, number=number, refunds=refunds), field="number")
+    """The letter routes' check of a number's series (ledger/api/documents.py, shared with the
+    invoice's JSON route and page): a number of another series is a 404 naming where it is."""
+    served(number, "debit_note" if debit_note else "invoice", letter=True, web=web)
 
 
 def letter_response(svc: Any, who: Any, number: str, fallback: str | None = None,
@@ -160,6 +141,7 @@ def letter_response(svc: Any, who: Any, number: str, fallback: str | None = None
 @router.get("/billing/invoices/{number}")
 def invoice(p: P, number: str) -> Response:
     p.require("billing")
+    served(number, "invoice", letter=False, web=True)  # a debit note's, credit note's, refund's or claim's: 404
     inv = _invoice(p.svc, p.who, number, "billing:invoice", p.municipality(None))
     return p.render("invoice.html", invoice=inv, municipality=inv["municipality"])
 
@@ -194,19 +176,22 @@ def payments(p: P, municipality: Muni = None, citizen_id: str | None = None) -> 
 
 def _payments_page(p: Page, municipality: str | None, citizen_id: str | None, status: int = 200,
                    **context: Any) -> Response:
-    """Payments and refunds of a municipality (or one citizen), and the refund form for those who
-    may give refund_credit; each list is read and logged as the API's route reads it."""
+    """Payments, refunds and claims of a municipality (or one citizen), and the refund form for those
+    who may give refund_credit; each list is read and logged as the API's route reads it."""
     cid = _uuid(citizen_id, "citizen_id")
     got = logged_read(p.svc, p.who, "billing:payments", p.municipality(municipality), cid, lambda code: {
         "municipality": code, "payments": bq.payments(p.db, code, str(cid) if cid else None)})
     code = str(got["municipality"])
     refunds = logged_read(p.svc, p.who, "billing:refunds", code, cid, lambda c: {
         "refunds": bq.refunds(p.db, c, str(cid) if cid else None)})["refunds"]
+    claims = logged_read(p.svc, p.who, "billing:claims", code, cid, lambda c: {
+        "claims": bq.claims(p.db, c, str(cid) if cid else None)})["claims"]
     context.setdefault("form", {"citizen_id": citizen_id or "", "date": date.today().isoformat(),
                                 "method": "nemkonto"})
     return p.render("payments.html", status, municipality=got["municipality"], citizen_id=citizen_id or "",
                     payments=got["payments"], total=sum(x["amount"] for x in got["payments"] if not x["reversed"]),
                     refunds=refunds, refunds_total=sum(r["amount"] for r in refunds),
+                    claims=claims, claims_open=sum(c["open_amount"] for c in claims),
                     may_refund=p.principal.may_command("refund_credit"), command_id=str(uuid.uuid4()),
                     methods=REFUND_METHODS, **context)
 

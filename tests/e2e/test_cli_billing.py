@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers.cli import invoke
 from tests.helpers.billing_factories import (HERNING, billing_history, citizen, deliver, herning, open_ledger, order,
-                                             pay)
+                                             pay, refund, reverse)
 
 
 @pytest.fixture
@@ -72,6 +72,29 @@ def test_billing_reads_answer_in_table_json_and_csv(database_url, cli, tmp_path)
         (totals,) = list(csv.DictReader(f))
     assert {r["record_type"] for r in lines} == {"line"}  # one tidy table: the totals are apart
     assert int(totals["gross_ore"]) == sum(int(r["gross_ore"]) for r in lines) and int(totals["lines"]) == len(lines)
+
+
+def test_billing_claims_and_payments_show_a_reversal_after_a_refund(database_url, cli):
+    ledger = open_ledger(database_url)
+    try:
+        herning(ledger)
+        h = citizen(ledger, HERNING)
+        pid = pay(ledger, h, 50_000, "2019-03-11")
+        refund(ledger, h, 30_000, "2019-03-12")
+        payments = orjson.loads(cli("billing", "payments", "-m", "657", "-f", "json"))["payments"]
+        assert [(p["refunded"], p["unallocated"]) for p in payments] == [(30_000, 20_000)]
+        reverse(ledger, h, pid, "2019-03-20")
+    finally:
+        ledger.close()
+    (claim,) = orjson.loads(cli("billing", "claims", "-m", "657", "-f", "json"))["claims"]
+    assert (claim["number"], claim["payment_id"], claim["amount"], claim["refunds"]) == (
+        "657-B00001", pid, 30_000, ["657-R00001"])
+    table = cli("billing", "claims", "-m", "herning")
+    assert "657-B00001" in table and "300,00 kr." in table
+    (item,) = orjson.loads(cli("billing", "open-items", "-m", "657", "-f", "json"))["open_items"]
+    assert (item["number"], item["kind"]) == ("657-B00001", "claim")
+    (balance,) = orjson.loads(cli("billing", "balances", "-m", "657", "-f", "json"))["balances"]
+    assert (balance["refunded"], balance["owed"], balance["balance"]) == (30_000, 30_000, 30_000)
 
 
 def test_projections_status_rebuild_and_catch_up(database_url, cli):

@@ -2,7 +2,8 @@
 (the browser half is in test_web_workplace.py): a refund within the credit is numbered and listed,
 a second submit of the same form replays it, a refusal (more than the credit, a bad amount, no CSRF
 token, a role without the command, another municipality's citizen) stores nothing; and the invoice
-letter routes, given a debit-note, credit-note or refund number, answer 404 naming the right route."""
+letter routes, given a debit-note, credit-note or refund number, answer 404 naming the right route.
+A payment reversed after its credit was refunded shows its claim on the payments and accounts pages."""
 
 from __future__ import annotations
 
@@ -29,11 +30,12 @@ def store(database_url: str) -> dict[str, Any]:
         for cid in (rich, poor):
             bf.deliver(ledger, bf.order(ledger, cid, "extra-cleaning", "2019-03-04", minutes=60), "2019-03-04", 60)
         invoices = {i["citizen_id"]: i for i in bf.invoice_run(ledger, bf.HERNING, "2019-03")["invoices"]}
-        bf.pay(ledger, rich, invoices[rich]["gross"] + CREDIT, "2019-04-10")
+        payment = bf.pay(ledger, rich, invoices[rich]["gross"] + CREDIT, "2019-04-10")
         head = ledger.head_position()
     finally:
         ledger.close()
-    return {"url": database_url, "rich": rich, "poor": poor, "invoice": invoices[rich]["number"], "head": head}
+    return {"url": database_url, "rich": rich, "poor": poor, "invoice": invoices[rich]["number"], "head": head,
+            "payment": payment}
 
 
 def _signed_in(client: Any, user: str) -> Any:
@@ -148,6 +150,7 @@ def test_the_refund_form_needs_its_csrf_token_the_role_and_the_municipality(stor
     ("657-D00001", "GET /billing/debit-notes/657-D00001.pdf"),
     ("657-R00001", "GET /billing/refunds?municipality=657"),
     ("657-K00001", "the invoice it credits lists it"),
+    ("657-B00001", "GET /billing/claims?municipality=657"),
 ])
 def test_the_invoice_letter_route_refuses_other_series_naming_where_they_are(store, number, where) -> None:
     with api_client(store["url"]) as client:
@@ -157,7 +160,7 @@ def test_the_invoice_letter_route_refuses_other_series_naming_where_they_are(sto
         web = _signed_in(client, "clerk-657").get(f"/web/billing/invoices/{number}.pdf")
         assert web.status_code == 404 and web.headers["content-type"].startswith("text/html")
         assert where.replace("GET /billing/refunds", "/web/billing/payments").replace(
-            "GET /billing/", "/web/billing/") in web.text
+            "GET /billing/claims", "/web/billing/payments").replace("GET /billing/", "/web/billing/") in web.text
     # The reverse, as before: the debit-note route names the invoice's letter.
     with api_client(store["url"]) as client:
         r = client.get(f"/billing/debit-notes/{store['invoice']}.pdf", headers=auth("clerk-657"))
@@ -168,3 +171,33 @@ def test_the_refunds_address_sends_a_browser_to_the_payments_page(store) -> None
     with api_client(store["url"]) as client:
         r = _signed_in(client, "clerk-657").get("/web/billing/refunds?municipality=657", follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"] == "/web/billing/payments?municipality=657"
+
+
+def test_a_claim_after_a_reversed_refunded_payment_shows_on_the_payments_and_accounts_pages(store) -> None:
+    ledger = bf.open_ledger(store["url"])
+    try:
+        bf.refund(ledger, store["rich"], CREDIT, "2019-04-20")
+        (payment,) = [p for p in bf.q_payments(ledger) if p["payment_id"] == store["payment"]]
+        # Before the bounce: what was refunded of the payment is no longer unallocated.
+        assert (payment["refunded"], payment["unallocated"]) == (CREDIT, 0)
+        answer = bf.reverse(ledger, store["rich"], store["payment"], "2019-04-25")
+    finally:
+        ledger.close()
+    assert (answer["claim_number"], answer["claim_ore"]) == ("657-B00001", CREDIT)
+    with api_client(store["url"]) as client:
+        page = _signed_in(client, "clerk-657").get(
+            f"/web/billing/payments?municipality=657&citizen_id={store['rich']}&min_position=1")
+        assert page.status_code == 200
+        claims = page.text[page.text.index('id="claims"'):]
+        row = claims[claims.index('data-number="657-B00001"'):]
+        row = row[:row.index("</tr>")]
+        assert store["payment"] in row and "657-R00001" in row and f'<td class="n open">{kr(CREDIT)}</td>' in row
+        paid = page.text[page.text.index(f'data-payment="{store["payment"]}"'):]
+        assert f'<td class="n unallocated">{kr(0)}</td>' in paid[:paid.index("</tr>")]
+        accounts = client.get(f"/web/billing/accounts?municipality=657&citizen_id={store['rich']}").text
+        assert f'<td class="n refunded">{kr(CREDIT)}</td>' in accounts
+        assert f'href="/web/billing/payments?municipality=657&citizen_id={store["rich"]}#claims">657-B00001</a>' \
+            in accounts
+        # The invoice page given the claim's number names where claims are listed.
+        r = client.get("/web/billing/invoices/657-B00001")
+        assert r.status_code == 404 and "/web/billing/payments?municipality=657 lists it" in r.text

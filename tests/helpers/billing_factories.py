@@ -151,8 +151,9 @@ def refund(ledger: Ledger, citizen_id: str, amount: int, on: str, method: str = 
                                          "reason": "overpaid"}, role="billing_clerk")["refund_number"]
 
 
-def reverse(ledger: Ledger, citizen_id: str, payment_id: str, on: str) -> None:
-    run(ledger, "reverse_payment", {"citizen_id": citizen_id, "payment_id": payment_id, "date": on,
+def reverse(ledger: Ledger, citizen_id: str, payment_id: str, on: str) -> dict[str, Any]:
+    """Reverse a payment; the command's answer (a claim's number and amount when its money was refunded)."""
+    return run(ledger, "reverse_payment", {"citizen_id": citizen_id, "payment_id": payment_id, "date": on,
                                     "reason": "bounced"}, role="billing_clerk")
 
 
@@ -191,6 +192,20 @@ def refundable(ledger: Ledger, citizen_id: str, on: str) -> int | None:
     except AggregateNotFoundError:  # the citizen was never billed nor paid: refund_credit finds no account
         return None
     return int(account.refundable(date.fromisoformat(on)))
+
+
+def q_payments(ledger: Ledger, municipality: int = 657) -> list[dict[str, Any]]:
+    """The payments list (billing_queries.payments) once the projection has caught up."""
+    from ledger.projections import billing_queries
+
+    return billing_queries.payments(caught_up(ledger), municipality)
+
+
+def account_money(ledger: Ledger, citizen_id: str) -> Any:
+    """The Account aggregate's money events (allocation.MoneyEvent), as allocate() reads them."""
+    from ledger.domain.account import account_id
+
+    return ledger.repository.get(account_id(citizen_id)).money
 
 
 def account_state(ledger: Ledger, citizen_id: str) -> Any:

@@ -20,8 +20,8 @@ from ledger.projections import audit_queries as aq
 from ledger.settings import Settings
 from replay.invoice import reproduce
 from replay.store import open_store
-from tests.helpers.billing_factories import (COST, HERNING, caught_up, citizen, deliver, herning, invoice_run,
-                                             open_ledger, order, prices, run)
+from tests.helpers.billing_factories import (COST, HERNING, account_state, caught_up, citizen, deliver, herning,
+                                             invoice_run, open_ledger, order, pay, prices, refund, reverse, run)
 from tests.helpers.costs import append_legacy_catalogue_event, at_cost
 
 
@@ -117,6 +117,24 @@ def test_a_price_cut_after_invoicing_is_credited_line_by_line(database_url):
         (note,) = invoice_run(ledger, HERNING, "2019-02")["credit_notes"]
         assert (note["number"], note["gross"], note["lines"]) == ("657-K00001", 800, 2)
         assert reconcile(ledger, HERNING)["agree"] is True
+    finally:
+        ledger.close()
+
+
+def test_a_claim_after_a_reversed_refunded_payment_leaves_re_rating_and_reconciliation_agreeing(database_url):
+    ledger = open_ledger(database_url)
+    try:
+        h, _, _ = _january(ledger)
+        pid = pay(ledger, h, 100_000, "2019-02-10")  # 708.00 owed: 292.00 over
+        refund(ledger, h, 29_200, "2019-02-12")
+        assert reverse(ledger, h, pid, "2019-02-20")["claim_ore"] == 29_200  # 657-B00001
+        _correct(ledger, 35_000)  # 4.00 less per hour, two hours: credit note 8.00
+        (note,) = invoice_run(ledger, HERNING, "2019-02")["credit_notes"]
+        assert note["gross"] == 800
+        assert reconcile(ledger, HERNING)["agree"] is True  # the claim bills no delivery
+        state = account_state(ledger, h)
+        assert state.owed == {"657-000001": 70_000, "657-B00001": 29_200} and state.credit == 0
+        assert state.balance == 70_800 - 800 - 0 + 29_200  # invoiced − credited − paid + refunded
     finally:
         ledger.close()
 

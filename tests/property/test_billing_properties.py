@@ -3,6 +3,10 @@ cancellations and disputes, payments (over-payments, references, reversals), ref
 (within the credit, beyond it, out of date order, before any account), reminders and invoice runs
 over a few months for a few citizens, in any order the generator picks.
 
+Reversals come after refunds too (a generated "bounce": an over-payment, its credit refunded, then
+the payment reversed): a reversal of a payment not yet reversed is never refused; when the money it
+paid had been refunded, it raises a claim on the citizen (docs/adr/0029, round 9).
+
 At each refund: one the test's own arithmetic says is allowed (within `Account.refundable` on its
 date, dated no earlier than the last refund) is numbered; any other is refused and changes nothing
 (no event, so no number taken).
@@ -12,7 +16,12 @@ After a last invoice run of every month, per citizen:
   reports it (= invoiced + fees − credited − paid + refunded = owed − credit, credit never below 0)
   and as the Account aggregate's `state()` reports it (and each open item equals the aggregate's);
 * the refund numbers are gap-free (657-R00001, 657-R00002, ...), dated in number order, each the
-  amount and citizen the test refunded;
+  amount and citizen the test refunded; so are the claim numbers (657-B00001, ...), each the amount
+  its reversal answered, never more than the citizen was refunded;
+* credit is never negative, as the account stands and as of every day of its money events, and
+  no refunded money is left uncovered (the claims hold it); each payment's unallocated amount is
+  amount − allocated − refunded from it, never negative, and no more is refunded from payments
+  than was refunded;
 * no delivery is on two invoice lines, and no payment is allocated more than it paid;
 * every billable delivery of a closed month is billed exactly once, which a plain model of the
   runs (written here, independent of the handlers) predicts delivery by delivery;
@@ -31,9 +40,10 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ledger.domain.allocation import allocate
 from ledger.domain.errors import LedgerError
 from ledger.projections import billing_queries as q
-from tests.helpers.billing_factories import (HERNING, account_state, billing_digests, billing_engine, cancel_order,
+from tests.helpers.billing_factories import (HERNING, account_money, account_state, billing_digests, billing_engine, cancel_order,
                                              citizen, deliver, herning, invoice_run, missed, open_ledger, order, pay,
                                              refund, refundable, remind, reverse, withdraw)
 
@@ -49,6 +59,9 @@ _refunding = st.tuples(st.just("refund"), st.integers(0, CITIZENS - 1), st.integ
                        st.just(0))
 _refunding_after_overpaying = st.tuples(st.just("refund"), st.integers(0, CITIZENS - 1), st.integers(1, 130),
                                         st.integers(0, 3), st.integers(1_000, 400_000))
+# A bounce: an over-payment (06-05), all the account may pay out refunded (15 July, the last refund
+# day, so it is in date order), then the payment reversed by the bank (20 July): a claim.
+_bounce = st.tuples(st.just("bounce"), st.integers(0, CITIZENS - 1), st.integers(1_000, 200_000))
 _deliver = st.tuples(st.just("deliver"), st.integers(0, 50), st.sampled_from(MONTHS), st.integers(1, 28),
                     st.integers(1, 200), st.booleans())
 steps = st.lists(
@@ -61,7 +74,7 @@ steps = st.lists(
         st.tuples(st.just("pay"), st.integers(0, CITIZENS - 1), st.integers(1, 150_000), st.integers(-1, 10)),
         st.tuples(st.just("pay"), st.integers(0, CITIZENS - 1), st.integers(1, 150_000), st.integers(-1, 10)),
         st.tuples(st.just("reverse"), st.integers(0, 50)),
-        _refunding, _refunding_after_overpaying,
+        _refunding, _refunding_after_overpaying, _bounce,
         st.tuples(st.just("run"), st.sampled_from(MONTHS)),
         st.tuples(st.just("run"), st.sampled_from(MONTHS)),
         st.tuples(st.just("remind"), st.sampled_from(("2019-04-20", "2019-05-03", "2019-05-20", "2019-06-10"))),
@@ -79,8 +92,8 @@ afterwards = st.lists(
     st.one_of(
         st.tuples(st.just("withdraw"), st.integers(0, 50), st.booleans()),
         st.tuples(st.just("pay"), st.integers(0, CITIZENS - 1), st.integers(1, 150_000), st.integers(-1, 10)),
-        st.tuples(st.just("reverse"), st.integers(0, 50)),
-        _refunding, _refunding_after_overpaying,
+        st.tuples(st.just("reverse"), st.integers(0, 50)), st.tuples(st.just("reverse"), st.integers(0, 50)),
+        _refunding, _refunding_after_overpaying, _bounce,
         st.tuples(st.just("remind"), st.sampled_from(("2019-07-01", "2019-07-11", "2019-07-25", "2019-08-30"))),
     ),
     max_size=10,
@@ -98,6 +111,8 @@ class Model:
     invoices: dict[str, list[str]] = field(default_factory=dict)  # citizen → invoice numbers issued
     refunds: list[tuple[str, str, int, str]] = field(default_factory=list)  # (number, citizen, øre, date)
     refused_refunds: int = 0
+    reversed: set[tuple[str, str]] = field(default_factory=set)  # (citizen, payment id)
+    claims: list[tuple[str, str, int]] = field(default_factory=list)  # (number, citizen, øre)
 
     def run(self, month: str) -> None:
         """A run bills every billable, unbilled delivery dated up to the month's end."""
@@ -135,10 +150,42 @@ def _refund(ledger: Any, model: Model, step: tuple[Any, ...]) -> None:
     model.refunds.append((number, cid, amount, on))
 
 
+def _reverse(ledger: Any, model: Model, cid: str, pid: str, on: str) -> None:
+    """Reverse a payment: refused only when it is already reversed; a claim when its money was refunded."""
+    head = ledger.head_position()
+    try:
+        answer = reverse(ledger, cid, pid, on)
+    except LedgerError as e:
+        assert (cid, pid) in model.reversed and getattr(e, "rule", None) == "already-reversed", f"reversing {pid} was refused: {e}"
+        assert ledger.head_position() == head, "a refused reversal stored something"
+        return
+    assert (cid, pid) not in model.reversed, f"{pid} was reversed twice"
+    model.reversed.add((cid, pid))
+    if answer["claim_number"] is not None:
+        assert answer["claim_ore"] > 0
+        model.claims.append((answer["claim_number"], cid, answer["claim_ore"]))
+    else:
+        assert answer["claim_ore"] == 0
+
+
 def _apply(ledger: Any, model: Model, step: tuple[Any, ...], live: Any) -> None:
     kind = step[0]
     if kind == "refund":
         _refund(ledger, model, step)
+        return
+    if kind == "reverse":
+        if model.payments:
+            cid, pid = _pick(model.payments, step[1])
+            _reverse(ledger, model, cid, pid, "2019-06-06")
+        return
+    if kind == "bounce":
+        cid = model.citizens[step[1]]
+        pid = pay(ledger, cid, step[2], "2019-06-05")
+        model.payments.append((cid, pid))
+        available = refundable(ledger, cid, "2019-07-15")
+        if available and (not model.refunds or model.refunds[-1][3] <= "2019-07-15"):
+            model.refunds.append((refund(ledger, cid, available, "2019-07-15"), cid, available, "2019-07-15"))
+        _reverse(ledger, model, cid, pid, "2019-07-20")
         return
     try:
         if kind == "order":
@@ -169,9 +216,6 @@ def _apply(ledger: Any, model: Model, step: tuple[Any, ...], live: Any) -> None:
             numbers = model.invoices.get(cid, [])
             reference = None if step[3] < 0 else (_pick(numbers, step[3]) or f"657-{step[3]:06d}")
             model.payments.append((cid, pay(ledger, cid, step[2], "2019-06-05", reference=reference)))
-        elif kind == "reverse" and model.payments:
-            cid, pid = _pick(model.payments, step[1])
-            reverse(ledger, cid, pid, "2019-06-06")
         elif kind == "run":
             for issued in invoice_run(ledger, HERNING, step[1])["invoices"]:
                 model.invoices.setdefault(issued["citizen_id"], []).append(issued["number"])
@@ -217,8 +261,13 @@ def check_history(url: str, history: list[tuple[Any, ...]], after: list[tuple[An
             gross[r["citizen_id"]] = gross.get(r["citizen_id"], 0) + r["fee"]
         for c in q.credit_notes(db, HERNING):
             gross[c["citizen_id"]] = gross.get(c["citizen_id"], 0) - c["gross"]
+        refunded_from: dict[str, int] = {}
         for p in q.payments(db, HERNING):
             assert sum(a["amount"] for a in p["allocations"]) == p["allocated"] <= (0 if p["reversed"] else p["amount"])
+            assert p["reversed"] == ((p["citizen_id"], p["payment_id"]) in model.reversed)
+            assert p["unallocated"] == (0 if p["reversed"] else p["amount"] - p["allocated"] - p["refunded"]) >= 0
+            assert p["refunded"] >= 0 and (p["refunded"] == 0 or not p["reversed"])
+            refunded_from[p["citizen_id"]] = refunded_from.get(p["citizen_id"], 0) + p["refunded"]
             if not p["reversed"]:
                 gross[p["citizen_id"]] = gross.get(p["citizen_id"], 0) - p["amount"]
         refunds = q.refunds(db, HERNING)
@@ -229,6 +278,12 @@ def check_history(url: str, history: list[tuple[Any, ...]], after: list[tuple[An
         assert [r["number"] for r in refunds] == [f"{HERNING}-R{i:05d}" for i in range(1, len(refunds) + 1)]
         assert [(r["number"], r["citizen_id"], r["amount"], r["refunded_on"]) for r in refunds] == model.refunds
         assert [r["refunded_on"] for r in refunds] == sorted(r["refunded_on"] for r in refunds)
+        # Claim numbers: gap-free, dated in number order, each the amount its reversal answered.
+        claims = q.claims(db, HERNING)
+        assert [c["number"] for c in claims] == [f"{HERNING}-B{i:05d}" for i in range(1, len(claims) + 1)]
+        assert [(c["number"], c["citizen_id"], c["amount"]) for c in claims] == model.claims
+        assert [c["issued_on"] for c in claims] == sorted(c["issued_on"] for c in claims)
+        open_claims = {c["number"]: c["open_amount"] for c in claims}
         balances = {b["citizen_id"]: b for b in q.balances(db, HERNING)}
         # (A run opens an account for anyone with deliveries due, even if none turns out billable.)
         assert set(balances) >= set(gross) | {c for c, _ in model.payments}
@@ -238,8 +293,17 @@ def check_history(url: str, history: list[tuple[Any, ...]], after: list[tuple[An
             assert b["balance"] == b["invoiced"] + b["fees"] - b["credited"] - b["paid"] + b["refunded"] \
                 == b["owed"] - b["credit"] and b["credit"] >= 0
             assert b["refunded"] == sum(amount for _, c, amount, _ in model.refunds if c == cid)
-            assert (b["credit"], b["owed"]) == (state.credit, sum(state.owed.values()))
-            assert {i["number"]: i["open_amount"] for i in q.invoices(db, HERNING, citizen_id=cid)} == state.owed
+            assert sum(x["amount"] for x in claims if x["citizen_id"] == cid) == sum(
+                amount for _, c, amount in model.claims if c == cid) <= b["refunded"]
+            assert refunded_from.get(cid, 0) <= b["refunded"]
+            assert (b["credit"], b["owed"]) == (state.credit, sum(state.owed.values())) and state.uncovered == 0
+            own = {n for n, c, _ in model.claims if c == cid}
+            assert {i["number"]: i["open_amount"] for i in q.invoices(db, HERNING, citizen_id=cid)} | {
+                n: v for n, v in open_claims.items() if n in own} == state.owed
+            money = account_money(ledger, cid)
+            for day in sorted({m.on for m in money}):  # as of any day: credit never negative
+                as_of = allocate(money, as_of=day)
+                assert as_of.credit >= 0 and as_of.uncovered >= 0, (cid, day)
 
         # The live projection, caught up in pieces, equals a rebuild from zero.
         live.rebuild(swap=False)
@@ -271,11 +335,16 @@ FIXED = [
 AFTER = [("withdraw", 1, True), ("remind", "2019-07-01"), ("pay", 2, 80_000, 0), ("reverse", 0),
          ("refund", 1, 50, 2, 30_000), ("refund", 1, 100, 1, 30_000), ("refund", 1, 120, 3, 0),
          ("refund", 2, 100, 3, 0),
-         ("remind", "2019-07-11")]
+         ("remind", "2019-07-11"), ("bounce", 0, 200_000), ("reverse", 3), ("pay", 0, 150_000, -1),
+         ("remind", "2019-08-30")]
 
 
 def test_a_fixed_history_keeps_the_billing_invariants_on_both_backends(database_url):
     model = check_history(database_url, FIXED, AFTER)
     # Its refunds: two made (657-R00001, -R00002), three refused (dated before the last one though the
     # credit was there, more than the credit, with no credit), so both halves are checked on both backends.
-    assert ([n for n, *_ in model.refunds], model.refused_refunds) == (["657-R00001", "657-R00002"], 3)
+    assert ([n for n, *_ in model.refunds], model.refused_refunds) == (["657-R00001", "657-R00002", "657-R00003"], 3)
+    # The bounce: what citizen 0's over-payment left after paying the open invoices was refunded
+    # (657-R00003), then the bank reversed it: a claim for exactly the refunded amount, which the
+    # payment after it pays (oldest open document first), on both backends.
+    assert [(n, amount) for n, _, amount in model.claims] == [("657-B00001", model.refunds[-1][2])]

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger.domain.account import Account
+from ledger.domain.allocation import allocate
 from ledger.domain.base import Context
 from ledger.domain.errors import InvalidInput, NotFound, RuleViolated
 
@@ -273,9 +274,84 @@ def test_a_refund_is_of_credit_held_on_its_date_and_ever_since():
     assert gone.value.rule == "refund-exceeds-credit"
 
 
-def test_a_refunded_payment_cannot_be_reversed():
+def refunded_then_bounced(refund: int = 10_000) -> Account:
+    """Overpaid by 100,00 kr. on 10 April, `refund` øre of it paid out on 20 April, and then the
+    bank reversed the payment on 25 April (docs/adr/0029, round 9): a claim 657-B00001."""
+    a = overpaid()
+    a.refund_credit(CTX, "657-R00001", refund, date(2019, 4, 20), "nemkonto", None, "overpaid")
+    assert a.claim_on_reversal("p-1", date(2019, 4, 25)) == refund
+    assert a.reverse_payment(CTX, "p-1", date(2019, 4, 25), "bounced",
+                             ("657-B00001", date(2019, 4, 25), date(2019, 5, 9))) == refund
+    return a
+
+
+def test_a_payment_reversed_after_its_credit_was_refunded_raises_a_claim_for_the_refunded_money():
+    a = refunded_then_bounced()
+    s = a.state()
+    # March's invoice is owed again; the 100,00 kr. paid out of money that never arrived is owed back.
+    assert s.owed == {"657-000001": 35_400, "657-B00001": 10_000} and s.credit == 0 and s.uncovered == 0
+    assert s.balance == 45_400 == 35_400 - 0 + 10_000  # invoiced − paid + refunded: the claim adds nothing
+    raised = a.collect_events()[-1]
+    assert isinstance(raised, Account.ClaimRaised)
+    assert (raised.amount, raised.payment_id, raised.refunds, raised.due_on) == (10_000, "p-1", ["657-R00001"],
+                                                                               "2019-05-09")
+    assert a.document("657-B00001")["due_on"] == "2019-05-09"
+
+
+def test_a_claim_is_only_what_was_refunded_of_the_reversed_payment():
+    a = refunded_then_bounced(refund=6_000)
+    assert a.state().owed == {"657-000001": 35_400, "657-B00001": 6_000} and a.state().credit == 0
+
+
+def test_a_reversal_of_a_payment_nothing_was_refunded_from_raises_no_claim():
+    a = overpaid()
+    assert a.claim_on_reversal("p-1", date(2019, 4, 25)) == 0
+    assert a.reverse_payment(CTX, "p-1", date(2019, 4, 25), "bounced") == 0
+    assert a.state().owed == {"657-000001": 35_400} and not any(
+        isinstance(e, Account.ClaimRaised) for e in a.collect_events())
+
+
+def test_a_reversal_that_needs_a_claim_is_refused_without_its_number_and_records_nothing():
     a = overpaid()
     a.refund_credit(CTX, "657-R00001", 10_000, date(2019, 4, 20), "nemkonto", None, "overpaid")
-    with pytest.raises(RuleViolated) as refunded:
+    before = len(a.money)
+    with pytest.raises(AssertionError):
         a.reverse_payment(CTX, "p-1", date(2019, 4, 25), "bounced")
-    assert refunded.value.rule == "refunded-credit"
+    assert len(a.money) == before and not a.payments["p-1"]["reversed"]
+
+
+def test_a_later_payment_that_covered_the_refund_leaves_nothing_to_claim():
+    a = overpaid()
+    a.refund_credit(CTX, "657-R00001", 10_000, date(2019, 4, 20), "nemkonto", None, "overpaid")
+    # Paid again in full: once p-1 bounces, p-2 pays March's invoice and covers what was refunded.
+    a.receive_payment(CTX, "p-2", 45_400, date(2019, 4, 22), "bank_transfer", None)
+    assert a.claim_on_reversal("p-1", date(2019, 4, 25)) == 0
+    a.reverse_payment(CTX, "p-1", date(2019, 4, 25), "bounced")
+    s = a.state()
+    assert s.owed == {"657-000001": 0} and s.credit == 0 and s.balance == 0
+    assert s.refunded == {"p-2": 10_000}  # the refund was paid, in the end, out of p-2's money
+
+
+def test_later_payments_settle_a_claim_oldest_document_first_and_it_is_reminded_like_an_invoice():
+    a = refunded_then_bounced()
+    assert not a.remind(CTX, "657-B00001", date(2019, 5, 9), 10_000, 3, 10)  # not overdue on its due date
+    assert a.remind(CTX, "657-B00001", date(2019, 5, 10), 10_000, 3, 10)
+    assert a.state().owed["657-B00001"] == 20_000  # the reminder's fee is owed on the claim
+    a.receive_payment(CTX, "p-2", 40_000, date(2019, 5, 12), "bank_transfer", None)
+    s = a.state()
+    assert s.allocations[-2:] == [("p-2", "657-000001", 35_400), ("p-2", "657-B00001", 4_600)]
+    assert s.owed == {"657-000001": 0, "657-B00001": 15_400}
+    a.receive_payment(CTX, "p-3", 15_400, date(2019, 5, 20), "bank_transfer", "657-B00001")
+    assert a.state().owed == {"657-000001": 0, "657-B00001": 0} and a.state().balance == 0
+    assert a.interest_due(FlatRate(), date(2019, 6, 1)) == []  # type: ignore[arg-type]  # none on a claim
+
+
+def test_no_view_of_the_account_as_of_any_day_shows_negative_credit_or_a_wrong_balance():
+    # The reversal back-dated before the refund: as of 22 April the payment had bounced and nothing
+    # was paid out yet; from the refund on, the claim holds what was paid out.
+    a = overpaid()
+    a.refund_credit(CTX, "657-R00001", 10_000, date(2019, 4, 20), "nemkonto", None, "overpaid")
+    a.reverse_payment(CTX, "p-1", date(2019, 4, 15), "bounced", ("657-B00001", date(2019, 4, 15), date(2019, 4, 29)))
+    for day, balance in (("2019-04-12", -10_000), ("2019-04-16", 35_400), ("2019-04-20", 45_400), ("2019-05-01", 45_400)):
+        s = allocate(a.money, as_of=day)
+        assert s.credit >= 0 and s.uncovered >= 0 and s.balance == balance, day

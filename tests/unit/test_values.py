@@ -108,3 +108,34 @@ def test_allocation_as_of_a_day_ignores_later_events_and_later_reversals():
     assert allocate(money, as_of="2019-04-10").owed == {"A": 0}
     assert allocate(money, as_of="2019-04-30").owed == {"A": 1000}
     assert allocate(money).owed == {"A": 1000, "B": 500}
+
+
+def test_refunds_are_attributed_to_the_oldest_leftover_credit_first():
+    s = allocate([
+        MoneyEvent.invoice("A", 1000, "2019-04-01"),
+        MoneyEvent.payment("p1", 1300, "2019-04-05", None),  # 300 left over
+        MoneyEvent.payment("p2", 500, "2019-04-06", None),  # all left over
+        MoneyEvent.refund("R1", 600, "2019-04-10"),
+    ])
+    assert s.refunded == {"p1": 300, "p2": 300} and s.credit == 200
+    assert s.funded == [("R1", "p1", 300), ("R1", "p2", 300)]
+
+
+def test_credit_that_paid_a_document_is_not_refunded_from_its_payment():
+    s = allocate([
+        MoneyEvent.payment("p1", 1000, "2019-04-05", None),
+        MoneyEvent.invoice("A", 600, "2019-05-01"),  # takes 600 of p1's credit
+        MoneyEvent.payment("p2", 500, "2019-05-02", None),
+        MoneyEvent.refund("R1", 600, "2019-05-10"),
+    ])
+    assert s.refunded == {"p1": 400, "p2": 200} and s.credit == 300
+
+
+def test_a_claim_takes_over_refunded_money_a_reversal_left_uncovered():
+    money = [MoneyEvent.payment("p1", 1000, "2019-04-05", None).reversed("2019-04-25"),
+             MoneyEvent.refund("R1", 1000, "2019-04-20")]
+    assert (allocate(money).uncovered, allocate(money).credit, allocate(money).balance) == (1000, 0, 1000)
+    money.append(MoneyEvent.claim("657-B00001", 1000, "2019-04-25"))
+    s = allocate(money)
+    assert (s.owed, s.uncovered, s.credit, s.balance) == ({"657-B00001": 1000}, 0, 0, 1000)
+    assert MoneyEvent.from_row(money[-1].to_row()) == money[-1] and money[-1].to_row()[0] == "b"

@@ -13,10 +13,11 @@ from starlette.responses import Response
 from ledger.application import commands as c
 from ledger.api.commanding import Command, Run, declared
 from ledger.api.deps import Caller, CallerDep, ServicesDep, caught_up, reader, AtPosition
+from ledger.api.documents import served
 from ledger.api.problems import ApiProblem
 from ledger.api.reads import history, logged_read, etag, store_position
 from ledger.api.routes import COMMAND_ERRORS, Day, Month, MonthQuery, MunicipalityPath, MunicipalityQuery, ShortIdPath
-from ledger.api.schemas import (History, AgeingList, BalanceList, BillingDeliveryList, CreditNoteList, DebitNoteList, InvoiceDocument, InvoiceList, OpenItemList, PaymentList, Reconciliation, RefundList, ReminderList, RevenueList, RunList, UnbilledList)
+from ledger.api.schemas import (History, AgeingList, BalanceList, BillingDeliveryList, ClaimList, CreditNoteList, DebitNoteList, InvoiceDocument, InvoiceList, OpenItemList, PaymentList, Reconciliation, RefundList, ReminderList, RevenueList, RunList, UnbilledList)
 from ledger.domain.errors import NotFound
 from ledger.domain.document_numbers import municipality_of
 from ledger.domain.invoice_series import series_id
@@ -67,7 +68,9 @@ def invoices(svc: ServicesDep, who: BillingReader, municipality: MunicipalityQue
 @router.get("/invoices/{number}", response_model=InvoiceDocument, dependencies=FRESH)
 def invoice(number: ShortIdPath, svc: ServicesDep, who: BillingReader, municipality: MunicipalityQuery = None,
             at_position: AtPosition = None) -> dict[str, Any]:
-    """One invoice with its lines and their provenance, credit notes, reminders and payments."""
+    """One invoice with its lines and their provenance, credit notes, reminders and payments. A number of
+    another series (a debit note, credit note, refund or claim) is a 404 naming the route that serves it."""
+    served(number, "invoice", letter=False, web=False)
     if municipality is None and municipality_of(number) is not None:
         municipality = str(municipality_of(number))  # invoice numbers start with the municipality code
 
@@ -119,6 +122,15 @@ def refunds(svc: ServicesDep, who: BillingReader, municipality: MunicipalityQuer
     """Credit paid out to citizens (refund_credit), in the order of the gapless refund series."""
     return logged_read(svc, who, "billing:refunds", municipality, citizen_id, lambda m: {
         "municipality": m, "refunds": bq.refunds(svc.ledger.db, m, _s(citizen_id))}, at_position=at_position)
+
+
+@router.get("/claims", response_model=ClaimList, dependencies=FRESH)
+def claims(svc: ServicesDep, who: BillingReader, municipality: MunicipalityQuery = None,
+           citizen_id: CitizenQuery = None, at_position: AtPosition = None) -> dict[str, Any]:
+    """Claims on citizens: refunded money a reversed payment left uncovered, owed like an invoice, in the
+    order of the gapless claim series."""
+    return logged_read(svc, who, "billing:claims", municipality, citizen_id, lambda m: {
+        "municipality": m, "claims": bq.claims(svc.ledger.db, m, _s(citizen_id))}, at_position=at_position)
 
 
 @router.get("/credit-notes", response_model=CreditNoteList, dependencies=FRESH)

@@ -220,9 +220,10 @@ def issue_reminders(uow: UnitOfWork, cmd: IssueReminders, ctx: Context, svc: Ser
     m = municipality_code(cmd.municipality)
     s = uow.find(InvoiceSeries, series_id(m))
     issued: list[dict[str, Any]] = []
-    # Only citizens who were ever invoiced can owe anything (a debit note adjusts an invoice); the
-    # series remembers them. Which documents are overdue is the account's rule (Account.remind).
-    for citizen_id in sorted(s.invoiced_citizens) if s is not None else []:
+    # Only citizens who were ever invoiced (a debit note adjusts an invoice) or have a claim can owe
+    # anything; the series remembers them. Which documents are overdue is the account's rule
+    # (Account.remind).
+    for citizen_id in s.owing_citizens() if s is not None else []:
         account = uow.find(Account, account_id(citizen_id))
         if account is None:
             continue

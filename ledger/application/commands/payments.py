@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Literal
 from uuid import UUID
 
@@ -69,10 +69,20 @@ def receive(uow: UnitOfWork, cmd: ReceivePayment, ctx: Context, svc: Services) -
 @declare(ReversePayment, name="reverse_payment", roles=["billing_clerk"], path=["citizen_id", "payment_id"],
          if_match="account", example={"date": "2019-04-25", "reason": "the transfer bounced"})
 def reverse(uow: UnitOfWork, cmd: ReversePayment, ctx: Context, svc: Services) -> Result:
+    """Record that the bank reversed a payment. If its money had been refunded as credit, the
+    refunded money the account no longer holds becomes a claim on the citizen, numbered from the
+    municipality's gapless claim series and saved with the account in one transaction
+    (docs/adr/0029, round 9)."""
     person = citizen(uow, cmd.citizen_id)
     a = account(uow, ctx, person, cmd.date, create=False)
-    a.reverse_payment(ctx, cmd.payment_id, cmd.date, cmd.reason)
-    return {"citizen_id": str(person.id), "payment_id": cmd.payment_id, "balance_ore": a.state().balance}
+    claim = None
+    if a.claim_on_reversal(cmd.payment_id, cmd.date) > 0:
+        number, raised_on = series(uow, ctx, person.municipality, cmd.date).take_claim_number(
+            ctx, str(person.id), cmd.payment_id, cmd.date)
+        claim = (number, raised_on, raised_on + timedelta(days=svc.settings.payment_terms_days))
+    amount = a.reverse_payment(ctx, cmd.payment_id, cmd.date, cmd.reason, claim)
+    return {"citizen_id": str(person.id), "payment_id": cmd.payment_id, "balance_ore": a.state().balance,
+            "claim_number": claim[0] if claim else None, "claim_ore": amount}
 
 
 @declare(RefundCredit, name="refund_credit", roles=["billing_clerk"], creates=True, etag="account",
