@@ -328,7 +328,8 @@ class Account(LedgerAggregate):
         for m in self.money:
             doc = self.invoices.get(m.key) if m.kind == "invoice" else (
                 self.debit_notes.get(m.key) if m.kind == "debit_note" else None)
-            if doc is None:
+            # no interest on interest: a document of interest lines only is never charged
+            if doc is None or sum(x["gross"] for x in doc["lines"] if x.get("kind") != "interest") <= 0:
                 continue
             charged_to = self.interest_to.get(m.key)
             if charged_to is not None:
@@ -341,17 +342,16 @@ class Account(LedgerAggregate):
             return []
         # What is open is already net of any credit on the account (allocation.py): the citizen
         # is not in default for what the account covers.
-        days = open_by_day(self.money, min(firsts.values()), last, run_date)
+        days = open_by_day(self.money, firsts, last, run_date)
         lines: list[InvoiceLine] = []
-        for number, first in firsts.items():
+        for number, runs in days.items():
             doc = self.invoices.get(number) or self.debit_notes[number]
             own = sum(x["gross"] for x in doc["lines"] if x.get("kind") != "interest")
             spans: list[tuple[date, date, int]] = []  # runs of days with one principal, something open
-            for a, b, owed in days:
-                principal = min(owed.get(number, 0), own)
-                if b < first or principal <= 0:
+            for a, b, open_amount in runs:
+                principal = min(open_amount, own)
+                if principal <= 0:
                     continue
-                a = max(a, first)
                 if spans and spans[-1][2] == principal and spans[-1][1] + timedelta(days=1) == a:
                     spans[-1] = (spans[-1][0], b, principal)
                 else:

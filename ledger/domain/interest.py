@@ -19,7 +19,7 @@ twice for the same day, and interest is not charged on interest or on reminder f
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -86,22 +86,64 @@ def interest_ore(principal: int, periods: Sequence[tuple[Any, ...]]) -> int:
     return max(0, round_half_up_div(total, 365 * 10_000))
 
 
-def open_by_day(money: Iterable[MoneyEvent], first: date, last: date, run_date: date
-                ) -> list[tuple[date, date, dict[str, int]]]:
-    """What of each document was open at the end of each day first..last, as runs of days with the
-    same amounts: [(from, to, {document number: open øre})]. Each is `allocate` as of its first day
-    (payments oldest first, credit used at once), which holds until the next money event's date.
-    A payment reversed by `run_date` counts as never made, on the days before its reversal too: a
-    bounced payment did not pay (the citizen was in default all along)."""
-    run = iso(run_date)
+def open_by_day(money: Iterable[MoneyEvent], firsts: Mapping[str, date], last: date, run_date: date
+                ) -> dict[str, list[tuple[date, date, int]]]:
+    """For each document (number → the first day to look at), what of it was open at the end of
+    each day from that day to `last`, as runs of days with one amount: [(from, to, øre)]. The
+    state at the end of a day is `allocate` as of that day (payments oldest first, credit used at
+    once), which holds until the next money event's date. A payment reversed by `run_date` counts
+    as never made, on the days before its reversal too: a bounced payment did not pay (the citizen
+    was in default all along)."""
+    run, end = iso(run_date), iso(last)
     counted = [m for m in money if not (m.kind == "payment" and m.reversed_on is not None and m.reversed_on <= run)]
-    s, e = iso(first), iso(last)
-    starts = [s, *sorted({m.on for m in counted if s < m.on <= e})]
-    out = []
+    looked = {n: f for n, f in firsts.items() if f <= last}
+    for n in _settled_before(counted, looked, end):
+        del looked[n]
+    out: dict[str, list[tuple[date, date, int]]] = {n: [] for n in firsts}
+    if not looked:
+        return out
+    s = iso(min(looked.values()))
+    starts = [s, *sorted({m.on for m in counted if s < m.on <= end})]
     for i, a in enumerate(starts):
         b = date.fromisoformat(starts[i + 1]) - timedelta(days=1) if i + 1 < len(starts) else last
-        out.append((date.fromisoformat(a), b, dict(allocate(counted, as_of=a).owed)))
+        owed = allocate(counted, as_of=a).owed
+        for n, first in looked.items():
+            if b >= first:
+                out[n].append((max(date.fromisoformat(a), first), b, owed.get(n, 0)))
     return out
+
+
+def _settled_before(counted: Sequence[MoneyEvent], firsts: Mapping[str, date], end: str) -> set[str]:
+    """The documents provably open on none of the days from their first day to `end`, found from
+    one allocation instead of one per day (so a run does not allocate a long account's history
+    again for every day since the due date of every document it ever paid on time).
+
+    Allocation reads the events in the order they were recorded; the state as of a day d skips
+    those dated after d. Take the last event (in that order) that changed what is open on a
+    document in the whole allocation: its invoice, a payment that paid it, a credit note or a
+    reminder fee on it. If that event and every event recorded before it is dated on or before
+    the document's first day, every state as of a day from then on read exactly those events
+    first, as the whole did; so if nothing is open on the document at `end`, nothing was at the
+    end of any of those days (a payment never un-pays, and nothing else adds to what is open on
+    it). Allocations from credit are of no known event, so a document credit paid is looked at
+    day by day, as is any document this cannot show settled."""
+    if not firsts:
+        return set()
+    final = allocate(counted, as_of=end)
+    up_to: list[str] = []  # up_to[i]: the latest date of the events recorded up to the i-th
+    at: dict[tuple[str, str], int] = {}  # (kind, key) → where it was recorded (payments, documents)
+    last_change: dict[str, int] = {}  # document → the last event that changed what is open on it
+    for i, m in enumerate(counted):
+        up_to.append(max(up_to[-1], m.on) if up_to else m.on)
+        at[(m.kind, m.key)] = i
+        if m.kind in ("invoice", "debit_note", "reminder", "credit_note") and m.on <= end:
+            last_change[m.key] = i
+    for payment_id, number, _ in final.allocations:
+        i = at.get(("payment", payment_id), len(counted))  # from credit: no known event
+        last_change[number] = max(last_change.get(number, -1), i)
+    return {n for n, first in firsts.items()
+            if final.owed.get(n, 0) == 0 and n in last_change and last_change[n] < len(counted)
+            and up_to[last_change[n]] <= iso(first)}
 
 
 def charged_periods(rates: ReferenceRates, spans: Sequence[tuple[date, date, int]]
