@@ -125,21 +125,36 @@ def _settled_before(counted: Sequence[MoneyEvent], firsts: Mapping[str, date], e
     the document's first day, every state as of a day from then on read exactly those events
     first, as the whole did; so if nothing is open on the document at `end`, nothing was at the
     end of any of those days (a payment never un-pays, and nothing else adds to what is open on
-    it). Allocations from credit are of no known event, so a document credit paid is looked at
-    day by day, as is any document this cannot show settled."""
+    it).
+
+    Credit on the account pays a document at once (allocation.py: "Credit never waits beside an
+    open document"), so credit pays an open document only when a credit note's excess makes
+    credit; otherwise it pays a document as it is issued or reminded of (events counted above).
+    A document credit paid with a credit note recorded after it is looked at day by day, as is
+    any document this cannot show settled."""
     if not firsts:
         return set()
     final = allocate(counted, as_of=end)
     up_to: list[str] = []  # up_to[i]: the latest date of the events recorded up to the i-th
-    at: dict[tuple[str, str], int] = {}  # (kind, key) → where it was recorded (payments, documents)
+    at: dict[str, int] = {}  # payment id → where it was recorded
+    issued_at: dict[str, int] = {}  # document → where it was issued
     last_change: dict[str, int] = {}  # document → the last event that changed what is open on it
+    last_credit_note = -1
     for i, m in enumerate(counted):
         up_to.append(max(up_to[-1], m.on) if up_to else m.on)
-        at[(m.kind, m.key)] = i
-        if m.kind in ("invoice", "debit_note", "reminder", "credit_note") and m.on <= end:
+        if m.kind == "payment":
+            at[m.key] = i
+        elif m.on <= end and m.kind in ("invoice", "debit_note", "reminder", "credit_note"):
             last_change[m.key] = i
+            if m.kind == "credit_note":
+                last_credit_note = i
+            elif m.kind != "reminder":
+                issued_at[m.key] = i
     for payment_id, number, _ in final.allocations:
-        i = at.get(("payment", payment_id), len(counted))  # from credit: no known event
+        if payment_id in at:
+            i = at[payment_id]
+        else:  # from credit: as the document was issued or reminded of, unless a credit note came after
+            i = -1 if last_credit_note < issued_at.get(number, len(counted)) else len(counted)
         last_change[number] = max(last_change.get(number, -1), i)
     return {n for n, first in firsts.items()
             if final.owed.get(n, 0) == 0 and n in last_change and last_change[n] < len(counted)

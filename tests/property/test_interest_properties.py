@@ -41,9 +41,15 @@ def histories(draw: st.DrawFn) -> tuple[list[MoneyEvent], dict[str, date], date]
             events.append(MoneyEvent.credit_note(n, draw(st.integers(1, 300)), on))
         else:
             events.append(MoneyEvent.reminder(n, 100, on))
-    # Recorded in any order after the invoices (a payment's date may be before or after its recording).
-    tail = draw(st.permutations(events[len(numbers):]))
-    money = events[:len(numbers)] + list(tail)
+    # Recorded in any order (a payment before the invoice it pays, a back-dated payment after a
+    # later invoice), the invoices in their own order.
+    others = draw(st.permutations(events[len(numbers):]))
+    cuts = sorted(draw(st.lists(st.integers(0, len(others)), min_size=len(numbers), max_size=len(numbers))))
+    money, taken = [], 0
+    for invoice, cut in zip(events[:len(numbers)], cuts):
+        money += [*others[taken:cut], invoice]
+        taken = cut
+    money += others[taken:]
     firsts = {e.key: date.fromisoformat(e.on) + timedelta(days=draw(st.integers(0, 15))) for e in events[:len(numbers)]}
     run_date = START + timedelta(days=DAYS + draw(st.integers(-5, 5)))
     return money, firsts, run_date
