@@ -341,37 +341,59 @@ class Account(LedgerAggregate):
         return issued
 
     def interest_due(self, rates: ReferenceRates, run_date: date, *, from_due_date: bool = True) -> list[InvoiceLine]:
-        """Default interest lines (line_no 0) for every overdue invoice and debit note, for the days
-        from its due date (renteloven § 3 stk. 1: "fra forfaldsdagen"; docs/adr/0028), or from the
-        day after the last day already charged, to the day before `run_date`: R − due_on days at a
-        run on R, so a document paid by its due date is never charged and one still open at a run
-        the day after is charged one day. No day is charged twice (`interest_to`). The principal
-        is what is still open, at most the document's own charges (no interest on interest or
-        reminder fees).
+        """Default interest lines (line_no 0) for every invoice and debit note that was in default
+        since the days last charged, for each day from its due date (renteloven § 3 stk. 1: "fra
+        forfaldsdagen"; docs/adr/0028), or from the day after the last day already charged, to the
+        day before `run_date`, on what of it was open at the end of that day (interest.open_by_day):
+        a document paid by its due date is never charged, one paid late is charged for exactly the
+        days it was late, even if paid before the run, and a part payment lowers the principal from
+        its day (ADR 0028, round 9). No day is charged twice (`interest_to`: a line ends on the last
+        day something was open, so days a later-bounced payment had covered are still chargeable).
+        The principal is at most the document's own charges (no interest on interest or reminder fees).
 
         `from_due_date=False` is the count of lines issued before round 7 (from the day after the
         due date), kept so `ledger-replay invoice` reproduces those stored lines."""
         from datetime import timedelta
 
+        from ledger.domain.interest import charged_periods, open_by_day
         from ledger.domain.pricing import interest_line
 
-        lines: list[InvoiceLine] = []
         last = run_date - timedelta(days=1)
-        # What is open is already net of any credit on the account (allocation.py): the citizen
-        # is not in default for what the account covers.
-        for number, open_amount in self.state().owed.items():
-            doc = self.invoices.get(number) or self.debit_notes.get(number)
-            if open_amount <= 0 or doc is None:
+        firsts: dict[str, date] = {}  # document number → the first day not yet charged, in issue order
+        for m in self.money:
+            doc = self.invoices.get(m.key) if m.kind == "invoice" else (
+                self.debit_notes.get(m.key) if m.kind == "debit_note" else None)
+            # no interest on interest: a document of interest lines only is never charged
+            if doc is None or sum(x["gross"] for x in doc["lines"] if x.get("kind") != "interest") <= 0:
                 continue
-            principal = min(open_amount, sum(x["gross"] for x in doc["lines"] if x.get("kind") != "interest"))
-            charged_to = self.interest_to.get(number)
+            charged_to = self.interest_to.get(m.key)
             if charged_to is not None:
                 first = date.fromisoformat(max(charged_to, doc["due_on"])) + timedelta(days=1)
             else:
                 first = date.fromisoformat(doc["due_on"]) + timedelta(days=0 if from_due_date else 1)
-            if principal <= 0 or first > last:
+            if first <= last:
+                firsts[m.key] = first
+        if not firsts:
+            return []
+        # What is open is already net of any credit on the account (allocation.py): the citizen
+        # is not in default for what the account covers.
+        days = open_by_day(self.money, firsts, last, run_date)
+        lines: list[InvoiceLine] = []
+        for number, runs in days.items():
+            doc = self.invoices.get(number) or self.debit_notes[number]
+            own = sum(x["gross"] for x in doc["lines"] if x.get("kind") != "interest")
+            spans: list[tuple[date, date, int]] = []  # runs of days with one principal, something open
+            for a, b, open_amount in runs:
+                principal = min(open_amount, own)
+                if principal <= 0:
+                    continue
+                if spans and spans[-1][2] == principal and spans[-1][1] + timedelta(days=1) == a:
+                    spans[-1] = (spans[-1][0], b, principal)
+                else:
+                    spans.append((a, b, principal))
+            if not spans:
                 continue
-            line = interest_line(0, number, principal, rates.periods(first, last))
+            line = interest_line(0, number, spans[0][2], charged_periods(rates, spans))
             if line.gross > 0:
                 lines.append(line)
         return lines

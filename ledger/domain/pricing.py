@@ -122,11 +122,13 @@ class InterestBasis:
     principal: Ore
     first: str
     last: str
-    periods: tuple[tuple[str, str, int], ...]  # (from, to, basis points)
+    # (from, to, basis points) at `principal`; or, when what was open changed within the line,
+    # (from, to, basis points, principal) each (docs/adr/0028, round 9), `principal` the first's
+    periods: tuple[tuple[str, str, int] | tuple[str, str, int, int], ...]
 
     def to_payload(self) -> Payload:
         return {"document": self.document, "principal": self.principal, "from": self.first, "to": self.last,
-                "periods": [[a, b, bp] for a, b, bp in self.periods]}
+                "periods": [list(p) for p in self.periods]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,15 +241,23 @@ def fee_line(line_no: int, order: Order, offer: Mapping[str, Any], cancelled_on:
         Provenance(order=order.placed_ref, cancellation=cancel_ref, grant=order.eligibility))
 
 
-def interest_line(line_no: int, document: str, principal: Ore, periods: Sequence[tuple[str, str, int, str]]
+def interest_line(line_no: int, document: str, principal: Ore, periods: Sequence[tuple[Any, ...]]
                   ) -> InvoiceLine:
-    """Default interest on an overdue document for the days of `periods` (renteloven § 5; interest.py)."""
+    """Default interest on an overdue document for the days of `periods` (renteloven § 5; interest.py):
+    (from, to, bp, rate ref) at `principal`, or (from, to, bp, rate ref, principal) each. A line
+    whose periods all have one principal is stored in the shape lines always had."""
     from ledger.domain.interest import interest_ore
 
     amount = interest_ore(principal, periods)
     first, last = periods[0][0], periods[-1][1]
+    own = {p[4] for p in periods if len(p) > 4}
+    if own and own != {principal}:
+        basis: tuple[tuple[str, str, int] | tuple[str, str, int, int], ...] = tuple(
+            (p[0], p[1], p[2], p[4] if len(p) > 4 else principal) for p in periods)
+    else:
+        basis = tuple((p[0], p[1], p[2]) for p in periods)
     return InvoiceLine(
         line_no, "interest", f"interest:{document}:{last}", None, None, "interest", "Morarenter", last, None,
         "interest", 0, 0, 1, amount, "exempt", amount, 0, amount,
         Provenance(document=document, rates=tuple(sorted({p[3] for p in periods}))),
-        InterestBasis(document, principal, first, last, tuple((a, b, bp) for a, b, bp, _ in periods)))
+        InterestBasis(document, principal, first, last, basis))

@@ -184,6 +184,120 @@ def test_default_interest_is_the_reference_rate_plus_8_percent_a_year_on_the_ove
         ledger.close()
 
 
+@pytest.fixture
+def interest_ledger(database_url):
+    """A ledger with default interest on and Herning's reference rate 0,05 % from 1 January 2019
+    (8,05 % a year with the margin)."""
+    opened = Ledger(Settings(database_url=database_url, default_interest=True))
+    run(opened, "set_reference_rate", {"municipality": HERNING, "effective": "2019-01-01", "rate_bp": 5},
+        role="billing_clerk")
+    yield opened
+    opened.close()
+
+
+def _january_and_march(ledger) -> tuple[str, str]:
+    """One hour of extra cleaning (354,00 kr.) in January, invoiced on 1 February (due 15
+    February), and one in March, for the March run. -> (citizen, the January invoice's number)"""
+    herning(ledger)
+    cid = citizen(ledger, HERNING)
+    o = order(ledger, cid, "extra-cleaning", "2019-01-01", kind="recurring", every_weeks=1, minutes=60)
+    deliver(ledger, o, "2019-01-07", 60)
+    (jan,) = invoice_run(ledger, HERNING, "2019-01")["invoices"]
+    deliver(ledger, o, "2019-03-07", 60)
+    return cid, jan["number"]
+
+
+def _interest_lines(ledger, database_url, number):
+    """The interest lines of an invoice as stored, [(document, from, to, gross, principal, periods)];
+    each reproduces with `ledger-replay invoice` from the events before it."""
+    from replay.invoice import reproduce
+    from replay.store import open_store
+
+    store = open_store(database_url)
+    try:
+        found = reproduce(store, number, HERNING)
+        assert found.ok, [(x.line_no, x.differences, x.problems) for x in found.lines]
+        lines = [x.stored for x in found.lines if x.kind == "interest"]
+    finally:
+        store.close()
+    shown = {x["line_no"]: x for x in q.invoice(caught_up(ledger), HERNING, number)["lines"]}
+    assert all(shown[x["line_no"]]["gross"] == x["gross"] for x in lines)  # the billing view shows the same
+    return [(x["interest"]["document"], x["interest"]["from"], x["interest"]["to"], x["gross"],
+             x["interest"]["principal"], x["interest"]["periods"]) for x in lines]
+
+
+@pytest.mark.parametrize("february_run", [False, True])
+def test_an_invoice_paid_late_before_the_run_is_charged_interest_for_exactly_the_late_days(
+        interest_ledger, database_url, february_run):
+    """conventions l.29: interest 'from the due date' for the days the citizen was in default
+    (ADR 0028, round-9 amendment). 354,00 kr. due 2019-02-15, paid in full on 2019-03-12: 25 days
+    late (15 February, the due date itself, .. 11 March). The March run on 2019-04-01 used to bill
+    only March's delivery, since nothing was open at the run. Now it charges the late days:
+    35.400 × 25 × 805 / 3.650.000 = 195,2 øre → 1,95 kr. With a February run on 2019-03-01 in
+    between (which charged 15-28 February while the invoice was open, 1,09 kr.), the March run
+    charges 1-11 March: 35.400 × 11 × 805 / 3.650.000 = 85,9 → 0,86 kr.: the same 25 days, none twice."""
+    ledger = interest_ledger
+    cid, jan = _january_and_march(ledger)
+    found = []
+    if february_run:
+        (feb,) = invoice_run(ledger, HERNING, "2019-02", "2019-03-01")["invoices"]
+        found += _interest_lines(ledger, database_url, feb["number"])
+    pay(ledger, cid, 35_400, "2019-03-12", reference=jan)
+    (mar,) = invoice_run(ledger, HERNING, "2019-03", "2019-04-01")["invoices"]
+    found += _interest_lines(ledger, database_url, mar["number"])
+    if february_run:
+        assert found == [(jan, "2019-02-15", "2019-02-28", 109, 35_400, [["2019-02-15", "2019-02-28", 805]]),
+                         (jan, "2019-03-01", "2019-03-11", 86, 35_400, [["2019-03-01", "2019-03-11", 805]])]
+    else:
+        assert found == [(jan, "2019-02-15", "2019-03-11", 195, 35_400, [["2019-02-15", "2019-03-11", 805]])]
+    # Paid, so no later run charges it again (the April run charges only the unpaid March invoice).
+    (apr,) = invoice_run(ledger, HERNING, "2019-04", "2019-05-01")["invoices"]
+    assert [x[0] for x in _interest_lines(ledger, database_url, apr["number"])] == [mar["number"]]
+
+
+def test_a_part_payment_made_late_lowers_the_principal_from_the_day_it_was_paid(interest_ledger, database_url):
+    """354,00 kr. due 2019-02-15; 200,00 kr. paid on 1 March, the rest on 20 March. The March run on
+    2019-04-01 charges 15-28 February on 354,00 kr. and 1-19 March on the 154,00 kr. still open at
+    the end of each of those days; nothing from 20 March, when it was paid up:
+    805 × (35.400 × 14 + 15.400 × 19) / 3.650.000 = 173,8 øre → 1,74 kr."""
+    ledger = interest_ledger
+    cid, jan = _january_and_march(ledger)
+    pay(ledger, cid, 20_000, "2019-03-01", reference=jan)
+    pay(ledger, cid, 15_400, "2019-03-20", reference=jan)
+    (mar,) = invoice_run(ledger, HERNING, "2019-03", "2019-04-01")["invoices"]
+    assert _interest_lines(ledger, database_url, mar["number"]) == [
+        (jan, "2019-02-15", "2019-03-19", 174, 35_400, [["2019-02-15", "2019-02-28", 805, 35_400],
+                                                        ["2019-03-01", "2019-03-19", 805, 15_400]])]
+
+
+def test_an_invoice_paid_on_its_due_date_is_charged_no_interest(interest_ledger, database_url):
+    """renteloven § 3 stk. 1 / ADR 0028: paid on the due date is paid in time; no run charges it."""
+    ledger = interest_ledger
+    cid, jan = _january_and_march(ledger)
+    pay(ledger, cid, 35_400, "2019-02-15", reference=jan)
+    assert invoice_run(ledger, HERNING, "2019-02", "2019-03-01")["invoices"] == []
+    (mar,) = invoice_run(ledger, HERNING, "2019-03", "2019-04-01")["invoices"]
+    assert _interest_lines(ledger, database_url, mar["number"]) == []
+    (line,) = q.invoice(caught_up(ledger), HERNING, mar["number"])["lines"]
+    assert line["kind"] == "delivery"
+
+
+def test_a_bounced_payment_is_charged_interest_as_if_it_had_never_been_paid(interest_ledger, database_url):
+    """domain allocation rule: 'A reversed payment counts as never made.' 354,00 kr. due 2019-02-15,
+    paid on 14 February, so the February run on 1 March charges nothing; the bank reverses the
+    payment on 5 March. The March run on 2019-04-01 charges every day from the due date as if it
+    had never been paid, the February days the earlier run found paid included (they were never
+    charged): 15 February .. 31 March, 45 days: 35.400 × 45 × 805 / 3.650.000 = 351,3 → 3,51 kr."""
+    ledger = interest_ledger
+    cid, jan = _january_and_march(ledger)
+    paid = pay(ledger, cid, 35_400, "2019-02-14", reference=jan)
+    assert invoice_run(ledger, HERNING, "2019-02", "2019-03-01")["invoices"] == []
+    reverse(ledger, cid, paid, "2019-03-05")
+    (mar,) = invoice_run(ledger, HERNING, "2019-03", "2019-04-01")["invoices"]
+    assert _interest_lines(ledger, database_url, mar["number"]) == [
+        (jan, "2019-02-15", "2019-03-31", 351, 35_400, [["2019-02-15", "2019-03-31", 805]])]
+
+
 def test_a_debit_note_has_its_own_fi_payment_id_and_a_payment_quoting_it_pays_it(ledger):
     """conventions l.14 and l.23-24: a debit note is a supplementary charge the citizen owes like an
     invoice, on its own due date, so its slip carries its own +71 id; "A payment received through FI

@@ -350,18 +350,22 @@ def test_default_interest_is_computed_to_the_ore_from_the_rate_table_and_reprodu
         #   35,400 × 59,460 / 3,650,000 = 576.68… → 577 øre
         (apr,) = invoice_run(ledger, HERNING, "2019-04")["invoices"]
         assert apr["gross"] == 577
-        # Paid in part on 10 May: the May run (1 June) charges 1 May .. 31 May on what is open.
+        # Paid in part on 10 May: the May run (1 June) charges 1 May .. 31 May on what was open each day.
         run(ledger, "receive_payment", {"citizen_id": h, "amount": 30_000, "date": "2019-05-10",
                                         "method": "bank_transfer", "reference": jan["number"]}, role="billing_clerk")
-        # 5,400 open on the January invoice: 31 days × 790 bp → 5,400 × 24,490 / 3,650,000 = 36.23 → 36 øre;
+        # Changed in round 9 (ADR 0028 amendment): this expected 36 øre, 5,400 × 31 days, i.e. the
+        # amount open at the run charged for all of May, which let the 1-9 May default on the full
+        # 354.00 go uncharged. Now the principal is what was open at the end of each day:
+        #   1 May .. 9 May: 35,400 × 9 × 790 = 251,694,000; 10 May .. 31 May: 5,400 × 22 × 790 = 93,852,000
+        #   345,546,000 / 3,650,000 = 94.67… → 95 øre;
         # the April invoice (577 of interest, due 15 May) is open too, but interest bears no interest.
         (may,) = invoice_run(ledger, HERNING, "2019-05")["invoices"]
-        assert may["gross"] == 36
+        assert may["gross"] == 95
         db = caught_up(ledger)
         from ledger.projections import billing_queries as q
 
         lines = q.invoice(db, HERNING, may["number"])["lines"]
-        assert [(x["kind"], x["gross"]) for x in lines] == [("interest", 36)]
+        assert [(x["kind"], x["gross"]) for x in lines] == [("interest", 95)]
         assert invoice_run(ledger, HERNING, "2019-05")["invoices"] == []  # a second run charges no day twice
     finally:
         ledger.close()
@@ -369,6 +373,10 @@ def test_default_interest_is_computed_to_the_ore_from_the_rate_table_and_reprodu
     try:
         for number in (jan["number"], apr["number"], may["number"]):
             assert reproduce(store, number, HERNING).ok, number
+        # The line names each run of days with its own principal (the open amount changed in May).
+        (stored,) = [x.stored for x in reproduce(store, may["number"], HERNING).lines]
+        assert stored["interest"]["periods"] == [["2019-05-01", "2019-05-09", 790, 35_400],
+                                                 ["2019-05-10", "2019-05-31", 790, 5_400]]
     finally:
         store.close()
 

@@ -75,3 +75,18 @@ def test_a_fee_line_and_an_interest_line_keep_their_stored_shapes():
                                    "to": "2019-05-31", "periods": [["2019-04-16", "2019-04-30", 850],
                                                                    ["2019-05-01", "2019-05-31", 900]]}
     assert payload["billing_key"] == "interest:657-000001:2019-05-31" and payload["net"] == payload["gross"] > 0
+
+
+def test_an_interest_line_whose_principal_changed_names_each_periods_principal():
+    # docs/adr/0028 round 9: Σ(principal × days × bp) / 3,650,000, rounded once; the old shape when
+    # the principal did not change (so an old line the new rule agrees with replays byte for byte).
+    changed = interest_line(0, "657-000001", 35_400, [("2019-05-01", "2019-05-09", 790, "r:3", 35_400),
+                                                      ("2019-05-10", "2019-05-31", 790, "r:3", 5_400)])
+    assert changed.gross == 95  # (35,400 × 9 + 5,400 × 22) × 790 / 3,650,000 = 94.67
+    assert changed.to_payload()["interest"]["periods"] == [["2019-05-01", "2019-05-09", 790, 35_400],
+                                                           ["2019-05-10", "2019-05-31", 790, 5_400]]
+    same = interest_line(0, "657-000001", 35_400, [("2019-04-16", "2019-04-30", 850, "r:2", 35_400),
+                                                   ("2019-05-01", "2019-05-31", 900, "r:3", 35_400)])
+    assert same.to_payload() == interest_line(0, "657-000001", 35_400, [("2019-04-16", "2019-04-30", 850, "r:2"),
+                                                                        ("2019-05-01", "2019-05-31", 900, "r:3")]
+                                              ).to_payload()
