@@ -99,6 +99,8 @@ def _balances_on(db: Database, q: Any, municipality: int, day: str) -> list[dict
                 totals["fees"] += e.amount
             elif e.kind == "refund":
                 totals["refunded"] += e.amount
+            elif e.kind == "claim":
+                pass  # what a bounced payment left refunded sits in `owed`; no total of its own (ADR 0029)
             else:
                 totals["credited"] += e.amount
         out.append({"citizen_id": acct["citizen_id"], **totals, "owed": sum(state.owed.values()),
