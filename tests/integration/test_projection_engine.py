@@ -415,6 +415,27 @@ def test_rebuild_swaps_atomically_and_readers_stay_on_old_tables(log: Database) 
         assert "ix_toy_accounts__owner" in names and not any("__rebuild" in n for n in names)
 
 
+@pytest.mark.postgres
+def test_a_swapped_rebuild_leaves_planner_statistics_on_postgresql() -> None:
+    """Fresh tables have none until autovacuum samples them (ADR 0022 round 9: a query planned
+    without them ran 100x slower); the rebuild analyzes what it swapped in."""
+    from conftest import drop_pg_schema, fresh_pg_url, pg_ok
+
+    if not pg_ok():
+        pytest.skip("PostgreSQL is not reachable")
+    url = fresh_pg_url()
+    log = open_log(url)
+    try:
+        append(log, make_events(6))
+        Engine(log, [Toy()]).rebuild()
+        analyzed = log.query("SELECT relname FROM pg_stat_user_tables WHERE schemaname = current_schema() "
+                             "AND last_analyze IS NOT NULL")
+        assert {t.name for t in Toy.tables} <= {r[0] for r in analyzed}
+    finally:
+        log.close()
+        drop_pg_schema(url)
+
+
 def test_events_arriving_during_rebuild_are_included_before_the_swap(log: Database) -> None:
     events = make_events(8)
     later = make_events(9, accounts=6)
