@@ -503,24 +503,10 @@ class _Account:
             for seq in range(len(new), len(old)):
                 view.delete(ALLOCATIONS, citizen_id, seq)
             # Payments: how much of each went to invoices (the rest is credit, or was reversed).
-            allocated, before = _per_payment(new), _per_payment(old)
-            for payment_id in allocated.keys() | before.keys():
-                amount = allocated.get(payment_id, 0)
-                if before.get(payment_id, 0) != amount:
-                    payment = view.get(PAYMENTS, citizen_id, payment_id)
-                    if payment is not None:
-                        payment["allocated"] = amount
-                        view.put(PAYMENTS, payment)
+            _put_per_payment(view, citizen_id, "allocated", _per_payment(new), _per_payment(old))
         # Payments: how much of each one's leftover credit was refunded (oldest credit first).
-        refunded_from = state.refunded
-        if refunded_from != old_refunded:
-            for payment_id in refunded_from.keys() | old_refunded.keys():
-                amount = refunded_from.get(payment_id, 0)
-                if old_refunded.get(payment_id, 0) != amount:
-                    payment = view.get(PAYMENTS, citizen_id, payment_id)
-                    if payment is not None:
-                        payment["refunded"] = amount
-                        view.put(PAYMENTS, payment)
+        if state.refunded != old_refunded:
+            _put_per_payment(view, citizen_id, "refunded", state.refunded, old_refunded)
         # The account's totals.
         invoiced = fees = credited = paid = refunded = 0
         for e in events:
@@ -545,7 +531,7 @@ class _Account:
                        credit=state.credit, balance=state.balance, open_invoices=sum(1 for v in owed.values() if v > 0))
         view.put(ACCOUNTS, account)
         row["money"] = _dumps(money).decode()
-        row["written"] = _dumps([invoices, new, refunded_from]).decode()
+        row["written"] = _dumps([invoices, new, state.refunded]).decode()
         view.put(ACCOUNT_STATE, row)
 
 
@@ -553,6 +539,17 @@ def _causes(line: dict[str, Any]) -> str | None:
     """The events a re-rating line names as the cause of its difference, space-separated."""
     causes = line.get("caused_by")
     return " ".join(causes) if causes else None
+
+
+def _put_per_payment(view: View, citizen_id: str, column: str, now: dict[str, int], before: dict[str, int]) -> None:
+    """Set `column` of each of the citizen's payment rows whose amount in it changed."""
+    for payment_id in now.keys() | before.keys():
+        amount = now.get(payment_id, 0)
+        if before.get(payment_id, 0) != amount:
+            payment = view.get(PAYMENTS, citizen_id, payment_id)
+            if payment is not None:
+                payment[column] = amount
+                view.put(PAYMENTS, payment)
 
 
 def _per_payment(allocations: list[list[Any]]) -> dict[str, int]:

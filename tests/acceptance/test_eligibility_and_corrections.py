@@ -273,10 +273,8 @@ def test_a_back_dated_grant_reassessment_does_not_touch_what_was_billed(ledger):
     assert feb["credit_notes"] == [] and feb["debit_notes"] == []
 
 
-def test_a_difference_older_than_the_limitation_period_is_reported_not_billed(ledger):
-    """conventions l.11-13: 'the general limitation period for civil claims in Denmark is 3 years
-    ... keep it a setting, and report what falls outside it instead of billing it.' A correction of
-    July 2018's price found in the August 2021 run (37 months on) is `barred`, no debit note."""
+def _july_2018_invoiced_then_its_price_corrected(ledger) -> None:
+    """A visit on 2 July 2018 invoiced at 354 kr./h, then that price corrected to 364 kr./h."""
     herning(ledger)
     cid = _citizen(ledger)
     deliver(ledger, order(ledger, cid, "extra-cleaning", "2018-07-02", minutes=60), "2018-07-02", 60)
@@ -285,6 +283,13 @@ def test_a_difference_older_than_the_limitation_period_is_reported_not_billed(le
         "municipality": HERNING, "offer_id": "extra-cleaning", "effective": "2018-06-01", "vat_class": "exempt",
         "prices": prices(36_400), "cost_basis": at_cost(prices(36_400)), "reason": "wage basis"},
         role="catalogue_manager")
+
+
+def test_a_difference_older_than_the_limitation_period_is_reported_not_billed(ledger):
+    """conventions l.11-13: 'the general limitation period for civil claims in Denmark is 3 years
+    ... keep it a setting, and report what falls outside it instead of billing it.' A correction of
+    July 2018's price found in the August 2021 run (37 months on) is `barred`, no debit note."""
+    _july_2018_invoiced_then_its_price_corrected(ledger)
     late = invoice_run(ledger, HERNING, "2021-08")
     assert late["debit_notes"] == []
     assert [(b["month"], b["delta"]["gross"] if isinstance(b["delta"], dict) else b["delta"])
@@ -295,14 +300,7 @@ def test_the_limitation_period_counts_from_the_run_s_date_not_from_the_month_it_
     """conventions l.11-13 (3 years, forældelsesloven § 3). A clerk running an old month years
     later must not bill a correction the law has barred: July 2018's price corrected, then the
     August 2018 month run dated 2026-12-01 reports the difference as barred, no debit note."""
-    herning(ledger)
-    cid = _citizen(ledger)
-    deliver(ledger, order(ledger, cid, "extra-cleaning", "2018-07-02", minutes=60), "2018-07-02", 60)
-    invoice_run(ledger, HERNING, "2018-07")
-    run(ledger, "correct_price_version", {
-        "municipality": HERNING, "offer_id": "extra-cleaning", "effective": "2018-06-01", "vat_class": "exempt",
-        "prices": prices(36_400), "cost_basis": at_cost(prices(36_400)), "reason": "wage basis"},
-        role="catalogue_manager")
+    _july_2018_invoiced_then_its_price_corrected(ledger)
     late = invoice_run(ledger, HERNING, "2018-08", run_date="2026-12-01")
     assert late["debit_notes"] == [] and late["invoices"] == []
     assert [(b["month"], b["delta"]["gross"], b["invoice_number"]) for b in late["barred"]] == [

@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,19 +20,6 @@ from ledger.api.auth import token_sha256
 from tests.helpers.api import USERS, auth, build_world, ok, token_of
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    from conftest import drop_pg_schema, fresh_pg_url, pg_ok
-
-    if not pg_ok():  # (under CI=true pg_ok fails the test instead)
-        pytest.skip("PostgreSQL is not reachable; set LEDGER_TEST_PG")
-    url = fresh_pg_url()
-    try:
-        yield url
-    finally:
-        drop_pg_schema(url)
 
 
 def _free_port() -> int:

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,20 +23,6 @@ from helpers.history import citizen_with_grant, herning, open_ledger
 pytestmark = pytest.mark.postgres
 
 FOLLOW = [sys.executable, "-c", "from ledger.cli import main; main()", "projections", "follow"]
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL schema (no SQLite twin: the lead and the signals are PostgreSQL's)."""
-    from conftest import drop_pg_schema, fresh_pg_url, pg_ok
-
-    if not pg_ok():  # (under CI=true pg_ok fails the test instead)
-        pytest.skip("PostgreSQL is not reachable; set LEDGER_TEST_PG")
-    url = fresh_pg_url()
-    try:
-        yield url
-    finally:
-        drop_pg_schema(url)
 
 
 def _follow(url: str, *args: str) -> subprocess.Popen[str]:
