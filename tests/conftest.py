@@ -146,9 +146,7 @@ def drop_pg_schema(url: str) -> None:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL schema, for what is PostgreSQL's alone (no SQLite twin to skip)."""
+def _pg_schema() -> Iterator[str]:
     if not pg_ok():  # (under CI=true pg_ok fails the test instead)
         pytest.skip(f"PostgreSQL is not reachable at {PG_BASE} ({_PG_PROBLEM}); set LEDGER_TEST_PG")
     url = fresh_pg_url()
@@ -158,16 +156,16 @@ def pg_url() -> Iterator[str]:
         drop_pg_schema(url)
 
 
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema, for what is PostgreSQL's alone (no SQLite twin to skip)."""
+    yield from _pg_schema()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     """A fresh, empty database URL: a SQLite file, or a PostgreSQL schema of its own."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'ledger.db'}"
         return
-    if not pg_ok():
-        pytest.skip(f"PostgreSQL is not reachable at {PG_BASE} ({_PG_PROBLEM}); set LEDGER_TEST_PG")
-    url = fresh_pg_url()
-    try:
-        yield url
-    finally:
-        drop_pg_schema(url)
+    yield from _pg_schema()
