@@ -379,12 +379,19 @@ def invoice(
     at_position: AtPositionOpt = None,
 ) -> None:
     """One invoice with its lines and the provenance of each (order, delivery, price, grant)."""
-    from ledger.domain.document_numbers import municipality_of
+    from ledger.api.documents import WHAT
+    from ledger.domain.document_numbers import municipality_of, series_of
     from ledger.projections.billing_queries import invoice as query
 
     named = municipality_of(number)
     if municipality_ is None and named is None:
         fail(f"{number!r} is not an invoice number (657-000001): give --municipality")
+    kind = series_of(number)
+    if kind != "invoice":  # as the API's route does (ledger/api/documents.py): say where that one is
+        listing = {"debit_note": "debit-notes", "credit_note": "credit-notes", "refund": "refunds",
+                   "claim": "claims"}[kind]
+        fail(f"{number} is {WHAT[kind]}, not an invoice: `ledger billing {listing} -m {named or municipality_}` "
+             "lists it", code=2)
     m = municipality(municipality_) if municipality_ is not None else named
     assert m is not None  # refused above otherwise
     found, position = _query(query, m, number, catch_up=catch_up, at_position=at_position,

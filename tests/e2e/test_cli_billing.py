@@ -117,6 +117,8 @@ def test_projections_status_rebuild_and_catch_up(database_url, cli):
     (("billing", "run", "-m", "Atlantis", "--month", "2019-03"), "unknown municipality"),
     (("billing", "run", "-m", "657", "--month", "2019-03", "--run-date", "2019-03-31"), "not over"),
     (("billing", "invoice", "657-999999", "-m", "657"), "no invoice 657-999999"),
+    (("billing", "invoice", "657-B00001"), "a claim on the citizen, not an invoice: `ledger billing claims -m 657`"),
+    (("billing", "invoice", "657-D00001"), "a debit note, not an invoice: `ledger billing debit-notes -m 657`"),
     (("billing", "ageing", "-m", "657", "--as-of", "yesterday"), "as_of must be an ISO date"),
     (("billing", "reminders", "-m", "657", "--date", "2019-02-30"), "date must be an ISO date"),
     (("billing", "export", "-m", "657", "--month", "2019-03", "--out", "/no/such/folder/x.csv"), "cannot write"),
