@@ -60,6 +60,12 @@ class ReferenceRates(LedgerAggregate):
 
     def set_rate(self, ctx: Context, effective: date, rate_bp: int) -> None:
         whole(rate_bp, "rate_bp", low=-1_000, high=5_000)  # the rate has been negative (2015-2022)
+        # renteloven § 5 stk. 2: the reference rate is the central bank's lending rate in force on
+        # 1 January and on 1 July, each for the half-year that follows (conventions l.29), so it
+        # changes on those days only; a rate the bank set on another day counts from the next one.
+        rule((effective.month, effective.day) in ((1, 1), (7, 1)), "reference-rate-date",
+             f"a reference rate holds from 1 January or 1 July (renteloven § 5), not from {iso(effective)}: "
+             "record the rate in force on the half-year's first day")
         self._record(self.ReferenceRateSet, ctx, iso(effective), rate_bp=rate_bp)
 
     def periods(self, first: date, last: date) -> list[tuple[str, str, int, str]]:

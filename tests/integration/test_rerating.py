@@ -341,15 +341,16 @@ def test_default_interest_is_computed_to_the_ore_from_the_rate_table_and_reprodu
             invoice_run(ledger, HERNING, "2019-01")
         assert no_rate.value.rule == "no-reference-rate"
         run(ledger, "set_reference_rate", {"municipality": HERNING, "effective": "2018-07-01", "rate_bp": 5})
-        run(ledger, "set_reference_rate", {"municipality": HERNING, "effective": "2019-03-01", "rate_bp": -10})
+        run(ledger, "set_reference_rate", {"municipality": HERNING, "effective": "2019-01-01", "rate_bp": -10})
         (jan,) = invoice_run(ledger, HERNING, "2019-01")["invoices"]  # issued 1 February, due 15 February
         assert jan["gross"] == 35_400
-        # The April run (1 May) charges 15 Feb (the due date) .. 30 Apr on 354.00 open:
-        #   15 Feb .. 28 Feb: 14 days at 0.05 % + 8 % = 805 bp → 14 × 805 = 11,270
-        #   1 Mar .. 30 Apr: 61 days at −0.10 % + 8 % = 790 bp → 61 × 790 = 48,190
-        #   35,400 × 59,460 / 3,650,000 = 576.68… → 577 øre
+        # The April run (1 May) charges 15 Feb (the due date) .. 30 Apr on 354.00 open, at the rate
+        # in force from 1 January (a reference rate changes on 1 January and 1 July only):
+        #   75 days at −0.10 % + 8 % = 790 bp → 75 × 790 = 59,250
+        #   35,400 × 59,250 / 3,650,000 = 574.64… → 575 øre
+        # (a line across a rate change: tests/unit/test_interest_dates.py)
         (apr,) = invoice_run(ledger, HERNING, "2019-04")["invoices"]
-        assert apr["gross"] == 577
+        assert apr["gross"] == 575
         # Paid in part on 10 May: the May run (1 June) charges 1 May .. 31 May on what was open each day.
         run(ledger, "receive_payment", {"citizen_id": h, "amount": 30_000, "date": "2019-05-10",
                                         "method": "bank_transfer", "reference": jan["number"]}, role="billing_clerk")
@@ -358,7 +359,7 @@ def test_default_interest_is_computed_to_the_ore_from_the_rate_table_and_reprodu
         # 354.00 go uncharged. Now the principal is what was open at the end of each day:
         #   1 May .. 9 May: 35,400 × 9 × 790 = 251,694,000; 10 May .. 31 May: 5,400 × 22 × 790 = 93,852,000
         #   345,546,000 / 3,650,000 = 94.67… → 95 øre;
-        # the April invoice (577 of interest, due 15 May) is open too, but interest bears no interest.
+        # the April invoice (575 of interest, due 15 May) is open too, but interest bears no interest.
         (may,) = invoice_run(ledger, HERNING, "2019-05")["invoices"]
         assert may["gross"] == 95
         db = caught_up(ledger)

@@ -129,7 +129,7 @@ def check_history(url: str, history: list[tuple[Any, ...]], interest: bool = Fal
     try:
         herning(ledger)
         run(ledger, "set_reference_rate", {"municipality": HERNING, "effective": "2018-01-01", "rate_bp": 5})
-        run(ledger, "set_reference_rate", {"municipality": HERNING, "effective": "2019-04-01", "rate_bp": 35})
+        run(ledger, "set_reference_rate", {"municipality": HERNING, "effective": "2019-01-01", "rate_bp": 35})
         state: dict[str, Any] = {"citizens": [citizen(ledger, HERNING) for _ in range(CITIZENS)], "orders": [],
                                  "deliveries": []}
         for step in history:
