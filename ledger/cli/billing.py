@@ -379,7 +379,7 @@ def invoice(
     at_position: AtPositionOpt = None,
 ) -> None:
     """One invoice with its lines and the provenance of each (order, delivery, price, grant)."""
-    from ledger.api.documents import WHAT
+    from ledger.api.documents import API_LISTS, WHAT
     from ledger.domain.document_numbers import municipality_of, series_of
     from ledger.projections.billing_queries import invoice as query
 
@@ -388,8 +388,7 @@ def invoice(
         fail(f"{number!r} is not an invoice number (657-000001): give --municipality")
     kind = series_of(number)
     if kind != "invoice":  # as the API's route does (ledger/api/documents.py): say where that one is
-        listing = {"debit_note": "debit-notes", "credit_note": "credit-notes", "refund": "refunds",
-                   "claim": "claims"}[kind]
+        listing = API_LISTS[kind].rsplit("/", 1)[1]  # /billing/claims: `ledger billing claims`
         fail(f"{number} is {WHAT[kind]}, not an invoice: `ledger billing {listing} -m {named or municipality_}` "
              "lists it", code=2)
     m = municipality(municipality_) if municipality_ is not None else named

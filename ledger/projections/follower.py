@@ -91,10 +91,7 @@ class Follower:
             self._pause()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._leading and self._thread is not None and self._thread.is_alive():
-            self._signal("wake")  # out of the leader's LISTEN wait now, not at the end of its interval
+        self.request_stop()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
         self._close_signals()
@@ -104,7 +101,7 @@ class Follower:
         self._stop.set()
         self._wake.set()
         if self._leading:
-            self._signal("wake")
+            self._signal("wake")  # out of the leader's LISTEN wait now, not at the end of its interval
 
     @property
     def alive(self) -> bool:
@@ -160,15 +157,14 @@ class Follower:
             reached, error = self.reached, f"{type(e).__name__}: {e}"
             if error != self.error:
                 log.error("projection catch-up failed", error=error)
-        with self._changed:
-            self.reached = max(self.reached, reached)
-            self.error = error
-            self.runs += 1
-            self._changed.notify_all()
+        self._reach(reached, stepped=True, error=error)
 
-    def _reach(self, position: int) -> None:
+    def _reach(self, position: int, *, stepped: bool = False, error: str | None = None) -> None:
+        """Say what was reached (and, after a step of our own, whether it failed) to the waiting queries."""
         with self._changed:
             self.reached = max(self.reached, position)
+            if stepped:
+                self.error = error
             self.runs += 1
             self._changed.notify_all()
 
@@ -243,7 +239,7 @@ class Follower:
         while True:
             # The leader elsewhere: ask it, and read what it reached. Here (SQLite, or this
             # process leads): wake the loop, whose step tells the condition.
-            elsewhere = self.db.is_postgres and not self._leading
+            elsewhere = not self.leading
             if time.monotonic() - asked >= ASK_AGAIN_SECONDS:
                 asked = time.monotonic()
                 if self.db.is_postgres:
